@@ -1,0 +1,151 @@
+#include "thread_pool.h"
+
+#include <sched.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "error.h"
+
+namespace genrm {
+namespace {
+
+thread_local bool t_inside_task = false;
+
+class Pool {
+ public:
+  explicit Pool(int n) : n_(n) {
+    for (int i = 1; i < n_; ++i) workers_.emplace_back([this, i] { worker(i); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+      ++generation_;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  int size() const { return n_; }
+
+  void run(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
+    std::lock_guard<std::mutex> caller_turn(run_mutex_);
+    int used = static_cast<int>(n < n_ ? n : n_);
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      fn_ = &fn;
+      total_ = n;
+      used_ = used;
+      pending_ = used - 1;
+      error_ = nullptr;
+      ++generation_;
+    }
+    cv_.notify_all();
+    chunk(0);
+    std::unique_lock<std::mutex> lk(m_);
+    done_cv_.wait(lk, [this] { return pending_ == 0; });
+    fn_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void chunk(int i) {
+    if (i >= used_) return;
+    int64_t begin = total_ * i / used_, end = total_ * (i + 1) / used_;
+    if (begin >= end) return;
+    t_inside_task = true;
+    try {
+      (*fn_)(begin, end, i);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(m_);
+      if (!error_) error_ = std::current_exception();
+    }
+    t_inside_task = false;
+  }
+
+  void worker(int i) {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (stop_) return;
+        if (i >= used_) continue;
+      }
+      chunk(i);
+      std::lock_guard<std::mutex> lk(m_);
+      if (--pending_ == 0) done_cv_.notify_one();
+    }
+  }
+
+  const int n_;
+  std::vector<std::thread> workers_;
+  std::mutex run_mutex_, m_;
+  std::condition_variable cv_, done_cv_;
+  const std::function<void(int64_t, int64_t, int)>* fn_ = nullptr;
+  int64_t total_ = 0;
+  int used_ = 0, pending_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
+};
+
+std::mutex g_pool_mutex;
+std::shared_ptr<Pool> g_pool;
+
+std::shared_ptr<Pool> pool() {
+  std::lock_guard<std::mutex> lk(g_pool_mutex);
+  if (!g_pool) g_pool = std::make_shared<Pool>(default_num_threads());
+  return g_pool;
+}
+
+}  // namespace
+
+int default_num_threads() {
+  if (const char* env = std::getenv("GENRM_THREADS"); env && *env) {
+    char* end = nullptr;
+    long v = std::strtol(env, &end, 10);
+    if (*end != 0 || v < 1 || v > 1024) throw_arg("GENRM_THREADS", "an integer in [1, 1024]", std::string("\"") + env + "\"");
+    return static_cast<int>(v);
+  }
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int c = CPU_COUNT(&set);
+    if (c > 0) return c;
+  }
+  unsigned h = std::thread::hardware_concurrency();
+  return h > 0 ? static_cast<int>(h) : 1;
+}
+
+int num_threads() { return pool()->size(); }
+
+void set_num_threads(int n) {
+  if (n < 1 || n > 1024) throw_arg("threads", "an integer in [1, 1024]", n);
+  std::shared_ptr<Pool> next = std::make_shared<Pool>(n);
+  std::lock_guard<std::mutex> lk(g_pool_mutex);
+  g_pool = next;  // a run in flight keeps its pool alive through its own shared_ptr
+}
+
+void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
+  if (n <= 0) return;
+  if (t_inside_task || n == 1) {
+    fn(0, n, 0);
+    return;
+  }
+  std::shared_ptr<Pool> p = pool();
+  if (p->size() == 1) {
+    fn(0, n, 0);
+    return;
+  }
+  p->run(n, fn);
+}
+
+}  // namespace genrm

@@ -1,0 +1,190 @@
+// Cache-blocked GEMM in the BLIS style: for each (NC column block, KC depth block)
+// B is packed once into NR-wide panels shared by all threads; each task packs an
+// MC x KC block of A into MR-high panels (kept in L2) and sweeps the micro-kernel
+// over its tiles. Tasks split M blocks, and also N when M is too short to feed
+// every thread (decoding, small batches).
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "../core/error.h"
+#include "../core/thread_pool.h"
+#include "gemm.h"
+#include "gemm_kernels.h"
+
+namespace genrm::cpu {
+namespace {
+
+constexpr int64_t kKc = 256;   // depth block: one B panel (KC x 16 floats = 16 KiB) stays in L1
+constexpr int64_t kMc = 144;   // A block 144 x 256 floats = 144 KiB, in L2 (512 KiB on Zen 3)
+constexpr int64_t kNc = 3072;  // B block 256 x 3072 floats = 3 MiB, in L3
+
+struct AlignedFree {
+  void operator()(float* p) const { std::free(p); }
+};
+
+// Grow-only 64-byte-aligned scratch, one per thread, reused across calls.
+float* scratch(std::unique_ptr<float[], AlignedFree>& buf, size_t& cap, size_t n) {
+  if (n > cap) {
+    size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
+    float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (!p) throw Error(ErrorKind::Runtime, "gemm: out of memory for a packing buffer of " + std::to_string(bytes) + " bytes");
+    buf.reset(p);
+    cap = n;
+  }
+  return buf.get();
+}
+
+float* a_scratch(size_t n) {
+  thread_local std::unique_ptr<float[], AlignedFree> buf;
+  thread_local size_t cap = 0;
+  return scratch(buf, cap, n);
+}
+
+float* b_scratch(size_t n) {
+  thread_local std::unique_ptr<float[], AlignedFree> buf;
+  thread_local size_t cap = 0;
+  return scratch(buf, cap, n);
+}
+
+// Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-high panels,
+// each laid out k-major (MR values per k), zero-padded past mc.
+void pack_a(const GemmArgs& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* out) {
+  for (int64_t ir = 0; ir < mc; ir += mr) {
+    int64_t rows = std::min<int64_t>(mr, mc - ir);
+    if (!g.trans_a) {
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* src = g.a + (i0 + ir + r) * g.lda + p0;
+        for (int64_t p = 0; p < kc; ++p) out[p * mr + r] = src[p];
+      }
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* src = g.a + (p0 + p) * g.lda + i0 + ir;
+        for (int64_t r = 0; r < rows; ++r) out[p * mr + r] = src[r];
+      }
+    }
+    if (rows < mr)
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t r = rows; r < mr; ++r) out[p * mr + r] = 0.0f;
+    out += kc * mr;
+  }
+}
+
+// Packs NR-wide panels [panel_begin, panel_end) of the kc x nc block of op(B)
+// starting at (p0, j0); each panel is k-major (NR values per k), zero-padded.
+void pack_b(const GemmArgs& g, int64_t j0, int64_t nc, int64_t p0, int64_t kc, int nr, int64_t panel_begin,
+            int64_t panel_end, float* out) {
+  for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+    int64_t jr = panel * nr;
+    int64_t cols = std::min<int64_t>(nr, nc - jr);
+    float* dst = out + panel * kc * nr;
+    if (!g.trans_b) {
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* src = g.b + (p0 + p) * g.ldb + j0 + jr;
+        float* d = dst + p * nr;
+        for (int64_t j = 0; j < cols; ++j) d[j] = src[j];
+        for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;
+      }
+    } else {
+      for (int64_t j = 0; j < cols; ++j) {
+        const float* src = g.b + (j0 + jr + j) * g.ldb + p0;
+        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = src[p];
+      }
+      for (int64_t p = 0; p < kc; ++p)
+        for (int64_t j = cols; j < nr; ++j) dst[p * nr + j] = 0.0f;
+    }
+  }
+}
+
+void scale_c(const GemmArgs& g) {
+  // K == 0: C = beta * C (and beta == 0 writes zeros without reading).
+  for (int64_t i = 0; i < g.m; ++i) {
+    float* c = g.c + i * g.ldc;
+    if (g.beta == 0.0f)
+      std::memset(c, 0, sizeof(float) * g.n);
+    else
+      for (int64_t j = 0; j < g.n; ++j) c[j] *= g.beta;
+  }
+}
+
+}  // namespace
+
+void validate_gemm(const GemmArgs& g) {
+  if (g.m < 0) throw_arg("m", "a non-negative integer", g.m);
+  if (g.n < 0) throw_arg("n", "a non-negative integer", g.n);
+  if (g.k < 0) throw_arg("k", "a non-negative integer", g.k);
+  int64_t a_cols = g.trans_a ? g.m : g.k, b_cols = g.trans_b ? g.k : g.n;
+  if (g.lda < std::max<int64_t>(1, a_cols)) throw_arg("lda", ">= " + std::to_string(std::max<int64_t>(1, a_cols)), g.lda);
+  if (g.ldb < std::max<int64_t>(1, b_cols)) throw_arg("ldb", ">= " + std::to_string(std::max<int64_t>(1, b_cols)), g.ldb);
+  if (g.ldc < std::max<int64_t>(1, g.n)) throw_arg("ldc", ">= " + std::to_string(std::max<int64_t>(1, g.n)), g.ldc);
+  if (g.m > 0 && g.n > 0 && !g.c) throw Error(ErrorKind::Argument, "c: expected a buffer, got null");
+  if (g.m > 0 && g.n > 0 && g.k > 0 && (!g.a || !g.b)) throw Error(ErrorKind::Argument, "a, b: expected buffers, got null");
+}
+
+void gemm(const GemmArgs& g, Isa isa) {
+  validate_gemm(g);
+  if (g.m == 0 || g.n == 0) return;
+  if (g.k == 0 || g.alpha == 0.0f) {
+    scale_c(g);
+    return;
+  }
+  if (!isa_supported(isa)) throw Error(ErrorKind::Argument, std::string("isa: this CPU does not support \"") + isa_name(isa) + "\"");
+  const GemmKernelInfo kern = isa == Isa::Avx2 ? gemm_kernel_avx2() : gemm_kernel_portable();
+  const int mr = kern.mr, nr = kern.nr;
+  const int threads = num_threads();
+
+  for (int64_t j0 = 0; j0 < g.n; j0 += kNc) {
+    const int64_t nc = std::min(kNc, g.n - j0);
+    const int64_t n_panels = (nc + nr - 1) / nr;
+    for (int64_t p0 = 0; p0 < g.k; p0 += kKc) {
+      const int64_t kc = std::min(kKc, g.k - p0);
+      const float beta = p0 == 0 ? g.beta : 1.0f;
+      float* bp = b_scratch(static_cast<size_t>(n_panels * kc * nr));
+      parallel_for(n_panels, [&](int64_t begin, int64_t end, int) { pack_b(g, j0, nc, p0, kc, nr, begin, end, bp); });
+
+      // Split M into blocks of at most kMc rows (multiples of MR), and the panels of
+      // N into groups when there are fewer M blocks than threads.
+      const int64_t m_blocks = (g.m + kMc - 1) / kMc;
+      int64_t n_groups = 1;
+      if (m_blocks < threads) n_groups = std::min<int64_t>(n_panels, (threads + m_blocks - 1) / m_blocks);
+      const int64_t tasks = m_blocks * n_groups;
+      parallel_for(tasks, [&](int64_t t_begin, int64_t t_end, int) {
+        float* ap = a_scratch(static_cast<size_t>(((kMc + mr - 1) / mr) * mr * kc));
+        alignas(64) float edge[16 * 16];
+        int64_t packed_block = -1;
+        for (int64_t t = t_begin; t < t_end; ++t) {
+          const int64_t mb = t / n_groups, ng = t % n_groups;
+          const int64_t i0 = mb * kMc, mc = std::min(kMc, g.m - i0);
+          if (packed_block != mb) {
+            pack_a(g, i0, mc, p0, kc, mr, ap);
+            packed_block = mb;
+          }
+          const int64_t panel_begin = n_panels * ng / n_groups, panel_end = n_panels * (ng + 1) / n_groups;
+          for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+            const int64_t jr = panel * nr, cols = std::min<int64_t>(nr, nc - jr);
+            const float* bpanel = bp + panel * kc * nr;
+            for (int64_t ir = 0; ir < mc; ir += mr) {
+              const int64_t rows = std::min<int64_t>(mr, mc - ir);
+              const float* apanel = ap + (ir / mr) * kc * mr;
+              float* c = g.c + (i0 + ir) * g.ldc + j0 + jr;
+              if (rows == mr && cols == nr) {
+                kern.fn(kc, apanel, bpanel, c, g.ldc, g.alpha, beta);
+              } else {
+                kern.fn(kc, apanel, bpanel, edge, nr, 1.0f, 0.0f);
+                for (int64_t r = 0; r < rows; ++r)
+                  for (int64_t j = 0; j < cols; ++j) {
+                    float v = g.alpha * edge[r * nr + j];
+                    c[r * g.ldc + j] = beta == 0.0f ? v : v + beta * c[r * g.ldc + j];
+                  }
+              }
+            }
+          }
+        }
+      });
+    }
+  }
+}
+
+}  // namespace genrm::cpu

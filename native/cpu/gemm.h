@@ -1,0 +1,37 @@
+// Single-precision GEMM, row-major: C = alpha * op(A) * op(B) + beta * C.
+// op(A) is M x K (A stored K x M when trans_a), op(B) is K x N (B stored N x K when
+// trans_b). lda/ldb/ldc are row strides in elements. beta == 0 overwrites C without
+// reading it, so C may hold garbage (even NaN) on entry.
+#pragma once
+#include <cstdint>
+
+#include "../core/cpu_features.h"
+
+namespace genrm::cpu {
+
+struct GemmArgs {
+  bool trans_a = false, trans_b = false;
+  int64_t m = 0, n = 0, k = 0;
+  float alpha = 1.0f;
+  const float* a = nullptr;
+  int64_t lda = 0;
+  const float* b = nullptr;
+  int64_t ldb = 0;
+  float beta = 0.0f;
+  float* c = nullptr;
+  int64_t ldc = 0;
+};
+
+// Packed, cache-blocked, multithreaded on the engine pool; the micro-kernel is
+// chosen by isa. Bitwise identical for any thread count (each element of C is
+// accumulated in the same order by exactly one thread).
+void gemm(const GemmArgs& g, Isa isa);
+inline void gemm(const GemmArgs& g) { gemm(g, default_isa()); }
+
+// Plain triple loop accumulating in double: the reference the fast path is tested against.
+void gemm_reference(const GemmArgs& g);
+
+// Checks shapes, strides and pointers; throws genrm::Error naming the bad field.
+void validate_gemm(const GemmArgs& g);
+
+}  // namespace genrm::cpu

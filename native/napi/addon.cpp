@@ -1,0 +1,20 @@
+#include <napi.h>
+
+#include "modules.h"
+
+namespace {
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  genrm::napi::register_info(env, exports);
+  Napi::Object kernels = Napi::Object::New(env);
+  genrm::napi::register_kernels(env, kernels);
+  exports.Set("kernels", kernels);
+  Napi::Object bench = Napi::Object::New(env);
+  genrm::napi::register_bench(env, bench);
+  exports.Set("bench", bench);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(genrm, init)

@@ -1,0 +1,65 @@
+// Build steps shared by the npm scripts (compile, prebuild:cuda, test). Each
+// step is incremental: it does nothing when its output is up to date.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+const jobs = String(Math.max(1, (await import('node:os')).availableParallelism()));
+
+export function run(cmd, args, options = {}) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...options });
+  if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}`);
+  return r;
+}
+
+export function hasCommand(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** The CPU addon in build/Release: configure when the source list changed, then make. */
+export function compileCpu() {
+  const sources = ['portable', 'avx2'].map((k) =>
+    spawnSync(process.execPath, ['scripts/native-sources.cjs', k], { cwd: root, encoding: 'utf8' }).stdout).join('');
+  const stamp = join(root, 'build', 'genrm-sources.txt');
+  const fresh = existsSync(join(root, 'build', 'Makefile')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === sources;
+  run(bin('node-gyp'), [fresh ? 'build' : 'rebuild', '-j', jobs]);
+  writeFileSync(stamp, sources);
+}
+
+/** The CUDA addon in cuda-addon/build/Release (cmake-js; needs nvcc). */
+export function compileCuda() {
+  run(bin('cmake-js'), ['build', '--out', 'cuda-addon/build', '--parallel', jobs]);
+}
+
+export function compileTs() {
+  run(bin('tsc'), ['-p', 'tsconfig.json']);
+}
+
+/** Copies and strips the CUDA addon into cuda-addon/prebuilds/<platform>-<arch>/. */
+export function prebuildCuda() {
+  compileCuda();
+  const dir = join(root, 'cuda-addon', 'prebuilds', `${process.platform}-${process.arch}`);
+  mkdirSync(dir, { recursive: true });
+  const dest = join(dir, 'genrm.node');
+  copyFileSync(join(root, 'cuda-addon', 'build', 'Release', 'genrm.node'), dest);
+  run('strip', ['--strip-unneeded', dest]);
+  console.log(`wrote ${dest}`);
+}
+
+/** Builds and runs the C++ test harness; returns {passed, failed}. */
+export function nativeTests() {
+  const dir = join(root, 'build-tests');
+  if (!existsSync(join(dir, 'CMakeCache.txt')))
+    run('cmake', ['-S', '.', '-B', dir, '-DGENRM_CUDA=OFF', '-DGENRM_ADDON=OFF', '-DGENRM_NATIVE_TESTS=ON', '-DCMAKE_BUILD_TYPE=Release']);
+  run('cmake', ['--build', dir, '--parallel', jobs]);
+  const r = spawnSync(join(dir, 'genrm_native_tests'), [], { cwd: root, encoding: 'utf8' });
+  process.stdout.write(r.stdout ?? '');
+  process.stderr.write(r.stderr ?? '');
+  const m = /^(\d+) passed, (\d+) failed$/m.exec(r.stdout ?? '');
+  if (!m) return { passed: 0, failed: 1 };
+  return { passed: Number(m[1]), failed: Number(m[2]) + (r.status === 0 ? 0 : Number(m[2]) === 0 ? 1 : 0) };
+}

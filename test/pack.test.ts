@@ -1,0 +1,46 @@
+// The published package: `npm pack`, install the tarball into a fresh project
+// offline with install scripts disabled (npm 11's default for dependencies), and
+// run the CLI and a native call from there, using only the shipped prebuilds.
+import test from 'ava';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../lib/index.js';
+
+const root = packageRoot();
+const platformDir = `${process.platform}-${process.arch}`;
+const cudaPrebuilt = existsSync(join(root, 'cuda-addon', 'prebuilds', platformDir, 'genrm.node'));
+
+test('the packed tarball installs with scripts disabled and works from its prebuilds', (t) => {
+  t.true(existsSync(join(root, 'prebuilds', platformDir, 'genrm.node')), 'run `npm run prebuild` first (npm test does)');
+  const work = mkdtempSync(join(tmpdir(), 'genrm-pack-'));
+  try {
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: root, encoding: 'utf8' }));
+    const files: string[] = packed[0].files.map((f: { path: string }) => f.path);
+    t.true(files.includes(`prebuilds/${platformDir}/genrm.node`));
+    t.true(files.includes('dist/lib/index.js') && files.includes('dist/lib/index.d.ts') && files.includes('dist/lib/cli/main.js'));
+    t.is(files.includes(`cuda-addon/prebuilds/${platformDir}/genrm.node`), cudaPrebuilt);
+    t.false(files.some((f) => f.startsWith('build/') || f.startsWith('test/') || f.startsWith('node_modules/')));
+
+    const project = join(work, 'project');
+    execFileSync('mkdir', ['-p', project]);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'uses-genrm', version: '1.0.0', type: 'module', private: true }));
+    execFileSync('npm', ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', join(work, packed[0].filename)], { cwd: project, encoding: 'utf8' });
+
+    const env = { ...process.env, PREBUILDS_ONLY: '1' };
+    const infoRun = spawnSync(join(project, 'node_modules', '.bin', 'genrm'), ['info', '--json'], { cwd: project, encoding: 'utf8', env });
+    t.is(infoRun.status, 0, infoRun.stderr);
+    const info = JSON.parse(infoRun.stdout);
+    t.is(info.binary.path, join(project, 'node_modules', 'genrm', 'prebuilds', platformDir, 'genrm.node'));
+    t.is(info.backend, 'cpu');
+    if (cudaPrebuilt) t.is(info.loader[0].path, join(project, 'node_modules', 'genrm', 'cuda-addon', 'prebuilds', platformDir, 'genrm.node'));
+
+    const script = "import { kernels } from 'genrm'; const c = kernels.gemm({ m: 2, n: 2, k: 3, a: Float32Array.of(1,2,3,4,5,6), b: Float32Array.of(1,0,0,1,1,1) }); console.log(JSON.stringify(Array.from(c)));";
+    const call = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: project, encoding: 'utf8', env });
+    t.is(call.status, 0, call.stderr);
+    t.deepEqual(JSON.parse(call.stdout), [4, 5, 10, 11]);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
