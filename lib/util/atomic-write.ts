@@ -1,0 +1,72 @@
+// Writes a file so that readers (and a crash) see either the old content or the
+// complete new content, never a partial file: write a temp file in the same folder
+// (rename is only atomic within one file system), fsync it, rename it over the
+// target, then fsync the folder so the rename itself is durable.
+import { open, rename, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+
+export interface AtomicWriteOptions {
+  /** Permission bits of the new file (before the umask); default 0o666. */
+  mode?: number;
+  /** fsync the file and its folder; default true. Off only for scratch files in tests. */
+  fsync?: boolean;
+}
+
+// Linux transfers at most 0x7ffff000 bytes per write(2); smaller pieces also keep
+// a single huge chunk from pinning a large kernel buffer.
+const MAX_WRITE = 1 << 30;
+
+async function writeAll(handle: FileHandle, chunk: Uint8Array, position: number): Promise<number> {
+  let done = 0;
+  while (done < chunk.byteLength) {
+    const length = Math.min(chunk.byteLength - done, MAX_WRITE);
+    const { bytesWritten } = await handle.write(chunk, done, length, position + done);
+    if (bytesWritten <= 0) throw new Error(`write returned ${bytesWritten} bytes`);
+    done += bytesWritten;
+  }
+  return done;
+}
+
+/**
+ * Atomically replaces `path` with `data` (one buffer, or a list of chunks written
+ * back to back so callers need not concatenate large pieces). On failure the temp
+ * file is removed and the target is left as it was.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | Uint8Array[], options: AtomicWriteOptions = {}): Promise<void> {
+  const chunks = Array.isArray(data) ? data : [data];
+  const sync = options.fsync ?? true;
+  const dir = dirname(path);
+  // Hidden, unique per process and call, so concurrent writers never share a temp file.
+  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(temp, 'wx', options.mode ?? 0o666);
+    let position = 0;
+    for (const chunk of chunks) position += await writeAll(handle, chunk, position);
+    if (sync) await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await rename(temp, path);
+  } catch (e) {
+    if (handle) await handle.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
+    throw e;
+  }
+  if (sync) await syncDir(dir);
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (e) {
+    // Some file systems cannot fsync a folder; the file itself is already durable.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR' && code !== 'EPERM') throw e;
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}

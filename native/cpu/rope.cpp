@@ -1,0 +1,38 @@
+#include "rope.h"
+
+#include <cmath>
+#include <vector>
+
+#include "../core/thread_pool.h"
+
+namespace genrm::cpu {
+
+void rope_apply(float* x, const int32_t* positions, int64_t tokens, int64_t heads, int64_t head_dim, float theta,
+                bool inverse) {
+  const int64_t half = head_dim / 2;
+  std::vector<double> inv_freq(half);
+  // As HF computes it: theta ** (arange(0, D, 2) / D), in float64 here for accuracy.
+  for (int64_t i = 0; i < half; ++i) inv_freq[i] = 1.0 / std::pow(static_cast<double>(theta), (2.0 * i) / head_dim);
+  const float sign = inverse ? -1.0f : 1.0f;
+  parallel_for(tokens, [&](int64_t b, int64_t e, int) {
+    std::vector<float> cs(half), sn(half);
+    for (int64_t t = b; t < e; ++t) {
+      double pos = positions[t];
+      for (int64_t i = 0; i < half; ++i) {
+        double a = pos * inv_freq[i];
+        cs[i] = static_cast<float>(std::cos(a));
+        sn[i] = sign * static_cast<float>(std::sin(a));
+      }
+      for (int64_t h = 0; h < heads; ++h) {
+        float* v = x + (t * heads + h) * head_dim;
+        for (int64_t i = 0; i < half; ++i) {
+          float x1 = v[i], x2 = v[i + half];
+          v[i] = x1 * cs[i] - x2 * sn[i];
+          v[i + half] = x2 * cs[i] + x1 * sn[i];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace genrm::cpu

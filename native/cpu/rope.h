@@ -1,0 +1,14 @@
+// Rotary position embedding in Hugging Face's convention: each head's vector is
+// split in halves (x1, x2) and rotated as (x1 cos - x2 sin, x2 cos + x1 sin) with
+// angle pos * theta^(-2i/D), so Llama checkpoints load unchanged.
+#pragma once
+#include <cstdint>
+
+namespace genrm::cpu {
+
+// x: [tokens, heads, head_dim] rotated in place; positions: [tokens].
+// inverse = true applies the transpose rotation (the backward pass).
+void rope_apply(float* x, const int32_t* positions, int64_t tokens, int64_t heads, int64_t head_dim, float theta,
+                bool inverse);
+
+}  // namespace genrm::cpu

@@ -1,0 +1,130 @@
+// Flash attention (both kernel paths) against the materialising reference, and
+// the reference's gradients against central differences of a random projection.
+#include <cstring>
+#include <vector>
+
+#include "../core/thread_pool.h"
+#include "../cpu/attention.h"
+#include "harness.h"
+#include "util.h"
+
+using namespace genrm;
+using namespace genrm::test;
+
+namespace {
+
+struct AttnCase {
+  std::vector<int32_t> lens;
+  int64_t heads, kv_heads, head_dim;
+};
+
+cpu::AttentionArgs args_for(const AttnCase& c, std::vector<int32_t>& cu) {
+  cu.assign(1, 0);
+  for (int32_t l : c.lens) cu.push_back(cu.back() + l);
+  cpu::AttentionArgs a;
+  a.tokens = cu.back();
+  a.heads = c.heads;
+  a.kv_heads = c.kv_heads;
+  a.head_dim = c.head_dim;
+  a.cu_seqlens = cu.data();
+  a.num_seqs = static_cast<int64_t>(c.lens.size());
+  a.scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  return a;
+}
+
+const AttnCase kCases[] = {
+    {{1}, 1, 1, 8},
+    {{5, 1, 70}, 4, 2, 16},
+    {{130, 0, 64, 3}, 3, 3, 24},
+    {{200}, 8, 1, 64},
+    {{65, 129}, 2, 2, 128},
+};
+
+}  // namespace
+
+TEST(attention_flash_matches_reference) {
+  uint32_t seed = 10;
+  for (const AttnCase& c : kCases) {
+    std::vector<int32_t> cu;
+    cpu::AttentionArgs a = args_for(c, cu);
+    const size_t nq = a.tokens * a.heads * a.head_dim, nk = a.tokens * a.kv_heads * a.head_dim;
+    auto q = randn(nq, seed++), k = randn(nk, seed++), v = randn(nk, seed++), dout = randn(nq, seed++);
+    std::vector<float> out_ref(nq), lse_ref(a.tokens * a.heads), dq_ref(nq), dk_ref(nk), dv_ref(nk);
+    cpu::attention_forward_reference(a, q.data(), k.data(), v.data(), out_ref.data(), lse_ref.data());
+    cpu::attention_backward_reference(a, q.data(), k.data(), v.data(), dout.data(), dq_ref.data(), dk_ref.data(), dv_ref.data());
+    for (Isa isa : supported_isas()) {
+      std::vector<float> out(nq, NAN), lse(a.tokens * a.heads, NAN), dq(nq, NAN), dk(nk, NAN), dv(nk, NAN);
+      cpu::attention_forward(a, q.data(), k.data(), v.data(), out.data(), lse.data(), isa);
+      CHECK(max_scaled_error(out.data(), out_ref.data(), nq, 1e-5, 1e-4) <= 1);
+      CHECK(max_scaled_error(lse.data(), lse_ref.data(), lse.size(), 1e-5, 1e-5) <= 1);
+      cpu::attention_backward(a, q.data(), k.data(), v.data(), out.data(), lse.data(), dout.data(), dq.data(), dk.data(), dv.data(), isa);
+      CHECK(max_scaled_error(dq.data(), dq_ref.data(), nq, 1e-4, 1e-3) <= 1);
+      CHECK(max_scaled_error(dk.data(), dk_ref.data(), nk, 1e-4, 1e-3) <= 1);
+      CHECK(max_scaled_error(dv.data(), dv_ref.data(), nk, 1e-4, 1e-3) <= 1);
+    }
+  }
+}
+
+TEST(attention_reference_gradients_match_central_differences) {
+  AttnCase c{{4, 3}, 2, 1, 4};
+  std::vector<int32_t> cu;
+  cpu::AttentionArgs a = args_for(c, cu);
+  const size_t nq = a.tokens * a.heads * a.head_dim, nk = a.tokens * a.kv_heads * a.head_dim;
+  auto q = randn(nq, 1), k = randn(nk, 2), v = randn(nk, 3), r = randn(nq, 4);
+  std::vector<float> dq(nq), dk(nk), dv(nk), out(nq), lse(a.tokens * a.heads);
+  cpu::attention_backward_reference(a, q.data(), k.data(), v.data(), r.data(), dq.data(), dk.data(), dv.data());
+  auto loss = [&]() {
+    cpu::attention_forward_reference(a, q.data(), k.data(), v.data(), out.data(), lse.data());
+    return dot(out, r);
+  };
+  const float h = 1e-2f;
+  auto check = [&](std::vector<float>& x, const std::vector<float>& g) {
+    for (size_t i = 0; i < x.size(); ++i) {
+      float x0 = x[i];
+      x[i] = x0 + h;
+      double up = loss();
+      x[i] = x0 - h;
+      double down = loss();
+      x[i] = x0;
+      double fd = (up - down) / (2 * h);
+      CHECK(std::fabs(fd - g[i]) <= 2e-3 + 2e-2 * std::fabs(fd));
+    }
+  };
+  check(q, dq);
+  check(k, dk);
+  check(v, dv);
+}
+
+TEST(attention_deterministic_across_threads) {
+  AttnCase c{{150, 90}, 4, 2, 32};
+  std::vector<int32_t> cu;
+  cpu::AttentionArgs a = args_for(c, cu);
+  const size_t nq = a.tokens * a.heads * a.head_dim, nk = a.tokens * a.kv_heads * a.head_dim;
+  auto q = randn(nq, 5), k = randn(nk, 6), v = randn(nk, 7), dout = randn(nq, 8);
+  auto run = [&](int threads) {
+    set_num_threads(threads);
+    std::vector<float> out(nq), lse(a.tokens * a.heads), dq(nq), dk(nk), dv(nk);
+    cpu::attention_forward(a, q.data(), k.data(), v.data(), out.data(), lse.data(), default_isa());
+    cpu::attention_backward(a, q.data(), k.data(), v.data(), out.data(), lse.data(), dout.data(), dq.data(), dk.data(), dv.data(), default_isa());
+    out.insert(out.end(), dq.begin(), dq.end());
+    out.insert(out.end(), dk.begin(), dk.end());
+    out.insert(out.end(), dv.begin(), dv.end());
+    return out;
+  };
+  int saved = num_threads();
+  auto one = run(1), three = run(3);
+  set_num_threads(saved);
+  CHECK(std::memcmp(one.data(), three.data(), one.size() * sizeof(float)) == 0);
+}
+
+TEST(attention_rejects_bad_segments) {
+  AttnCase c{{3, 2}, 2, 2, 4};
+  std::vector<int32_t> cu;
+  cpu::AttentionArgs a = args_for(c, cu);
+  cu[1] = 6;  // overruns the next segment and the token count
+  std::vector<float> x(100), lse(100);
+  CHECK_THROWS(cpu::attention_forward(a, x.data(), x.data(), x.data(), x.data(), lse.data(), Isa::Portable));
+  a = args_for(c, cu);
+  a.kv_heads = 3;
+  CHECK_THROWS(cpu::attention_forward(a, x.data(), x.data(), x.data(), x.data(), lse.data(), Isa::Portable));
+}
