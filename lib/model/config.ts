@@ -1,0 +1,244 @@
+// The model config: Hugging Face LlamaConfig's field names and defaults, so a
+// checkpoint folder (config.json + model.safetensors) moves between genrm and
+// transformers unchanged. Features genrm's engine does not implement are rejected
+// here, by name, rather than silently computing a different model.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { writeFileAtomic } from '../util/atomic-write.js';
+
+export interface LlamaConfig {
+  hidden_size: number;
+  intermediate_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  /** Grouped-query attention: key/value heads shared by num_attention_heads / num_key_value_heads query heads. */
+  num_key_value_heads: number;
+  vocab_size: number;
+  rope_theta: number;
+  rms_norm_eps: number;
+  max_position_embeddings: number;
+  /** lm_head shares model.embed_tokens.weight (no lm_head.weight tensor). */
+  tie_word_embeddings: boolean;
+  /** genrm's own: a Bradley-Terry scalar head, score.weight [1, hidden_size]. */
+  reward_head: boolean;
+  /** Other config.json fields (bos_token_id, initializer_range, ...), kept so writing back preserves them. */
+  extra?: Record<string, unknown>;
+}
+
+/** A config.json (or config object) genrm cannot use; names the source and the field. */
+export class ConfigError extends Error {
+  readonly source: string;
+  readonly field: string | undefined;
+
+  constructor(source: string, detail: string, field?: string) {
+    super(`${source}: ${field !== undefined ? `${field}: ` : ''}${detail}`);
+    this.name = 'ConfigError';
+    this.source = source;
+    this.field = field;
+  }
+}
+
+const POSITIVE_INT = 'expected a positive integer';
+const positiveInt = () => z.number({ error: POSITIVE_INT }).int({ error: POSITIVE_INT }).positive({ error: POSITIVE_INT });
+const positiveNumber = () => z.number({ error: 'expected a positive number' }).positive({ error: 'expected a positive number' });
+const bool = () => z.boolean({ error: 'expected true or false' });
+
+/** The fields genrm reads, with HF LlamaConfig's defaults where HF has one. */
+export const llamaConfigSchema = z.looseObject({
+  hidden_size: positiveInt(),
+  intermediate_size: positiveInt(),
+  num_hidden_layers: positiveInt(),
+  num_attention_heads: positiveInt(),
+  // HF: None means "same as num_attention_heads" (plain multi-head attention).
+  num_key_value_heads: positiveInt().nullish(),
+  vocab_size: positiveInt(),
+  rope_theta: positiveNumber().default(10000),
+  rms_norm_eps: positiveNumber().default(1e-6),
+  max_position_embeddings: positiveInt().default(2048),
+  tie_word_embeddings: bool().default(false),
+  reward_head: bool().default(false),
+});
+
+const TYPED_FIELDS = [
+  'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'vocab_size',
+  'rope_theta', 'rms_norm_eps', 'max_position_embeddings', 'tie_word_embeddings', 'reward_head',
+] as const satisfies ReadonlyArray<keyof LlamaConfig>;
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing (the field is missing)';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function unsupported(source: string, field: string, value: unknown, why: string): never {
+  throw new ConfigError(source, `${describe(value)} is not supported: ${why}`, field);
+}
+
+/**
+ * Validates a parsed config.json and fills HF's defaults. `source` (a file path,
+ * or 'config') prefixes every error message.
+ */
+export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new ConfigError(source, `expected a JSON object, got ${describe(json)}`);
+  }
+  const raw = json as Record<string, unknown>;
+
+  // Features checked first: a config that uses one should say so, not fail on a
+  // field that only matters once the feature is gone.
+  if (raw.model_type !== undefined && raw.model_type !== 'llama') {
+    unsupported(source, 'model_type', raw.model_type, 'genrm implements "llama" models only');
+  }
+  if (raw.rope_scaling !== undefined && raw.rope_scaling !== null) {
+    unsupported(source, 'rope_scaling', raw.rope_scaling, 'genrm implements plain RoPE only; use null or leave it out');
+  }
+  for (const field of ['attention_bias', 'mlp_bias'] as const) {
+    const v = raw[field];
+    if (v === true) unsupported(source, field, v, 'genrm\'s linear layers have no bias; use false');
+    if (v !== undefined && v !== false) throw new ConfigError(source, `expected true or false, got ${describe(v)}`, field);
+  }
+  if (raw.hidden_act !== undefined && raw.hidden_act !== 'silu') {
+    unsupported(source, 'hidden_act', raw.hidden_act, 'genrm\'s MLP is SwiGLU, which needs "silu"');
+  }
+
+  // Transformers v5 moved rope_theta into rope_parameters ({rope_type, rope_theta}).
+  let input: Record<string, unknown> = raw;
+  const rp = raw.rope_parameters;
+  if (rp !== undefined && rp !== null) {
+    if (typeof rp !== 'object' || Array.isArray(rp)) throw new ConfigError(source, `expected an object or null, got ${describe(rp)}`, 'rope_parameters');
+    const params = rp as Record<string, unknown>;
+    if (params.rope_type !== undefined && params.rope_type !== 'default') {
+      unsupported(source, 'rope_parameters.rope_type', params.rope_type, 'genrm implements plain RoPE ("default") only');
+    }
+    if (params.rope_theta !== undefined) {
+      if (raw.rope_theta !== undefined && raw.rope_theta !== params.rope_theta) {
+        throw new ConfigError(source, `expected the same value as rope_parameters.rope_theta (${describe(params.rope_theta)}), got ${describe(raw.rope_theta)}`, 'rope_theta');
+      }
+      input = { ...raw, rope_theta: params.rope_theta };
+    }
+  }
+
+  const result = llamaConfigSchema.safeParse(input, { reportInput: true });
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const field = issue.path.map(String).join('.');
+    throw new ConfigError(source, `${issue.message}, got ${describe(issue.input)}`, field || undefined);
+  }
+  const d = result.data;
+  const kvHeads = d.num_key_value_heads ?? d.num_attention_heads;
+
+  if (d.hidden_size % d.num_attention_heads !== 0) {
+    throw new ConfigError(source, `expected a divisor of hidden_size (${d.hidden_size}), got ${d.num_attention_heads}`, 'num_attention_heads');
+  }
+  if (d.num_attention_heads % kvHeads !== 0) {
+    throw new ConfigError(source, `expected a divisor of num_attention_heads (${d.num_attention_heads}), got ${kvHeads}`, 'num_key_value_heads');
+  }
+  const headDim = d.hidden_size / d.num_attention_heads;
+  if (headDim % 2 !== 0) {
+    throw new ConfigError(source, `expected hidden_size / num_attention_heads to be even (RoPE rotates pairs of dimensions), ` +
+      `got ${d.hidden_size} / ${d.num_attention_heads} = ${headDim}`, 'hidden_size');
+  }
+  if (raw.head_dim !== undefined && raw.head_dim !== null && raw.head_dim !== headDim) {
+    unsupported(source, 'head_dim', raw.head_dim, `genrm requires head_dim = hidden_size / num_attention_heads = ${headDim}`);
+  }
+
+  const extra: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    if (!(TYPED_FIELDS as readonly string[]).includes(key)) Object.defineProperty(extra, key, { value, enumerable: true, writable: true, configurable: true });
+  }
+  return {
+    hidden_size: d.hidden_size,
+    intermediate_size: d.intermediate_size,
+    num_hidden_layers: d.num_hidden_layers,
+    num_attention_heads: d.num_attention_heads,
+    num_key_value_heads: kvHeads,
+    vocab_size: d.vocab_size,
+    rope_theta: d.rope_theta,
+    rms_norm_eps: d.rms_norm_eps,
+    max_position_embeddings: d.max_position_embeddings,
+    tie_word_embeddings: d.tie_word_embeddings,
+    reward_head: d.reward_head,
+    extra,
+  };
+}
+
+/** hidden_size / num_attention_heads. */
+export function headDim(config: LlamaConfig): number {
+  return config.hidden_size / config.num_attention_heads;
+}
+
+/** Reads and validates `<dir>/config.json`. */
+export async function readConfig(dir: string): Promise<LlamaConfig> {
+  const file = join(dir, 'config.json');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, `cannot read: ${(e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(file, `invalid JSON: ${(e as Error).message}`);
+  }
+  return parseLlamaConfig(json, file);
+}
+
+/** The JSON object writeConfig writes: HF's identifying fields, the config, then extra fields. */
+export function configToJson(config: LlamaConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = { architectures: ['LlamaForCausalLM'], model_type: 'llama' };
+  for (const key of TYPED_FIELDS) out[key] = config[key];
+  for (const [key, value] of Object.entries(config.extra ?? {})) {
+    if (key in out || key === 'torch_dtype') continue;
+    Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  }
+  out.torch_dtype = 'float32';
+  return out;
+}
+
+/**
+ * Writes `<dir>/config.json` atomically. The result is validated first, so a
+ * config built by hand that genrm (or transformers) could not load is never written.
+ */
+export async function writeConfig(dir: string, config: LlamaConfig): Promise<void> {
+  const file = join(dir, 'config.json');
+  const json = configToJson(config);
+  parseLlamaConfig(json, file);
+  await writeFileAtomic(file, new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`));
+}
+
+export interface ParameterShape {
+  name: string;
+  shape: number[];
+}
+
+/** Every parameter, by its HF name, in the order genrm stores them. */
+export function parameterShapes(config: LlamaConfig): ParameterShape[] {
+  const d = config.hidden_size;
+  const f = config.intermediate_size;
+  const v = config.vocab_size;
+  const hd = headDim(config);
+  const q = config.num_attention_heads * hd;
+  const kv = config.num_key_value_heads * hd;
+  const out: ParameterShape[] = [{ name: 'model.embed_tokens.weight', shape: [v, d] }];
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    const p = `model.layers.${i}`;
+    out.push(
+      { name: `${p}.input_layernorm.weight`, shape: [d] },
+      { name: `${p}.self_attn.q_proj.weight`, shape: [q, d] },
+      { name: `${p}.self_attn.k_proj.weight`, shape: [kv, d] },
+      { name: `${p}.self_attn.v_proj.weight`, shape: [kv, d] },
+      { name: `${p}.self_attn.o_proj.weight`, shape: [d, q] },
+      { name: `${p}.post_attention_layernorm.weight`, shape: [d] },
+      { name: `${p}.mlp.gate_proj.weight`, shape: [f, d] },
+      { name: `${p}.mlp.up_proj.weight`, shape: [f, d] },
+      { name: `${p}.mlp.down_proj.weight`, shape: [d, f] },
+    );
+  }
+  out.push({ name: 'model.norm.weight', shape: [d] });
+  if (!config.tie_word_embeddings) out.push({ name: 'lm_head.weight', shape: [v, d] });
+  if (config.reward_head) out.push({ name: 'score.weight', shape: [1, d] });
+  return out;
+}

@@ -1,0 +1,117 @@
+#include "logprob.h"
+
+#include <cmath>
+#include <vector>
+
+#include "../core/thread_pool.h"
+#include "gemm.h"
+
+namespace genrm::cpu {
+namespace {
+
+// Max-subtracted log-sum-exp of one row of logits.
+float row_logsumexp(const float* z, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) mx = z[i] > mx ? z[i] : mx;
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += std::exp(static_cast<double>(z[i] - mx));
+  return mx + static_cast<float>(std::log(s));
+}
+
+void chunk_logits(const LogprobArgs& a, int64_t r0, int64_t n, float* logits, Isa isa) {
+  GemmArgs g;
+  g.trans_b = true;
+  g.m = n;
+  g.n = a.vocab;
+  g.k = a.dim;
+  g.a = a.hidden + r0 * a.dim;
+  g.lda = a.dim;
+  g.b = a.weight;
+  g.ldb = a.dim;
+  g.c = logits;
+  g.ldc = a.vocab;
+  gemm(g, isa);
+}
+
+}  // namespace
+
+int64_t logprob_chunk_rows(int64_t vocab) {
+  int64_t rows = (int64_t(1) << 22) / (vocab > 0 ? vocab : 1);
+  return rows < 16 ? 16 : rows > 1024 ? 1024 : rows;
+}
+
+void logprob_forward(const LogprobArgs& a, float* logp, Isa isa) {
+  const int64_t chunk = logprob_chunk_rows(a.vocab);
+  std::vector<float> logits(static_cast<size_t>(std::min(chunk, a.rows) * a.vocab));
+  for (int64_t r0 = 0; r0 < a.rows; r0 += chunk) {
+    const int64_t n = std::min(chunk, a.rows - r0);
+    chunk_logits(a, r0, n, logits.data(), isa);
+    parallel_for(n, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) {
+        const float* z = logits.data() + i * a.vocab;
+        logp[r0 + i] = z[a.targets[r0 + i]] - row_logsumexp(z, a.vocab);
+      }
+    });
+  }
+}
+
+void logprob_backward(const LogprobArgs& a, const float* dlogp, float* dhidden, float* dweight, Isa isa) {
+  const int64_t chunk = logprob_chunk_rows(a.vocab);
+  std::vector<float> logits(static_cast<size_t>(std::min(chunk, a.rows) * a.vocab));
+  for (int64_t r0 = 0; r0 < a.rows; r0 += chunk) {
+    const int64_t n = std::min(chunk, a.rows - r0);
+    chunk_logits(a, r0, n, logits.data(), isa);
+    // d logp / d z = onehot(target) - softmax(z); scaled by the upstream gradient.
+    parallel_for(n, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) {
+        float* z = logits.data() + i * a.vocab;
+        const float lse = row_logsumexp(z, a.vocab), g = dlogp[r0 + i];
+        for (int64_t j = 0; j < a.vocab; ++j) z[j] = -g * std::exp(z[j] - lse);
+        z[a.targets[r0 + i]] += g;
+      }
+    });
+    GemmArgs dh;  // dhidden[chunk] += dz W
+    dh.m = n;
+    dh.n = a.dim;
+    dh.k = a.vocab;
+    dh.a = logits.data();
+    dh.lda = a.vocab;
+    dh.b = a.weight;
+    dh.ldb = a.dim;
+    dh.beta = 1.0f;
+    dh.c = dhidden + r0 * a.dim;
+    dh.ldc = a.dim;
+    gemm(dh, isa);
+    GemmArgs dw;  // dweight += dz^T hidden[chunk]
+    dw.trans_a = true;
+    dw.m = a.vocab;
+    dw.n = a.dim;
+    dw.k = n;
+    dw.a = logits.data();
+    dw.lda = a.vocab;
+    dw.b = a.hidden + r0 * a.dim;
+    dw.ldb = a.dim;
+    dw.beta = 1.0f;
+    dw.c = dweight;
+    dw.ldc = a.dim;
+    gemm(dw, isa);
+  }
+}
+
+void logprob_forward_reference(const LogprobArgs& a, float* logp) {
+  std::vector<double> z(a.vocab);
+  for (int64_t r = 0; r < a.rows; ++r) {
+    double mx = -INFINITY;
+    for (int64_t j = 0; j < a.vocab; ++j) {
+      double s = 0;
+      for (int64_t d = 0; d < a.dim; ++d) s += static_cast<double>(a.hidden[r * a.dim + d]) * a.weight[j * a.dim + d];
+      z[j] = s;
+      mx = std::max(mx, s);
+    }
+    double sum = 0;
+    for (double x : z) sum += std::exp(x - mx);
+    logp[r] = static_cast<float>(z[a.targets[r]] - mx - std::log(sum));
+  }
+}
+
+}  // namespace genrm::cpu
