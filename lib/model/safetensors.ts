@@ -339,11 +339,11 @@ async function parseHeader(source: ByteSource, file: string, maxHeaderBytes: num
   let previous: SafetensorsTensorInfo | undefined;
   for (const t of sorted) {
     if (t.begin < expected) {
-      throw new SafetensorsError(file, `data_offsets [${t.begin}, ${t.end}] overlap tensor ${JSON.stringify(previous?.name)} ` +
+      throw new SafetensorsError(file, `[${t.begin}, ${t.end}] overlaps tensor ${JSON.stringify(previous?.name)} ` +
         `at [${previous?.begin}, ${previous?.end}]; expected it to start at ${expected}`, { tensor: t.name, field: 'data_offsets' });
     }
     if (t.begin > expected) {
-      throw new SafetensorsError(file, `data_offsets [${t.begin}, ${t.end}] leave a hole: expected it to start at ${expected}` +
+      throw new SafetensorsError(file, `[${t.begin}, ${t.end}] leaves a hole: expected it to start at ${expected}` +
         (previous ? `, where tensor ${JSON.stringify(previous.name)} ends` : ', the start of the data section') +
         `, got ${t.begin}`, { tensor: t.name, field: 'data_offsets' });
     }

@@ -1,0 +1,477 @@
+#include "model.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "../core/error.h"
+#include "../cpu/attention.h"
+#include "../cpu/embedding.h"
+#include "../cpu/gemm.h"
+#include "../cpu/logprob.h"
+#include "../cpu/rmsnorm.h"
+#include "../cpu/rope.h"
+#include "../cpu/swiglu.h"
+
+namespace genrm::model {
+namespace {
+
+// splitmix64: a tiny, well-mixed generator; each tensor gets its own stream so
+// initialisation does not depend on anything but the seed and the layout.
+struct SplitMix {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return ((next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }  // (0, 1)
+};
+
+void fill_normal(float* x, int64_t n, double std, uint64_t seed) {
+  SplitMix r{seed};
+  for (int64_t i = 0; i < n; i += 2) {
+    const double u1 = r.uniform(), u2 = r.uniform();
+    const double rad = std::sqrt(-2.0 * std::log(u1)) * std, ang = 2.0 * M_PI * u2;
+    x[i] = static_cast<float>(rad * std::cos(ang));
+    if (i + 1 < n) x[i + 1] = static_cast<float>(rad * std::sin(ang));
+  }
+}
+
+// y[N, out] = x[N, in] W^T (W is [out, in], as Hugging Face stores Linear weights).
+void linear(const float* x, const float* w, float* y, int64_t n, int64_t in, int64_t out) {
+  cpu::GemmArgs g;
+  g.trans_b = true;
+  g.m = n;
+  g.n = out;
+  g.k = in;
+  g.a = x;
+  g.lda = in;
+  g.b = w;
+  g.ldb = in;
+  g.c = y;
+  g.ldc = out;
+  cpu::gemm(g);
+}
+
+// dx[N, in] (= or +=) dy[N, out] W.
+void linear_dx(const float* dy, const float* w, float* dx, int64_t n, int64_t in, int64_t out, bool accumulate) {
+  cpu::GemmArgs g;
+  g.m = n;
+  g.n = in;
+  g.k = out;
+  g.a = dy;
+  g.lda = out;
+  g.b = w;
+  g.ldb = in;
+  g.beta = accumulate ? 1.0f : 0.0f;
+  g.c = dx;
+  g.ldc = in;
+  cpu::gemm(g);
+}
+
+// dW[out, in] += dy^T x.
+void linear_dw(const float* dy, const float* x, float* dw, int64_t n, int64_t in, int64_t out) {
+  cpu::GemmArgs g;
+  g.trans_a = true;
+  g.m = out;
+  g.n = in;
+  g.k = n;
+  g.a = dy;
+  g.lda = out;
+  g.b = x;
+  g.ldb = in;
+  g.beta = 1.0f;
+  g.c = dw;
+  g.ldc = in;
+  cpu::gemm(g);
+}
+
+void add_into(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+template <typename T>
+void resize(std::vector<T>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) != n) v.assign(static_cast<size_t>(n), T());
+}
+
+std::string at(const char* field, int64_t i) { return std::string(field) + "[" + std::to_string(i) + "]"; }
+
+}  // namespace
+
+void validate_batch(const Config& c, Batch& b) {
+  const int64_t n = b.tokens();
+  if (n == 0) throw Error(ErrorKind::Argument, "ids: expected at least one token, got an empty batch");
+  if (b.cu_seqlens.size() < 2)
+    throw_arg("cuSeqlens.length", "at least 2 (one sequence)", b.cu_seqlens.size());
+  if (b.cu_seqlens[0] != 0) throw_arg("cuSeqlens[0]", 0, b.cu_seqlens[0]);
+  if (b.cu_seqlens.back() != n)
+    throw_arg(at("cuSeqlens", b.seqs()), "the token count " + std::to_string(n), b.cu_seqlens.back());
+  for (int64_t s = 0; s < b.seqs(); ++s) {
+    const int64_t len = static_cast<int64_t>(b.cu_seqlens[s + 1]) - b.cu_seqlens[s];
+    if (len < 0)
+      throw_arg(at("cuSeqlens", s + 1), ">= cuSeqlens[" + std::to_string(s) + "] (" + std::to_string(b.cu_seqlens[s]) + ")", b.cu_seqlens[s + 1]);
+    if (len > c.max_position_embeddings)
+      throw_arg("sequence " + std::to_string(s) + " length", "at most max_position_embeddings (" + std::to_string(c.max_position_embeddings) + ")",
+                len, ErrorKind::Range);
+  }
+  for (int64_t t = 0; t < n; ++t)
+    if (b.ids[t] < 0 || b.ids[t] >= c.vocab_size)
+      throw_arg(at("ids", t), "a token id in [0, " + std::to_string(c.vocab_size) + ")", b.ids[t], ErrorKind::Range);
+  if (!b.loss_mask.empty()) {
+    if (static_cast<int64_t>(b.loss_mask.size()) != n) throw_arg("lossMask.length", n, b.loss_mask.size());
+    for (int64_t s = 0; s < b.seqs(); ++s) {
+      const int32_t s0 = b.cu_seqlens[s];
+      if (b.cu_seqlens[s + 1] > s0 && b.loss_mask[s0])
+        throw_arg(at("lossMask", s0), "0 (the first token of sequence " + std::to_string(s) + " has no prediction)", 1);
+    }
+    for (int64_t t = 0; t < n; ++t)
+      if (b.loss_mask[t] > 1) throw_arg(at("lossMask", t), "0 or 1", static_cast<int>(b.loss_mask[t]));
+  }
+  b.positions.resize(n);
+  for (int64_t s = 0; s < b.seqs(); ++s)
+    for (int32_t t = b.cu_seqlens[s]; t < b.cu_seqlens[s + 1]; ++t) b.positions[t] = t - b.cu_seqlens[s];
+}
+
+Model::Model(const Config& config, uint64_t seed) : config_(config), layout_(parameter_layout(config)) {
+  const ParamInfo& last = layout_.back();
+  const int64_t total = last.offset + last.size;
+  params_.assign(total, 0.0f);
+  grads_.assign(total, 0.0f);
+  m_.assign(total, 0.0f);
+  v_.assign(total, 0.0f);
+  for (size_t i = 0; i < layout_.size(); ++i) {
+    const ParamInfo& p = layout_[i];
+    float* x = params_.data() + p.offset;
+    if (!p.decay) {
+      for (int64_t j = 0; j < p.size; ++j) x[j] = 1.0f;  // norm weights
+    } else {
+      fill_normal(x, p.size, config.initializer_range, seed * 0x100000001b3ull + i);
+    }
+  }
+  rng_state_ = seed ^ 0x5851f42d4c957f2dull;
+}
+
+Model::Layer Model::layer(int64_t i, const std::vector<float>& buf) const {
+  const size_t base = 1 + 9 * static_cast<size_t>(i);
+  auto p = [&](size_t k) { return buf.data() + layout_[base + k].offset; };
+  return {p(0), p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8)};
+}
+
+const float* Model::lm_head() const {
+  return params_.data() + (config_.tie_word_embeddings ? layout_[0].offset : layout_[2 + 9 * config_.num_hidden_layers].offset);
+}
+
+const float* Model::score() const { return params_.data() + layout_.back().offset; }
+
+void Model::forward(const Batch& b) {
+  const Config& c = config_;
+  const int64_t N = b.tokens(), d = c.hidden_size, f = c.intermediate_size, L = c.num_hidden_layers;
+  const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
+  const int64_t qd = c.q_dim(), kvd = c.kv_dim();
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  Acts& A = acts_;
+  A.tokens = N;
+  resize(A.x, (L + 1) * N * d);
+  resize(A.h1, L * N * d);
+  resize(A.h2, L * N * d);
+  resize(A.xmid, L * N * d);
+  resize(A.rstd1, L * N);
+  resize(A.rstd2, L * N);
+  resize(A.q, L * N * qd);
+  resize(A.att, L * N * qd);
+  resize(A.k, L * N * kvd);
+  resize(A.v, L * N * kvd);
+  resize(A.lse, L * N * H);
+  resize(A.g, L * N * f);
+  resize(A.u, L * N * f);
+  resize(A.a, L * N * f);
+  resize(A.hf, N * d);
+  resize(A.rstdf, N);
+
+  cpu::embedding_forward(params_.data() + layout_[0].offset, b.ids.data(), A.x.data(), N, d);
+  cpu::AttentionArgs att;
+  att.tokens = N;
+  att.heads = H;
+  att.kv_heads = KV;
+  att.head_dim = D;
+  att.cu_seqlens = b.cu_seqlens.data();
+  att.num_seqs = b.seqs();
+  att.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  std::vector<float> tmp(N * d);
+  for (int64_t l = 0; l < L; ++l) {
+    const Layer P = layer(l, params_);
+    const float* x = A.x.data() + l * N * d;
+    float* h1 = A.h1.data() + l * N * d;
+    float* q = A.q.data() + l * N * qd;
+    float* k = A.k.data() + l * N * kvd;
+    float* v = A.v.data() + l * N * kvd;
+    float* o = A.att.data() + l * N * qd;
+    float* xmid = A.xmid.data() + l * N * d;
+    float* h2 = A.h2.data() + l * N * d;
+    float* g = A.g.data() + l * N * f;
+    float* u = A.u.data() + l * N * f;
+    float* a = A.a.data() + l * N * f;
+    float* xout = A.x.data() + (l + 1) * N * d;
+
+    cpu::rmsnorm_forward(x, P.in_norm, h1, A.rstd1.data() + l * N, N, d, eps);
+    linear(h1, P.wq, q, N, d, qd);
+    linear(h1, P.wk, k, N, d, kvd);
+    linear(h1, P.wv, v, N, d, kvd);
+    cpu::rope_apply(q, b.positions.data(), N, H, D, static_cast<float>(c.rope_theta), false);
+    cpu::rope_apply(k, b.positions.data(), N, KV, D, static_cast<float>(c.rope_theta), false);
+    cpu::attention_forward(att, q, k, v, o, A.lse.data() + l * N * H, default_isa());
+    linear(o, P.wo, tmp.data(), N, qd, d);
+    for (int64_t i = 0; i < N * d; ++i) xmid[i] = x[i] + tmp[i];
+    cpu::rmsnorm_forward(xmid, P.post_norm, h2, A.rstd2.data() + l * N, N, d, eps);
+    linear(h2, P.wg, g, N, d, f);
+    linear(h2, P.wu, u, N, d, f);
+    cpu::swiglu_forward(g, u, a, N * f);
+    linear(a, P.wd, tmp.data(), N, f, d);
+    for (int64_t i = 0; i < N * d; ++i) xout[i] = xmid[i] + tmp[i];
+  }
+  const float* final_norm = params_.data() + layout_[1 + 9 * L].offset;
+  cpu::rmsnorm_forward(A.x.data() + L * N * d, final_norm, A.hf.data(), A.rstdf.data(), N, d, eps);
+}
+
+void Model::backward(const Batch& b, std::vector<float>& dhf) {
+  const Config& c = config_;
+  const int64_t N = b.tokens(), d = c.hidden_size, f = c.intermediate_size, L = c.num_hidden_layers;
+  const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
+  const int64_t qd = c.q_dim(), kvd = c.kv_dim();
+  Acts& A = acts_;
+  std::vector<float> dx(N * d, 0.0f), dh(N * d), dtmp(N * f), dg(N * f), du(N * f);
+  std::vector<float> dq(N * qd), dk(N * kvd), dv(N * kvd), datt(N * qd);
+  const float* final_norm = params_.data() + layout_[1 + 9 * L].offset;
+  cpu::rmsnorm_backward(A.x.data() + L * N * d, final_norm, A.rstdf.data(), dhf.data(), dx.data(), grad_of(final_norm), N, d);
+
+  cpu::AttentionArgs att;
+  att.tokens = N;
+  att.heads = H;
+  att.kv_heads = KV;
+  att.head_dim = D;
+  att.cu_seqlens = b.cu_seqlens.data();
+  att.num_seqs = b.seqs();
+  att.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  for (int64_t l = L - 1; l >= 0; --l) {
+    const Layer P = layer(l, params_);
+    const float* x = A.x.data() + l * N * d;
+    const float* h1 = A.h1.data() + l * N * d;
+    const float* q = A.q.data() + l * N * qd;
+    const float* k = A.k.data() + l * N * kvd;
+    const float* v = A.v.data() + l * N * kvd;
+    const float* o = A.att.data() + l * N * qd;
+    const float* xmid = A.xmid.data() + l * N * d;
+    const float* h2 = A.h2.data() + l * N * d;
+    const float* g = A.g.data() + l * N * f;
+    const float* u = A.u.data() + l * N * f;
+    const float* a = A.a.data() + l * N * f;
+
+    // MLP: xout = xmid + down(silu(gate h2) * up h2). dx holds d xout.
+    linear_dx(dx.data(), P.wd, dtmp.data(), N, f, d, false);
+    linear_dw(dx.data(), a, grad_of(P.wd), N, f, d);
+    cpu::swiglu_backward(g, u, dtmp.data(), dg.data(), du.data(), N * f);
+    linear_dx(dg.data(), P.wg, dh.data(), N, d, f, false);
+    linear_dx(du.data(), P.wu, dh.data(), N, d, f, true);
+    linear_dw(dg.data(), h2, grad_of(P.wg), N, d, f);
+    linear_dw(du.data(), h2, grad_of(P.wu), N, d, f);
+    cpu::rmsnorm_backward(xmid, P.post_norm, A.rstd2.data() + l * N, dh.data(), dx.data(), grad_of(P.post_norm), N, d);
+    // Attention: xmid = x + o_proj(attn(rope(q), rope(k), v)). dx now holds d xmid.
+    linear_dx(dx.data(), P.wo, datt.data(), N, qd, d, false);
+    linear_dw(dx.data(), o, grad_of(P.wo), N, qd, d);
+    cpu::attention_backward(att, q, k, v, o, A.lse.data() + l * N * H, datt.data(), dq.data(), dk.data(), dv.data(), default_isa());
+    cpu::rope_apply(dq.data(), b.positions.data(), N, H, D, static_cast<float>(c.rope_theta), true);
+    cpu::rope_apply(dk.data(), b.positions.data(), N, KV, D, static_cast<float>(c.rope_theta), true);
+    linear_dx(dq.data(), P.wq, dh.data(), N, d, qd, false);
+    linear_dx(dk.data(), P.wk, dh.data(), N, d, kvd, true);
+    linear_dx(dv.data(), P.wv, dh.data(), N, d, kvd, true);
+    linear_dw(dq.data(), h1, grad_of(P.wq), N, d, qd);
+    linear_dw(dk.data(), h1, grad_of(P.wk), N, d, kvd);
+    linear_dw(dv.data(), h1, grad_of(P.wv), N, d, kvd);
+    cpu::rmsnorm_backward(x, P.in_norm, A.rstd1.data() + l * N, dh.data(), dx.data(), grad_of(P.in_norm), N, d);
+  }
+  cpu::embedding_backward(b.ids.data(), dx.data(), grads_.data() + layout_[0].offset, N, d);
+}
+
+Result Model::run(const Batch& b, const Objective& o, bool with_grad, const LogitsRequest& lr) {
+  const Config& c = config_;
+  const int64_t N = b.tokens(), S = b.seqs(), d = c.hidden_size, V = c.vocab_size;
+  const bool wants_logps = o.kind == ObjectiveKind::Sft || o.kind == ObjectiveKind::Dpo ||
+                           (o.kind == ObjectiveKind::None && !b.loss_mask.empty());
+  const bool wants_rewards = o.kind == ObjectiveKind::Bt || (o.kind == ObjectiveKind::None && c.reward_head);
+  if ((o.kind == ObjectiveKind::Sft || o.kind == ObjectiveKind::Dpo) && b.loss_mask.empty())
+    throw Error(ErrorKind::Argument, "lossMask: this objective needs target tokens, got no lossMask");
+  if (o.kind == ObjectiveKind::Bt && !c.reward_head)
+    throw Error(ErrorKind::State, "objective bt: this model has no reward head (create it with reward_head: true)");
+  if (lr.rows < 0 || lr.row0 < 0 || lr.row0 + lr.rows > N)
+    throw_arg("logits", "a row range within [0, " + std::to_string(N) + ")", std::to_string(lr.row0) + "+" + std::to_string(lr.rows));
+  const int64_t P = static_cast<int64_t>(o.pairs.size()) / 2;
+  if (o.kind == ObjectiveKind::Dpo || o.kind == ObjectiveKind::Bt) {
+    for (int64_t i = 0; i < 2 * P; ++i)
+      if (o.pairs[i] < 0 || o.pairs[i] >= S)
+        throw_arg(at("pairs", i / 2) + (i % 2 ? ".rejected" : ".chosen"), "a sequence index in [0, " + std::to_string(S) + ")", o.pairs[i], ErrorKind::Range);
+  }
+  if (o.kind == ObjectiveKind::Dpo && static_cast<int64_t>(o.ref_logps.size()) != S)
+    throw_arg("refLogps.length", S, o.ref_logps.size());
+  if (o.kind == ObjectiveKind::Bt) {
+    if (!o.margins.empty() && static_cast<int64_t>(o.margins.size()) != P) throw_arg("margins.length", P, o.margins.size());
+    for (int64_t i = 0; i < 2 * P; ++i)
+      if (b.cu_seqlens[o.pairs[i]] == b.cu_seqlens[o.pairs[i] + 1])
+        throw_arg(at("pairs", i / 2), "non-empty sequences (the reward is read at the last token)", "an empty sequence " + std::to_string(o.pairs[i]));
+  }
+
+  forward(b);
+  const float* hf = acts_.hf.data();
+  Result r;
+
+  // Target rows: position t-1 predicts token t where the mask is set.
+  std::vector<int32_t> row_pos, row_target, row_seq;
+  if (wants_logps) {
+    for (int64_t s = 0; s < S; ++s)
+      for (int32_t t = b.cu_seqlens[s] + 1; t < b.cu_seqlens[s + 1]; ++t)
+        if (b.loss_mask[t]) {
+          row_pos.push_back(t - 1);
+          row_target.push_back(b.ids[t]);
+          row_seq.push_back(static_cast<int32_t>(s));
+        }
+  }
+  const int64_t R = static_cast<int64_t>(row_pos.size());
+  std::vector<float> hsel(R * d), row_logp(R);
+  cpu::LogprobArgs la;
+  la.rows = R;
+  la.dim = d;
+  la.vocab = V;
+  la.hidden = hsel.data();
+  la.weight = lm_head();
+  la.targets = row_target.data();
+  if (wants_logps) {
+    for (int64_t i = 0; i < R; ++i) std::memcpy(hsel.data() + i * d, hf + static_cast<int64_t>(row_pos[i]) * d, sizeof(float) * d);
+    cpu::logprob_forward(la, row_logp.data(), default_isa());
+    std::vector<double> sums(S, 0.0);
+    r.seq_counts.assign(S, 0.0f);
+    for (int64_t i = 0; i < R; ++i) {
+      sums[row_seq[i]] += row_logp[i];
+      r.seq_counts[row_seq[i]] += 1.0f;
+    }
+    r.seq_logps.assign(S, 0.0f);
+    for (int64_t s = 0; s < S; ++s) r.seq_logps[s] = static_cast<float>(sums[s]);
+  }
+  if (wants_rewards) {
+    r.rewards.assign(S, 0.0f);
+    const float* w = score();
+    for (int64_t s = 0; s < S; ++s) {
+      if (b.cu_seqlens[s + 1] == b.cu_seqlens[s]) continue;
+      const float* h = hf + static_cast<int64_t>(b.cu_seqlens[s + 1] - 1) * d;
+      double acc = 0;
+      for (int64_t i = 0; i < d; ++i) acc += static_cast<double>(w[i]) * h[i];
+      r.rewards[s] = static_cast<float>(acc);
+    }
+  }
+  if (lr.rows > 0) {
+    r.logits.assign(lr.rows * V, 0.0f);
+    linear(hf + lr.row0 * d, lm_head(), r.logits.data(), lr.rows, d, V);
+  }
+
+  // Loss and its gradient w.r.t. the per-sequence quantities.
+  std::vector<float> dseq(S, 0.0f), drew(S, 0.0f);
+  double loss = 0;
+  switch (o.kind) {
+    case ObjectiveKind::None:
+      break;
+    case ObjectiveKind::Sft: {
+      loss = cpu::sft_loss(r.seq_logps.data(), r.seq_counts.data(), S, dseq.data());
+      double count = 0;
+      for (float x : r.seq_counts) count += x;
+      r.metrics = {{"loss", loss}, {"num_tokens", count}};
+      break;
+    }
+    case ObjectiveKind::Dpo: {
+      cpu::DpoArgs da;
+      da.kind = o.dpo_loss;
+      da.beta = o.beta;
+      da.label_smoothing = o.label_smoothing;
+      da.pairs = o.pairs.data();
+      da.num_pairs = P;
+      da.policy_logps = r.seq_logps.data();
+      da.ref_logps = o.ref_logps.data();
+      da.counts = r.seq_counts.data();
+      const cpu::DpoMetrics m = cpu::dpo_loss(da, dseq.data());
+      loss = m.loss;
+      r.metrics = {{"loss", m.loss},
+                   {"rewards/chosen", m.rewards_chosen},
+                   {"rewards/rejected", m.rewards_rejected},
+                   {"rewards/margins", m.rewards_margins},
+                   {"rewards/accuracies", m.rewards_accuracies},
+                   {"logps/chosen", m.logps_chosen},
+                   {"logps/rejected", m.logps_rejected}};
+      break;
+    }
+    case ObjectiveKind::Bt: {
+      const cpu::BtMetrics m = cpu::bt_loss(r.rewards.data(), o.pairs.data(), o.margins.empty() ? nullptr : o.margins.data(), P,
+                                            o.center_rewards_coefficient, drew.data());
+      loss = m.loss;
+      r.metrics = {{"loss", m.loss},
+                   {"rewards/chosen", m.rewards_chosen},
+                   {"rewards/rejected", m.rewards_rejected},
+                   {"rewards/margins", m.margin},
+                   {"rewards/accuracies", m.accuracy}};
+      break;
+    }
+  }
+  if (o.kind != ObjectiveKind::None && !std::isfinite(loss))
+    throw Error(ErrorKind::Runtime, "loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
+                                        "; the step was stopped and the parameters and gradients are unchanged");
+  if (!with_grad || o.kind == ObjectiveKind::None) return r;
+
+  // Backward: from the per-sequence gradients to d hf, then through the decoder.
+  const float scale = static_cast<float>(o.loss_scale);
+  std::vector<float> dhf(N * d, 0.0f);
+  if (o.kind == ObjectiveKind::Sft || o.kind == ObjectiveKind::Dpo) {
+    std::vector<float> drow(R), dhsel(R * d, 0.0f);
+    for (int64_t i = 0; i < R; ++i) drow[i] = dseq[row_seq[i]] * scale;
+    float* dw = grads_.data() + (lm_head() - params_.data());
+    cpu::logprob_backward(la, drow.data(), dhsel.data(), dw, default_isa());
+    for (int64_t i = 0; i < R; ++i) add_into(dhf.data() + static_cast<int64_t>(row_pos[i]) * d, dhsel.data() + i * d, d);
+  } else {
+    const float* w = score();
+    float* dw = grad_of(w);
+    for (int64_t s = 0; s < S; ++s) {
+      const float gs = drew[s] * scale;
+      if (gs == 0.0f) continue;
+      const int64_t t = b.cu_seqlens[s + 1] - 1;
+      for (int64_t i = 0; i < d; ++i) {
+        dhf[t * d + i] += gs * w[i];
+        dw[i] += gs * hf[t * d + i];
+      }
+    }
+  }
+  backward(b, dhf);
+  return r;
+}
+
+void Model::zero_grad() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
+
+StepResult Model::optimizer_step(const OptimConfig& o) {
+  StepResult out;
+  out.grad_norm = cpu::l2_norm(grads_.data(), num_params());
+  if (!std::isfinite(out.grad_norm)) {
+    zero_grad();
+    throw Error(ErrorKind::Runtime, "gradient norm is not finite; the step was skipped, the gradients were cleared and the parameters are unchanged");
+  }
+  if (o.max_grad_norm > 0) {
+    const double coef = o.max_grad_norm / (out.grad_norm + 1e-6);
+    if (coef < 1) cpu::scale(grads_.data(), num_params(), static_cast<float>(coef));
+  }
+  out.learning_rate = cpu::scheduled_lr(o.adam.lr, o.schedule, step_);
+  std::vector<cpu::DecaySpan> spans;
+  for (const ParamInfo& p : layout_) spans.push_back({p.offset, p.offset + p.size, p.decay});
+  cpu::adamw_step(params_.data(), grads_.data(), m_.data(), v_.data(), spans, o.adam, out.learning_rate, step_ + 1);
+  ++step_;
+  out.step = step_;
+  zero_grad();
+  return out;
+}
+
+}  // namespace genrm::model
