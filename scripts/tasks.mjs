@@ -20,13 +20,22 @@ export function hasCommand(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
+// node-gyp downloads Node's headers unless told where they are; npm passes
+// npm_config_nodedir from its config, and a plain `node scripts/...` run uses the
+// headers installed beside this Node when they exist (offline machines).
+function nodedirArgs() {
+  if (process.env.npm_config_nodedir) return [];
+  const prefix = dirname(dirname(process.execPath));
+  return existsSync(join(prefix, 'include', 'node', 'common.gypi')) ? [`--nodedir=${prefix}`] : [];
+}
+
 /** The CPU addon in build/Release: configure when the source list changed, then make. */
 export function compileCpu() {
   const sources = ['portable', 'avx2'].map((k) =>
     spawnSync(process.execPath, ['scripts/native-sources.cjs', k], { cwd: root, encoding: 'utf8' }).stdout).join('');
   const stamp = join(root, 'build', 'genrm-sources.txt');
   const fresh = existsSync(join(root, 'build', 'Makefile')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === sources;
-  run(bin('node-gyp'), [fresh ? 'build' : 'rebuild', '-j', jobs]);
+  run(bin('node-gyp'), [fresh ? 'build' : 'rebuild', '-j', jobs, ...nodedirArgs()]);
   writeFileSync(stamp, sources);
 }
 

@@ -6,6 +6,7 @@ namespace {
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   genrm::napi::register_info(env, exports);
+  genrm::napi::register_model(env, exports);
   Napi::Object kernels = Napi::Object::New(env);
   genrm::napi::register_kernels(env, kernels);
   exports.Set("kernels", kernels);

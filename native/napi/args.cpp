@@ -91,6 +91,33 @@ Napi::Float32Array f32_field(const Napi::Object& o, const char* key, int64_t len
   return a;
 }
 
+namespace {
+
+template <typename T>
+std::vector<T> typed_copy(const Napi::Object& o, const char* key, napi_typedarray_type type, const char* type_name) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) throw_arg(key, type_name, js_type(v));
+  Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
+  return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
+}
+
+}  // namespace
+
+std::vector<int32_t> i32_vector(const Napi::Object& o, const char* key) {
+  return typed_copy<int32_t>(o, key, napi_int32_array, "an Int32Array");
+}
+
+std::vector<uint8_t> u8_vector(const Napi::Object& o, const char* key) {
+  return typed_copy<uint8_t>(o, key, napi_uint8_array, "a Uint8Array");
+}
+
+std::vector<float> finite_f32_vector(const Napi::Object& o, const char* key) {
+  std::vector<float> v = typed_copy<float>(o, key, napi_float32_array, "a Float32Array");
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i])) throw_arg(std::string(key) + "[" + std::to_string(i) + "]", "a finite number", v[i]);
+  return v;
+}
+
 void check_disjoint(const Napi::TypedArray& x, const char* xname, const Napi::TypedArray& y, const char* yname) {
   auto begin = [](const Napi::TypedArray& t) {
     return static_cast<const char*>(t.ArrayBuffer().Data()) + t.ByteOffset();

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "../core/error.h"
 
@@ -49,6 +50,12 @@ std::string string_field(const Napi::Object& o, const char* key, const std::stri
 
 // A Float32Array field with exactly `length` elements.
 Napi::Float32Array f32_field(const Napi::Object& o, const char* key, int64_t length);
+
+// Copies of typed-array fields of any length (async work must not read JS memory
+// that the caller could change while it runs). f32 values must be finite.
+std::vector<int32_t> i32_vector(const Napi::Object& o, const char* key);
+std::vector<uint8_t> u8_vector(const Napi::Object& o, const char* key);
+std::vector<float> finite_f32_vector(const Napi::Object& o, const char* key);
 
 // Throws when two typed arrays share any byte of memory.
 void check_disjoint(const Napi::TypedArray& x, const char* xname, const Napi::TypedArray& y, const char* yname);

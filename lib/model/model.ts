@@ -1,0 +1,360 @@
+// The engine's model from TypeScript: create or load a Llama-style model, run
+// forwards over packed batches, compute losses and gradients for the SFT, DPO and
+// Bradley-Terry objectives, take AdamW steps, and save Hugging Face checkpoints.
+// Every heavy call is one asynchronous native call; calls on one model queue.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { native } from '../native.js';
+import type { PackedBatch } from './batch.js';
+import { parseLlamaConfig, readConfig, writeConfig, type LlamaConfig } from './config.js';
+import { openSafetensors, writeSafetensors, type SafetensorsReader } from './safetensors.js';
+
+export type DpoLossType = 'sigmoid' | 'ipo' | 'hinge' | 'robust';
+
+/** What a training call optimises. Metric names follow TRL. */
+export type Objective =
+  | { type: 'sft' }
+  | {
+      type: 'dpo';
+      /** (chosen, rejected) sequence indices in the batch. */
+      pairs: ReadonlyArray<readonly [number, number]>;
+      /** Reference model's per-sequence log-prob sums (same batch layout). */
+      refLogps: ArrayLike<number>;
+      /** Default 0.1 (TRL). */
+      beta?: number;
+      /** Default 0. */
+      labelSmoothing?: number;
+      /** Default 'sigmoid'. ipo normalises log-probs by target length. */
+      lossType?: DpoLossType;
+    }
+  | {
+      type: 'bt';
+      pairs: ReadonlyArray<readonly [number, number]>;
+      /** Per-pair margin subtracted from r_chosen - r_rejected; default none. */
+      margins?: ArrayLike<number>;
+      /** Adds coefficient * mean((r_c + r_r)^2); default 0. */
+      centerRewardsCoefficient?: number;
+    };
+
+export interface ForwardResult {
+  /** Per-sequence sum of target-token log-probs (when the batch has a lossMask). */
+  seqLogps?: Float32Array;
+  /** Per-sequence number of target tokens. */
+  seqCounts?: Float32Array;
+  /** Per-sequence Bradley-Terry reward, read at each sequence's last token (reward-head models). */
+  rewards?: Float32Array;
+  /** Full logits [rows, vocab] for the requested rows. */
+  logits?: Float32Array;
+}
+
+/** Loss and TRL-named metrics (loss, rewards/chosen, ..., grad_norm, learning_rate). */
+export type Metrics = Record<string, number>;
+
+export interface LossResult {
+  metrics: Metrics;
+  forward: ForwardResult;
+}
+
+export interface OptimizerOptions {
+  /** Peak learning rate. Default 5e-5 (the HF Trainer's). */
+  lr?: number;
+  /** Default 0.9. */
+  beta1?: number;
+  /** Default 0.999. */
+  beta2?: number;
+  /** Default 1e-8. */
+  eps?: number;
+  /** Decoupled weight decay on all weights except norms. Default 0. */
+  weightDecay?: number;
+  /** Global-norm gradient clipping; 0 = off. Default 1.0 (the HF Trainer's). */
+  maxGradNorm?: number;
+  /** Linear warmup from 0 over this many steps. Default 0. */
+  warmupSteps?: number;
+  /** Cosine decay to minLrRatio * lr at this step; 0 = constant after warmup. Default 0. */
+  totalSteps?: number;
+  /** Default 0. */
+  minLrRatio?: number;
+}
+
+export interface StepMetrics {
+  grad_norm: number;
+  learning_rate: number;
+  /** Optimizer steps taken so far. */
+  step: number;
+}
+
+export interface ParameterInfo {
+  name: string;
+  shape: number[];
+  offset: number;
+  size: number;
+  decay: boolean;
+}
+
+interface NativeModel {
+  layout(): ParameterInfo[];
+  read(o: { buffer: string; offset?: number; size?: number }): Float32Array;
+  write(o: { buffer: string; offset?: number; data: Float32Array }): void;
+  state(): { step: number; rngState: bigint; numParams: number };
+  setState(o: { step?: number; rngState?: bigint }): void;
+  run(batch: PackedBatch, objective: object, options: object): Promise<ForwardResult & { metrics: Metrics }>;
+  step(o: object): Promise<StepMetrics>;
+  zeroGrad(): void;
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+export interface CreateOptions {
+  /** Seed for the initial weights (normal, std initializer_range, norms at 1). Default 0. */
+  seed?: number;
+}
+
+export interface SaveOptions {
+  /** Also write optimizer.safetensors (AdamW moments, step, RNG state) to resume bitwise. Default false. */
+  optimizer?: boolean;
+}
+
+const registry = new FinalizationRegistry<NativeModel>((m) => {
+  if (!m.disposed) m.dispose();
+});
+
+function nativeConfig(c: LlamaConfig): Record<string, unknown> {
+  const init = c.extra?.initializer_range;
+  return { ...c, extra: undefined, ...(typeof init === 'number' ? { initializer_range: init } : {}) };
+}
+
+function pairsArray(pairs: ReadonlyArray<readonly [number, number]>): Int32Array {
+  const out = new Int32Array(pairs.length * 2);
+  pairs.forEach(([c, r], i) => {
+    out[2 * i] = c;
+    out[2 * i + 1] = r;
+  });
+  return out;
+}
+
+function nativeObjective(o: Objective | { type: 'none' }, lossScale?: number): object {
+  const scale = lossScale === undefined ? {} : { lossScale };
+  switch (o.type) {
+    case 'none':
+    case 'sft':
+      return { type: o.type, ...scale };
+    case 'dpo':
+      return { type: 'dpo', pairs: pairsArray(o.pairs), refLogps: Float32Array.from(o.refLogps), beta: o.beta, labelSmoothing: o.labelSmoothing, lossType: o.lossType, ...scale };
+    case 'bt':
+      return { type: 'bt', pairs: pairsArray(o.pairs), margins: o.margins === undefined ? undefined : Float32Array.from(o.margins), centerRewardsCoefficient: o.centerRewardsCoefficient, ...scale };
+  }
+}
+
+export class Model {
+  readonly config: LlamaConfig;
+  readonly parameters: readonly ParameterInfo[];
+  readonly #handle: NativeModel;
+  readonly #byName: Map<string, ParameterInfo>;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(config: LlamaConfig, handle: NativeModel) {
+    this.config = config;
+    this.#handle = handle;
+    this.parameters = handle.layout();
+    this.#byName = new Map(this.parameters.map((p) => [p.name, p]));
+    registry.register(this, handle, this);
+  }
+
+  /** A new model with freshly initialised weights. */
+  static create(config: LlamaConfig | Record<string, unknown>, options: CreateOptions = {}): Model {
+    const c = parseLlamaConfig(config, 'config');
+    const Ctor = (native().binding as unknown as { Model: new (config: object, seed: number) => NativeModel }).Model;
+    return new Model(c, new Ctor(nativeConfig(c), options.seed ?? 0));
+  }
+
+  /** Loads `<dir>/config.json` and `<dir>/model.safetensors` (F32, BF16 or F16), and optimizer.safetensors when asked. */
+  static async load(dir: string, options: { optimizer?: boolean } = {}): Promise<Model> {
+    const config = await readConfig(dir);
+    const model = Model.create(config);
+    try {
+      const file = join(dir, 'model.safetensors');
+      const reader = await openSafetensors(file);
+      try {
+        await model.#loadTensors(reader, file, '', 'params');
+      } finally {
+        await reader.close();
+      }
+      if (options.optimizer) await model.#loadOptimizer(join(dir, 'optimizer.safetensors'));
+      return model;
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
+
+  async #loadTensors(reader: TensorSource, file: string, prefix: string, buffer: string): Promise<void> {
+    const expected = new Set(this.parameters.map((p) => prefix + p.name));
+    for (const t of reader.tensors) {
+      if (expected.has(t.name)) continue;
+      // Tolerated extras: old HF checkpoints store RoPE's inv_freq; tied models may also store lm_head.
+      if (/\.rotary_emb\.inv_freq$/.test(t.name) || (this.config.tie_word_embeddings && t.name === prefix + 'lm_head.weight')) continue;
+      throw new Error(`${file}: unexpected tensor ${t.name} (not a parameter of this model's config)`);
+    }
+    for (const p of this.parameters) {
+      const info = reader.get(prefix + p.name);
+      if (!info) throw new Error(`${file}: missing tensor ${prefix + p.name} (shape [${p.shape.join(', ')}])`);
+      if (info.shape.length !== p.shape.length || info.shape.some((s, i) => s !== p.shape[i]))
+        throw new Error(`${file}: tensor ${prefix + p.name}: expected shape [${p.shape.join(', ')}] from the config, got [${info.shape.join(', ')}]`);
+      const data = await reader.readFloat32(prefix + p.name);
+      const bad = data.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) throw new Error(`${file}: tensor ${prefix + p.name}: element ${bad} is ${data[bad]}, expected a finite number`);
+      this.#handle.write({ buffer, offset: p.offset, data });
+    }
+  }
+
+  async #loadOptimizer(file: string): Promise<void> {
+    const reader = await openSafetensors(file);
+    try {
+      await this.#loadTensors(new FilteredReader(reader, 'exp_avg.'), file, 'exp_avg.', 'adam_m');
+      await this.#loadTensors(new FilteredReader(reader, 'exp_avg_sq.'), file, 'exp_avg_sq.', 'adam_v');
+      const step = Number(reader.metadata.step);
+      if (!Number.isInteger(step) || step < 0) throw new Error(`${file}: metadata step: expected a non-negative integer, got ${JSON.stringify(reader.metadata.step)}`);
+      let rng: bigint;
+      try {
+        rng = BigInt(reader.metadata.rng_state ?? '');
+      } catch {
+        throw new Error(`${file}: metadata rng_state: expected an unsigned 64-bit integer, got ${JSON.stringify(reader.metadata.rng_state)}`);
+      }
+      this.#handle.setState({ step, rngState: rng });
+    } finally {
+      await reader.close();
+    }
+  }
+
+  /** Writes config.json and model.safetensors (F32, HF names) atomically; optionally the optimizer state. */
+  save(dir: string, options: SaveOptions = {}): Promise<void> {
+    return this.#enqueue(async () => {
+      await mkdir(dir, { recursive: true });
+      await writeConfig(dir, this.config);
+      await writeSafetensors(join(dir, 'model.safetensors'), this.parameters.map((p) => ({
+        name: p.name, dtype: 'F32' as const, shape: p.shape, data: this.#handle.read({ buffer: 'params', offset: p.offset, size: p.size }),
+      })), { format: 'pt' });
+      if (options.optimizer) {
+        const state = this.#handle.state();
+        const tensors = [];
+        for (const [prefix, buffer] of [['exp_avg.', 'adam_m'], ['exp_avg_sq.', 'adam_v']] as const)
+          for (const p of this.parameters)
+            tensors.push({ name: prefix + p.name, dtype: 'F32' as const, shape: p.shape, data: this.#handle.read({ buffer, offset: p.offset, size: p.size }) });
+        await writeSafetensors(join(dir, 'optimizer.safetensors'), tensors, { format: 'genrm-adamw', step: String(state.step), rng_state: state.rngState.toString() });
+      }
+    });
+  }
+
+  get numParameters(): number {
+    return this.#handle.state().numParams;
+  }
+
+  /** Optimizer steps taken. */
+  get step(): number {
+    return this.#handle.state().step;
+  }
+
+  #info(name: string): ParameterInfo {
+    const p = this.#byName.get(name);
+    if (!p) throw new Error(`unknown parameter ${JSON.stringify(name)}; this model has ${this.parameters.map((x) => x.name).slice(0, 3).join(', ')}, ...`);
+    return p;
+  }
+
+  /** A copy of one parameter's values, by HF name. */
+  parameter(name: string): Float32Array {
+    const p = this.#info(name);
+    return this.#handle.read({ buffer: 'params', offset: p.offset, size: p.size });
+  }
+
+  /** A copy of one parameter's accumulated gradient, by HF name. */
+  gradient(name: string): Float32Array {
+    const p = this.#info(name);
+    return this.#handle.read({ buffer: 'grads', offset: p.offset, size: p.size });
+  }
+
+  /** Overwrites one parameter (finite values, exact length). Queued behind running calls. */
+  setParameter(name: string, data: Float32Array): Promise<void> {
+    const p = this.#info(name);
+    if (data.length !== p.size) throw new Error(`${name}: expected ${p.size} values (shape [${p.shape.join(', ')}]), got ${data.length}`);
+    return this.#enqueue(async () => this.#handle.write({ buffer: 'params', offset: p.offset, data }));
+  }
+
+  /** Per-sequence log-probs (batch with lossMask), rewards (reward head), and optionally full logits for rows [row0, row0+rows). */
+  forward(batch: PackedBatch, options: { logits?: { row0?: number; rows?: number } } = {}): Promise<ForwardResult> {
+    const opts = options.logits ? { logitsRow0: options.logits.row0 ?? 0, logitsRows: options.logits.rows } : {};
+    return this.#enqueue(async () => {
+      const { metrics: _metrics, ...rest } = await this.#handle.run(batch, { type: 'none' }, opts);
+      return rest;
+    });
+  }
+
+  /** Loss and metrics without touching gradients. */
+  async evaluate(objective: Objective, batch: PackedBatch): Promise<LossResult> {
+    return this.#enqueue(async () => {
+      const { metrics, ...forward } = await this.#handle.run(batch, nativeObjective(objective), {});
+      return { metrics, forward };
+    });
+  }
+
+  /**
+   * Adds the objective's gradient (times lossScale, e.g. 1/accumulation steps) to
+   * the accumulated gradients; returns the loss and metrics. A NaN or infinite
+   * loss rejects and leaves the gradients as they were.
+   */
+  computeGradients(objective: Objective, batch: PackedBatch, options: { lossScale?: number } = {}): Promise<LossResult> {
+    return this.#enqueue(async () => {
+      const { metrics, ...forward } = await this.#handle.run(batch, nativeObjective(objective, options.lossScale), { backward: true });
+      return { metrics, forward };
+    });
+  }
+
+  /** Clip, AdamW, zero the gradients. */
+  optimizerStep(options: OptimizerOptions = {}): Promise<StepMetrics> {
+    const o = { lr: 5e-5, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1.0, warmupSteps: 0, totalSteps: 0, minLrRatio: 0, ...options };
+    return this.#enqueue(() => this.#handle.step(o));
+  }
+
+  /** One training step: gradients of the objective on the batch, then an optimizer step. */
+  async trainStep(objective: Objective, batch: PackedBatch, options: OptimizerOptions = {}): Promise<Metrics> {
+    const { metrics } = await this.computeGradients(objective, batch);
+    const step = await this.optimizerStep(options);
+    return { ...metrics, ...step };
+  }
+
+  zeroGrad(): Promise<void> {
+    return this.#enqueue(async () => this.#handle.zeroGrad());
+  }
+
+  /** Frees the native memory now (the garbage collector also does, later). Idempotent. */
+  dispose(): void {
+    if (this.#handle.disposed) return;
+    registry.unregister(this);
+    this.#handle.dispose();
+  }
+
+  get disposed(): boolean {
+    return this.#handle.disposed;
+  }
+
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+type TensorSource = Pick<SafetensorsReader, 'tensors' | 'get' | 'readFloat32'>;
+
+// Presents the prefixed tensors of an optimizer file as a plain reader.
+class FilteredReader implements TensorSource {
+  constructor(private readonly inner: SafetensorsReader, private readonly prefix: string) {}
+  get tensors() {
+    return this.inner.tensors.filter((t) => t.name.startsWith(this.prefix));
+  }
+  get(name: string) {
+    return this.inner.get(name);
+  }
+  readFloat32(name: string) {
+    return this.inner.readFloat32(name);
+  }
+}

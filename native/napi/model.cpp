@@ -1,0 +1,374 @@
+// The Model handle: one engine model per JS object. Each heavy call (run, step)
+// is one AsyncWorker off the event loop that resolves a promise. A model runs one
+// call at a time: a second call while one runs is refused with a clear error
+// (the TypeScript Model queues calls, so its users never see that).
+#include <atomic>
+#include <cmath>
+#include <memory>
+
+#include "../model/model.h"
+#include "args.h"
+#include "modules.h"
+
+namespace genrm::napi {
+namespace {
+
+model::Config parse_config(const Napi::Object& o) {
+  model::Config c;
+  c.hidden_size = int_field(o, "hidden_size", 1, 1 << 16);
+  c.intermediate_size = int_field(o, "intermediate_size", 1, 1 << 18);
+  c.num_hidden_layers = int_field(o, "num_hidden_layers", 1, 1024);
+  c.num_attention_heads = int_field(o, "num_attention_heads", 1, 1024);
+  c.num_key_value_heads = int_field(o, "num_key_value_heads", 1, 1024, c.num_attention_heads);
+  c.vocab_size = int_field(o, "vocab_size", 1, 1 << 24);
+  c.max_position_embeddings = int_field(o, "max_position_embeddings", 1, 1 << 24, 2048);
+  c.rope_theta = number_field(o, "rope_theta", 10000.0);
+  c.rms_norm_eps = number_field(o, "rms_norm_eps", 1e-6);
+  c.initializer_range = number_field(o, "initializer_range", 0.02);
+  c.tie_word_embeddings = bool_field(o, "tie_word_embeddings", false);
+  c.reward_head = bool_field(o, "reward_head", false);
+  model::validate(c);
+  return c;
+}
+
+model::Batch parse_batch(const Napi::Object& o, const model::Config& c) {
+  model::Batch b;
+  b.ids = i32_vector(o, "ids");
+  b.cu_seqlens = i32_vector(o, "cuSeqlens");
+  if (has(o, "lossMask")) b.loss_mask = u8_vector(o, "lossMask");
+  model::validate_batch(c, b);
+  return b;
+}
+
+model::Objective parse_objective(const Napi::Object& o) {
+  model::Objective obj;
+  const std::string type = string_field(o, "type", "none");
+  if (type == "none") obj.kind = model::ObjectiveKind::None;
+  else if (type == "sft") obj.kind = model::ObjectiveKind::Sft;
+  else if (type == "dpo") obj.kind = model::ObjectiveKind::Dpo;
+  else if (type == "bt") obj.kind = model::ObjectiveKind::Bt;
+  else throw_arg("objective.type", "one of \"none\", \"sft\", \"dpo\", \"bt\"", "\"" + type + "\"");
+  if (obj.kind == model::ObjectiveKind::Dpo || obj.kind == model::ObjectiveKind::Bt) {
+    obj.pairs = i32_vector(o, "pairs");
+    if (obj.pairs.empty() || obj.pairs.size() % 2)
+      throw_arg("pairs.length", "a positive even number (chosen, rejected index pairs)", obj.pairs.size());
+  }
+  if (obj.kind == model::ObjectiveKind::Dpo) {
+    obj.dpo_loss = cpu::parse_dpo_loss(string_field(o, "lossType", "sigmoid"));
+    obj.beta = number_field(o, "beta", 0.1);
+    if (!(std::isfinite(obj.beta) && obj.beta > 0)) throw_arg("beta", "a positive number", obj.beta, ErrorKind::Range);
+    obj.label_smoothing = number_field(o, "labelSmoothing", 0.0);
+    if (!(obj.label_smoothing >= 0 && obj.label_smoothing < 0.5))
+      throw_arg("labelSmoothing", "a number in [0, 0.5)", obj.label_smoothing, ErrorKind::Range);
+    obj.ref_logps = finite_f32_vector(o, "refLogps");
+  }
+  if (obj.kind == model::ObjectiveKind::Bt) {
+    if (has(o, "margins")) obj.margins = finite_f32_vector(o, "margins");
+    obj.center_rewards_coefficient = number_field(o, "centerRewardsCoefficient", 0.0);
+    if (!(std::isfinite(obj.center_rewards_coefficient) && obj.center_rewards_coefficient >= 0))
+      throw_arg("centerRewardsCoefficient", "a non-negative number", obj.center_rewards_coefficient, ErrorKind::Range);
+  }
+  obj.loss_scale = number_field(o, "lossScale", 1.0);
+  if (!(std::isfinite(obj.loss_scale) && obj.loss_scale > 0)) throw_arg("lossScale", "a positive number", obj.loss_scale, ErrorKind::Range);
+  return obj;
+}
+
+model::OptimConfig parse_optim(const Napi::Object& o) {
+  model::OptimConfig c;
+  auto num = [&](const char* key, double fallback, double lo, double hi, bool lo_open) {
+    double v = number_field(o, key, fallback);
+    if (!(std::isfinite(v) && (lo_open ? v > lo : v >= lo) && v <= hi))
+      throw_arg(key, std::string("a number in ") + (lo_open ? "(" : "[") + std::to_string(lo) + ", " + std::to_string(hi) + "]", v, ErrorKind::Range);
+    return v;
+  };
+  c.adam.lr = num("lr", 1e-3, 0, 1e3, false);
+  c.adam.beta1 = num("beta1", 0.9, 0, 1, false);
+  c.adam.beta2 = num("beta2", 0.999, 0, 1, false);
+  if (c.adam.beta1 >= 1 || c.adam.beta2 >= 1) throw_arg("beta1, beta2", "numbers in [0, 1)", std::to_string(c.adam.beta1) + ", " + std::to_string(c.adam.beta2), ErrorKind::Range);
+  c.adam.eps = num("eps", 1e-8, 0, 1, true);
+  c.adam.weight_decay = num("weightDecay", 0.0, 0, 1e3, false);
+  c.max_grad_norm = num("maxGradNorm", 0.0, 0, 1e30, false);
+  c.schedule.warmup_steps = int_field(o, "warmupSteps", 0, int64_t(1) << 40, 0);
+  c.schedule.total_steps = int_field(o, "totalSteps", 0, int64_t(1) << 40, 0);
+  c.schedule.min_lr_ratio = num("minLrRatio", 0.0, 0, 1, false);
+  return c;
+}
+
+Napi::Float32Array to_js(Napi::Env env, const std::vector<float>& v) {
+  Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
+  std::copy(v.begin(), v.end(), a.Data());
+  return a;
+}
+
+class ModelHandle;
+
+// Runs fn() off the event loop; resolves with result(env) or rejects with the
+// engine's error, then releases the model.
+class Job : public Napi::AsyncWorker {
+ public:
+  Job(Napi::Env env, ModelHandle* owner, Napi::Object self, std::function<void()> fn,
+      std::function<Napi::Value(Napi::Env)> result)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), owner_(owner),
+        self_(Napi::Persistent(self)), fn_(std::move(fn)), result_(std::move(result)) {}
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      fn_();
+    } catch (const Error& e) {
+      kind_ = e.kind();
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      kind_ = ErrorKind::Runtime;
+      SetError("out of host memory");
+    } catch (const std::exception& e) {
+      kind_ = ErrorKind::Runtime;
+      SetError(e.what());
+    }
+  }
+  void OnOK() override;
+  void OnError(const Napi::Error& e) override;
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  ModelHandle* owner_;
+  Napi::ObjectReference self_;  // keeps the model alive while the job runs
+  std::function<void()> fn_;
+  std::function<Napi::Value(Napi::Env)> result_;
+  ErrorKind kind_ = ErrorKind::Runtime;
+};
+
+class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "Model",
+                       {InstanceMethod("layout", &ModelHandle::layout), InstanceMethod("read", &ModelHandle::read),
+                        InstanceMethod("write", &ModelHandle::write), InstanceMethod("state", &ModelHandle::state),
+                        InstanceMethod("setState", &ModelHandle::set_state), InstanceMethod("run", &ModelHandle::run),
+                        InstanceMethod("step", &ModelHandle::step), InstanceMethod("zeroGrad", &ModelHandle::zero_grad),
+                        InstanceMethod("dispose", &ModelHandle::dispose),
+                        InstanceAccessor("busy", &ModelHandle::busy_getter, nullptr),
+                        InstanceAccessor("disposed", &ModelHandle::disposed_getter, nullptr)});
+  }
+
+  // new Model(config, seed)
+  explicit ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelHandle>(info) {
+    guarded(info, [&]() -> Napi::Value {
+      Napi::Object cfg = object_arg(info, 0, "config");
+      if (info.Length() < 2 || !info[1].IsNumber()) throw_arg("seed", "a number", "something else");
+      double seed = info[1].As<Napi::Number>().DoubleValue();
+      if (!(seed >= 0 && seed <= 9007199254740991.0 && std::floor(seed) == seed))
+        throw_arg("seed", "an integer in [0, 2^53)", seed, ErrorKind::Range);
+      model_ = std::make_unique<model::Model>(parse_config(cfg), static_cast<uint64_t>(seed));
+      return info.Env().Undefined();
+    });
+  }
+
+  void release() { busy_.store(false); }
+
+ private:
+  model::Model& usable(const char* what, bool needs_idle = true) {
+    if (!model_) throw Error(ErrorKind::State, std::string(what) + ": the model was disposed");
+    if (needs_idle && busy_.load())
+      throw Error(ErrorKind::State, std::string(what) + ": the model is busy with another call; await it first (the TypeScript Model queues calls for you)");
+    return *model_;
+  }
+
+  std::vector<float>& buffer(model::Model& m, const std::string& kind) {
+    if (kind == "params") return m.params();
+    if (kind == "grads") return m.grads();
+    if (kind == "adam_m") return m.adam_m();
+    if (kind == "adam_v") return m.adam_v();
+    throw_arg("buffer", "one of \"params\", \"grads\", \"adam_m\", \"adam_v\"", "\"" + kind + "\"");
+  }
+
+  Napi::Value layout(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      model::Model& m = usable("layout", false);
+      Napi::Env env = info.Env();
+      Napi::Array out = Napi::Array::New(env, m.layout().size());
+      for (size_t i = 0; i < m.layout().size(); ++i) {
+        const model::ParamInfo& p = m.layout()[i];
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("name", p.name);
+        Napi::Array shape = Napi::Array::New(env, p.shape.size());
+        for (size_t j = 0; j < p.shape.size(); ++j) shape.Set(static_cast<uint32_t>(j), static_cast<double>(p.shape[j]));
+        o.Set("shape", shape);
+        o.Set("offset", static_cast<double>(p.offset));
+        o.Set("size", static_cast<double>(p.size));
+        o.Set("decay", p.decay);
+        out.Set(static_cast<uint32_t>(i), o);
+      }
+      return out;
+    });
+  }
+
+  // read(buffer, offset, size): a copy of a range of params / grads / adam_m / adam_v.
+  Napi::Value read(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      model::Model& m = usable("read");
+      Napi::Object o = object_arg(info, 0, "options");
+      std::vector<float>& buf = buffer(m, string_field(o, "buffer", "params"));
+      const int64_t n = static_cast<int64_t>(buf.size());
+      const int64_t offset = int_field(o, "offset", 0, n, 0);
+      const int64_t size = int_field(o, "size", 0, n - offset, n - offset);
+      Napi::Float32Array a = Napi::Float32Array::New(info.Env(), size);
+      std::copy(buf.begin() + offset, buf.begin() + offset + size, a.Data());
+      return a;
+    });
+  }
+
+  // write({ buffer, offset, data }): copies data into the buffer; values must be finite.
+  Napi::Value write(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      model::Model& m = usable("write");
+      Napi::Object o = object_arg(info, 0, "options");
+      std::vector<float>& buf = buffer(m, string_field(o, "buffer", "params"));
+      const int64_t n = static_cast<int64_t>(buf.size());
+      const int64_t offset = int_field(o, "offset", 0, n, 0);
+      std::vector<float> data = finite_f32_vector(o, "data");
+      if (static_cast<int64_t>(data.size()) > n - offset)
+        throw_arg("data.length", "at most " + std::to_string(n - offset) + " (the buffer's end)", data.size(), ErrorKind::Range);
+      std::copy(data.begin(), data.end(), buf.begin() + offset);
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value state(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      model::Model& m = usable("state", false);
+      Napi::Object o = Napi::Object::New(info.Env());
+      o.Set("step", static_cast<double>(m.step()));
+      o.Set("rngState", Napi::BigInt::New(info.Env(), static_cast<uint64_t>(m.rng_state())));
+      o.Set("numParams", static_cast<double>(m.num_params()));
+      return o;
+    });
+  }
+
+  Napi::Value set_state(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      model::Model& m = usable("setState");
+      Napi::Object o = object_arg(info, 0, "state");
+      if (has(o, "step")) m.set_step(int_field(o, "step", 0, int64_t(1) << 50));
+      if (has(o, "rngState")) {
+        Napi::Value v = o.Get("rngState");
+        if (!v.IsBigInt()) throw_arg("rngState", "a bigint", "another type");
+        bool lossless = false;
+        uint64_t s = v.As<Napi::BigInt>().Uint64Value(&lossless);
+        if (!lossless) throw_arg("rngState", "a bigint in [0, 2^64)", "a value out of range", ErrorKind::Range);
+        m.set_rng_state(s);
+      }
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value start(const Napi::CallbackInfo& info, model::Model& m, std::function<void()> fn,
+                    std::function<Napi::Value(Napi::Env)> result) {
+    (void)m;
+    busy_.store(true);
+    Job* job = new Job(info.Env(), this, info.This().As<Napi::Object>(), std::move(fn), std::move(result));
+    Napi::Promise p = job->promise();
+    job->Queue();
+    return p;
+  }
+
+  // run(batch, objective, { backward?, logits?: [row0, rows] }) -> Promise<result>
+  Napi::Value run(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      model::Model& m = usable("run");
+      auto batch = std::make_shared<model::Batch>(parse_batch(object_arg(info, 0, "batch"), m.config()));
+      auto objective = std::make_shared<model::Objective>(parse_objective(object_arg(info, 1, "objective")));
+      Napi::Object opts = object_arg(info, 2, "options");
+      const bool backward = bool_field(opts, "backward", false);
+      model::LogitsRequest lr;
+      if (has(opts, "logitsRow0") || has(opts, "logitsRows")) {
+        lr.row0 = int_field(opts, "logitsRow0", 0, batch->tokens(), 0);
+        lr.rows = int_field(opts, "logitsRows", 0, batch->tokens() - lr.row0, batch->tokens() - lr.row0);
+      }
+      auto out = std::make_shared<model::Result>();
+      model::Model* mp = &m;
+      return start(
+          info, m, [=]() { *out = mp->run(*batch, *objective, backward, lr); },
+          [out](Napi::Env env) -> Napi::Value {
+            Napi::Object o = Napi::Object::New(env);
+            Napi::Object metrics = Napi::Object::New(env);
+            for (const auto& kv : out->metrics) metrics.Set(kv.first, kv.second);
+            o.Set("metrics", metrics);
+            if (!out->seq_logps.empty()) o.Set("seqLogps", to_js(env, out->seq_logps));
+            if (!out->seq_counts.empty()) o.Set("seqCounts", to_js(env, out->seq_counts));
+            if (!out->rewards.empty()) o.Set("rewards", to_js(env, out->rewards));
+            if (!out->logits.empty()) o.Set("logits", to_js(env, out->logits));
+            return o;
+          });
+    });
+  }
+
+  // step(optim) -> Promise<{ grad_norm, learning_rate, step }>
+  Napi::Value step(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      model::Model& m = usable("step");
+      const model::OptimConfig oc = parse_optim(object_arg(info, 0, "optimizer"));
+      auto out = std::make_shared<model::StepResult>();
+      model::Model* mp = &m;
+      return start(
+          info, m, [=]() { *out = mp->optimizer_step(oc); },
+          [out](Napi::Env env) -> Napi::Value {
+            Napi::Object o = Napi::Object::New(env);
+            o.Set("grad_norm", out->grad_norm);
+            o.Set("learning_rate", out->learning_rate);
+            o.Set("step", static_cast<double>(out->step));
+            return o;
+          });
+    });
+  }
+
+  Napi::Value zero_grad(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      usable("zeroGrad").zero_grad();
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value dispose(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      if (model_ && busy_.load()) throw Error(ErrorKind::State, "dispose: the model is busy with a call; await it first");
+      model_.reset();
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value busy_getter(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), busy_.load()); }
+  Napi::Value disposed_getter(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !model_); }
+
+  std::unique_ptr<model::Model> model_;
+  std::atomic<bool> busy_{false};
+};
+
+void Job::OnOK() {
+  owner_->release();
+  Napi::Env env = Env();
+  try {
+    deferred_.Resolve(result_(env));
+  } catch (const Napi::Error& e) {
+    deferred_.Reject(e.Value());
+  }
+}
+
+void Job::OnError(const Napi::Error& e) {
+  owner_->release();
+  Napi::Env env = Env();
+  Napi::Error err = kind_ == ErrorKind::Argument ? Napi::TypeError::New(env, e.Message())
+                    : kind_ == ErrorKind::Range  ? Napi::RangeError::New(env, e.Message())
+                                                 : Napi::Error::New(env, e.Message());
+  err.Set("code", Napi::String::New(env, kind_ == ErrorKind::Argument ? "GENRM_INVALID_ARGUMENT"
+                                         : kind_ == ErrorKind::Range  ? "GENRM_OUT_OF_RANGE"
+                                         : kind_ == ErrorKind::State  ? "GENRM_INVALID_STATE"
+                                                                      : "GENRM_RUNTIME"));
+  deferred_.Reject(err.Value());
+}
+
+}  // namespace
+
+void register_model(Napi::Env env, Napi::Object exports) { exports.Set("Model", ModelHandle::define(env)); }
+
+}  // namespace genrm::napi

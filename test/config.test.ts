@@ -1,0 +1,206 @@
+// The model config: HF LlamaConfig names and defaults, validation messages,
+// unsupported features, config.json round trips and the parameter list.
+import test from 'ava';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, configToJson, parameterShapes, parseLlamaConfig, readConfig, writeConfig } from '../lib/model/config.js';
+import type { LlamaConfig } from '../lib/model/config.js';
+import { packageRoot } from '../lib/package-root.js';
+
+let dir = '';
+let counter = 0;
+test.before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'genrm-config-'));
+});
+test.after.always(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+async function folder(): Promise<string> {
+  const d = join(dir, String(counter++));
+  await mkdir(d);
+  return d;
+}
+
+const base = { hidden_size: 64, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 97 };
+
+function fails(t: import('ava').ExecutionContext, json: unknown, message: RegExp, field?: string) {
+  const e = t.throws(() => parseLlamaConfig(json, 'my/config.json'), { instanceOf: ConfigError, message });
+  t.true(e?.message.startsWith('my/config.json: '), e?.message);
+  t.is(e?.source, 'my/config.json');
+  if (field !== undefined) t.is(e?.field, field);
+}
+
+test('the required fields alone get HF LlamaConfig defaults', (t) => {
+  t.deepEqual(parseLlamaConfig(base), {
+    ...base,
+    num_key_value_heads: 4,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    max_position_embeddings: 2048,
+    tie_word_embeddings: false,
+    reward_head: false,
+    extra: {},
+  });
+  t.is(parseLlamaConfig({ ...base, num_key_value_heads: null }).num_key_value_heads, 4);
+  t.is(parseLlamaConfig({ ...base, num_key_value_heads: 1 }).num_key_value_heads, 1);
+});
+
+test('an HF config.json: supported features pass, other fields are kept in extra', (t) => {
+  const c = parseLlamaConfig({
+    ...base, architectures: ['LlamaForCausalLM'], model_type: 'llama', num_key_value_heads: 2, head_dim: 16, hidden_act: 'silu',
+    rope_theta: 500000.0, rms_norm_eps: 1e-5, rope_scaling: null, attention_bias: false, mlp_bias: false, tie_word_embeddings: true,
+    bos_token_id: 1, eos_token_id: [2, 3], torch_dtype: 'bfloat16', reward_head: true,
+  });
+  t.is(c.num_key_value_heads, 2);
+  t.is(c.rope_theta, 500000);
+  t.true(c.tie_word_embeddings);
+  t.true(c.reward_head);
+  t.deepEqual(c.extra, {
+    architectures: ['LlamaForCausalLM'], model_type: 'llama', head_dim: 16, hidden_act: 'silu', rope_scaling: null,
+    attention_bias: false, mlp_bias: false, bos_token_id: 1, eos_token_id: [2, 3], torch_dtype: 'bfloat16',
+  });
+});
+
+test('transformers v5 rope_parameters: the default rope type is read, others are refused', (t) => {
+  t.is(parseLlamaConfig({ ...base, rope_parameters: { rope_type: 'default', rope_theta: 1e6 } }).rope_theta, 1e6);
+  t.is(parseLlamaConfig({ ...base, rope_theta: 1e6, rope_parameters: { rope_theta: 1e6 } }).rope_theta, 1e6);
+  fails(t, { ...base, rope_parameters: { rope_type: 'llama3', rope_theta: 1e6 } }, /rope_parameters.rope_type: "llama3" is not supported: genrm implements plain RoPE \("default"\) only/);
+  fails(t, { ...base, rope_theta: 10, rope_parameters: { rope_theta: 1e6 } }, /rope_theta: expected the same value as rope_parameters.rope_theta \(1000000\), got 10/);
+  fails(t, { ...base, rope_parameters: 'x' }, /rope_parameters: expected an object or null, got "x"/);
+  fails(t, { ...base, rope_parameters: { rope_theta: -1 } }, /rope_theta: expected a positive number, got -1/);
+});
+
+test('integer fields must be positive integers; messages name the field and the value', (t) => {
+  for (const field of ['hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'vocab_size', 'max_position_embeddings', 'num_key_value_heads']) {
+    for (const bad of [0, -4, 2.5, '64', true, 2 ** 53]) {
+      fails(t, { ...base, [field]: bad }, new RegExp(`^my/config.json: ${field}: expected a positive integer, got ${JSON.stringify(bad).replace(/[.[\]]/g, '\\$&')}$`), field);
+    }
+  }
+  const { vocab_size: _, ...missing } = base;
+  fails(t, missing, /vocab_size: expected a positive integer, got nothing \(the field is missing\)/, 'vocab_size');
+});
+
+test('rope_theta and rms_norm_eps must be positive numbers; booleans must be booleans', (t) => {
+  for (const field of ['rope_theta', 'rms_norm_eps']) {
+    for (const bad of [0, -1, '1e-5', null]) fails(t, { ...base, [field]: bad }, new RegExp(`${field}: expected a positive number, got ${JSON.stringify(bad)}`), field);
+  }
+  t.is(parseLlamaConfig({ ...base, rms_norm_eps: 1e-5 }).rms_norm_eps, 1e-5);
+  for (const field of ['tie_word_embeddings', 'reward_head']) {
+    fails(t, { ...base, [field]: 'true' }, new RegExp(`${field}: expected true or false, got "true"`), field);
+    fails(t, { ...base, [field]: 1 }, new RegExp(`${field}: expected true or false, got 1`), field);
+  }
+});
+
+test('head and key/value head counts must divide evenly, and the head dimension must be even', (t) => {
+  fails(t, { ...base, num_attention_heads: 5 }, /num_attention_heads: expected a divisor of hidden_size \(64\), got 5/, 'num_attention_heads');
+  fails(t, { ...base, num_key_value_heads: 3 }, /num_key_value_heads: expected a divisor of num_attention_heads \(4\), got 3/, 'num_key_value_heads');
+  fails(t, { ...base, num_key_value_heads: 8 }, /num_key_value_heads: expected a divisor of num_attention_heads \(4\), got 8/);
+  fails(t, { ...base, hidden_size: 60, num_attention_heads: 4 }, /hidden_size: expected hidden_size \/ num_attention_heads to be even \(RoPE rotates pairs of dimensions\), got 60 \/ 4 = 15/, 'hidden_size');
+  t.is(parseLlamaConfig({ ...base, hidden_size: 6, num_attention_heads: 3, num_key_value_heads: 1 }).hidden_size, 6);
+});
+
+test('features genrm does not implement are refused by name', (t) => {
+  fails(t, { ...base, rope_scaling: { rope_type: 'linear', factor: 2 } }, /rope_scaling: \{"rope_type":"linear","factor":2\} is not supported: genrm implements plain RoPE only/, 'rope_scaling');
+  fails(t, { ...base, attention_bias: true }, /attention_bias: true is not supported: genrm's linear layers have no bias; use false/, 'attention_bias');
+  fails(t, { ...base, mlp_bias: true }, /mlp_bias: true is not supported/, 'mlp_bias');
+  fails(t, { ...base, mlp_bias: 'no' }, /mlp_bias: expected true or false, got "no"/, 'mlp_bias');
+  fails(t, { ...base, hidden_act: 'gelu' }, /hidden_act: "gelu" is not supported: genrm's MLP is SwiGLU, which needs "silu"/, 'hidden_act');
+  fails(t, { ...base, head_dim: 32 }, /head_dim: 32 is not supported: genrm requires head_dim = hidden_size \/ num_attention_heads = 16/, 'head_dim');
+  fails(t, { ...base, model_type: 'mistral' }, /model_type: "mistral" is not supported: genrm implements "llama" models only/, 'model_type');
+  // A feature is named even when other fields are wrong too.
+  fails(t, { model_type: 'gpt2' }, /model_type: "gpt2" is not supported/);
+  t.is(parseLlamaConfig({ ...base, head_dim: 16, head_dim_note: 1 }).hidden_size, 64);
+  t.is(parseLlamaConfig({ ...base, head_dim: null }).hidden_size, 64);
+});
+
+test('the config must be an object', (t) => {
+  fails(t, [base], /^my\/config.json: expected a JSON object, got \[/);
+  fails(t, null, /expected a JSON object, got null/);
+  t.throws(() => parseLlamaConfig(3), { message: /^config: expected a JSON object, got 3/ });
+});
+
+test('readConfig names the file when it is missing, not JSON, or invalid', async (t) => {
+  const d = await folder();
+  const file = join(d, 'config.json');
+  await t.throwsAsync(readConfig(d), { instanceOf: ConfigError, message: new RegExp(`^${file}: cannot read: ENOENT`) });
+  await writeFile(file, '{"hidden_size": 64,');
+  await t.throwsAsync(readConfig(d), { instanceOf: ConfigError, message: new RegExp(`^${file}: invalid JSON: `) });
+  await writeFile(file, JSON.stringify({ ...base, hidden_size: 0 }));
+  await t.throwsAsync(readConfig(d), { instanceOf: ConfigError, message: new RegExp(`^${file}: hidden_size: expected a positive integer, got 0$`) });
+  await writeFile(file, JSON.stringify(base));
+  t.is((await readConfig(d)).vocab_size, 97);
+});
+
+test('writeConfig writes HF identifying fields and float32, keeps extra fields, and reads back equal', async (t) => {
+  const d = await folder();
+  const config = parseLlamaConfig({ ...base, num_key_value_heads: 2, reward_head: true, bos_token_id: 1, torch_dtype: 'bfloat16', architectures: ['Other'], custom: { a: [1] } });
+  await writeConfig(d, config);
+  const json = JSON.parse(await readFile(join(d, 'config.json'), 'utf8'));
+  t.deepEqual(Object.keys(json).slice(0, 2), ['architectures', 'model_type']);
+  t.deepEqual(json.architectures, ['LlamaForCausalLM']);
+  t.is(json.model_type, 'llama');
+  t.is(json.torch_dtype, 'float32');
+  t.is(json.bos_token_id, 1);
+  t.deepEqual(json.custom, { a: [1] });
+  t.is(json.rope_theta, 10000);
+  t.is(json.reward_head, true);
+  const back = await readConfig(d);
+  const { extra, ...fields } = back;
+  const { extra: _, ...original } = config;
+  t.deepEqual(fields, original);
+  t.deepEqual(extra, { architectures: ['LlamaForCausalLM'], model_type: 'llama', bos_token_id: 1, custom: { a: [1] }, torch_dtype: 'float32' });
+  // Writing again is stable.
+  await writeConfig(d, back);
+  t.deepEqual(JSON.parse(await readFile(join(d, 'config.json'), 'utf8')), json);
+  t.deepEqual(await readdir(d), ['config.json']);
+});
+
+test('writeConfig accepts a config built in code, and refuses one that would not load', async (t) => {
+  const d = await folder();
+  const config: LlamaConfig = {
+    hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, vocab_size: 10,
+    rope_theta: 10000, rms_norm_eps: 1e-6, max_position_embeddings: 16, tie_word_embeddings: true, reward_head: false,
+  };
+  await writeConfig(d, config);
+  t.deepEqual(await readConfig(d), { ...config, extra: { architectures: ['LlamaForCausalLM'], model_type: 'llama', torch_dtype: 'float32' } });
+  await t.throwsAsync(writeConfig(d, { ...config, num_key_value_heads: 3 }), { instanceOf: ConfigError, message: /config.json: num_key_value_heads: expected a divisor of num_attention_heads \(2\), got 3/ });
+  await t.throwsAsync(writeConfig(d, { ...config, extra: { head_dim: 8 } }), { instanceOf: ConfigError, message: /head_dim: 8 is not supported/ });
+  t.is((await readConfig(d)).num_key_value_heads, 1);
+  t.deepEqual(configToJson(config).torch_dtype, 'float32');
+});
+
+test('parameterShapes lists every parameter by its HF name, in order', (t) => {
+  const c = parseLlamaConfig({ hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 5 });
+  const layer = (i: number) => [
+    [`model.layers.${i}.input_layernorm.weight`, [8]],
+    [`model.layers.${i}.self_attn.q_proj.weight`, [8, 8]],
+    [`model.layers.${i}.self_attn.k_proj.weight`, [4, 8]],
+    [`model.layers.${i}.self_attn.v_proj.weight`, [4, 8]],
+    [`model.layers.${i}.self_attn.o_proj.weight`, [8, 8]],
+    [`model.layers.${i}.post_attention_layernorm.weight`, [8]],
+    [`model.layers.${i}.mlp.gate_proj.weight`, [12, 8]],
+    [`model.layers.${i}.mlp.up_proj.weight`, [12, 8]],
+    [`model.layers.${i}.mlp.down_proj.weight`, [8, 12]],
+  ];
+  const expected = [['model.embed_tokens.weight', [5, 8]], ...layer(0), ...layer(1), ['model.norm.weight', [8]], ['lm_head.weight', [5, 8]]];
+  t.deepEqual(parameterShapes(c).map((p) => [p.name, p.shape]), expected);
+  const tied = parameterShapes({ ...c, tie_word_embeddings: true, reward_head: true }).map((p) => [p.name, p.shape]);
+  t.deepEqual(tied, [...expected.slice(0, -1), ['score.weight', [1, 8]]]);
+  t.deepEqual(parameterShapes({ ...c, reward_head: true }).at(-1), { name: 'score.weight', shape: [1, 8] });
+  // Parameter count of a Llama-2-7B shaped config, as a check on the arithmetic.
+  const llama7b = parseLlamaConfig({ hidden_size: 4096, intermediate_size: 11008, num_hidden_layers: 32, num_attention_heads: 32, vocab_size: 32000 });
+  t.is(parameterShapes(llama7b).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0), 6738415616);
+});
+
+const fixtureRoot = join(packageRoot(), 'test', 'fixtures');
+const fixtureDirs = existsSync(fixtureRoot)
+  ? readdirSync(fixtureRoot, { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(join(fixtureRoot, d.name, 'config.json'))).map((d) => d.name)
+  : [];
+for (const name of fixtureDirs) {
+  test(`fixture ${name}/config.json parses`, async (t) => {
+    const c = await readConfig(join(fixtureRoot, name));
+    t.true(parameterShapes(c).length >= 3 + 9 * c.num_hidden_layers);
+  });
+}
