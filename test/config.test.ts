@@ -63,6 +63,19 @@ test('an HF config.json: supported features pass, other fields are kept in extra
   });
 });
 
+test('parsing a parsed config gives it back unchanged (extra fields are not nested)', (t) => {
+  const once = parseLlamaConfig({ ...base, bos_token_id: 1, initializer_range: 0.02, hidden_act: 'silu', head_dim: 16 });
+  const twice = parseLlamaConfig(once);
+  t.deepEqual(twice, once);
+  t.is(twice.extra?.initializer_range, 0.02);
+  t.false('extra' in (twice.extra ?? {}));
+  // The merged extra fields are still checked.
+  fails(t, { ...once, extra: { ...once.extra, head_dim: 8 } }, /head_dim: 8 is not supported/, 'head_dim');
+  // Typed fields win over stale copies in extra.
+  t.is(parseLlamaConfig({ ...once, extra: { hidden_size: 5 } }).hidden_size, 64);
+  t.deepEqual(parseLlamaConfig({ ...once, extra: { hidden_size: 5 } }).extra, {});
+});
+
 test('transformers v5 rope_parameters: the default rope type is read, others are refused', (t) => {
   t.is(parseLlamaConfig({ ...base, rope_parameters: { rope_type: 'default', rope_theta: 1e6 } }).rope_theta, 1e6);
   t.is(parseLlamaConfig({ ...base, rope_theta: 1e6, rope_parameters: { rope_theta: 1e6 } }).rope_theta, 1e6);

@@ -406,6 +406,13 @@ test('writeFileAtomic writes chunks back to back and cleans up when it fails', a
   const path = join(sub, 'out.bin');
   await writeFileAtomic(path, [new Uint8Array([1, 2]), new Uint8Array(0), new Uint8Array([3])]);
   t.deepEqual(new Uint8Array(await readFile(path)), new Uint8Array([1, 2, 3]));
+  // Small chunks are staged and large ones written directly: the order must survive.
+  const big = random(300_000, 9);
+  const pieces = [new Uint8Array([7]), new Uint8Array(big.buffer), new Uint8Array(2 ** 20 - 3).fill(5), new Uint8Array([8, 9]), new Uint8Array(700_000).fill(6)];
+  await writeFileAtomic(path, pieces);
+  const expected = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+  pieces.reduce((at, p) => (expected.set(p, at), at + p.length), 0);
+  t.true(Buffer.from(expected).equals(await readFile(path)));
   await writeFileAtomic(path, new TextEncoder().encode('replaced'), { fsync: false });
   t.is(await readFile(path, 'utf8'), 'replaced');
   // Renaming over a folder fails after the temp file was written: it must be removed.

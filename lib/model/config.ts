@@ -76,14 +76,22 @@ function unsupported(source: string, field: string, value: unknown, why: string)
 }
 
 /**
- * Validates a parsed config.json and fills HF's defaults. `source` (a file path,
- * or 'config') prefixes every error message.
+ * Validates a parsed config.json (or a LlamaConfig) and fills HF's defaults.
+ * `source` (a file path, or 'config') prefixes every error message.
  */
 export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new ConfigError(source, `expected a JSON object, got ${describe(json)}`);
   }
-  const raw = json as Record<string, unknown>;
+  let raw = json as Record<string, unknown>;
+  // A LlamaConfig (this function's output) is accepted too: its extra fields are
+  // merged back, so parseLlamaConfig(parseLlamaConfig(x)) equals parseLlamaConfig(x)
+  // instead of nesting them under "extra".
+  const nested = raw.extra;
+  if (typeof nested === 'object' && nested !== null && !Array.isArray(nested)) {
+    const { extra: _, ...fields } = raw;
+    raw = { ...(nested as Record<string, unknown>), ...fields };
+  }
 
   // Features checked first: a config that uses one should say so, not fail on a
   // field that only matters once the feature is gone.

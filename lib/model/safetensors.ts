@@ -235,12 +235,14 @@ function scanKeys(text: string, file: string): string[] {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
-      let j = i + 1;
+      // Jump to the closing quote: the next one not escaped by an odd run of backslashes.
+      let j = text.indexOf('"', i + 1);
       for (;;) {
-        const d = text.charCodeAt(j);
-        if (d === 0x5c /* \ */) j += 2;
-        else if (d === 0x22) break;
-        else j++;
+        if (j < 0) return top; // unreachable for text JSON.parse accepted; never loop on it
+        let slashes = 0;
+        while (text.charCodeAt(j - 1 - slashes) === 0x5c /* \ */) slashes++;
+        if (slashes % 2 === 0) break;
+        j = text.indexOf('"', j + 1);
       }
       const frame = stack[stack.length - 1];
       if (frame?.keys && frame.expectKey) {

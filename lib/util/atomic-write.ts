@@ -29,6 +29,33 @@ async function writeAll(handle: FileHandle, chunk: Uint8Array, position: number)
   return done;
 }
 
+// Small chunks (a checkpoint's norms and biases, thousands of them) are gathered
+// into one staging buffer so each costs a copy, not a system call; large ones are
+// written from the caller's memory.
+const STAGING = 1 << 20;
+
+async function writeChunks(handle: FileHandle, chunks: Uint8Array[]): Promise<void> {
+  let staging: Uint8Array | undefined;
+  let staged = 0;
+  let position = 0;
+  const flush = async () => {
+    if (staged > 0) position += await writeAll(handle, staging!.subarray(0, staged), position);
+    staged = 0;
+  };
+  for (const chunk of chunks) {
+    if (chunk.byteLength >= STAGING / 4) {
+      await flush();
+      position += await writeAll(handle, chunk, position);
+      continue;
+    }
+    if (staged + chunk.byteLength > STAGING) await flush();
+    staging ??= new Uint8Array(STAGING);
+    staging.set(chunk, staged);
+    staged += chunk.byteLength;
+  }
+  await flush();
+}
+
 /**
  * Atomically replaces `path` with `data` (one buffer, or a list of chunks written
  * back to back so callers need not concatenate large pieces). On failure the temp
@@ -43,8 +70,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | Uint8Arra
   let handle: FileHandle | undefined;
   try {
     handle = await open(temp, 'wx', options.mode ?? 0o666);
-    let position = 0;
-    for (const chunk of chunks) position += await writeAll(handle, chunk, position);
+    await writeChunks(handle, chunks);
     if (sync) await handle.sync();
     await handle.close();
     handle = undefined;

@@ -8,6 +8,7 @@ namespace genrm::napi {
 
 void register_info(Napi::Env env, Napi::Object exports);
 void register_kernels(Napi::Env env, Napi::Object kernels);
+void register_model_kernels(Napi::Env env, Napi::Object kernels);
 void register_bench(Napi::Env env, Napi::Object bench);
 void register_model(Napi::Env env, Napi::Object exports);
 
