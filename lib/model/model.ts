@@ -114,13 +114,13 @@ export interface SaveOptions {
   optimizer?: boolean;
 }
 
-const registry = new FinalizationRegistry<NativeModel>((m) => {
-  if (!m.disposed) m.dispose();
-});
-
 function nativeConfig(c: LlamaConfig): Record<string, unknown> {
   const init = c.extra?.initializer_range;
   return { ...c, extra: undefined, ...(typeof init === 'number' ? { initializer_range: init } : {}) };
+}
+
+function optimizerSettings(options: OptimizerOptions): Required<OptimizerOptions> {
+  return { lr: 5e-5, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1.0, warmupSteps: 0, totalSteps: 0, minLrRatio: 0, ...options };
 }
 
 function pairsArray(pairs: ReadonlyArray<readonly [number, number]>): Int32Array {
@@ -157,7 +157,6 @@ export class Model {
     this.#handle = handle;
     this.parameters = handle.layout();
     this.#byName = new Map(this.parameters.map((p) => [p.name, p]));
-    registry.register(this, handle, this);
   }
 
   /** A new model with freshly initialised weights. */
@@ -310,26 +309,28 @@ export class Model {
 
   /** Clip, AdamW, zero the gradients. */
   optimizerStep(options: OptimizerOptions = {}): Promise<StepMetrics> {
-    const o = { lr: 5e-5, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1.0, warmupSteps: 0, totalSteps: 0, minLrRatio: 0, ...options };
+    const o = optimizerSettings(options);
     return this.#enqueue(() => this.#handle.step(o));
   }
 
   /** One training step: gradients of the objective on the batch, then an optimizer step. */
-  async trainStep(objective: Objective, batch: PackedBatch, options: OptimizerOptions = {}): Promise<Metrics> {
-    const { metrics } = await this.computeGradients(objective, batch);
-    const step = await this.optimizerStep(options);
-    return { ...metrics, ...step };
+  trainStep(objective: Objective, batch: PackedBatch, options: OptimizerOptions = {}): Promise<Metrics> {
+    const o = optimizerSettings(options);
+    // One queue entry, so overlapping trainSteps never interleave gradients and steps.
+    return this.#enqueue(async () => {
+      const { metrics } = await this.#handle.run(batch, nativeObjective(objective), { backward: true });
+      const step = await this.#handle.step(o);
+      return { ...metrics, ...step };
+    });
   }
 
   zeroGrad(): Promise<void> {
     return this.#enqueue(async () => this.#handle.zeroGrad());
   }
 
-  /** Frees the native memory now (the garbage collector also does, later). Idempotent. */
+  /** Frees the native memory now. Idempotent. (A model that is never disposed is freed when the garbage collector takes its handle.) */
   dispose(): void {
-    if (this.#handle.disposed) return;
-    registry.unregister(this);
-    this.#handle.dispose();
+    if (!this.#handle.disposed) this.#handle.dispose();
   }
 
   get disposed(): boolean {

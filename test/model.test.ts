@@ -1,0 +1,207 @@
+// The Model API: determinism, save/load/resume bitwise, queueing of overlapping
+// calls, disposal, and clear errors for bad batches, objectives and checkpoints.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Model, packSequences, packageRoot, type PackedBatch } from '../lib/index.js';
+import { rng } from './helpers.js';
+
+const config = {
+  hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
+  vocab_size: 50, max_position_embeddings: 64, rope_theta: 10000, rms_norm_eps: 1e-5, tie_word_embeddings: false, reward_head: true,
+};
+const optim = { lr: 1e-2, beta1: 0.9, beta2: 0.95, weightDecay: 0.1, maxGradNorm: 1, warmupSteps: 2, totalSteps: 8 };
+
+function batches(count: number, seed: number): PackedBatch[] {
+  const pick = rng(seed);
+  return Array.from({ length: count }, () =>
+    packSequences(Array.from({ length: 4 }, () => {
+      const len = pick(3, 20);
+      return { ids: Array.from({ length: len }, () => pick(0, 49)), promptLength: pick(1, 2) };
+    })));
+}
+
+function tmp(t: { teardown(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'genrm-model-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('same seed: bitwise-identical loss curves; another seed differs', async (t) => {
+  const data = batches(4, 1);
+  const curve = async (seed: number) => {
+    const m = Model.create(config, { seed });
+    const out: number[] = [];
+    for (const b of data) out.push((await m.trainStep({ type: 'sft' }, b, optim)).loss!);
+    m.dispose();
+    return out;
+  };
+  const a = await curve(3), b = await curve(3), c = await curve(4);
+  t.deepEqual(a, b);
+  t.notDeepEqual(a, c);
+  t.true(a[3]! < a[0]!, `the loss falls: ${a.join(', ')}`);
+});
+
+test('save, load and continue: the same loss curve, bitwise, as a run that never stopped', async (t) => {
+  const dir = tmp(t);
+  const data = batches(8, 2);
+  const straight = Model.create(config, { seed: 9 });
+  const full: number[] = [];
+  for (const b of data) full.push((await straight.trainStep({ type: 'sft' }, b, optim)).loss!);
+  straight.dispose();
+
+  const first = Model.create(config, { seed: 9 });
+  const resumed: number[] = [];
+  for (const b of data.slice(0, 3)) resumed.push((await first.trainStep({ type: 'sft' }, b, optim)).loss!);
+  await first.save(dir, { optimizer: true });
+  first.dispose();
+  const second = await Model.load(dir, { optimizer: true });
+  t.is(second.step, 3);
+  for (const b of data.slice(3)) resumed.push((await second.trainStep({ type: 'sft' }, b, optim)).loss!);
+  second.dispose();
+  t.deepEqual(resumed, full);
+});
+
+test('a saved checkpoint reloads with identical parameters and outputs', async (t) => {
+  const dir = tmp(t);
+  const m = Model.create({ ...config, tie_word_embeddings: true }, { seed: 5 });
+  await m.save(dir);
+  const back = await Model.load(dir);
+  for (const p of m.parameters) t.deepEqual(back.parameter(p.name), m.parameter(p.name), p.name);
+  const [b] = batches(1, 3);
+  t.deepEqual((await back.forward(b!)).seqLogps, (await m.forward(b!)).seqLogps);
+  m.dispose();
+  back.dispose();
+});
+
+test('overlapping calls on one model queue instead of corrupting it', async (t) => {
+  const data = batches(3, 4);
+  const serial = Model.create(config, { seed: 1 });
+  const want: number[] = [];
+  for (const b of data) want.push((await serial.trainStep({ type: 'sft' }, b, optim)).loss!);
+  serial.dispose();
+  const m = Model.create(config, { seed: 1 });
+  // Fire everything at once: gradients, steps and forwards interleave only in call order.
+  const got = await Promise.all(data.map((b) => m.trainStep({ type: 'sft' }, b, optim)));
+  t.deepEqual(got.map((x) => x.loss), want);
+  m.dispose();
+});
+
+test('the native handle refuses a second call while one runs', async (t) => {
+  const m = Model.create(config);
+  const [b] = batches(1, 5);
+  const handle = (m as unknown as Record<string, unknown>);
+  // Reach the raw handle the way a careless embedder might, through the binding.
+  const { native } = await import('../lib/native.js');
+  const Raw = (native().binding as unknown as { Model: new (c: object, s: number) => { run(b: object, o: object, x: object): Promise<unknown>; dispose(): void } }).Model;
+  const raw = new Raw(config, 1);
+  const first = raw.run(b!, { type: 'sft' }, { backward: true });
+  t.throws(() => raw.run(b!, { type: 'sft' }, {}), { message: /run: the model is busy with another call; await it first/ });
+  t.throws(() => raw.dispose(), { message: /dispose: the model is busy/ });
+  await first;
+  raw.dispose();
+  t.truthy(handle);
+  m.dispose();
+});
+
+test('dispose frees the model; later calls say so', async (t) => {
+  const m = Model.create(config);
+  m.dispose();
+  m.dispose();
+  t.true(m.disposed);
+  const [b] = batches(1, 6);
+  await t.throwsAsync(() => m.forward(b!), { message: /the model was disposed/ });
+  t.throws(() => m.parameter('model.norm.weight'), { message: /the model was disposed/ });
+});
+
+test('bad batches are clear errors naming the field', async (t) => {
+  const m = Model.create(config);
+  t.teardown(() => m.dispose());
+  const ok = packSequences([{ ids: [1, 2, 3], promptLength: 1 }, { ids: [4, 5], promptLength: 1 }]);
+  const cases: Array<[Partial<PackedBatch> & Record<string, unknown>, RegExp]> = [
+    [{ ids: Int32Array.of(1, 2, 50, 4, 5) }, /ids\[2\]: expected a token id in \[0, 50\), got 50/],
+    [{ ids: new Int32Array(0), cuSeqlens: Int32Array.of(0) }, /ids: expected at least one token, got an empty batch/],
+    [{ cuSeqlens: Int32Array.of(0, 4, 2, 5) }, /cuSeqlens\[2\]: expected >= cuSeqlens\[1\] \(4\), got 2/],
+    [{ cuSeqlens: Int32Array.of(0, 3, 6) }, /cuSeqlens\[2\]: expected the token count 5, got 6/],
+    [{ lossMask: Uint8Array.of(1, 0, 1, 0, 1) }, /lossMask\[0\]: expected 0 \(the first token of sequence 0 has no prediction\), got 1/],
+    [{ lossMask: Uint8Array.of(0, 1) }, /lossMask\.length: expected 5, got 2/],
+    [{ ids: Float32Array.of(1, 2, 3, 4, 5) as unknown as Int32Array }, /ids: expected an Int32Array, got a Float32Array/],
+  ];
+  for (const [patch, message] of cases) await t.throwsAsync(() => m.forward({ ...ok, ...patch } as PackedBatch), { message }, String(message));
+  const long = packSequences([{ ids: Array.from({ length: 65 }, () => 1) }]);
+  await t.throwsAsync(() => m.forward(long), { message: /sequence 0 length: expected at most max_position_embeddings \(64\), got 65/ });
+});
+
+test('bad objectives and optimizer settings are clear errors; a NaN-free model stays unchanged', async (t) => {
+  const m = Model.create(config);
+  t.teardown(() => m.dispose());
+  const b = packSequences([{ ids: [1, 2, 3], promptLength: 1 }, { ids: [4, 5, 6], promptLength: 1 }]);
+  const before = m.parameter('model.embed_tokens.weight');
+  await t.throwsAsync(() => m.computeGradients({ type: 'dpo', pairs: [[0, 2]], refLogps: [0, 0] }, b), { message: /pairs\[0\]\.rejected: expected a sequence index in \[0, 2\), got 2/ });
+  await t.throwsAsync(() => m.computeGradients({ type: 'dpo', pairs: [[0, 1]], refLogps: [0, Number.NaN] }, b), { message: /refLogps\[1\]: expected a finite number, got nan/i });
+  await t.throwsAsync(() => m.computeGradients({ type: 'dpo', pairs: [[0, 1]], refLogps: [0] }, b), { message: /refLogps\.length: expected 2, got 1/ });
+  await t.throwsAsync(() => m.computeGradients({ type: 'dpo', pairs: [[0, 1]], refLogps: [0, 0], beta: -1 }, b), { message: /beta: expected a positive number, got -1/ });
+  await t.throwsAsync(() => m.optimizerStep({ lr: Number.NaN }), { message: /lr: expected a number in/ });
+  await t.throwsAsync(() => m.optimizerStep({ beta2: 1 }), { message: /beta1, beta2: expected numbers in \[0, 1\)/ });
+  const noMask = packSequences([{ ids: [1, 2, 3] }]);
+  await t.throwsAsync(() => m.computeGradients({ type: 'sft' }, noMask), { message: /lossMask: this objective needs target tokens/ });
+  t.deepEqual(m.parameter('model.embed_tokens.weight'), before);
+  t.true(m.gradient('model.embed_tokens.weight').every((x) => x === 0));
+});
+
+test('a loss that overflows stops the step and leaves parameters and gradients untouched', async (t) => {
+  const m = Model.create(config, { seed: 2 });
+  t.teardown(() => m.dispose());
+  // A huge norm weight makes the logits overflow to inf in float32.
+  await m.setParameter('model.norm.weight', new Float32Array(config.hidden_size).fill(3e38));
+  const b = packSequences([{ ids: [1, 2, 3, 4], promptLength: 1 }]);
+  const before = m.parameter('lm_head.weight');
+  await t.throwsAsync(() => m.computeGradients({ type: 'sft' }, b), { message: /loss is (NaN|infinite); the step was stopped/ });
+  t.deepEqual(m.parameter('lm_head.weight'), before);
+  t.true(m.gradient('lm_head.weight').every((x) => x === 0));
+});
+
+test('config problems are reported before anything is allocated', (t) => {
+  t.throws(() => Model.create({ ...config, num_attention_heads: 5 }), { message: /num_attention_heads/ });
+  t.throws(() => Model.create({ ...config, num_key_value_heads: 3 }), { message: /num_key_value_heads/ });
+  t.throws(() => Model.create({ ...config, hidden_size: 0 }), { message: /hidden_size/ });
+});
+
+test('checkpoints whose tensors disagree with the config are refused by name', async (t) => {
+  const dir = tmp(t);
+  const m = Model.create(config);
+  await m.save(dir);
+  m.dispose();
+  const cfg = JSON.parse((await import('node:fs')).readFileSync(join(dir, 'config.json'), 'utf8'));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, intermediate_size: 40 }));
+  await t.throwsAsync(() => Model.load(dir), { message: /model\.layers\.0\.mlp\.gate_proj\.weight: expected shape \[40, 32\] from the config, got \[48, 32\]/ });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, tie_word_embeddings: true }));
+  // As in transformers, a tied model ignores a stored lm_head.weight.
+  const tied = await Model.load(dir);
+  t.false(tied.parameters.some((p) => p.name === 'lm_head.weight'));
+  tied.dispose();
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, reward_head: false }));
+  await t.throwsAsync(() => Model.load(dir), { message: /unexpected tensor score\.weight/ });
+});
+
+test('native memory is returned by dispose() and by the garbage collector', (t) => {
+  // In a child with --expose-gc: allocate 25 models of ~8 MB (params, grads, two
+  // moments) each, half disposed and half dropped, and check the resident size.
+  const script = `
+    import { Model } from './lib/index.ts';
+    const cfg = { hidden_size: 128, intermediate_size: 256, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 2000 };
+    const rss = () => process.memoryUsage().rss / 2 ** 20;
+    Model.create(cfg).dispose(); // loads the addon before measuring
+    const start = rss();
+    function churn() { for (let i = 0; i < 25; i++) { const m = Model.create(cfg); if (i % 2) m.dispose(); } }
+    churn();
+    for (let i = 0; i < 20; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
+    console.log(JSON.stringify({ grew: rss() - start }));
+  `;
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import=tsx', '--input-type=module', '-e', script], { cwd: packageRoot(), encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const { grew } = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  t.true(grew < 30, `resident memory grew by ${grew.toFixed(0)} MiB for 25 x 8 MiB models`);
+});
