@@ -115,13 +115,13 @@ export function sftLoss(o: { seqLogps: Float32Array; seqCounts: Float32Array }):
 }
 
 /** DPO family on per-sequence log-probs; pairs is flat [chosen0, rejected0, ...]. Metrics use TRL's names. */
-export function dpoLoss(o: { policyLogps: Float32Array; refLogps: Float32Array; pairs: Int32Array; counts?: Float32Array; beta?: number; labelSmoothing?: number; lossType?: 'sigmoid' | 'ipo' | 'hinge' | 'robust' }): Record<string, number> & { dlogps: Float32Array } {
-  return k().dpoLoss!(o) as Record<string, number> & { dlogps: Float32Array };
+export function dpoLoss(o: { policyLogps: Float32Array; refLogps: Float32Array; pairs: Int32Array; counts?: Float32Array; beta?: number; labelSmoothing?: number; lossType?: 'sigmoid' | 'ipo' | 'hinge' | 'robust' }): Record<string, number> & { loss: number; dlogps: Float32Array } {
+  return k().dpoLoss!(o) as Record<string, number> & { loss: number; dlogps: Float32Array };
 }
 
 /** Bradley-Terry loss on rewards; pairs is flat [chosen0, rejected0, ...]. */
-export function btLoss(o: { rewards: Float32Array; pairs: Int32Array; margins?: Float32Array; centerRewardsCoefficient?: number }): Record<string, number> & { drewards: Float32Array } {
-  return k().btLoss!(o) as Record<string, number> & { drewards: Float32Array };
+export function btLoss(o: { rewards: Float32Array; pairs: Int32Array; margins?: Float32Array; centerRewardsCoefficient?: number }): Record<string, number> & { loss: number; drewards: Float32Array } {
+  return k().btLoss!(o) as Record<string, number> & { loss: number; drewards: Float32Array };
 }
 
 /** One AdamW step (torch semantics) on one tensor; updates params, m and v in place. */
