@@ -14,7 +14,7 @@
       "target_name": "genrm_avx2",
       "type": "static_library",
       "sources": ["<!@(node scripts/native-sources.cjs avx2)"],
-      "cflags_cc": ["-mavx2", "-mfma", "-fPIC"]
+      "cflags_cc": ["-mavx2", "-mfma", "-ffp-contract=fast", "-fPIC"]
     },
     {
       "target_name": "genrm",

@@ -33,6 +33,14 @@ void chunk_logits(const LogprobArgs& a, int64_t r0, int64_t n, float* logits, Is
   gemm(g, isa);
 }
 
+// One chunk of logits, kept per thread: a fresh 16 MiB buffer every call would
+// cost more in page faults than the log-softmax itself.
+float* chunk_buffer(size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
 }  // namespace
 
 int64_t logprob_chunk_rows(int64_t vocab) {
@@ -42,13 +50,13 @@ int64_t logprob_chunk_rows(int64_t vocab) {
 
 void logprob_forward(const LogprobArgs& a, float* logp, Isa isa) {
   const int64_t chunk = logprob_chunk_rows(a.vocab);
-  std::vector<float> logits(static_cast<size_t>(std::min(chunk, a.rows) * a.vocab));
+  float* logits = chunk_buffer(static_cast<size_t>(std::min(chunk, a.rows) * a.vocab));
   for (int64_t r0 = 0; r0 < a.rows; r0 += chunk) {
     const int64_t n = std::min(chunk, a.rows - r0);
-    chunk_logits(a, r0, n, logits.data(), isa);
+    chunk_logits(a, r0, n, logits, isa);
     parallel_for(n, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
-        const float* z = logits.data() + i * a.vocab;
+        const float* z = logits + i * a.vocab;
         logp[r0 + i] = z[a.targets[r0 + i]] - row_logsumexp(z, a.vocab);
       }
     });
@@ -57,14 +65,14 @@ void logprob_forward(const LogprobArgs& a, float* logp, Isa isa) {
 
 void logprob_backward(const LogprobArgs& a, const float* dlogp, float* dhidden, float* dweight, Isa isa) {
   const int64_t chunk = logprob_chunk_rows(a.vocab);
-  std::vector<float> logits(static_cast<size_t>(std::min(chunk, a.rows) * a.vocab));
+  float* logits = chunk_buffer(static_cast<size_t>(std::min(chunk, a.rows) * a.vocab));
   for (int64_t r0 = 0; r0 < a.rows; r0 += chunk) {
     const int64_t n = std::min(chunk, a.rows - r0);
-    chunk_logits(a, r0, n, logits.data(), isa);
+    chunk_logits(a, r0, n, logits, isa);
     // d logp / d z = onehot(target) - softmax(z); scaled by the upstream gradient.
     parallel_for(n, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
-        float* z = logits.data() + i * a.vocab;
+        float* z = logits + i * a.vocab;
         const float lse = row_logsumexp(z, a.vocab), g = dlogp[r0 + i];
         for (int64_t j = 0; j < a.vocab; ++j) z[j] = -g * std::exp(z[j] - lse);
         z[a.targets[r0 + i]] += g;
@@ -74,7 +82,7 @@ void logprob_backward(const LogprobArgs& a, const float* dlogp, float* dhidden, 
     dh.m = n;
     dh.n = a.dim;
     dh.k = a.vocab;
-    dh.a = logits.data();
+    dh.a = logits;
     dh.lda = a.vocab;
     dh.b = a.weight;
     dh.ldb = a.dim;
@@ -87,7 +95,7 @@ void logprob_backward(const LogprobArgs& a, const float* dlogp, float* dhidden, 
     dw.m = a.vocab;
     dw.n = a.dim;
     dw.k = n;
-    dw.a = logits.data();
+    dw.a = logits;
     dw.lda = a.vocab;
     dw.b = a.hidden + r0 * a.dim;
     dw.ldb = a.dim;

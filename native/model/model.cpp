@@ -200,7 +200,8 @@ void Model::forward(const Batch& b) {
   att.cu_seqlens = b.cu_seqlens.data();
   att.num_seqs = b.seqs();
   att.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
-  std::vector<float> tmp(N * d);
+  std::vector<float>& tmp = scratch_.tmp;
+  resize(tmp, N * d);
   for (int64_t l = 0; l < L; ++l) {
     const Layer P = layer(l, params_);
     const float* x = A.x.data() + l * N * d;
@@ -242,8 +243,19 @@ void Model::backward(const Batch& b, std::vector<float>& dhf) {
   const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
   const int64_t qd = c.q_dim(), kvd = c.kv_dim();
   Acts& A = acts_;
-  std::vector<float> dx(N * d, 0.0f), dh(N * d), dtmp(N * f), dg(N * f), du(N * f);
-  std::vector<float> dq(N * qd), dk(N * kvd), dv(N * kvd), datt(N * qd);
+  Scratch& S = scratch_;
+  std::vector<float>&dx = S.dx, &dh = S.dh, &dtmp = S.dtmp, &dg = S.dg, &du = S.du;
+  std::vector<float>&dq = S.dq, &dk = S.dk, &dv = S.dv, &datt = S.datt;
+  resize(dx, N * d);
+  std::fill(dx.begin(), dx.end(), 0.0f);  // the norm backward accumulates into it
+  resize(dh, N * d);
+  resize(dtmp, N * f);
+  resize(dg, N * f);
+  resize(du, N * f);
+  resize(dq, N * qd);
+  resize(dk, N * kvd);
+  resize(dv, N * kvd);
+  resize(datt, N * qd);
   const float* final_norm = params_.data() + layout_[1 + 9 * L].offset;
   cpu::rmsnorm_backward(A.x.data() + L * N * d, final_norm, A.rstdf.data(), dhf.data(), dx.data(), grad_of(final_norm), N, d);
 
@@ -427,7 +439,9 @@ Result Model::run(const Batch& b, const Objective& o, bool with_grad, const Logi
 
   // Backward: from the per-sequence gradients to d hf, then through the decoder.
   const float scale = static_cast<float>(o.loss_scale);
-  std::vector<float> dhf(N * d, 0.0f);
+  std::vector<float>& dhf = scratch_.dhf;
+  resize(dhf, N * d);
+  std::fill(dhf.begin(), dhf.end(), 0.0f);
   if (o.kind == ObjectiveKind::Sft || o.kind == ObjectiveKind::Dpo) {
     std::vector<float> drow(R), dhsel(R * d, 0.0f);
     for (int64_t i = 0; i < R; ++i) drow[i] = dseq[row_seq[i]] * scale;

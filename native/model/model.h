@@ -123,6 +123,10 @@ class Model {
     std::vector<float> hf, rstdf;         // final norm output [N, d] and its rstd [N]
     int64_t tokens = 0;
   } acts_;
+  // Scratch reused across calls (fresh allocations each step cost page faults).
+  struct Scratch {
+    std::vector<float> tmp, dx, dh, dtmp, dg, du, dq, dk, dv, datt, dhf;
+  } scratch_;
 };
 
 }  // namespace genrm::model
