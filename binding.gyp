@@ -17,8 +17,14 @@
       "cflags_cc": ["-mavx2", "-mfma", "-ffp-contract=fast", "-fPIC"]
     },
     {
+      "target_name": "genrm_avx512",
+      "type": "static_library",
+      "sources": ["<!@(node scripts/native-sources.cjs avx512)"],
+      "cflags_cc": ["-mavx512f", "-mavx2", "-mfma", "-ffp-contract=fast", "-fPIC"]
+    },
+    {
       "target_name": "genrm",
-      "dependencies": ["genrm_avx2"],
+      "dependencies": ["genrm_avx2", "genrm_avx512"],
       "sources": ["<!@(node scripts/native-sources.cjs portable)"],
       "libraries": ["-pthread", "-ldl"],
       "ldflags": ["-pthread"]

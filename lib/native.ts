@@ -14,7 +14,7 @@ const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
 export const DEVICES = ['auto', 'cpu', 'cuda'] as const;
 export type DeviceRequest = (typeof DEVICES)[number];
 export type Backend = 'cpu' | 'cuda';
-export type Isa = 'portable' | 'avx2';
+export type Isa = 'portable' | 'avx2' | 'avx512';
 
 export interface CudaDevice {
   index: number;

@@ -49,29 +49,38 @@ const CpuFeatures& cpu_features() {
   return f;
 }
 
-const char* isa_name(Isa isa) { return isa == Isa::Avx2 ? "avx2" : "portable"; }
+const char* isa_name(Isa isa) { return isa == Isa::Avx512 ? "avx512" : isa == Isa::Avx2 ? "avx2" : "portable"; }
+
+static const char* isa_needs(Isa isa) { return isa == Isa::Avx512 ? "AVX-512F, AVX2 and FMA" : "AVX2 and FMA"; }
 
 Isa parse_isa(const std::string& name, const char* what) {
   if (name == "portable") return Isa::Portable;
   if (name == "avx2") return Isa::Avx2;
-  throw_arg(what, "one of \"portable\", \"avx2\"", "\"" + name + "\"");
+  if (name == "avx512") return Isa::Avx512;
+  throw_arg(what, "one of \"portable\", \"avx2\", \"avx512\"", "\"" + name + "\"");
 }
 
 bool isa_supported(Isa isa) {
   const CpuFeatures& f = cpu_features();
-  return isa == Isa::Portable || (f.avx2 && f.fma);
+  switch (isa) {
+    case Isa::Portable: return true;
+    case Isa::Avx2: return f.avx2 && f.fma;
+    case Isa::Avx512: return f.avx512f && f.avx2 && f.fma;
+  }
+  return false;
 }
 
 std::vector<Isa> supported_isas() {
   std::vector<Isa> out{Isa::Portable};
   if (isa_supported(Isa::Avx2)) out.push_back(Isa::Avx2);
+  if (isa_supported(Isa::Avx512)) out.push_back(Isa::Avx512);
   return out;
 }
 
 void set_default_isa(Isa isa) {
   if (!isa_supported(isa))
     throw Error(ErrorKind::Argument, std::string("isa: this CPU does not support \"") + isa_name(isa) +
-                                         "\" (needs AVX2 and FMA)");
+                                         "\" (needs " + isa_needs(isa) + ")");
   g_default.store(static_cast<int>(isa));
 }
 
@@ -79,12 +88,12 @@ Isa default_isa() {
   int v = g_default.load();
   if (v >= 0) return static_cast<Isa>(v);
   // First use: GENRM_ISA when set (a bad value throws on every use until fixed), else the best.
-  Isa chosen = isa_supported(Isa::Avx2) ? Isa::Avx2 : Isa::Portable;
+  Isa chosen = supported_isas().back();
   if (const char* env = std::getenv("GENRM_ISA"); env && *env) {
     chosen = parse_isa(env, "GENRM_ISA");
     if (!isa_supported(chosen))
       throw Error(ErrorKind::Argument, std::string("GENRM_ISA: this CPU does not support \"") +
-                                           isa_name(chosen) + "\" (needs AVX2 and FMA)");
+                                           isa_name(chosen) + "\" (needs " + isa_needs(chosen) + ")");
   }
   int expected = -1;
   g_default.compare_exchange_strong(expected, static_cast<int>(chosen));

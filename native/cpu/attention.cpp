@@ -41,7 +41,8 @@ float* tile_scratch() {
 }
 
 AttentionTileKernels kernels_for(Isa isa) {
-  return isa == Isa::Avx2 && isa_supported(Isa::Avx2) ? attention_kernels_avx2() : attention_kernels_portable();
+  // The AVX-512 path reuses the AVX2 tiles.
+  return isa != Isa::Portable && isa_supported(Isa::Avx2) ? attention_kernels_avx2() : attention_kernels_portable();
 }
 
 }  // namespace

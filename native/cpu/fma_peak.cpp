@@ -23,7 +23,8 @@ float fma_loop_portable(long iters) {
 }
 
 double fma_peak_gflops(Isa isa, double seconds) {
-  auto loop = isa == Isa::Avx2 && isa_supported(Isa::Avx2) ? fma_loop_avx2 : fma_loop_portable;
+  if (!isa_supported(isa)) isa = Isa::Portable;
+  auto loop = isa == Isa::Avx512 ? fma_loop_avx512 : isa == Isa::Avx2 ? fma_loop_avx2 : fma_loop_portable;
   const int threads = num_threads();
   // Calibrate on one thread, then run every thread for the target time.
   long iters = 1 << 16;
@@ -49,7 +50,8 @@ double fma_peak_gflops(Isa isa, double seconds) {
       secs[t] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
   });
-  double flops_per_thread = static_cast<double>(iters) * 12 * 8 * 2;
+  const int lanes = isa == Isa::Avx512 ? 16 : 8;
+  double flops_per_thread = static_cast<double>(iters) * 12 * lanes * 2;
   double total = 0;
   for (double s : secs) total += flops_per_thread / s;
   return total / 1e9;

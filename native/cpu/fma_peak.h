@@ -12,6 +12,7 @@ double fma_peak_gflops(Isa isa, double seconds);
 // One thread's loop: `iters` iterations of 12 independent 8-wide FMAs.
 // Returns a value derived from the accumulators so the work is not optimised away.
 float fma_loop_avx2(long iters);
+float fma_loop_avx512(long iters);
 float fma_loop_portable(long iters);
 
 }  // namespace genrm::cpu

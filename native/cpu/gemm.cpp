@@ -131,7 +131,7 @@ void gemm(const GemmArgs& g, Isa isa) {
     return;
   }
   if (!isa_supported(isa)) throw Error(ErrorKind::Argument, std::string("isa: this CPU does not support \"") + isa_name(isa) + "\"");
-  const GemmKernelInfo kern = isa == Isa::Avx2 ? gemm_kernel_avx2() : gemm_kernel_portable();
+  const GemmKernelInfo kern = isa == Isa::Avx512 ? gemm_kernel_avx512() : isa == Isa::Avx2 ? gemm_kernel_avx2() : gemm_kernel_portable();
   const int mr = kern.mr, nr = kern.nr;
   const int threads = num_threads();
 
@@ -152,7 +152,7 @@ void gemm(const GemmArgs& g, Isa isa) {
       const int64_t tasks = m_blocks * n_groups;
       parallel_for(tasks, [&](int64_t t_begin, int64_t t_end, int) {
         float* ap = a_scratch(static_cast<size_t>(((kMc + mr - 1) / mr) * mr * kc));
-        alignas(64) float edge[16 * 16];
+        alignas(64) float edge[16 * 32];
         int64_t packed_block = -1;
         for (int64_t t = t_begin; t < t_end; ++t) {
           const int64_t mb = t / n_groups, ng = t % n_groups;

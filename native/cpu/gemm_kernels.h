@@ -1,9 +1,9 @@
 // Micro-kernels for the packed GEMM. Each computes one MR x NR tile of
 // acc = sum_k a[k][0..MR) * b[k][0..NR) from packed panels and stores
-// C = alpha * acc (+ beta * C when beta != 0). The AVX2 kernel lives in its own
-// translation unit compiled with -mavx2 -mfma, which must not define any inline
-// or template function shared with other units (the linker could keep the AVX2
-// copy and run it on a CPU without AVX2).
+// C = alpha * acc (+ beta * C when beta != 0). The AVX2 and AVX-512 kernels live
+// in their own translation units compiled with -mavx2 -mfma (-mavx512f), which
+// must not define any inline or template function shared with other units (the
+// linker could keep that copy and run it on a CPU without those instructions).
 #pragma once
 #include <cstdint>
 
@@ -19,5 +19,6 @@ struct GemmKernelInfo {
 
 GemmKernelInfo gemm_kernel_portable();
 GemmKernelInfo gemm_kernel_avx2();
+GemmKernelInfo gemm_kernel_avx512();
 
 }  // namespace genrm::cpu
