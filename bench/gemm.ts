@@ -30,12 +30,17 @@ const SHAPES: Shape[] = [
 export function benchGemm(timing: TimeOptions, log: (line: string) => void): BenchResult[] {
   const b = native().binding;
   const results: BenchResult[] = [];
-  const peak = b.bench.fmaPeak({ isa: 'avx2', seconds: 0.3 });
   const threads = b.info().threads;
-  log(`FMA peak (measured, AVX2, ${threads} threads): ${peak.toFixed(0)} GFLOP/s`);
-  results.push({ name: 'fma_peak', shape: `avx2 x${threads}`, medianMs: 0, gflops: peak });
+  const isas = b.info().cpu.supportedIsas.slice().reverse();
+  const peaks: Record<string, number> = {};
+  for (const isa of isas) {
+    peaks[isa] = b.bench.fmaPeak({ isa, seconds: 0.3 });
+    log(`FMA peak (measured, ${isa}, ${threads} threads): ${peaks[isa]!.toFixed(0)} GFLOP/s`);
+    results.push({ name: 'fma_peak', shape: `${isa} x${threads}`, medianMs: 0, gflops: peaks[isa]! });
+  }
   const blas = b.bench.openblasInfo();
   if (!blas.available) log(`OpenBLAS comparison skipped: ${blas.reason}`);
+  else log(`OpenBLAS: ${blas.config} (OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? 'unset'}; its kernel choice is fixed when it loads)`);
   for (const s of SHAPES) {
     const a = randomArray(s.m * s.k, 1), bm = randomArray(s.k * s.n, 2), c = new Float32Array(s.m * s.n);
     const flop = 2 * s.m * s.n * s.k;
@@ -44,11 +49,11 @@ export function benchGemm(timing: TimeOptions, log: (line: string) => void): Ben
     let blasMs: number | undefined;
     if (blas.available) {
       blasMs = time(() => b.bench.openblasGemm(opts), timing).medianMs;
-      results.push({ name: 'gemm_openblas', shape, medianMs: blasMs, gflops: flop / blasMs / 1e6 });
+      results.push({ name: 'gemm_openblas', shape, medianMs: blasMs, gflops: flop / blasMs / 1e6, openblas: blas.config });
     }
-    for (const isa of ['avx2', 'portable'] as const) {
+    for (const isa of isas) {
       const ms = time(() => gemm({ ...opts, isa }), timing).medianMs;
-      const gflops = flop / ms / 1e6;
+      const gflops = flop / ms / 1e6, peak = peaks[isa]!;
       const r: BenchResult = { name: `gemm_${isa}`, shape, medianMs: ms, gflops, peakFraction: gflops / peak };
       if (blasMs !== undefined) {
         r.baseline = 'openblas';

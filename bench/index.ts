@@ -2,7 +2,9 @@
 import { writeFileSync } from 'node:fs';
 import { info } from '../lib/info.js';
 import { native } from '../lib/native.js';
+import { benchAttention } from './attention.js';
 import { benchGemm } from './gemm.js';
+import { benchTrain } from './train.js';
 import type { BenchResult, TimeOptions } from './harness.js';
 
 export interface BenchOptions {
@@ -12,8 +14,12 @@ export interface BenchOptions {
   quick?: boolean;
 }
 
-const SUITES: Record<string, (timing: TimeOptions, log: (line: string) => void) => BenchResult[]> = {
+type Suite = (timing: TimeOptions, log: (line: string) => void, quick: boolean) => BenchResult[] | Promise<BenchResult[]>;
+
+const SUITES: Record<string, Suite> = {
   gemm: benchGemm,
+  attention: benchAttention,
+  train: benchTrain,
 };
 
 export async function runBench(options: BenchOptions = {}): Promise<BenchResult[]> {
@@ -28,7 +34,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
   for (const [name, suite] of Object.entries(SUITES)) {
     if (filter && !filter.test(name)) continue;
     log(`\n# ${name}`);
-    results.push(...suite(timing, log));
+    results.push(...(await suite(timing, log, options.quick ?? false)));
   }
   if (options.json !== undefined && options.json !== false) {
     const doc = JSON.stringify({ version: i.version, cpu: i.cpu.brand, threads: i.threads, date: new Date().toISOString(), results }, null, 2) + '\n';

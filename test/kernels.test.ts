@@ -107,7 +107,7 @@ test('swiglu and embedding gradients match central differences', (t) => {
 });
 
 test('fused log-prob matches the reference across chunk boundaries, and its gradients', (t) => {
-  const rows = 37, dim = 8, vocab = 300000; // > 1 chunk of rows (4M floats / vocab = 13 -> 16 rows)
+  const rows = 37, dim = 8, vocab = 300000; // > 1 chunk of rows (at least 32 rows per chunk)
   const hidden = random(rows * dim, 1), weight = random(vocab * dim, 2);
   const targets = Int32Array.from({ length: rows }, (_, i) => (i * 7919) % vocab);
   const ref = kernels.logprob({ hidden, weight, targets, rows, dim, vocab, reference: true });

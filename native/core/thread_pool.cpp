@@ -19,16 +19,21 @@ namespace {
 
 thread_local bool t_inside_task = false;
 
+// Workers and the caller spin briefly before sleeping: a training step issues
+// hundreds of short parallel regions, and a futex wake-up per region costs more
+// than the spin (measured in bench/NOTES.md).
+constexpr int kSpins = 4000;  // about 50-100 us of pause instructions
+
 class Pool {
  public:
   explicit Pool(int n) : n_(n) {
     for (int i = 1; i < n_; ++i) workers_.emplace_back([this, i] { worker(i); });
   }
   ~Pool() {
+    stop_.store(true);
+    generation_.fetch_add(1, std::memory_order_release);
     {
       std::lock_guard<std::mutex> lk(m_);
-      stop_ = true;
-      ++generation_;
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -37,20 +42,23 @@ class Pool {
 
   void run(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
     std::lock_guard<std::mutex> caller_turn(run_mutex_);
-    int used = static_cast<int>(n < n_ ? n : n_);
+    const int used = static_cast<int>(n < n_ ? n : n_);
+    fn_ = &fn;
+    total_ = n;
+    used_ = used;
+    error_ = nullptr;
+    pending_.store(used - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
     {
-      std::lock_guard<std::mutex> lk(m_);
-      fn_ = &fn;
-      total_ = n;
-      used_ = used;
-      pending_ = used - 1;
-      error_ = nullptr;
-      ++generation_;
+      std::lock_guard<std::mutex> lk(m_);  // a worker between its check and its wait sees the new generation
     }
     cv_.notify_all();
     chunk(0);
-    std::unique_lock<std::mutex> lk(m_);
-    done_cv_.wait(lk, [this] { return pending_ == 0; });
+    for (int spin = 0; spin < kSpins && pending_.load(std::memory_order_acquire) != 0; ++spin) __builtin_ia32_pause();
+    if (pending_.load(std::memory_order_acquire) != 0) {
+      std::unique_lock<std::mutex> lk(m_);
+      done_cv_.wait(lk, [this] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
     fn_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }
@@ -73,16 +81,24 @@ class Pool {
   void worker(int i) {
     uint64_t seen = 0;
     for (;;) {
-      {
-        std::unique_lock<std::mutex> lk(m_);
-        cv_.wait(lk, [&] { return generation_ != seen; });
-        seen = generation_;
-        if (stop_) return;
-        if (i >= used_) continue;
+      uint64_t g = generation_.load(std::memory_order_acquire);
+      for (int spin = 0; spin < kSpins && g == seen; ++spin) {
+        __builtin_ia32_pause();
+        g = generation_.load(std::memory_order_acquire);
       }
+      if (g == seen) {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+        g = generation_.load(std::memory_order_acquire);
+      }
+      seen = g;
+      if (stop_.load()) return;
+      if (i >= used_) continue;
       chunk(i);
-      std::lock_guard<std::mutex> lk(m_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lk(m_);
+        done_cv_.notify_one();
+      }
     }
   }
 
@@ -90,11 +106,14 @@ class Pool {
   std::vector<std::thread> workers_;
   std::mutex run_mutex_, m_;
   std::condition_variable cv_, done_cv_;
+  // Written by the caller before the generation is bumped (release), read by
+  // workers after they see it (acquire).
   const std::function<void(int64_t, int64_t, int)>* fn_ = nullptr;
   int64_t total_ = 0;
-  int used_ = 0, pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  int used_ = 0;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stop_{false};
   std::exception_ptr error_;
 };
 

@@ -144,19 +144,22 @@ void gemm(const GemmArgs& g, Isa isa) {
       float* bp = b_scratch(static_cast<size_t>(n_panels * kc * nr));
       parallel_for(n_panels, [&](int64_t begin, int64_t end, int) { pack_b(g, j0, nc, p0, kc, nr, begin, end, bp); });
 
-      // Split M into blocks of at most kMc rows (multiples of MR), and the panels of
-      // N into groups when there are fewer M blocks than threads.
+      // Split M into equal blocks of at most kMc rows (multiples of MR), and the
+      // panels of N into groups so there are a few tasks per thread: uneven
+      // blocks (say 144 + 112 rows on 2 threads) would leave a core idle.
       const int64_t m_blocks = (g.m + kMc - 1) / kMc;
+      const int64_t mc_step = ((g.m + m_blocks - 1) / m_blocks + mr - 1) / mr * mr;
       int64_t n_groups = 1;
-      if (m_blocks < threads) n_groups = std::min<int64_t>(n_panels, (threads + m_blocks - 1) / m_blocks);
+      if (m_blocks < 4 * threads) n_groups = std::min<int64_t>(n_panels, (4 * threads + m_blocks - 1) / m_blocks);
       const int64_t tasks = m_blocks * n_groups;
       parallel_for(tasks, [&](int64_t t_begin, int64_t t_end, int) {
-        float* ap = a_scratch(static_cast<size_t>(((kMc + mr - 1) / mr) * mr * kc));
+        float* ap = a_scratch(static_cast<size_t>(mc_step * kc));
         alignas(64) float edge[16 * 32];
         int64_t packed_block = -1;
         for (int64_t t = t_begin; t < t_end; ++t) {
           const int64_t mb = t / n_groups, ng = t % n_groups;
-          const int64_t i0 = mb * kMc, mc = std::min(kMc, g.m - i0);
+          const int64_t i0 = mb * mc_step, mc = std::min(mc_step, g.m - i0);
+          if (mc <= 0) continue;
           if (packed_block != mb) {
             pack_a(g, i0, mc, p0, kc, mr, ap);
             packed_block = mb;

@@ -33,7 +33,7 @@ void chunk_logits(const LogprobArgs& a, int64_t r0, int64_t n, float* logits, Is
   gemm(g, isa);
 }
 
-// One chunk of logits, kept per thread: a fresh 16 MiB buffer every call would
+// One chunk of logits, kept per thread: a fresh 64 MiB buffer every call would
 // cost more in page faults than the log-softmax itself.
 float* chunk_buffer(size_t n) {
   thread_local std::vector<float> buf;
@@ -44,8 +44,10 @@ float* chunk_buffer(size_t n) {
 }  // namespace
 
 int64_t logprob_chunk_rows(int64_t vocab) {
-  int64_t rows = (int64_t(1) << 22) / (vocab > 0 ? vocab : 1);
-  return rows < 16 ? 16 : rows > 1024 ? 1024 : rows;
+  // Each chunk's GEMMs pack the whole lm_head, so chunks must be tall enough to
+  // amortise that: 16M floats (64 MiB) of logits gives ~520 rows at V = 32000.
+  int64_t rows = (int64_t(1) << 24) / (vocab > 0 ? vocab : 1);
+  return rows < 32 ? 32 : rows > 2048 ? 2048 : rows;
 }
 
 void logprob_forward(const LogprobArgs& a, float* logp, Isa isa) {

@@ -15,7 +15,7 @@ struct LogprobArgs {
   const int32_t* targets = nullptr;  // [rows], each in [0, vocab)
 };
 
-// Rows per chunk so that one chunk of logits stays near 4M floats (16 MiB).
+// Rows per chunk: one chunk of logits stays near 16M floats (64 MiB), whatever the batch.
 int64_t logprob_chunk_rows(int64_t vocab);
 
 // logp[r] = log_softmax(hidden[r] W^T)[targets[r]].
