@@ -13,7 +13,7 @@ test('genrm info --json describes the binary, the CPU and CUDA', (t) => {
   t.regex(i.version, /^\d+\.\d+\.\d+/);
   t.true(i.binary.path.endsWith('.node'));
   t.true(['cpu', 'cuda'].includes(i.backend));
-  t.true(['portable', 'avx2'].includes(i.cpu.isa));
+  t.true(['portable', 'avx2', 'avx512'].includes(i.cpu.isa));
   t.true(i.threads >= 1);
   t.is(typeof i.cuda.compiled, 'boolean');
   if (!i.cuda.usable) t.is(typeof i.cuda.error, 'string');
@@ -36,7 +36,7 @@ test('bad settings in the environment are clear errors, not crashes', (t) => {
   t.regex(thr.stderr, /GENRM_THREADS: expected an integer in \[1, 1024\], got "many"/);
   const isa = cli(['info'], { GENRM_ISA: 'sse' });
   t.is(isa.status, 1);
-  t.regex(isa.stderr, /GENRM_ISA: expected one of "portable", "avx2", got "sse"/);
+  t.regex(isa.stderr, /GENRM_ISA: expected one of "portable", "avx2", "avx512", got "sse"/);
 });
 
 test('GENRM_ISA=portable selects the portable kernels', (t) => {
