@@ -205,3 +205,66 @@ test('native memory is returned by dispose() and by the garbage collector', (t) 
   const { grew } = JSON.parse(r.stdout.trim().split('\n').pop()!);
   t.true(grew < 30, `resident memory grew by ${grew.toFixed(0)} MiB for 25 x 8 MiB models`);
 });
+
+test('gradient accumulation: two half-scaled passes equal one full pass', async (t) => {
+  const [b] = batches(1, 7);
+  const once = Model.create(config, { seed: 4 });
+  const twice = Model.create(config, { seed: 4 });
+  await once.computeGradients({ type: 'sft' }, b!);
+  await twice.computeGradients({ type: 'sft' }, b!, { lossScale: 0.5 });
+  await twice.computeGradients({ type: 'sft' }, b!, { lossScale: 0.5 });
+  for (const p of once.parameters) {
+    const g1 = once.gradient(p.name), g2 = twice.gradient(p.name);
+    let worst = 0, scale = 0;
+    for (let i = 0; i < g1.length; i++) {
+      worst = Math.max(worst, Math.abs(g1[i]! - g2[i]!));
+      scale = Math.max(scale, Math.abs(g1[i]!));
+    }
+    t.true(worst <= 1e-6 * Math.max(scale, 1e-3), `${p.name}: ${worst}`);
+  }
+  once.dispose();
+  twice.dispose();
+});
+
+test('learning rate follows linear warmup then cosine decay (HF schedule, step counted from 0)', async (t) => {
+  const m = Model.create(config);
+  t.teardown(() => m.dispose());
+  const [b] = batches(1, 8);
+  const lr = 1e-3, warmupSteps = 2, totalSteps = 6, minLrRatio = 0.1;
+  const want = (s: number) => s < warmupSteps ? (lr * s) / warmupSteps
+    : lr * (minLrRatio + (1 - minLrRatio) * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, (s - warmupSteps) / (totalSteps - warmupSteps)))));
+  for (let s = 0; s < 8; s++) {
+    const r = await m.trainStep({ type: 'sft' }, b!, { lr, warmupSteps, totalSteps, minLrRatio });
+    t.true(Math.abs(r.learning_rate! - want(s)) < 1e-12, `step ${s}: ${r.learning_rate} vs ${want(s)}`);
+    t.is(r.step, s + 1);
+  }
+});
+
+test('training runs off the event loop: timers keep firing during a step', async (t) => {
+  const m = Model.create({ ...config, hidden_size: 128, intermediate_size: 256, num_hidden_layers: 4, vocab_size: 2000 });
+  t.teardown(() => m.dispose());
+  const b = packSequences(Array.from({ length: 8 }, (_, i) => ({ ids: Array.from({ length: 64 }, (_, j) => (i * 31 + j * 7) % 2000), promptLength: 1 })));
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 1);
+  const start = performance.now();
+  await m.trainStep({ type: 'sft' }, b, optim);
+  await m.trainStep({ type: 'sft' }, b, optim);
+  const elapsed = performance.now() - start;
+  clearInterval(timer);
+  t.true(ticks >= Math.min(5, elapsed / 10), `${ticks} ticks in ${elapsed.toFixed(0)} ms`);
+});
+
+test('BF16 checkpoints load, converted to float32', async (t) => {
+  const dir = tmp(t);
+  const m = Model.create(config, { seed: 6 });
+  await m.save(dir);
+  const { float32ToBf16, bf16ToFloat32 } = await import('../lib/model/safetensors.js');
+  const { writeSafetensors } = await import('../lib/index.js');
+  await writeSafetensors(join(dir, 'model.safetensors'), m.parameters.map((p) => ({
+    name: p.name, dtype: 'BF16' as const, shape: p.shape, data: float32ToBf16(m.parameter(p.name)),
+  })));
+  const back = await Model.load(dir);
+  for (const p of m.parameters) t.deepEqual(back.parameter(p.name), bf16ToFloat32(float32ToBf16(m.parameter(p.name))), p.name);
+  back.dispose();
+  m.dispose();
+});
