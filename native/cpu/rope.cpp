@@ -35,4 +35,35 @@ void rope_apply(float* x, const int32_t* positions, int64_t tokens, int64_t head
   });
 }
 
+void rope_table(float theta, int64_t head_dim, int64_t max_position, float* cos_out, float* sin_out) {
+  const int64_t half = head_dim / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    const double inv = 1.0 / std::pow(static_cast<double>(theta), (2.0 * i) / head_dim);
+    for (int64_t p = 0; p < max_position; ++p) {
+      cos_out[p * half + i] = static_cast<float>(std::cos(p * inv));
+      sin_out[p * half + i] = static_cast<float>(std::sin(p * inv));
+    }
+  }
+}
+
+void rope_apply_table(float* x, const int32_t* positions, int64_t tokens, int64_t heads, int64_t head_dim,
+                      const float* cos_table, const float* sin_table, bool inverse) {
+  const int64_t half = head_dim / 2;
+  const float sign = inverse ? -1.0f : 1.0f;
+  parallel_for(tokens, [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t) {
+      const float* cs = cos_table + static_cast<int64_t>(positions[t]) * half;
+      const float* sn = sin_table + static_cast<int64_t>(positions[t]) * half;
+      for (int64_t h = 0; h < heads; ++h) {
+        float* v = x + (t * heads + h) * head_dim;
+        for (int64_t i = 0; i < half; ++i) {
+          const float x1 = v[i], x2 = v[i + half], s = sign * sn[i];
+          v[i] = x1 * cs[i] - x2 * s;
+          v[i + half] = x2 * cs[i] + x1 * s;
+        }
+      }
+    }
+  });
+}
+
 }  // namespace genrm::cpu

@@ -192,6 +192,13 @@ void Model::forward(const Batch& b) {
   resize(A.rstdf, N);
 
   cpu::embedding_forward(params_.data() + layout_[0].offset, b.ids.data(), A.x.data(), N, d);
+  int64_t longest = 0;
+  for (int64_t s = 0; s < b.seqs(); ++s) longest = std::max<int64_t>(longest, b.cu_seqlens[s + 1] - b.cu_seqlens[s]);
+  resize(scratch_.rope_cos, longest * (D / 2));
+  resize(scratch_.rope_sin, longest * (D / 2));
+  cpu::rope_table(static_cast<float>(c.rope_theta), D, longest, scratch_.rope_cos.data(), scratch_.rope_sin.data());
+  const float* rcos = scratch_.rope_cos.data();
+  const float* rsin = scratch_.rope_sin.data();
   cpu::AttentionArgs att;
   att.tokens = N;
   att.heads = H;
@@ -221,8 +228,8 @@ void Model::forward(const Batch& b) {
     linear(h1, P.wq, q, N, d, qd);
     linear(h1, P.wk, k, N, d, kvd);
     linear(h1, P.wv, v, N, d, kvd);
-    cpu::rope_apply(q, b.positions.data(), N, H, D, static_cast<float>(c.rope_theta), false);
-    cpu::rope_apply(k, b.positions.data(), N, KV, D, static_cast<float>(c.rope_theta), false);
+    cpu::rope_apply_table(q, b.positions.data(), N, H, D, rcos, rsin, false);
+    cpu::rope_apply_table(k, b.positions.data(), N, KV, D, rcos, rsin, false);
     cpu::attention_forward(att, q, k, v, o, A.lse.data() + l * N * H, default_isa());
     linear(o, P.wo, tmp.data(), N, qd, d);
     for (int64_t i = 0; i < N * d; ++i) xmid[i] = x[i] + tmp[i];
@@ -294,8 +301,8 @@ void Model::backward(const Batch& b, std::vector<float>& dhf) {
     linear_dx(dx.data(), P.wo, datt.data(), N, qd, d, false);
     linear_dw(dx.data(), o, grad_of(P.wo), N, qd, d);
     cpu::attention_backward(att, q, k, v, o, A.lse.data() + l * N * H, datt.data(), dq.data(), dk.data(), dv.data(), default_isa());
-    cpu::rope_apply(dq.data(), b.positions.data(), N, H, D, static_cast<float>(c.rope_theta), true);
-    cpu::rope_apply(dk.data(), b.positions.data(), N, KV, D, static_cast<float>(c.rope_theta), true);
+    cpu::rope_apply_table(dq.data(), b.positions.data(), N, H, D, scratch_.rope_cos.data(), scratch_.rope_sin.data(), true);
+    cpu::rope_apply_table(dk.data(), b.positions.data(), N, KV, D, scratch_.rope_cos.data(), scratch_.rope_sin.data(), true);
     linear_dx(dq.data(), P.wq, dh.data(), N, d, qd, false);
     linear_dx(dk.data(), P.wk, dh.data(), N, d, kvd, true);
     linear_dx(dv.data(), P.wv, dh.data(), N, d, kvd, true);

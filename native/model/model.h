@@ -126,6 +126,7 @@ class Model {
   // Scratch reused across calls (fresh allocations each step cost page faults).
   struct Scratch {
     std::vector<float> tmp, dx, dh, dtmp, dg, du, dq, dk, dv, datt, dhf;
+    std::vector<float> rope_cos, rope_sin;  // [longest sequence][head_dim / 2]
   } scratch_;
 };
 
