@@ -65,19 +65,24 @@ void logprob_forward(const LogprobArgs& a, float* logp, Isa isa) {
   }
 }
 
-void logprob_backward(const LogprobArgs& a, const float* dlogp, float* dhidden, float* dweight, Isa isa) {
+namespace {
+
+// dz = dlogp * (onehot - softmax) per row of a chunk, then the two products.
+// Writes logp too when asked (the fused pass).
+void backward_chunks(const LogprobArgs& a, const float* dlogp, float* logp, float* dhidden, float* dweight, Isa isa) {
   const int64_t chunk = logprob_chunk_rows(a.vocab);
   float* logits = chunk_buffer(static_cast<size_t>(std::min(chunk, a.rows) * a.vocab));
   for (int64_t r0 = 0; r0 < a.rows; r0 += chunk) {
     const int64_t n = std::min(chunk, a.rows - r0);
     chunk_logits(a, r0, n, logits, isa);
-    // d logp / d z = onehot(target) - softmax(z); scaled by the upstream gradient.
     parallel_for(n, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
         float* z = logits + i * a.vocab;
         const float lse = row_logsumexp(z, a.vocab), g = dlogp[r0 + i];
+        const int32_t target = a.targets[r0 + i];
+        if (logp) logp[r0 + i] = z[target] - lse;
         for (int64_t j = 0; j < a.vocab; ++j) z[j] = -g * std::exp(z[j] - lse);
-        z[a.targets[r0 + i]] += g;
+        z[target] += g;
       }
     });
     GemmArgs dh;  // dhidden[chunk] += dz W
@@ -106,6 +111,17 @@ void logprob_backward(const LogprobArgs& a, const float* dlogp, float* dhidden, 
     dw.ldc = a.dim;
     gemm(dw, isa);
   }
+}
+
+}  // namespace
+
+void logprob_backward(const LogprobArgs& a, const float* dlogp, float* dhidden, float* dweight, Isa isa) {
+  backward_chunks(a, dlogp, nullptr, dhidden, dweight, isa);
+}
+
+void logprob_forward_backward(const LogprobArgs& a, const float* dlogp, float* logp, float* dhidden, float* dweight,
+                              Isa isa) {
+  backward_chunks(a, dlogp, logp, dhidden, dweight, isa);
 }
 
 void logprob_forward_reference(const LogprobArgs& a, float* logp) {

@@ -26,6 +26,12 @@ void logprob_forward(const LogprobArgs& a, float* logp, Isa isa);
 // Recomputes each chunk's logits instead of storing them.
 void logprob_backward(const LogprobArgs& a, const float* dlogp, float* dhidden, float* dweight, Isa isa);
 
+// Both in one pass, when the upstream gradient is known before the log-probs
+// (SFT: -1/targets for every row): computes logp and accumulates dhidden and
+// dweight from the same chunk of logits, one lm_head product fewer.
+void logprob_forward_backward(const LogprobArgs& a, const float* dlogp, float* logp, float* dhidden, float* dweight,
+                              Isa isa);
+
 // Plain reference in double, one row at a time.
 void logprob_forward_reference(const LogprobArgs& a, float* logp);
 

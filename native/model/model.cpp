@@ -357,7 +357,13 @@ Result Model::run(const Batch& b, const Objective& o, bool with_grad, const Logi
         }
   }
   const int64_t R = static_cast<int64_t>(row_pos.size());
-  std::vector<float> hsel(R * d), row_logp(R);
+  std::vector<float>& hsel = scratch_.hsel;
+  resize(hsel, R * d);
+  std::vector<float> row_logp(R);
+  // SFT knows its per-row gradient (-scale / targets) before the log-probs, so one
+  // pass over the lm_head yields both; the head's gradient waits in scratch until
+  // the loss is known to be finite.
+  const bool fused_sft = with_grad && o.kind == ObjectiveKind::Sft && R > 0;
   cpu::LogprobArgs la;
   la.rows = R;
   la.dim = d;
@@ -367,7 +373,16 @@ Result Model::run(const Batch& b, const Objective& o, bool with_grad, const Logi
   la.targets = row_target.data();
   if (wants_logps) {
     for (int64_t i = 0; i < R; ++i) std::memcpy(hsel.data() + i * d, hf + static_cast<int64_t>(row_pos[i]) * d, sizeof(float) * d);
-    cpu::logprob_forward(la, row_logp.data(), default_isa());
+    if (fused_sft) {
+      const std::vector<float> drow(R, static_cast<float>(-o.loss_scale / static_cast<double>(R)));
+      resize(scratch_.dhsel, R * d);
+      std::fill(scratch_.dhsel.begin(), scratch_.dhsel.end(), 0.0f);
+      resize(scratch_.head_grad, V * d);
+      std::fill(scratch_.head_grad.begin(), scratch_.head_grad.end(), 0.0f);
+      cpu::logprob_forward_backward(la, drow.data(), row_logp.data(), scratch_.dhsel.data(), scratch_.head_grad.data(), default_isa());
+    } else {
+      cpu::logprob_forward(la, row_logp.data(), default_isa());
+    }
     std::vector<double> sums(S, 0.0);
     r.seq_counts.assign(S, 0.0f);
     for (int64_t i = 0; i < R; ++i) {
@@ -450,10 +465,17 @@ Result Model::run(const Batch& b, const Objective& o, bool with_grad, const Logi
   resize(dhf, N * d);
   std::fill(dhf.begin(), dhf.end(), 0.0f);
   if (o.kind == ObjectiveKind::Sft || o.kind == ObjectiveKind::Dpo) {
-    std::vector<float> drow(R), dhsel(R * d, 0.0f);
-    for (int64_t i = 0; i < R; ++i) drow[i] = dseq[row_seq[i]] * scale;
+    std::vector<float>& dhsel = scratch_.dhsel;
     float* dw = grads_.data() + (lm_head() - params_.data());
-    cpu::logprob_backward(la, drow.data(), dhsel.data(), dw, default_isa());
+    if (fused_sft) {
+      add_into(dw, scratch_.head_grad.data(), V * d);
+    } else {
+      std::vector<float> drow(R);
+      for (int64_t i = 0; i < R; ++i) drow[i] = dseq[row_seq[i]] * scale;
+      resize(dhsel, R * d);
+      std::fill(dhsel.begin(), dhsel.end(), 0.0f);
+      cpu::logprob_backward(la, drow.data(), dhsel.data(), dw, default_isa());
+    }
     for (int64_t i = 0; i < R; ++i) add_into(dhf.data() + static_cast<int64_t>(row_pos[i]) * d, dhsel.data() + i * d, d);
   } else {
     const float* w = score();

@@ -127,6 +127,8 @@ class Model {
   struct Scratch {
     std::vector<float> tmp, dx, dh, dtmp, dg, du, dq, dk, dv, datt, dhf;
     std::vector<float> rope_cos, rope_sin;  // [longest sequence][head_dim / 2]
+    std::vector<float> hsel, dhsel;         // target rows' hidden states and their gradients
+    std::vector<float> head_grad;           // fused SFT pass: lm_head gradient until the loss is known finite
   } scratch_;
 };
 
