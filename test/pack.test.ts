@@ -21,6 +21,7 @@ test('the packed tarball installs with scripts disabled and works from its prebu
     t.true(files.includes(`prebuilds/${platformDir}/genrm.node`));
     t.true(files.includes('dist/lib/index.js') && files.includes('dist/lib/index.d.ts') && files.includes('dist/lib/cli/main.js'));
     t.is(files.includes(`cuda-addon/prebuilds/${platformDir}/genrm.node`), cudaPrebuilt);
+    t.true(files.includes('bench/torch/reference.py'));
     t.false(files.some((f) => f.startsWith('build/') || f.startsWith('test/') || f.startsWith('node_modules/')));
 
     const project = join(work, 'project');

@@ -105,4 +105,22 @@ BtMetrics bt_loss(const float* rewards, const int32_t* pairs, const float* margi
   return m;
 }
 
+NamedMetrics named(const DpoMetrics& m) {
+  return {{"loss", m.loss},
+          {"rewards/chosen", m.rewards_chosen},
+          {"rewards/rejected", m.rewards_rejected},
+          {"rewards/margins", m.rewards_margins},
+          {"rewards/accuracies", m.rewards_accuracies},
+          {"logps/chosen", m.logps_chosen},
+          {"logps/rejected", m.logps_rejected}};
+}
+
+NamedMetrics named(const BtMetrics& m) {
+  return {{"loss", m.loss},
+          {"rewards/chosen", m.rewards_chosen},
+          {"rewards/rejected", m.rewards_rejected},
+          {"rewards/margins", m.margin},
+          {"rewards/accuracies", m.accuracy}};
+}
+
 }  // namespace genrm::cpu

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace genrm::cpu {
@@ -43,5 +44,10 @@ struct BtMetrics {
 // drewards (size seqs, zeroed by the caller) receives d loss / d r.
 BtMetrics bt_loss(const float* rewards, const int32_t* pairs, const float* margins, int64_t num_pairs, double center,
                   float* drewards);
+
+// The metrics under TRL's names (loss, rewards/chosen, ...), the one place they are spelled.
+using NamedMetrics = std::vector<std::pair<std::string, double>>;
+NamedMetrics named(const DpoMetrics& m);
+NamedMetrics named(const BtMetrics& m);
 
 }  // namespace genrm::cpu

@@ -92,6 +92,18 @@ void add_into(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
+cpu::AttentionArgs attention_args(const Config& c, const Batch& b) {
+  cpu::AttentionArgs att;
+  att.tokens = b.tokens();
+  att.heads = c.num_attention_heads;
+  att.kv_heads = c.num_key_value_heads;
+  att.head_dim = c.head_dim();
+  att.cu_seqlens = b.cu_seqlens.data();
+  att.num_seqs = b.seqs();
+  att.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim())));
+  return att;
+}
+
 template <typename T>
 void resize(std::vector<T>& v, int64_t n) {
   if (static_cast<int64_t>(v.size()) != n) v.assign(static_cast<size_t>(n), T());
@@ -199,14 +211,7 @@ void Model::forward(const Batch& b) {
   cpu::rope_table(static_cast<float>(c.rope_theta), D, longest, scratch_.rope_cos.data(), scratch_.rope_sin.data());
   const float* rcos = scratch_.rope_cos.data();
   const float* rsin = scratch_.rope_sin.data();
-  cpu::AttentionArgs att;
-  att.tokens = N;
-  att.heads = H;
-  att.kv_heads = KV;
-  att.head_dim = D;
-  att.cu_seqlens = b.cu_seqlens.data();
-  att.num_seqs = b.seqs();
-  att.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  const cpu::AttentionArgs att = attention_args(c, b);
   std::vector<float>& tmp = scratch_.tmp;
   resize(tmp, N * d);
   for (int64_t l = 0; l < L; ++l) {
@@ -266,14 +271,7 @@ void Model::backward(const Batch& b, std::vector<float>& dhf) {
   const float* final_norm = params_.data() + layout_[1 + 9 * L].offset;
   cpu::rmsnorm_backward(A.x.data() + L * N * d, final_norm, A.rstdf.data(), dhf.data(), dx.data(), grad_of(final_norm), N, d);
 
-  cpu::AttentionArgs att;
-  att.tokens = N;
-  att.heads = H;
-  att.kv_heads = KV;
-  att.head_dim = D;
-  att.cu_seqlens = b.cu_seqlens.data();
-  att.num_seqs = b.seqs();
-  att.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  const cpu::AttentionArgs att = attention_args(c, b);
   for (int64_t l = L - 1; l >= 0; --l) {
     const Layer P = layer(l, params_);
     const float* x = A.x.data() + l * N * d;
@@ -433,24 +431,14 @@ Result Model::run(const Batch& b, const Objective& o, bool with_grad, const Logi
       da.counts = r.seq_counts.data();
       const cpu::DpoMetrics m = cpu::dpo_loss(da, dseq.data());
       loss = m.loss;
-      r.metrics = {{"loss", m.loss},
-                   {"rewards/chosen", m.rewards_chosen},
-                   {"rewards/rejected", m.rewards_rejected},
-                   {"rewards/margins", m.rewards_margins},
-                   {"rewards/accuracies", m.rewards_accuracies},
-                   {"logps/chosen", m.logps_chosen},
-                   {"logps/rejected", m.logps_rejected}};
+      r.metrics = cpu::named(m);
       break;
     }
     case ObjectiveKind::Bt: {
       const cpu::BtMetrics m = cpu::bt_loss(r.rewards.data(), o.pairs.data(), o.margins.empty() ? nullptr : o.margins.data(), P,
                                             o.center_rewards_coefficient, drew.data());
       loss = m.loss;
-      r.metrics = {{"loss", m.loss},
-                   {"rewards/chosen", m.rewards_chosen},
-                   {"rewards/rejected", m.rewards_rejected},
-                   {"rewards/margins", m.margin},
-                   {"rewards/accuracies", m.accuracy}};
+      r.metrics = cpu::named(m);
       break;
     }
   }
