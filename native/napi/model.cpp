@@ -262,9 +262,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     });
   }
 
-  Napi::Value start(const Napi::CallbackInfo& info, model::Model& m, std::function<void()> fn,
-                    std::function<Napi::Value(Napi::Env)> result) {
-    (void)m;
+  Napi::Value start(const Napi::CallbackInfo& info, std::function<void()> fn, std::function<Napi::Value(Napi::Env)> result) {
     busy_.store(true);
     Job* job = new Job(info.Env(), this, info.This().As<Napi::Object>(), std::move(fn), std::move(result));
     Napi::Promise p = job->promise();
@@ -288,7 +286,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       auto out = std::make_shared<model::Result>();
       model::Model* mp = &m;
       return start(
-          info, m, [=]() { *out = mp->run(*batch, *objective, backward, lr); },
+          info, [=]() { *out = mp->run(*batch, *objective, backward, lr); },
           [out](Napi::Env env) -> Napi::Value {
             Napi::Object o = Napi::Object::New(env);
             Napi::Object metrics = Napi::Object::New(env);
@@ -311,7 +309,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       auto out = std::make_shared<model::StepResult>();
       model::Model* mp = &m;
       return start(
-          info, m, [=]() { *out = mp->optimizer_step(oc); },
+          info, [=]() { *out = mp->optimizer_step(oc); },
           [out](Napi::Env env) -> Napi::Value {
             Napi::Object o = Napi::Object::New(env);
             o.Set("grad_norm", out->grad_norm);
