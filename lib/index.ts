@@ -7,3 +7,4 @@ export { Model, type CreateOptions, type DpoLossType, type ForwardResult, type L
 export { packSequences, type PackedBatch, type SequenceInput } from './model/batch.js';
 export { ConfigError, parseLlamaConfig, readConfig, writeConfig, parameterShapes, type LlamaConfig } from './model/config.js';
 export { openSafetensors, writeSafetensors, SafetensorsError, type SafetensorsReader } from './model/safetensors.js';
+export * from './tokenizer/index.js';

@@ -1,0 +1,52 @@
+// The pre-tokenizer: splits text into words that BPE never merges across. It is
+// Llama 3's pattern (itself GPT-4's cl100k pattern) written so that JavaScript,
+// Oniguruma (Rust `tokenizers`) and @huggingface/tokenizers read it alike:
+//  - \p{White_Space} instead of \s, whose sets differ (JavaScript's \s has
+//    U+FEFF and lacks U+0085; Oniguruma's is the Unicode property);
+//  - the contractions ('s 't 're 've 'm 'll 'd) spelled in both ASCII cases
+//    instead of (?i:...), which Node 20 lacks and which Oniguruma folds with
+//    full Unicode case folding (so "'ſ" would match there).
+// Digits go in runs of at most three; a letter run takes one leading non-letter
+// (a space, or punctuation); whitespace before a word stays with the word.
+// Every character starts a match, so the matches tile the text with no gaps.
+
+/** The pattern as it appears in tokenizer.json (`Split` with `{ "Regex": PRETOKENIZE_PATTERN }`). */
+export const PRETOKENIZE_PATTERN =
+  "'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])" +
+  '|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+' +
+  '|\\p{N}{1,3}' +
+  '| ?[^\\p{White_Space}\\p{L}\\p{N}]+[\\r\\n]*' +
+  '|\\p{White_Space}*[\\r\\n]+' +
+  '|\\p{White_Space}+(?!\\P{White_Space})' +
+  '|\\p{White_Space}+';
+
+const WORDS = new RegExp(PRETOKENIZE_PATTERN, 'gu');
+
+/**
+ * Splits text into pre-tokenized words (concatenated, they give back the text).
+ * Expects well-formed text: a lone surrogate would be a word of its own here but
+ * U+FFFD once encoded, so callers replace them first.
+ */
+export function preTokenize(text: string): string[] {
+  const words = text.match(WORDS);
+  if (words === null) return [];
+  // The pattern covers every character; this guards that claim (a gap would
+  // silently drop text), at the cost of one pass over short numbers.
+  let covered = 0;
+  for (const w of words) covered += w.length;
+  if (covered !== text.length) throw new Error(`pre-tokenizer left ${text.length - covered} characters unmatched (a bug in PRETOKENIZE_PATTERN)`);
+  return words;
+}
+
+// V8 keeps a substring of 13 or more characters as a view into its parent, so a
+// cached word would keep a whole document alive. Concatenating and slicing again
+// makes a new flat string of the word's own length.
+export function detach(s: string): string {
+  return s.length < 13 ? s : ('\0' + s).slice(1);
+}
+
+/** Replaces lone surrogates with U+FFFD, as TextEncoder (and so UTF-8) would. */
+export function wellFormed(text: string): string {
+  const s = text as unknown as { isWellFormed(): boolean; toWellFormed(): string };
+  return s.isWellFormed() ? text : s.toWellFormed();
+}
