@@ -17,11 +17,14 @@ export async function benchTrain(timing: TimeOptions, log: (line: string) => voi
   const b = native().binding;
   const threads = b.info().threads;
   const configs = CONFIGS.filter((c) => !quick || !c.heavy);
-  const torch = runTorch({ threads, train: configs.map(({ label: _l, heavy: _h, ...c }) => c), min_seconds: quick ? 0.5 : 3 }, log);
   const isa = b.info().cpu.isa;
   const peak = b.bench.fmaPeak({ isa, seconds: 0.3 });
   const results: BenchResult[] = [];
   for (const c of configs) {
+    // PyTorch right before genrm on the same config: the machine is shared, and
+    // adjacent runs see the most similar load.
+    const { label: _label, heavy: _heavy, ...torchConfig } = c;
+    const torch = runTorch({ threads, train: [torchConfig], min_seconds: quick ? 0.5 : 3 }, log);
     const model = Model.create({
       vocab_size: c.vocab, hidden_size: c.hidden, num_hidden_layers: c.layers, num_attention_heads: c.heads,
       num_key_value_heads: c.kv_heads, intermediate_size: c.ff, max_position_embeddings: c.T, rms_norm_eps: 1e-5,

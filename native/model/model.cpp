@@ -1,10 +1,12 @@
 #include "model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
 
 #include "../core/error.h"
+#include "../core/thread_pool.h"
 #include "../cpu/attention.h"
 #include "../cpu/embedding.h"
 #include "../cpu/gemm.h"
@@ -90,6 +92,13 @@ void linear_dw(const float* dy, const float* x, float* dw, int64_t n, int64_t in
 
 void add_into(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+// out = a + b over n floats, split across the pool (the residual stream).
+void add(const float* a, const float* b, float* out, int64_t n) {
+  parallel_for((n + 16383) / 16384, [&](int64_t begin, int64_t end, int) {
+    for (int64_t i = begin * 16384, stop = std::min(n, end * 16384); i < stop; ++i) out[i] = a[i] + b[i];
+  });
 }
 
 cpu::AttentionArgs attention_args(const Config& c, const Batch& b) {
@@ -237,13 +246,13 @@ void Model::forward(const Batch& b) {
     cpu::rope_apply_table(k, b.positions.data(), N, KV, D, rcos, rsin, false);
     cpu::attention_forward(att, q, k, v, o, A.lse.data() + l * N * H, default_isa());
     linear(o, P.wo, tmp.data(), N, qd, d);
-    for (int64_t i = 0; i < N * d; ++i) xmid[i] = x[i] + tmp[i];
+    add(x, tmp.data(), xmid, N * d);
     cpu::rmsnorm_forward(xmid, P.post_norm, h2, A.rstd2.data() + l * N, N, d, eps);
     linear(h2, P.wg, g, N, d, f);
     linear(h2, P.wu, u, N, d, f);
     cpu::swiglu_forward(g, u, a, N * f);
     linear(a, P.wd, tmp.data(), N, f, d);
-    for (int64_t i = 0; i < N * d; ++i) xout[i] = xmid[i] + tmp[i];
+    add(xmid, tmp.data(), xout, N * d);
   }
   const float* final_norm = params_.data() + layout_[1 + 9 * L].offset;
   cpu::rmsnorm_forward(A.x.data() + L * N * d, final_norm, A.hf.data(), A.rstdf.data(), N, d, eps);
@@ -456,7 +465,7 @@ Result Model::run(const Batch& b, const Objective& o, bool with_grad, const Logi
     std::vector<float>& dhsel = scratch_.dhsel;
     float* dw = grads_.data() + (lm_head() - params_.data());
     if (fused_sft) {
-      add_into(dw, scratch_.head_grad.data(), V * d);
+      add(dw, scratch_.head_grad.data(), dw, V * d);
     } else {
       std::vector<float> drow(R);
       for (int64_t i = 0; i < R; ++i) drow[i] = dseq[row_seq[i]] * scale;
