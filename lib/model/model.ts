@@ -83,6 +83,46 @@ export interface StepMetrics {
   step: number;
 }
 
+export interface Prompt {
+  /** Prompt token ids (at least one). */
+  ids: ArrayLike<number>;
+  /** Samples to draw; they share one prefill of the prompt. Default 1. */
+  n?: number;
+  /** Sample j draws from a random stream seeded by (seed, j), whatever else is in the batch. Default 0. */
+  seed?: number;
+}
+
+export interface GenerateOptions {
+  /** Default 16. prompt + maxNewTokens must fit max_position_embeddings. */
+  maxNewTokens?: number;
+  /** 0 = greedy. Default 1. */
+  temperature?: number;
+  /** Keep the k most likely tokens; 0 = off (default). */
+  topK?: number;
+  /** Keep the smallest set of most likely tokens whose probability reaches topP; 1 = off (default). */
+  topP?: number;
+  /** A sample stops after emitting one of these (it is included in its tokens). */
+  stopTokens?: ArrayLike<number>;
+  /** Also return every step's logits (for tests; memory grows with steps x vocab). */
+  returnLogits?: boolean;
+}
+
+export interface Sample {
+  tokens: Int32Array;
+  /** Sum of the generated tokens' log-probs under the model (temperature 1, unfiltered). */
+  logprob: number;
+  finishReason: 'stop' | 'length';
+  /** [steps, vocab] when returnLogits. */
+  logits?: Float32Array;
+}
+
+export interface GenerateResult {
+  /** results[i] holds prompt i's samples. */
+  results: Sample[][];
+  /** Bytes of the key/value cache this call used. */
+  cacheBytes: number;
+}
+
 export interface ParameterInfo {
   name: string;
   shape: number[];
@@ -99,6 +139,7 @@ interface NativeModel {
   setState(o: { step?: number; rngState?: bigint }): void;
   run(batch: PackedBatch, objective: object, options: object): Promise<ForwardResult & { metrics: Metrics }>;
   step(o: object): Promise<StepMetrics>;
+  generate(requests: object[], options: object): Promise<{ samples: Sample[]; cacheBytes: number }>;
   zeroGrad(): void;
   dispose(): void;
   readonly disposed: boolean;
@@ -321,6 +362,27 @@ export class Model {
       const { metrics } = await this.#handle.run(batch, nativeObjective(objective), { backward: true });
       const step = await this.#handle.step(o);
       return { ...metrics, ...step };
+    });
+  }
+
+  /**
+   * Samples continuations with a key/value cache: each prompt is prefilled once
+   * and its n samples branch from it; all samples decode together, each stopping
+   * on its own. One native call off the event loop.
+   */
+  generate(prompts: readonly Prompt[], options: GenerateOptions = {}): Promise<GenerateResult> {
+    const requests = prompts.map((p) => ({ prompt: Int32Array.from(p.ids), n: p.n, seed: p.seed }));
+    const opts = { ...options, stopTokens: options.stopTokens === undefined ? undefined : Int32Array.from(options.stopTokens) };
+    return this.#enqueue(async () => {
+      const { samples, cacheBytes } = await this.#handle.generate(requests, opts);
+      const results: Sample[][] = [];
+      let at = 0;
+      for (const p of prompts) {
+        const n = p.n ?? 1;
+        results.push(samples.slice(at, at + n));
+        at += n;
+      }
+      return { results, cacheBytes };
     });
   }
 

@@ -62,6 +62,33 @@ struct OptimConfig {
   double max_grad_norm = 0.0;  // 0: no clipping
 };
 
+// Generation: each request's prompt is prefilled once and its n samples branch
+// from that shared cache; all samples then decode together, one token per step,
+// each stopping on its own (a stop token or max_new_tokens).
+struct GenerateRequest {
+  std::vector<int32_t> prompt;
+  int64_t n = 1;
+  uint64_t seed = 0;  // sample j of this request draws from a stream seeded by (seed, j)
+};
+
+struct SamplingConfig {
+  int64_t max_new_tokens = 16;
+  double temperature = 1.0;  // 0: greedy
+  int64_t top_k = 0;         // 0: off
+  double top_p = 1.0;        // 1: off
+  std::vector<int32_t> stop_tokens;
+  bool return_logits = false;  // every step's logits (tests); memory grows with steps x vocab
+};
+
+struct GenerateResult {
+  // One entry per sample, requests in order, samples of a request in order.
+  std::vector<std::vector<int32_t>> tokens;
+  std::vector<double> logprob;     // sum of the generated tokens' log-probs under the model (temperature 1)
+  std::vector<std::string> finish; // "stop" or "length"
+  std::vector<std::vector<float>> logits;  // [steps * vocab] per sample when return_logits
+  int64_t cache_bytes = 0;
+};
+
 struct StepResult {
   double grad_norm = 0, learning_rate = 0;
   int64_t step = 0;  // optimizer steps taken, after this one
@@ -93,6 +120,9 @@ class Model {
   StepResult optimizer_step(const OptimConfig& o);
   void zero_grad();
 
+  // Sampling with a key/value cache (generate.cpp).
+  GenerateResult generate(const std::vector<GenerateRequest>& requests, const SamplingConfig& s);
+
  private:
   struct Layer {
     const float *in_norm, *wq, *wk, *wv, *wo, *post_norm, *wg, *wu, *wd;
@@ -103,6 +133,11 @@ class Model {
   const float* score() const;
 
   void forward(const Batch& b);
+  // One decode step for `rows` sequences: token ids in, logits [rows, vocab] out;
+  // appends each sequence's key/value to the cache at its position.
+  struct Cache;
+  void decode_step(Cache& cache, const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
+                   std::vector<float>& logits);
   void backward(const Batch& b, std::vector<float>& dhf);
 
   Config config_;

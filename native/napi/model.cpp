@@ -146,6 +146,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
                         InstanceMethod("write", &ModelHandle::write), InstanceMethod("state", &ModelHandle::state),
                         InstanceMethod("setState", &ModelHandle::set_state), InstanceMethod("run", &ModelHandle::run),
                         InstanceMethod("step", &ModelHandle::step), InstanceMethod("zeroGrad", &ModelHandle::zero_grad),
+                        InstanceMethod("generate", &ModelHandle::generate),
                         InstanceMethod("dispose", &ModelHandle::dispose),
                         InstanceAccessor("busy", &ModelHandle::busy_getter, nullptr),
                         InstanceAccessor("disposed", &ModelHandle::disposed_getter, nullptr)});
@@ -316,6 +317,52 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
             o.Set("learning_rate", out->learning_rate);
             o.Set("step", static_cast<double>(out->step));
             return o;
+          });
+    });
+  }
+
+  // generate([{ prompt: Int32Array, n?, seed? }], { maxNewTokens, temperature, topK, topP, stopTokens?, returnLogits? })
+  Napi::Value generate(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      model::Model& m = usable("generate");
+      if (info.Length() < 1 || !info[0].IsArray()) throw_arg("requests", "an array of { prompt, n?, seed? }", "something else");
+      Napi::Array list = info[0].As<Napi::Array>();
+      std::vector<model::GenerateRequest> requests(list.Length());
+      for (uint32_t i = 0; i < list.Length(); ++i) {
+        if (!list.Get(i).IsObject()) throw_arg("requests[" + std::to_string(i) + "]", "an object", "something else");
+        Napi::Object r = list.Get(i).As<Napi::Object>();
+        requests[i].prompt = i32_vector(r, "prompt");
+        requests[i].n = int_field(r, "n", 1, 4096, 1);
+        requests[i].seed = static_cast<uint64_t>(int_field(r, "seed", 0, (int64_t(1) << 53) - 1, 0));
+      }
+      Napi::Object o = object_arg(info, 1, "options");
+      model::SamplingConfig s;
+      s.max_new_tokens = int_field(o, "maxNewTokens", 1, int64_t(1) << 24, 16);
+      s.temperature = number_field(o, "temperature", 1.0);
+      s.top_k = int_field(o, "topK", 0, int64_t(1) << 24, 0);
+      s.top_p = number_field(o, "topP", 1.0);
+      if (has(o, "stopTokens")) s.stop_tokens = i32_vector(o, "stopTokens");
+      s.return_logits = bool_field(o, "returnLogits", false);
+      auto out = std::make_shared<model::GenerateResult>();
+      model::Model* mp = &m;
+      return start(
+          info, [=]() { *out = mp->generate(requests, s); },
+          [out](Napi::Env env) -> Napi::Value {
+            Napi::Array samples = Napi::Array::New(env, out->tokens.size());
+            for (size_t i = 0; i < out->tokens.size(); ++i) {
+              Napi::Object x = Napi::Object::New(env);
+              Napi::Int32Array t = Napi::Int32Array::New(env, out->tokens[i].size());
+              std::copy(out->tokens[i].begin(), out->tokens[i].end(), t.Data());
+              x.Set("tokens", t);
+              x.Set("logprob", out->logprob[i]);
+              x.Set("finishReason", out->finish[i]);
+              if (!out->logits.empty()) x.Set("logits", to_js(env, out->logits[i]));
+              samples.Set(static_cast<uint32_t>(i), x);
+            }
+            Napi::Object r = Napi::Object::New(env);
+            r.Set("samples", samples);
+            r.Set("cacheBytes", static_cast<double>(out->cache_bytes));
+            return r;
           });
     });
   }

@@ -1,0 +1,286 @@
+// Sampling with a key/value cache. Prompts are prefilled with the ordinary packed
+// forward (which already keeps every layer's post-RoPE keys and values), copied
+// into the cache once per sample so the n samples of a prompt share one prefill,
+// then all samples decode together one token per step.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <string>
+
+#include "../core/error.h"
+#include "../core/thread_pool.h"
+#include "../cpu/gemm.h"
+#include "../cpu/rmsnorm.h"
+#include "../cpu/rope.h"
+#include "../cpu/swiglu.h"
+#include "model.h"
+
+namespace genrm::model {
+
+struct Model::Cache {
+  int64_t slots = 0, capacity = 0, layers = 0, kv_dim = 0;
+  std::vector<float> k, v;    // [slot][layer][capacity][kv_dim]
+  std::vector<int64_t> len;   // tokens cached per slot
+  float* k_at(int64_t slot, int64_t layer) { return k.data() + ((slot * layers + layer) * capacity) * kv_dim; }
+  float* v_at(int64_t slot, int64_t layer) { return v.data() + ((slot * layers + layer) * capacity) * kv_dim; }
+};
+
+namespace {
+
+// y[M, out] = x[M, in] W^T.
+void project(const float* x, const float* w, float* y, int64_t m, int64_t in, int64_t out) {
+  cpu::GemmArgs g;
+  g.trans_b = true;
+  g.m = m;
+  g.n = out;
+  g.k = in;
+  g.a = x;
+  g.lda = in;
+  g.b = w;
+  g.ldb = in;
+  g.c = y;
+  g.ldc = out;
+  cpu::gemm(g);
+}
+
+struct Rng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return (next() >> 11) * (1.0 / 9007199254740992.0); }  // [0, 1)
+};
+
+// Draws a token from one row of logits; returns it and its log-prob under the
+// model's own distribution (temperature 1, no filtering).
+int32_t sample(const float* logits, int64_t vocab, const SamplingConfig& s, Rng& rng, double* logprob) {
+  const float mx = *std::max_element(logits, logits + vocab);
+  double z = 0;
+  for (int64_t i = 0; i < vocab; ++i) z += std::exp(static_cast<double>(logits[i] - mx));
+  const double lse = mx + std::log(z);
+  int32_t token = 0;
+  if (s.temperature == 0.0) {
+    token = static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);  // first maximum
+  } else {
+    std::vector<int32_t> order(vocab);
+    std::iota(order.begin(), order.end(), 0);
+    // Highest logit first; equal logits by id, so the filter is deterministic.
+    auto before = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
+    int64_t keep = vocab;
+    if (s.top_k > 0 && s.top_k < vocab) {
+      keep = s.top_k;
+      std::partial_sort(order.begin(), order.begin() + keep, order.end(), before);
+    } else if (s.top_p < 1.0) {
+      std::sort(order.begin(), order.end(), before);
+    }
+    std::vector<double> p(keep);
+    const double inv_t = 1.0 / s.temperature;
+    double total = 0;
+    for (int64_t i = 0; i < keep; ++i) total += (p[i] = std::exp((logits[order[i]] - mx) * inv_t));
+    if (s.top_p < 1.0) {
+      // Smallest prefix (in probability order) whose mass reaches top_p.
+      double acc = 0;
+      int64_t cut = keep;
+      for (int64_t i = 0; i < keep; ++i) {
+        acc += p[i] / total;
+        if (acc >= s.top_p) {
+          cut = i + 1;
+          break;
+        }
+      }
+      keep = cut;
+      total = 0;
+      for (int64_t i = 0; i < keep; ++i) total += p[i];
+    }
+    double u = rng.uniform() * total;
+    token = order[keep - 1];
+    for (int64_t i = 0; i < keep; ++i) {
+      u -= p[i];
+      if (u < 0) {
+        token = order[i];
+        break;
+      }
+    }
+  }
+  *logprob = logits[token] - lse;
+  return token;
+}
+
+}  // namespace
+
+void Model::decode_step(Cache& cache, const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
+                        std::vector<float>& logits) {
+  const Config& c = config_;
+  const int64_t M = static_cast<int64_t>(slots.size()), d = c.hidden_size, f = c.intermediate_size;
+  const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim(), group = H / KV;
+  const int64_t qd = c.q_dim(), kvd = c.kv_dim();
+  const float eps = static_cast<float>(c.rms_norm_eps), scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  std::vector<float> x(M * d), h(M * d), q(M * qd), k(M * kvd), v(M * kvd), o(M * qd), tmp(M * d), g(M * f), u(M * f), a(M * f);
+  std::vector<int32_t> pos(M);
+  for (int64_t i = 0; i < M; ++i) {
+    pos[i] = static_cast<int32_t>(cache.len[slots[i]]);
+    std::memcpy(x.data() + i * d, params_.data() + layout_[0].offset + static_cast<int64_t>(tokens[i]) * d, sizeof(float) * d);
+  }
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const Layer P = layer(l, params_);
+    cpu::rmsnorm_forward(x.data(), P.in_norm, h.data(), nullptr, M, d, eps);
+    project(h.data(), P.wq, q.data(), M, d, qd);
+    project(h.data(), P.wk, k.data(), M, d, kvd);
+    project(h.data(), P.wv, v.data(), M, d, kvd);
+    cpu::rope_apply(q.data(), pos.data(), M, H, D, static_cast<float>(c.rope_theta), false);
+    cpu::rope_apply(k.data(), pos.data(), M, KV, D, static_cast<float>(c.rope_theta), false);
+    for (int64_t i = 0; i < M; ++i) {
+      std::memcpy(cache.k_at(slots[i], l) + pos[i] * kvd, k.data() + i * kvd, sizeof(float) * kvd);
+      std::memcpy(cache.v_at(slots[i], l) + pos[i] * kvd, v.data() + i * kvd, sizeof(float) * kvd);
+    }
+    // One query row against its sequence's cached keys, per (row, head).
+    parallel_for(M * H, [&](int64_t b, int64_t e, int) {
+      std::vector<float> p(cache.capacity);
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t i = t / H, hh = t % H, gg = hh / group, n = pos[i] + 1;
+        const float* qi = q.data() + i * qd + hh * D;
+        const float* kc = cache.k_at(slots[i], l) + gg * D;
+        const float* vc = cache.v_at(slots[i], l) + gg * D;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < n; ++j) {
+          float s = 0;
+          for (int64_t dd = 0; dd < D; ++dd) s += qi[dd] * kc[j * kvd + dd];
+          p[j] = s * scale;
+          mx = std::max(mx, p[j]);
+        }
+        float sum = 0;
+        for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - mx));
+        float* out = o.data() + i * qd + hh * D;
+        for (int64_t dd = 0; dd < D; ++dd) out[dd] = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          const float w = p[j] / sum;
+          for (int64_t dd = 0; dd < D; ++dd) out[dd] += w * vc[j * kvd + dd];
+        }
+      }
+    });
+    project(o.data(), P.wo, tmp.data(), M, qd, d);
+    for (int64_t i = 0; i < M * d; ++i) x[i] += tmp[i];
+    cpu::rmsnorm_forward(x.data(), P.post_norm, h.data(), nullptr, M, d, eps);
+    project(h.data(), P.wg, g.data(), M, d, f);
+    project(h.data(), P.wu, u.data(), M, d, f);
+    cpu::swiglu_forward(g.data(), u.data(), a.data(), M * f);
+    project(a.data(), P.wd, tmp.data(), M, f, d);
+    for (int64_t i = 0; i < M * d; ++i) x[i] += tmp[i];
+  }
+  for (int64_t i = 0; i < M; ++i) cache.len[slots[i]] += 1;
+  cpu::rmsnorm_forward(x.data(), params_.data() + layout_[1 + 9 * c.num_hidden_layers].offset, h.data(), nullptr, M, d, eps);
+  logits.resize(M * c.vocab_size);
+  project(h.data(), lm_head(), logits.data(), M, d, c.vocab_size);
+}
+
+GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, const SamplingConfig& s) {
+  const Config& c = config_;
+  const int64_t V = c.vocab_size, d = c.hidden_size, L = c.num_hidden_layers, kvd = c.kv_dim();
+  if (requests.empty()) throw Error(ErrorKind::Argument, "requests: expected at least one prompt, got none");
+  if (s.max_new_tokens < 1) throw_arg("maxNewTokens", "an integer >= 1", s.max_new_tokens, ErrorKind::Range);
+  if (!(std::isfinite(s.temperature) && s.temperature >= 0)) throw_arg("temperature", "a finite number >= 0", s.temperature, ErrorKind::Range);
+  if (!(s.top_p > 0 && s.top_p <= 1)) throw_arg("topP", "a number in (0, 1]", s.top_p, ErrorKind::Range);
+  if (s.top_k < 0) throw_arg("topK", "an integer >= 0", s.top_k, ErrorKind::Range);
+  for (int32_t t : s.stop_tokens)
+    if (t < 0 || t >= V) throw_arg("stopTokens", "token ids in [0, " + std::to_string(V) + ")", t, ErrorKind::Range);
+  int64_t samples = 0, longest = 0;
+  Batch prompts;
+  prompts.cu_seqlens.push_back(0);
+  for (size_t r = 0; r < requests.size(); ++r) {
+    const GenerateRequest& q = requests[r];
+    const std::string where = "requests[" + std::to_string(r) + "]";
+    if (q.prompt.empty()) throw_arg(where + ".prompt.length", "at least 1", 0);
+    if (q.n < 1 || q.n > 4096) throw_arg(where + ".n", "an integer in [1, 4096]", q.n, ErrorKind::Range);
+    const int64_t need = static_cast<int64_t>(q.prompt.size()) + s.max_new_tokens;
+    if (need > c.max_position_embeddings)
+      throw_arg(where, "prompt + maxNewTokens <= max_position_embeddings (" + std::to_string(c.max_position_embeddings) + ")",
+                std::to_string(q.prompt.size()) + " + " + std::to_string(s.max_new_tokens), ErrorKind::Range);
+    samples += q.n;
+    longest = std::max(longest, need);
+    prompts.ids.insert(prompts.ids.end(), q.prompt.begin(), q.prompt.end());
+    prompts.cu_seqlens.push_back(static_cast<int32_t>(prompts.ids.size()));
+  }
+  validate_batch(c, prompts);  // token ids in the vocabulary, lengths
+
+  Cache cache;
+  cache.slots = samples;
+  cache.capacity = longest;
+  cache.layers = L;
+  cache.kv_dim = kvd;
+  const double bytes = 2.0 * samples * L * longest * kvd * sizeof(float);
+  if (bytes > 16.0 * (1ull << 30))
+    throw Error(ErrorKind::Range, "generation: the key/value cache would need " + std::to_string(static_cast<int64_t>(bytes / (1 << 20))) +
+                                      " MiB (over the 16 GiB limit); generate fewer samples at once");
+  cache.k.assign(static_cast<size_t>(samples * L * longest * kvd), 0.0f);
+  cache.v.assign(cache.k.size(), 0.0f);
+  cache.len.assign(samples, 0);
+
+  // Prefill every prompt once; copy its keys and values into each of its samples' slots.
+  forward(prompts);
+  std::vector<float> last_hidden(requests.size() * d), first_logits(requests.size() * V);
+  std::vector<int64_t> slot_request(samples);
+  int64_t slot = 0;
+  for (size_t r = 0; r < requests.size(); ++r) {
+    const int64_t p0 = prompts.cu_seqlens[r], n = prompts.cu_seqlens[r + 1] - p0;
+    std::memcpy(last_hidden.data() + r * d, acts_.hf.data() + (p0 + n - 1) * d, sizeof(float) * d);
+    for (int64_t j = 0; j < requests[r].n; ++j, ++slot) {
+      slot_request[slot] = static_cast<int64_t>(r);
+      for (int64_t l = 0; l < L; ++l) {
+        std::memcpy(cache.k_at(slot, l), acts_.k.data() + (l * prompts.tokens() + p0) * kvd, sizeof(float) * n * kvd);
+        std::memcpy(cache.v_at(slot, l), acts_.v.data() + (l * prompts.tokens() + p0) * kvd, sizeof(float) * n * kvd);
+      }
+      cache.len[slot] = n;
+    }
+  }
+  project(last_hidden.data(), lm_head(), first_logits.data(), static_cast<int64_t>(requests.size()), d, V);
+
+  GenerateResult out;
+  out.cache_bytes = static_cast<int64_t>(bytes);
+  out.tokens.assign(samples, {});
+  out.logprob.assign(samples, 0.0);
+  out.finish.assign(samples, "length");
+  if (s.return_logits) out.logits.assign(samples, {});
+  std::vector<Rng> rngs(samples);
+  slot = 0;
+  for (size_t r = 0; r < requests.size(); ++r)
+    for (int64_t j = 0; j < requests[r].n; ++j, ++slot) {
+      Rng seeder{requests[r].seed * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(j)};
+      rngs[slot] = Rng{seeder.next()};
+    }
+
+  std::vector<bool> done(samples, false);
+  auto take = [&](int64_t sl, const float* row) {
+    if (s.return_logits) out.logits[sl].insert(out.logits[sl].end(), row, row + V);
+    double lp = 0;
+    const int32_t t = sample(row, V, s, rngs[sl], &lp);
+    out.tokens[sl].push_back(t);
+    out.logprob[sl] += lp;
+    if (std::find(s.stop_tokens.begin(), s.stop_tokens.end(), t) != s.stop_tokens.end()) {
+      out.finish[sl] = "stop";
+      done[sl] = true;
+    } else if (static_cast<int64_t>(out.tokens[sl].size()) >= s.max_new_tokens) {
+      done[sl] = true;
+    }
+  };
+  for (int64_t sl = 0; sl < samples; ++sl) take(sl, first_logits.data() + slot_request[sl] * V);
+  std::vector<float> logits;
+  for (;;) {
+    std::vector<int64_t> active;
+    std::vector<int32_t> last;
+    for (int64_t sl = 0; sl < samples; ++sl)
+      if (!done[sl]) {
+        active.push_back(sl);
+        last.push_back(out.tokens[sl].back());
+      }
+    if (active.empty()) break;
+    decode_step(cache, active, last, logits);
+    for (size_t i = 0; i < active.size(); ++i) take(active[i], logits.data() + i * V);
+  }
+  return out;
+}
+
+}  // namespace genrm::model
