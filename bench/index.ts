@@ -4,6 +4,7 @@ import { info } from '../lib/info.js';
 import { native } from '../lib/native.js';
 import { benchAttention } from './attention.js';
 import { benchGemm } from './gemm.js';
+import { benchGenerate } from './generate.js';
 import { benchTokenizer } from './tokenizer.js';
 import { benchTrain } from './train.js';
 import type { BenchResult, TimeOptions } from './harness.js';
@@ -22,6 +23,7 @@ const SUITES: Record<string, Suite> = {
   attention: benchAttention,
   train: benchTrain,
   tokenizer: benchTokenizer,
+  generate: benchGenerate,
 };
 
 export async function runBench(options: BenchOptions = {}): Promise<BenchResult[]> {

@@ -131,6 +131,14 @@ void gemm(const GemmArgs& g, Isa isa) {
     return;
   }
   if (!isa_supported(isa)) throw Error(ErrorKind::Argument, std::string("isa: this CPU does not support \"") + isa_name(isa) + "\"");
+  // A few rows against B stored [N, K]: dot products of contiguous rows beat
+  // packing all of B for them (decoding, batch-1 heads).
+  if (g.m <= 4 && g.trans_b && !g.trans_a && isa != Isa::Portable) {
+    parallel_for((g.n + 63) / 64, [&](int64_t b0, int64_t b1, int) {
+      gemm_small_nt_avx2(g.m, b0 * 64, std::min(g.n, b1 * 64), g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta, g.c, g.ldc);
+    });
+    return;
+  }
   const GemmKernelInfo kern = isa == Isa::Avx512 ? gemm_kernel_avx512() : isa == Isa::Avx2 ? gemm_kernel_avx2() : gemm_kernel_portable();
   const int mr = kern.mr, nr = kern.nr;
   const int threads = num_threads();
