@@ -4,6 +4,8 @@
 // and against prefilling the prompt 32 times.
 import { Model } from '../lib/model/model.js';
 import type { BenchResult, TimeOptions } from './harness.js';
+import { runTorch } from './torch.js';
+import { native } from '../lib/native.js';
 
 const CONFIGS = [
   { label: 'llama d128 L4', vocab_size: 256, hidden_size: 128, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 344 },
@@ -25,8 +27,14 @@ async function median(fn: () => Promise<unknown>, runs: number): Promise<number>
 
 export async function benchGenerate(timing: TimeOptions, log: (line: string) => void, quick: boolean): Promise<BenchResult[]> {
   const runs = quick ? 1 : Math.max(3, timing.minRuns ?? 3);
+  const threads = native().binding.info().threads;
   const results: BenchResult[] = [];
   for (const { label, ...config } of CONFIGS) {
+    const torchShape = {
+      vocab: config.vocab_size, hidden: config.hidden_size, layers: config.num_hidden_layers, heads: config.num_attention_heads,
+      kv_heads: config.num_key_value_heads, ff: config.intermediate_size, prompt: PROMPT, new: NEW,
+    };
+    const torch = quick ? undefined : runTorch({ threads, generate: [1, 64].map((batch) => ({ ...torchShape, batch })), min_seconds: 2 }, log);
     const model = Model.create({ ...config, max_position_embeddings: 512 }, { seed: 1 });
     const prompt = Array.from({ length: PROMPT }, (_, i) => (i * 37 + 11) % config.vocab_size);
     const gen = (n: number, maxNewTokens: number, copies = 1) =>
@@ -36,8 +44,16 @@ export async function benchGenerate(timing: TimeOptions, log: (line: string) => 
       const first = await median(() => gen(batch, 1), runs);  // prefill + the first token
       const decodeMs = full - first;
       const tokensPerS = (batch * (NEW - 1)) / (decodeMs / 1000);
-      results.push({ name: 'decode', shape: `${label} batch ${batch} prompt ${PROMPT} +${NEW}`, medianMs: decodeMs, tokensPerS });
-      log(`${label.padEnd(14)} decode batch ${String(batch).padStart(2)}: ${tokensPerS.toFixed(0).padStart(7)} tokens/s (${decodeMs.toFixed(0)} ms for ${NEW - 1} steps; prefill + first token ${first.toFixed(0)} ms)`);
+      const t = torch?.generate.find((x) => x.batch === batch);
+      const r: BenchResult = { name: 'decode', shape: `${label} batch ${batch} prompt ${PROMPT} +${NEW}`, medianMs: decodeMs, tokensPerS };
+      if (t) {
+        results.push({ name: 'decode_torch', shape: r.shape, medianMs: t.decode_ms, tokensPerS: t.tokens_per_s, torch: torch!.torch });
+        r.baseline = 'torch';
+        r.ratio = tokensPerS / t.tokens_per_s;
+      }
+      results.push(r);
+      log(`${label.padEnd(14)} decode batch ${String(batch).padStart(2)}: ${tokensPerS.toFixed(0).padStart(7)} tokens/s (${decodeMs.toFixed(0)} ms for ${NEW - 1} steps; prefill + first token ${first.toFixed(0)} ms)` +
+        (t ? `  torch ${t.tokens_per_s.toFixed(0)} tokens/s, ratio ${(tokensPerS / t.tokens_per_s).toFixed(1)}x` : ''));
     }
     const shared = await median(() => gen(32, NEW), runs);
     const prefillOnce = await median(() => gen(1, 1), runs);

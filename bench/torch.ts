@@ -8,6 +8,7 @@ export interface TorchRequest {
   threads: number;
   attention?: Array<{ B: number; H: number; T: number; D: number }>;
   train?: TrainConfig[];
+  generate?: Array<GenerateConfig & { batch: number }>;
   min_seconds?: number;
 }
 
@@ -22,11 +23,23 @@ export interface TrainConfig {
   B: number;
 }
 
+export interface GenerateConfig {
+  vocab: number;
+  hidden: number;
+  layers: number;
+  heads: number;
+  kv_heads: number;
+  ff: number;
+  prompt: number;
+  new: number;
+}
+
 export interface TorchResult {
   torch: string;
   threads: number;
   attention: Array<{ B: number; H: number; T: number; D: number; median_ms: number }>;
   train: Array<TrainConfig & { median_ms: number; tokens_per_s: number; params: number }>;
+  generate: Array<GenerateConfig & { batch: number; decode_ms: number; tokens_per_s: number }>;
 }
 
 let python: string | null | undefined;
