@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <numeric>
 #include <string>
 
@@ -20,10 +21,12 @@ namespace genrm::model {
 
 struct Model::Cache {
   int64_t slots = 0, capacity = 0, layers = 0, kv_dim = 0;
-  std::vector<float> k, v;    // [slot][layer][capacity][kv_dim]
+  // [slot][layer][capacity][kv_dim]; left uninitialised (only positions < len are
+  // ever read), so a large cache costs no zero-filling pass.
+  std::unique_ptr<float[]> k, v;
   std::vector<int64_t> len;   // tokens cached per slot
-  float* k_at(int64_t slot, int64_t layer) { return k.data() + ((slot * layers + layer) * capacity) * kv_dim; }
-  float* v_at(int64_t slot, int64_t layer) { return v.data() + ((slot * layers + layer) * capacity) * kv_dim; }
+  float* k_at(int64_t slot, int64_t layer) { return k.get() + ((slot * layers + layer) * capacity) * kv_dim; }
+  float* v_at(int64_t slot, int64_t layer) { return v.get() + ((slot * layers + layer) * capacity) * kv_dim; }
 };
 
 namespace {
@@ -215,8 +218,8 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
   if (bytes > 16.0 * (1ull << 30))
     throw Error(ErrorKind::Range, "generation: the key/value cache would need " + std::to_string(static_cast<int64_t>(bytes / (1 << 20))) +
                                       " MiB (over the 16 GiB limit); generate fewer samples at once");
-  cache.k.assign(static_cast<size_t>(samples * L * longest * kvd), 0.0f);
-  cache.v.assign(cache.k.size(), 0.0f);
+  cache.k.reset(new float[static_cast<size_t>(samples * L * longest * kvd)]);
+  cache.v.reset(new float[static_cast<size_t>(samples * L * longest * kvd)]);
   cache.len.assign(samples, 0);
 
   // Prefill every prompt once; copy its keys and values into each of its samples' slots.
