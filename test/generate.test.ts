@@ -103,3 +103,43 @@ test('bad generation requests are clear errors', async (t) => {
   ];
   for (const [args, message] of cases) await t.throwsAsync(() => model.generate(...args), { message }, String(message));
 });
+
+test('tokens stream to onToken while generating, in order per sample', async (t) => {
+  const seen = new Map<string, number[]>();
+  const { results } = await model.generate([{ ids: [1, 2], n: 2, seed: 1 }, { ids: [3] }], {
+    maxNewTokens: 5,
+    onToken: ({ prompt, sample, token }) => {
+      const key = `${prompt}/${sample}`;
+      seen.set(key, [...(seen.get(key) ?? []), token]);
+    },
+  });
+  for (const [p, samples] of results.entries())
+    for (const [s, sample] of samples.entries()) t.deepEqual(seen.get(`${p}/${s}`), Array.from(sample.tokens));
+});
+
+test('an AbortSignal stops generation cleanly; the model stays usable', async (t) => {
+  const big = Model.create({ ...config, max_position_embeddings: 512 }, { seed: 5 });
+  t.teardown(() => big.dispose());
+  const controller = new AbortController();
+  let streamed = 0;
+  const run = big.generate([{ ids: [1, 2, 3], n: 4 }], {
+    maxNewTokens: 500,
+    onToken: () => {
+      if (++streamed === 8) controller.abort();
+    },
+    signal: controller.signal,
+  });
+  const { results } = await run;
+  const lengths = results[0]!.map((s) => s.tokens.length);
+  t.true(results[0]!.every((s) => s.finishReason === 'abort'), JSON.stringify(results[0]!.map((s) => s.finishReason)));
+  t.true(Math.max(...lengths) < 500, `stopped early: ${lengths}`);
+  await t.throwsAsync(() => big.generate([{ ids: [1] }], { signal: controller.signal }), { name: 'AbortError' });
+  const after = await big.generate([{ ids: [1] }], { maxNewTokens: 3 });
+  t.is(after.results[0]![0]!.tokens.length, 3);
+});
+
+test('an exception thrown by onToken rejects the call and leaves the model usable', async (t) => {
+  await t.throwsAsync(() => model.generate([{ ids: [1] }], { maxNewTokens: 4, onToken: () => { throw new Error('listener broke'); } }), { message: 'listener broke' });
+  const ok = await model.generate([{ ids: [1] }], { maxNewTokens: 2 });
+  t.is(ok.results[0]![0]!.tokens.length, 2);
+});

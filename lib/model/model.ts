@@ -105,13 +105,21 @@ export interface GenerateOptions {
   stopTokens?: ArrayLike<number>;
   /** Also return every step's logits (for tests; memory grows with steps x vocab). */
   returnLogits?: boolean;
+  /** Called on the JS thread as tokens are produced (after each decode round), while generation runs. */
+  onToken?: (event: { prompt: number; sample: number; token: number }) => void;
+  /**
+   * Stops generation after the current decode round: the call then resolves with
+   * what was produced, unfinished samples ending with finishReason 'abort'. A
+   * signal already aborted when the call would start rejects with an AbortError.
+   */
+  signal?: AbortSignal;
 }
 
 export interface Sample {
   tokens: Int32Array;
   /** Sum of the generated tokens' log-probs under the model (temperature 1, unfiltered). */
   logprob: number;
-  finishReason: 'stop' | 'length';
+  finishReason: 'stop' | 'length' | 'abort';
   /** [steps, vocab] when returnLogits. */
   logits?: Float32Array;
 }
@@ -140,6 +148,7 @@ interface NativeModel {
   run(batch: PackedBatch, objective: object, options: object): Promise<ForwardResult & { metrics: Metrics }>;
   step(o: object): Promise<StepMetrics>;
   generate(requests: object[], options: object): Promise<{ samples: Sample[]; cacheBytes: number }>;
+  cancel(): void;
   zeroGrad(): void;
   dispose(): void;
   readonly disposed: boolean;
@@ -372,9 +381,33 @@ export class Model {
    */
   generate(prompts: readonly Prompt[], options: GenerateOptions = {}): Promise<GenerateResult> {
     const requests = prompts.map((p) => ({ prompt: Int32Array.from(p.ids), n: p.n, seed: p.seed }));
-    const opts = { ...options, stopTokens: options.stopTokens === undefined ? undefined : Int32Array.from(options.stopTokens) };
+    const { onToken, signal, ...rest } = options;
+    // Global sample index -> (prompt, sample within the prompt), for onToken.
+    const owner: Array<[number, number]> = [];
+    prompts.forEach((p, i) => {
+      for (let j = 0; j < (p.n ?? 1); j++) owner.push([i, j]);
+    });
+    const opts = {
+      ...rest,
+      stopTokens: rest.stopTokens === undefined ? undefined : Int32Array.from(rest.stopTokens),
+      onToken: onToken === undefined ? undefined : (samples: Int32Array, tokens: Int32Array) => {
+        for (let k = 0; k < samples.length; k++) {
+          const [prompt, sample] = owner[samples[k]!]!;
+          onToken({ prompt, sample, token: tokens[k]! });
+        }
+      },
+    };
     return this.#enqueue(async () => {
-      const { samples, cacheBytes } = await this.#handle.generate(requests, opts);
+      if (signal?.aborted) throw Object.assign(new Error('generate: aborted before it started'), { name: 'AbortError' });
+      const abort = () => this.#handle.cancel();
+      signal?.addEventListener('abort', abort, { once: true });
+      let out: { samples: Sample[]; cacheBytes: number };
+      try {
+        out = await this.#handle.generate(requests, opts);
+      } finally {
+        signal?.removeEventListener('abort', abort);
+      }
+      const { samples, cacheBytes } = out;
       const results: Sample[][] = [];
       let at = 0;
       for (const p of prompts) {

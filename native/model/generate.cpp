@@ -180,7 +180,8 @@ void Model::decode_step(Cache& cache, const std::vector<int64_t>& slots, const s
   project(h.data(), lm_head(), logits.data(), M, d, c.vocab_size);
 }
 
-GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, const SamplingConfig& s) {
+GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, const SamplingConfig& s,
+                               const TokenSink* on_tokens, const std::atomic<bool>* cancel) {
   const Config& c = config_;
   const int64_t V = c.vocab_size, d = c.hidden_size, L = c.num_hidden_layers, kvd = c.kv_dim();
   if (requests.empty()) throw Error(ErrorKind::Argument, "requests: expected at least one prompt, got none");
@@ -256,12 +257,14 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
     }
 
   std::vector<bool> done(samples, false);
+  std::vector<std::pair<int64_t, int32_t>> round;
   auto take = [&](int64_t sl, const float* row) {
     if (s.return_logits) out.logits[sl].insert(out.logits[sl].end(), row, row + V);
     double lp = 0;
     const int32_t t = sample(row, V, s, rngs[sl], &lp);
     out.tokens[sl].push_back(t);
     out.logprob[sl] += lp;
+    if (on_tokens) round.emplace_back(sl, t);
     if (std::find(s.stop_tokens.begin(), s.stop_tokens.end(), t) != s.stop_tokens.end()) {
       out.finish[sl] = "stop";
       done[sl] = true;
@@ -272,6 +275,16 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
   for (int64_t sl = 0; sl < samples; ++sl) take(sl, first_logits.data() + slot_request[sl] * V);
   std::vector<float> logits;
   for (;;) {
+    if (on_tokens && !round.empty()) (*on_tokens)(round);
+    round.clear();
+    if (cancel && cancel->load()) {
+      for (int64_t sl = 0; sl < samples; ++sl)
+        if (!done[sl]) {
+          out.finish[sl] = "abort";
+          done[sl] = true;
+        }
+      break;
+    }
     std::vector<int64_t> active;
     std::vector<int32_t> last;
     for (int64_t sl = 0; sl < samples; ++sl)

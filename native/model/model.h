@@ -3,7 +3,9 @@
 // heads (fused log-prob for SFT/DPO, the Bradley-Terry reward head) and their
 // losses; and the optimizer step.
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -80,11 +82,14 @@ struct SamplingConfig {
   bool return_logits = false;  // every step's logits (tests); memory grows with steps x vocab
 };
 
+// Receives each decode round's (sample index, token) pairs while generation runs.
+using TokenSink = std::function<void(const std::vector<std::pair<int64_t, int32_t>>&)>;
+
 struct GenerateResult {
   // One entry per sample, requests in order, samples of a request in order.
   std::vector<std::vector<int32_t>> tokens;
   std::vector<double> logprob;     // sum of the generated tokens' log-probs under the model (temperature 1)
-  std::vector<std::string> finish; // "stop" or "length"
+  std::vector<std::string> finish; // "stop", "length", or "abort" (cancelled before finishing)
   std::vector<std::vector<float>> logits;  // [steps * vocab] per sample when return_logits
   int64_t cache_bytes = 0;
 };
@@ -121,7 +126,10 @@ class Model {
   void zero_grad();
 
   // Sampling with a key/value cache (generate.cpp).
-  GenerateResult generate(const std::vector<GenerateRequest>& requests, const SamplingConfig& s);
+  // on_tokens (optional) sees each round's new tokens; cancel (optional) stops
+  // after the current round.
+  GenerateResult generate(const std::vector<GenerateRequest>& requests, const SamplingConfig& s,
+                          const TokenSink* on_tokens = nullptr, const std::atomic<bool>* cancel = nullptr);
 
  private:
   struct Layer {

@@ -102,19 +102,31 @@ Napi::Float32Array to_js(Napi::Env env, const std::vector<float>& v) {
 
 class ModelHandle;
 
-// Runs fn() off the event loop; resolves with result(env) or rejects with the
+// What a job may stream to JS while it runs (generation: one token of one sample).
+struct Emitted {
+  int32_t sample, token;
+};
+using Emit = std::function<void(const std::vector<Emitted>&)>;
+
+// Runs fn(emit) off the event loop; emitted items reach on_emit (when given) on
+// the JS thread while it runs; resolves with result(env) or rejects with the
 // engine's error, then releases the model.
-class Job : public Napi::AsyncWorker {
+class Job : public Napi::AsyncProgressQueueWorker<Emitted> {
  public:
-  Job(Napi::Env env, ModelHandle* owner, Napi::Object self, std::function<void()> fn,
-      std::function<Napi::Value(Napi::Env)> result)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), owner_(owner),
-        self_(Napi::Persistent(self)), fn_(std::move(fn)), result_(std::move(result)) {}
+  Job(Napi::Env env, ModelHandle* owner, Napi::Object self, std::function<void(const Emit&)> fn,
+      std::function<Napi::Value(Napi::Env)> result, Napi::Function on_emit)
+      : Napi::AsyncProgressQueueWorker<Emitted>(env), deferred_(Napi::Promise::Deferred::New(env)), owner_(owner),
+        self_(Napi::Persistent(self)), fn_(std::move(fn)), result_(std::move(result)) {
+    if (!on_emit.IsEmpty()) on_emit_ = Napi::Persistent(on_emit);
+  }
   Napi::Promise promise() const { return deferred_.Promise(); }
 
-  void Execute() override {
+  void Execute(const ExecutionProgress& progress) override {
     try {
-      fn_();
+      const Emit emit = [&](const std::vector<Emitted>& items) {
+        if (!items.empty()) progress.Send(items.data(), items.size());
+      };
+      fn_(emit);
     } catch (const Error& e) {
       kind_ = e.kind();
       SetError(e.what());
@@ -129,11 +141,33 @@ class Job : public Napi::AsyncWorker {
   void OnOK() override;
   void OnError(const Napi::Error& e) override;
 
+  // Calls on_emit(samples: Int32Array, tokens: Int32Array). An exception from it
+  // is kept and rejects the promise at the end (the native work cannot be unwound).
+  void OnProgress(const Emitted* data, size_t count) override {
+    if (on_emit_.IsEmpty() || callback_failed_) return;
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    Napi::Int32Array samples = Napi::Int32Array::New(env, count), tokens = Napi::Int32Array::New(env, count);
+    for (size_t i = 0; i < count; ++i) {
+      samples[i] = data[i].sample;
+      tokens[i] = data[i].token;
+    }
+    try {
+      on_emit_.Call({samples, tokens});
+    } catch (const Napi::Error& e) {
+      callback_failed_ = true;
+      callback_error_ = Napi::Persistent(e.Value());
+    }
+  }
+
  private:
+  Napi::FunctionReference on_emit_;
+  bool callback_failed_ = false;
+  Napi::ObjectReference callback_error_;
   Napi::Promise::Deferred deferred_;
   ModelHandle* owner_;
   Napi::ObjectReference self_;  // keeps the model alive while the job runs
-  std::function<void()> fn_;
+  std::function<void(const Emit&)> fn_;
   std::function<Napi::Value(Napi::Env)> result_;
   ErrorKind kind_ = ErrorKind::Runtime;
 };
@@ -146,7 +180,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
                         InstanceMethod("write", &ModelHandle::write), InstanceMethod("state", &ModelHandle::state),
                         InstanceMethod("setState", &ModelHandle::set_state), InstanceMethod("run", &ModelHandle::run),
                         InstanceMethod("step", &ModelHandle::step), InstanceMethod("zeroGrad", &ModelHandle::zero_grad),
-                        InstanceMethod("generate", &ModelHandle::generate),
+                        InstanceMethod("generate", &ModelHandle::generate), InstanceMethod("cancel", &ModelHandle::cancel),
                         InstanceMethod("dispose", &ModelHandle::dispose),
                         InstanceAccessor("busy", &ModelHandle::busy_getter, nullptr),
                         InstanceAccessor("disposed", &ModelHandle::disposed_getter, nullptr)});
@@ -263,9 +297,10 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     });
   }
 
-  Napi::Value start(const Napi::CallbackInfo& info, std::function<void()> fn, std::function<Napi::Value(Napi::Env)> result) {
+  Napi::Value start(const Napi::CallbackInfo& info, std::function<void(const Emit&)> fn,
+                    std::function<Napi::Value(Napi::Env)> result, Napi::Function on_emit = Napi::Function()) {
     busy_.store(true);
-    Job* job = new Job(info.Env(), this, info.This().As<Napi::Object>(), std::move(fn), std::move(result));
+    Job* job = new Job(info.Env(), this, info.This().As<Napi::Object>(), std::move(fn), std::move(result), on_emit);
     Napi::Promise p = job->promise();
     job->Queue();
     return p;
@@ -287,7 +322,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       auto out = std::make_shared<model::Result>();
       model::Model* mp = &m;
       return start(
-          info, [=]() { *out = mp->run(*batch, *objective, backward, lr); },
+          info, [=](const Emit&) { *out = mp->run(*batch, *objective, backward, lr); },
           [out](Napi::Env env) -> Napi::Value {
             Napi::Object o = Napi::Object::New(env);
             Napi::Object metrics = Napi::Object::New(env);
@@ -310,7 +345,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       auto out = std::make_shared<model::StepResult>();
       model::Model* mp = &m;
       return start(
-          info, [=]() { *out = mp->optimizer_step(oc); },
+          info, [=](const Emit&) { *out = mp->optimizer_step(oc); },
           [out](Napi::Env env) -> Napi::Value {
             Napi::Object o = Napi::Object::New(env);
             o.Set("grad_norm", out->grad_norm);
@@ -343,10 +378,27 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       s.top_p = number_field(o, "topP", 1.0);
       if (has(o, "stopTokens")) s.stop_tokens = i32_vector(o, "stopTokens");
       s.return_logits = bool_field(o, "returnLogits", false);
+      Napi::Function on_token;
+      if (has(o, "onToken")) {
+        if (!o.Get("onToken").IsFunction()) throw_arg("onToken", "a function", "another type");
+        on_token = o.Get("onToken").As<Napi::Function>();
+      }
       auto out = std::make_shared<model::GenerateResult>();
       model::Model* mp = &m;
+      std::atomic<bool>* cancel = &cancel_;
+      cancel_.store(false);
+      const bool stream = !on_token.IsEmpty();
       return start(
-          info, [=]() { *out = mp->generate(requests, s); },
+          info,
+          [=](const Emit& emit) {
+            model::TokenSink sink = [&](const std::vector<std::pair<int64_t, int32_t>>& step) {
+              std::vector<Emitted> items;
+              items.reserve(step.size());
+              for (const auto& st : step) items.push_back({static_cast<int32_t>(st.first), st.second});
+              emit(items);
+            };
+            *out = mp->generate(requests, s, stream ? &sink : nullptr, cancel);
+          },
           [out](Napi::Env env) -> Napi::Value {
             Napi::Array samples = Napi::Array::New(env, out->tokens.size());
             for (size_t i = 0; i < out->tokens.size(); ++i) {
@@ -363,8 +415,16 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
             r.Set("samples", samples);
             r.Set("cacheBytes", static_cast<double>(out->cache_bytes));
             return r;
-          });
+          },
+          on_token);
     });
+  }
+
+  // cancel(): asks a running generate to stop after its current step; its
+  // unfinished samples end with finishReason "abort".
+  Napi::Value cancel(const Napi::CallbackInfo& info) {
+    cancel_.store(true);
+    return info.Env().Undefined();
   }
 
   Napi::Value zero_grad(const Napi::CallbackInfo& info) {
@@ -387,11 +447,16 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
 
   std::unique_ptr<model::Model> model_;
   std::atomic<bool> busy_{false};
+  std::atomic<bool> cancel_{false};
 };
 
 void Job::OnOK() {
   owner_->release();
   Napi::Env env = Env();
+  if (callback_failed_) {
+    deferred_.Reject(callback_error_.Value());
+    return;
+  }
   try {
     deferred_.Resolve(result_(env));
   } catch (const Napi::Error& e) {
