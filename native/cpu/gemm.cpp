@@ -131,14 +131,6 @@ void gemm(const GemmArgs& g, Isa isa) {
     return;
   }
   if (!isa_supported(isa)) throw Error(ErrorKind::Argument, std::string("isa: this CPU does not support \"") + isa_name(isa) + "\"");
-  // A few rows against B stored [N, K]: dot products of contiguous rows beat
-  // packing all of B for them (decoding, batch-1 heads).
-  if (g.m <= 4 && g.trans_b && !g.trans_a && isa != Isa::Portable) {
-    parallel_for((g.n + 63) / 64, [&](int64_t b0, int64_t b1, int) {
-      gemm_small_nt_avx2(g.m, b0 * 64, std::min(g.n, b1 * 64), g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta, g.c, g.ldc);
-    });
-    return;
-  }
   const GemmKernelInfo kern = isa == Isa::Avx512 ? gemm_kernel_avx512() : isa == Isa::Avx2 ? gemm_kernel_avx2() : gemm_kernel_portable();
   const int mr = kern.mr, nr = kern.nr;
   const int threads = num_threads();
@@ -196,6 +188,29 @@ void gemm(const GemmArgs& g, Isa isa) {
       });
     }
   }
+}
+
+void gemm_rowwise_nt(const GemmArgs& g, Isa isa) {
+  validate_gemm(g);
+  if (!g.trans_b || g.trans_a) throw Error(ErrorKind::Argument, "gemm_rowwise_nt: expected transB without transA");
+  if (!isa_supported(isa)) throw Error(ErrorKind::Argument, std::string("isa: this CPU does not support \"") + isa_name(isa) + "\"");
+  if (g.m == 0 || g.n == 0) return;
+  parallel_for((g.n + 63) / 64, [&](int64_t b0, int64_t b1, int) {
+    const int64_t j0 = b0 * 64, j1 = std::min(g.n, b1 * 64);
+    if (isa != Isa::Portable) {
+      gemm_small_nt_avx2(g.m, j0, j1, g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta, g.c, g.ldc);
+      return;
+    }
+    for (int64_t j = j0; j < j1; ++j)
+      for (int64_t i = 0; i < g.m; ++i) {
+        const float* ai = g.a + i * g.lda;
+        const float* bj = g.b + j * g.ldb;
+        float s = 0;
+        for (int64_t p = 0; p < g.k; ++p) s += ai[p] * bj[p];
+        float* c = g.c + i * g.ldc + j;
+        *c = g.beta == 0.0f ? g.alpha * s : g.alpha * s + g.beta * *c;
+      }
+  });
 }
 
 }  // namespace genrm::cpu

@@ -28,6 +28,13 @@ struct GemmArgs {
 void gemm(const GemmArgs& g, Isa isa);
 inline void gemm(const GemmArgs& g) { gemm(g, default_isa()); }
 
+// C = alpha * A B^T + beta * C for B stored [N, K] (trans_b, not trans_a), without
+// packing: each row of C is computed exactly the same way whatever the other
+// rows are, so results do not depend on m. Generation decodes with it, so a
+// sample's tokens do not depend on what else shares its batch; it is also the
+// fast path for a few rows (packing B would cost more than the product).
+void gemm_rowwise_nt(const GemmArgs& g, Isa isa);
+
 // Plain triple loop accumulating in double: the reference the fast path is tested against.
 void gemm_reference(const GemmArgs& g);
 

@@ -22,7 +22,7 @@ GemmKernelInfo gemm_kernel_avx2();
 GemmKernelInfo gemm_kernel_avx512();
 
 // C[0..m)[j_begin..j_end) = alpha * A B^T (+ beta C) for B stored [N, K], without
-// packing: the decode path's projections have m of 1 to a few rows.
+// packing (gemm_rowwise_nt); each row's result is independent of m.
 void gemm_small_nt_avx2(int64_t m, int64_t j_begin, int64_t j_end, int64_t k, float alpha, const float* a, int64_t lda,
                         const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 

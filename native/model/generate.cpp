@@ -31,7 +31,8 @@ struct Model::Cache {
 
 namespace {
 
-// y[M, out] = x[M, in] W^T.
+// y[M, out] = x[M, in] W^T, row by row (gemm_rowwise_nt): a sample's numbers do
+// not depend on how many others share its decode step.
 void project(const float* x, const float* w, float* y, int64_t m, int64_t in, int64_t out) {
   cpu::GemmArgs g;
   g.trans_b = true;
@@ -44,7 +45,7 @@ void project(const float* x, const float* w, float* y, int64_t m, int64_t in, in
   g.ldb = in;
   g.c = y;
   g.ldc = out;
-  cpu::gemm(g);
+  cpu::gemm_rowwise_nt(g, default_isa());
 }
 
 struct Rng {
