@@ -143,3 +143,15 @@ test('an exception thrown by onToken rejects the call and leaves the model usabl
   const ok = await model.generate([{ ids: [1] }], { maxNewTokens: 2 });
   t.is(ok.results[0]![0]!.tokens.length, 2);
 });
+
+test('a bounded batch refills finished slots and gives the same samples as an unbounded one', async (t) => {
+  const prompts = [{ ids: [1, 2, 3], n: 5, seed: 8 }, { ids: [4], n: 3, seed: 9 }];
+  const options = { maxNewTokens: 12, stopTokens: [7, 13] };
+  const all = await model.generate(prompts, options);
+  const two = await model.generate(prompts, { ...options, maxBatch: 2 });
+  const one = await model.generate(prompts, { ...options, maxBatch: 1 });
+  const flat = (r: typeof all) => r.results.flat().map((s) => [Array.from(s.tokens), s.finishReason, s.logprob]);
+  t.deepEqual(flat(two), flat(all));
+  t.deepEqual(flat(one), flat(all));
+  t.true(two.cacheBytes * 4 === all.cacheBytes, `${two.cacheBytes} x 4 vs ${all.cacheBytes}`);
+});

@@ -105,6 +105,11 @@ export interface GenerateOptions {
   stopTokens?: ArrayLike<number>;
   /** Also return every step's logits (for tests; memory grows with steps x vocab). */
   returnLogits?: boolean;
+  /**
+   * Samples decoding at once, which bounds the key/value cache; a finished
+   * sample's slot goes to the next waiting one. Default 0: all samples at once.
+   */
+  maxBatch?: number;
   /** Called on the JS thread as tokens are produced (after each decode round), while generation runs. */
   onToken?: (event: { prompt: number; sample: number; token: number }) => void;
   /**

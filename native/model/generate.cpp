@@ -211,35 +211,30 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
   }
   validate_batch(c, prompts);  // token ids in the vocabulary, lengths
 
+  const int64_t slots = s.max_batch > 0 ? std::min(s.max_batch, samples) : samples;
   Cache cache;
-  cache.slots = samples;
+  cache.slots = slots;
   cache.capacity = longest;
   cache.layers = L;
   cache.kv_dim = kvd;
-  const double bytes = 2.0 * samples * L * longest * kvd * sizeof(float);
+  const double bytes = 2.0 * slots * L * longest * kvd * sizeof(float);
   if (bytes > 16.0 * (1ull << 30))
     throw Error(ErrorKind::Range, "generation: the key/value cache would need " + std::to_string(static_cast<int64_t>(bytes / (1 << 20))) +
-                                      " MiB (over the 16 GiB limit); generate fewer samples at once");
-  cache.k.reset(new float[static_cast<size_t>(samples * L * longest * kvd)]);
-  cache.v.reset(new float[static_cast<size_t>(samples * L * longest * kvd)]);
-  cache.len.assign(samples, 0);
+                                      " MiB (over the 16 GiB limit); set maxBatch to decode fewer samples at once");
+  cache.k.reset(new float[static_cast<size_t>(slots * L * longest * kvd)]);
+  cache.v.reset(new float[static_cast<size_t>(slots * L * longest * kvd)]);
+  cache.len.assign(slots, 0);
 
-  // Prefill every prompt once; copy its keys and values into each of its samples' slots.
+  // Prefill every prompt once. Its keys and values stay in the activations and
+  // are copied into a cache slot each time one of its samples starts decoding.
   forward(prompts);
   std::vector<float> last_hidden(requests.size() * d), first_logits(requests.size() * V);
-  std::vector<int64_t> slot_request(samples);
-  int64_t slot = 0;
+  std::vector<int64_t> sample_request(samples);
+  int64_t at = 0;
   for (size_t r = 0; r < requests.size(); ++r) {
     const int64_t p0 = prompts.cu_seqlens[r], n = prompts.cu_seqlens[r + 1] - p0;
     std::memcpy(last_hidden.data() + r * d, acts_.hf.data() + (p0 + n - 1) * d, sizeof(float) * d);
-    for (int64_t j = 0; j < requests[r].n; ++j, ++slot) {
-      slot_request[slot] = static_cast<int64_t>(r);
-      for (int64_t l = 0; l < L; ++l) {
-        std::memcpy(cache.k_at(slot, l), acts_.k.data() + (l * prompts.tokens() + p0) * kvd, sizeof(float) * n * kvd);
-        std::memcpy(cache.v_at(slot, l), acts_.v.data() + (l * prompts.tokens() + p0) * kvd, sizeof(float) * n * kvd);
-      }
-      cache.len[slot] = n;
-    }
+    for (int64_t j = 0; j < requests[r].n; ++j) sample_request[at++] = static_cast<int64_t>(r);
   }
   project(last_hidden.data(), lm_head(), first_logits.data(), static_cast<int64_t>(requests.size()), d, V);
 
@@ -250,52 +245,77 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
   out.finish.assign(samples, "length");
   if (s.return_logits) out.logits.assign(samples, {});
   std::vector<Rng> rngs(samples);
-  slot = 0;
+  at = 0;
   for (size_t r = 0; r < requests.size(); ++r)
-    for (int64_t j = 0; j < requests[r].n; ++j, ++slot) {
+    for (int64_t j = 0; j < requests[r].n; ++j, ++at) {
       Rng seeder{requests[r].seed * 0x9e3779b97f4a7c15ull + static_cast<uint64_t>(j)};
-      rngs[slot] = Rng{seeder.next()};
+      rngs[at] = Rng{seeder.next()};
     }
 
   std::vector<bool> done(samples, false);
   std::vector<std::pair<int64_t, int32_t>> round;
-  auto take = [&](int64_t sl, const float* row) {
-    if (s.return_logits) out.logits[sl].insert(out.logits[sl].end(), row, row + V);
+  auto take = [&](int64_t smp, const float* row) {
+    if (s.return_logits) out.logits[smp].insert(out.logits[smp].end(), row, row + V);
     double lp = 0;
-    const int32_t t = sample(row, V, s, rngs[sl], &lp);
-    out.tokens[sl].push_back(t);
-    out.logprob[sl] += lp;
-    if (on_tokens) round.emplace_back(sl, t);
+    const int32_t t = sample(row, V, s, rngs[smp], &lp);
+    out.tokens[smp].push_back(t);
+    out.logprob[smp] += lp;
+    if (on_tokens) round.emplace_back(smp, t);
     if (std::find(s.stop_tokens.begin(), s.stop_tokens.end(), t) != s.stop_tokens.end()) {
-      out.finish[sl] = "stop";
-      done[sl] = true;
-    } else if (static_cast<int64_t>(out.tokens[sl].size()) >= s.max_new_tokens) {
-      done[sl] = true;
+      out.finish[smp] = "stop";
+      done[smp] = true;
+    } else if (static_cast<int64_t>(out.tokens[smp].size()) >= s.max_new_tokens) {
+      done[smp] = true;
     }
   };
-  for (int64_t sl = 0; sl < samples; ++sl) take(sl, first_logits.data() + slot_request[sl] * V);
+
+  // slot_sample[slot]: the sample decoding in that slot, or -1 when free.
+  std::vector<int64_t> slot_sample(slots, -1);
+  int64_t next = 0;  // the first sample not yet started
+  auto admit = [&]() {
+    for (int64_t sl = 0; sl < slots && next < samples; ++sl) {
+      while (slot_sample[sl] < 0 && next < samples) {
+        const int64_t smp = next++, r = sample_request[smp];
+        const int64_t p0 = prompts.cu_seqlens[r], n = prompts.cu_seqlens[r + 1] - p0;
+        take(smp, first_logits.data() + r * V);  // the first token comes from the prefill
+        if (done[smp]) continue;                  // finished at once: the slot stays free
+        for (int64_t l = 0; l < L; ++l) {
+          std::memcpy(cache.k_at(sl, l), acts_.k.data() + (l * prompts.tokens() + p0) * kvd, sizeof(float) * n * kvd);
+          std::memcpy(cache.v_at(sl, l), acts_.v.data() + (l * prompts.tokens() + p0) * kvd, sizeof(float) * n * kvd);
+        }
+        cache.len[sl] = n;
+        slot_sample[sl] = smp;
+      }
+    }
+  };
+
   std::vector<float> logits;
   for (;;) {
+    admit();
     if (on_tokens && !round.empty()) (*on_tokens)(round);
     round.clear();
     if (cancel && cancel->load()) {
-      for (int64_t sl = 0; sl < samples; ++sl)
-        if (!done[sl]) {
-          out.finish[sl] = "abort";
-          done[sl] = true;
+      for (int64_t smp = 0; smp < samples; ++smp)
+        if (!done[smp]) {
+          out.finish[smp] = "abort";
+          done[smp] = true;
         }
       break;
     }
     std::vector<int64_t> active;
     std::vector<int32_t> last;
-    for (int64_t sl = 0; sl < samples; ++sl)
-      if (!done[sl]) {
+    for (int64_t sl = 0; sl < slots; ++sl)
+      if (slot_sample[sl] >= 0) {
         active.push_back(sl);
-        last.push_back(out.tokens[sl].back());
+        last.push_back(out.tokens[slot_sample[sl]].back());
       }
     if (active.empty()) break;
     decode_step(cache, active, last, logits);
-    for (size_t i = 0; i < active.size(); ++i) take(active[i], logits.data() + i * V);
+    for (size_t i = 0; i < active.size(); ++i) {
+      const int64_t smp = slot_sample[active[i]];
+      take(smp, logits.data() + i * V);
+      if (done[smp]) slot_sample[active[i]] = -1;
+    }
   }
   return out;
 }

@@ -65,8 +65,9 @@ struct OptimConfig {
 };
 
 // Generation: each request's prompt is prefilled once and its n samples branch
-// from that shared cache; all samples then decode together, one token per step,
-// each stopping on its own (a stop token or max_new_tokens).
+// from that shared prefill; up to max_batch samples decode together, one token
+// per step, each stopping on its own (a stop token or max_new_tokens), and a
+// finished sample's cache slot goes to the next waiting sample.
 struct GenerateRequest {
   std::vector<int32_t> prompt;
   int64_t n = 1;
@@ -80,6 +81,7 @@ struct SamplingConfig {
   double top_p = 1.0;        // 1: off
   std::vector<int32_t> stop_tokens;
   bool return_logits = false;  // every step's logits (tests); memory grows with steps x vocab
+  int64_t max_batch = 0;  // samples decoding at once (cache slots); finished slots take the next waiting sample. 0: all
 };
 
 // Receives each decode round's (sample index, token) pairs while generation runs.

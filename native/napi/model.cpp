@@ -378,6 +378,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       s.top_p = number_field(o, "topP", 1.0);
       if (has(o, "stopTokens")) s.stop_tokens = i32_vector(o, "stopTokens");
       s.return_logits = bool_field(o, "returnLogits", false);
+      s.max_batch = int_field(o, "maxBatch", 0, int64_t(1) << 20, 0);
       Napi::Function on_token;
       if (has(o, "onToken")) {
         if (!o.Get("onToken").IsFunction()) throw_arg("onToken", "a function", "another type");
