@@ -216,15 +216,20 @@ export class Model {
 
   /** A new model with freshly initialised weights. */
   static create(config: LlamaConfig | Record<string, unknown>, options: CreateOptions = {}): Model {
+    return Model.#make(config, options.seed ?? 0, true);
+  }
+
+  static #make(config: LlamaConfig | Record<string, unknown>, seed: number, initialize: boolean): Model {
     const c = parseLlamaConfig(config, 'config');
-    const Ctor = (native().binding as unknown as { Model: new (config: object, seed: number) => NativeModel }).Model;
-    return new Model(c, new Ctor(nativeConfig(c), options.seed ?? 0));
+    const Ctor = (native().binding as unknown as { Model: new (config: object, seed: number, o: object) => NativeModel }).Model;
+    return new Model(c, new Ctor(nativeConfig(c), seed, { initialize }));
   }
 
   /** Loads `<dir>/config.json` and `<dir>/model.safetensors` (F32, BF16 or F16), and optimizer.safetensors when asked. */
   static async load(dir: string, options: { optimizer?: boolean } = {}): Promise<Model> {
     const config = await readConfig(dir);
-    const model = Model.create(config);
+    // Every parameter is read from the file (a missing one is an error), so skip the random init.
+    const model = Model.#make(config, 0, false);
     try {
       const file = join(dir, 'model.safetensors');
       const reader = await openSafetensors(file);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "../core/error.h"
+#include "../core/rng.h"
 #include "../core/thread_pool.h"
 #include "../cpu/gemm.h"
 #include "../cpu/rmsnorm.h"
@@ -48,16 +49,7 @@ void project(const float* x, const float* w, float* y, int64_t m, int64_t in, in
   cpu::gemm_rowwise_nt(g, default_isa());
 }
 
-struct Rng {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return (next() >> 11) * (1.0 / 9007199254740992.0); }  // [0, 1)
-};
+using Rng = SplitMix64;
 
 // Draws a token from one row of logits; returns it and its log-prob under the
 // model's own distribution (temperature 1, no filtering).

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "../core/error.h"
+#include "../core/rng.h"
 #include "../core/thread_pool.h"
 #include "../cpu/attention.h"
 #include "../cpu/embedding.h"
@@ -18,23 +19,11 @@
 namespace genrm::model {
 namespace {
 
-// splitmix64: a tiny, well-mixed generator; each tensor gets its own stream so
-// initialisation does not depend on anything but the seed and the layout.
-struct SplitMix {
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return ((next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }  // (0, 1)
-};
-
+// Each tensor gets its own stream, so initialisation depends only on the seed and the layout.
 void fill_normal(float* x, int64_t n, double std, uint64_t seed) {
-  SplitMix r{seed};
+  SplitMix64 r{seed};
   for (int64_t i = 0; i < n; i += 2) {
-    const double u1 = r.uniform(), u2 = r.uniform();
+    const double u1 = r.uniform_open(), u2 = r.uniform_open();
     const double rad = std::sqrt(-2.0 * std::log(u1)) * std, ang = 2.0 * M_PI * u2;
     x[i] = static_cast<float>(rad * std::cos(ang));
     if (i + 1 < n) x[i + 1] = static_cast<float>(rad * std::sin(ang));
@@ -156,14 +145,14 @@ void validate_batch(const Config& c, Batch& b) {
     for (int32_t t = b.cu_seqlens[s]; t < b.cu_seqlens[s + 1]; ++t) b.positions[t] = t - b.cu_seqlens[s];
 }
 
-Model::Model(const Config& config, uint64_t seed) : config_(config), layout_(parameter_layout(config)) {
+Model::Model(const Config& config, uint64_t seed, bool initialize) : config_(config), layout_(parameter_layout(config)) {
   const ParamInfo& last = layout_.back();
   const int64_t total = last.offset + last.size;
   params_.assign(total, 0.0f);
   grads_.assign(total, 0.0f);
   m_.assign(total, 0.0f);
   v_.assign(total, 0.0f);
-  for (size_t i = 0; i < layout_.size(); ++i) {
+  for (size_t i = 0; initialize && i < layout_.size(); ++i) {
     const ParamInfo& p = layout_[i];
     float* x = params_.data() + p.offset;
     if (!p.decay) {

@@ -103,7 +103,9 @@ struct StepResult {
 
 class Model {
  public:
-  Model(const Config& config, uint64_t seed);
+  // initialize = false leaves the weights at zero, for a caller about to load
+  // them all (random init of a large model would take seconds for nothing).
+  Model(const Config& config, uint64_t seed, bool initialize = true);
 
   const Config& config() const { return config_; }
   const std::vector<ParamInfo>& layout() const { return layout_; }

@@ -186,7 +186,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
                         InstanceAccessor("disposed", &ModelHandle::disposed_getter, nullptr)});
   }
 
-  // new Model(config, seed)
+  // new Model(config, seed, { initialize? = true })
   explicit ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelHandle>(info) {
     guarded(info, [&]() -> Napi::Value {
       Napi::Object cfg = object_arg(info, 0, "config");
@@ -194,7 +194,8 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       double seed = info[1].As<Napi::Number>().DoubleValue();
       if (!(seed >= 0 && seed <= 9007199254740991.0 && std::floor(seed) == seed))
         throw_arg("seed", "an integer in [0, 2^53)", seed, ErrorKind::Range);
-      model_ = std::make_unique<model::Model>(parse_config(cfg), static_cast<uint64_t>(seed));
+      const bool initialize = info.Length() < 3 || bool_field(object_arg(info, 2, "options"), "initialize", true);
+      model_ = std::make_unique<model::Model>(parse_config(cfg), static_cast<uint64_t>(seed), initialize);
       return info.Env().Undefined();
     });
   }
