@@ -164,6 +164,15 @@ export interface CreateOptions {
   seed?: number;
 }
 
+export interface LoadOptions {
+  /** Also read optimizer.safetensors, to resume training bitwise. Default false. */
+  optimizer?: boolean;
+  /** Load as a reward model; a language-model checkpoint gets a new score head. Default false. */
+  rewardHead?: boolean;
+  /** Seed of the new score head's initial weights. Default 0. */
+  seed?: number;
+}
+
 export interface SaveOptions {
   /** Also write optimizer.safetensors (AdamW moments, step, RNG state) to resume bitwise. Default false. */
   optimizer?: boolean;
@@ -225,16 +234,24 @@ export class Model {
     return new Model(c, new Ctor(nativeConfig(c), seed, { initialize }));
   }
 
-  /** Loads `<dir>/config.json` and `<dir>/model.safetensors` (F32, BF16 or F16), and optimizer.safetensors when asked. */
-  static async load(dir: string, options: { optimizer?: boolean } = {}): Promise<Model> {
+  /**
+   * Loads `<dir>/config.json` and `<dir>/model.safetensors` (F32, BF16 or F16), and
+   * optimizer.safetensors when asked. `rewardHead: true` turns a language model
+   * into a reward model: the checkpoint's weights plus a new `score.weight`,
+   * initialised from `seed` (a reward model's own checkpoint loads as it is).
+   */
+  static async load(dir: string, options: LoadOptions = {}): Promise<Model> {
     const config = await readConfig(dir);
-    // Every parameter is read from the file (a missing one is an error), so skip the random init.
-    const model = Model.#make(config, 0, false);
+    const addHead = options.rewardHead === true && !config.reward_head;
+    // Every parameter is read from the file (a missing one is an error), so skip
+    // the random init unless a new head needs it.
+    const model = addHead ? Model.#make({ ...config, reward_head: true }, options.seed ?? 0, true) : Model.#make(config, 0, false);
     try {
+      if (addHead && options.optimizer) throw new Error(`${dir}: rewardHead adds a new head, so there is no optimizer state to resume; load without optimizer`);
       const file = join(dir, 'model.safetensors');
       const reader = await openSafetensors(file);
       try {
-        await model.#loadTensors(reader, file, '', 'params');
+        await model.#loadTensors(reader, file, '', 'params', addHead ? new Set(['score.weight']) : undefined);
       } finally {
         await reader.close();
       }
@@ -246,7 +263,7 @@ export class Model {
     }
   }
 
-  async #loadTensors(reader: TensorSource, file: string, prefix: string, buffer: string): Promise<void> {
+  async #loadTensors(reader: TensorSource, file: string, prefix: string, buffer: string, keepInitialised?: ReadonlySet<string>): Promise<void> {
     const expected = new Set(this.parameters.map((p) => prefix + p.name));
     for (const t of reader.tensors) {
       if (expected.has(t.name)) continue;
@@ -255,6 +272,7 @@ export class Model {
       throw new Error(`${file}: unexpected tensor ${t.name} (not a parameter of this model's config)`);
     }
     for (const p of this.parameters) {
+      if (keepInitialised?.has(p.name)) continue;
       const info = reader.get(prefix + p.name);
       if (!info) throw new Error(`${file}: missing tensor ${prefix + p.name} (shape [${p.shape.join(', ')}])`);
       if (info.shape.length !== p.shape.length || info.shape.some((s, i) => s !== p.shape[i]))
@@ -426,6 +444,17 @@ export class Model {
         at += n;
       }
       return { results, cacheBytes };
+    });
+  }
+
+  /** Forgets the optimizer state (AdamW moments, step count): the next step starts a new schedule. Gradients are zeroed too. */
+  resetOptimizer(): Promise<void> {
+    return this.#enqueue(async () => {
+      const zeros = new Float32Array(this.numParameters);
+      this.#handle.write({ buffer: 'adam_m', offset: 0, data: zeros });
+      this.#handle.write({ buffer: 'adam_v', offset: 0, data: zeros });
+      this.#handle.zeroGrad();
+      this.#handle.setState({ step: 0 });
     });
   }
 

@@ -1,0 +1,43 @@
+// Reading a judge's verdict and turning verdicts into scores. A score is 1 when
+// the judge preferred the human-chosen answer, 0 for the other, 0.5 when it gave
+// no verdict or votes tied (RewardBench's harness counts those as half right).
+import type { Verdict } from './prompt.js';
+
+const VERDICT = /\[\[(A|B)\]\]/g;
+
+/** The last [[A]] or [[B]] in a judge's output, or null when there is none. */
+export function parseVerdict(text: string): Verdict | null {
+  let last: Verdict | null = null;
+  for (const m of text.matchAll(VERDICT)) last = m[1] as Verdict;
+  return last;
+}
+
+export const flip = (v: Verdict): Verdict => (v === 'A' ? 'B' : 'A');
+
+/** Score of one verdict given which position held the human-chosen answer. */
+export function verdictScore(verdict: Verdict | null, chosenAt: Verdict): number {
+  return verdict === null ? 0.5 : verdict === chosenAt ? 1 : 0;
+}
+
+export interface Vote {
+  /** 1, 0 or 0.5 (tie or no votes). */
+  score: number;
+  forChosen: number;
+  forRejected: number;
+  /** Samples without a verdict; they do not vote. */
+  noVerdict: number;
+}
+
+/** Majority vote over verdicts already mapped to "chose the human-chosen answer" (true/false) or null. */
+export function majorityVote(votes: ReadonlyArray<boolean | null>): Vote {
+  let forChosen = 0;
+  let forRejected = 0;
+  let noVerdict = 0;
+  for (const v of votes) {
+    if (v === null) noVerdict++;
+    else if (v) forChosen++;
+    else forRejected++;
+  }
+  const score = forChosen > forRejected ? 1 : forChosen < forRejected ? 0 : 0.5;
+  return { score, forChosen, forRejected, noVerdict };
+}

@@ -1,0 +1,82 @@
+// The Bradley-Terry reward model, the paper's baseline: the whole conversation
+// with one answer goes through the model, a scalar head reads the last token, and
+// training maximises log sigmoid(r_chosen - r_rejected) over preference pairs.
+import type { SequenceInput } from '../model/batch.js';
+import type { Model } from '../model/model.js';
+import type { ChatMessage } from '../tokenizer/chat.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { scoreSequences, type ForwardHooks } from './forward.js';
+import { trainUnits, type RunHooks, type TrainOutcome, type TrainSettings, type TrainUnit } from './trainer.js';
+
+/** The parts of a preference pair a reward model reads. */
+export interface PairLike {
+  id: string;
+  prompt: readonly ChatMessage[];
+  chosen: string;
+  rejected: string;
+  subset?: string;
+}
+
+export interface Skipped {
+  id: string;
+  reason: string;
+}
+
+/** Token ids of a conversation ending in `answer`, as a reward model reads it. */
+export function answerSequence(tokenizer: Tokenizer, prompt: readonly ChatMessage[], answer: string): Int32Array {
+  return tokenizer.applyChatTemplate([...prompt, { role: 'assistant', content: answer }]).ids;
+}
+
+/** (chosen, rejected) sequences per pair; pairs that do not fit the context are skipped with the reason. */
+export function btUnits(tokenizer: Tokenizer, pairs: readonly PairLike[], maxLength: number): { units: TrainUnit[]; kept: PairLike[]; skipped: Skipped[] } {
+  const units: TrainUnit[] = [];
+  const kept: PairLike[] = [];
+  const skipped: Skipped[] = [];
+  for (const p of pairs) {
+    const c = answerSequence(tokenizer, p.prompt, p.chosen);
+    const r = answerSequence(tokenizer, p.prompt, p.rejected);
+    const longest = Math.max(c.length, r.length);
+    if (longest > maxLength) {
+      skipped.push({ id: p.id, reason: `${longest} tokens exceed the model's ${maxLength} positions` });
+      continue;
+    }
+    units.push({ sequences: [{ ids: c }, { ids: r }] });
+    kept.push(p);
+  }
+  return { units, kept, skipped };
+}
+
+export interface BtTrainResult extends TrainOutcome {
+  skipped: Skipped[];
+}
+
+export async function trainBradleyTerry(model: Model, tokenizer: Tokenizer, pairs: readonly PairLike[], settings: TrainSettings & { centerRewardsCoefficient?: number } = {}, hooks: RunHooks = {}): Promise<BtTrainResult> {
+  if (!model.config.reward_head) throw new Error('trainBradleyTerry: the model has no reward head (create it with reward_head: true, or load with { rewardHead: true })');
+  const { units, skipped } = btUnits(tokenizer, pairs, model.config.max_position_embeddings);
+  const { centerRewardsCoefficient, ...rest } = settings;
+  const outcome = await trainUnits(model, units, { type: 'bt', centerRewardsCoefficient }, rest, hooks);
+  return { ...outcome, skipped };
+}
+
+export interface RewardJudgement {
+  id: string;
+  subset?: string;
+  /** 1 when r_chosen > r_rejected, 0 when lower, 0.5 when equal. */
+  score: number;
+  rewardChosen: number;
+  rewardRejected: number;
+}
+
+/** Rewards of both answers of each pair; pairs too long for the model are skipped and listed. */
+export async function evaluateBradleyTerry(model: Model, tokenizer: Tokenizer, pairs: readonly PairLike[], hooks: ForwardHooks = {}): Promise<{ judgements: RewardJudgement[]; skipped: Skipped[] }> {
+  if (!model.config.reward_head) throw new Error('evaluateBradleyTerry: the model has no reward head');
+  const { units, kept, skipped } = btUnits(tokenizer, pairs, model.config.max_position_embeddings);
+  const sequences: SequenceInput[] = units.flatMap((u) => u.sequences);
+  const { rewards } = await scoreSequences(model, sequences, hooks);
+  const judgements = kept.map((p, i) => {
+    const rc = rewards![2 * i]!;
+    const rr = rewards![2 * i + 1]!;
+    return { id: p.id, ...(p.subset === undefined ? {} : { subset: p.subset }), score: rc > rr ? 1 : rc < rr ? 0 : 0.5, rewardChosen: rc, rewardRejected: rr };
+  });
+  return { judgements, skipped };
+}

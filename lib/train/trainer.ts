@@ -1,0 +1,156 @@
+// The training loop shared by every trainer (BT, pairwise, GenRM, STaR-SFT,
+// STaR-DPO): token-budget batches, AdamW with warmup + cosine, progress
+// callbacks with throughput and ETA, an AbortSignal honoured between steps, and
+// resumption from the optimizer step a checkpoint was saved at.
+import { packSequences, type PackedBatch, type SequenceInput } from '../model/batch.js';
+import type { Metrics, Model, Objective } from '../model/model.js';
+import { planEpochs } from './batches.js';
+
+export type TrainObjective =
+  | { type: 'sft' }
+  | { type: 'bt'; centerRewardsCoefficient?: number }
+  | { type: 'dpo'; beta?: number; lossType?: 'sigmoid' | 'ipo' | 'hinge' | 'robust'; labelSmoothing?: number };
+
+/** Sequences that share a batch. For bt and dpo: exactly [chosen, rejected]. */
+export interface TrainUnit {
+  sequences: SequenceInput[];
+  /** dpo: the reference model's log-probs of [chosen, rejected]. */
+  refLogps?: readonly [number, number];
+}
+
+/** Hyper-parameters. Defaults are the GenRM paper's (AdamW lr 1e-6, betas 0.9/0.95, weight decay 0.1, cosine with 10% warmup). */
+export interface TrainSettings {
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  weightDecay?: number;
+  /** Fraction of the steps spent warming up linearly. Default 0.1. */
+  warmupRatio?: number;
+  /** Cosine decays to this fraction of lr. Default 0. */
+  minLrRatio?: number;
+  /** Global gradient-norm clip; 0 = off. Default 1. */
+  maxGradNorm?: number;
+  epochs?: number;
+  /** Tokens per batch (one optimizer step). Default 4096. */
+  batchTokens?: number;
+  /** Seed of the data order. Default 0. */
+  seed?: number;
+}
+
+export const TRAIN_DEFAULTS: Required<TrainSettings> = {
+  lr: 1e-6, beta1: 0.9, beta2: 0.95, weightDecay: 0.1, warmupRatio: 0.1, minLrRatio: 0, maxGradNorm: 1, epochs: 1, batchTokens: 4096, seed: 0,
+};
+
+export interface TrainProgress {
+  /** Optimizer steps done, of totalSteps. */
+  step: number;
+  totalSteps: number;
+  metrics: Metrics;
+  /** Tokens processed since this call started. */
+  tokens: number;
+  tokensPerSecond: number;
+  elapsedMs: number;
+  /** Estimated time to the last step. */
+  etaMs: number;
+}
+
+export interface RunHooks {
+  /**
+   * Continue the schedule from the model's optimizer step (a model loaded with
+   * its optimizer state, after an interruption); default false: the optimizer
+   * state is reset and the schedule starts at step 0.
+   */
+  resume?: boolean;
+  onProgress?: (p: TrainProgress) => void;
+  /** Checked between steps: the loop stops and reports aborted (the caller saves). */
+  signal?: AbortSignal;
+}
+
+export interface TrainOutcome {
+  /** Steps this plan has (all epochs). */
+  totalSteps: number;
+  /** The model's step count when the loop stopped. */
+  step: number;
+  aborted: boolean;
+  /** Per step taken in this call: the step number and its metrics. */
+  history: Array<{ step: number } & Metrics>;
+}
+
+export function resolveSettings(s: TrainSettings = {}): Required<TrainSettings> {
+  const r = { ...TRAIN_DEFAULTS, ...Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)) } as Required<TrainSettings>;
+  const check = (name: keyof TrainSettings, ok: boolean, want: string) => {
+    if (!ok) throw new RangeError(`${name}: expected ${want}, got ${r[name]}`);
+  };
+  check('lr', r.lr > 0 && Number.isFinite(r.lr), 'a positive number');
+  check('beta1', r.beta1 >= 0 && r.beta1 < 1, 'a number in [0, 1)');
+  check('beta2', r.beta2 >= 0 && r.beta2 < 1, 'a number in [0, 1)');
+  check('weightDecay', r.weightDecay >= 0, 'a number >= 0');
+  check('warmupRatio', r.warmupRatio >= 0 && r.warmupRatio <= 1, 'a number in [0, 1]');
+  check('minLrRatio', r.minLrRatio >= 0 && r.minLrRatio <= 1, 'a number in [0, 1]');
+  check('maxGradNorm', r.maxGradNorm >= 0, 'a number >= 0');
+  check('epochs', Number.isInteger(r.epochs) && r.epochs >= 1, 'an integer >= 1');
+  check('batchTokens', Number.isInteger(r.batchTokens) && r.batchTokens >= 1, 'an integer >= 1');
+  check('seed', Number.isInteger(r.seed), 'an integer');
+  return r;
+}
+
+const unitTokens = (u: TrainUnit) => u.sequences.reduce((n, s) => n + s.ids.length, 0);
+
+function batchFor(units: readonly TrainUnit[], objective: TrainObjective): { batch: PackedBatch; objective: Objective } {
+  const sequences = units.flatMap((u) => u.sequences);
+  const batch = packSequences(sequences);
+  if (objective.type === 'sft') return { batch, objective };
+  const pairs = units.map((_, i) => [2 * i, 2 * i + 1] as const);
+  if (objective.type === 'bt') return { batch, objective: { ...objective, pairs } };
+  const refLogps = units.flatMap((u) => [u.refLogps![0], u.refLogps![1]]);
+  return { batch, objective: { ...objective, pairs, refLogps } };
+}
+
+function validate(model: Model, units: readonly TrainUnit[], objective: TrainObjective): void {
+  const limit = model.config.max_position_embeddings;
+  units.forEach((u, i) => {
+    if (objective.type !== 'sft' && u.sequences.length !== 2) throw new RangeError(`units[${i}].sequences: a ${objective.type} unit is [chosen, rejected], got ${u.sequences.length} sequences`);
+    if (objective.type === 'dpo' && (!u.refLogps || !u.refLogps.every(Number.isFinite))) throw new RangeError(`units[${i}].refLogps: expected two finite reference log-probs for dpo`);
+    u.sequences.forEach((s, j) => {
+      if (s.ids.length < 1 || s.ids.length > limit) throw new RangeError(`units[${i}].sequences[${j}]: ${s.ids.length} tokens; expected 1 to ${limit} (max_position_embeddings)`);
+    });
+  });
+}
+
+/**
+ * Trains on `units` for the configured epochs, one optimizer step per batch.
+ * With `resume`, continues from `model.step`: a model loaded with its optimizer
+ * state goes on where it stopped, on the same batches, bitwise.
+ */
+export async function trainUnits(model: Model, units: readonly TrainUnit[], objective: TrainObjective, settings: TrainSettings = {}, hooks: RunHooks = {}): Promise<TrainOutcome> {
+  const s = resolveSettings(settings);
+  if (units.length === 0) throw new RangeError('trainUnits: no training units (nothing to train on)');
+  validate(model, units, objective);
+  if (!hooks.resume) await model.resetOptimizer();
+  const plan = planEpochs(units.map(unitTokens), { budget: s.batchTokens, epochs: s.epochs, seed: s.seed });
+  const totalSteps = plan.length;
+  const optimizer = {
+    lr: s.lr, beta1: s.beta1, beta2: s.beta2, weightDecay: s.weightDecay, maxGradNorm: s.maxGradNorm,
+    warmupSteps: Math.round(s.warmupRatio * totalSteps), totalSteps, minLrRatio: s.minLrRatio,
+  };
+  const history: TrainOutcome['history'] = [];
+  const start = performance.now();
+  let tokens = 0;
+  let stepsHere = 0;
+  for (let step = model.step; step < totalSteps; step++) {
+    if (hooks.signal?.aborted) return { totalSteps, step, aborted: true, history };
+    const chunk = plan[step]!.map((i) => units[i]!);
+    const { batch, objective: o } = batchFor(chunk, objective);
+    const metrics = await model.trainStep(o, batch, optimizer);
+    tokens += batch.ids.length;
+    stepsHere++;
+    history.push({ ...metrics, step: step + 1 });
+    const elapsedMs = performance.now() - start;
+    hooks.onProgress?.({
+      step: step + 1, totalSteps, metrics, tokens, elapsedMs,
+      tokensPerSecond: tokens / Math.max(elapsedMs / 1000, 1e-9),
+      etaMs: (elapsedMs / stepsHere) * (totalSteps - step - 1),
+    });
+  }
+  return { totalSteps, step: Math.max(model.step, 0), aborted: false, history };
+}
