@@ -79,8 +79,9 @@ export async function sampleRationales(ctx: JudgeContext, pairs: readonly PairLi
       const s = show(pair, chosenAt);
       const promptIds = judgePromptIds(ctx.tokenizer, ctx.template, s.question, s.answerA, s.answerB);
       const genIds = options.hint ? judgePromptIds(ctx.tokenizer, ctx.template, s.question, s.answerA, s.answerB, chosenAt) : promptIds;
-      const maxNew = Math.min(wanted, limit - genIds.length);
-      if (maxNew < minNew) reason = `prompt of ${genIds.length} tokens leaves ${Math.max(maxNew, 0)} of the model's ${limit} positions for the rationale (at least ${minNew} needed)`;
+      const room = limit - genIds.length;
+      const maxNew = Math.min(wanted, room);
+      if (maxNew < Math.min(minNew, wanted)) reason = `prompt of ${genIds.length} tokens leaves ${Math.max(room, 0)} of the model's ${limit} positions for the rationale (at least ${Math.min(minNew, wanted)} needed)`;
       jobs.push({ pair, chosenAt, promptIds, genIds, maxNew, seed: deriveSeed(seed, 'rationale', pair.id, chosenAt, options.hint ? 'hint' : 'plain') });
     }
     if (reason) skipped.push({ id: pair.id, reason });
