@@ -3,6 +3,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { packageVersion } from '../package-root.js';
 import { runInfo } from './info.js';
+import { registerEvalCommands } from './evaluate.js';
+import { registerTrainCommands } from './train.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -33,6 +35,9 @@ program
     const { runBench } = await import('../../bench/index.js');
     await runBench(options);
   });
+
+registerTrainCommands(program);
+registerEvalCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`genrm: ${(e as Error).message ?? String(e)}\n`);

@@ -1,0 +1,149 @@
+// What the CLI runs, as typed functions for scripts: train a reward model or a
+// judge into a folder (resumable: an interrupted job saves its optimizer state
+// and the same call continues it), and judge pairs with any of the judges.
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadLanguageModel, saveLanguageModel, type LanguageModel } from '../model/language-model.js';
+import { evaluateBradleyTerry, trainBradleyTerry, type PairLike, type Skipped } from '../train/bt.js';
+import type { TrainOutcome, TrainProgress, TrainSettings } from '../train/trainer.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { hash32 } from '../util/random.js';
+import { judgeDirect, type JudgeContext, type JudgeProgress } from './judge.js';
+import type { PositionMode } from './pairs.js';
+import { evaluatePairwise, trainPairwise } from './pairwise.js';
+import { MT_BENCH_PAIRWISE, type JudgeTemplate } from './prompt.js';
+import { judgeCot, type PairSamples, type SamplingOptions } from './rationales.js';
+import { trainGenRM } from './train-verdict.js';
+
+export type TrainKind = 'bt' | 'pairwise' | 'genrm';
+export const TRAIN_KINDS: readonly TrainKind[] = ['bt', 'pairwise', 'genrm'];
+
+export interface TrainJob {
+  kind: TrainKind;
+  /** Starting checkpoint (config.json, model.safetensors, tokenizer.json). */
+  modelDir: string;
+  /** The trained checkpoint goes here, with train.json (settings, per-step metrics, skipped pairs). */
+  outDir: string;
+  pairs: readonly PairLike[];
+  /** Judge prompt of the pairwise and genrm models. Default MT_BENCH_PAIRWISE. */
+  template?: JudgeTemplate;
+  settings?: TrainSettings;
+  /** Seed of a new reward head. Default 0. */
+  seed?: number;
+  onProgress?: (p: TrainProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface TrainJobResult {
+  aborted: boolean;
+  outDir: string;
+  outcome: TrainOutcome | null;
+  skipped: Skipped[];
+}
+
+const exists = (p: string) => stat(p).then(() => true, () => false);
+const text = (s: string) => new TextEncoder().encode(s);
+
+function jobPrint(job: TrainJob): string {
+  return JSON.stringify({
+    version: 1, kind: job.kind, modelDir: job.modelDir, template: (job.template ?? MT_BENCH_PAIRWISE).name, settings: job.settings ?? {}, seed: job.seed ?? 0,
+    pairs: job.pairs.length, pairIds: hash32(job.pairs.map((p) => p.id).join('\n')),
+  });
+}
+
+/** Trains, or resumes an interrupted run in the same outDir, or returns at once when outDir holds the finished run. */
+export async function runTrainJob(job: TrainJob): Promise<TrainJobResult> {
+  if (!(TRAIN_KINDS as readonly string[]).includes(job.kind)) throw new RangeError(`kind: expected one of ${TRAIN_KINDS.join(', ')}, got ${JSON.stringify(job.kind)}`);
+  await mkdir(job.outDir, { recursive: true });
+  const runFile = join(job.outDir, 'run.json');
+  const print = jobPrint(job);
+  if (await exists(runFile)) {
+    const previous = (await readFile(runFile, 'utf8')).trim();
+    if (previous !== print) throw new Error(`${runFile}: ${job.outDir} holds a training run with other options or data; use another output folder (or delete it to start over)`);
+  } else await writeFileAtomic(runFile, text(print + '\n'));
+  const log = join(job.outDir, 'train.json');
+  if (await exists(log)) {
+    const done = JSON.parse(await readFile(log, 'utf8')) as { outcome: TrainOutcome; skipped: Skipped[] };
+    return { aborted: false, outDir: job.outDir, outcome: done.outcome, skipped: done.skipped };
+  }
+  const partial = join(job.outDir, 'partial');
+  const resume = await exists(join(partial, 'optimizer.safetensors'));
+  const head = job.kind !== 'genrm';
+  const lm = resume ? await loadLanguageModel(partial, { optimizer: true }) : await loadLanguageModel(job.modelDir, { rewardHead: head, seed: job.seed ?? 0 });
+  try {
+    const ctx: JudgeContext = { ...lm, template: job.template ?? MT_BENCH_PAIRWISE };
+    const hooks = { resume, onProgress: job.onProgress, signal: job.signal };
+    const settings = job.settings ?? {};
+    const run = job.kind === 'bt' ? await trainBradleyTerry(lm.model, lm.tokenizer, job.pairs, settings, hooks)
+      : job.kind === 'pairwise' ? await trainPairwise(ctx, job.pairs, settings, hooks)
+      : await trainGenRM(ctx, job.pairs, settings, hooks);
+    const { skipped, ...outcome } = run;
+    if (outcome.aborted) {
+      await rm(partial + '.tmp', { recursive: true, force: true });
+      await saveLanguageModel(partial + '.tmp', lm, { optimizer: true });
+      await rm(partial, { recursive: true, force: true });
+      await rename(partial + '.tmp', partial);
+      return { aborted: true, outDir: job.outDir, outcome, skipped };
+    }
+    await saveLanguageModel(job.outDir, lm);
+    await writeFileAtomic(log, text(JSON.stringify({ kind: job.kind, settings, outcome, skipped }, null, 1) + '\n'));
+    await rm(partial, { recursive: true, force: true });
+    return { aborted: false, outDir: job.outDir, outcome, skipped };
+  } finally {
+    lm.model.dispose();
+  }
+}
+
+export type JudgeKind = 'direct' | 'cot' | 'bt' | 'pairwise';
+export const JUDGE_KINDS: readonly JudgeKind[] = ['direct', 'cot', 'bt', 'pairwise'];
+
+export interface EvaluateOptions {
+  kind: JudgeKind;
+  template?: JudgeTemplate;
+  /** direct and cot. Default: 'both' for direct, 'random' for cot (RewardBench's way). */
+  positions?: PositionMode;
+  seed?: number;
+  /** cot sampling (k, temperature, topP, maxNewTokens, maxBatch). */
+  sampling?: Pick<SamplingOptions, 'k' | 'temperature' | 'topP' | 'maxNewTokens' | 'maxBatch'>;
+  batchTokens?: number;
+  onProgress?: (p: JudgeProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface Judged {
+  judgements: Array<{ id: string; subset?: string; score: number }>;
+  skipped: Skipped[];
+  /** cot: samples without a verdict, of all samples. */
+  noVerdict?: { samples: number; of: number };
+  /** cot: the sampled rationales. */
+  samples?: PairSamples[];
+  /** How positions were handled, for the report. */
+  positions?: string;
+}
+
+/** Judges pairs with a loaded model (bt and pairwise need its reward head). */
+export async function evaluateJudge(lm: LanguageModel, pairs: readonly PairLike[], o: EvaluateOptions): Promise<Judged> {
+  const ctx: JudgeContext = { ...lm, template: o.template ?? MT_BENCH_PAIRWISE };
+  const forward = { batchTokens: o.batchTokens, signal: o.signal, onProgress: (done: number, total: number) => o.onProgress?.({ done, total }) };
+  switch (o.kind) {
+    case 'bt':
+      return evaluateBradleyTerry(lm.model, lm.tokenizer, pairs, { ...forward, onProgress: (d, t) => o.onProgress?.({ done: d / 2, total: t / 2 }) });
+    case 'pairwise':
+      return { ...(await evaluatePairwise(ctx, pairs, { ...forward, onProgress: (d, t) => o.onProgress?.({ done: d / 2, total: t / 2 }) })), positions: 'both orders in one antisymmetric score' };
+    case 'direct': {
+      const positions = o.positions ?? 'both';
+      const r = await judgeDirect(ctx, pairs, { positions, seed: o.seed, batchTokens: o.batchTokens, signal: o.signal, onProgress: o.onProgress });
+      return { ...r, positions: positions === 'both' ? 'both orders, log-prob margins summed' : `one order per pair drawn from seed ${o.seed ?? 0}` };
+    }
+    case 'cot': {
+      const positions = o.positions ?? 'random';
+      const r = await judgeCot(ctx, pairs, { ...o.sampling, positions, seed: o.seed, signal: o.signal, onProgress: o.onProgress });
+      const all = r.samples.flatMap((s) => s.samples);
+      return {
+        judgements: r.judgements, skipped: r.skipped, samples: r.samples,
+        noVerdict: { samples: all.filter((s) => s.verdict === null).length, of: all.length },
+        positions: positions === 'both' ? 'both orders, all samples vote' : `one order per pair drawn from seed ${o.seed ?? 0}`,
+      };
+    }
+  }
+}
