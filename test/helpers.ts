@@ -26,3 +26,47 @@ export function rng(seed: number): (lo: number, hi: number) => number {
 }
 
 export const cliPath = join(packageRoot(), 'dist', 'lib', 'cli', 'main.js');
+
+// Preference-data rows in each dataset's own layout (lib/data tests). `i`
+// varies every text; `over` replaces or adds columns.
+type DataRow = Record<string, unknown>;
+
+export function ultrafeedbackRow(i: number, over: DataRow = {}): DataRow {
+  const prompt = [{ content: `question ${i}`, role: 'user' }];
+  return {
+    prompt: `question ${i}`,
+    prompt_id: `p${i}`,
+    chosen: [...prompt, { content: `good answer ${i}`, role: 'assistant' }],
+    rejected: [...prompt, { content: `bad answer ${i}`, role: 'assistant' }],
+    messages: [...prompt, { content: `good answer ${i}`, role: 'assistant' }],
+    score_chosen: 8,
+    score_rejected: 3.5,
+    ...over,
+  };
+}
+
+export function ultrainteractRow(i: number, over: DataRow = {}): DataRow {
+  return {
+    id: `u${i}`,
+    parent_id: `task${Math.floor(i / 2)}`,
+    task: 'Math_CoT',
+    dataset: 'gsm8k',
+    trajectory: [{ from: 'user', value: `solve ${i}` }],
+    chosen: `right ${i}`,
+    rejected: `wrong ${i}`,
+    ...over,
+  };
+}
+
+export function rewardbenchRow(i: number, over: DataRow = {}): DataRow {
+  return {
+    prompt: `ask ${i}`,
+    chosen: `yes ${i}`,
+    chosen_model: 'model-a',
+    rejected: `no ${i}`,
+    rejected_model: 'model-b',
+    subset: 'alpacaeval-easy',
+    id: i,
+    ...over,
+  };
+}

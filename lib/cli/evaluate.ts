@@ -56,9 +56,7 @@ export function registerEvalCommands(program: Command): void {
     .option('--out <dir>', 'write report.json, report.md, judgements.jsonl and charts here')
     .option('--json', 'print the results as JSON instead of markdown')
     .option('--seed <n>', 'seed of position draws and sampling', integer, 0);
-  addSamplingOptions(addTemplateOption(addDataOptions(e, 'preference files to judge (JSON Lines or Parquet)')), 8, 'random');
-  // The default order depends on the judge (both for direct, random for cot): only set it when given.
-  e.options.find((o) => o.long === '--positions')!.defaultValue = undefined;
+  addSamplingOptions(addTemplateOption(addDataOptions(e, 'preference files to judge (JSON Lines or Parquet)')), 8);
   e.action(async (f: EvalFlags) => {
     const lm = await loadLanguageModel(f.model);
     const { signal, release } = interruptSignal('stopping');

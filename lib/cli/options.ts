@@ -59,14 +59,16 @@ export function addTemplateOption(c: Command): Command {
   return c.addOption(new Option('--template <name>', 'judge prompt').choices(Object.keys(TEMPLATES)).default('mt-bench-pairwise'));
 }
 
-export function addSamplingOptions(c: Command, k: number, positions: string): Command {
+/** `positions` undefined: no default here (the caller picks one per judge). */
+export function addSamplingOptions(c: Command, k: number, positions?: string): Command {
+  const order = new Option('--positions <mode>', "answer order: 'random' draws one order per pair from the seed (RewardBench's way), 'both' judges both orders" + (positions ? '' : " (default: both for direct, random for cot)")).choices(['random', 'both']);
   return c
     .option('--k <n>', 'rationales sampled per pair (per order shown)', positiveInt, k)
     .option('--temperature <t>', 'sampling temperature', number, 1)
     .option('--top-p <p>', 'nucleus sampling threshold', number, 0.95)
     .option('--max-new-tokens <n>', 'longest rationale', positiveInt, 512)
     .option('--max-batch <n>', 'samples decoded at once (bounds the key/value cache)', positiveInt, 64)
-    .addOption(new Option('--positions <mode>', "answer order: 'random' draws one order per pair from the seed (RewardBench's way), 'both' judges both orders").choices(['random', 'both']).default(positions));
+    .addOption(positions ? order.default(positions) : order);
 }
 
 export interface TrainFlags {

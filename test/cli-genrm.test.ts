@@ -1,0 +1,131 @@
+// The GenRM commands end to end through the compiled CLI, on the tiny judge and
+// files in the datasets' own layouts: train-bt (and --pairwise), train-genrm,
+// star, eval (RewardBench scoring) and judge; Ctrl-C saves, and the same
+// command resumes; bad input is a clear error.
+import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writePreferencesJsonl, type PreferencePair } from '../lib/data/index.js';
+import { REWARDBENCH } from '../lib/eval/index.js';
+import { cliPath } from './helpers.js';
+import { makePairs, verdictJudge } from './judge-fixture.js';
+
+let root = '';
+let model = '';
+let uf = '';
+let rb = '';
+test.before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'genrm-cli-'));
+  const { ctx, dir } = await verdictJudge(3);
+  ctx.model.dispose();
+  model = dir;
+  const asPairs = (n: number, prefix: string, subsets?: string[]): PreferencePair[] =>
+    makePairs(n, prefix).map((p, i) => {
+      const { subset: _, ...rest } = p;
+      return subsets ? { ...rest, prompt: [...p.prompt], source: 'test', subset: subsets[i % subsets.length]! } : { ...rest, prompt: [...p.prompt], source: 'test', group: p.id, scores: { chosen: 8, rejected: 4 } };
+    });
+  uf = join(root, 'train_prefs.jsonl');
+  await writePreferencesJsonl(uf, asPairs(24, 'u'), 'ultrafeedback');
+  rb = join(root, 'filtered.jsonl');
+  const all = Object.values(REWARDBENCH.sections).flatMap((s) => Object.keys(s.subsets));
+  await writePreferencesJsonl(rb, asPairs(all.length * 2, 'r', all), 'rewardbench');
+});
+test.after.always(async () => {
+  if (model) await rm(model, { recursive: true, force: true });
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+function cli(args: string[]) {
+  return spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', env: { ...process.env, GENRM_THREADS: '1' } });
+}
+const fast = ['--lr', '1e-3', '--batch-tokens', '400', '--template', 'compact-pairwise'];
+
+test.serial('train-bt and train-bt --pairwise write reward models that eval scores', (t) => {
+  for (const [name, extra] of [['bt', []], ['pairwise', ['--pairwise']]] as const) {
+    const out = join(root, name);
+    const r = cli(['train-bt', '--model', model, '--data', uf, '--out', out, ...fast, ...extra]);
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stderr, /ultrafeedback format, 24 rows, 24 pairs/);
+    t.regex(r.stderr, /done: \d+ steps, last loss/);
+    t.true(existsSync(join(out, 'model.safetensors')) && existsSync(join(out, 'tokenizer.json')));
+    const e = cli(['eval', '--model', out, '--judge', name, '--data', uf, '--json', '--template', 'compact-pairwise']);
+    t.is(e.status, 0, e.stderr);
+    const [res] = JSON.parse(e.stdout);
+    t.is(res.accuracy.count, 24);
+    t.true(res.accuracy.accuracy >= 0 && res.accuracy.accuracy <= 1);
+  }
+});
+
+test.serial('train-genrm, then eval on RewardBench-format data reports every section, the overall and a report folder', async (t) => {
+  const out = join(root, 'genrm');
+  const r = cli(['train-genrm', '--model', model, '--data', uf, '--out', out, ...fast]);
+  t.is(r.status, 0, r.stderr);
+  const report = join(root, 'report');
+  const e = cli(['eval', '--model', out, '--data', rb, '--template', 'compact-pairwise', '--out', report]);
+  t.is(e.status, 0, e.stderr);
+  for (const section of ['Chat', 'Chat Hard', 'Safety', 'Reasoning']) t.true(e.stdout.includes(section), section);
+  t.regex(e.stdout, /judge: direct; positions: both orders/);
+  const json = JSON.parse(await readFile(join(report, 'report.json'), 'utf8'));
+  t.is(typeof json[0].benchmark.overall, 'number');
+  const lines = (await readFile(join(report, 'judgements.jsonl'), 'utf8')).trim().split('\n');
+  t.is(lines.length, Object.values(REWARDBENCH.sections).flatMap((s) => Object.keys(s.subsets)).length * 2);
+  t.true(existsSync(join(report, 'charts', 'sections-1.svg')));
+});
+
+test.serial('star --mode dpo writes its iterations; eval --judge cot votes; judge prints rationales and a verdict', (t) => {
+  const out = join(root, 'star');
+  const r = cli(['star', '--mode', 'dpo', '--model', model, '--data', uf, '--out', out, '--iterations', '2', '--k', '4', '--max-new-tokens', '12', ...fast]);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stderr, /iteration 2: 12 pairs, 48 rationales/);
+  t.true(existsSync(join(out, 'iter-2', 'checkpoint', 'model.safetensors')));
+  const e = cli(['eval', '--model', join(out, 'iter-2', 'checkpoint'), '--judge', 'cot', '--k', '3', '--max-new-tokens', '12', '--data', uf, '--template', 'compact-pairwise']);
+  t.is(e.status, 0, e.stderr);
+  t.regex(e.stdout, /samples gave no verdict/);
+  const j = cli(['judge', '--model', model, '--question', 'add 1 and 2', '--a', 'it is 3', '--b', 'it is 5', '--k', '2', '--max-new-tokens', '12', '--template', 'compact-pairwise']);
+  t.is(j.status, 0, j.stderr);
+  t.regex(j.stdout, /--- rationale 1 \((stop|length)\) ---/);
+  t.regex(j.stdout, /verdict: (\[\[A\]\]|\[\[B\]\]|tie) \(\d for A, \d for B/);
+  const d = cli(['judge', '--model', model, '--question', 'q', '--a', 'x', '--b', 'y', '--direct', '--template', 'compact-pairwise']);
+  t.regex(d.stdout, /p\(A \| A or B\) = 0\.\d{4}/);
+});
+
+test.serial('Ctrl-C during training saves a checkpoint; the same command resumes and finishes', async (t) => {
+  const out = join(root, 'interrupted');
+  const args = [cliPath, 'train-genrm', '--model', model, '--data', uf, '--out', out, ...fast, '--epochs', '80'];
+  const child = spawn(process.execPath, args, { env: { ...process.env, GENRM_THREADS: '1' } });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  t.is(code, 130, stderr);
+  t.regex(stderr, /stopped at step \d+ of \d+; run the same command again to resume/);
+  t.true(existsSync(join(out, 'partial', 'optimizer.safetensors')));
+  const again = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, GENRM_THREADS: '1' } });
+  t.is(again.status, 0, again.stderr);
+  t.false(existsSync(join(out, 'partial')));
+  const log = JSON.parse(await readFile(join(out, 'train.json'), 'utf8'));
+  t.is(log.outcome.step, log.outcome.totalSteps);
+  t.true(log.outcome.history[0].step > 1, 'the resumed run started where the first stopped');
+});
+
+test('bad input: unknown options, missing files and a run folder with other options are clear errors', (t) => {
+  const u = cli(['star', '--mode', 'ppo', '--model', model, '--data', uf, '--out', join(root, 'x')]);
+  t.is(u.status, 1);
+  t.regex(u.stderr, /argument 'ppo' is invalid. Allowed choices are sft, dpo, rationalizer/);
+  const m = cli(['train-genrm', '--model', model, '--data', join(root, 'missing.jsonl'), '--out', join(root, 'y')]);
+  t.is(m.status, 1);
+  t.regex(m.stderr, /missing\.jsonl/);
+  const lr = cli(['train-genrm', '--model', model, '--data', uf, '--out', join(root, 'z'), '--lr', 'fast']);
+  t.is(lr.status, 1);
+  t.regex(lr.stderr, /--lr <lr>' argument 'fast' is invalid. expected a number/);
+  const other = cli(['train-genrm', '--model', model, '--data', uf, '--out', join(root, 'genrm'), ...fast, '--lr', '2e-3']);
+  t.is(other.status, 1);
+  t.regex(other.stderr, /holds a training run with other options or data; use another output folder/);
+  const nomodel = cli(['eval', '--model', join(root, 'nothing'), '--data', uf]);
+  t.is(nomodel.status, 1);
+  t.regex(nomodel.stderr, /nothing/);
+});
