@@ -137,7 +137,7 @@ test('ultrainteract parquet: trajectories of {from, value}, INT64 parent_id as a
 
 test('gzip-compressed pages read like snappy ones (datasets are published with several codecs)', async (t) => {
   const rows = Array.from({ length: 30 }, (_, i) => rewardbenchRow(i));
-  const { pairs, report } = await loadPreferences(await parquet(rows, SCHEMAS.rewardbench, 10, true), { strict: true });
+  const { pairs, report } = await loadPreferences(await parquet(rows, SCHEMAS.rewardbench!, 10, true), { strict: true });
   t.is(report.rows, 30);
   t.deepEqual(pairs.map((p) => p.chosen), rows.map((r) => r.chosen));
 });
