@@ -94,6 +94,19 @@ test('training stops early when no pair is frequent enough', (t) => {
   t.is(trainTokenizerSync(corpus.slice(0, 20), { vocabSize: 1000, minFrequency: 1e9 }).vocabSize, 262);
 });
 
+test('splitDigits: no merges inside numbers, so every digit is its own token; other words still merge', (t) => {
+  const corpus = Array.from({ length: 50 }, (_, i) => `7+8=15, write 5 carry 1. Answer: ${1000 + 37 * i} and 123 123`);
+  const plain = trainTokenizerSync(corpus, { vocabSize: 400 });
+  const split = trainTokenizerSync(corpus, { vocabSize: 400, splitDigits: true });
+  const text = 'Answer: 14754, carry 123';
+  t.true(plain.encode('123').length < 3, 'without the option numbers merge');
+  const ids = Array.from(split.encode(text));
+  const digitTokens = ids.filter((id) => /^[0-9]+$/.test(split.decode([id])));
+  t.deepEqual(digitTokens.map((id) => split.decode([id])), ['1', '4', '7', '5', '4', '1', '2', '3']);
+  t.true(split.encode(' carry').length === 1, 'words still merge');
+  t.is(split.decode(ids), text);
+});
+
 test('training never learns a token that spells a special token', (t) => {
   // genrm's own cannot be one pre-tokenized word ("<|", "pad", "|>"); a special
   // token made of letters can.

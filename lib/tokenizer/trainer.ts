@@ -17,13 +17,19 @@ export interface TrainOptions {
   specialTokens?: readonly string[];
   /** A pair must occur at least this often to be merged. Default 2. */
   minFrequency?: number;
+  /**
+   * Learn no merges inside numbers, so every ASCII digit stays a token of its
+   * own and arithmetic can be written digit by digit. The tokenizer.json is
+   * standard (it simply has no digit merges). Default false.
+   */
+  splitDigits?: boolean;
 }
 
 const SOURCE = 'trainTokenizer';
 /** Ids are packed in pair keys as left * vocabSize + right, exact below 2^53. */
 export const MAX_VOCAB_SIZE = 1 << 24;
 
-function checkOptions(options: TrainOptions): { vocabSize: number; specials: string[]; minFrequency: number } {
+function checkOptions(options: TrainOptions): { vocabSize: number; specials: string[]; minFrequency: number; splitDigits: boolean } {
   if (typeof options !== 'object' || options === null) throw new TokenizerError(SOURCE, `expected an options object, got ${describe(options)}`, 'options');
   const extra = options.specialTokens ?? [];
   if (!Array.isArray(extra)) throw new TokenizerError(SOURCE, `expected an array of strings, got ${describe(extra)}`, 'specialTokens');
@@ -48,8 +54,11 @@ function checkOptions(options: TrainOptions): { vocabSize: number; specials: str
   if (!Number.isInteger(minFrequency) || minFrequency < 1) {
     throw new TokenizerError(SOURCE, `expected a positive integer, got ${describe(minFrequency)}`, 'minFrequency');
   }
-  return { vocabSize, specials, minFrequency };
+  return { vocabSize, specials, minFrequency, splitDigits: options.splitDigits === true };
 }
+
+// The pre-tokenizer puts digits in words of their own (runs of up to three).
+const NUMBER = /^\p{N}+$/u;
 
 /**
  * Trains incrementally: `add` documents (any number, any size), then `finish`.
@@ -71,7 +80,9 @@ export class BpeTrainer {
     if (typeof text !== 'string') throw new TokenizerError(SOURCE, `expected a string, got ${describe(text)}`, `corpus[${this.documents}]`);
     this.documents++;
     const counts = this.counts;
+    const splitDigits = this.options.splitDigits;
     for (const word of preTokenize(wellFormed(text))) {
+      if (splitDigits && NUMBER.test(word)) continue;
       const c = counts.get(word);
       if (c === undefined) counts.set(detach(word), 1);
       else counts.set(word, c + 1);
