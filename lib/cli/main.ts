@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { packageVersion } from '../package-root.js';
 import { runInfo } from './info.js';
+import { registerDemoCommand } from './demo.js';
 import { registerEvalCommands } from './evaluate.js';
 import { registerTrainCommands } from './train.js';
 
@@ -36,6 +37,7 @@ program
     await runBench(options);
   });
 
+registerDemoCommand(program);
 registerTrainCommands(program);
 registerEvalCommands(program);
 

@@ -1,0 +1,112 @@
+// The demo's report: the paper-shaped table (in distribution, each
+// out-of-distribution section, their overall), means and spreads over seeds,
+// and the charts: accuracy by method and section, by STaR iteration, the
+// rationale keep rate, and the BT model's accuracy by surface-feature agreement.
+import { markdownTable } from '../eval/index.js';
+import { barChartSvg, lineChartSvg, writeReport } from '../report/index.js';
+import type { DemoPreset } from './presets.js';
+import type { SeedResult } from './run.js';
+
+const SECTIONS = ['Chat', 'Chat Hard', 'Safety', 'Reasoning'];
+export const COLUMNS = ['In distribution', ...SECTIONS, 'OOD overall'];
+
+export interface Summary {
+  method: string;
+  /** Column -> mean over seeds (null when missing in any seed). */
+  mean: Record<string, number | null>;
+  /** Column -> sample standard deviation over seeds (0 with one seed). */
+  spread: Record<string, number | null>;
+}
+
+function stats(values: Array<number | null>): { mean: number | null; spread: number | null } {
+  if (values.some((v) => v === null || !Number.isFinite(v))) return { mean: null, spread: null };
+  const xs = values as number[];
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const spread = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return { mean, spread };
+}
+
+export function summarize(seeds: readonly SeedResult[]): Summary[] {
+  const names = seeds[0]?.methods.map((m) => m.method) ?? [];
+  return names.map((method) => {
+    const rows = seeds.map((s) => s.methods.find((m) => m.method === method)!);
+    const mean: Record<string, number | null> = {};
+    const spread: Record<string, number | null> = {};
+    const col = (name: string, get: (r: SeedResult['methods'][number]) => number | null) => {
+      const st = stats(rows.map(get));
+      mean[name] = st.mean;
+      spread[name] = st.spread;
+    };
+    col('In distribution', (r) => r.id);
+    for (const s of SECTIONS) col(s, (r) => r.sections[s] ?? null);
+    col('OOD overall', (r) => r.ood);
+    return { method, mean, spread };
+  });
+}
+
+export function summaryTable(summary: readonly Summary[], seeds: number): string {
+  if (seeds <= 1) return markdownTable(summary.map((s) => ({ method: s.method, scores: s.mean })), COLUMNS);
+  // Mean ± standard deviation over seeds, as text.
+  const fmt = (m: number | null, sd: number | null) => (m === null ? '-' : `${(100 * m).toFixed(1)} ± ${(100 * (sd ?? 0)).toFixed(1)}`);
+  const header = `| Method | ${COLUMNS.join(' | ')} |\n| --- | ${COLUMNS.map(() => '---:').join(' | ')} |`;
+  return [header, ...summary.map((s) => `| ${s.method} | ${COLUMNS.map((c) => fmt(s.mean[c]!, s.spread[c]!)).join(' | ')} |`)].join('\n');
+}
+
+export async function writeDemoReport(dir: string, preset: DemoPreset, seeds: readonly SeedResult[], extra: { totalSeconds: number; machine: string }): Promise<{ markdown: string; summary: Summary[] }> {
+  const summary = summarize(seeds);
+  const ceiling = seeds[0]!.ceiling;
+  const table = summaryTable(summary, seeds.length);
+  const charts: Record<string, string> = {};
+  charts['accuracy-by-method'] = await barChartSvg({
+    title: `Accuracy by method and section (mean of ${seeds.length} seed${seeds.length > 1 ? 's' : ''})`,
+    data: summary.flatMap((s) => COLUMNS.filter((c) => s.mean[c] !== null).map((c) => ({
+      group: s.method, series: c, value: s.mean[c]!,
+      ...(seeds.length > 1 ? { low: s.mean[c]! - s.spread[c]!, high: s.mean[c]! + s.spread[c]! } : {}),
+    }))),
+    yTitle: 'accuracy', yDomain: [0, 1], seriesTitle: 'evaluation',
+  });
+  const zero = summary.find((s) => s.method === 'Zero-shot CoT');
+  const curve = (pick: 'id' | 'ood') => ['sft', 'dpo', 'rationalizer'].flatMap((mode) => {
+    const points = [1, 2, 3].map((it) => {
+      const vals = seeds.map((s) => s.curves.find((c) => c.mode === mode && c.iteration === it)).filter((c) => c !== undefined).map((c) => c[pick]);
+      const st = stats(vals);
+      return st.mean === null ? null : { x: it, series: `STaR-${mode}`, value: st.mean };
+    }).filter((p) => p !== null);
+    const start = zero?.mean[pick === 'id' ? 'In distribution' : 'OOD overall'];
+    return [...(start === null || start === undefined ? [] : [{ x: 0, series: `STaR-${mode}`, value: start }]), ...points];
+  });
+  charts['star-iterations-in-distribution'] = await lineChartSvg({ title: 'STaR: in-distribution accuracy by iteration (0 = zero-shot CoT)', data: curve('id'), xTitle: 'iteration', yTitle: 'accuracy', yDomain: [0, 1] });
+  charts['star-iterations-ood'] = await lineChartSvg({ title: 'STaR: out-of-distribution accuracy by iteration (0 = zero-shot CoT)', data: curve('ood'), xTitle: 'iteration', yTitle: 'accuracy', yDomain: [0, 1] });
+  const keep = ['sft', 'dpo', 'rationalizer'].flatMap((mode) => [1, 2, 3].flatMap((it) => {
+    const cs = seeds.map((s) => s.curves.find((c) => c.mode === mode && c.iteration === it)).filter((c) => c !== undefined);
+    if (!cs.length) return [];
+    const k = stats(cs.map((c) => c.keepRate)).mean!;
+    const f = stats(cs.map((c) => c.faithful)).mean;
+    return [{ x: it, series: `STaR-${mode} keep rate`, value: k }, ...(f === null ? [] : [{ x: it, series: `STaR-${mode} faithful share of kept`, value: f }])];
+  }));
+  charts['star-keep-rate'] = await lineChartSvg({ title: 'STaR: share of rationales kept, and share of kept ones that are faithful', data: keep, xTitle: 'iteration', yTitle: 'fraction', yDomain: [0, 1] });
+  const splits = seeds[0]!.btSurface.map((b) => b.split);
+  charts['bt-surface-feature'] = await barChartSvg({
+    title: 'Bradley-Terry, held-out pairs: accuracy by whether the surface feature points to the label',
+    data: splits.map((split) => ({ group: split, series: 'Bradley-Terry', value: stats(seeds.map((s) => s.btSurface.find((b) => b.split === split)?.accuracy ?? null)).mean ?? 0 })),
+    yTitle: 'accuracy', yDomain: [0, 1],
+  });
+  const timing = Object.entries(seeds[0]!.seconds).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(', ');
+  const markdown = [
+    `# genrm demo: generative judges vs Bradley-Terry on the built-in world`,
+    '',
+    `${seeds.length} seed${seeds.length > 1 ? 's' : ''} (${seeds.map((s) => s.seed).join(', ')}), preset ${preset.name}; ${extra.machine}; ${extra.totalSeconds.toFixed(0)} s in all.`,
+    '',
+    `Accuracy (%)${seeds.length > 1 ? ', mean ± standard deviation over seeds' : ''}. In distribution: held-out pairs like the training pairs, labels with ${(100 * (1 - ceiling)).toFixed(0)}% noise, so the ceiling is about ${(100 * ceiling).toFixed(0)}%. Out of distribution: four RewardBench-like sections, clean labels; OOD overall is their plain mean.`,
+    '',
+    table,
+    '',
+    `Single-sample CoT rows use the first of ${preset.voteK} sampled rationales; "+ vote@${preset.voteK}" rows take their majority (ties 0.5). Pairs without a verdict score 0.5.`,
+    '',
+    `Bradley-Terry on held-out pairs by surface feature: ${seeds[0]!.btSurface.map((b) => `${b.split}: ${(100 * b.accuracy).toFixed(1)}% of ${b.count}`).join('; ')} (seed ${seeds[0]!.seed}).`,
+    '',
+    `Time per stage (seed ${seeds[0]!.seed}): ${timing}.`,
+  ].join('\n');
+  await writeReport(dir, { json: { preset, seeds, summary, ...extra }, markdown, charts });
+  return { markdown, summary };
+}
