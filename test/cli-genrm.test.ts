@@ -97,8 +97,13 @@ test.serial('Ctrl-C during training saves a checkpoint; the same command resumes
   const args = [cliPath, 'train-genrm', '--model', model, '--data', uf, '--out', out, ...fast, '--epochs', '80'];
   const child = spawn(process.execPath, args, { env: { ...process.env, GENRM_THREADS: '1' } });
   let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  await new Promise((resolve) => setTimeout(resolve, 3000));
+  // The Ctrl-C handler is in place once the data is read; stop a second later, mid-training.
+  const ready = new Promise<void>((resolve) => child.stderr.on('data', (d) => {
+    stderr += d;
+    if (/24 pairs/.test(stderr)) resolve();
+  }));
+  await ready;
+  await new Promise((resolve) => setTimeout(resolve, 1500));
   child.kill('SIGINT');
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   t.is(code, 130, stderr);
@@ -109,7 +114,10 @@ test.serial('Ctrl-C during training saves a checkpoint; the same command resumes
   t.false(existsSync(join(out, 'partial')));
   const log = JSON.parse(await readFile(join(out, 'train.json'), 'utf8'));
   t.is(log.outcome.step, log.outcome.totalSteps);
-  t.true(log.outcome.history[0].step > 1, 'the resumed run started where the first stopped');
+  const stoppedAt = Number(/stopped at step (\d+)/.exec(stderr)![1]);
+  t.true(stoppedAt >= 1 && stoppedAt < log.outcome.totalSteps, `stopped at ${stoppedAt}`);
+  // One history across both runs: every step once, in order.
+  t.deepEqual(log.outcome.history.map((h: { step: number }) => h.step), Array.from({ length: log.outcome.totalSteps }, (_, i) => i + 1));
 });
 
 test('bad input: unknown options, missing files and a run folder with other options are clear errors', (t) => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RationaleSample } from '../lib/genrm/rationales.js';
 import { runStar, selectRationales, starPart, type RationaleRecord, type StarOptions } from '../lib/genrm/star.js';
-import { COMPACT_PAIRWISE } from '../lib/genrm/prompt.js';
+import { COMPACT_PAIRWISE, judgePromptIds } from '../lib/genrm/prompt.js';
 import { makePairs, verdictJudge } from './judge-fixture.js';
 
 const judge = verdictJudge(2);
@@ -66,11 +66,14 @@ test('the rationalizer keeps hinted rationales that reach the hinted verdict, ma
   t.is(recs[1]!.hint, 'A');
 });
 
-test('iterations take disjoint parts that cover every pair', (t) => {
-  const pairs = makePairs(10);
-  const parts = [1, 2, 3].map((i) => starPart(pairs, 3, i, 4).map((p) => p.id));
-  t.deepEqual(parts.map((p) => p.length), [4, 4, 2]);
-  t.deepEqual(parts.flat().sort(), pairs.map((p) => p.id).sort());
+test('iterations take disjoint parts that cover every pair, sizes differing by at most one', (t) => {
+  for (const [n, k] of [[10, 3], [4, 3], [5, 4], [9, 6], [3, 3]] as const) {
+    const pairs = makePairs(n);
+    const parts = Array.from({ length: k }, (_, i) => starPart(pairs, k, i + 1, 4).map((p) => p.id));
+    const sizes = parts.map((p) => p.length);
+    t.true(Math.max(...sizes) - Math.min(...sizes) <= 1 && Math.min(...sizes) >= 1, `${n} pairs, ${k} parts: ${sizes}`);
+    t.deepEqual(parts.flat().sort(), pairs.map((p) => p.id).sort());
+  }
 });
 
 const base = (dir: string, outDir: string, mode: StarOptions['mode'], over: Partial<StarOptions> = {}): StarOptions => ({
@@ -136,7 +139,7 @@ test.serial('a run with other options in the same folder is refused, naming the 
 async function filesOf(out: string): Promise<Record<string, string>> {
   const files: Record<string, string> = {};
   for (const it of ['iter-1', 'iter-2']) {
-    for (const name of ['rationales.jsonl', 'skipped.json']) files[`${it}/${name}`] = await readFile(join(out, it, name), 'utf8');
+    for (const name of ['rationales.jsonl', 'skipped.json', 'checkpoint/train.json']) files[`${it}/${name}`] = await readFile(join(out, it, name), 'utf8');
     files[`${it}/weights`] = (await readFile(join(out, it, 'checkpoint', 'model.safetensors'))).toString('base64');
     const m = JSON.parse(await readFile(join(out, it, 'metrics.json'), 'utf8'));
     delete m.checkpoint;
@@ -145,7 +148,7 @@ async function filesOf(out: string): Promise<Record<string, string>> {
   return files;
 }
 
-for (const mode of ['dpo', 'rationalizer'] as const) {
+for (const mode of ['sft', 'dpo', 'rationalizer'] as const) {
   test.serial(`star ${mode}: interrupted while sampling and while training, then resumed, gives the files of an uninterrupted run`, async (t) => {
     const { dir } = await judge;
     const straight = join(root, `straight-${mode}`);
@@ -165,3 +168,50 @@ for (const mode of ['dpo', 'rationalizer'] as const) {
     t.deepEqual(await filesOf(resumed), await filesOf(straight));
   });
 }
+
+test.serial('an iteration trained but not yet evaluated is evaluated on its own checkpoint after a restart', async (t) => {
+  const { dir } = await judge;
+  const out = join(root, 'eval-restart');
+  const seen: number[] = [];
+  const evaluate = async (ctx: { model: { parameter(n: string): Float32Array } }, it: number) => {
+    seen.push(ctx.model.parameter('model.norm.weight')[0]!);
+    if (it === 1 && seen.length === 1) throw new Error('evaluation crashed');
+    return {};
+  };
+  await t.throwsAsync(runStar(base(dir, out, 'sft', { iterations: 2, evaluate })), { message: 'evaluation crashed' });
+  const r = await runStar(base(dir, out, 'sft', { iterations: 2, evaluate }));
+  t.false(r.aborted);
+  const { loadLanguageModel } = await import('../lib/model/language-model.js');
+  const trained = await loadLanguageModel(join(out, 'iter-1', 'checkpoint'));
+  t.is(seen[1], trained.model.parameter('model.norm.weight')[0]);
+  trained.model.dispose();
+  t.is(seen[0], seen[1], 'both evaluations saw the trained weights');
+});
+
+test.serial('pairs with the same id are refused before any work, naming the id', async (t) => {
+  const { dir } = await judge;
+  const pairs = [...makePairs(4), { ...makePairs(1)[0]!, chosen: 'another answer' }];
+  await t.throwsAsync(runStar(base(dir, join(root, 'dup'), 'sft', { pairs })), { message: /1 pair ids occur more than once \("p0"\)/ });
+});
+
+test.serial('rationalizer: a pair whose hinted prompt does not fit is listed as skipped, not lost', async (t) => {
+  const { dir, ctx } = await judge;
+  // Padding such that the plain prompt leaves room for 12 new tokens but the hinted one does not.
+  const room = 160 - 12;
+  const lengths = (p: ReturnType<typeof makePairs>[number], hint: boolean) => (['A', 'B'] as const).map((at) => {
+    const [a, b] = at === 'A' ? [p.chosen, p.rejected] : [p.rejected, p.chosen];
+    return judgePromptIds(ctx.tokenizer, COMPACT_PAIRWISE, p.prompt[0]!.content, a, b, hint ? at : undefined).length;
+  });
+  const long = makePairs(6).map((p) => {
+    for (let n = 0; n < 200; n++) {
+      const q = { ...p, chosen: `${p.chosen}${' 7'.repeat(n)}` };
+      if (Math.max(...lengths(q, false)) <= room && Math.min(...lengths(q, true)) > room) return q;
+    }
+    throw new Error('no padding fits');
+  });
+  const r = await runStar(base(dir, join(root, 'hint-skip'), 'rationalizer', { pairs: long, iterations: 1, sampling: { k: 2, maxNewTokens: 12, minNewTokens: 12 } }));
+  const it = r.iterations[0]!;
+  const hintSkips = it.skipped.filter((s) => s.reason.startsWith('rationalization skipped'));
+  t.true(hintSkips.length > 0, JSON.stringify(it.skipped));
+  t.is(it.rationalized!.attempted, it.pairs - it.pairsWithAgreeing - it.skipped.filter((s) => !s.reason.startsWith('rationalization')).length);
+});

@@ -12,7 +12,7 @@ import { sampleRationales } from '../genrm/rationales.js';
 import { loadLanguageModel } from '../model/language-model.js';
 import { barChartSvg, writeReport } from '../report/index.js';
 import { readPairs, type DataFlags } from './data.js';
-import { addDataOptions, addSamplingOptions, addTemplateOption, integer } from './options.js';
+import { addDataOptions, addSamplingOptions, addTemplateOption, integer, number, positiveInt } from './options.js';
 import { interruptSignal, progressBar } from './progress.js';
 
 const log = (line: string) => process.stderr.write(line + '\n');
@@ -77,6 +77,11 @@ export function registerEvalCommands(program: Command): void {
         }
         if (judged.skipped.length) log(`${file}: ${judged.skipped.length} pairs skipped, e.g. ${judged.skipped[0]!.id}: ${judged.skipped[0]!.reason}`);
         const acc = accuracy(judged.judgements);
+        if (acc.count === 0) {
+          log(`${file}: no pair was judged (${pairs.length} read, ${judged.skipped.length} skipped); nothing to score`);
+          results.push({ file, judged, accuracy: { ...acc, low: NaN, high: NaN } });
+          continue;
+        }
         const ci = wilsonInterval(acc.accuracy, acc.count);
         const subsets = new Set(judged.judgements.map((j) => j.subset).filter((s): s is string => s !== undefined));
         const rbKnown = Object.values(REWARDBENCH.sections).some((s) => [...subsets].some((x) => x in s.subsets));
@@ -84,6 +89,7 @@ export function registerEvalCommands(program: Command): void {
         results.push({ file, judged, accuracy: { ...acc, low: ci.low, high: ci.high }, ...(bench ? { benchmark: scoreBenchmark(judged.judgements, bench) } : {}) });
       }
       const md = results.map((r) => {
+        if (r.accuracy.count === 0) return `## ${r.file}\n\nno pair judged (${r.judged.skipped.length} skipped)\n`;
         let s = `## ${r.file}\n\njudge: ${f.judge}; positions: ${r.judged.positions ?? 'n/a'}\n\naccuracy ${(100 * r.accuracy.accuracy).toFixed(2)}% ` +
           `(95% CI ${(100 * r.accuracy.low).toFixed(1)}-${(100 * r.accuracy.high).toFixed(1)}) over ${r.accuracy.count} pairs; ${r.accuracy.ties} scored 0.5 (no verdict or tie)` +
           (r.judged.noVerdict ? `; ${r.judged.noVerdict.samples} of ${r.judged.noVerdict.of} samples gave no verdict` : '') +
@@ -118,29 +124,33 @@ export function registerEvalCommands(program: Command): void {
     .requiredOption('--question <text>', 'the user question')
     .requiredOption('--a <text>', "assistant A's answer")
     .requiredOption('--b <text>', "assistant B's answer")
-    .option('--direct', 'no sampling: compare the probabilities of [[A]] and [[B]]')
-    .option('--seed <n>', 'sampling seed', integer, 0);
-  addTemplateOption(addSamplingOptions(j, 1, 'random'));
-  j.action(async (f: { model: string; question: string; a: string; b: string; direct?: boolean; seed: number; template: string; k: number; temperature: number; topP: number; maxNewTokens: number; maxBatch: number }) => {
+    .option('--direct', 'no sampling: compare the probabilities of [[A]] and [[B]], averaged over both orders')
+    .option('--seed <n>', 'sampling seed', integer, 0)
+    .option('--k <n>', 'rationales to sample (for the order given)', positiveInt, 1)
+    .option('--temperature <t>', 'sampling temperature', number, 1)
+    .option('--top-p <p>', 'nucleus sampling threshold', number, 0.95)
+    .option('--max-new-tokens <n>', 'longest rationale', positiveInt, 512);
+  addTemplateOption(j);
+  j.action(async (f: { model: string; question: string; a: string; b: string; direct?: boolean; seed: number; template: string; k: number; temperature: number; topP: number; maxNewTokens: number }) => {
     const lm = await loadLanguageModel(f.model);
     try {
       const ctx = { ...lm, template: templateByName(f.template) };
       // Labelled as if A were the chosen answer, so "agrees" reads as "prefers A".
       const pair = { id: 'cli', prompt: [{ role: 'user' as const, content: f.question }], chosen: f.a, rejected: f.b };
       if (f.direct) {
-        const { judgements, skipped } = await judgeDirect(ctx, [pair], { positions: 'random', seed: 0 });
+        const { judgements, skipped } = await judgeDirect(ctx, [pair], { positions: 'both' });
         if (skipped.length) throw new Error(skipped[0]!.reason);
-        const m = judgements[0]!.margin;
+        // Summed over both orders; half of it is the mean log-odds of preferring A.
+        const m = judgements[0]!.margin / 2;
         const pA = 1 / (1 + Math.exp(-m));
-        process.stdout.write(`log p([[A]]) - log p([[B]]) = ${m.toFixed(4)}; p(A | A or B) = ${pA.toFixed(4)}\nverdict: [[${m >= 0 ? 'A' : 'B'}]]\n`);
+        process.stdout.write(`mean over both orders of log p(verdict for A) - log p(verdict for B) = ${m.toFixed(4)}; p(A | A or B) = ${pA.toFixed(4)}\nverdict: ${m > 0 ? '[[A]]' : m < 0 ? '[[B]]' : 'tie'}\n`);
         return;
       }
       const { results, skipped } = await sampleRationales(ctx, [pair], {
-        k: f.k, temperature: f.temperature, topP: f.topP, maxNewTokens: f.maxNewTokens, maxBatch: f.maxBatch, seed: f.seed, positions: 'both',
+        k: f.k, temperature: f.temperature, topP: f.topP, maxNewTokens: f.maxNewTokens, seed: f.seed, positions: 'given',
       });
       if (skipped.length) throw new Error(skipped[0]!.reason);
-      // 'both' shows A first as given (chosenAt A) and swapped; print the given order only.
-      const given = results[0]!.samples.filter((s) => s.chosenAt === 'A');
+      const given = results[0]!.samples;
       let a = 0, b = 0;
       given.forEach((s, i) => {
         process.stdout.write(`--- rationale ${i + 1} (${s.finishReason}) ---\n${s.text}\nverdict: ${s.verdict ? `[[${s.verdict}]]` : 'none'}\n`);

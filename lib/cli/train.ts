@@ -78,8 +78,11 @@ export function registerTrainCommands(program: Command): void {
         onProgress: (p) => bar.update(p.done, p.total, { loss: p.train?.metrics.loss, note: `iteration ${p.iteration}/${p.iterations} ${p.phase}` }),
       });
       bar.stop();
-      for (const it of r.iterations)
+      for (const it of r.iterations) {
         log(`iteration ${it.iteration}: ${it.pairs} pairs, ${it.samples} rationales, ${it.agreeing} agree with the label, kept ${it.kept} (${(100 * it.keepRate).toFixed(1)}%), trained ${it.trainSteps} steps${it.trainLoss === null ? '' : `, loss ${it.trainLoss.toFixed(4)}`}`);
+        if (it.skipped.length) log(`  ${it.skipped.length} pairs skipped, e.g. ${it.skipped[0]!.id}: ${it.skipped[0]!.reason}`);
+        if (it.trainSteps === 0) log('  nothing to train on in this iteration: no rationale was kept');
+      }
       if (r.aborted) {
         log('stopped; run the same command again to resume');
         process.exitCode = 130;

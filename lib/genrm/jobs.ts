@@ -1,18 +1,18 @@
 // What the CLI runs, as typed functions for scripts: train a reward model or a
 // judge into a folder (resumable: an interrupted job saves its optimizer state
 // and the same call continues it), and judge pairs with any of the judges.
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadLanguageModel, saveLanguageModel, type LanguageModel } from '../model/language-model.js';
 import { evaluateBradleyTerry, trainBradleyTerry, type PairLike, type Skipped } from '../train/bt.js';
 import type { TrainOutcome, TrainProgress, TrainSettings } from '../train/trainer.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { hash32 } from '../util/random.js';
 import { judgeDirect, type JudgeContext, type JudgeProgress } from './judge.js';
 import type { PositionMode } from './pairs.js';
 import { evaluatePairwise, trainPairwise } from './pairwise.js';
 import { MT_BENCH_PAIRWISE, type JudgeTemplate } from './prompt.js';
 import { judgeCot, type PairSamples, type SamplingOptions } from './rationales.js';
+import { assertUniqueIds, claimRunFolder, exists, partialHistory, runFingerprint, savePartial, utf8 } from './runs.js';
 import { trainGenRM } from './train-verdict.js';
 
 export type TrainKind = 'bt' | 'pairwise' | 'genrm';
@@ -41,26 +41,14 @@ export interface TrainJobResult {
   skipped: Skipped[];
 }
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
-const text = (s: string) => new TextEncoder().encode(s);
-
-function jobPrint(job: TrainJob): string {
-  return JSON.stringify({
-    version: 1, kind: job.kind, modelDir: job.modelDir, template: (job.template ?? MT_BENCH_PAIRWISE).name, settings: job.settings ?? {}, seed: job.seed ?? 0,
-    pairs: job.pairs.length, pairIds: hash32(job.pairs.map((p) => p.id).join('\n')),
-  });
-}
-
 /** Trains, or resumes an interrupted run in the same outDir, or returns at once when outDir holds the finished run. */
 export async function runTrainJob(job: TrainJob): Promise<TrainJobResult> {
   if (!(TRAIN_KINDS as readonly string[]).includes(job.kind)) throw new RangeError(`kind: expected one of ${TRAIN_KINDS.join(', ')}, got ${JSON.stringify(job.kind)}`);
+  assertUniqueIds(job.pairs, 'runTrainJob: pairs');
   await mkdir(job.outDir, { recursive: true });
-  const runFile = join(job.outDir, 'run.json');
-  const print = jobPrint(job);
-  if (await exists(runFile)) {
-    const previous = (await readFile(runFile, 'utf8')).trim();
-    if (previous !== print) throw new Error(`${runFile}: ${job.outDir} holds a training run with other options or data; use another output folder (or delete it to start over)`);
-  } else await writeFileAtomic(runFile, text(print + '\n'));
+  await claimRunFolder(job.outDir, runFingerprint({
+    kind: job.kind, template: (job.template ?? MT_BENCH_PAIRWISE).name, settings: job.settings ?? {}, seed: job.seed ?? 0,
+  }, job.pairs, job.modelDir), 'training run');
   const log = join(job.outDir, 'train.json');
   if (await exists(log)) {
     const done = JSON.parse(await readFile(log, 'utf8')) as { outcome: TrainOutcome; skipped: Skipped[] };
@@ -74,19 +62,19 @@ export async function runTrainJob(job: TrainJob): Promise<TrainJobResult> {
     const ctx: JudgeContext = { ...lm, template: job.template ?? MT_BENCH_PAIRWISE };
     const hooks = { resume, onProgress: job.onProgress, signal: job.signal };
     const settings = job.settings ?? {};
+    const before = resume ? await partialHistory(partial) : [];
     const run = job.kind === 'bt' ? await trainBradleyTerry(lm.model, lm.tokenizer, job.pairs, settings, hooks)
       : job.kind === 'pairwise' ? await trainPairwise(ctx, job.pairs, settings, hooks)
       : await trainGenRM(ctx, job.pairs, settings, hooks);
-    const { skipped, ...outcome } = run;
+    const { skipped, ...rest } = run;
+    const outcome = { ...rest, history: [...before, ...rest.history] };
     if (outcome.aborted) {
-      await rm(partial + '.tmp', { recursive: true, force: true });
-      await saveLanguageModel(partial + '.tmp', lm, { optimizer: true });
-      await rm(partial, { recursive: true, force: true });
-      await rename(partial + '.tmp', partial);
+      await savePartial(partial, lm, outcome.history);
       return { aborted: true, outDir: job.outDir, outcome, skipped };
     }
     await saveLanguageModel(job.outDir, lm);
-    await writeFileAtomic(log, text(JSON.stringify({ kind: job.kind, settings, outcome, skipped }, null, 1) + '\n'));
+    // train.json last: its presence says the checkpoint beside it is complete.
+    await writeFileAtomic(log, utf8(JSON.stringify({ kind: job.kind, settings, outcome, skipped }, null, 1) + '\n'));
     await rm(partial, { recursive: true, force: true });
     return { aborted: false, outDir: job.outDir, outcome, skipped };
   } finally {
@@ -123,6 +111,7 @@ export interface Judged {
 
 /** Judges pairs with a loaded model (bt and pairwise need its reward head). */
 export async function evaluateJudge(lm: LanguageModel, pairs: readonly PairLike[], o: EvaluateOptions): Promise<Judged> {
+  assertUniqueIds(pairs, 'evaluateJudge: pairs');
   const ctx: JudgeContext = { ...lm, template: o.template ?? MT_BENCH_PAIRWISE };
   const forward = { batchTokens: o.batchTokens, signal: o.signal, onProgress: (done: number, total: number) => o.onProgress?.({ done, total }) };
   switch (o.kind) {
@@ -145,5 +134,7 @@ export async function evaluateJudge(lm: LanguageModel, pairs: readonly PairLike[
         positions: positions === 'both' ? 'both orders, all samples vote' : `one order per pair drawn from seed ${o.seed ?? 0}`,
       };
     }
+    default:
+      throw new RangeError(`kind: expected one of ${JUDGE_KINDS.join(', ')}, got ${JSON.stringify(o.kind)}`);
   }
 }

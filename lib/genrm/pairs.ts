@@ -7,9 +7,14 @@ import { deriveSeed, rng } from '../util/random.js';
 import type { Verdict } from './prompt.js';
 import { questionText } from './prompt.js';
 
-export type PositionMode = 'both' | 'random';
+/**
+ * 'both': both orders; 'random': one order per pair drawn from (seed, pair id);
+ * 'given': chosen as A, rejected as B - for judging one pair as the user wrote
+ * it, never for measuring accuracy (it rewards a bias towards A).
+ */
+export type PositionMode = 'both' | 'random' | 'given';
 
-export const POSITION_MODES: readonly PositionMode[] = ['both', 'random'];
+export const POSITION_MODES: readonly PositionMode[] = ['both', 'random', 'given'];
 
 /** One way of showing a pair: where the human-chosen answer sits. */
 export interface Shown {
@@ -20,8 +25,16 @@ export interface Shown {
 }
 
 export function positionsFor(pair: PairLike, mode: PositionMode, seed: number): Verdict[] {
-  if (mode === 'both') return ['A', 'B'];
-  return [rng(deriveSeed(seed, 'position', pair.id))() < 0.5 ? 'A' : 'B'];
+  switch (mode) {
+    case 'both':
+      return ['A', 'B'];
+    case 'given':
+      return ['A'];
+    case 'random':
+      return [rng(deriveSeed(seed, 'position', pair.id))() < 0.5 ? 'A' : 'B'];
+    default:
+      throw new RangeError(`positions: expected one of ${POSITION_MODES.join(', ')}, got ${JSON.stringify(mode)}`);
+  }
 }
 
 export function show(pair: PairLike, chosenAt: Verdict): Shown {

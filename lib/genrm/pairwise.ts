@@ -4,7 +4,7 @@
 // against s(q, rejected, chosen) - so p(A preferred) = sigmoid(s(q,A,B) - s(q,B,A))
 // is antisymmetric by construction and has no position to exploit.
 import type { SequenceInput } from '../model/batch.js';
-import type { PairLike, RewardJudgement, Skipped } from '../train/bt.js';
+import { requireUnits, type PairLike, type RewardJudgement, type Skipped } from '../train/bt.js';
 import { scoreSequences, type ForwardHooks } from '../train/forward.js';
 import { trainUnits, type RunHooks, type TrainOutcome, type TrainSettings, type TrainUnit } from '../train/trainer.js';
 import type { JudgeContext } from './judge.js';
@@ -43,6 +43,7 @@ function requireHead(ctx: JudgeContext, what: string): void {
 export async function trainPairwise(ctx: JudgeContext, pairs: readonly PairLike[], settings: TrainSettings = {}, hooks: RunHooks = {}): Promise<TrainOutcome & { skipped: Skipped[] }> {
   requireHead(ctx, 'trainPairwise');
   const { units, skipped } = pairwiseUnits(ctx, pairs);
+  requireUnits(units, skipped, 'trainPairwise');
   return { ...(await trainUnits(ctx.model, units, { type: 'bt' }, settings, hooks)), skipped };
 }
 

@@ -13,17 +13,18 @@
 // checkpoint and metrics.json. Work is resumable at chunk (sampling) and step
 // (training) granularity: an interrupted run, started again with the same
 // options, produces the same files as one that never stopped.
-import { appendFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadLanguageModel, saveLanguageModel, type LanguageModel } from '../model/language-model.js';
+import { loadLanguageModel, type LanguageModel } from '../model/language-model.js';
 import type { PairLike, Skipped } from '../train/bt.js';
 import { scoreSequences } from '../train/forward.js';
 import { trainUnits, type TrainOutcome, type TrainProgress, type TrainSettings, type TrainUnit } from '../train/trainer.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
-import { deriveSeed, hash32, shuffled } from '../util/random.js';
+import { deriveSeed, shuffled } from '../util/random.js';
 import type { JudgeContext } from './judge.js';
 import { MT_BENCH_PAIRWISE, type JudgeTemplate } from './prompt.js';
 import { sampleRationales, type RationaleSample, type SamplingOptions } from './rationales.js';
+import { assertUniqueIds, claimRunFolder, exists, partialHistory, runFingerprint, saveCheckpoint, savePartial, utf8 } from './runs.js';
 
 export type StarMode = 'sft' | 'dpo' | 'rationalizer';
 export const STAR_MODES: readonly StarMode[] = ['sft', 'dpo', 'rationalizer'];
@@ -121,13 +122,11 @@ export interface RationaleRecord {
   [extra: string]: unknown;
 }
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
 
-/** The disjoint part of the pairs that iteration `i` (1-based) trains on. */
+/** The disjoint part of the pairs that iteration `i` (1-based) trains on; part sizes differ by at most one. */
 export function starPart<T extends { id: string }>(pairs: readonly T[], iterations: number, i: number, seed: number): T[] {
   const order = shuffled(pairs, deriveSeed(seed, 'star-split'));
-  const size = Math.ceil(order.length / iterations);
-  return order.slice((i - 1) * size, i * size);
+  return order.slice(Math.floor(((i - 1) * order.length) / iterations), Math.floor((i * order.length) / iterations));
 }
 
 /** Decides, per pair, which samples train and why the others do not. Pure, so it is tested on scripted samples. */
@@ -158,29 +157,15 @@ export function selectRationales(mode: StarMode, pair: PairLike, samples: readon
   return samples.map((s) => out.get(s) ?? record(s, false, dropWhy(s)));
 }
 
-function fingerprint(o: StarOptions): string {
-  const { mode, iterations, seed, sampling, rationalizerSamples, train, dpo, chunkPairs } = o;
-  return JSON.stringify({
-    version: 1, mode, baseDir: o.baseDir, template: (o.template ?? MT_BENCH_PAIRWISE).name, iterations: iterations ?? 3, seed: seed ?? 0,
-    sampling: sampling ?? {}, rationalizerSamples: rationalizerSamples ?? 1, train: train ?? {}, dpo: dpo ?? {}, chunkPairs: chunkPairs ?? 16,
-    pairs: o.pairs.length, pairIds: hash32(o.pairs.map((p) => p.id).join('\n')),
-  });
-}
-
-async function readRecords(file: string): Promise<RationaleRecord[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  const lines = text.split('\n');
-  const out: RationaleRecord[] = [];
-  lines.forEach((line, i) => {
-    if (!line.trim()) return;
+async function readJsonl<T>(file: string): Promise<T[]> {
+  const text = await readFile(file, 'utf8');
+  return text.split('\n').filter((l) => l.trim()).map((l, i) => {
     try {
-      out.push(JSON.parse(line) as RationaleRecord);
+      return JSON.parse(l) as T;
     } catch (e) {
-      // A torn last line is what an interrupted append leaves; anything else is corruption.
-      if (i < lines.length - 1 && lines.slice(i + 1).some((l) => l.trim())) throw new Error(`${file} line ${i + 1}: not JSON (${(e as Error).message}); delete the file to redo this iteration's sampling`);
+      throw new Error(`${file} line ${i + 1}: not JSON (${(e as Error).message}); delete the file to redo this iteration's sampling`);
     }
   });
-  return out;
 }
 
 function unitsFrom(records: readonly RationaleRecord[], mode: StarMode): { sft: TrainUnit[]; dpo: Array<{ chosen: RationaleRecord; rejected: RationaleRecord }> } {
@@ -199,22 +184,32 @@ function unitsFrom(records: readonly RationaleRecord[], mode: StarMode): { sft: 
   return { sft: [], dpo };
 }
 
+interface Chunk {
+  records: RationaleRecord[];
+  skipped: Skipped[];
+}
+
+const aborted = (e: unknown) => (e as Error)?.name === 'AbortError';
+
 /** Runs (or resumes) the STaR loop. On abort it saves what it has and resolves with aborted: true. */
 export async function runStar(options: StarOptions): Promise<StarResult> {
   const iterations = options.iterations ?? 3;
+  const chunkSize = options.chunkPairs ?? 16;
   if (!(STAR_MODES as readonly string[]).includes(options.mode)) throw new RangeError(`mode: expected one of ${STAR_MODES.join(', ')}, got ${JSON.stringify(options.mode)}`);
   if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError(`iterations: expected an integer >= 1, got ${iterations}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError(`chunkPairs: expected an integer >= 1, got ${chunkSize}`);
   if (options.pairs.length < iterations) throw new RangeError(`pairs: ${options.pairs.length} pairs cannot be split into ${iterations} iterations`);
+  assertUniqueIds(options.pairs, 'runStar: pairs');
   const seed = options.seed ?? 0;
   const template = options.template ?? MT_BENCH_PAIRWISE;
   const train: TrainSettings = { lr: options.mode === 'rationalizer' ? 2e-5 : 1e-6, seed, ...options.train };
+  const signal = options.signal;
   await mkdir(options.outDir, { recursive: true });
-  const runFile = join(options.outDir, 'run.json');
-  const print = fingerprint(options);
-  if (await exists(runFile)) {
-    const previous = await readFile(runFile, 'utf8');
-    if (previous.trim() !== print) throw new Error(`${runFile}: ${options.outDir} holds a STaR run with other options or pairs; use another output folder (or delete it to start over).\n  saved: ${previous.trim()}\n  now:   ${print}`);
-  } else await writeFileAtomic(runFile, new TextEncoder().encode(print + '\n'));
+  const { mode, sampling, rationalizerSamples, dpo } = options;
+  await claimRunFolder(options.outDir, runFingerprint({
+    kind: 'star', mode, template: template.name, iterations, seed, sampling: sampling ?? {}, rationalizerSamples: rationalizerSamples ?? 1,
+    train: options.train ?? {}, dpo: dpo ?? {}, chunkPairs: chunkSize,
+  }, options.pairs, options.baseDir), 'STaR run');
 
   const done: StarIteration[] = [];
   let current = options.baseDir;
@@ -232,130 +227,116 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
       options.onProgress?.({ iteration: it, iterations, phase, done: d, total, ...(t ? { train: t } : {}) });
     const part = starPart(options.pairs, iterations, it, seed);
     const partial = join(dir, 'checkpoint.partial');
-    const resumingTrain = await exists(join(partial, 'optimizer.safetensors'));
-    const lm: LanguageModel = resumingTrain ? await loadLanguageModel(partial, { optimizer: true }) : await loadLanguageModel(current);
+    const trained = await exists(checkpoint);
+    const resumingTrain = !trained && (await exists(join(partial, 'optimizer.safetensors')));
+    // The model this iteration works with: its own checkpoint once trained (evaluation), else where training stands.
+    const lm: LanguageModel = trained ? await loadLanguageModel(checkpoint) : resumingTrain ? await loadLanguageModel(partial, { optimizer: true }) : await loadLanguageModel(current);
     const ctx: JudgeContext = { ...lm, template };
     try {
-      // 1. Sampling, chunk by chunk, appended to rationales.partial.jsonl.
+      // 1. Sampling, a chunk of pairs at a time, each chunk committed as a file of its own.
       const rationales = join(dir, 'rationales.jsonl');
-      const skipped: Skipped[] = [];
+      const skippedFile = join(dir, 'skipped.json');
       if (!(await exists(rationales))) {
-        const partFile = join(dir, 'rationales.partial.jsonl');
-        const have = await readRecords(partFile);
-        const finished = new Set(have.map((r) => r.pair_id));
-        const skipFile = join(dir, 'skipped.partial.jsonl');
-        for (const s of await readRecords(skipFile) as unknown as Skipped[]) finished.add(s.id);
-        const chunk = options.chunkPairs ?? 16;
-        for (let at = 0; at < part.length; at += chunk) {
-          const pairs = part.slice(at, at + chunk).filter((p) => !finished.has(p.id));
+        const chunks = join(dir, 'chunks');
+        await mkdir(chunks, { recursive: true });
+        const iterSeed = deriveSeed(seed, 'iteration', it);
+        const all: Chunk[] = [];
+        for (let at = 0, c = 0; at < part.length; at += chunkSize, c++) {
           progress('sample', at, part.length);
-          if (pairs.length === 0) continue;
-          if (options.signal?.aborted) return { aborted: true, iterations: done, finalDir: current };
-          let lines: RationaleRecord[] = [];
+          const file = join(chunks, `${String(c).padStart(6, '0')}.json`);
+          if (await exists(file)) {
+            all.push(JSON.parse(await readFile(file, 'utf8')) as Chunk);
+            continue;
+          }
+          if (signal?.aborted) return { aborted: true, iterations: done, finalDir: current };
+          const pairs = part.slice(at, at + chunkSize);
+          const chunk: Chunk = { records: [], skipped: [] };
           try {
-            const sampled = await sampleRationales(ctx, pairs, { ...options.sampling, seed: deriveSeed(seed, 'iteration', it), signal: options.signal });
+            const sampled = await sampleRationales(ctx, pairs, { ...sampling, seed: iterSeed, signal });
+            chunk.skipped.push(...sampled.skipped);
             let hinted = new Map<string, RationaleSample[]>();
             if (options.mode === 'rationalizer') {
-              const failed = sampled.results.filter((r) => !r.samples.some((s) => s.agrees && s.finishReason === 'stop')).map((r) => r.pair);
-              const h = await sampleRationales(ctx, failed, { ...options.sampling, k: options.rationalizerSamples ?? 1, hint: true, seed: deriveSeed(seed, 'iteration', it), signal: options.signal });
+              const failed = sampled.results.filter((r) => !r.samples.some((x) => x.agrees && x.finishReason === 'stop')).map((r) => r.pair);
+              const h = await sampleRationales(ctx, failed, { ...sampling, k: rationalizerSamples ?? 1, hint: true, seed: iterSeed, signal });
               hinted = new Map(h.results.map((r) => [r.pair.id, r.samples]));
+              chunk.skipped.push(...h.skipped.map((x) => ({ id: x.id, reason: `rationalization skipped: ${x.reason}` })));
             }
             for (const { pair, samples } of sampled.results) {
-              const recs = selectRationales(options.mode, pair, samples, hinted.get(pair.id));
-              const extra = options.annotate;
-              if (extra) recs.forEach((r, j) => Object.assign(r, extra(pair, j < samples.length ? samples[j]! : hinted.get(pair.id)![j - samples.length]!)));
-              lines.push(...recs);
+              const hs = hinted.get(pair.id) ?? [];
+              const recs = selectRationales(options.mode, pair, samples, hs);
+              if (options.annotate) recs.forEach((r, j) => Object.assign(r, options.annotate!(pair, j < samples.length ? samples[j]! : hs[j - samples.length]!)));
+              chunk.records.push(...recs);
             }
-            if (sampled.skipped.length) await appendFile(skipFile, sampled.skipped.map((s) => JSON.stringify(s) + '\n').join(''));
           } catch (e) {
-            if ((e as Error).name === 'AbortError') return { aborted: true, iterations: done, finalDir: current };
+            if (aborted(e)) return { aborted: true, iterations: done, finalDir: current };
             throw e;
           }
-          await appendFile(partFile, lines.map((r) => JSON.stringify(r) + '\n').join(''));
-          lines = [];
+          await writeFileAtomic(file, utf8(JSON.stringify(chunk) + '\n'));
+          all.push(chunk);
         }
         progress('sample', part.length, part.length);
-        // Order records as the part lists the pairs, so the file does not depend on where a run was resumed.
-        const all = await readRecords(partFile);
-        const rank = new Map(part.map((p, i) => [p.id, i]));
-        all.sort((a, b) => rank.get(a.pair_id)! - rank.get(b.pair_id)!);
-        await writeFileAtomic(rationales, new TextEncoder().encode(all.map((r) => JSON.stringify(r) + '\n').join('')));
-        const sk = (await readRecords(skipFile)) as unknown as Skipped[];
-        await writeFileAtomic(join(dir, 'skipped.json'), new TextEncoder().encode(JSON.stringify(sk, null, 1) + '\n'));
-        await rm(partFile, { force: true });
-        await rm(skipFile, { force: true });
+        // skipped.json first: rationales.jsonl, written last, marks the sampling as finished.
+        await writeFileAtomic(skippedFile, utf8(JSON.stringify(all.flatMap((c) => c.skipped), null, 1) + '\n'));
+        await writeFileAtomic(rationales, utf8(all.flatMap((c) => c.records).map((r) => JSON.stringify(r) + '\n').join('')));
+        await rm(chunks, { recursive: true, force: true });
       }
-      const records = await readRecords(rationales);
-      skipped.push(...(JSON.parse(await readFile(join(dir, 'skipped.json'), 'utf8')) as Skipped[]));
+      const records = await readJsonl<RationaleRecord>(rationales);
+      const skipped = JSON.parse(await readFile(skippedFile, 'utf8')) as Skipped[];
 
       // 2. Training data; DPO reference log-probs from the iteration's starting model, saved before any step.
-      const { sft, dpo } = unitsFrom(records, options.mode);
+      const { sft, dpo: dpoPairs } = unitsFrom(records, options.mode);
       let units: TrainUnit[] = sft;
-      if (options.mode === 'dpo' && dpo.length > 0) {
+      const seq = (r: RationaleRecord) => ({ ids: Int32Array.from([...r.prompt_ids, ...r.tokens]), promptLength: r.prompt_ids.length });
+      if (options.mode === 'dpo' && dpoPairs.length > 0) {
         const refFile = join(dir, 'reference.json');
         let ref: number[];
         if (await exists(refFile)) ref = JSON.parse(await readFile(refFile, 'utf8')) as number[];
         else {
-          const seqs = dpo.flatMap(({ chosen, rejected }) => [chosen, rejected].map((r) => ({ ids: Int32Array.from([...r.prompt_ids, ...r.tokens]), promptLength: r.prompt_ids.length })));
+          const seqs = dpoPairs.flatMap(({ chosen, rejected }) => [seq(chosen), seq(rejected)]);
           progress('reference', 0, seqs.length);
-          const { logps } = await scoreSequences(lm.model, seqs, { onProgress: (d, t) => progress('reference', d, t) });
-          ref = Array.from(logps);
-          await writeFileAtomic(refFile, new TextEncoder().encode(JSON.stringify(ref) + '\n'));
+          try {
+            ref = Array.from((await scoreSequences(lm.model, seqs, { signal, onProgress: (d, t) => progress('reference', d, t) })).logps);
+          } catch (e) {
+            if (aborted(e)) return { aborted: true, iterations: done, finalDir: current };
+            throw e;
+          }
+          await writeFileAtomic(refFile, utf8(JSON.stringify(ref) + '\n'));
         }
-        units = dpo.map(({ chosen, rejected }, i) => ({
-          sequences: [chosen, rejected].map((r) => ({ ids: Int32Array.from([...r.prompt_ids, ...r.tokens]), promptLength: r.prompt_ids.length })),
-          refLogps: [ref[2 * i]!, ref[2 * i + 1]!] as const,
-        }));
+        units = dpoPairs.map(({ chosen, rejected }, i) => ({ sequences: [seq(chosen), seq(rejected)], refLogps: [ref[2 * i]!, ref[2 * i + 1]!] as const }));
       }
 
       // 3. Training (resumable), then the checkpoint, written whole before it is renamed into place.
-      let outcome: TrainOutcome | null = null;
-      if (!(await exists(checkpoint))) {
+      if (!trained) {
+        let outcome: TrainOutcome | null = null;
         if (units.length > 0) {
-          const objective = options.mode === 'dpo' ? { type: 'dpo' as const, beta: options.dpo?.beta ?? 1.0, lossType: options.dpo?.lossType ?? 'sigmoid' } : { type: 'sft' as const };
-          outcome = await trainUnits(lm.model, units, objective, train, {
-            resume: resumingTrain, signal: options.signal, onProgress: (t) => progress('train', t.step, t.totalSteps, t),
-          });
+          const objective = options.mode === 'dpo' ? { type: 'dpo' as const, beta: dpo?.beta ?? 1.0, lossType: dpo?.lossType ?? 'sigmoid' } : { type: 'sft' as const };
+          const before = resumingTrain ? await partialHistory(partial) : [];
+          outcome = await trainUnits(lm.model, units, objective, train, { resume: resumingTrain, signal, onProgress: (t) => progress('train', t.step, t.totalSteps, t) });
+          outcome = { ...outcome, history: [...before, ...outcome.history] };
           if (outcome.aborted) {
-            await rm(partial, { recursive: true, force: true });
-            await saveLanguageModel(partial + '.tmp', lm, { optimizer: true });
-            await rename(partial + '.tmp', partial);
+            await savePartial(partial, lm, outcome.history);
             return { aborted: true, iterations: done, finalDir: current };
           }
         }
-        await rm(checkpoint + '.tmp', { recursive: true, force: true });
-        await saveLanguageModel(checkpoint + '.tmp', lm);
-        await writeFileAtomic(join(checkpoint + '.tmp', 'train.json'), new TextEncoder().encode(JSON.stringify({ units: units.length, ...(outcome ?? { totalSteps: 0, history: [] }) }) + '\n'));
-        await rename(checkpoint + '.tmp', checkpoint);
+        await saveCheckpoint(checkpoint, lm, { 'train.json': { units: units.length, ...(outcome ?? { totalSteps: 0, step: 0, aborted: false, history: [] }) } });
         await rm(partial, { recursive: true, force: true });
       }
       const trainLog = JSON.parse(await readFile(join(checkpoint, 'train.json'), 'utf8')) as { units: number; totalSteps: number; history: Array<Record<string, number>> };
 
-      // 4. Evaluation and the iteration's summary.
+      // 4. Evaluation (of this iteration's checkpoint) and the iteration's summary.
       let evaluation: Record<string, unknown> | undefined;
       if (options.evaluate) {
         progress('evaluate', 0, 1);
-        evaluation = await options.evaluate(ctx, it);
+        try {
+          evaluation = await options.evaluate(ctx, it);
+        } catch (e) {
+          if (aborted(e)) return { aborted: true, iterations: done, finalDir: current };
+          throw e;
+        }
         progress('evaluate', 1, 1);
       }
-      const plain = records.filter((r) => r.hint === undefined);
-      const hinted = records.filter((r) => r.hint !== undefined);
-      const losses = trainLog.history.map((h) => h.loss!).filter(Number.isFinite);
-      const summary: StarIteration = {
-        iteration: it, pairs: part.length, samples: plain.length,
-        agreeing: plain.filter((r) => r.agrees && r.finish_reason === 'stop').length,
-        kept: records.filter((r) => r.kept).length,
-        keepRate: plain.length ? plain.filter((r) => r.kept).length / plain.length : 0,
-        pairsWithAgreeing: new Set(plain.filter((r) => r.agrees && r.finish_reason === 'stop').map((r) => r.pair_id)).size,
-        noVerdict: plain.filter((r) => r.verdict === null).length,
-        cutOff: plain.filter((r) => r.finish_reason !== 'stop').length,
-        ...(options.mode === 'rationalizer' ? { rationalized: { attempted: new Set(hinted.map((r) => r.pair_id)).size, rescued: new Set(hinted.filter((r) => r.kept).map((r) => r.pair_id)).size } } : {}),
-        ...(options.mode === 'dpo' ? { dpoPairs: units.length } : {}),
-        trainUnits: trainLog.units, trainSteps: trainLog.totalSteps,
-        trainLoss: losses.length ? losses.slice(-Math.max(1, Math.ceil(losses.length / 10))).reduce((a, b) => a + b, 0) / Math.max(1, Math.ceil(losses.length / 10)) : null,
-        skipped, ...(evaluation ? { eval: evaluation } : {}), checkpoint,
-      };
-      await writeFileAtomic(metricsFile, new TextEncoder().encode(JSON.stringify(summary, null, 1) + '\n'));
+      const summary = summarize(it, part.length, records, options.mode, trainLog, skipped, checkpoint, evaluation);
+      await writeFileAtomic(metricsFile, utf8(JSON.stringify(summary, null, 1) + '\n'));
       done.push(summary);
       current = checkpoint;
     } finally {
@@ -363,4 +344,30 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
     }
   }
   return { aborted: false, iterations: done, finalDir: current };
+}
+
+function summarize(
+  iteration: number, pairs: number, records: readonly RationaleRecord[], mode: StarMode,
+  trainLog: { units: number; totalSteps: number; history: Array<Record<string, number>> }, skipped: Skipped[], checkpoint: string, evaluation?: Record<string, unknown>,
+): StarIteration {
+  const plain = records.filter((r) => r.hint === undefined);
+  const hinted = records.filter((r) => r.hint !== undefined);
+  const agreeing = plain.filter((r) => r.agrees && r.finish_reason === 'stop');
+  const losses = trainLog.history.map((h) => h.loss!).filter(Number.isFinite);
+  // The mean loss of the last tenth of the steps: the end of training, less noisy than the last step.
+  const tail = losses.slice(-Math.max(1, Math.ceil(losses.length / 10)));
+  const hintSkipped = skipped.filter((s) => s.reason.startsWith('rationalization skipped')).length;
+  return {
+    iteration, pairs, samples: plain.length, agreeing: agreeing.length,
+    kept: records.filter((r) => r.kept).length,
+    keepRate: plain.length ? plain.filter((r) => r.kept).length / plain.length : 0,
+    pairsWithAgreeing: new Set(agreeing.map((r) => r.pair_id)).size,
+    noVerdict: plain.filter((r) => r.verdict === null).length,
+    cutOff: plain.filter((r) => r.finish_reason !== 'stop').length,
+    ...(mode === 'rationalizer' ? { rationalized: { attempted: new Set(hinted.map((r) => r.pair_id)).size + hintSkipped, rescued: new Set(hinted.filter((r) => r.kept).map((r) => r.pair_id)).size } } : {}),
+    ...(mode === 'dpo' ? { dpoPairs: trainLog.units } : {}),
+    trainUnits: trainLog.units, trainSteps: trainLog.totalSteps,
+    trainLoss: tail.length ? tail.reduce((a, b) => a + b, 0) / tail.length : null,
+    skipped, ...(evaluation ? { eval: evaluation } : {}), checkpoint,
+  };
 }

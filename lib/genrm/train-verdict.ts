@@ -1,7 +1,7 @@
 // GenRM (direct): supervised fine-tuning on the verdict token, -log p([[X]] |
 // question, answer A, answer B), with each pair shown in both orders so the
 // judge cannot learn a position.
-import type { PairLike, Skipped } from '../train/bt.js';
+import { requireUnits, type PairLike, type Skipped } from '../train/bt.js';
 import { trainUnits, type RunHooks, type TrainOutcome, type TrainSettings, type TrainUnit } from '../train/trainer.js';
 import { verdictSequence, type JudgeContext } from './judge.js';
 
@@ -20,5 +20,6 @@ export function verdictUnits(ctx: JudgeContext, pairs: readonly PairLike[]): { u
 
 export async function trainGenRM(ctx: JudgeContext, pairs: readonly PairLike[], settings: TrainSettings = {}, hooks: RunHooks = {}): Promise<TrainOutcome & { skipped: Skipped[] }> {
   const { units, skipped } = verdictUnits(ctx, pairs);
+  requireUnits(units, skipped, 'trainGenRM');
   return { ...(await trainUnits(ctx.model, units, { type: 'sft' }, settings, hooks)), skipped };
 }

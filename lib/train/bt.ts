@@ -46,6 +46,13 @@ export function btUnits(tokenizer: Tokenizer, pairs: readonly PairLike[], maxLen
   return { units, kept, skipped };
 }
 
+/** Training needs units; when every pair was skipped, say so and why. */
+export function requireUnits(units: readonly TrainUnit[], skipped: readonly Skipped[], where: string): void {
+  if (units.length > 0) return;
+  if (skipped.length > 0) throw new RangeError(`${where}: all ${skipped.length} pairs were skipped, e.g. ${skipped[0]!.id}: ${skipped[0]!.reason}`);
+  throw new RangeError(`${where}: no pairs to train on`);
+}
+
 export interface BtTrainResult extends TrainOutcome {
   skipped: Skipped[];
 }
@@ -53,6 +60,7 @@ export interface BtTrainResult extends TrainOutcome {
 export async function trainBradleyTerry(model: Model, tokenizer: Tokenizer, pairs: readonly PairLike[], settings: TrainSettings & { centerRewardsCoefficient?: number } = {}, hooks: RunHooks = {}): Promise<BtTrainResult> {
   if (!model.config.reward_head) throw new Error('trainBradleyTerry: the model has no reward head (create it with reward_head: true, or load with { rewardHead: true })');
   const { units, skipped } = btUnits(tokenizer, pairs, model.config.max_position_embeddings);
+  requireUnits(units, skipped, 'trainBradleyTerry');
   const { centerRewardsCoefficient, ...rest } = settings;
   const outcome = await trainUnits(model, units, { type: 'bt', centerRewardsCoefficient }, rest, hooks);
   return { ...outcome, skipped };

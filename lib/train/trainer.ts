@@ -131,7 +131,8 @@ export async function trainUnits(model: Model, units: readonly TrainUnit[], obje
   const totalSteps = plan.length;
   const optimizer = {
     lr: s.lr, beta1: s.beta1, beta2: s.beta2, weightDecay: s.weightDecay, maxGradNorm: s.maxGradNorm,
-    warmupSteps: Math.round(s.warmupRatio * totalSteps), totalSteps, minLrRatio: s.minLrRatio,
+    // Rounded up, as the Hugging Face Trainer rounds warmup_ratio * steps.
+    warmupSteps: Math.ceil(s.warmupRatio * totalSteps), totalSteps, minLrRatio: s.minLrRatio,
   };
   const history: TrainOutcome['history'] = [];
   const start = performance.now();

@@ -12,6 +12,7 @@
 #include "../core/error.h"
 #include "../core/rng.h"
 #include "../core/thread_pool.h"
+#include "../cpu/attention_decode.h"
 #include "../cpu/gemm.h"
 #include "../cpu/rmsnorm.h"
 #include "../cpu/rope.h"
@@ -112,13 +113,16 @@ void Model::decode_step(Cache& cache, const std::vector<int64_t>& slots, const s
                         std::vector<float>& logits) {
   const Config& c = config_;
   const int64_t M = static_cast<int64_t>(slots.size()), d = c.hidden_size, f = c.intermediate_size;
-  const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim(), group = H / KV;
+  const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
   const int64_t qd = c.q_dim(), kvd = c.kv_dim();
   const float eps = static_cast<float>(c.rms_norm_eps), scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
   std::vector<float> x(M * d), h(M * d), q(M * qd), k(M * kvd), v(M * kvd), o(M * qd), tmp(M * d), g(M * f), u(M * f), a(M * f);
   std::vector<int32_t> pos(M);
+  std::vector<int64_t> n(M);
+  std::vector<const float*> kp(M), vp(M);
   for (int64_t i = 0; i < M; ++i) {
     pos[i] = static_cast<int32_t>(cache.len[slots[i]]);
+    n[i] = pos[i] + 1;
     std::memcpy(x.data() + i * d, params_.data() + layout_[0].offset + static_cast<int64_t>(tokens[i]) * d, sizeof(float) * d);
   }
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
@@ -133,31 +137,22 @@ void Model::decode_step(Cache& cache, const std::vector<int64_t>& slots, const s
       std::memcpy(cache.k_at(slots[i], l) + pos[i] * kvd, k.data() + i * kvd, sizeof(float) * kvd);
       std::memcpy(cache.v_at(slots[i], l) + pos[i] * kvd, v.data() + i * kvd, sizeof(float) * kvd);
     }
-    // One query row against its sequence's cached keys, per (row, head).
-    parallel_for(M * H, [&](int64_t b, int64_t e, int) {
-      std::vector<float> p(cache.capacity);
-      for (int64_t t = b; t < e; ++t) {
-        const int64_t i = t / H, hh = t % H, gg = hh / group, n = pos[i] + 1;
-        const float* qi = q.data() + i * qd + hh * D;
-        const float* kc = cache.k_at(slots[i], l) + gg * D;
-        const float* vc = cache.v_at(slots[i], l) + gg * D;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < n; ++j) {
-          float s = 0;
-          for (int64_t dd = 0; dd < D; ++dd) s += qi[dd] * kc[j * kvd + dd];
-          p[j] = s * scale;
-          mx = std::max(mx, p[j]);
-        }
-        float sum = 0;
-        for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - mx));
-        float* out = o.data() + i * qd + hh * D;
-        for (int64_t dd = 0; dd < D; ++dd) out[dd] = 0;
-        for (int64_t j = 0; j < n; ++j) {
-          const float w = p[j] / sum;
-          for (int64_t dd = 0; dd < D; ++dd) out[dd] += w * vc[j * kvd + dd];
-        }
-      }
-    });
+    // One query row against its own sample's cached keys, per (row, head).
+    for (int64_t i = 0; i < M; ++i) {
+      kp[i] = cache.k_at(slots[i], l);
+      vp[i] = cache.v_at(slots[i], l);
+    }
+    cpu::DecodeAttentionArgs da;
+    da.rows = M;
+    da.heads = H;
+    da.kv_heads = KV;
+    da.head_dim = D;
+    da.k = kp.data();
+    da.v = vp.data();
+    da.kv_stride = kvd;
+    da.n = n.data();
+    da.scale = scale;
+    cpu::attention_decode(da, q.data(), o.data(), default_isa());
     project(o.data(), P.wo, tmp.data(), M, qd, d);
     for (int64_t i = 0; i < M * d; ++i) x[i] += tmp[i];
     cpu::rmsnorm_forward(x.data(), P.post_norm, h.data(), nullptr, M, d, eps);
