@@ -102,9 +102,13 @@ cpu::AttentionArgs attention_args(const Config& c, const Batch& b) {
   return att;
 }
 
+// Activation and scratch buffers only grow: every element a pass reads was
+// written earlier in that pass, so a batch of another size (token-budget
+// batches differ every step) reuses the memory with no reallocation, zero-fill
+// or page faults. The model keeps its largest batch's memory.
 template <typename T>
 void resize(std::vector<T>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) != n) v.assign(static_cast<size_t>(n), T());
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
 }
 
 std::string at(const char* field, int64_t i) { return std::string(field) + "[" + std::to_string(i) + "]"; }
