@@ -7,34 +7,16 @@
 #include <cmath>
 
 #include "attention_decode.h"
+#include "dot_avx2.h"
 
 namespace genrm::cpu {
-namespace {
-
-inline float hsum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
-}
-
-}  // namespace
 
 void attention_decode_head_avx2(const float* q, const float* k, const float* v, int64_t n, int64_t d, int64_t stride,
                                 float scale, float* p, float* out) {
   const int64_t d8 = d - d % 8;
   float mx = -INFINITY;
   for (int64_t j = 0; j < n; ++j) {
-    const float* kj = k + j * stride;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int64_t t = 0;
-    for (; t + 16 <= d8; t += 16) {
-      acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + t), _mm256_loadu_ps(kj + t), acc0);
-      acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + t + 8), _mm256_loadu_ps(kj + t + 8), acc1);
-    }
-    for (; t < d8; t += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + t), _mm256_loadu_ps(kj + t), acc0);
-    float s = hsum(_mm256_add_ps(acc0, acc1));
-    for (; t < d; ++t) s += q[t] * kj[t];
-    p[j] = s * scale;
+    p[j] = avx2::dot(q, k + j * stride, d) * scale;
     mx = std::max(mx, p[j]);
   }
   float sum = 0;
