@@ -1,0 +1,77 @@
+// The demo: `genrm demo --quick` end to end through the CLI (the table, the
+// report folder and its charts, the base-model cache reused by a second run),
+// the cache rebuilt when it is corrupt, and bad options refused clearly.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { baseModel, baseKey, type BaseSpec } from '../lib/demo/base.js';
+import { presetForBudget } from '../lib/demo/presets.js';
+import { cliPath } from './helpers.js';
+
+let root = '';
+test.before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'genrm-demo-'));
+});
+test.after.always(async () => {
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+const cli = (args: string[]) => spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', env: { ...process.env, GENRM_THREADS: '2' } });
+
+test.serial('demo --quick prints the paper-shaped table and writes the report; a second run reuses the base model', async (t) => {
+  const runs = join(root, 'runs');
+  const r = cli(['demo', '--quick', '--runs', runs]);
+  t.is(r.status, 0, r.stderr);
+  const rows = ['Zero-shot (direct)', 'Zero-shot CoT', 'Bradley-Terry', 'GenRM', 'STaR-SFT', 'STaR-DPO', 'STaR-Rationalizer', 'STaR-DPO + vote@3'];
+  for (const row of rows) t.regex(r.stdout, new RegExp(`\\| ${row.replace(/[()+]/g, '\\$&')} \\|( [\\d.-]+ \\|){6}`), row);
+  t.regex(r.stdout, /\| Method \| In distribution \| Chat \| Chat Hard \| Safety \| Reasoning \| OOD overall \|/);
+  t.regex(r.stderr, /pretrained the base model/);
+  const dir = /report: (.+)\/report\.md/.exec(r.stdout)![1]!;
+  const charts = (await readdir(join(dir, 'charts'))).sort();
+  t.deepEqual(charts, ['accuracy-by-method.svg', 'bt-surface-feature.svg', 'star-iterations-in-distribution.svg', 'star-iterations-ood.svg', 'star-keep-rate.svg']);
+  const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'));
+  for (const m of report.seeds[0].methods) {
+    t.true(m.id >= 0 && m.id <= 1, `${m.method} in distribution ${m.id}`);
+    for (const v of Object.values(m.sections) as number[]) t.true(v >= 0 && v <= 1);
+  }
+  // Every STaR iteration left its rationales, checkpoint and metrics.
+  for (const mode of ['sft', 'dpo', 'rationalizer'])
+    for (const it of [1, 2, 3]) t.true(existsSync(join(dir, 'seed-1', `star-${mode}`, `iter-${it}`, 'rationales.jsonl')), `${mode} ${it}`);
+  const again = cli(['demo', '--quick', '--runs', runs]);
+  t.is(again.status, 0, again.stderr);
+  t.regex(again.stderr, /base model from the cache/);
+});
+
+test('a corrupt cached base model is pretrained again, not trusted', async (t) => {
+  const cache = join(root, 'cache');
+  const spec: BaseSpec = { seed: 3, hiddenSize: 32, layers: 1, vocabSize: 300, maxPositions: 1024, tokens: 20_000, batchTokens: 4096, lr: 1e-3 };
+  const first = await baseModel(spec, cache);
+  t.false(first.cached);
+  t.is(first.dir, join(cache, baseKey(spec)));
+  t.true((await baseModel(spec, cache)).cached);
+  await writeFile(join(first.dir, 'model.safetensors'), 'not a safetensors file');
+  const lines: string[] = [];
+  const rebuilt = await baseModel(spec, cache, { log: (l) => lines.push(l) });
+  t.false(rebuilt.cached);
+  t.regex(lines.join('\n'), /does not load .*pretraining it again/);
+  t.true((await baseModel(spec, cache)).cached);
+  t.not(baseKey({ ...spec, seed: 4 }), baseKey(spec));
+  t.not(baseKey({ ...spec, exclude: new Set(['x']) }), baseKey(spec));
+});
+
+test('bad options: unknown ones, a budget too small, quick with a budget', (t) => {
+  const u = cli(['demo', '--fast']);
+  t.is(u.status, 1);
+  t.regex(u.stderr, /unknown option '--fast'/);
+  const small = cli(['demo', '--budget', '0.2', '--runs', join(root, 'x')]);
+  t.is(small.status, 1);
+  t.regex(small.stderr, /budget: 0\.2 minutes is too small to train anything meaningful: .*pretraining gets/);
+  const both = cli(['demo', '--quick', '--budget', '5', '--runs', join(root, 'x')]);
+  t.is(both.status, 1);
+  t.regex(both.stderr, /quick and budget exclude each other/);
+  t.throws(() => presetForBudget(-1), { message: /expected a positive number of minutes/ });
+  t.is(presetForBudget(20).world.trainSize, 2 * presetForBudget(10).world.trainSize);
+});
