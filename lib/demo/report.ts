@@ -82,9 +82,9 @@ export async function writeDemoReport(dir: string, preset: DemoPreset, seeds: re
     if (!cs.length) return [];
     const k = stats(cs.map((c) => c.keepRate)).mean!;
     const f = stats(cs.map((c) => c.faithful)).mean;
-    return [{ x: it, series: `STaR-${mode} keep rate`, value: k }, ...(f === null ? [] : [{ x: it, series: `STaR-${mode} faithful share of kept`, value: f }])];
+    return [{ x: it, series: `${mode}: kept`, value: k }, ...(f === null ? [] : [{ x: it, series: `${mode}: faithful`, value: f }])];
   }));
-  charts['star-keep-rate'] = await lineChartSvg({ title: 'STaR: share of rationales kept, and share of kept ones that are faithful', data: keep, xTitle: 'iteration', yTitle: 'fraction', yDomain: [0, 1] });
+  charts['star-keep-rate'] = await lineChartSvg({ title: 'STaR: share of rationales kept; share of the kept ones whose checks and verdict are true', data: keep, xTitle: 'iteration', yTitle: 'fraction', yDomain: [0, 1] });
   const splits = seeds[0]!.btSurface.map((b) => b.split);
   charts['bt-surface-feature'] = await barChartSvg({
     title: 'Bradley-Terry, held-out pairs: accuracy by whether the surface feature points to the label',
