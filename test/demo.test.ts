@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baseModel, baseKey, type BaseSpec } from '../lib/demo/base.js';
 import { presetForBudget } from '../lib/demo/presets.js';
+import { findings } from '../lib/demo/report.js';
 import { cliPath } from './helpers.js';
 
 let root = '';
@@ -74,4 +75,20 @@ test('bad options: unknown ones, a budget too small, quick with a budget', (t) =
   t.regex(both.stderr, /quick and budget exclude each other/);
   t.throws(() => presetForBudget(-1), { message: /expected a positive number of minutes/ });
   t.is(presetForBudget(20).world.trainSize, 2 * presetForBudget(10).world.trainSize);
+});
+
+test('the report checks the paper\'s findings against the numbers, whichever way they come out', (t) => {
+  const row = (method: string, id: number, ood: number) => ({ method, mean: { 'In distribution': id, 'OOD overall': ood }, spread: {} });
+  const paperLike = [
+    row('Zero-shot (direct)', 0.52, 0.6), row('Zero-shot CoT + vote@5', 0.68, 0.75), row('Bradley-Terry', 0.74, 0.7), row('GenRM', 0.73, 0.72),
+    row('STaR-SFT', 0.67, 0.77), row('STaR-SFT + vote@5', 0.68, 0.79), row('STaR-DPO', 0.74, 0.8), row('STaR-DPO + vote@5', 0.75, 0.82),
+    row('STaR-Rationalizer', 0.7, 0.76), row('STaR-Rationalizer + vote@5', 0.71, 0.77),
+  ];
+  const f = findings(paperLike, 5);
+  t.is(f.length, 4);
+  t.true(f.every((x) => x.endsWith(': reproduces.')), f.join('\n'));
+  t.regex(f[2]!, /best STaR-DPO \+ vote 82\.0% vs BT 70\.0%/);
+  const flat = paperLike.map((r) => ({ ...r, mean: { 'In distribution': 0.5, 'OOD overall': 0.5 } }));
+  const g = findings(flat, 5);
+  t.deepEqual(g.map((x) => x.split(': ').at(-1)), ['does not reproduce.', 'reproduces.', 'does not reproduce.', 'does not reproduce.']);
 });

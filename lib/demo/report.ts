@@ -52,6 +52,30 @@ export function summaryTable(summary: readonly Summary[], seeds: number): string
   return [header, ...summary.map((s) => `| ${s.method} | ${COLUMNS.map((c) => fmt(s.mean[c]!, s.spread[c]!)).join(' | ')} |`)].join('\n');
 }
 
+/** The paper's four findings, each checked against this run's means (a difference counts from 2 points). */
+export function findings(summary: readonly Summary[], voteK: number): string[] {
+  const get = (method: string, col: string) => summary.find((s) => s.method === method)?.mean[col] ?? null;
+  const pct = (v: number | null) => (v === null ? '-' : `${(100 * v).toFixed(1)}%`);
+  const ID = 'In distribution', OOD = 'OOD overall';
+  const bt = get('Bradley-Terry', ID), btOod = get('Bradley-Terry', OOD);
+  const out: string[] = [];
+  const verdict = (holds: boolean | null) => (holds === null ? 'not measured' : holds ? 'reproduces' : 'does not reproduce');
+  const zs = [get('Zero-shot (direct)', ID), get(`Zero-shot CoT + vote@${voteK}`, ID)];
+  out.push(`Zero-shot judges below BT in distribution: direct ${pct(zs[0]!)}, CoT + vote ${pct(zs[1]!)} vs BT ${pct(bt)}: ${verdict(bt === null || zs.some((z) => z === null) ? null : zs.every((z) => z! < bt - 0.02))}.`);
+  const g = get('GenRM', ID);
+  out.push(`GenRM about equal to BT in distribution (within 3 points): ${pct(g)} vs ${pct(bt)}: ${verdict(g === null || bt === null ? null : Math.abs(g - bt) <= 0.03)}.`);
+  const star = ['STaR-SFT', 'STaR-DPO', 'STaR-Rationalizer'].map((m) => ({ m, v: get(`${m} + vote@${voteK}`, OOD) })).filter((x) => x.v !== null);
+  const best = star.sort((a, b) => b.v! - a.v!)[0];
+  out.push(`A STaR judge above BT out of distribution: best ${best ? `${best.m} + vote ${pct(best.v)}` : '-'} vs BT ${pct(btOod)}: ${verdict(!best || btOod === null ? null : best.v! > btOod + 0.02)}.`);
+  const gains = ['STaR-SFT', 'STaR-DPO', 'STaR-Rationalizer'].map((m) => {
+    const a = get(m, OOD), b = get(`${m} + vote@${voteK}`, OOD);
+    return a === null || b === null ? null : b - a;
+  }).filter((x): x is number => x !== null);
+  const mean = gains.length ? gains.reduce((a, b) => a + b, 0) / gains.length : null;
+  out.push(`Voting over ${voteK} samples adds a little out of distribution: mean change ${mean === null ? '-' : `${(100 * mean).toFixed(1)} points`}: ${verdict(mean === null ? null : mean > 0)}.`);
+  return out;
+}
+
 export async function writeDemoReport(dir: string, preset: DemoPreset, seeds: readonly SeedResult[], extra: { totalSeconds: number; machine: string }): Promise<{ markdown: string; summary: Summary[] }> {
   const summary = summarize(seeds);
   const ceiling = seeds[0]!.ceiling;
@@ -100,6 +124,10 @@ export async function writeDemoReport(dir: string, preset: DemoPreset, seeds: re
     `Accuracy (%)${seeds.length > 1 ? ', mean ± standard deviation over seeds' : ''}. In distribution: held-out pairs like the training pairs, labels with ${(100 * (1 - ceiling)).toFixed(0)}% noise, so the ceiling is about ${(100 * ceiling).toFixed(0)}%. Out of distribution: four RewardBench-like sections, clean labels; OOD overall is their plain mean.`,
     '',
     table,
+    '',
+    '## Against the paper',
+    '',
+    ...findings(summary, preset.voteK).map((f) => `- ${f}`),
     '',
     `Single-sample CoT rows use the first of ${preset.voteK} sampled rationales; "+ vote@${preset.voteK}" rows take their majority (ties 0.5). Pairs without a verdict score 0.5.`,
     '',
