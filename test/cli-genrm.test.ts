@@ -75,6 +75,25 @@ test.serial('train-genrm, then eval on RewardBench-format data reports every sec
   t.true(existsSync(join(report, 'charts', 'sections-1.svg')));
 });
 
+test.serial('eval --benchmark takes a built-in world\'s world.json and scores its sections', async (t) => {
+  const { generateWorld, writeWorld } = await import('../lib/world/index.js');
+  const dir = join(root, 'world');
+  const world = generateWorld({ seed: 2, trainSize: 20, testSize: 20, subsetSize: 2 });
+  await writeWorld(dir, world, { fsync: false });
+  // The world's subsets on short pairs the tiny test judge can read.
+  const subsets = Object.values(world.info.sections).flatMap((s) => Object.keys(s));
+  const short = join(root, 'world-short.jsonl');
+  await writePreferencesJsonl(short, makePairs(subsets.length * 2, 'w').map((p, i) => ({ id: p.id, prompt: [...p.prompt], chosen: p.chosen, rejected: p.rejected, source: 'test', subset: subsets[i % subsets.length]! })), 'rewardbench');
+  const e = cli(['eval', '--model', model, '--data', short, '--benchmark', join(dir, 'world.json'), '--json', '--template', 'compact-pairwise']);
+  t.is(e.status, 0, e.stderr);
+  const [res] = JSON.parse(e.stdout);
+  t.deepEqual(Object.keys(res.benchmark.sections), ['Chat', 'Chat Hard', 'Safety', 'Reasoning']);
+  t.is(typeof res.benchmark.overall, 'number');
+  const bad = cli(['eval', '--model', model, '--data', uf, '--benchmark', uf]);
+  t.is(bad.status, 1, bad.stdout + bad.stderr);
+  t.regex(bad.stderr, /--benchmark .*train_prefs\.jsonl/);
+});
+
 test.serial('star --mode dpo writes its iterations; eval --judge cot votes; judge prints rationales and a verdict', (t) => {
   const out = join(root, 'star');
   const r = cli(['star', '--mode', 'dpo', '--model', model, '--data', uf, '--out', out, '--iterations', '2', '--k', '4', '--max-new-tokens', '12', ...fast]);

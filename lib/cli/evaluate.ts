@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { REWARDBENCH, accuracy, benchmarkTable, scoreBenchmark, scoreToMarkdown, validateBenchmark, wilsonInterval, type Benchmark, type BenchmarkScore } from '../eval/index.js';
+import { REWARDBENCH, accuracy, benchmarkFromCounts, benchmarkTable, scoreBenchmark, scoreToMarkdown, validateBenchmark, wilsonInterval, type Benchmark, type BenchmarkScore } from '../eval/index.js';
 import { evaluateJudge, JUDGE_KINDS, type JudgeKind, type Judged } from '../genrm/jobs.js';
 import { judgeDirect } from '../genrm/judge.js';
 import { templateByName } from '../genrm/prompt.js';
@@ -25,8 +25,13 @@ async function loadBenchmark(spec: string): Promise<Benchmark> {
   } catch (e) {
     throw new Error(`--benchmark ${spec}: ${(e as Error).message}`);
   }
-  // A world.json carries its benchmark under "benchmark".
-  const bench = ((parsed as { benchmark?: unknown }).benchmark ?? parsed) as Benchmark;
+  // A built-in world's world.json lists its sections' subsets with their row counts.
+  const world = parsed as { format?: string; sections?: Record<string, Record<string, number>> };
+  if (world.format === 'genrm-world' && world.sections) {
+    const sections = Object.fromEntries(Object.entries(world.sections).map(([name, subsets]) => [name, Object.keys(subsets)]));
+    return benchmarkFromCounts(spec, sections, Object.assign({}, ...Object.values(world.sections)));
+  }
+  const bench = parsed as Benchmark;
   try {
     validateBenchmark(bench);
   } catch (e) {
@@ -58,6 +63,8 @@ export function registerEvalCommands(program: Command): void {
     .option('--seed <n>', 'seed of position draws and sampling', integer, 0);
   addSamplingOptions(addTemplateOption(addDataOptions(e, 'preference files to judge (JSON Lines or Parquet)')), 8);
   e.action(async (f: EvalFlags) => {
+    // A bad benchmark file fails before any judging.
+    const given = f.benchmark ? await loadBenchmark(f.benchmark) : undefined;
     const lm = await loadLanguageModel(f.model);
     const { signal, release } = interruptSignal('stopping');
     try {
@@ -85,7 +92,7 @@ export function registerEvalCommands(program: Command): void {
         const ci = wilsonInterval(acc.accuracy, acc.count);
         const subsets = new Set(judged.judgements.map((j) => j.subset).filter((s): s is string => s !== undefined));
         const rbKnown = Object.values(REWARDBENCH.sections).some((s) => [...subsets].some((x) => x in s.subsets));
-        const bench = f.benchmark ? await loadBenchmark(f.benchmark) : rbKnown ? REWARDBENCH : undefined;
+        const bench = given ?? (rbKnown ? REWARDBENCH : undefined);
         results.push({ file, judged, accuracy: { ...acc, low: ci.low, high: ci.high }, ...(bench ? { benchmark: scoreBenchmark(judged.judgements, bench) } : {}) });
       }
       const md = results.map((r) => {
