@@ -22,6 +22,8 @@ export interface DemoOptions extends DemoHooks {
   /** Seeds to run: first, first + 1, ... Default 1 seed from 1. */
   seeds?: number;
   firstSeed?: number;
+  /** A preset of your own (for experiments); excludes quick and budgetMinutes. */
+  preset?: DemoPreset;
 }
 
 export interface DemoResult {
@@ -31,8 +33,12 @@ export interface DemoResult {
   markdown: string;
 }
 
-export function demoPreset(o: Pick<DemoOptions, 'quick' | 'budgetMinutes'>): DemoPreset {
+export function demoPreset(o: Pick<DemoOptions, 'quick' | 'budgetMinutes' | 'preset'>): DemoPreset {
   if (o.quick && o.budgetMinutes !== undefined) throw new RangeError('quick and budget exclude each other: --quick is its own small preset');
+  if (o.preset) {
+    if (o.quick || o.budgetMinutes !== undefined) throw new RangeError('preset excludes quick and budget');
+    return o.preset;
+  }
   return o.quick ? QUICK_PRESET : o.budgetMinutes !== undefined ? presetForBudget(o.budgetMinutes) : DEFAULT_PRESET;
 }
 
