@@ -27,6 +27,9 @@ struct Model::Cache {
   // ever read), so a large cache costs no zero-filling pass.
   std::unique_ptr<float[]> k, v;
   std::vector<int64_t> len;   // tokens cached per slot
+  // Per-step buffers, kept across steps: allocating them anew each step made
+  // glibc map and unmap the large ones, so every step paid page faults and zeroing.
+  std::vector<float> x, h, q, k_new, v_new, o, tmp, g, u, a;
   float* k_at(int64_t slot, int64_t layer) { return k.get() + ((slot * layers + layer) * capacity) * kv_dim; }
   float* v_at(int64_t slot, int64_t layer) { return v.get() + ((slot * layers + layer) * capacity) * kv_dim; }
 };
@@ -116,7 +119,21 @@ void Model::decode_step(Cache& cache, const std::vector<int64_t>& slots, const s
   const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
   const int64_t qd = c.q_dim(), kvd = c.kv_dim();
   const float eps = static_cast<float>(c.rms_norm_eps), scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
-  std::vector<float> x(M * d), h(M * d), q(M * qd), k(M * kvd), v(M * kvd), o(M * qd), tmp(M * d), g(M * f), u(M * f), a(M * f);
+  // Grow-only views of the cache's step buffers (every element read below is written first).
+  auto buf = [](std::vector<float>& b, int64_t n) -> std::vector<float>& {
+    if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
+    return b;
+  };
+  std::vector<float>& x = buf(cache.x, M * d);
+  std::vector<float>& h = buf(cache.h, M * d);
+  std::vector<float>& q = buf(cache.q, M * qd);
+  std::vector<float>& k = buf(cache.k_new, M * kvd);
+  std::vector<float>& v = buf(cache.v_new, M * kvd);
+  std::vector<float>& o = buf(cache.o, M * qd);
+  std::vector<float>& tmp = buf(cache.tmp, M * d);
+  std::vector<float>& g = buf(cache.g, M * f);
+  std::vector<float>& u = buf(cache.u, M * f);
+  std::vector<float>& a = buf(cache.a, M * f);
   std::vector<int32_t> pos(M);
   std::vector<int64_t> n(M);
   std::vector<const float*> kp(M), vp(M);
