@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baseModel, baseKey, type BaseSpec } from '../lib/demo/base.js';
 import { presetForBudget } from '../lib/demo/presets.js';
-import { findings } from '../lib/demo/report.js';
+import { findings, summarize, summaryTable } from '../lib/demo/report.js';
 import { cliPath } from './helpers.js';
 
 let root = '';
@@ -91,4 +91,17 @@ test('the report checks the paper\'s findings against the numbers, whichever way
   const flat = paperLike.map((r) => ({ ...r, mean: { 'In distribution': 0.5, 'OOD overall': 0.5 } }));
   const g = findings(flat, 5);
   t.deepEqual(g.map((x) => x.split(': ').at(-1)), ['does not reproduce.', 'reproduces.', 'does not reproduce.', 'does not reproduce.']);
+});
+
+test('several seeds: the table shows mean ± standard deviation per column', (t) => {
+  const seed = (s: number, id: number) => ({
+    seed: s, methods: [{ method: 'Bradley-Terry', id, sections: { Chat: 0.5, 'Chat Hard': 0.25, Safety: 1, Reasoning: 0.75 }, ood: 0.625, ties: 0, seconds: 1 }],
+    curves: [], btSurface: [], base: { dir: '', cached: true, seconds: 0 }, ceiling: 0.9, seconds: {},
+  });
+  const summary = summarize([seed(1, 0.7), seed(2, 0.8)]);
+  t.is(summary[0]!.mean['In distribution']!.toFixed(4), '0.7500');
+  t.is(summary[0]!.spread['In distribution']!.toFixed(4), Math.sqrt(0.005).toFixed(4));
+  t.is(summary[0]!.spread.Chat, 0);
+  const table = summaryTable(summary, 2);
+  t.regex(table, /\| Bradley-Terry \| 75\.0 ± 7\.1 \| 50\.0 ± 0\.0 \| 25\.0 ± 0\.0 \| 100\.0 ± 0\.0 \| 75\.0 ± 0\.0 \| 62\.5 ± 0\.0 \|/);
 });
