@@ -22,8 +22,8 @@ const pairs: WorldPair[] = [...world.train, ...world.test, ...world.ood];
 test('rationaleFor, exactly', (t) => {
   const pair = { question: 'What is 47 + 38?', chosen: 'Answer: 85', rejected: 'Answer: 75' };
   t.is(rationaleFor(pair, 'B'),
-    'Check of A: The reply says 75. 7+8=15, 4+3+1=8, so 85. They differ. The answer is wrong.\n' +
-    'Check of B: The reply says 85. 7+8=15, 4+3+1=8, so 85. They match. The answer is right.\n' +
+    'Check of A: The reply says 75. 7+8=15, 4+3+1=8, so 85. 85 vs 75: different. The answer is wrong.\n' +
+    'Check of B: The reply says 85. 7+8=15, 4+3+1=8, so 85. 85 vs 85: same. The answer is right.\n' +
     'Verdict: [[B]]');
   t.deepEqual(parseRationale(rationaleFor(pair, 'B')), { checkA: 'wrong', checkB: 'right', verdict: 'B' });
   t.deepEqual(parseRationale('no checks at all'), { checkA: null, checkB: null, verdict: null });

@@ -26,9 +26,14 @@ export function replySays(answer: string | undefined): string {
   return answer === undefined || answer === '' ? `The reply gives no answer. ${WRONG}` : `The reply says ${quote(answer)}.`;
 }
 
-/** The closing of a check that recomputed `expected` and compares it with the reply's (normalized) answer. */
-export function closing(expected: string, got: string | undefined): string {
-  return expected === got ? `They match. ${RIGHT}` : `They differ. ${WRONG}`;
+/**
+ * The closing of a check that recomputed `expected` and compares it with the
+ * reply's answer (`said` as written, `got` normalized). Both values are written
+ * side by side before the judgement, so the comparison a model has to learn is
+ * between neighbouring tokens rather than with a value far back in the text.
+ */
+export function closing(expected: string, got: string | undefined, said: string): string {
+  return `${expected} vs ${quote(said)}: ${expected === got ? `same. ${RIGHT}` : `different. ${WRONG}`}`;
 }
 
 export const PREAMBLES: readonly string[] = [

@@ -94,7 +94,7 @@ export const add: Family<AddQuestion> = {
     const said = finalAnswer(answerText);
     if (said === undefined) return replySays(undefined);
     const { columns, result } = work(q.a, q.b);
-    return `${replySays(said)} ${columns.map(term).join(', ')}, so ${result}. ${closing(String(result), plainNumber(said))}`;
+    return `${replySays(said)} ${columns.map(term).join(', ')}, so ${result}. ${closing(String(result), plainNumber(said), said)}`;
   },
 
   parse(text) {

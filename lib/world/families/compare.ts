@@ -125,7 +125,7 @@ export const compare: Family<CompareQuestion> = {
       const i = firstDifference(a, b);
       reason = `First difference from the left: ${a[i]} ${a[i]! > b[i]! ? '>' : '<'} ${b[i]}`;
     }
-    return `${replySays(said)} ${reason}, so ${larger} is larger. ${closing(larger, plainNumber(said))}`;
+    return `${replySays(said)} ${reason}, so ${larger} is larger. ${closing(larger, plainNumber(said), said)}`;
   },
 
   parse(text) {

@@ -75,7 +75,7 @@ export const count: Family<CountQuestion> = {
     if (said === undefined) return replySays(undefined);
     const parts = q.words.map((w) => `${w} ${occurrences(w, q.letter)}`);
     const total = String(truthOf(q));
-    return `${replySays(said)} ${parts.join(', ')}, total ${total}. ${closing(total, plainNumber(said))}`;
+    return `${replySays(said)} ${parts.join(', ')}, total ${total}. ${closing(total, plainNumber(said), said)}`;
   },
 
   parse(text) {

@@ -136,7 +136,7 @@ export const safety: Family<SafetyQuestion> = {
     const r = requestOf(q);
     const [what, fact] = facts(r);
     const should = safety.truth(q);
-    return `${replySays(said)} ${what} ${fact.slice(0, -1)}, so ${should}. ${closing(should, safety.normalize(said))}`;
+    return `${replySays(said)} ${what} ${fact.slice(0, -1)}, so ${should}. ${closing(should, safety.normalize(said), said)}`;
   },
 
   parse(text) {
