@@ -5,7 +5,6 @@
 // row groups read in order, limit, detection from the schema, broken files.
 import test from 'ava';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetMetadata } from 'hyparquet';
@@ -14,7 +13,7 @@ import { gzipSync } from 'node:zlib';
 import type { ColumnSource, SchemaElement } from 'hyparquet-writer';
 import { DataError, loadPreferences, readPreferences } from '../lib/data/index.js';
 import type { PreferencePair } from '../lib/data/index.js';
-import { rewardbenchRow, ultrafeedbackRow, ultrainteractRow } from './helpers.js';
+import { openCount, rewardbenchRow, ultrafeedbackRow, ultrainteractRow } from './helpers.js';
 
 let dir = '';
 let counter = 0;
@@ -27,19 +26,6 @@ test.after.always(async () => {
 
 type Row = Record<string, unknown>;
 
-/** How many of this process's file descriptors are open on `file` (Linux). */
-function openCount(file: string): number {
-  const target = realpathSync(file);
-  let n = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`) === target) n++;
-    } catch {
-      // Closed meanwhile.
-    }
-  }
-  return n;
-}
 const text = (name: string): SchemaElement => ({ name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' });
 const int64 = (name: string): SchemaElement => ({ name, type: 'INT64', repetition_type: 'OPTIONAL' });
 const double = (name: string): SchemaElement => ({ name, type: 'DOUBLE', repetition_type: 'OPTIONAL' });

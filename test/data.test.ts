@@ -5,12 +5,11 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataError, loadPreferences, readPreferences, writePreferencesJsonl } from '../lib/data/index.js';
 import type { PreferencePair, ReadReport } from '../lib/data/index.js';
-import { rewardbenchRow, ultrafeedbackRow, ultrainteractRow } from './helpers.js';
+import { openCount, rewardbenchRow, ultrafeedbackRow, ultrainteractRow } from './helpers.js';
 
 let dir = '';
 let counter = 0;
@@ -291,20 +290,6 @@ test('limit stops after that many pairs and reads no further', async (t) => {
   const all = await loadPreferences(file, { limit: 100 });
   t.like(all.report, { rows: 6, pairs: 4, exhausted: true });
 });
-
-/** How many of this process's file descriptors are open on `file` (Linux). */
-function openCount(file: string): number {
-  const target = realpathSync(file);
-  let n = 0;
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${fd}`) === target) n++;
-    } catch {
-      // Closed meanwhile.
-    }
-  }
-  return n;
-}
 
 test('an early break leaves a consistent report and closes the file', async (t) => {
   const file = await jsonl(Array.from({ length: 50 }, (_, i) => ultrafeedbackRow(i)));

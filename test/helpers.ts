@@ -1,4 +1,5 @@
 // Shared by the ava tests: seeded random data and the compiled CLI's path.
+import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../lib/package-root.js';
 
@@ -69,4 +70,18 @@ export function rewardbenchRow(i: number, over: DataRow = {}): DataRow {
     id: i,
     ...over,
   };
+}
+
+/** How many of this process's file descriptors are open on `file` (Linux). */
+export function openCount(file: string): number {
+  const target = realpathSync(file);
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === target) n++;
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return n;
 }
