@@ -4,7 +4,7 @@
 import { Model } from '../lib/model/model.js';
 import { packSequences } from '../lib/model/batch.js';
 import { native } from '../lib/native.js';
-import { time, type BenchResult, type TimeOptions } from './harness.js';
+import type { BenchResult, TimeOptions } from './harness.js';
 import { runTorch, type TrainConfig } from './torch.js';
 
 const CONFIGS: Array<TrainConfig & { label: string; heavy?: boolean }> = [
