@@ -30,10 +30,16 @@ test.serial('demo --quick prints the paper-shaped table and writes the report; a
   for (const row of rows) t.regex(r.stdout, new RegExp(`\\| ${row.replace(/[()+]/g, '\\$&')} \\|( [\\d.-]+ \\|){6}`), row);
   t.regex(r.stdout, /\| Method \| In distribution \| Chat \| Chat Hard \| Safety \| Reasoning \| OOD overall \|/);
   t.regex(r.stderr, /pretrained the base model/);
+  t.regex(r.stdout, /The base model's own checks \(greedy, 150 answers .*\): the judgement is right \d+\.\d% of the time \(/);
   const dir = /report: (.+)\/report\.md/.exec(r.stdout)![1]!;
   const charts = (await readdir(join(dir, 'charts'))).sort();
   t.deepEqual(charts, ['accuracy-by-method.svg', 'bt-surface-feature.svg', 'star-iterations-in-distribution.svg', 'star-iterations-ood.svg', 'star-keep-rate.svg']);
   const report = JSON.parse(await readFile(join(dir, 'report.json'), 'utf8'));
+  const probe = report.seeds[0].baseChecks;
+  t.is(probe.count, 150);
+  t.is(Object.values(probe.byFamily as Record<string, { count: number }>).reduce((n, f) => n + f.count, 0), 150);
+  t.true(probe.judgement >= 0 && probe.judgement <= 1);
+  t.true(probe.exact <= probe.quote, 'a check identical to the reference also quotes the reply right');
   for (const m of report.seeds[0].methods) {
     t.true(m.id >= 0 && m.id <= 1, `${m.method} in distribution ${m.id}`);
     for (const v of Object.values(m.sections) as number[]) t.true(v >= 0 && v <= 1);
@@ -97,6 +103,7 @@ test('several seeds: the table shows mean ± standard deviation per column', (t)
   const seed = (s: number, id: number) => ({
     seed: s, methods: [{ method: 'Bradley-Terry', id, sections: { Chat: 0.5, 'Chat Hard': 0.25, Safety: 1, Reasoning: 0.75 }, ood: 0.625, ties: 0, seconds: 1 }],
     curves: [], btSurface: [], base: { dir: '', cached: true, seconds: 0 }, ceiling: 0.9, seconds: {},
+    baseChecks: { judgement: 0.5, quote: 0.5, exact: 0, count: 2, byFamily: {} },
   });
   const summary = summarize([seed(1, 0.7), seed(2, 0.8)]);
   t.is(summary[0]!.mean['In distribution']!.toFixed(4), '0.7500');

@@ -10,6 +10,7 @@ import { runSeed, type DemoHooks, type SeedResult } from './run.js';
 export { DEFAULT_PRESET, QUICK_PRESET, presetForBudget, type DemoPreset } from './presets.js';
 export type { DemoEvent, DemoHooks, MethodScore, SeedResult, StarCurve } from './run.js';
 export type { Summary } from './report.js';
+export { probeChecks, type CheckProbe } from './probe.js';
 
 export interface DemoOptions extends DemoHooks {
   /** Where runs/<timestamp>/ folders go. Default 'runs'. */

@@ -131,6 +131,8 @@ export async function writeDemoReport(dir: string, preset: DemoPreset, seeds: re
     '',
     `Single-sample CoT rows use the first of ${preset.voteK} sampled rationales; "+ vote@${preset.voteK}" rows take their majority (ties 0.5). Pairs without a verdict score 0.5.`,
     '',
+    `The base model's own checks (greedy, ${seeds[0]!.baseChecks.count} answers to questions drawn independently of its corpus; seed ${seeds[0]!.seed}): the judgement is right ${(100 * seeds[0]!.baseChecks.judgement).toFixed(1)}% of the time (${Object.entries(seeds[0]!.baseChecks.byFamily).map(([f, v]) => `${f} ${(100 * v.judgement).toFixed(0)}%`).join(', ')}), the reply's answer is quoted right ${(100 * seeds[0]!.baseChecks.quote).toFixed(1)}%, the whole check matches the reference ${(100 * seeds[0]!.baseChecks.exact).toFixed(1)}%. A judge that reasons can only be as good as these checks.`,
+    '',
     `Bradley-Terry on held-out pairs by surface feature: ${seeds[0]!.btSurface.map((b) => `${b.split}: ${(100 * b.accuracy).toFixed(1)}% of ${b.count}`).join('; ')} (seed ${seeds[0]!.seed}).`,
     '',
     `Time per stage (seed ${seeds[0]!.seed}): ${timing}.`,

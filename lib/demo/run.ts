@@ -20,6 +20,7 @@ import { isFaithful } from '../world/index.js';
 import { baseModel } from './base.js';
 import { demoData, type DemoData } from './data.js';
 import type { DemoPreset } from './presets.js';
+import { probeChecks, type CheckProbe } from './probe.js';
 import { WORLD_TEMPLATE } from './render.js';
 
 export interface DemoEvent {
@@ -64,6 +65,8 @@ export interface SeedResult {
   /** BT accuracy on held-out pairs, split by whether the surface feature points to the labelled answer. */
   btSurface: Array<{ split: string; accuracy: number; count: number }>;
   base: { dir: string; cached: boolean; seconds: number };
+  /** The base model's own checks of answers (greedy), before any judge training. */
+  baseChecks: CheckProbe;
   ceiling: number;
   seconds: Record<string, number>;
 }
@@ -111,8 +114,6 @@ export async function runSeed(seed: number, preset: DemoPreset, dirs: { out: str
   seconds.base = now() - t;
   log(base.cached ? `seed ${seed}: base model from the cache (${base.dir})` : `seed ${seed}: pretrained the base model in ${seconds.base.toFixed(0)} s`);
 
-  const methods: MethodScore[] = [];
-  const sampling = { maxNewTokens: preset.maxNewTokens, maxBatch: 256, positions: 'random' as const, seed };
   const withModel = async <T>(dir: string, fn: (lm: LanguageModel) => Promise<T>) => {
     const lm = await loadLanguageModel(dir);
     try {
@@ -121,6 +122,11 @@ export async function runSeed(seed: number, preset: DemoPreset, dirs: { out: str
       lm.model.dispose();
     }
   };
+  const baseChecks = await withModel(base.dir, (lm) => probeChecks(lm, { exclude: data.questions }));
+  log(`seed ${seed}: the base model's checks of ${baseChecks.count} answers end in the right judgement ${(100 * baseChecks.judgement).toFixed(1)}% of the time`);
+
+  const methods: MethodScore[] = [];
+  const sampling = { maxNewTokens: preset.maxNewTokens, maxBatch: 256, positions: 'random' as const, seed };
   const ctxOf = (lm: LanguageModel): JudgeContext => ({ ...lm, template: WORLD_TEMPLATE });
   const direct = (name: string, dir: string) => withModel(dir, async (lm) => {
     const t0 = now();
@@ -209,5 +215,5 @@ export async function runSeed(seed: number, preset: DemoPreset, dirs: { out: str
     }
     seconds[`star-${mode}`] = now() - t;
   }
-  return { seed, methods, curves, btSurface, base, ceiling: 1 - data.labelNoise, seconds };
+  return { seed, methods, curves, btSurface, base, baseChecks, ceiling: 1 - data.labelNoise, seconds };
 }
