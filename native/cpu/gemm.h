@@ -22,6 +22,23 @@ struct GemmArgs {
   int64_t ldc = 0;
 };
 
+// y[m, out] = x[m, in] W^T with W stored [out, in], as a Linear layer (and
+// Hugging Face) stores it: the product of every projection.
+inline GemmArgs linear_args(const float* x, const float* w, float* y, int64_t m, int64_t in, int64_t out) {
+  GemmArgs g;
+  g.trans_b = true;
+  g.m = m;
+  g.n = out;
+  g.k = in;
+  g.a = x;
+  g.lda = in;
+  g.b = w;
+  g.ldb = in;
+  g.c = y;
+  g.ldc = out;
+  return g;
+}
+
 // Packed, cache-blocked, multithreaded on the engine pool; the micro-kernel is
 // chosen by isa. Bitwise identical for any thread count (each element of C is
 // accumulated in the same order by exactly one thread).

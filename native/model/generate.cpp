@@ -39,18 +39,7 @@ namespace {
 // y[M, out] = x[M, in] W^T, row by row (gemm_rowwise_nt): a sample's numbers do
 // not depend on how many others share its decode step.
 void project(const float* x, const float* w, float* y, int64_t m, int64_t in, int64_t out) {
-  cpu::GemmArgs g;
-  g.trans_b = true;
-  g.m = m;
-  g.n = out;
-  g.k = in;
-  g.a = x;
-  g.lda = in;
-  g.b = w;
-  g.ldb = in;
-  g.c = y;
-  g.ldc = out;
-  cpu::gemm_rowwise_nt(g, default_isa());
+  cpu::gemm_rowwise_nt(cpu::linear_args(x, w, y, m, in, out), default_isa());
 }
 
 using Rng = SplitMix64;

@@ -32,18 +32,7 @@ void fill_normal(float* x, int64_t n, double std, uint64_t seed) {
 
 // y[N, out] = x[N, in] W^T (W is [out, in], as Hugging Face stores Linear weights).
 void linear(const float* x, const float* w, float* y, int64_t n, int64_t in, int64_t out) {
-  cpu::GemmArgs g;
-  g.trans_b = true;
-  g.m = n;
-  g.n = out;
-  g.k = in;
-  g.a = x;
-  g.lda = in;
-  g.b = w;
-  g.ldb = in;
-  g.c = y;
-  g.ldc = out;
-  cpu::gemm(g);
+  cpu::gemm(cpu::linear_args(x, w, y, n, in, out));
 }
 
 // dx[N, in] (= or +=) dy[N, out] W.
