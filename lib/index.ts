@@ -9,6 +9,7 @@ export { ConfigError, parseLlamaConfig, readConfig, writeConfig, parameterShapes
 export { openSafetensors, writeSafetensors, SafetensorsError, type SafetensorsReader } from './model/safetensors.js';
 export * from './tokenizer/index.js';
 export { loadLanguageModel, saveLanguageModel, type LanguageModel } from './model/language-model.js';
+export * from './generate/index.js';
 export * from './data/index.js';
 export * from './eval/index.js';
 export * from './report/index.js';

@@ -128,3 +128,12 @@ export function btLoss(o: { rewards: Float32Array; pairs: Int32Array; margins?: 
 export function adamw(o: { params: Float32Array; grads: Float32Array; m: Float32Array; v: Float32Array; step: number; lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }): void {
   k().adamw!(o);
 }
+
+/**
+ * The tokens generation may draw from one row of logits: temperature, then top-k,
+ * then top-p, as Model.generate applies them (equal logits ordered by id). ids
+ * ascending; probs their probabilities after filtering (summing to 1).
+ */
+export function samplingFilter(o: { logits: Float32Array; temperature?: number; topK?: number; topP?: number }): { ids: Int32Array; probs: Float64Array } {
+  return k().samplingFilter!(o) as { ids: Int32Array; probs: Float64Array };
+}

@@ -103,6 +103,17 @@ export interface GenerateOptions {
   topP?: number;
   /** A sample stops after emitting one of these (it is included in its tokens). */
   stopTokens?: ArrayLike<number>;
+  /**
+   * A sample stops as soon as its generated text (never the prompt) contains one
+   * of these, even across tokens; the token that completes it is the last one kept.
+   * Matched on bytes, so it needs tokenBytes and tokenOffsets (spread in
+   * `tokenizer.byteTable(config.vocab_size)`). At most 256, each 1 to 1024 bytes of UTF-8.
+   */
+  stopStrings?: readonly string[];
+  /** The bytes of every token id, flat; see Tokenizer.byteTable. Required with stopStrings. */
+  tokenBytes?: Uint8Array;
+  /** vocab_size + 1 offsets into tokenBytes: id t is tokenBytes[tokenOffsets[t] .. tokenOffsets[t + 1]). */
+  tokenOffsets?: Int32Array;
   /** Also return every step's logits (for tests; memory grows with steps x vocab). */
   returnLogits?: boolean;
   /**
@@ -125,6 +136,13 @@ export interface Sample {
   /** Sum of the generated tokens' log-probs under the model (temperature 1, unfiltered). */
   logprob: number;
   finishReason: 'stop' | 'length' | 'abort';
+  /**
+   * When a stop string ended the sample: its index in stopStrings (the one ending
+   * earliest; the longest of those ending at the same byte).
+   */
+  stopString?: number;
+  /** With stopString: how many bytes of generated text precede the matched stop string. */
+  stopOffset?: number;
   /** [steps, vocab] when returnLogits. */
   logits?: Float32Array;
 }

@@ -105,6 +105,7 @@ export class Tokenizer {
   private readonly model: BpeModel;
   private readonly specialPattern: RegExp | undefined;
   private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  private readonly byteTables = new Map<number, { tokenBytes: Uint8Array; tokenOffsets: Int32Array }>();
 
   /**
    * Builds a tokenizer from its contents, checking them (all 256 byte tokens,
@@ -274,6 +275,29 @@ export class Tokenizer {
       }
     }
     return this.decoder.decode(buffer);
+  }
+
+  /**
+   * The bytes of every token id, flat: id t stands for
+   * `tokenBytes.subarray(tokenOffsets[t], tokenOffsets[t + 1])`. Special tokens
+   * stand for no bytes (as in `decode(ids, { skipSpecialTokens: true })`), and so
+   * do ids from `vocabSize` up to `size` (a model vocabulary may be larger than
+   * its tokenizer's). The engine matches stop strings on these bytes; spread it
+   * into `Model.generate`'s options. Built once per size and shared: do not
+   * modify the arrays.
+   */
+  byteTable(size = this.vocabSize): { tokenBytes: Uint8Array; tokenOffsets: Int32Array } {
+    if (!Number.isInteger(size) || size < this.vocabSize) throw new RangeError(`byteTable: size: expected an integer >= vocabSize (${this.vocabSize}), got ${describe(size)}`);
+    let table = this.byteTables.get(size);
+    if (table === undefined) {
+      const offsets = new Int32Array(size + 1);
+      for (let id = 0; id < size; id++) offsets[id + 1] = offsets[id]! + (id < this.vocabSize && !this.isSpecialId[id] ? this.bytes[id]!.length : 0);
+      const bytes = new Uint8Array(offsets[size]!);
+      for (let id = 0; id < this.vocabSize; id++) if (!this.isSpecialId[id]) bytes.set(this.bytes[id]!, offsets[id]!);
+      table = { tokenBytes: bytes, tokenOffsets: offsets };
+      this.byteTables.set(size, table);
+    }
+    return table;
   }
 
   /** The id of a token string (a ByteLevel string, or a special token's text), or undefined. */

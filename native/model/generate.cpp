@@ -1,12 +1,12 @@
 // Sampling with a key/value cache. Prompts are prefilled with the ordinary packed
 // forward (which already keeps every layer's post-RoPE keys and values), copied
 // into the cache once per sample so the n samples of a prompt share one prefill,
-// then all samples decode together one token per step.
+// then all samples decode together one token per step. The sampling filter is
+// cpu/sampling.cpp; stop strings are matched on token bytes (stop_strings.cpp).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
-#include <numeric>
 #include <string>
 
 #include "../core/error.h"
@@ -44,57 +44,16 @@ void project(const float* x, const float* w, float* y, int64_t m, int64_t in, in
 
 using Rng = SplitMix64;
 
-// Draws a token from one row of logits; returns it and its log-prob under the
-// model's own distribution (temperature 1, no filtering).
-int32_t sample(const float* logits, int64_t vocab, const SamplingConfig& s, Rng& rng, double* logprob) {
+// Draws a token from one row of logits through the sampling filter; returns it
+// and its log-prob under the model's own distribution (temperature 1, no
+// filtering). Greedy decoding draws nothing from the stream.
+int32_t sample(const float* logits, int64_t vocab, const cpu::SamplingParams& s, cpu::Candidates& c, Rng& rng, double* logprob) {
   const float mx = *std::max_element(logits, logits + vocab);
   double z = 0;
   for (int64_t i = 0; i < vocab; ++i) z += std::exp(static_cast<double>(logits[i] - mx));
   const double lse = mx + std::log(z);
-  int32_t token = 0;
-  if (s.temperature == 0.0) {
-    token = static_cast<int32_t>(std::max_element(logits, logits + vocab) - logits);  // first maximum
-  } else {
-    std::vector<int32_t> order(vocab);
-    std::iota(order.begin(), order.end(), 0);
-    // Highest logit first; equal logits by id, so the filter is deterministic.
-    auto before = [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); };
-    int64_t keep = vocab;
-    if (s.top_k > 0 && s.top_k < vocab) {
-      keep = s.top_k;
-      std::partial_sort(order.begin(), order.begin() + keep, order.end(), before);
-    } else if (s.top_p < 1.0) {
-      std::sort(order.begin(), order.end(), before);
-    }
-    std::vector<double> p(keep);
-    const double inv_t = 1.0 / s.temperature;
-    double total = 0;
-    for (int64_t i = 0; i < keep; ++i) total += (p[i] = std::exp((logits[order[i]] - mx) * inv_t));
-    if (s.top_p < 1.0) {
-      // Smallest prefix (in probability order) whose mass reaches top_p.
-      double acc = 0;
-      int64_t cut = keep;
-      for (int64_t i = 0; i < keep; ++i) {
-        acc += p[i] / total;
-        if (acc >= s.top_p) {
-          cut = i + 1;
-          break;
-        }
-      }
-      keep = cut;
-      total = 0;
-      for (int64_t i = 0; i < keep; ++i) total += p[i];
-    }
-    double u = rng.uniform() * total;
-    token = order[keep - 1];
-    for (int64_t i = 0; i < keep; ++i) {
-      u -= p[i];
-      if (u < 0) {
-        token = order[i];
-        break;
-      }
-    }
-  }
+  cpu::sampling_filter(logits, vocab, s, c);
+  const int32_t token = s.temperature == 0.0 ? c.ids[0] : cpu::sampling_draw(c, rng.uniform());
   *logprob = logits[token] - lse;
   return token;
 }
@@ -180,11 +139,10 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
   const int64_t V = c.vocab_size, d = c.hidden_size, L = c.num_hidden_layers, kvd = c.kv_dim();
   if (requests.empty()) throw Error(ErrorKind::Argument, "requests: expected at least one prompt, got none");
   if (s.max_new_tokens < 1) throw_arg("maxNewTokens", "an integer >= 1", s.max_new_tokens, ErrorKind::Range);
-  if (!(std::isfinite(s.temperature) && s.temperature >= 0)) throw_arg("temperature", "a finite number >= 0", s.temperature, ErrorKind::Range);
-  if (!(s.top_p > 0 && s.top_p <= 1)) throw_arg("topP", "a number in (0, 1]", s.top_p, ErrorKind::Range);
-  if (s.top_k < 0) throw_arg("topK", "an integer >= 0", s.top_k, ErrorKind::Range);
+  cpu::validate_sampling(s.filter);
   for (int32_t t : s.stop_tokens)
     if (t < 0 || t >= V) throw_arg("stopTokens", "token ids in [0, " + std::to_string(V) + ")", t, ErrorKind::Range);
+  validate_stop_strings(V, s.stop_strings, s.token_bytes);
   int64_t samples = 0, longest = 0;
   Batch prompts;
   prompts.cu_seqlens.push_back(0);
@@ -236,6 +194,8 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
   out.tokens.assign(samples, {});
   out.logprob.assign(samples, 0.0);
   out.finish.assign(samples, "length");
+  out.stop_string.assign(samples, -1);
+  out.stop_offset.assign(samples, -1);
   if (s.return_logits) out.logits.assign(samples, {});
   std::vector<Rng> rngs(samples);
   at = 0;
@@ -245,16 +205,25 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
       rngs[at] = Rng{seeder.next()};
     }
 
+  // One stop-string matcher per sample (none without stop strings).
+  std::vector<StopMatcher> matchers;
+  if (!s.stop_strings.empty()) matchers.assign(samples, StopMatcher(s.stop_strings, s.token_bytes));
   std::vector<bool> done(samples, false);
   std::vector<std::pair<int64_t, int32_t>> round;
+  cpu::Candidates candidates;  // the filter's scratch, reused by every draw
   auto take = [&](int64_t smp, const float* row) {
     if (s.return_logits) out.logits[smp].insert(out.logits[smp].end(), row, row + V);
     double lp = 0;
-    const int32_t t = sample(row, V, s, rngs[smp], &lp);
+    const int32_t t = sample(row, V, s.filter, candidates, rngs[smp], &lp);
     out.tokens[smp].push_back(t);
     out.logprob[smp] += lp;
     if (on_tokens) round.emplace_back(smp, t);
-    if (std::find(s.stop_tokens.begin(), s.stop_tokens.end(), t) != s.stop_tokens.end()) {
+    const int32_t matched = matchers.empty() ? -1 : matchers[smp].push(t);
+    if (matched >= 0) {
+      out.stop_string[smp] = matched;
+      out.stop_offset[smp] = matchers[smp].match_offset();
+    }
+    if (matched >= 0 || std::find(s.stop_tokens.begin(), s.stop_tokens.end(), t) != s.stop_tokens.end()) {
       out.finish[smp] = "stop";
       done[smp] = true;
     } else if (static_cast<int64_t>(out.tokens[smp].size()) >= s.max_new_tokens) {

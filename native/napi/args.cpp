@@ -118,6 +118,20 @@ std::vector<float> finite_f32_vector(const Napi::Object& o, const char* key) {
   return v;
 }
 
+std::vector<std::string> string_list(const Napi::Object& o, const char* key, size_t max_count) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray()) throw_arg(key, "an array of strings", js_type(v));
+  Napi::Array a = v.As<Napi::Array>();
+  if (a.Length() > max_count) throw_arg(std::string(key) + ".length", "at most " + std::to_string(max_count), a.Length(), ErrorKind::Range);
+  std::vector<std::string> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value s = a.Get(i);
+    if (!s.IsString()) throw_arg(std::string(key) + "[" + std::to_string(i) + "]", "a string", js_type(s));
+    out[i] = s.As<Napi::String>().Utf8Value();
+  }
+  return out;
+}
+
 void check_disjoint(const Napi::TypedArray& x, const char* xname, const Napi::TypedArray& y, const char* yname) {
   auto begin = [](const Napi::TypedArray& t) {
     return static_cast<const char*>(t.ArrayBuffer().Data()) + t.ByteOffset();

@@ -57,6 +57,11 @@ std::vector<int32_t> i32_vector(const Napi::Object& o, const char* key);
 std::vector<uint8_t> u8_vector(const Napi::Object& o, const char* key);
 std::vector<float> finite_f32_vector(const Napi::Object& o, const char* key);
 
+// A field holding an array of strings, copied as UTF-8 (a lone surrogate becomes
+// U+FFFD, as TextEncoder makes it); at most max_count of them, checked before any
+// is read.
+std::vector<std::string> string_list(const Napi::Object& o, const char* key, size_t max_count);
+
 // Throws when two typed arrays share any byte of memory.
 void check_disjoint(const Napi::TypedArray& x, const char* xname, const Napi::TypedArray& y, const char* yname);
 

@@ -1,7 +1,10 @@
 // The `kernels` namespace, part 2: the transformer's kernels one by one
 // (attention, RMSNorm, RoPE, SwiGLU, embedding, fused log-prob, the losses,
-// AdamW) on typed arrays, for tests and benchmarks. Outputs are new arrays.
+// AdamW, the sampling filter) on typed arrays, for tests and benchmarks. Outputs
+// are new arrays.
+#include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "../cpu/adamw.h"
 #include "../cpu/attention.h"
@@ -10,6 +13,7 @@
 #include "../cpu/losses.h"
 #include "../cpu/rmsnorm.h"
 #include "../cpu/rope.h"
+#include "../cpu/sampling.h"
 #include "../cpu/swiglu.h"
 #include "args.h"
 #include "modules.h"
@@ -340,6 +344,39 @@ Napi::Value adamw(const Napi::CallbackInfo& info) {
   });
 }
 
+// samplingFilter({ logits, temperature?, topK?, topP? }) -> { ids, probs }: the
+// tokens generation may draw from one row of logits, in ascending id order, with
+// their probabilities after filtering (renormalised to sum to 1).
+Napi::Value sampling_filter(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Object o = object_arg(info, 0, "options");
+    const std::vector<float> logits = finite_f32_vector(o, "logits");
+    if (logits.empty()) throw_arg("logits.length", "at least 1", 0);
+    if (static_cast<int64_t>(logits.size()) > kMax) throw_arg("logits.length", "at most 2^31", logits.size(), ErrorKind::Range);
+    cpu::SamplingParams p;
+    p.temperature = number_field(o, "temperature", 1.0);
+    p.top_k = int_field(o, "topK", 0, kMax, 0);
+    p.top_p = number_field(o, "topP", 1.0);
+    cpu::validate_sampling(p);
+    cpu::Candidates c;
+    cpu::sampling_filter(logits.data(), static_cast<int64_t>(logits.size()), p, c);
+    std::vector<std::pair<int32_t, double>> kept(static_cast<size_t>(c.kept));
+    for (int64_t i = 0; i < c.kept; ++i) kept[i] = {c.ids[i], c.weights[i] / c.total};
+    std::sort(kept.begin(), kept.end());
+    Napi::Env env = info.Env();
+    Napi::Int32Array ids = Napi::Int32Array::New(env, kept.size());
+    Napi::Float64Array probs = Napi::Float64Array::New(env, kept.size());
+    for (size_t i = 0; i < kept.size(); ++i) {
+      ids[i] = kept[i].first;
+      probs[i] = kept[i].second;
+    }
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("ids", ids);
+    r.Set("probs", probs);
+    return r;
+  });
+}
+
 }  // namespace
 
 void register_model_kernels(Napi::Env env, Napi::Object k) {
@@ -355,6 +392,7 @@ void register_model_kernels(Napi::Env env, Napi::Object k) {
   k.Set("dpoLoss", Napi::Function::New(env, dpo_loss));
   k.Set("btLoss", Napi::Function::New(env, bt_loss));
   k.Set("adamw", Napi::Function::New(env, adamw));
+  k.Set("samplingFilter", Napi::Function::New(env, sampling_filter));
 }
 
 }  // namespace genrm::napi

@@ -357,7 +357,8 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     });
   }
 
-  // generate([{ prompt: Int32Array, n?, seed? }], { maxNewTokens, temperature, topK, topP, stopTokens?, returnLogits? })
+  // generate([{ prompt: Int32Array, n?, seed? }], { maxNewTokens, temperature, topK, topP, stopTokens?,
+  //   stopStrings?: string[], tokenBytes?: Uint8Array, tokenOffsets?: Int32Array (vocab_size + 1), returnLogits? })
   Napi::Value generate(const Napi::CallbackInfo& info) {
     return guarded(info, [&]() -> Napi::Value {
       model::Model& m = usable("generate");
@@ -374,10 +375,14 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       Napi::Object o = object_arg(info, 1, "options");
       model::SamplingConfig s;
       s.max_new_tokens = int_field(o, "maxNewTokens", 1, int64_t(1) << 24, 16);
-      s.temperature = number_field(o, "temperature", 1.0);
-      s.top_k = int_field(o, "topK", 0, int64_t(1) << 24, 0);
-      s.top_p = number_field(o, "topP", 1.0);
+      s.filter.temperature = number_field(o, "temperature", 1.0);
+      s.filter.top_k = int_field(o, "topK", 0, int64_t(1) << 24, 0);
+      s.filter.top_p = number_field(o, "topP", 1.0);
       if (has(o, "stopTokens")) s.stop_tokens = i32_vector(o, "stopTokens");
+      if (has(o, "stopStrings")) s.stop_strings = string_list(o, "stopStrings", model::kMaxStopStrings);
+      if (has(o, "tokenBytes")) s.token_bytes.bytes = u8_vector(o, "tokenBytes");
+      if (has(o, "tokenOffsets")) s.token_bytes.offsets = i32_vector(o, "tokenOffsets");
+      model::validate_stop_strings(m.config().vocab_size, s.stop_strings, s.token_bytes);
       s.return_logits = bool_field(o, "returnLogits", false);
       s.max_batch = int_field(o, "maxBatch", 0, int64_t(1) << 20, 0);
       Napi::Function on_token;
@@ -410,6 +415,10 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
               x.Set("tokens", t);
               x.Set("logprob", out->logprob[i]);
               x.Set("finishReason", out->finish[i]);
+              if (out->stop_string[i] >= 0) {
+                x.Set("stopString", out->stop_string[i]);
+                x.Set("stopOffset", static_cast<double>(out->stop_offset[i]));
+              }
               if (!out->logits.empty()) x.Set("logits", to_js(env, out->logits[i]));
               samples.Set(static_cast<uint32_t>(i), x);
             }

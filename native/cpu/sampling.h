@@ -1,0 +1,35 @@
+// The sampling filter of generation, as Hugging Face applies its warpers:
+// temperature, then top-k, then top-p (nucleus), each over what the previous one
+// kept. Equal logits are ordered by id, so the kept set is deterministic.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace genrm::cpu {
+
+struct SamplingParams {
+  double temperature = 1.0;  // 0: greedy (the first maximum)
+  int64_t top_k = 0;         // 0 (or >= vocab): off
+  double top_p = 1.0;        // 1: off
+};
+
+// Throws genrm::Error naming temperature, topK or topP when one is out of range.
+void validate_sampling(const SamplingParams& s);
+
+// What a filter keeps: ids[0 .. kept) with unnormalised probabilities weights[0 ..
+// kept) = exp((logit - max) / temperature) and their sum. Most likely first when
+// top-k or top-p is on; in id order when neither is (no sort is needed then).
+// The vectors keep their capacity between calls.
+struct Candidates {
+  std::vector<int32_t> ids;
+  std::vector<double> weights;
+  int64_t kept = 0;
+  double total = 0;
+};
+
+void sampling_filter(const float* logits, int64_t vocab, const SamplingParams& s, Candidates& c);
+
+// The kept token that u (uniform in [0, 1)) selects, each with probability weight / total.
+int32_t sampling_draw(const Candidates& c, double u);
+
+}  // namespace genrm::cpu
