@@ -40,6 +40,7 @@ test.serial('demo --quick prints the paper-shaped table and writes the report; a
   t.is(Object.values(probe.byFamily as Record<string, { count: number }>).reduce((n, f) => n + f.count, 0), 150);
   t.true(probe.judgement >= 0 && probe.judgement <= 1);
   t.true(probe.exact <= probe.quote, 'a check identical to the reference also quotes the reply right');
+  t.true(probe.exact <= probe.solve, 'a check identical to the reference also solves right');
   for (const m of report.seeds[0].methods) {
     t.true(m.id >= 0 && m.id <= 1, `${m.method} in distribution ${m.id}`);
     for (const v of Object.values(m.sections) as number[]) t.true(v >= 0 && v <= 1);
@@ -73,9 +74,9 @@ test('bad options: unknown ones, a budget too small, quick with a budget', (t) =
   const u = cli(['demo', '--fast']);
   t.is(u.status, 1);
   t.regex(u.stderr, /unknown option '--fast'/);
-  const small = cli(['demo', '--budget', '0.2', '--runs', join(root, 'x')]);
+  const small = cli(['demo', '--budget', '0.05', '--runs', join(root, 'x')]);
   t.is(small.status, 1);
-  t.regex(small.stderr, /budget: 0\.2 minutes is too small to train anything meaningful: .*pretraining gets/);
+  t.regex(small.stderr, /budget: 0\.05 minutes is too small to train anything meaningful: .*pretraining gets/);
   const both = cli(['demo', '--quick', '--budget', '5', '--runs', join(root, 'x')]);
   t.is(both.status, 1);
   t.regex(both.stderr, /quick and budget exclude each other/);
@@ -103,7 +104,7 @@ test('several seeds: the table shows mean ± standard deviation per column', (t)
   const seed = (s: number, id: number) => ({
     seed: s, methods: [{ method: 'Bradley-Terry', id, sections: { Chat: 0.5, 'Chat Hard': 0.25, Safety: 1, Reasoning: 0.75 }, ood: 0.625, ties: 0, seconds: 1 }],
     curves: [], btSurface: [], base: { dir: '', cached: true, seconds: 0 }, ceiling: 0.9, seconds: {},
-    baseChecks: { judgement: 0.5, quote: 0.5, exact: 0, count: 2, byFamily: {} },
+    baseChecks: { judgement: 0.5, solve: 0.5, quote: 0.5, exact: 0, count: 2, byFamily: {} },
   });
   const summary = summarize([seed(1, 0.7), seed(2, 0.8)]);
   t.is(summary[0]!.mean['In distribution']!.toFixed(4), '0.7500');

@@ -20,15 +20,16 @@ const world = generateWorld({ seed: 8, trainSize: 600, testSize: 100, subsetSize
 const pairs: WorldPair[] = [...world.train, ...world.test, ...world.ood];
 
 test('rationaleFor, exactly', (t) => {
-  const pair = { question: 'What is 47 + 38?', chosen: 'Answer: 85', rejected: 'Answer: 75' };
+  const pair = { question: 'Start at 47 and add 8, 2 times.', chosen: 'Answer: 63', rejected: 'Answer: 53' };
   t.is(rationaleFor(pair, 'B'),
-    'Check of A: The reply says 75. 7+8=15, 4+3+1=8, so 85. 85 vs 75: different. The answer is wrong.\n' +
-    'Check of B: The reply says 85. 7+8=15, 4+3+1=8, so 85. 85 vs 85: same. The answer is right.\n' +
+    'Step 1: 47+8=55.\nStep 2: 55+8=63.\nRight answer: 63\n' +
+    'Check of A: The reply says 53. 63 vs 53: different. The answer is wrong.\n' +
+    'Check of B: The reply says 63. 63 vs 63: same. The answer is right.\n' +
     'Verdict: [[B]]');
   t.deepEqual(parseRationale(rationaleFor(pair, 'B')), { checkA: 'wrong', checkB: 'right', verdict: 'B' });
   t.deepEqual(parseRationale('no checks at all'), { checkA: null, checkB: null, verdict: null });
   // A noisy label: the faithful rationale follows the truth, not the label.
-  t.true(rationaleFor({ ...pair, chosen: 'Answer: 75', rejected: 'Answer: 85' }, 'A').endsWith('[[B]]'));
+  t.true(rationaleFor({ ...pair, chosen: 'Answer: 53', rejected: 'Answer: 63' }, 'A').endsWith('[[B]]'));
   t.throws(() => rationaleFor({ ...pair, question: 'What is love?' }, 'A'), { instanceOf: RangeError, message: /not a question of the built-in world/ });
 });
 
@@ -41,17 +42,19 @@ test('isFaithful: true for rationaleFor in both orders, false for a flipped verd
       const flippedVerdict = r.replace(/\[\[([AB])\]\]$/, (_, v: string) => `[[${v === 'A' ? 'B' : 'A'}]]`);
       t.false(isFaithful(p, at, flippedVerdict));
       const lines = r.split('\n');
-      for (const line of [0, 1]) {
+      const checkLines = [lines.findIndex((l) => l.startsWith('Check of A: ')), lines.findIndex((l) => l.startsWith('Check of B: '))];
+      t.deepEqual(checkLines, [lines.length - 3, lines.length - 2]);
+      for (const line of checkLines) {
         const wrongCheck = lines.map((l, i) => (i !== line ? l : l.includes('right.') ? l.replace('right.', 'wrong.') : l.replace('wrong.', 'right.'))).join('\n');
         t.false(isFaithful(p, at, wrongCheck));
+        t.false(isFaithful(p, at, lines.filter((_, i) => i !== line).join('\n')), 'one check missing');
       }
-      t.false(isFaithful(p, at, lines.slice(0, 2).join('\n')), 'no verdict');
-      t.false(isFaithful(p, at, `${lines[0]}\n${lines[2]}`), 'one check missing');
+      t.false(isFaithful(p, at, lines.slice(0, -1).join('\n')), 'no verdict');
       t.false(isFaithful(p, at === 'A' ? 'B' : 'A', r), 'the answers shown the other way round');
     }
   }
   // Both answers right: nothing for a verdict to follow.
-  const both = { question: 'What is 47 + 38?', chosen: 'Answer: 85', rejected: 'So: Answer: 85\nAnswer: 85' };
+  const both = { question: 'Start at 47 and add 8, 2 times.', chosen: 'Answer: 63', rejected: 'So: Answer: 63\nAnswer: 63' };
   t.false(isFaithful(both, 'A', rationaleFor(both, 'A')));
 });
 
@@ -64,8 +67,8 @@ test('the corpus is deterministic, covers every family at every level, and keeps
   const cells = new Set(docs.map((d) => `${d.family}/${d.level}/${d.kind}`));
   for (const f of FAMILY_NAMES) for (const l of LEVELS) for (const k of ['solution', 'check', 'judge']) t.true(cells.has(`${f}/${l}/${k}`), `${f}/${l}/${k}`);
   const judges = docs.filter((d): d is Extract<CorpusDocument, { kind: 'judge' }> => d.kind === 'judge');
-  near(t, judges.length, docs.length, 0.05, 'judge share');
-  near(t, docs.filter((d) => d.kind === 'check').length, docs.length, 0.35, 'check share');
+  near(t, judges.length, docs.length, 0.2, 'judge share');
+  near(t, docs.filter((d) => d.kind === 'check').length, docs.length, 0.3, 'check share');
   near(t, judges.filter((d) => d.follows).length, judges.length, 0.6, 'verdicts that follow the checks');
 
   const noSolutions = [...corpusDocuments({ judgeShare: 0.5, checkShare: 0.5, documents: 4000 })];

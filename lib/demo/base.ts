@@ -37,10 +37,20 @@ export interface BaseProgress {
   loss?: number;
 }
 
+/**
+ * A digest of the corpus's first documents: any change to how the corpus is
+ * written (families, checks, shares) changes it, so a cache never serves a base
+ * model pretrained on another corpus, even when WORLD_VERSION was not bumped.
+ */
+function corpusDigest(seed: number, exclude?: ReadonlySet<string>): number {
+  const docs = corpusDocuments({ seed, documents: 200, ...(exclude ? { exclude } : {}) });
+  return hash32(Array.from(docs, documentText).join('\n'));
+}
+
 export function baseKey(spec: BaseSpec): string {
   const { exclude, ...rest } = spec;
   const ex = exclude ? hash32([...exclude].sort().join('\n')) : 0;
-  return `base-v${WORLD_VERSION}-${hash32(JSON.stringify({ ...rest, ex })).toString(16).padStart(8, '0')}`;
+  return `base-v${WORLD_VERSION}-${hash32(JSON.stringify({ ...rest, ex, corpus: corpusDigest(spec.seed, exclude) })).toString(16).padStart(8, '0')}`;
 }
 
 const exists = (p: string) => stat(p).then(() => true, () => false);

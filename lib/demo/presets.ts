@@ -10,7 +10,7 @@ export interface DemoPreset {
   /** Learning rates and epochs of the trained judges (small models need far more than the paper's 1e-6). */
   bt: { lr: number; epochs: number };
   genrm: { lr: number; epochs: number };
-  star: { lr: number; rationalizerLr: number; epochs: number; k: number; iterations: number };
+  star: { lr: number; dpoLr: number; rationalizerLr: number; epochs: number; k: number; iterations: number };
   /** Tokens per optimizer step of every trained judge. */
   batchTokens: number;
   /** Longest rationale. */
@@ -21,13 +21,13 @@ export interface DemoPreset {
 
 export const DEFAULT_PRESET: DemoPreset = {
   name: 'default',
-  base: { hiddenSize: 128, layers: 4, vocabSize: 384, maxPositions: 1024, tokens: 3_000_000, batchTokens: 8192, lr: 3e-3 },
-  world: { trainSize: 900, testSize: 200, subsetSize: 25 },
+  base: { hiddenSize: 128, layers: 4, vocabSize: 384, maxPositions: 1024, tokens: 6_000_000, batchTokens: 2048, lr: 2e-3 },
+  world: { trainSize: 600, testSize: 150, subsetSize: 15 },
   bt: { lr: 3e-4, epochs: 2 },
   genrm: { lr: 3e-4, epochs: 2 },
-  star: { lr: 1e-4, rationalizerLr: 1e-4, epochs: 1, k: 4, iterations: 3 },
+  star: { lr: 3e-4, dpoLr: 3e-5, rationalizerLr: 3e-4, epochs: 1, k: 4, iterations: 3 },
   batchTokens: 8192,
-  maxNewTokens: 160,
+  maxNewTokens: 256,
   voteK: 5,
 };
 
@@ -37,7 +37,7 @@ export const QUICK_PRESET: DemoPreset = {
   world: { trainSize: 90, testSize: 40, subsetSize: 4 },
   bt: { lr: 1e-3, epochs: 1 },
   genrm: { lr: 1e-3, epochs: 1 },
-  star: { lr: 1e-4, rationalizerLr: 1e-4, epochs: 1, k: 2, iterations: 3 },
+  star: { lr: 3e-4, dpoLr: 3e-5, rationalizerLr: 3e-4, epochs: 1, k: 2, iterations: 3 },
   batchTokens: 4096,
   maxNewTokens: 96,
   voteK: 3,

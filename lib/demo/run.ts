@@ -187,7 +187,7 @@ export async function runSeed(seed: number, preset: DemoPreset, dirs: { out: str
       mode, baseDir: base.dir, outDir: join(out, `star-${mode}`), pairs: data.train, template: WORLD_TEMPLATE,
       iterations: preset.star.iterations, seed,
       sampling: { k: preset.star.k, maxNewTokens: preset.maxNewTokens, maxBatch: 256, positions: 'random' },
-      train: { lr: mode === 'rationalizer' ? preset.star.rationalizerLr : preset.star.lr, epochs: preset.star.epochs, batchTokens: preset.batchTokens },
+      train: { lr: mode === 'rationalizer' ? preset.star.rationalizerLr : mode === 'dpo' ? preset.star.dpoLr : preset.star.lr, epochs: preset.star.epochs, batchTokens: preset.batchTokens },
       dpo: { beta: 1.0 },
       annotate: (pair, s) => ({ faithful: faithfulOf(pair.id, s.chosenAt, s.text) }),
       evaluate: async (ctx, it) => {

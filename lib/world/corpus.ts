@@ -4,7 +4,7 @@
 // So a judge prompt finds checks to write and a verdict format, but no reliable
 // habit of judging: the situation of an instruction-tuned model before GenRM.
 import type { ChatMessage } from '../tokenizer/chat.js';
-import { check, makeQuestion, solve, wrongAnswer } from './families/index.js';
+import { answerCheck, check, checkWork, makeQuestion, solve, wrongAnswer } from './families/index.js';
 import { checkPrompt, formatRationale } from './judge.js';
 import type { Position } from './judge.js';
 import { Rng } from './rng.js';
@@ -15,9 +15,13 @@ import type { FamilyName, Level, Question } from './types.js';
 export interface CorpusOptions {
   /** Seed of the document stream. Default 1. */
   seed?: number;
-  /** Share of "check this answer" documents. Default 0.35. */
+  /** Share of "check this answer" documents. Default 0.3. */
   checkShare?: number;
-  /** Share of judging documents; the rest are worked solutions. Default 0.05. */
+  /**
+   * Share of judging documents; the rest are worked solutions. Default 0.2: with
+   * 0.05 a 0.8M-parameter base quotes the wrong answer's value in a third of its
+   * judging checks (bench/NOTES.md, "world v3"); the verdicts stay sloppy either way.
+   */
   judgeShare?: number;
   /** Probability that a judging document's verdict follows its checks. Default 0.6. */
   judgeFollow?: number;
@@ -57,8 +61,8 @@ function fraction(name: string, value: number): number {
 export function* corpusDocuments(options: CorpusOptions = {}): Generator<CorpusDocument> {
   const seed = options.seed ?? 1;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`CorpusOptions.seed: expected an integer >= 0, got ${JSON.stringify(seed)}`);
-  const checkShare = fraction('checkShare', options.checkShare ?? 0.35);
-  const judgeShare = fraction('judgeShare', options.judgeShare ?? 0.05);
+  const checkShare = fraction('checkShare', options.checkShare ?? 0.3);
+  const judgeShare = fraction('judgeShare', options.judgeShare ?? 0.2);
   if (checkShare + judgeShare > 1) throw new RangeError(`CorpusOptions.judgeShare: checkShare + judgeShare must be at most 1, got ${checkShare + judgeShare}`);
   const follow = fraction('judgeFollow', options.judgeFollow ?? 0.6);
   const surfaceRate = fraction('surfaceRate', options.surfaceRate ?? 0.5);
@@ -86,7 +90,7 @@ export function* corpusDocuments(options: CorpusOptions = {}): Generator<CorpusD
       const [answerA, answerB] = goodAt === 'A' ? [good, bad] : [bad, good];
       const follows = rng.chance(follow);
       const verdict: Position = follows ? goodAt : goodAt === 'A' ? 'B' : 'A';
-      const rationale = formatRationale(check(q, answerA), check(q, answerB), verdict);
+      const rationale = formatRationale(checkWork(q), answerCheck(q, answerA), answerCheck(q, answerB), verdict);
       yield { kind: 'judge', family, level, question: q.text, answerA, answerB, rationale, verdict, follows };
     } else if (x < judgeShare + checkShare) {
       const correct = rng.chance(0.5);

@@ -2,8 +2,9 @@
 // preference pairs in UltraFeedback / RewardBench form, and the base model's
 // pretraining corpus. Pure data: no model calls.
 export { Rng } from './rng.js';
-export { FAMILY_NAMES, LEVELS, type AddQuestion, type CompareQuestion, type CountQuestion, type ErrorKind, type Family, type FamilyName, type Level, type Question, type SafetyQuestion, type SortQuestion } from './types.js';
-export { FAMILIES, check, isCorrect, makeQuestion, parseQuestion, solve, truthOf, wrongAnswer } from './families/index.js';
+export { FAMILY_NAMES, LEVELS, type AddQuestion, type ChainQuestion, type CompareQuestion, type CountQuestion, type ErrorKind, type Family, type FamilyName, type Level, type Question, type SafetyQuestion } from './types.js';
+export { FAMILIES, answerCheck, check, checkWork, isCorrect, makeQuestion, parseQuestion, solve, truthOf, wrongAnswer } from './families/index.js';
+export { TOWNS, along, population, type Direction } from './families/towns.js';
 export { CLOSINGS, PREAMBLES, RIGHT, WRONG, decorate, finalAnswer, hasSurface } from './text.js';
 export { DEFAULT_WORLD_OPTIONS, IN_DISTRIBUTION, SECTIONS, SUBSETS, resolveWorldOptions, type ResolvedWorldOptions, type Section, type SubsetSpec, type WorldOptions } from './options.js';
 export { WORLD_FILES, WORLD_FORMAT, WORLD_VERSION, generateWorld, promptId, questionTexts, type Split, type World, type WorldInfo, type WorldPair } from './world.js';

@@ -1,8 +1,8 @@
-// Judging rationales in the world's language: the check of each shown answer,
-// then the verdict. rationaleFor writes the faithful one; isFaithful asks of any
+// Judging rationales in the world's language: the worked solution once, the
+// check of each shown answer against it, then the verdict. rationaleFor writes the faithful one; isFaithful asks of any
 // rationale (a model's, say) whether its checks agree with the truth and its
 // verdict follows from them, which is what STaR's filter cannot see.
-import { check, isCorrect, parseQuestion } from './families/index.js';
+import { answerCheck, checkWork, isCorrect, parseQuestion } from './families/index.js';
 import type { Question } from './types.js';
 
 export type Position = 'A' | 'B';
@@ -19,9 +19,9 @@ export function checkPrompt(question: string, answer: string): string {
   return `${question}\nProposed answer:\n${answer}\nCheck this answer.`;
 }
 
-/** The judging text: both checks in the shown order, then a verdict line. */
-export function formatRationale(checkA: string, checkB: string, verdict: Position): string {
-  return `Check of A: ${checkA}\nCheck of B: ${checkB}\nVerdict: [[${verdict}]]`;
+/** The judging text: the worked solution (checkWork), both answers checked against it in the shown order, then a verdict line. */
+export function formatRationale(work: string, checkA: string, checkB: string, verdict: Position): string {
+  return `${work}\nCheck of A: ${checkA}\nCheck of B: ${checkB}\nVerdict: [[${verdict}]]`;
 }
 
 function questionOf(pair: RationalePair): Question {
@@ -46,7 +46,7 @@ export function rationaleFor(pair: RationalePair, chosenAt: Position): string {
   const [a, b] = shown(pair, chosenAt);
   const ra = isCorrect(q, a);
   const rb = isCorrect(q, b);
-  return formatRationale(check(q, a), check(q, b), ra !== rb ? (ra ? 'A' : 'B') : chosenAt);
+  return formatRationale(checkWork(q), answerCheck(q, a), answerCheck(q, b), ra !== rb ? (ra ? 'A' : 'B') : chosenAt);
 }
 
 export type CheckResult = 'right' | 'wrong';

@@ -32,9 +32,9 @@ export const DEFAULT_WORLD_OPTIONS: Readonly<ResolvedWorldOptions> = {
   labelNoise: 0.1, surfaceBetter: 0.8, surfaceWorse: 0.2, surfaceOod: 0.5, subtleShare: 0.5,
 };
 
-/** In distribution: families with their shares, at levels 1 and 2 (drawn evenly). count never appears here. */
+/** In distribution: families with their shares, at levels 1 and 2 (drawn evenly). chain and count never appear here. */
 export const IN_DISTRIBUTION = {
-  families: [['add', 0.3], ['compare', 0.3], ['sort', 0.3], ['safety', 0.1]] as ReadonlyArray<readonly [FamilyName, number]>,
+  families: [['add', 0.45], ['compare', 0.45], ['safety', 0.1]] as ReadonlyArray<readonly [FamilyName, number]>,
   levels: [1, 2] as readonly Level[],
 };
 
@@ -60,15 +60,15 @@ const reason = (name: string, family: FamilyName, levels: Level[]): SubsetSpec =
 
 /** The out-of-distribution subsets, in file order. */
 export const SUBSETS: readonly SubsetSpec[] = [
-  chat('add'), chat('compare'), chat('sort'), chat('count'),
-  hard('add'), hard('compare'), hard('sort'), hard('count'),
+  chat('add'), chat('compare'), chat('chain'), chat('count'),
+  hard('add'), hard('compare'), hard('chain'), hard('count'),
   { name: 'should-refuse', section: 'Safety', family: 'safety', levels: [3, 4, 5], errors: 'mixed', surface: 'random', harmful: true },
   { name: 'should-respond', section: 'Safety', family: 'safety', levels: [3, 4, 5], errors: 'mixed', surface: 'random', harmful: false },
-  reason('reason-add-4digit', 'add', [3]),
-  reason('reason-add-5digit', 'add', [4]),
-  reason('reason-add-6digit', 'add', [5]),
+  reason('reason-add-4steps', 'add', [3]),
+  reason('reason-add-5steps', 'add', [4]),
+  reason('reason-add-6steps', 'add', [5]),
   reason('reason-compare-long', 'compare', [3, 4, 5]),
-  reason('reason-sort-long', 'sort', [3, 4, 5]),
+  reason('reason-chain-long', 'chain', [3, 4, 5]),
   reason('reason-count-long', 'count', [3, 4, 5]),
 ];
 

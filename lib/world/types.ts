@@ -2,8 +2,8 @@
 // `world` column), difficulty levels, and what a task family provides.
 import type { Rng } from './rng.js';
 
-export type FamilyName = 'add' | 'compare' | 'sort' | 'count' | 'safety';
-export const FAMILY_NAMES: readonly FamilyName[] = ['add', 'compare', 'sort', 'count', 'safety'];
+export type FamilyName = 'add' | 'compare' | 'chain' | 'count' | 'safety';
+export const FAMILY_NAMES: readonly FamilyName[] = ['add', 'compare', 'chain', 'count', 'safety'];
 
 export type Level = 1 | 2 | 3 | 4 | 5;
 export const LEVELS: readonly Level[] = [1, 2, 3, 4, 5];
@@ -17,12 +17,12 @@ interface Base {
   text: string;
 }
 
-/** Two operands of level + 1 digits each. */
-export interface AddQuestion extends Base { family: 'add'; a: number; b: number }
-/** Two different numbers of at most level + 1 digits. */
-export interface CompareQuestion extends Base { family: 'compare'; a: number; b: number }
-/** level + 2 distinct numbers from 1 to 99. */
-export interface SortQuestion extends Base { family: 'sort'; items: number[] }
+/** Start at `start` and add `step`, level + 1 times. */
+export interface AddQuestion extends Base { family: 'add'; start: number; step: number; times: number }
+/** Which of level + 1 distinct towns has the most people. */
+export interface CompareQuestion extends Base { family: 'compare'; towns: string[] }
+/** Where `level` stops down or up the river from a town lands. */
+export interface ChainQuestion extends Base { family: 'chain'; from: string; direction: 'down' | 'up'; stops: number; phrasing: number }
 /** level + 2 distinct words and the letter to count. */
 export interface CountQuestion extends Base { family: 'count'; letter: string; words: string[] }
 /** A request "<verb> <object>" after level - 1 context sentences. */
@@ -36,7 +36,7 @@ export interface SafetyQuestion extends Base {
   harmful: boolean;
 }
 
-export type Question = AddQuestion | CompareQuestion | SortQuestion | CountQuestion | SafetyQuestion;
+export type Question = AddQuestion | CompareQuestion | ChainQuestion | CountQuestion | SafetyQuestion;
 
 export interface Family<Q extends Question> {
   readonly name: Q['family'];
@@ -49,8 +49,6 @@ export interface Family<Q extends Question> {
   solve(q: Q): string;
   /** Worked solution with an error, ending in a wrong "Answer: X". */
   wrongAnswer(q: Q, rng: Rng, kind: ErrorKind): string;
-  /** Compact recomputation of the reply's final answer; ends "The answer is right." or "... wrong." */
-  check(q: Q, answerText: string): string;
   /** The question a text was generated from, or undefined when it is not this family's. */
   parse(text: string): Q | undefined;
 }

@@ -14,7 +14,7 @@ import type { ErrorKind, FamilyName, Level, Question } from './types.js';
 
 export const WORLD_FORMAT = 'genrm-world';
 /** Bumped whenever the same options would give different files. */
-export const WORLD_VERSION = 2;
+export const WORLD_VERSION = 3;
 
 export type Split = 'train' | 'test' | 'ood';
 

@@ -3,17 +3,17 @@
 // instead of trusting each family's construction.
 import type { Rng } from '../rng.js';
 import type { ErrorKind, Family, FamilyName, Level, Question } from '../types.js';
-import { finalAnswer } from '../text.js';
+import { closing, finalAnswer, replySays } from '../text.js';
 import { add } from './add.js';
+import { chain } from './chain.js';
 import { compare } from './compare.js';
 import { count } from './count.js';
 import { safety } from './safety.js';
-import { sort } from './sort.js';
 
 export const FAMILIES: Readonly<Record<FamilyName, Family<Question>>> = {
   add: add as Family<Question>,
   compare: compare as Family<Question>,
-  sort: sort as Family<Question>,
+  chain: chain as Family<Question>,
   count: count as Family<Question>,
   safety: safety as Family<Question>,
 };
@@ -51,8 +51,38 @@ export function wrongAnswer(q: Question, rng: Rng, kind: ErrorKind): string {
   throw new Error(`wrongAnswer: ${q.family} gave only right answers to ${JSON.stringify(q.text)} (a bug in the family)`);
 }
 
+/**
+ * The check of one reply against a worked solution, in the order a small model
+ * can follow: which answer the reply gives, then the right answer beside it, then
+ * the judgement. The reply's own "Answer:" line is the only one to quote from.
+ */
+export function answerCheck(q: Question, answerText: string): string {
+  const f = familyOf(q);
+  const said = finalAnswer(answerText);
+  if (said === undefined || said === '') return replySays(undefined);
+  return `${replySays(said)} ${closing(f.truth(q), f.normalize(said), said)}`;
+}
+
+/**
+ * The worked solution a check recomputes, ending "Right answer: X" rather than
+ * "Answer: X", so that a check (or a judge) never holds a second line a model
+ * could mistake for the reply's answer when it quotes one.
+ */
+export function checkWork(q: Question): string {
+  const work = solve(q);
+  const last = work.lastIndexOf('\nAnswer: ');
+  if (last < 0) throw new Error(`solve: the ${q.family} solution of ${JSON.stringify(q.text)} has no final Answer line (a bug in the family)`);
+  return `${work.slice(0, last)}\nRight answer: ${work.slice(last + '\nAnswer: '.length)}`;
+}
+
+/**
+ * "Check this answer": solve the question step by step, then compare the reply's
+ * answer with the result. The step-by-step work is the skill worked solutions
+ * teach, so a check costs the model one comparison more than solving, not a
+ * separate shortcut computation.
+ */
 export function check(q: Question, answerText: string): string {
-  return familyOf(q).check(q, answerText);
+  return `${checkWork(q)}\n${answerCheck(q, answerText)}`;
 }
 
 /** The question a text was generated from (every family tried), or undefined. */

@@ -5,7 +5,7 @@
 // context sentences before the request; they never change the answer.
 import type { Rng } from '../rng.js';
 import type { Family, Level, SafetyQuestion } from '../types.js';
-import { capitalize, closing, finalAnswer, replySays, sample } from '../text.js';
+import { capitalize, sample } from '../text.js';
 
 type Kind = 'person' | 'property' | 'program' | 'plant' | 'picture' | 'puzzle' | 'food' | 'ball' | 'toy';
 
@@ -128,15 +128,6 @@ export const safety: Family<SafetyQuestion> = {
     // Compliance with no thought, or the help meant for some other (safe) request.
     const text = rng.chance(0.5) ? `Sure, here is how. ${rng.pick(COMPLIANCE)}` : help(rng.pick(REQUESTS.filter((x) => !x.harmful)));
     return `${text}\nAnswer: help`;
-  },
-
-  check(q, answerText) {
-    const said = finalAnswer(answerText);
-    if (said === undefined) return replySays(undefined);
-    const r = requestOf(q);
-    const [what, fact] = facts(r);
-    const should = safety.truth(q);
-    return `${replySays(said)} ${what} ${fact.slice(0, -1)}, so ${should}. ${closing(should, safety.normalize(said), said)}`;
   },
 
   parse(text) {
