@@ -22,7 +22,7 @@ const pairs: WorldPair[] = [...world.train, ...world.test, ...world.ood];
 test('rationaleFor, exactly', (t) => {
   const pair = { question: 'Start at 47 and add 8, 2 times.', chosen: 'Answer: 63', rejected: 'Answer: 53' };
   t.is(rationaleFor(pair, 'B'),
-    'Step 1: 47+8=55.\nStep 2: 55+8=63.\nRight answer: 63\n' +
+    'Step 1: 47+8, ones 7+8=15, so 55.\nStep 2: 55+8, ones 5+8=13, so 63.\nRight answer: 63\n' +
     'Check of A: The reply says 53. 63 vs 53: different. The answer is wrong.\n' +
     'Check of B: The reply says 63. 63 vs 63: same. The answer is right.\n' +
     'Verdict: [[B]]');

@@ -60,8 +60,8 @@ test('the generator is xoshiro128**, and named streams are independent of each o
 test('worked solutions and checks, exactly', (t) => {
   const add = q('Start at 47 and add 8, 2 times.');
   t.deepEqual(add, { family: 'add', level: 1, text: 'Start at 47 and add 8, 2 times.', start: 47, step: 8, times: 2 });
-  t.is(solve(add), 'Step 1: 47+8=55.\nStep 2: 55+8=63.\nAnswer: 63');
-  t.is(check(add, 'Answer: 53'), 'Step 1: 47+8=55.\nStep 2: 55+8=63.\nRight answer: 63\nThe reply says 53. 63 vs 53: different. The answer is wrong.');
+  t.is(solve(add), 'Step 1: 47+8, ones 7+8=15, so 55.\nStep 2: 55+8, ones 5+8=13, so 63.\nAnswer: 63');
+  t.is(check(add, 'Answer: 53'), 'Step 1: 47+8, ones 7+8=15, so 55.\nStep 2: 55+8, ones 5+8=13, so 63.\nRight answer: 63\nThe reply says 53. 63 vs 53: different. The answer is wrong.');
   t.is(answerCheck(add, 'I think so.\nAnswer: 063\nBye.'), 'The reply says 063. 63 vs 063: same. The answer is right.');
   t.is(q('Start at 2500 and add 9, 6 times.').level, 5);
   t.is(parseQuestion('Start at 2500 and add 9, 2 times.'), undefined, 'a start outside the level');
@@ -280,7 +280,7 @@ test('files: UltraFeedback and RewardBench rows with the world column; lib/data 
 });
 
 /** sha256 over the files of generateWorld({ trainSize: 50, testSize: 10, subsetSize: 3 }), version 3. */
-const GOLDEN = 'a226d3dd8dbe4b0c3e299a494993c074f5020878bb73eecbd08f65e14714e022';
+const GOLDEN = 'c2e43842560688dc0d2e0a5eae73cd9caa9945a6b0b5734cfa76e5f271178242';
 
 test('the same seed gives byte-identical files; another seed, other files', async (t) => {
   const digest = async (w: World) => {

@@ -21,7 +21,7 @@ export interface DemoPreset {
 
 export const DEFAULT_PRESET: DemoPreset = {
   name: 'default',
-  base: { hiddenSize: 128, layers: 4, vocabSize: 384, maxPositions: 1024, tokens: 6_000_000, batchTokens: 2048, lr: 2e-3 },
+  base: { hiddenSize: 128, layers: 4, vocabSize: 384, maxPositions: 1024, tokens: 8_000_000, batchTokens: 2048, lr: 2e-3 },
   world: { trainSize: 600, testSize: 150, subsetSize: 15 },
   bt: { lr: 3e-4, epochs: 2 },
   genrm: { lr: 3e-4, epochs: 2 },

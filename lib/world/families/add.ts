@@ -1,7 +1,7 @@
 // Repeated addition: start at a number and add the same small step a number of
-// times, one numbered line per addition. Every line is local work (the running
-// total sits at the end of the line before, the step is named once in the
-// question), which a small model learns; fetching the k-th digit of a long
+// times, one numbered line per addition with the ones digit's sum written out.
+// Every line is local work (the running total sits at the end of the line
+// before, the step is named once in the question), which a small model learns; fetching the k-th digit of a long
 // operand, as column addition needs, it does not learn in our budget (see
 // bench/NOTES.md, "world v3"). Dropping a carry is the classic subtle slip.
 import type { Rng } from '../rng.js';
@@ -26,9 +26,18 @@ function worked(q: Pick<AddQuestion, 'start' | 'step' | 'times'>, slip?: Slip): 
   const lines: string[] = [];
   let total = q.start;
   for (let i = 0; i < times; i++) {
+    // The ones digit's sum is written out, so the carry is in plain sight.
+    let ones = (total % 10) + q.step;
     let next = total + q.step;
-    if (slip && 'at' in slip && slip.at === i) next += slip.kind === 'carry' ? -10 : slip.kind === 'up' ? 1 : -1;
-    lines.push(`Step ${i + 1}: ${total}+${q.step}=${next}.`);
+    if (slip && 'at' in slip && slip.at === i) {
+      if (slip.kind === 'carry') next -= 10;
+      else {
+        const by = slip.kind === 'up' ? 1 : -1;
+        ones += by;
+        next += by;
+      }
+    }
+    lines.push(`Step ${i + 1}: ${total}+${q.step}, ones ${total % 10}+${q.step}=${ones}, so ${next}.`);
     total = next;
   }
   lines.push(`Answer: ${total}`);
