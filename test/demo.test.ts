@@ -41,6 +41,9 @@ test.serial('demo --quick prints the paper-shaped table and writes the report; a
   t.true(probe.judgement >= 0 && probe.judgement <= 1);
   t.true(probe.exact <= probe.quote, 'a check identical to the reference also quotes the reply right');
   t.true(probe.exact <= probe.solve, 'a check identical to the reference also solves right');
+  // The seed's own result file holds the same numbers as the report.
+  const own = JSON.parse(await readFile(join(dir, 'seed-1', 'result.json'), 'utf8'));
+  t.deepEqual(own.methods, report.seeds[0].methods);
   for (const m of report.seeds[0].methods) {
     t.true(m.id >= 0 && m.id <= 1, `${m.method} in distribution ${m.id}`);
     for (const v of Object.values(m.sections) as number[]) t.true(v >= 0 && v <= 1);

@@ -3,6 +3,7 @@ import { cpus } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { info } from '../info.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { DEFAULT_PRESET, QUICK_PRESET, presetForBudget, type DemoPreset } from './presets.js';
 import { writeDemoReport, type Summary } from './report.js';
 import { runSeed, type DemoHooks, type SeedResult } from './run.js';
@@ -54,7 +55,12 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   await mkdir(dir, { recursive: true });
   const started = performance.now();
   const seeds: SeedResult[] = [];
-  for (let s = first; s < first + n; s++) seeds.push(await runSeed(s, preset, { out: dir, cache: o.cacheDir ?? join(runs, 'cache') }, o));
+  for (let s = first; s < first + n; s++) {
+    const r = await runSeed(s, preset, { out: dir, cache: o.cacheDir ?? join(runs, 'cache') }, o);
+    // Each seed's numbers on disk as soon as they exist: a long multi-seed run that stops keeps them.
+    await writeFileAtomic(join(dir, `seed-${s}`, 'result.json'), new TextEncoder().encode(JSON.stringify(r, null, 1) + '\n'));
+    seeds.push(r);
+  }
   const e = info();
   const machine = `${e.cpu.brand.trim()}, ${e.threads} threads of ${cpus().length} CPUs, ${e.cpu.isa} kernels`;
   const { markdown, summary } = await writeDemoReport(dir, preset, seeds, { totalSeconds: (performance.now() - started) / 1000, machine });
