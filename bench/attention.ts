@@ -21,7 +21,7 @@ export function benchAttention(timing: TimeOptions, log: (line: string) => void,
     const shape = `B${s.B} H${s.H} T${s.T} D${s.D} causal`;
     const torchMs = torch?.attention.find((x) => x.T === s.T && x.D === s.D)?.median_ms;
     if (torchMs !== undefined) results.push({ name: 'attention_fwdbwd_torch', shape, medianMs: torchMs, gflops: flop / torchMs / 1e6, torch: torch!.torch });
-    for (const isa of ['avx2', 'portable'] as const) {
+    for (const isa of ['avx512', 'avx2', 'portable'] as const) {
       if (!b.info().cpu.supportedIsas.includes(isa)) continue;
       const opts = { cuSeqlens, heads: s.H, headDim: s.D, q, k, v, isa };
       const ms = time(() => {

@@ -31,7 +31,7 @@ function nodedirArgs() {
 
 /** The CPU addon in build/Release: configure when the source list changed, then make. */
 export function compileCpu() {
-  const sources = ['portable', 'avx2'].map((k) =>
+  const sources = ['portable', 'avx2', 'avx512'].map((k) =>
     spawnSync(process.execPath, ['scripts/native-sources.cjs', k], { cwd: root, encoding: 'utf8' }).stdout).join('');
   const stamp = join(root, 'build', 'genrm-sources.txt');
   const fresh = existsSync(join(root, 'build', 'Makefile')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === sources;

@@ -41,7 +41,7 @@ float* tile_scratch() {
 }
 
 AttentionTileKernels kernels_for(Isa isa) {
-  // The AVX-512 path reuses the AVX2 tiles.
+  if (isa == Isa::Avx512 && isa_supported(Isa::Avx512)) return attention_kernels_avx512();
   return isa != Isa::Portable && isa_supported(Isa::Avx2) ? attention_kernels_avx2() : attention_kernels_portable();
 }
 

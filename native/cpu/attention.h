@@ -54,6 +54,7 @@ struct AttentionTileKernels {
 
 AttentionTileKernels attention_kernels_portable();
 AttentionTileKernels attention_kernels_avx2();
+AttentionTileKernels attention_kernels_avx512();
 
 constexpr int64_t kAttentionBlock = 64;  // query and key tile size
 constexpr int64_t kAttentionMaxHeadDim = 256;

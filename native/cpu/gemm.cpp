@@ -51,7 +51,13 @@ float* b_scratch(size_t n) {
 
 // Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into MR-high panels,
 // each laid out k-major (MR values per k), zero-padded past mc.
-void pack_a(const GemmArgs& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* out) {
+// simd: the AVX2 packers (same layout), for the AVX2 and AVX-512 kernels' widths.
+void pack_a(const GemmArgs& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, bool simd, float* out) {
+  if (simd) {
+    if (!g.trans_a) pack_transposed_avx2(g.a + i0 * g.lda + p0, g.lda, mc, kc, mr, out);
+    else pack_copied_avx2(g.a + p0 * g.lda + i0, g.lda, mc, kc, mr, out);
+    return;
+  }
   for (int64_t ir = 0; ir < mc; ir += mr) {
     int64_t rows = std::min<int64_t>(mr, mc - ir);
     if (!g.trans_a) {
@@ -75,7 +81,14 @@ void pack_a(const GemmArgs& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, i
 // Packs NR-wide panels [panel_begin, panel_end) of the kc x nc block of op(B)
 // starting at (p0, j0); each panel is k-major (NR values per k), zero-padded.
 void pack_b(const GemmArgs& g, int64_t j0, int64_t nc, int64_t p0, int64_t kc, int nr, int64_t panel_begin,
-            int64_t panel_end, float* out) {
+            int64_t panel_end, bool simd, float* out) {
+  if (simd && panel_begin < panel_end) {
+    const int64_t jb = j0 + panel_begin * nr, cols = std::min(nc - panel_begin * nr, (panel_end - panel_begin) * nr);
+    float* dst = out + panel_begin * kc * nr;
+    if (!g.trans_b) pack_copied_avx2(g.b + p0 * g.ldb + jb, g.ldb, cols, kc, nr, dst);
+    else pack_transposed_avx2(g.b + jb * g.ldb + p0, g.ldb, cols, kc, nr, dst);
+    return;
+  }
   for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
     int64_t jr = panel * nr;
     int64_t cols = std::min<int64_t>(nr, nc - jr);
@@ -133,6 +146,8 @@ void gemm(const GemmArgs& g, Isa isa) {
   if (!isa_supported(isa)) throw Error(ErrorKind::Argument, std::string("isa: this CPU does not support \"") + isa_name(isa) + "\"");
   const GemmKernelInfo kern = isa == Isa::Avx512 ? gemm_kernel_avx512() : isa == Isa::Avx2 ? gemm_kernel_avx2() : gemm_kernel_portable();
   const int mr = kern.mr, nr = kern.nr;
+  const auto simd_width = [](int w) { return w == 6 || w % 8 == 0; };
+  const bool simd = isa != Isa::Portable && simd_width(mr) && simd_width(nr);
   const int threads = num_threads();
 
   for (int64_t j0 = 0; j0 < g.n; j0 += kNc) {
@@ -142,7 +157,7 @@ void gemm(const GemmArgs& g, Isa isa) {
       const int64_t kc = std::min(kKc, g.k - p0);
       const float beta = p0 == 0 ? g.beta : 1.0f;
       float* bp = b_scratch(static_cast<size_t>(n_panels * kc * nr));
-      parallel_for(n_panels, [&](int64_t begin, int64_t end, int) { pack_b(g, j0, nc, p0, kc, nr, begin, end, bp); });
+      parallel_for(n_panels, [&](int64_t begin, int64_t end, int) { pack_b(g, j0, nc, p0, kc, nr, begin, end, simd, bp); });
 
       // Split M into equal blocks of at most kMc rows (multiples of MR), and the
       // panels of N into groups so there are a few tasks per thread: uneven
@@ -161,7 +176,7 @@ void gemm(const GemmArgs& g, Isa isa) {
           const int64_t i0 = mb * mc_step, mc = std::min(mc_step, g.m - i0);
           if (mc <= 0) continue;
           if (packed_block != mb) {
-            pack_a(g, i0, mc, p0, kc, mr, ap);
+            pack_a(g, i0, mc, p0, kc, mr, simd, ap);
             packed_block = mb;
           }
           const int64_t panel_begin = n_panels * ng / n_groups, panel_end = n_panels * (ng + 1) / n_groups;

@@ -26,4 +26,11 @@ GemmKernelInfo gemm_kernel_avx512();
 void gemm_small_nt_avx2(int64_t m, int64_t j_begin, int64_t j_end, int64_t k, float alpha, const float* a, int64_t lda,
                         const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+// Packing into w-wide panels, each k-major (w values per k), zero-padded (AVX2).
+// Transposed: panel value (p, r) = src[(panel w + r) ld + p] for `rows` rows of
+// kc contiguous values (A not transposed; B transposed, as weights are stored).
+void pack_transposed_avx2(const float* src, int64_t ld, int64_t rows, int64_t kc, int w, float* out);
+// Copied: panel value (p, j) = src[p ld + panel w + j] for `cols` columns.
+void pack_copied_avx2(const float* src, int64_t ld, int64_t cols, int64_t kc, int w, float* out);
+
 }  // namespace genrm::cpu

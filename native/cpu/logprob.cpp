@@ -5,18 +5,10 @@
 
 #include "../core/thread_pool.h"
 #include "gemm.h"
+#include "vmath.h"
 
 namespace genrm::cpu {
 namespace {
-
-// Max-subtracted log-sum-exp of one row of logits.
-float row_logsumexp(const float* z, int64_t n) {
-  float mx = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) mx = z[i] > mx ? z[i] : mx;
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += std::exp(static_cast<double>(z[i] - mx));
-  return mx + static_cast<float>(std::log(s));
-}
 
 void chunk_logits(const LogprobArgs& a, int64_t r0, int64_t n, float* logits, Isa isa) {
   GemmArgs g;
@@ -59,7 +51,7 @@ void logprob_forward(const LogprobArgs& a, float* logp, Isa isa) {
     parallel_for(n, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
         const float* z = logits + i * a.vocab;
-        logp[r0 + i] = z[a.targets[r0 + i]] - row_logsumexp(z, a.vocab);
+        logp[r0 + i] = z[a.targets[r0 + i]] - row_logsumexp(z, a.vocab, isa);
       }
     });
   }
@@ -78,10 +70,10 @@ void backward_chunks(const LogprobArgs& a, const float* dlogp, float* logp, floa
     parallel_for(n, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) {
         float* z = logits + i * a.vocab;
-        const float lse = row_logsumexp(z, a.vocab), g = dlogp[r0 + i];
+        const float lse = row_logsumexp(z, a.vocab, isa), g = dlogp[r0 + i];
         const int32_t target = a.targets[r0 + i];
         if (logp) logp[r0 + i] = z[target] - lse;
-        for (int64_t j = 0; j < a.vocab; ++j) z[j] = -g * std::exp(z[j] - lse);
+        scaled_softmax_row(z, a.vocab, lse, g, isa);
         z[target] += g;
       }
     });

@@ -123,7 +123,7 @@ void Model::decode_step(Cache& cache, const std::vector<int64_t>& slots, const s
     cpu::rmsnorm_forward(x.data(), P.post_norm, h.data(), nullptr, M, d, eps);
     project(h.data(), P.wg, g.data(), M, d, f);
     project(h.data(), P.wu, u.data(), M, d, f);
-    cpu::swiglu_forward(g.data(), u.data(), a.data(), M * f);
+    cpu::swiglu_forward(g.data(), u.data(), a.data(), M * f, default_isa());
     project(a.data(), P.wd, tmp.data(), M, f, d);
     for (int64_t i = 0; i < M * d; ++i) x[i] += tmp[i];
   }

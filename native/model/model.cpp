@@ -232,7 +232,7 @@ void Model::forward(const Batch& b) {
     cpu::rmsnorm_forward(xmid, P.post_norm, h2, A.rstd2.data() + l * N, N, d, eps);
     linear(h2, P.wg, g, N, d, f);
     linear(h2, P.wu, u, N, d, f);
-    cpu::swiglu_forward(g, u, a, N * f);
+    cpu::swiglu_forward(g, u, a, N * f, default_isa());
     linear(a, P.wd, tmp.data(), N, f, d);
     add(xmid, tmp.data(), xout, N * d);
   }
@@ -280,7 +280,7 @@ void Model::backward(const Batch& b, std::vector<float>& dhf) {
     // MLP: xout = xmid + down(silu(gate h2) * up h2). dx holds d xout.
     linear_dx(dx.data(), P.wd, dtmp.data(), N, f, d, false);
     linear_dw(dx.data(), a, grad_of(P.wd), N, f, d);
-    cpu::swiglu_backward(g, u, dtmp.data(), dg.data(), du.data(), N * f);
+    cpu::swiglu_backward(g, u, dtmp.data(), dg.data(), du.data(), N * f, default_isa());
     linear_dx(dg.data(), P.wg, dh.data(), N, d, f, false);
     linear_dx(du.data(), P.wu, dh.data(), N, d, f, true);
     linear_dw(dg.data(), h2, grad_of(P.wg), N, d, f);

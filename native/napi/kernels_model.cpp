@@ -159,14 +159,14 @@ Napi::Value swiglu(const Napi::CallbackInfo& info) {
     if (has(o, "dout")) {
       Napi::Float32Array da = f32_field(o, "dout", n);
       Napi::Float32Array dg = f32_new(env, n), du = f32_new(env, n);
-      cpu::swiglu_backward(g.Data(), u.Data(), da.Data(), dg.Data(), du.Data(), n);
+      cpu::swiglu_backward(g.Data(), u.Data(), da.Data(), dg.Data(), du.Data(), n, isa_of(o));
       Napi::Object r = Napi::Object::New(env);
       r.Set("dgate", dg);
       r.Set("dup", du);
       return r;
     }
     Napi::Float32Array a = f32_new(env, n);
-    cpu::swiglu_forward(g.Data(), u.Data(), a.Data(), n);
+    cpu::swiglu_forward(g.Data(), u.Data(), a.Data(), n, isa_of(o));
     return a;
   });
 }
