@@ -26,7 +26,7 @@ constexpr int kSpins = 4000;  // about 50-100 us of pause instructions
 
 class Pool {
  public:
-  explicit Pool(int n) : n_(n) {
+  explicit Pool(int n) : n_(n), slots_(new Slot[n]) {
     for (int i = 1; i < n_; ++i) workers_.emplace_back([this, i] { worker(i); });
   }
   ~Pool() {
@@ -44,8 +44,11 @@ class Pool {
     std::lock_guard<std::mutex> caller_turn(run_mutex_);
     const int used = static_cast<int>(n < n_ ? n : n_);
     fn_ = &fn;
-    total_ = n;
     used_ = used;
+    // Owners take a few pieces of their share at a time, so a thief still finds
+    // work when a thread is descheduled (a shared VM) or its share runs long.
+    grain_ = n / (int64_t{8} * used) > 1 ? n / (int64_t{8} * used) : 1;
+    for (int i = 0; i < used; ++i) slots_[i].range.store(pack(n * i / used, n * (i + 1) / used), std::memory_order_relaxed);
     error_ = nullptr;
     pending_.store(used - 1, std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
@@ -53,7 +56,7 @@ class Pool {
       std::lock_guard<std::mutex> lk(m_);  // a worker between its check and its wait sees the new generation
     }
     cv_.notify_all();
-    chunk(0);
+    work(0);
     for (int spin = 0; spin < kSpins && pending_.load(std::memory_order_acquire) != 0; ++spin) __builtin_ia32_pause();
     if (pending_.load(std::memory_order_acquire) != 0) {
       std::unique_lock<std::mutex> lk(m_);
@@ -63,19 +66,62 @@ class Pool {
     if (error_) std::rethrow_exception(error_);
   }
 
+  // Ranges fit in 32 bits each (parallel_for runs larger counts serially).
+  static uint64_t pack(int64_t begin, int64_t end) { return static_cast<uint64_t>(begin) << 32 | static_cast<uint64_t>(end); }
+  static int64_t begin_of(uint64_t r) { return static_cast<int64_t>(r >> 32); }
+  static int64_t end_of(uint64_t r) { return static_cast<int64_t>(r & 0xffffffffu); }
+
  private:
-  void chunk(int i) {
-    if (i >= used_) return;
-    int64_t begin = total_ * i / used_, end = total_ * (i + 1) / used_;
-    if (begin >= end) return;
+  struct alignas(64) Slot {
+    std::atomic<uint64_t> range{0};
+  };
+
+  void call(int64_t begin, int64_t end, int i) {
     t_inside_task = true;
     try {
       (*fn_)(begin, end, i);
     } catch (...) {
       std::lock_guard<std::mutex> lk(m_);
       if (!error_) error_ = std::current_exception();
+      for (int j = 0; j < used_; ++j) slots_[j].range.store(0, std::memory_order_relaxed);  // nobody starts more
     }
     t_inside_task = false;
+  }
+
+  // Thread i runs pieces of its own range from the front; when it is empty it
+  // steals the back half of the fullest other range, makes that its own, and
+  // goes on. Every index is claimed by exactly one compare-exchange.
+  void work(int i) {
+    if (i >= used_) return;
+    std::atomic<uint64_t>& mine = slots_[i].range;
+    for (;;) {
+      uint64_t r = mine.load(std::memory_order_acquire);
+      const int64_t b = begin_of(r), e = end_of(r);
+      if (b < e) {
+        const int64_t nb = e - b > grain_ ? b + grain_ : e;
+        if (mine.compare_exchange_weak(r, pack(nb, e), std::memory_order_acq_rel)) call(b, nb, i);
+        continue;
+      }
+      int victim = -1;
+      int64_t most = 0;
+      for (int j = 0; j < used_; ++j) {
+        if (j == i) continue;
+        const uint64_t rj = slots_[j].range.load(std::memory_order_acquire);
+        if (end_of(rj) - begin_of(rj) > most) {
+          most = end_of(rj) - begin_of(rj);
+          victim = j;
+        }
+      }
+      if (victim < 0) return;
+      uint64_t rv = slots_[victim].range.load(std::memory_order_acquire);
+      const int64_t vb = begin_of(rv), ve = end_of(rv);
+      if (vb >= ve) continue;
+      const int64_t mid = ve - (ve - vb + 1) / 2;
+      // Only the owner ever grows a range, so after a successful steal our own
+      // slot (empty) can simply be overwritten with the stolen piece.
+      if (slots_[victim].range.compare_exchange_strong(rv, pack(vb, mid), std::memory_order_acq_rel))
+        mine.store(pack(mid, ve), std::memory_order_release);
+    }
   }
 
   void worker(int i) {
@@ -94,7 +140,7 @@ class Pool {
       seen = g;
       if (stop_.load()) return;
       if (i >= used_) continue;
-      chunk(i);
+      work(i);
       if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lk(m_);
         done_cv_.notify_one();
@@ -109,8 +155,9 @@ class Pool {
   // Written by the caller before the generation is bumped (release), read by
   // workers after they see it (acquire).
   const std::function<void(int64_t, int64_t, int)>* fn_ = nullptr;
-  int64_t total_ = 0;
+  int64_t grain_ = 1;
   int used_ = 0;
+  std::unique_ptr<Slot[]> slots_;
   std::atomic<int> pending_{0};
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stop_{false};
@@ -155,7 +202,7 @@ void set_num_threads(int n) {
 
 void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
   if (n <= 0) return;
-  if (t_inside_task || n == 1) {
+  if (t_inside_task || n == 1 || n > 0x7fffffff) {  // the last: ranges are packed in 32 bits
     fn(0, n, 0);
     return;
   }

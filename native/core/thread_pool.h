@@ -1,14 +1,19 @@
-// The engine's own fork-join pool. parallel_for splits [0, n) into contiguous
-// chunks, one per thread, so which thread computes an element depends only on n
-// and the thread count: results are bitwise reproducible for a given count.
+// The engine's own fork-join pool. parallel_for gives each thread a contiguous
+// share of [0, n), run a few pieces at a time; a thread that finishes early
+// steals the back half of the fullest share left (a descheduled or slow thread
+// no longer holds everyone at the barrier). Which thread computes an index thus
+// varies from run to run, so every caller computes each index the same way
+// whatever piece it arrives in; that is what keeps results bitwise reproducible.
 #pragma once
 #include <cstdint>
 #include <functional>
 
 namespace genrm {
 
-// fn(begin, end, thread_index) runs once per non-empty chunk. Calls from inside a
-// running task execute serially on the calling thread (no nested parallelism).
+// fn(begin, end, thread_index) runs on disjoint pieces covering [0, n) exactly
+// once; thread_index names the thread running it (for per-thread scratch).
+// Calls from inside a running task execute serially on the calling thread (no
+// nested parallelism).
 // Concurrent callers from different threads take turns.
 void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn);
 

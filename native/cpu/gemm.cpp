@@ -4,6 +4,7 @@
 // over its tiles. Tasks split M blocks, and also N when M is too short to feed
 // every thread (decoding, small batches).
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -20,6 +21,8 @@ namespace {
 constexpr int64_t kKc = 256;   // depth block: one B panel (KC x 16 floats = 16 KiB) stays in L1
 constexpr int64_t kMc = 144;   // A block 144 x 256 floats = 144 KiB, in L2 (512 KiB on Zen 3)
 constexpr int64_t kNc = 3072;  // B block 256 x 3072 floats = 3 MiB, in L3
+
+std::atomic<uint64_t> g_region{0};  // numbers each parallel region of packed A blocks
 
 struct AlignedFree {
   void operator()(float* p) const { std::free(p); }
@@ -167,15 +170,27 @@ void gemm(const GemmArgs& g, Isa isa) {
       int64_t n_groups = 1;
       if (m_blocks < 4 * threads) n_groups = std::min<int64_t>(n_panels, (4 * threads + m_blocks - 1) / m_blocks);
       const int64_t tasks = m_blocks * n_groups;
+      // A thread runs its tasks in several pieces (the pool steals work), so the
+      // A block it packed last is remembered across pieces of this region.
+      const uint64_t region = g_region.fetch_add(1, std::memory_order_relaxed) + 1;
       parallel_for(tasks, [&](int64_t t_begin, int64_t t_end, int) {
         float* ap = a_scratch(static_cast<size_t>(mc_step * kc));
         alignas(64) float edge[16 * 32];
-        int64_t packed_block = -1;
+        thread_local uint64_t packed_region = 0;
+        thread_local int64_t packed_block = -1;
+        if (packed_region != region) {
+          packed_region = region;
+          packed_block = -1;
+        }
         for (int64_t t = t_begin; t < t_end; ++t) {
           const int64_t mb = t / n_groups, ng = t % n_groups;
           const int64_t i0 = mb * mc_step, mc = std::min(mc_step, g.m - i0);
           if (mc <= 0) continue;
-          if (packed_block != mb) {
+          // op(A) = A^T: each k of an MR-row panel is MR contiguous floats of one
+          // row of A already, so the kernel reads A where it lies (lda apart)
+          // instead of copying it; edge panels (mc not a multiple of MR) are packed.
+          const bool direct_a = simd && g.trans_a && mc % mr == 0;
+          if (!direct_a && packed_block != mb) {
             pack_a(g, i0, mc, p0, kc, mr, simd, ap);
             packed_block = mb;
           }
@@ -185,12 +200,13 @@ void gemm(const GemmArgs& g, Isa isa) {
             const float* bpanel = bp + panel * kc * nr;
             for (int64_t ir = 0; ir < mc; ir += mr) {
               const int64_t rows = std::min<int64_t>(mr, mc - ir);
-              const float* apanel = ap + (ir / mr) * kc * mr;
+              const float* apanel = direct_a ? g.a + p0 * g.lda + i0 + ir : ap + (ir / mr) * kc * mr;
+              const int64_t a_step = direct_a ? g.lda : mr;
               float* c = g.c + (i0 + ir) * g.ldc + j0 + jr;
               if (rows == mr && cols == nr) {
-                kern.fn(kc, apanel, bpanel, c, g.ldc, g.alpha, beta);
+                kern.fn(kc, apanel, a_step, bpanel, nr, c, g.ldc, g.alpha, beta);
               } else {
-                kern.fn(kc, apanel, bpanel, edge, nr, 1.0f, 0.0f);
+                kern.fn(kc, apanel, a_step, bpanel, nr, edge, nr, 1.0f, 0.0f);
                 for (int64_t r = 0; r < rows; ++r)
                   for (int64_t j = 0; j < cols; ++j) {
                     float v = g.alpha * edge[r * nr + j];

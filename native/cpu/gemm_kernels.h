@@ -9,8 +9,10 @@
 
 namespace genrm::cpu {
 
-using GemmMicroKernel = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                                 float alpha, float beta);
+// a_step and b_step: floats from one k to the next (MR and NR for packed panels;
+// a row stride when a panel is read where it lies, unpacked).
+using GemmMicroKernel = void (*)(int64_t kc, const float* a, int64_t a_step, const float* b, int64_t b_step, float* c,
+                                 int64_t ldc, float alpha, float beta);
 
 struct GemmKernelInfo {
   int mr, nr;
