@@ -22,6 +22,7 @@ constexpr int64_t kKc = 256;   // depth block: one B panel (KC x 16 floats = 16 
 constexpr int64_t kMc = 144;   // A block 144 x 256 floats = 144 KiB, in L2 (512 KiB on Zen 3)
 constexpr int64_t kNc = 3072;  // B block 256 x 3072 floats = 3 MiB, in L3
 
+constexpr int64_t kWideMaxM = 768;  // gemm_wide's packed A block: up to 768 x 256 floats = 768 KiB
 std::atomic<uint64_t> g_region{0};  // numbers each parallel region of packed A blocks
 
 struct AlignedFree {
@@ -82,12 +83,13 @@ void pack_a(const GemmArgs& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, i
 }
 
 // Packs NR-wide panels [panel_begin, panel_end) of the kc x nc block of op(B)
-// starting at (p0, j0); each panel is k-major (NR values per k), zero-padded.
+// starting at (p0, j0) to out (the first at out); each panel is k-major (NR
+// values per k), zero-padded.
 void pack_b(const GemmArgs& g, int64_t j0, int64_t nc, int64_t p0, int64_t kc, int nr, int64_t panel_begin,
             int64_t panel_end, bool simd, float* out) {
   if (simd && panel_begin < panel_end) {
     const int64_t jb = j0 + panel_begin * nr, cols = std::min(nc - panel_begin * nr, (panel_end - panel_begin) * nr);
-    float* dst = out + panel_begin * kc * nr;
+    float* dst = out;
     if (!g.trans_b) pack_copied_avx2(g.b + p0 * g.ldb + jb, g.ldb, cols, kc, nr, dst);
     else pack_transposed_avx2(g.b + jb * g.ldb + p0, g.ldb, cols, kc, nr, dst);
     return;
@@ -95,7 +97,7 @@ void pack_b(const GemmArgs& g, int64_t j0, int64_t nc, int64_t p0, int64_t kc, i
   for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
     int64_t jr = panel * nr;
     int64_t cols = std::min<int64_t>(nr, nc - jr);
-    float* dst = out + panel * kc * nr;
+    float* dst = out + (panel - panel_begin) * kc * nr;
     if (!g.trans_b) {
       for (int64_t p = 0; p < kc; ++p) {
         const float* src = g.b + (p0 + p) * g.ldb + j0 + jr;
@@ -111,6 +113,65 @@ void pack_b(const GemmArgs& g, int64_t j0, int64_t nc, int64_t p0, int64_t kc, i
       for (int64_t p = 0; p < kc; ++p)
         for (int64_t j = cols; j < nr; ++j) dst[p * nr + j] = 0.0f;
     }
+  }
+}
+
+// One MR x NR tile of C += the product of an A panel and a B panel; tiles cut by
+// the edge of C go through a scratch tile (the same arithmetic, then a copy).
+void tile(const GemmKernelInfo& kern, int64_t kc, const float* apanel, int64_t a_step, const float* bpanel, float* c,
+          int64_t ldc, int64_t rows, int64_t cols, float alpha, float beta) {
+  if (rows == kern.mr && cols == kern.nr) {
+    kern.fn(kc, apanel, a_step, bpanel, kern.nr, c, ldc, alpha, beta);
+    return;
+  }
+  alignas(64) float edge[16 * 32];
+  kern.fn(kc, apanel, a_step, bpanel, kern.nr, edge, kern.nr, 1.0f, 0.0f);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) {
+      const float v = alpha * edge[r * kern.nr + j];
+      c[r * ldc + j] = beta == 0.0f ? v : v + beta * c[r * ldc + j];
+    }
+}
+
+float* panel_scratch(size_t n) {
+  thread_local std::unique_ptr<float[], AlignedFree> buf;
+  thread_local size_t cap = 0;
+  return scratch(buf, cap, n);
+}
+
+// Short and wide products (M <= kWideMaxM: the lm_head over a chunk of rows,
+// weight gradients): all of op(A)'s kc-deep block is packed once and stays in
+// L2, and each thread packs one B panel at a time right before the kernel
+// sweeps it down the whole of M, so B goes from memory to L1 once, with no
+// shared packed copy written out and read back. Same blocking over K as the
+// general path, so every element of C gets the same bits either way.
+void gemm_wide(const GemmArgs& g, const GemmKernelInfo& kern, bool simd) {
+  const int mr = kern.mr, nr = kern.nr;
+  const int64_t n_panels = (g.n + nr - 1) / nr, m_panels = (g.m + mr - 1) / mr;
+  const bool direct_a = simd && g.trans_a && g.m % mr == 0;
+  for (int64_t p0 = 0; p0 < g.k; p0 += kKc) {
+    const int64_t kc = std::min(kKc, g.k - p0);
+    const float beta = p0 == 0 ? g.beta : 1.0f;
+    float* ap = nullptr;
+    if (!direct_a) {
+      ap = b_scratch(static_cast<size_t>(m_panels * kc * mr));
+      parallel_for(m_panels, [&](int64_t b, int64_t e, int) {
+        pack_a(g, b * mr, std::min(g.m, e * mr) - b * mr, p0, kc, mr, simd, ap + b * kc * mr);
+      });
+    }
+    parallel_for(n_panels, [&](int64_t b, int64_t e, int) {
+      float* bpanel = panel_scratch(static_cast<size_t>(kc * nr));
+      for (int64_t panel = b; panel < e; ++panel) {
+        const int64_t jr = panel * nr, cols = std::min<int64_t>(nr, g.n - jr);
+        pack_b(g, 0, g.n, p0, kc, nr, panel, panel + 1, simd, bpanel);
+        for (int64_t ip = 0; ip < m_panels; ++ip) {
+          const int64_t i = ip * mr;
+          const float* apanel = direct_a ? g.a + p0 * g.lda + i : ap + ip * kc * mr;
+          tile(kern, kc, apanel, direct_a ? g.lda : mr, bpanel, g.c + i * g.ldc + jr, g.ldc, std::min<int64_t>(mr, g.m - i),
+               cols, g.alpha, beta);
+        }
+      }
+    });
   }
 }
 
@@ -151,6 +212,7 @@ void gemm(const GemmArgs& g, Isa isa) {
   const int mr = kern.mr, nr = kern.nr;
   const auto simd_width = [](int w) { return w == 6 || w % 8 == 0; };
   const bool simd = isa != Isa::Portable && simd_width(mr) && simd_width(nr);
+  if (simd && g.m <= kWideMaxM && g.n >= 8 * nr) return gemm_wide(g, kern, simd);
   const int threads = num_threads();
 
   for (int64_t j0 = 0; j0 < g.n; j0 += kNc) {
@@ -160,7 +222,7 @@ void gemm(const GemmArgs& g, Isa isa) {
       const int64_t kc = std::min(kKc, g.k - p0);
       const float beta = p0 == 0 ? g.beta : 1.0f;
       float* bp = b_scratch(static_cast<size_t>(n_panels * kc * nr));
-      parallel_for(n_panels, [&](int64_t begin, int64_t end, int) { pack_b(g, j0, nc, p0, kc, nr, begin, end, simd, bp); });
+      parallel_for(n_panels, [&](int64_t begin, int64_t end, int) { pack_b(g, j0, nc, p0, kc, nr, begin, end, simd, bp + begin * kc * nr); });
 
       // Split M into equal blocks of at most kMc rows (multiples of MR), and the
       // panels of N into groups so there are a few tasks per thread: uneven
@@ -175,7 +237,6 @@ void gemm(const GemmArgs& g, Isa isa) {
       const uint64_t region = g_region.fetch_add(1, std::memory_order_relaxed) + 1;
       parallel_for(tasks, [&](int64_t t_begin, int64_t t_end, int) {
         float* ap = a_scratch(static_cast<size_t>(mc_step * kc));
-        alignas(64) float edge[16 * 32];
         thread_local uint64_t packed_region = 0;
         thread_local int64_t packed_block = -1;
         if (packed_region != region) {
@@ -202,17 +263,7 @@ void gemm(const GemmArgs& g, Isa isa) {
               const int64_t rows = std::min<int64_t>(mr, mc - ir);
               const float* apanel = direct_a ? g.a + p0 * g.lda + i0 + ir : ap + (ir / mr) * kc * mr;
               const int64_t a_step = direct_a ? g.lda : mr;
-              float* c = g.c + (i0 + ir) * g.ldc + j0 + jr;
-              if (rows == mr && cols == nr) {
-                kern.fn(kc, apanel, a_step, bpanel, nr, c, g.ldc, g.alpha, beta);
-              } else {
-                kern.fn(kc, apanel, a_step, bpanel, nr, edge, nr, 1.0f, 0.0f);
-                for (int64_t r = 0; r < rows; ++r)
-                  for (int64_t j = 0; j < cols; ++j) {
-                    float v = g.alpha * edge[r * nr + j];
-                    c[r * g.ldc + j] = beta == 0.0f ? v : v + beta * c[r * g.ldc + j];
-                  }
-              }
+              tile(kern, kc, apanel, a_step, bpanel, g.c + (i0 + ir) * g.ldc + j0 + jr, g.ldc, rows, cols, g.alpha, beta);
             }
           }
         }
