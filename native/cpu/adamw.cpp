@@ -2,9 +2,15 @@
 
 #include <cmath>
 
+#include "../core/cpu_features.h"
 #include "../core/thread_pool.h"
 
 namespace genrm::cpu {
+namespace {
+
+bool use_avx2() { return default_isa() != Isa::Portable && isa_supported(Isa::Avx2); }
+
+}  // namespace
 
 void adamw_step(float* params, const float* grads, float* m, float* v, const std::vector<DecaySpan>& spans,
                 const AdamWConfig& c, double lr, int64_t t) {
@@ -12,10 +18,12 @@ void adamw_step(float* params, const float* grads, float* m, float* v, const std
   const float b1 = static_cast<float>(c.beta1), b2 = static_cast<float>(c.beta2);
   const float step = static_cast<float>(lr / bc1), inv_sqrt_bc2 = static_cast<float>(1 / std::sqrt(bc2));
   const float eps = static_cast<float>(c.eps);
+  const bool simd = use_avx2();
   for (const DecaySpan& span : spans) {
     const float decay = span.decay ? static_cast<float>(1 - lr * c.weight_decay) : 1.0f;
     parallel_for((span.end - span.begin + 16383) / 16384, [&](int64_t b, int64_t e, int) {
       const int64_t i0 = span.begin + b * 16384, i1 = std::min(span.end, span.begin + e * 16384);
+      if (simd) return avx2::adamw_range(params + i0, grads + i0, m + i0, v + i0, i1 - i0, b1, b2, step, inv_sqrt_bc2, eps, decay);
       for (int64_t i = i0; i < i1; ++i) {
         const float g = grads[i];
         m[i] = b1 * m[i] + (1 - b1) * g;
@@ -30,10 +38,16 @@ double l2_norm(const float* x, int64_t n) {
   constexpr int64_t kBlock = 65536;
   const int64_t blocks = (n + kBlock - 1) / kBlock;
   std::vector<double> partial(blocks, 0.0);
+  const bool simd = use_avx2();
   parallel_for(blocks, [&](int64_t b, int64_t e, int) {
     for (int64_t blk = b; blk < e; ++blk) {
+      const int64_t i0 = blk * kBlock, i1 = std::min(n, (blk + 1) * kBlock);
       double s = 0;
-      for (int64_t i = blk * kBlock, end = std::min(n, (blk + 1) * kBlock); i < end; ++i) s += static_cast<double>(x[i]) * x[i];
+      if (simd) {
+        s = avx2::sum_squares(x + i0, i1 - i0);
+      } else {
+        for (int64_t i = i0; i < i1; ++i) s += static_cast<double>(x[i]) * x[i];
+      }
       partial[blk] = s;
     }
   });

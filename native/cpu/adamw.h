@@ -38,4 +38,11 @@ struct ScheduleConfig {
 // get_cosine_schedule_with_warmup: step counts from 0 (the first step's rate).
 double scheduled_lr(double base_lr, const ScheduleConfig& s, int64_t step);
 
+// AVX2 bodies (adamw_avx2.cpp), used when the CPU has AVX2 and the default path is not portable.
+namespace avx2 {
+void adamw_range(float* p, const float* g, float* m, float* v, int64_t n, float b1, float b2, float step,
+                 float inv_sqrt_bc2, float eps, float decay);
+double sum_squares(const float* x, int64_t n);
+}  // namespace avx2
+
 }  // namespace genrm::cpu
