@@ -66,15 +66,17 @@ class Pool {
     if (error_) std::rethrow_exception(error_);
   }
 
-  // Ranges fit in 32 bits each (parallel_for runs larger counts serially).
-  static uint64_t pack(int64_t begin, int64_t end) { return static_cast<uint64_t>(begin) << 32 | static_cast<uint64_t>(end); }
-  static int64_t begin_of(uint64_t r) { return static_cast<int64_t>(r >> 32); }
-  static int64_t end_of(uint64_t r) { return static_cast<int64_t>(r & 0xffffffffu); }
 
  private:
+  // One thread's remaining range [begin, end), both halves of one word so a
+  // single compare-exchange claims a piece (parallel_for runs counts past 32
+  // bits serially). A cache line each: owners and thieves hit them constantly.
   struct alignas(64) Slot {
     std::atomic<uint64_t> range{0};
   };
+  static uint64_t pack(int64_t begin, int64_t end) { return static_cast<uint64_t>(begin) << 32 | static_cast<uint64_t>(end); }
+  static int64_t begin_of(uint64_t r) { return static_cast<int64_t>(r >> 32); }
+  static int64_t end_of(uint64_t r) { return static_cast<int64_t>(r & 0xffffffffu); }
 
   void call(int64_t begin, int64_t end, int i) {
     t_inside_task = true;

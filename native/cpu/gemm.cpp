@@ -2,7 +2,9 @@
 // B is packed once into NR-wide panels shared by all threads; each task packs an
 // MC x KC block of A into MR-high panels (kept in L2) and sweeps the micro-kernel
 // over its tiles. Tasks split M blocks, and also N when M is too short to feed
-// every thread (decoding, small batches).
+// every thread (decoding, small batches). Short and wide products take
+// gemm_wide's loop order instead (below). Packing and the kernels are chosen by
+// isa; the AVX2 packers serve the AVX-512 kernel too (AVX-512 implies AVX2 here).
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -89,9 +91,8 @@ void pack_b(const GemmArgs& g, int64_t j0, int64_t nc, int64_t p0, int64_t kc, i
             int64_t panel_end, bool simd, float* out) {
   if (simd && panel_begin < panel_end) {
     const int64_t jb = j0 + panel_begin * nr, cols = std::min(nc - panel_begin * nr, (panel_end - panel_begin) * nr);
-    float* dst = out;
-    if (!g.trans_b) pack_copied_avx2(g.b + p0 * g.ldb + jb, g.ldb, cols, kc, nr, dst);
-    else pack_transposed_avx2(g.b + jb * g.ldb + p0, g.ldb, cols, kc, nr, dst);
+    if (!g.trans_b) pack_copied_avx2(g.b + p0 * g.ldb + jb, g.ldb, cols, kc, nr, out);
+    else pack_transposed_avx2(g.b + jb * g.ldb + p0, g.ldb, cols, kc, nr, out);
     return;
   }
   for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
