@@ -10,6 +10,8 @@ export interface TorchRequest {
   train?: TrainConfig[];
   generate?: Array<GenerateConfig & { batch: number }>;
   min_seconds?: number;
+  /** Timed runs at least (training steps only; default 3). */
+  min_runs?: number;
 }
 
 export interface TrainConfig {

@@ -199,7 +199,7 @@ def bench_generate(c, min_seconds):
     return {**c, "full_ms": full * 1e3, "first_ms": first * 1e3, "decode_ms": decode * 1e3, "tokens_per_s": B * (c["new"] - 1) / decode}
 
 
-def bench_train(c, min_seconds):
+def bench_train(c, min_seconds, min_runs):
     torch.manual_seed(0)
     model = Llama(c["vocab"], c["hidden"], c["layers"], c["heads"], c["kv_heads"], c["ff"], c["T"])
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -212,7 +212,7 @@ def bench_train(c, min_seconds):
         loss.backward()
         opt.step()
 
-    median, runs = timed(step, min_seconds)
+    median, runs = timed(step, min_seconds, min_runs=min_runs)
     params = sum(p.numel() for p in model.parameters())
     return {**c, "params": params, "median_ms": median * 1e3, "runs": runs, "tokens_per_s": c["B"] * c["T"] / median}
 
@@ -221,11 +221,12 @@ def main():
     req = json.load(sys.stdin)
     torch.set_num_threads(int(req.get("threads", 1)))
     min_seconds = float(req.get("min_seconds", 3.0))
+    min_runs = int(req.get("min_runs", 3))
     out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "attention": [], "train": [], "generate": []}
     for c in req.get("attention", []):
         out["attention"].append(bench_attention(c, min_seconds))
     for c in req.get("train", []):
-        out["train"].append(bench_train(c, min_seconds))
+        out["train"].append(bench_train(c, min_seconds, min_runs))
     for c in req.get("generate", []):
         out["generate"].append(bench_generate(c, min_seconds))
     json.dump(out, sys.stdout)
