@@ -1,0 +1,31 @@
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "../core/error.h"
+#include "check.h"
+
+namespace genrm::cuda {
+
+void check(int code, const char* what) {
+  const cudaError_t e = static_cast<cudaError_t>(code);
+  if (e == cudaSuccess) return;
+  throw Error(ErrorKind::Runtime, std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")");
+}
+
+void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+
+void* device_alloc(size_t bytes, const char* what) {
+  void* p = nullptr;
+  const cudaError_t e = cudaMalloc(&p, bytes);
+  if (e != cudaSuccess) {
+    cudaGetLastError();  // clear it: the device stays usable after an out-of-memory
+    throw Error(ErrorKind::Runtime, std::string("out of GPU memory allocating ") + what + " (" + std::to_string(bytes) +
+                                        " bytes): " + cudaGetErrorString(e));
+  }
+  return p;
+}
+
+void device_free(void* p) { cudaFree(p); }
+
+}  // namespace genrm::cuda

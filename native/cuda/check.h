@@ -1,0 +1,18 @@
+// Error checks for the CUDA backend: every runtime call and every kernel launch
+// is checked, and a failure throws genrm::Error naming what was being done and
+// CUDA's own name for the error. Plain C++ (the code is an int), so host-only
+// units can include it.
+#pragma once
+#include <cstddef>
+
+namespace genrm::cuda {
+
+// code: a cudaError_t. Throws unless it is cudaSuccess.
+void check(int code, const char* what);
+// After a launch: the launch error, if any, names the kernel.
+void check_launch(const char* kernel);
+// Device memory: throws (naming `what` and the size, Runtime kind) when it cannot be had.
+void* device_alloc(size_t bytes, const char* what);
+void device_free(void* p);
+
+}  // namespace genrm::cuda

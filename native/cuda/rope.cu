@@ -1,0 +1,33 @@
+// RoPE from a cos/sin table, one thread per rotated pair (HF's rotate-half layout).
+#include "check.h"
+#include "kernels.h"
+#include "launch.cuh"
+
+namespace genrm::cuda {
+namespace {
+
+__global__ void rope_kernel(float* x, const int32_t* positions, int64_t tokens, int64_t heads, int64_t head_dim,
+                            const float* cos_table, const float* sin_table, float sign) {
+  const int64_t half = head_dim / 2;
+  const int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (idx >= tokens * heads * half) return;
+  const int64_t i = idx % half, th = idx / half, t = th / heads;
+  const int64_t at = static_cast<int64_t>(positions[t]) * half + i;
+  float* v = x + th * head_dim;
+  const float x1 = v[i], x2 = v[i + half], c = cos_table[at], s = sign * sin_table[at];
+  v[i] = x1 * c - x2 * s;
+  v[i + half] = x2 * c + x1 * s;
+}
+
+}  // namespace
+
+void rope_apply_table(float* x, const int32_t* positions, int64_t tokens, int64_t heads, int64_t head_dim,
+                      const float* cos_table, const float* sin_table, bool inverse) {
+  const int64_t n = tokens * heads * (head_dim / 2);
+  if (n <= 0) return;
+  rope_kernel<<<blocks_for(n), kThreads>>>(x, positions, tokens, heads, head_dim, cos_table, sin_table,
+                                           inverse ? -1.0f : 1.0f);
+  check_launch("rope_apply_table");
+}
+
+}  // namespace genrm::cuda
