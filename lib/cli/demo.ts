@@ -8,8 +8,8 @@ import { interruptSignal, progressBar, type Bar } from './progress.js';
 export function registerDemoCommand(program: Command): void {
   program.command('demo')
     .description('train and evaluate every judge of the GenRM paper on a built-in preference world: zero-shot, Bradley-Terry, GenRM, STaR-SFT/DPO/Rationalizer, voting; prints the table and writes runs/<timestamp>/')
-    .option('--quick', 'a small smoke run (about 90 s on 2 cores); its numbers mean little')
-    .option('--budget <minutes>', 'scale the default run (about 10 minutes) to this many minutes', number)
+    .option('--quick', 'a small smoke run (about 20 s on 2 cores); its numbers mean little')
+    .option('--budget <minutes>', 'scale the default run (about 12 minutes the first time) to this many minutes', number)
     .option('--seeds <n>', 'repeat with this many seeds and report mean and spread', positiveInt, 1)
     .option('--seed <n>', 'first seed', integer, 1)
     .option('--runs <dir>', 'where run folders and the base-model cache go', 'runs')
