@@ -28,4 +28,16 @@ void* device_alloc(size_t bytes, const char* what) {
 
 void device_free(void* p) { cudaFree(p); }
 
+void* device_scratch(size_t bytes, const char* what) {
+  thread_local void* buf = nullptr;
+  thread_local size_t cap = 0;
+  if (bytes > cap) {
+    void* grown = device_alloc(bytes, what);  // throws before the old buffer is touched
+    if (buf) cudaFree(buf);
+    buf = grown;
+    cap = bytes;
+  }
+  return buf;
+}
+
 }  // namespace genrm::cuda

@@ -14,5 +14,10 @@ void check_launch(const char* kernel);
 // Device memory: throws (naming `what` and the size, Runtime kind) when it cannot be had.
 void* device_alloc(size_t bytes, const char* what);
 void device_free(void* p);
+// Grow-only device scratch of the calling thread, kept for the process: kernels
+// that need temporary memory every step must not pay cudaMalloc/cudaFree (the
+// free synchronizes the device) in the hot path. Safe to reuse across calls
+// because every kernel runs on the default stream, in order.
+void* device_scratch(size_t bytes, const char* what);
 
 }  // namespace genrm::cuda
