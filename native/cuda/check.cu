@@ -28,16 +28,17 @@ void* device_alloc(size_t bytes, const char* what) {
 
 void device_free(void* p) { cudaFree(p); }
 
-void* device_scratch(size_t bytes, const char* what) {
-  thread_local void* buf = nullptr;
-  thread_local size_t cap = 0;
-  if (bytes > cap) {
+void* device_scratch(Scratch slot, size_t bytes, const char* what) {
+  static void* bufs[static_cast<int>(Scratch::Count)] = {};
+  static size_t caps[static_cast<int>(Scratch::Count)] = {};
+  const int i = static_cast<int>(slot);
+  if (bytes > caps[i]) {
     void* grown = device_alloc(bytes, what);  // throws before the old buffer is touched
-    if (buf) cudaFree(buf);
-    buf = grown;
-    cap = bytes;
+    if (bufs[i]) cudaFree(bufs[i]);
+    bufs[i] = grown;
+    caps[i] = bytes;
   }
-  return buf;
+  return bufs[i];
 }
 
 }  // namespace genrm::cuda

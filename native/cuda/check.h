@@ -14,10 +14,13 @@ void check_launch(const char* kernel);
 // Device memory: throws (naming `what` and the size, Runtime kind) when it cannot be had.
 void* device_alloc(size_t bytes, const char* what);
 void device_free(void* p);
-// Grow-only device scratch of the calling thread, kept for the process: kernels
+// Grow-only device scratch, kept for the process, one buffer per slot: kernels
 // that need temporary memory every step must not pay cudaMalloc/cudaFree (the
-// free synchronizes the device) in the hot path. Safe to reuse across calls
-// because every kernel runs on the default stream, in order.
-void* device_scratch(size_t bytes, const char* what);
+// free synchronizes the device) in the hot path. Reuse across calls is safe
+// because every kernel runs on the default stream, in order; a caller that
+// holds one slot's buffer while calling code that uses scratch too must use a
+// different slot. Not thread-safe: one host thread drives the device.
+enum class Scratch { Rmsnorm, Gemm, Logits, LogitsAux, Attention, Model, Count };
+void* device_scratch(Scratch slot, size_t bytes, const char* what);
 
 }  // namespace genrm::cuda

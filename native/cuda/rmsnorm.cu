@@ -63,7 +63,7 @@ void rmsnorm_backward(const float* x, const float* w, const float* rstd, const f
   dx_kernel<<<static_cast<unsigned>(rows), kThreads>>>(x, w, rstd, dy, dx, dim);
   check_launch("rmsnorm_backward (dx)");
   const int64_t chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
-  float* partial = static_cast<float*>(device_scratch(sizeof(float) * chunks * dim, "rmsnorm_backward partial sums"));
+  float* partial = static_cast<float*>(device_scratch(Scratch::Rmsnorm, sizeof(float) * chunks * dim, "rmsnorm_backward partial sums"));
   dw_partial_kernel<<<dim3(blocks_for(dim), static_cast<unsigned>(chunks)), kThreads>>>(x, rstd, dy, partial, rows, dim);
   check_launch("rmsnorm_backward (dw partial sums)");
   dw_sum_kernel<<<blocks_for(dim), kThreads>>>(partial, dw, chunks, dim);

@@ -5,9 +5,6 @@
 // script sets it), which turns the missing device into a failure.
 #include <cuda_runtime.h>
 
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -17,60 +14,13 @@
 #include "../cpu/rope.h"
 #include "../cpu/swiglu.h"
 #include "../cuda/check.h"
-#include "../cuda/device.h"
 #include "../cuda/kernels.h"
-#include "harness.h"
-#include "util.h"
+#include "cuda_util.cuh"
 
 using namespace genrm;
-
-namespace {
-
-bool have_device() {
-  const cuda::Status& s = cuda::status();
-  if (s.usable()) return true;
-  const char* require = std::getenv("GENRM_REQUIRE_CUDA");
-  if (require && std::string(require) == "1") {
-    test::fail(__FILE__, __LINE__, "no usable CUDA device: " + s.error);
-  } else {
-    static bool said = false;
-    if (!said) std::printf("  (CUDA cases skipped: %s)\n", s.error.c_str());
-    said = true;
-  }
-  return false;
-}
-
-// A device copy of a host vector, freed with the object.
-template <typename T>
-struct Dev {
-  T* p = nullptr;
-  size_t n = 0;
-  explicit Dev(const std::vector<T>& h) : n(h.size()) {
-    p = static_cast<T*>(cuda::device_alloc(sizeof(T) * (n ? n : 1), "test buffer"));
-    cuda::check(cudaMemcpy(p, h.data(), sizeof(T) * n, cudaMemcpyHostToDevice), "upload");
-  }
-  // Poisoned: every byte 0xff, a NaN in every float.
-  explicit Dev(size_t count) : n(count) {
-    p = static_cast<T*>(cuda::device_alloc(sizeof(T) * (n ? n : 1), "test buffer"));
-    cuda::check(cudaMemset(p, 0xff, sizeof(T) * n), "poison");
-  }
-  ~Dev() { cuda::device_free(p); }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  std::vector<T> host() const {
-    std::vector<T> h(n);
-    cuda::check(cudaMemcpy(h.data(), p, sizeof(T) * n, cudaMemcpyDeviceToHost), "download");
-    return h;
-  }
-};
-
-void expect_close(const std::vector<float>& got, const std::vector<float>& want, double atol, double rtol,
-                  const char* what) {
-  const double e = test::max_scaled_error(got.data(), want.data(), want.size(), atol, rtol);
-  if (!(e <= 1)) test::fail(__FILE__, __LINE__, std::string(what) + ": scaled error " + std::to_string(e));
-}
-
-}  // namespace
+using test::Dev;
+using test::expect_close;
+using test::have_device;
 
 TEST(cuda_rmsnorm_matches_cpu) {
   if (!have_device()) return;

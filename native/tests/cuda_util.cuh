@@ -1,0 +1,69 @@
+// Shared helpers of the CUDA parity tests: whether a device is usable (without
+// one the cases pass with a note, unless GENRM_REQUIRE_CUDA=1 makes that a
+// failure), device copies of host vectors, poisoned device outputs and a
+// tolerance check that names what it compared.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "../cuda/check.h"
+#include "../cuda/device.h"
+#include "harness.h"
+#include "util.h"
+
+namespace genrm::test {
+
+inline bool have_device() {
+  const cuda::Status& s = cuda::status();
+  if (s.usable()) return true;
+  const char* require = std::getenv("GENRM_REQUIRE_CUDA");
+  if (require && std::string(require) == "1") {
+    fail(__FILE__, __LINE__, "no usable CUDA device: " + s.error);
+  } else {
+    static bool said = false;
+    if (!said) std::printf("  (CUDA cases skipped: %s)\n", s.error.c_str());
+    said = true;
+  }
+  return false;
+}
+
+// A device copy of a host vector (or a poisoned buffer), freed with the object.
+template <typename T>
+struct Dev {
+  T* p = nullptr;
+  size_t n = 0;
+  explicit Dev(const std::vector<T>& h) : n(h.size()) {
+    p = static_cast<T*>(cuda::device_alloc(sizeof(T) * (n ? n : 1), "test buffer"));
+    cuda::check(cudaMemcpy(p, h.data(), sizeof(T) * n, cudaMemcpyHostToDevice), "upload");
+  }
+  // Poisoned: every byte 0xff, a NaN in every float.
+  explicit Dev(size_t count) : n(count) {
+    p = static_cast<T*>(cuda::device_alloc(sizeof(T) * (n ? n : 1), "test buffer"));
+    cuda::check(cudaMemset(p, 0xff, sizeof(T) * n), "poison");
+  }
+  ~Dev() { cuda::device_free(p); }
+  Dev(const Dev&) = delete;
+  Dev& operator=(const Dev&) = delete;
+  std::vector<T> host() const {
+    std::vector<T> h(n);
+    cuda::check(cudaMemcpy(h.data(), p, sizeof(T) * n, cudaMemcpyDeviceToHost), "download");
+    return h;
+  }
+};
+
+// Fails (naming `what` and the worst scaled error) unless |got - want| <= atol + rtol |want| everywhere.
+inline void expect_close(const std::vector<float>& got, const std::vector<float>& want, double atol, double rtol,
+                         const char* what) {
+  if (got.size() != want.size()) {
+    fail(__FILE__, __LINE__, std::string(what) + ": sizes differ");
+    return;
+  }
+  const double e = max_scaled_error(got.data(), want.data(), want.size(), atol, rtol);
+  if (!(e <= 1)) fail(__FILE__, __LINE__, std::string(what) + ": scaled error " + std::to_string(e));
+}
+
+}  // namespace genrm::test
