@@ -4,7 +4,7 @@
 // Every heavy call is one asynchronous native call; calls on one model queue.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { native } from '../native.js';
+import { native, type Backend } from '../native.js';
 import type { PackedBatch } from './batch.js';
 import { parseLlamaConfig, readConfig, writeConfig, type LlamaConfig } from './config.js';
 import { openSafetensors, writeSafetensors, type SafetensorsReader } from './safetensors.js';
@@ -230,12 +230,15 @@ function nativeObjective(o: Objective | { type: 'none' }, lossScale?: number): o
 export class Model {
   readonly config: LlamaConfig;
   readonly parameters: readonly ParameterInfo[];
+  /** Where the model's arithmetic runs: 'cuda' when the CUDA engine found a usable GPU. */
+  readonly device: Backend;
   readonly #handle: NativeModel;
   readonly #byName: Map<string, ParameterInfo>;
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(config: LlamaConfig, handle: NativeModel) {
+  private constructor(config: LlamaConfig, handle: NativeModel, device: Backend) {
     this.config = config;
+    this.device = device;
     this.#handle = handle;
     this.parameters = handle.layout();
     this.#byName = new Map(this.parameters.map((p) => [p.name, p]));
@@ -248,8 +251,10 @@ export class Model {
 
   static #make(config: LlamaConfig | Record<string, unknown>, seed: number, initialize: boolean): Model {
     const c = parseLlamaConfig(config, 'config');
-    const Ctor = (native().binding as unknown as { Model: new (config: object, seed: number, o: object) => NativeModel }).Model;
-    return new Model(c, new Ctor(nativeConfig(c), seed, { initialize }));
+    const engine = native();
+    const Ctor = (engine.binding as unknown as { Model: new (config: object, seed: number, o: object) => NativeModel }).Model;
+    // The loaded engine decides: the CUDA binary on a usable GPU keeps the model on the device.
+    return new Model(c, new Ctor(nativeConfig(c), seed, { initialize, device: engine.backend }), engine.backend);
   }
 
   /**

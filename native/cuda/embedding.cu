@@ -21,6 +21,19 @@ __global__ void backward_kernel(const int32_t* tokens, const float* dout, float*
   for (int64_t t = 0; t < n; ++t) dtable[static_cast<int64_t>(tokens[t]) * dim + d] += dout[t * dim + d];
 }
 
+// One block per distinct token; threads over the columns.
+__global__ void backward_sorted_kernel(const int32_t* ids, const int32_t* starts, const int32_t* order,
+                                       const float* dout, float* dtable, int64_t dim) {
+  const int64_t u = blockIdx.x;
+  float* row = dtable + static_cast<int64_t>(ids[u]) * dim;
+  const int32_t i0 = starts[u], i1 = starts[u + 1];
+  for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) {
+    float acc = row[d];
+    for (int32_t i = i0; i < i1; ++i) acc += dout[static_cast<int64_t>(order[i]) * dim + d];
+    row[d] = acc;
+  }
+}
+
 }  // namespace
 
 void embedding_forward(const float* table, const int32_t* tokens, float* out, int64_t n, int64_t dim) {
@@ -33,6 +46,13 @@ void embedding_backward(const int32_t* tokens, const float* dout, float* dtable,
   if (n <= 0 || dim <= 0) return;
   backward_kernel<<<blocks_for(dim), kThreads>>>(tokens, dout, dtable, n, dim);
   check_launch("embedding_backward");
+}
+
+void embedding_backward_sorted(const int32_t* ids, const int32_t* starts, const int32_t* order, int64_t unique,
+                               const float* dout, float* dtable, int64_t dim) {
+  if (unique <= 0 || dim <= 0) return;
+  backward_sorted_kernel<<<static_cast<unsigned>(unique), dim < kThreads ? 128 : kThreads>>>(ids, starts, order, dout, dtable, dim);
+  check_launch("embedding_backward_sorted");
 }
 
 }  // namespace genrm::cuda

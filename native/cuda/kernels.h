@@ -22,9 +22,30 @@ void rope_apply_table(float* x, const int32_t* positions, int64_t tokens, int64_
 void embedding_forward(const float* table, const int32_t* tokens, float* out, int64_t n, int64_t dim);
 // dtable[tokens[t]] += dout[t], each column walking the tokens in order.
 void embedding_backward(const int32_t* tokens, const float* dout, float* dtable, int64_t n, int64_t dim);
+// The same sums, parallel over distinct tokens: the positions of token ids[u]
+// are order[starts[u] .. starts[u+1]) ascending (a stable sort by id, made on
+// the host), so each row of dtable adds its rows of dout in the same order as above.
+void embedding_backward_sorted(const int32_t* ids, const int32_t* starts, const int32_t* order, int64_t unique,
+                               const float* dout, float* dtable, int64_t dim);
 
 // One AdamW update of n values (the arguments of cpu::avx2::adamw_range).
 void adamw_range(float* p, const float* g, float* m, float* v, int64_t n, float b1, float b2, float step,
                  float inv_sqrt_bc2, float eps, float decay);
+
+// Small pieces of the model's glue (elementwise.cu).
+void add(const float* a, const float* b, float* out, int64_t n);  // out = a + b (out may alias a)
+void scale(float* x, int64_t n, float s);
+// out[i] = x[rows[i]] for i < n, rows of dim floats.
+void gather_rows(const float* x, const int32_t* rows, float* out, int64_t n, int64_t dim);
+// x[rows[i]] += y[i]; rows must be distinct.
+void scatter_add_rows(const float* y, const int32_t* rows, float* x, int64_t n, int64_t dim);
+// out[i] = dot(x[rows[i]], w) over dim (the reward head at each sequence's last token).
+void rows_dot(const float* x, const int32_t* rows, const float* w, float* out, int64_t n, int64_t dim);
+// x[rows[i]] += g[i] w (distinct rows) and dw += sum_i g[i] x[rows[i]], i in order.
+void rows_dot_backward(const float* x, const int32_t* rows, const float* w, const float* g, float* dx, float* dw,
+                       int64_t n, int64_t dim);
+// Sum of squares of n floats in double: partial sums of fixed blocks, added on
+// the host in order (reproducible; the gradient norm).
+double sum_squares(const float* x, int64_t n);
 
 }  // namespace genrm::cuda

@@ -1,5 +1,7 @@
 // The CPU-only build's answer to "is there CUDA?".
+#include "../core/error.h"
 #include "device.h"
+#include "model_device.h"
 
 namespace genrm::cuda {
 
@@ -11,5 +13,20 @@ const Status& status() {
   }();
   return s;
 }
+
+// A CPU build never creates a device model: creation refuses, so the rest is unreachable.
+DeviceModel* device_model_create(const model::Config&, const std::vector<model::ParamInfo>&, int64_t) {
+  throw Error(ErrorKind::State, "device cuda: " + status().error);
+}
+void device_model_destroy(DeviceModel*) {}
+void device_model_upload(DeviceModel&, ModelBuffer, const float*) { throw Error(ErrorKind::State, "no CUDA in this build"); }
+void device_model_download(DeviceModel&, ModelBuffer, float*) { throw Error(ErrorKind::State, "no CUDA in this build"); }
+model::Result device_model_run(DeviceModel&, const model::Batch&, const model::Objective&, bool, const model::LogitsRequest&) {
+  throw Error(ErrorKind::State, "no CUDA in this build");
+}
+double device_model_optimizer_step(DeviceModel&, const model::OptimConfig&, double, int64_t) {
+  throw Error(ErrorKind::State, "no CUDA in this build");
+}
+void device_model_zero_grad(DeviceModel&) { throw Error(ErrorKind::State, "no CUDA in this build"); }
 
 }  // namespace genrm::cuda

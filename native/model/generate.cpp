@@ -135,6 +135,9 @@ void Model::decode_step(Cache& cache, const std::vector<int64_t>& slots, const s
 
 GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, const SamplingConfig& s,
                                const TokenSink* on_tokens, const std::atomic<bool>* cancel) {
+  // A CUDA model still samples on the CPU, from a host copy of its weights: the
+  // device decode loop (cache, batched sampling) is not written yet.
+  if (device_) sync_host(Buffer::Params);
   const Config& c = config_;
   const int64_t V = c.vocab_size, d = c.hidden_size, L = c.num_hidden_layers, kvd = c.kv_dim();
   if (requests.empty()) throw Error(ErrorKind::Argument, "requests: expected at least one prompt, got none");

@@ -15,6 +15,8 @@
 #include "../cpu/rmsnorm.h"
 #include "../cpu/rope.h"
 #include "../cpu/swiglu.h"
+#include "../cuda/model_device.h"
+#include "objective.h"
 
 namespace genrm::model {
 namespace {
@@ -138,9 +140,15 @@ void validate_batch(const Config& c, Batch& b) {
     for (int32_t t = b.cu_seqlens[s]; t < b.cu_seqlens[s + 1]; ++t) b.positions[t] = t - b.cu_seqlens[s];
 }
 
-Model::Model(const Config& config, uint64_t seed, bool initialize) : config_(config), layout_(parameter_layout(config)) {
+Model::Model(const Config& config, uint64_t seed, bool initialize, Device device)
+    : config_(config), layout_(parameter_layout(config)) {
   const ParamInfo& last = layout_.back();
   const int64_t total = last.offset + last.size;
+  // The device first: a model too large for the GPU fails before the host pays for it.
+  if (device == Device::Cuda) {
+    device_.reset(cuda::device_model_create(config_, layout_, total));
+    for (Newer& n : newer_) n = Newer::Host;  // uploaded before the first run
+  }
   params_.assign(total, 0.0f);
   grads_.assign(total, 0.0f);
   m_.assign(total, 0.0f);
@@ -155,6 +163,51 @@ Model::Model(const Config& config, uint64_t seed, bool initialize) : config_(con
     }
   }
   rng_state_ = seed ^ 0x5851f42d4c957f2dull;
+}
+
+Model::~Model() = default;
+
+void Model::DeviceDeleter::operator()(cuda::DeviceModel* m) const { cuda::device_model_destroy(m); }
+
+std::vector<float>& Model::host_vector(Buffer b) {
+  switch (b) {
+    case Buffer::Params: return params_;
+    case Buffer::Grads: return grads_;
+    case Buffer::AdamM: return m_;
+    case Buffer::AdamV: return v_;
+  }
+  return params_;
+}
+
+void Model::sync_host(Buffer b) {
+  Newer& n = newer_[static_cast<int>(b)];
+  if (n != Newer::Device) return;
+  cuda::device_model_download(*device_, static_cast<cuda::ModelBuffer>(b), host_vector(b).data());
+  n = Newer::Neither;
+}
+
+const std::vector<float>& Model::view(Buffer b) {
+  if (device_) sync_host(b);
+  return host_vector(b);
+}
+
+std::vector<float>& Model::buffer(Buffer b) {
+  if (device_) {
+    sync_host(b);
+    newer_[static_cast<int>(b)] = Newer::Host;
+  }
+  return host_vector(b);
+}
+
+void Model::use_device(std::initializer_list<Buffer> changed) {
+  for (Buffer b : {Buffer::Params, Buffer::Grads, Buffer::AdamM, Buffer::AdamV}) {
+    Newer& n = newer_[static_cast<int>(b)];
+    if (n == Newer::Host) {
+      cuda::device_model_upload(*device_, static_cast<cuda::ModelBuffer>(b), host_vector(b).data());
+      n = Newer::Neither;
+    }
+  }
+  for (Buffer b : changed) newer_[static_cast<int>(b)] = Newer::Device;
 }
 
 Model::Layer Model::layer(int64_t i, const std::vector<float>& buf) const {
@@ -306,45 +359,21 @@ void Model::backward(const Batch& b, std::vector<float>& dhf) {
 Result Model::run(const Batch& b, const Objective& o, bool with_grad, const LogitsRequest& lr) {
   const Config& c = config_;
   const int64_t N = b.tokens(), S = b.seqs(), d = c.hidden_size, V = c.vocab_size;
-  const bool wants_logps = o.kind == ObjectiveKind::Sft || o.kind == ObjectiveKind::Dpo ||
-                           (o.kind == ObjectiveKind::None && !b.loss_mask.empty());
-  const bool wants_rewards = o.kind == ObjectiveKind::Bt || (o.kind == ObjectiveKind::None && c.reward_head);
-  if ((o.kind == ObjectiveKind::Sft || o.kind == ObjectiveKind::Dpo) && b.loss_mask.empty())
-    throw Error(ErrorKind::Argument, "lossMask: this objective needs target tokens, got no lossMask");
-  if (o.kind == ObjectiveKind::Bt && !c.reward_head)
-    throw Error(ErrorKind::State, "objective bt: this model has no reward head (create it with reward_head: true)");
-  if (lr.rows < 0 || lr.row0 < 0 || lr.row0 + lr.rows > N)
-    throw_arg("logits", "a row range within [0, " + std::to_string(N) + ")", std::to_string(lr.row0) + "+" + std::to_string(lr.rows));
-  const int64_t P = static_cast<int64_t>(o.pairs.size()) / 2;
-  if (o.kind == ObjectiveKind::Dpo || o.kind == ObjectiveKind::Bt) {
-    for (int64_t i = 0; i < 2 * P; ++i)
-      if (o.pairs[i] < 0 || o.pairs[i] >= S)
-        throw_arg(at("pairs", i / 2) + (i % 2 ? ".rejected" : ".chosen"), "a sequence index in [0, " + std::to_string(S) + ")", o.pairs[i], ErrorKind::Range);
+  validate_objective(c, b, o, lr);
+  if (device_) {
+    use_device({});
+    if (with_grad && o.kind != ObjectiveKind::None) newer_[static_cast<int>(Buffer::Grads)] = Newer::Device;
+    return cuda::device_model_run(*device_, b, o, with_grad, lr);
   }
-  if (o.kind == ObjectiveKind::Dpo && static_cast<int64_t>(o.ref_logps.size()) != S)
-    throw_arg("refLogps.length", S, o.ref_logps.size());
-  if (o.kind == ObjectiveKind::Bt) {
-    if (!o.margins.empty() && static_cast<int64_t>(o.margins.size()) != P) throw_arg("margins.length", P, o.margins.size());
-    for (int64_t i = 0; i < 2 * P; ++i)
-      if (b.cu_seqlens[o.pairs[i]] == b.cu_seqlens[o.pairs[i] + 1])
-        throw_arg(at("pairs", i / 2), "non-empty sequences (the reward is read at the last token)", "an empty sequence " + std::to_string(o.pairs[i]));
-  }
+  const bool logps = wants_logps(b, o), rewards = wants_rewards(c, o);
 
   forward(b);
   const float* hf = acts_.hf.data();
   Result r;
 
   // Target rows: position t-1 predicts token t where the mask is set.
-  std::vector<int32_t> row_pos, row_target, row_seq;
-  if (wants_logps) {
-    for (int64_t s = 0; s < S; ++s)
-      for (int32_t t = b.cu_seqlens[s] + 1; t < b.cu_seqlens[s + 1]; ++t)
-        if (b.loss_mask[t]) {
-          row_pos.push_back(t - 1);
-          row_target.push_back(b.ids[t]);
-          row_seq.push_back(static_cast<int32_t>(s));
-        }
-  }
+  const TargetRows rows = logps ? target_rows(b) : TargetRows();
+  const std::vector<int32_t>&row_pos = rows.pos, &row_target = rows.target, &row_seq = rows.seq;
   const int64_t R = static_cast<int64_t>(row_pos.size());
   std::vector<float>& hsel = scratch_.hsel;
   resize(hsel, R * d);
@@ -360,7 +389,7 @@ Result Model::run(const Batch& b, const Objective& o, bool with_grad, const Logi
   la.hidden = hsel.data();
   la.weight = lm_head();
   la.targets = row_target.data();
-  if (wants_logps) {
+  if (logps) {
     for (int64_t i = 0; i < R; ++i) std::memcpy(hsel.data() + i * d, hf + static_cast<int64_t>(row_pos[i]) * d, sizeof(float) * d);
     if (fused_sft) {
       const std::vector<float> drow(R, static_cast<float>(-o.loss_scale / static_cast<double>(R)));
@@ -372,16 +401,9 @@ Result Model::run(const Batch& b, const Objective& o, bool with_grad, const Logi
     } else {
       cpu::logprob_forward(la, row_logp.data(), default_isa());
     }
-    std::vector<double> sums(S, 0.0);
-    r.seq_counts.assign(S, 0.0f);
-    for (int64_t i = 0; i < R; ++i) {
-      sums[row_seq[i]] += row_logp[i];
-      r.seq_counts[row_seq[i]] += 1.0f;
-    }
-    r.seq_logps.assign(S, 0.0f);
-    for (int64_t s = 0; s < S; ++s) r.seq_logps[s] = static_cast<float>(sums[s]);
+    sum_by_sequence(rows, row_logp.data(), S, r);
   }
-  if (wants_rewards) {
+  if (rewards) {
     r.rewards.assign(S, 0.0f);
     const float* w = score();
     for (int64_t s = 0; s < S; ++s) {
@@ -398,44 +420,8 @@ Result Model::run(const Batch& b, const Objective& o, bool with_grad, const Logi
   }
 
   // Loss and its gradient w.r.t. the per-sequence quantities.
-  std::vector<float> dseq(S, 0.0f), drew(S, 0.0f);
-  double loss = 0;
-  switch (o.kind) {
-    case ObjectiveKind::None:
-      break;
-    case ObjectiveKind::Sft: {
-      loss = cpu::sft_loss(r.seq_logps.data(), r.seq_counts.data(), S, dseq.data());
-      double count = 0;
-      for (float x : r.seq_counts) count += x;
-      r.metrics = {{"loss", loss}, {"num_tokens", count}};
-      break;
-    }
-    case ObjectiveKind::Dpo: {
-      cpu::DpoArgs da;
-      da.kind = o.dpo_loss;
-      da.beta = o.beta;
-      da.label_smoothing = o.label_smoothing;
-      da.pairs = o.pairs.data();
-      da.num_pairs = P;
-      da.policy_logps = r.seq_logps.data();
-      da.ref_logps = o.ref_logps.data();
-      da.counts = r.seq_counts.data();
-      const cpu::DpoMetrics m = cpu::dpo_loss(da, dseq.data());
-      loss = m.loss;
-      r.metrics = cpu::named(m);
-      break;
-    }
-    case ObjectiveKind::Bt: {
-      const cpu::BtMetrics m = cpu::bt_loss(r.rewards.data(), o.pairs.data(), o.margins.empty() ? nullptr : o.margins.data(), P,
-                                            o.center_rewards_coefficient, drew.data());
-      loss = m.loss;
-      r.metrics = cpu::named(m);
-      break;
-    }
-  }
-  if (o.kind != ObjectiveKind::None && !std::isfinite(loss))
-    throw Error(ErrorKind::Runtime, "loss is " + std::string(std::isnan(loss) ? "NaN" : "infinite") +
-                                        "; the step was stopped and the parameters and gradients are unchanged");
+  std::vector<float> dseq, drew;
+  objective_loss(o, S, r, dseq, drew);
   if (!with_grad || o.kind == ObjectiveKind::None) return r;
 
   // Backward: from the per-sequence gradients to d hf, then through the decoder.
@@ -473,10 +459,33 @@ Result Model::run(const Batch& b, const Objective& o, bool with_grad, const Logi
   return r;
 }
 
-void Model::zero_grad() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
+void Model::zero_grad() {
+  std::fill(grads_.begin(), grads_.end(), 0.0f);
+  if (device_) {
+    cuda::device_model_zero_grad(*device_);
+    newer_[static_cast<int>(Buffer::Grads)] = Newer::Neither;
+  }
+}
 
 StepResult Model::optimizer_step(const OptimConfig& o) {
   StepResult out;
+  if (device_) {
+    use_device({});
+    out.learning_rate = cpu::scheduled_lr(o.adam.lr, o.schedule, step_);
+    try {
+      out.grad_norm = cuda::device_model_optimizer_step(*device_, o, out.learning_rate, step_ + 1);
+    } catch (...) {
+      std::fill(grads_.begin(), grads_.end(), 0.0f);  // the device cleared its gradients too
+      newer_[static_cast<int>(Buffer::Grads)] = Newer::Neither;
+      throw;
+    }
+    for (Buffer b : {Buffer::Params, Buffer::AdamM, Buffer::AdamV}) newer_[static_cast<int>(b)] = Newer::Device;
+    std::fill(grads_.begin(), grads_.end(), 0.0f);
+    newer_[static_cast<int>(Buffer::Grads)] = Newer::Neither;
+    ++step_;
+    out.step = step_;
+    return out;
+  }
   out.grad_norm = cpu::l2_norm(grads_.data(), num_params());
   if (!std::isfinite(out.grad_norm)) {
     zero_grad();

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,7 +18,16 @@
 #include "config.h"
 #include "stop_strings.h"
 
+namespace genrm::cuda {
+struct DeviceModel;
+}
+
 namespace genrm::model {
+
+// Where a model's arithmetic runs. A CUDA model keeps its buffers on the
+// device; the host copies behind params() and friends are refreshed on demand.
+enum class Device { Cpu, Cuda };
+enum class Buffer { Params, Grads, AdamM, AdamV };
 
 // Several sequences back to back: sequence s is ids[cu_seqlens[s] .. cu_seqlens[s+1]).
 // loss_mask[t] = 1 makes token t a target predicted from position t-1 of its
@@ -112,16 +123,26 @@ class Model {
  public:
   // initialize = false leaves the weights at zero, for a caller about to load
   // them all (random init of a large model would take seconds for nothing).
-  Model(const Config& config, uint64_t seed, bool initialize = true);
+  // Device::Cuda throws (saying why) when no CUDA device is usable.
+  Model(const Config& config, uint64_t seed, bool initialize = true, Device device = Device::Cpu);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
 
   const Config& config() const { return config_; }
   const std::vector<ParamInfo>& layout() const { return layout_; }
   int64_t num_params() const { return static_cast<int64_t>(params_.size()); }
+  Device device() const { return device_ ? Device::Cuda : Device::Cpu; }
 
-  std::vector<float>& params() { return params_; }
-  std::vector<float>& grads() { return grads_; }
-  std::vector<float>& adam_m() { return m_; }
-  std::vector<float>& adam_v() { return v_; }
+  // Host copies of the flat buffers. On a CUDA model, each call first fetches
+  // the device's newer values; the mutable form also marks the device copy
+  // stale, so what the caller writes is uploaded before the next run.
+  const std::vector<float>& view(Buffer b);
+  std::vector<float>& buffer(Buffer b);
+  std::vector<float>& params() { return buffer(Buffer::Params); }
+  std::vector<float>& grads() { return buffer(Buffer::Grads); }
+  std::vector<float>& adam_m() { return buffer(Buffer::AdamM); }
+  std::vector<float>& adam_v() { return buffer(Buffer::AdamV); }
   int64_t step() const { return step_; }
   void set_step(int64_t s) { step_ = s; }
   uint64_t rng_state() const { return rng_state_; }
@@ -159,9 +180,21 @@ class Model {
                    std::vector<float>& logits);
   void backward(const Batch& b, std::vector<float>& dhf);
 
+  // CUDA models: which copy of each buffer holds the current values.
+  enum class Newer : uint8_t { Neither, Host, Device };
+  std::vector<float>& host_vector(Buffer b);
+  void sync_host(Buffer b);
+  // Uploads what the host changed; then the host copies of `changed` are stale.
+  void use_device(std::initializer_list<Buffer> changed);
+  struct DeviceDeleter {
+    void operator()(cuda::DeviceModel* m) const;
+  };
+
   Config config_;
   std::vector<ParamInfo> layout_;
   std::vector<float> params_, grads_, m_, v_;
+  std::unique_ptr<cuda::DeviceModel, DeviceDeleter> device_;
+  Newer newer_[4] = {Newer::Neither, Newer::Neither, Newer::Neither, Newer::Neither};
   int64_t step_ = 0;
   uint64_t rng_state_ = 0;
 

@@ -186,7 +186,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
                         InstanceAccessor("disposed", &ModelHandle::disposed_getter, nullptr)});
   }
 
-  // new Model(config, seed, { initialize? = true })
+  // new Model(config, seed, { initialize? = true, device? = 'cpu' | 'cuda' })
   explicit ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelHandle>(info) {
     guarded(info, [&]() -> Napi::Value {
       Napi::Object cfg = object_arg(info, 0, "config");
@@ -194,8 +194,16 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       double seed = info[1].As<Napi::Number>().DoubleValue();
       if (!(seed >= 0 && seed <= 9007199254740991.0 && std::floor(seed) == seed))
         throw_arg("seed", "an integer in [0, 2^53)", seed, ErrorKind::Range);
-      const bool initialize = info.Length() < 3 || bool_field(object_arg(info, 2, "options"), "initialize", true);
-      model_ = std::make_unique<model::Model>(parse_config(cfg), static_cast<uint64_t>(seed), initialize);
+      bool initialize = true;
+      model::Device device = model::Device::Cpu;
+      if (info.Length() >= 3) {
+        Napi::Object opts = object_arg(info, 2, "options");
+        initialize = bool_field(opts, "initialize", true);
+        const std::string dev = string_field(opts, "device", "cpu");
+        if (dev == "cuda") device = model::Device::Cuda;
+        else if (dev != "cpu") throw_arg("device", "\"cpu\" or \"cuda\"", "\"" + dev + "\"");
+      }
+      model_ = std::make_unique<model::Model>(parse_config(cfg), static_cast<uint64_t>(seed), initialize, device);
       return info.Env().Undefined();
     });
   }
@@ -210,11 +218,11 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     return *model_;
   }
 
-  std::vector<float>& buffer(model::Model& m, const std::string& kind) {
-    if (kind == "params") return m.params();
-    if (kind == "grads") return m.grads();
-    if (kind == "adam_m") return m.adam_m();
-    if (kind == "adam_v") return m.adam_v();
+  static model::Buffer buffer_kind(const std::string& kind) {
+    if (kind == "params") return model::Buffer::Params;
+    if (kind == "grads") return model::Buffer::Grads;
+    if (kind == "adam_m") return model::Buffer::AdamM;
+    if (kind == "adam_v") return model::Buffer::AdamV;
     throw_arg("buffer", "one of \"params\", \"grads\", \"adam_m\", \"adam_v\"", "\"" + kind + "\"");
   }
 
@@ -244,7 +252,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     return guarded(info, [&]() -> Napi::Value {
       model::Model& m = usable("read");
       Napi::Object o = object_arg(info, 0, "options");
-      std::vector<float>& buf = buffer(m, string_field(o, "buffer", "params"));
+      const std::vector<float>& buf = m.view(buffer_kind(string_field(o, "buffer", "params")));
       const int64_t n = static_cast<int64_t>(buf.size());
       const int64_t offset = int_field(o, "offset", 0, n, 0);
       const int64_t size = int_field(o, "size", 0, n - offset, n - offset);
@@ -259,7 +267,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     return guarded(info, [&]() -> Napi::Value {
       model::Model& m = usable("write");
       Napi::Object o = object_arg(info, 0, "options");
-      std::vector<float>& buf = buffer(m, string_field(o, "buffer", "params"));
+      std::vector<float>& buf = m.buffer(buffer_kind(string_field(o, "buffer", "params")));
       const int64_t n = static_cast<int64_t>(buf.size());
       const int64_t offset = int_field(o, "offset", 0, n, 0);
       std::vector<float> data = finite_f32_vector(o, "data");

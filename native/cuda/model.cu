@@ -1,0 +1,446 @@
+// The decoder's run and optimizer step on the device, step for step the CPU
+// path of native/model/model.cpp: fp32 master weights, gradients, AdamW state
+// and activations in device memory; every matrix product on cuda::gemm (tensor
+// cores: bf16 operands, fp32 accumulation) and attention on the flash kernels.
+// The per-sequence losses are a few floats and run on the host with the CPU
+// engine's own functions (model/objective.cpp), so both paths share them.
+// One host thread drives the device at a time (a process-wide lock): the
+// kernels share grow-only scratch buffers.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "../core/error.h"
+#include "../cpu/rope.h"
+#include "../model/objective.h"
+#include "attention.h"
+#include "check.h"
+#include "device.h"
+#include "gemm.h"
+#include "kernels.h"
+#include "logprob.h"
+#include "model_device.h"
+
+namespace genrm::cuda {
+namespace {
+
+std::mutex& device_lock() {
+  static std::mutex m;
+  return m;
+}
+
+// A grow-only device buffer: a batch of another size reuses the memory; every
+// element a pass reads is written earlier in that pass.
+template <typename T>
+struct Buf {
+  T* p = nullptr;
+  int64_t cap = 0;
+  const char* what = "";
+  explicit Buf(const char* name) : what(name) {}
+  ~Buf() { device_free(p); }
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
+  T* get(int64_t n) {
+    if (n > cap) {
+      T* grown = static_cast<T*>(device_alloc(sizeof(T) * static_cast<size_t>(n), what));
+      device_free(p);
+      p = grown;
+      cap = n;
+    }
+    return p;
+  }
+  T* upload(const std::vector<T>& h) {
+    T* d = get(static_cast<int64_t>(h.size()) > 0 ? static_cast<int64_t>(h.size()) : 1);
+    if (!h.empty()) check(cudaMemcpy(d, h.data(), sizeof(T) * h.size(), cudaMemcpyHostToDevice), what);
+    return d;
+  }
+};
+
+void zero(float* p, int64_t n) {
+  if (n > 0) check(cudaMemset(p, 0, sizeof(float) * static_cast<size_t>(n)), "zero fill");
+}
+
+std::vector<float> download(const float* p, int64_t n, const char* what) {
+  std::vector<float> h(static_cast<size_t>(n));
+  if (n > 0) check(cudaMemcpy(h.data(), p, sizeof(float) * h.size(), cudaMemcpyDeviceToHost), what);
+  return h;
+}
+
+void linear(const float* x, const float* w, float* y, int64_t n, int64_t in, int64_t out) {
+  gemm(linear_args(x, DType::F32, w, DType::F32, y, DType::F32, n, in, out));
+}
+
+// dx[N, in] (= or +=) dy[N, out] W.
+void linear_dx(const float* dy, const float* w, float* dx, int64_t n, int64_t in, int64_t out, bool accumulate) {
+  GemmArgs g;
+  g.m = n;
+  g.n = in;
+  g.k = out;
+  g.a = dy;
+  g.lda = out;
+  g.b = w;
+  g.ldb = in;
+  g.beta = accumulate ? 1.0f : 0.0f;
+  g.c = dx;
+  g.ldc = in;
+  gemm(g);
+}
+
+// dW[out, in] += dy^T x.
+void linear_dw(const float* dy, const float* x, float* dw, int64_t n, int64_t in, int64_t out) {
+  GemmArgs g;
+  g.trans_a = true;
+  g.m = out;
+  g.n = in;
+  g.k = n;
+  g.a = dy;
+  g.lda = out;
+  g.b = x;
+  g.ldb = in;
+  g.beta = 1.0f;
+  g.c = dw;
+  g.ldc = in;
+  gemm(g);
+}
+
+}  // namespace
+
+struct DeviceModel {
+  model::Config c;
+  std::vector<model::ParamInfo> layout;
+  int64_t n = 0;
+  float *params = nullptr, *grads = nullptr, *m = nullptr, *v = nullptr;
+
+  // Activations of the last forward, per layer where the CPU path keeps them.
+  Buf<float> x{"activations x"}, h1{"activations h1"}, h2{"activations h2"}, xmid{"activations xmid"},
+      rstd1{"activations rstd1"}, rstd2{"activations rstd2"}, q{"activations q"}, att{"activations att"},
+      k{"activations k"}, vv{"activations v"}, lse{"activations lse"}, g{"activations g"}, u{"activations u"},
+      a{"activations a"}, hf{"activations hf"}, rstdf{"activations rstdf"};
+  // Scratch of a run.
+  Buf<float> tmp{"scratch tmp"}, dx{"scratch dx"}, dh{"scratch dh"}, dtmp{"scratch dtmp"}, dg{"scratch dg"},
+      du{"scratch du"}, dq{"scratch dq"}, dk{"scratch dk"}, dv{"scratch dv"}, datt{"scratch datt"}, dhf{"scratch dhf"},
+      rope_cos{"rope cos table"}, rope_sin{"rope sin table"}, hsel{"target rows"}, dhsel{"target rows gradient"},
+      head_grad{"lm_head gradient (fused SFT)"}, row_logp{"target log-probs"}, drow{"target gradients"},
+      rewards{"rewards"}, drew{"reward gradients"}, logits{"requested logits"};
+  Buf<int32_t> ids{"token ids"}, positions{"positions"}, cu_seqlens{"sequence offsets"}, row_pos{"target positions"},
+      row_target{"target ids"}, last_rows{"last tokens"}, emb_ids{"embedding ids"}, emb_starts{"embedding offsets"},
+      emb_order{"embedding order"};
+
+  float* buffer(ModelBuffer b) {
+    switch (b) {
+      case ModelBuffer::Params: return params;
+      case ModelBuffer::Grads: return grads;
+      case ModelBuffer::AdamM: return m;
+      case ModelBuffer::AdamV: return v;
+    }
+    return nullptr;
+  }
+  const float* P(size_t i) const { return params + layout[i].offset; }
+  float* G(const float* param) { return grads + (param - params); }
+  const float* lm_head() const { return P(c.tie_word_embeddings ? 0 : 2 + 9 * static_cast<size_t>(c.num_hidden_layers)); }
+  const float* score() const { return P(layout.size() - 1); }
+  const float* final_norm() const { return P(1 + 9 * static_cast<size_t>(c.num_hidden_layers)); }
+  struct Layer {
+    const float *in_norm, *wq, *wk, *wv, *wo, *post_norm, *wg, *wu, *wd;
+  };
+  Layer layer(int64_t l) const {
+    const size_t b = 1 + 9 * static_cast<size_t>(l);
+    return {P(b), P(b + 1), P(b + 2), P(b + 3), P(b + 4), P(b + 5), P(b + 6), P(b + 7), P(b + 8)};
+  }
+
+  AttentionArgs attention_args(const model::Batch& b, int64_t longest) const {
+    AttentionArgs at;
+    at.tokens = b.tokens();
+    at.heads = c.num_attention_heads;
+    at.kv_heads = c.num_key_value_heads;
+    at.head_dim = c.head_dim();
+    at.cu_seqlens = cu_seqlens.p;
+    at.num_seqs = b.seqs();
+    at.max_seqlen = longest;
+    at.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim())));
+    return at;
+  }
+
+  void forward(const model::Batch& b, int64_t longest);
+  void backward(const model::Batch& b, int64_t longest);
+  model::Result run(const model::Batch& b, const model::Objective& o, bool with_grad, const model::LogitsRequest& lr);
+};
+
+void DeviceModel::forward(const model::Batch& b, int64_t longest) {
+  const int64_t N = b.tokens(), d = c.hidden_size, f = c.intermediate_size, L = c.num_hidden_layers;
+  const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
+  const int64_t qd = c.q_dim(), kvd = c.kv_dim();
+  const float eps = static_cast<float>(c.rms_norm_eps);
+  float* X = x.get((L + 1) * N * d);
+  float *H1 = h1.get(L * N * d), *H2 = h2.get(L * N * d), *XM = xmid.get(L * N * d);
+  float *R1 = rstd1.get(L * N), *R2 = rstd2.get(L * N);
+  float *Q = q.get(L * N * qd), *O = att.get(L * N * qd), *K = k.get(L * N * kvd), *Vv = vv.get(L * N * kvd);
+  float* LSE = lse.get(L * N * H);
+  float *Gg = g.get(L * N * f), *U = u.get(L * N * f), *A = a.get(L * N * f);
+  float* T = tmp.get(N * d);
+
+  ids.upload(b.ids);
+  positions.upload(b.positions);
+  cu_seqlens.upload(b.cu_seqlens);
+  std::vector<float> cs(static_cast<size_t>(longest * (D / 2))), sn(cs.size());
+  cpu::rope_table(static_cast<float>(c.rope_theta), D, longest, cs.data(), sn.data());
+  const float* rc = rope_cos.upload(cs);
+  const float* rs = rope_sin.upload(sn);
+  const AttentionArgs at = attention_args(b, longest);
+
+  embedding_forward(P(0), ids.p, X, N, d);
+  for (int64_t l = 0; l < L; ++l) {
+    const Layer W = layer(l);
+    const float* xin = X + l * N * d;
+    float *h1l = H1 + l * N * d, *ql = Q + l * N * qd, *kl = K + l * N * kvd, *vl = Vv + l * N * kvd;
+    float *ol = O + l * N * qd, *xm = XM + l * N * d, *h2l = H2 + l * N * d;
+    float *gl = Gg + l * N * f, *ul = U + l * N * f, *al = A + l * N * f, *xout = X + (l + 1) * N * d;
+    rmsnorm_forward(xin, W.in_norm, h1l, R1 + l * N, N, d, eps);
+    linear(h1l, W.wq, ql, N, d, qd);
+    linear(h1l, W.wk, kl, N, d, kvd);
+    linear(h1l, W.wv, vl, N, d, kvd);
+    rope_apply_table(ql, positions.p, N, H, D, rc, rs, false);
+    rope_apply_table(kl, positions.p, N, KV, D, rc, rs, false);
+    attention_forward(at, ql, kl, vl, ol, LSE + l * N * H);
+    linear(ol, W.wo, T, N, qd, d);
+    add(xin, T, xm, N * d);
+    rmsnorm_forward(xm, W.post_norm, h2l, R2 + l * N, N, d, eps);
+    linear(h2l, W.wg, gl, N, d, f);
+    linear(h2l, W.wu, ul, N, d, f);
+    swiglu_forward(gl, ul, al, N * f);
+    linear(al, W.wd, T, N, f, d);
+    add(xm, T, xout, N * d);
+  }
+  rmsnorm_forward(X + L * N * d, final_norm(), hf.get(N * d), rstdf.get(N), N, d, eps);
+}
+
+// dhf (N x d) holds the gradient w.r.t. the final norm's output.
+void DeviceModel::backward(const model::Batch& b, int64_t longest) {
+  const int64_t N = b.tokens(), d = c.hidden_size, f = c.intermediate_size, L = c.num_hidden_layers;
+  const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
+  const int64_t qd = c.q_dim(), kvd = c.kv_dim();
+  float *DX = dx.get(N * d), *DH = dh.get(N * d), *DT = dtmp.get(N * f), *DG = dg.get(N * f), *DU = du.get(N * f);
+  float *DQ = dq.get(N * qd), *DK = dk.get(N * kvd), *DV = dv.get(N * kvd), *DA = datt.get(N * qd);
+  zero(DX, N * d);  // the norm backward accumulates into it
+  rmsnorm_backward(x.p + L * N * d, final_norm(), rstdf.p, dhf.p, DX, G(final_norm()), N, d);
+  const AttentionArgs at = attention_args(b, longest);
+  for (int64_t l = L - 1; l >= 0; --l) {
+    const Layer W = layer(l);
+    const float* xin = x.p + l * N * d;
+    const float *h1l = h1.p + l * N * d, *ql = q.p + l * N * qd, *kl = k.p + l * N * kvd, *vl = vv.p + l * N * kvd;
+    const float *ol = att.p + l * N * qd, *xm = xmid.p + l * N * d, *h2l = h2.p + l * N * d;
+    const float *gl = g.p + l * N * f, *ul = u.p + l * N * f, *al = a.p + l * N * f;
+    // MLP: xout = xmid + down(silu(gate h2) * up h2). DX holds d xout.
+    linear_dx(DX, W.wd, DT, N, f, d, false);
+    linear_dw(DX, al, G(W.wd), N, f, d);
+    swiglu_backward(gl, ul, DT, DG, DU, N * f);
+    linear_dx(DG, W.wg, DH, N, d, f, false);
+    linear_dx(DU, W.wu, DH, N, d, f, true);
+    linear_dw(DG, h2l, G(W.wg), N, d, f);
+    linear_dw(DU, h2l, G(W.wu), N, d, f);
+    rmsnorm_backward(xm, W.post_norm, rstd2.p + l * N, DH, DX, G(W.post_norm), N, d);
+    // Attention: xmid = x + o_proj(attn(rope(q), rope(k), v)). DX now holds d xmid.
+    linear_dx(DX, W.wo, DA, N, qd, d, false);
+    linear_dw(DX, ol, G(W.wo), N, qd, d);
+    attention_backward(at, ql, kl, vl, ol, lse.p + l * N * H, DA, DQ, DK, DV);
+    rope_apply_table(DQ, positions.p, N, H, D, rope_cos.p, rope_sin.p, true);
+    rope_apply_table(DK, positions.p, N, KV, D, rope_cos.p, rope_sin.p, true);
+    linear_dx(DQ, W.wq, DH, N, d, qd, false);
+    linear_dx(DK, W.wk, DH, N, d, kvd, true);
+    linear_dx(DV, W.wv, DH, N, d, kvd, true);
+    linear_dw(DQ, h1l, G(W.wq), N, d, qd);
+    linear_dw(DK, h1l, G(W.wk), N, d, kvd);
+    linear_dw(DV, h1l, G(W.wv), N, d, kvd);
+    rmsnorm_backward(xin, W.in_norm, rstd1.p + l * N, DH, DX, G(W.in_norm), N, d);
+  }
+  // Embedding gradient, parallel over distinct tokens: positions grouped by id
+  // (stable, so each row adds in token order, as the CPU does).
+  std::vector<int32_t> order(static_cast<size_t>(N));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t i, int32_t j) { return b.ids[i] < b.ids[j]; });
+  std::vector<int32_t> uniq, starts;
+  for (int64_t i = 0; i < N; ++i)
+    if (i == 0 || b.ids[order[i]] != b.ids[order[i - 1]]) {
+      uniq.push_back(b.ids[order[i]]);
+      starts.push_back(static_cast<int32_t>(i));
+    }
+  starts.push_back(static_cast<int32_t>(N));
+  embedding_backward_sorted(emb_ids.upload(uniq), emb_starts.upload(starts), emb_order.upload(order),
+                            static_cast<int64_t>(uniq.size()), DX, grads + layout[0].offset, d);
+}
+
+model::Result DeviceModel::run(const model::Batch& b, const model::Objective& o, bool with_grad,
+                               const model::LogitsRequest& lr) {
+  const int64_t N = b.tokens(), S = b.seqs(), d = c.hidden_size, V = c.vocab_size;
+  const bool logps = model::wants_logps(b, o), wants_rewards = model::wants_rewards(c, o);
+  int64_t longest = 1;
+  for (int64_t s = 0; s < S; ++s) longest = std::max<int64_t>(longest, b.cu_seqlens[s + 1] - b.cu_seqlens[s]);
+  forward(b, longest);
+  model::Result r;
+
+  const model::TargetRows rows = logps ? model::target_rows(b) : model::TargetRows();
+  const int64_t R = rows.size();
+  LogprobArgs la;
+  la.rows = R;
+  la.dim = d;
+  la.vocab = V;
+  la.weight = lm_head();
+  const bool fused_sft = with_grad && o.kind == model::ObjectiveKind::Sft && R > 0;
+  if (logps && R > 0) {
+    float* HS = hsel.get(R * d);
+    gather_rows(hf.p, row_pos.upload(rows.pos), HS, R, d);
+    la.hidden = HS;
+    la.targets = row_target.upload(rows.target);
+    float* LP = row_logp.get(R);
+    if (fused_sft) {
+      // SFT knows its per-row gradient first: one lm_head pass gives both; the
+      // head's gradient waits in scratch until the loss is known to be finite.
+      const std::vector<float> g_rows(static_cast<size_t>(R), static_cast<float>(-o.loss_scale / static_cast<double>(R)));
+      const float* DR = drow.upload(g_rows);
+      zero(dhsel.get(R * d), R * d);
+      zero(head_grad.get(V * d), V * d);
+      logprob_forward_backward(la, DR, LP, dhsel.p, head_grad.p);
+    } else {
+      logprob_forward(la, LP);
+    }
+    const std::vector<float> lp = download(LP, R, "target log-probs");
+    model::sum_by_sequence(rows, lp.data(), S, r);
+  } else if (logps) {
+    model::sum_by_sequence(rows, nullptr, S, r);
+  }
+  // Reward rows: each non-empty sequence's last token.
+  std::vector<int32_t> last, last_seq;
+  if (wants_rewards) {
+    for (int64_t s = 0; s < S; ++s)
+      if (b.cu_seqlens[s + 1] > b.cu_seqlens[s]) {
+        last.push_back(b.cu_seqlens[s + 1] - 1);
+        last_seq.push_back(static_cast<int32_t>(s));
+      }
+    const int64_t n = static_cast<int64_t>(last.size());
+    r.rewards.assign(static_cast<size_t>(S), 0.0f);
+    if (n > 0) {
+      float* RW = rewards.get(n);
+      rows_dot(hf.p, last_rows.upload(last), score(), RW, n, d);
+      const std::vector<float> rw = download(RW, n, "rewards");
+      for (int64_t i = 0; i < n; ++i) r.rewards[last_seq[i]] = rw[i];
+    }
+  }
+  if (lr.rows > 0) {
+    float* LG = logits.get(lr.rows * V);
+    linear(hf.p + lr.row0 * d, lm_head(), LG, lr.rows, d, V);
+    r.logits = download(LG, lr.rows * V, "logits");
+  }
+
+  std::vector<float> dseq, drew_host;
+  model::objective_loss(o, S, r, dseq, drew_host);
+  if (!with_grad || o.kind == model::ObjectiveKind::None) return r;
+
+  const float scale_f = static_cast<float>(o.loss_scale);
+  float* DHF = dhf.get(N * d);
+  zero(DHF, N * d);
+  if (o.kind == model::ObjectiveKind::Sft || o.kind == model::ObjectiveKind::Dpo) {
+    float* dw = G(lm_head());
+    if (R > 0) {
+      if (fused_sft) {
+        add(dw, head_grad.p, dw, V * d);
+      } else {
+        std::vector<float> g_rows(static_cast<size_t>(R));
+        for (int64_t i = 0; i < R; ++i) g_rows[i] = dseq[rows.seq[i]] * scale_f;
+        zero(dhsel.get(R * d), R * d);
+        logprob_backward(la, drow.upload(g_rows), dhsel.p, dw);
+      }
+      scatter_add_rows(dhsel.p, row_pos.p, DHF, R, d);
+    }
+  } else {
+    std::vector<float> g_last(last.size());
+    for (size_t i = 0; i < last.size(); ++i) g_last[i] = drew_host[last_seq[i]] * scale_f;
+    rows_dot_backward(hf.p, last_rows.p, score(), drew.upload(g_last), DHF, G(score()),
+                      static_cast<int64_t>(last.size()), d);
+  }
+  backward(b, longest);
+  return r;
+}
+
+DeviceModel* device_model_create(const model::Config& c, const std::vector<model::ParamInfo>& layout, int64_t n) {
+  const Status& s = status();
+  if (!s.usable()) throw Error(ErrorKind::State, "device cuda: no usable CUDA device: " + s.error);
+  std::lock_guard<std::mutex> lock(device_lock());
+  auto* m = new DeviceModel();
+  m->c = c;
+  m->layout = layout;
+  m->n = n;
+  try {
+    const size_t bytes = sizeof(float) * static_cast<size_t>(n);
+    m->params = static_cast<float*>(device_alloc(bytes, "parameters"));
+    m->grads = static_cast<float*>(device_alloc(bytes, "gradients"));
+    m->m = static_cast<float*>(device_alloc(bytes, "AdamW first moments"));
+    m->v = static_cast<float*>(device_alloc(bytes, "AdamW second moments"));
+  } catch (...) {
+    device_model_destroy(m);
+    throw;
+  }
+  return m;
+}
+
+void device_model_destroy(DeviceModel* m) {
+  if (!m) return;
+  device_free(m->params);
+  device_free(m->grads);
+  device_free(m->m);
+  device_free(m->v);
+  delete m;
+}
+
+void device_model_upload(DeviceModel& m, ModelBuffer which, const float* host) {
+  std::lock_guard<std::mutex> lock(device_lock());
+  check(cudaMemcpy(m.buffer(which), host, sizeof(float) * static_cast<size_t>(m.n), cudaMemcpyHostToDevice),
+        "uploading model buffer");
+}
+
+void device_model_download(DeviceModel& m, ModelBuffer which, float* host) {
+  std::lock_guard<std::mutex> lock(device_lock());
+  check(cudaMemcpy(host, m.buffer(which), sizeof(float) * static_cast<size_t>(m.n), cudaMemcpyDeviceToHost),
+        "downloading model buffer");
+}
+
+model::Result device_model_run(DeviceModel& m, const model::Batch& b, const model::Objective& o, bool with_grad,
+                               const model::LogitsRequest& lr) {
+  std::lock_guard<std::mutex> lock(device_lock());
+  return m.run(b, o, with_grad, lr);
+}
+
+void device_model_zero_grad(DeviceModel& m) {
+  std::lock_guard<std::mutex> lock(device_lock());
+  zero(m.grads, m.n);
+}
+
+double device_model_optimizer_step(DeviceModel& m, const model::OptimConfig& o, double lr, int64_t t) {
+  std::lock_guard<std::mutex> lock(device_lock());
+  const double norm = std::sqrt(sum_squares(m.grads, m.n));
+  if (!std::isfinite(norm)) {
+    zero(m.grads, m.n);
+    throw Error(ErrorKind::Runtime, "gradient norm is not finite; the step was skipped, the gradients were cleared and the parameters are unchanged");
+  }
+  if (o.max_grad_norm > 0) {
+    const double coef = o.max_grad_norm / (norm + 1e-6);
+    if (coef < 1) scale(m.grads, m.n, static_cast<float>(coef));
+  }
+  // The CPU's arithmetic (cpu::adamw_step): bias corrections in double, then fp32 per element.
+  const cpu::AdamWConfig& a = o.adam;
+  const double bc1 = 1 - std::pow(a.beta1, static_cast<double>(t)), bc2 = 1 - std::pow(a.beta2, static_cast<double>(t));
+  const float step = static_cast<float>(lr / bc1), inv_sqrt_bc2 = static_cast<float>(1 / std::sqrt(bc2));
+  for (const model::ParamInfo& p : m.layout) {
+    const float decay = p.decay ? static_cast<float>(1 - lr * a.weight_decay) : 1.0f;
+    adamw_range(m.params + p.offset, m.grads + p.offset, m.m + p.offset, m.v + p.offset, p.size,
+                static_cast<float>(a.beta1), static_cast<float>(a.beta2), step, inv_sqrt_bc2, static_cast<float>(a.eps), decay);
+  }
+  zero(m.grads, m.n);
+  return norm;
+}
+
+}  // namespace genrm::cuda

@@ -1,0 +1,34 @@
+// The Llama decoder on a CUDA device: the same run (forward, heads, losses,
+// backward) and optimizer step as model::Model's CPU path, on device copies of
+// the parameter, gradient and AdamW buffers. model::Model owns one when it was
+// created for CUDA and decides when buffers travel (model.cpp). Plain C++: the
+// CPU build links native/cuda/no_cuda.cpp's versions, which refuse.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "../model/model.h"
+
+namespace genrm::cuda {
+
+struct DeviceModel;
+
+// Throws genrm::Error saying why when no CUDA device is usable, or naming the
+// allocation when the device has too little memory.
+DeviceModel* device_model_create(const model::Config& c, const std::vector<model::ParamInfo>& layout, int64_t n);
+void device_model_destroy(DeviceModel* m);
+
+enum class ModelBuffer { Params, Grads, AdamM, AdamV };
+void device_model_upload(DeviceModel& m, ModelBuffer which, const float* host);
+void device_model_download(DeviceModel& m, ModelBuffer which, float* host);
+
+// Batch and objective already validated (model::Model::run does it).
+model::Result device_model_run(DeviceModel& m, const model::Batch& b, const model::Objective& o, bool with_grad,
+                               const model::LogitsRequest& lr);
+// Clip and AdamW at step t (1-based) with learning rate lr; zeroes the
+// gradients. Returns the gradient norm before clipping; a non-finite norm
+// zeroes the gradients, leaves the rest unchanged and throws.
+double device_model_optimizer_step(DeviceModel& m, const model::OptimConfig& o, double lr, int64_t t);
+void device_model_zero_grad(DeviceModel& m);
+
+}  // namespace genrm::cuda
