@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Model, packSequences, packageRoot, type PackedBatch } from '../lib/index.js';
+import { Model, packSequences, packageRoot, resolvePrecision, type PackedBatch } from '../lib/index.js';
 import { rng } from './helpers.js';
 
 const config = {
@@ -266,5 +266,27 @@ test('BF16 checkpoints load, converted to float32', async (t) => {
   const back = await Model.load(dir);
   for (const p of m.parameters) t.deepEqual(back.parameter(p.name), bf16ToFloat32(float32ToBf16(m.parameter(p.name))), p.name);
   back.dispose();
+  m.dispose();
+});
+
+test('precision: bf16 or fp32 from the option or GENRM_PRECISION; other values are errors naming the source', (t) => {
+  const saved = process.env.GENRM_PRECISION;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.GENRM_PRECISION;
+    else process.env.GENRM_PRECISION = saved;
+  });
+  delete process.env.GENRM_PRECISION;
+  t.is(resolvePrecision(undefined), 'bf16');
+  t.is(resolvePrecision('FP32'), 'fp32');
+  process.env.GENRM_PRECISION = 'fp32';
+  t.is(resolvePrecision(undefined), 'fp32');
+  t.is(resolvePrecision('bf16'), 'bf16');
+  process.env.GENRM_PRECISION = 'fp16';
+  t.throws(() => resolvePrecision(undefined), { message: /GENRM_PRECISION: expected one of bf16, fp32, got "fp16"/ });
+  t.throws(() => Model.create(config, { precision: 'tf32' as 'fp32' }), { message: /precision: expected one of bf16, fp32, got "tf32"/ });
+  // A model reports where it runs and the arithmetic in effect (always fp32 on the CPU).
+  delete process.env.GENRM_PRECISION;
+  const m = Model.create(config, { precision: 'bf16' });
+  t.is(m.precision, m.device === 'cuda' ? 'bf16' : 'fp32');
   m.dispose();
 });

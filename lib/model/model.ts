@@ -177,9 +177,29 @@ interface NativeModel {
   readonly disposed: boolean;
 }
 
+/**
+ * The matrix arithmetic of a model on the GPU: 'bf16' rounds the operands of every
+ * matrix product and attention score to bf16 (tensor cores, fp32 accumulation);
+ * 'fp32' multiplies in fp32 (slower; within float rounding of the CPU engine).
+ * The CPU engine always computes in fp32.
+ */
+export type Precision = 'bf16' | 'fp32';
+export const PRECISIONS: readonly Precision[] = ['bf16', 'fp32'];
+
+/** A precision option, else GENRM_PRECISION, else 'bf16'; anything else is an error naming where it came from. */
+export function resolvePrecision(value: string | undefined): Precision {
+  const source = value !== undefined ? 'precision' : 'GENRM_PRECISION';
+  const v = (value ?? process.env.GENRM_PRECISION ?? '').trim().toLowerCase();
+  if (v === '') return 'bf16';
+  if ((PRECISIONS as readonly string[]).includes(v)) return v as Precision;
+  throw new Error(`${source}: expected one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(value ?? process.env.GENRM_PRECISION)}`);
+}
+
 export interface CreateOptions {
   /** Seed for the initial weights (normal, std initializer_range, norms at 1). Default 0. */
   seed?: number;
+  /** GPU arithmetic (see `Precision`). Default GENRM_PRECISION, else 'bf16'. Ignored on the CPU. */
+  precision?: Precision;
 }
 
 export interface LoadOptions {
@@ -189,6 +209,8 @@ export interface LoadOptions {
   rewardHead?: boolean;
   /** Seed of the new score head's initial weights. Default 0. */
   seed?: number;
+  /** GPU arithmetic (see `Precision`). Default GENRM_PRECISION, else 'bf16'. Ignored on the CPU. */
+  precision?: Precision;
 }
 
 export interface SaveOptions {
@@ -232,13 +254,16 @@ export class Model {
   readonly parameters: readonly ParameterInfo[];
   /** Where the model's arithmetic runs: 'cuda' when the CUDA engine found a usable GPU. */
   readonly device: Backend;
+  /** The matrix arithmetic in effect: always 'fp32' on the CPU. */
+  readonly precision: Precision;
   readonly #handle: NativeModel;
   readonly #byName: Map<string, ParameterInfo>;
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(config: LlamaConfig, handle: NativeModel, device: Backend) {
+  private constructor(config: LlamaConfig, handle: NativeModel, device: Backend, precision: Precision) {
     this.config = config;
     this.device = device;
+    this.precision = device === 'cuda' ? precision : 'fp32';
     this.#handle = handle;
     this.parameters = handle.layout();
     this.#byName = new Map(this.parameters.map((p) => [p.name, p]));
@@ -246,15 +271,15 @@ export class Model {
 
   /** A new model with freshly initialised weights. */
   static create(config: LlamaConfig | Record<string, unknown>, options: CreateOptions = {}): Model {
-    return Model.#make(config, options.seed ?? 0, true);
+    return Model.#make(config, options.seed ?? 0, true, resolvePrecision(options.precision));
   }
 
-  static #make(config: LlamaConfig | Record<string, unknown>, seed: number, initialize: boolean): Model {
+  static #make(config: LlamaConfig | Record<string, unknown>, seed: number, initialize: boolean, precision: Precision): Model {
     const c = parseLlamaConfig(config, 'config');
     const engine = native();
     const Ctor = (engine.binding as unknown as { Model: new (config: object, seed: number, o: object) => NativeModel }).Model;
     // The loaded engine decides: the CUDA binary on a usable GPU keeps the model on the device.
-    return new Model(c, new Ctor(nativeConfig(c), seed, { initialize, device: engine.backend }), engine.backend);
+    return new Model(c, new Ctor(nativeConfig(c), seed, { initialize, device: engine.backend, precision }), engine.backend, precision);
   }
 
   /**
@@ -268,7 +293,10 @@ export class Model {
     const addHead = options.rewardHead === true && !config.reward_head;
     // Every parameter is read from the file (a missing one is an error), so skip
     // the random init unless a new head needs it.
-    const model = addHead ? Model.#make({ ...config, reward_head: true }, options.seed ?? 0, true) : Model.#make(config, 0, false);
+    const precision = resolvePrecision(options.precision);
+    const model = addHead
+      ? Model.#make({ ...config, reward_head: true }, options.seed ?? 0, true, precision)
+      : Model.#make(config, 0, false, precision);
     try {
       if (addHead && options.optimizer) throw new Error(`${dir}: rewardHead adds a new head, so there is no optimizer state to resume; load without optimizer`);
       const file = join(dir, 'model.safetensors');

@@ -71,12 +71,13 @@ std::vector<float> download(const float* p, int64_t n, const char* what) {
   return h;
 }
 
-void linear(const float* x, const float* w, float* y, int64_t n, int64_t in, int64_t out) {
-  gemm(linear_args(x, DType::F32, w, DType::F32, y, DType::F32, n, in, out));
+void linear(const float* x, const float* w, float* y, int64_t n, int64_t in, int64_t out, GemmEngine e) {
+  gemm(linear_args(x, DType::F32, w, DType::F32, y, DType::F32, n, in, out), e);
 }
 
 // dx[N, in] (= or +=) dy[N, out] W.
-void linear_dx(const float* dy, const float* w, float* dx, int64_t n, int64_t in, int64_t out, bool accumulate) {
+void linear_dx(const float* dy, const float* w, float* dx, int64_t n, int64_t in, int64_t out, bool accumulate,
+               GemmEngine e) {
   GemmArgs g;
   g.m = n;
   g.n = in;
@@ -88,11 +89,11 @@ void linear_dx(const float* dy, const float* w, float* dx, int64_t n, int64_t in
   g.beta = accumulate ? 1.0f : 0.0f;
   g.c = dx;
   g.ldc = in;
-  gemm(g);
+  gemm(g, e);
 }
 
 // dW[out, in] += dy^T x.
-void linear_dw(const float* dy, const float* x, float* dw, int64_t n, int64_t in, int64_t out) {
+void linear_dw(const float* dy, const float* x, float* dw, int64_t n, int64_t in, int64_t out, GemmEngine e) {
   GemmArgs g;
   g.trans_a = true;
   g.m = out;
@@ -105,7 +106,7 @@ void linear_dw(const float* dy, const float* x, float* dw, int64_t n, int64_t in
   g.beta = 1.0f;
   g.c = dw;
   g.ldc = in;
-  gemm(g);
+  gemm(g, e);
 }
 
 }  // namespace
@@ -114,6 +115,8 @@ struct DeviceModel {
   model::Config c;
   std::vector<model::ParamInfo> layout;
   int64_t n = 0;
+  GemmEngine engine = GemmEngine::Auto;
+  AttentionPath attention_path = AttentionPath::Auto;
   float *params = nullptr, *grads = nullptr, *m = nullptr, *v = nullptr;
 
   // Activations of the last forward, per layer where the CPU path keeps them.
@@ -201,19 +204,19 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
     float *ol = O + l * N * qd, *xm = XM + l * N * d, *h2l = H2 + l * N * d;
     float *gl = Gg + l * N * f, *ul = U + l * N * f, *al = A + l * N * f, *xout = X + (l + 1) * N * d;
     rmsnorm_forward(xin, W.in_norm, h1l, R1 + l * N, N, d, eps);
-    linear(h1l, W.wq, ql, N, d, qd);
-    linear(h1l, W.wk, kl, N, d, kvd);
-    linear(h1l, W.wv, vl, N, d, kvd);
+    linear(h1l, W.wq, ql, N, d, qd, engine);
+    linear(h1l, W.wk, kl, N, d, kvd, engine);
+    linear(h1l, W.wv, vl, N, d, kvd, engine);
     rope_apply_table(ql, positions.p, N, H, D, rc, rs, false);
     rope_apply_table(kl, positions.p, N, KV, D, rc, rs, false);
-    attention_forward(at, ql, kl, vl, ol, LSE + l * N * H);
-    linear(ol, W.wo, T, N, qd, d);
+    attention_forward(at, ql, kl, vl, ol, LSE + l * N * H, attention_path);
+    linear(ol, W.wo, T, N, qd, d, engine);
     add(xin, T, xm, N * d);
     rmsnorm_forward(xm, W.post_norm, h2l, R2 + l * N, N, d, eps);
-    linear(h2l, W.wg, gl, N, d, f);
-    linear(h2l, W.wu, ul, N, d, f);
+    linear(h2l, W.wg, gl, N, d, f, engine);
+    linear(h2l, W.wu, ul, N, d, f, engine);
     swiglu_forward(gl, ul, al, N * f);
-    linear(al, W.wd, T, N, f, d);
+    linear(al, W.wd, T, N, f, d, engine);
     add(xm, T, xout, N * d);
   }
   rmsnorm_forward(X + L * N * d, final_norm(), hf.get(N * d), rstdf.get(N), N, d, eps);
@@ -236,26 +239,26 @@ void DeviceModel::backward(const model::Batch& b, int64_t longest) {
     const float *ol = att.p + l * N * qd, *xm = xmid.p + l * N * d, *h2l = h2.p + l * N * d;
     const float *gl = g.p + l * N * f, *ul = u.p + l * N * f, *al = a.p + l * N * f;
     // MLP: xout = xmid + down(silu(gate h2) * up h2). DX holds d xout.
-    linear_dx(DX, W.wd, DT, N, f, d, false);
-    linear_dw(DX, al, G(W.wd), N, f, d);
+    linear_dx(DX, W.wd, DT, N, f, d, false, engine);
+    linear_dw(DX, al, G(W.wd), N, f, d, engine);
     swiglu_backward(gl, ul, DT, DG, DU, N * f);
-    linear_dx(DG, W.wg, DH, N, d, f, false);
-    linear_dx(DU, W.wu, DH, N, d, f, true);
-    linear_dw(DG, h2l, G(W.wg), N, d, f);
-    linear_dw(DU, h2l, G(W.wu), N, d, f);
+    linear_dx(DG, W.wg, DH, N, d, f, false, engine);
+    linear_dx(DU, W.wu, DH, N, d, f, true, engine);
+    linear_dw(DG, h2l, G(W.wg), N, d, f, engine);
+    linear_dw(DU, h2l, G(W.wu), N, d, f, engine);
     rmsnorm_backward(xm, W.post_norm, rstd2.p + l * N, DH, DX, G(W.post_norm), N, d);
     // Attention: xmid = x + o_proj(attn(rope(q), rope(k), v)). DX now holds d xmid.
-    linear_dx(DX, W.wo, DA, N, qd, d, false);
-    linear_dw(DX, ol, G(W.wo), N, qd, d);
-    attention_backward(at, ql, kl, vl, ol, lse.p + l * N * H, DA, DQ, DK, DV);
+    linear_dx(DX, W.wo, DA, N, qd, d, false, engine);
+    linear_dw(DX, ol, G(W.wo), N, qd, d, engine);
+    attention_backward(at, ql, kl, vl, ol, lse.p + l * N * H, DA, DQ, DK, DV, attention_path);
     rope_apply_table(DQ, positions.p, N, H, D, rope_cos.p, rope_sin.p, true);
     rope_apply_table(DK, positions.p, N, KV, D, rope_cos.p, rope_sin.p, true);
-    linear_dx(DQ, W.wq, DH, N, d, qd, false);
-    linear_dx(DK, W.wk, DH, N, d, kvd, true);
-    linear_dx(DV, W.wv, DH, N, d, kvd, true);
-    linear_dw(DQ, h1l, G(W.wq), N, d, qd);
-    linear_dw(DK, h1l, G(W.wk), N, d, kvd);
-    linear_dw(DV, h1l, G(W.wv), N, d, kvd);
+    linear_dx(DQ, W.wq, DH, N, d, qd, false, engine);
+    linear_dx(DK, W.wk, DH, N, d, kvd, true, engine);
+    linear_dx(DV, W.wv, DH, N, d, kvd, true, engine);
+    linear_dw(DQ, h1l, G(W.wq), N, d, qd, engine);
+    linear_dw(DK, h1l, G(W.wk), N, d, kvd, engine);
+    linear_dw(DV, h1l, G(W.wv), N, d, kvd, engine);
     rmsnorm_backward(xin, W.in_norm, rstd1.p + l * N, DH, DX, G(W.in_norm), N, d);
   }
   // Embedding gradient, parallel over distinct tokens: positions grouped by id
@@ -290,6 +293,7 @@ model::Result DeviceModel::run(const model::Batch& b, const model::Objective& o,
   la.dim = d;
   la.vocab = V;
   la.weight = lm_head();
+  la.engine = engine;
   const bool fused_sft = with_grad && o.kind == model::ObjectiveKind::Sft && R > 0;
   if (logps && R > 0) {
     float* HS = hsel.get(R * d);
@@ -332,7 +336,7 @@ model::Result DeviceModel::run(const model::Batch& b, const model::Objective& o,
   }
   if (lr.rows > 0) {
     float* LG = logits.get(lr.rows * V);
-    linear(hf.p + lr.row0 * d, lm_head(), LG, lr.rows, d, V);
+    linear(hf.p + lr.row0 * d, lm_head(), LG, lr.rows, d, V, engine);
     r.logits = download(LG, lr.rows * V, "logits");
   }
 
@@ -366,7 +370,8 @@ model::Result DeviceModel::run(const model::Batch& b, const model::Objective& o,
   return r;
 }
 
-DeviceModel* device_model_create(const model::Config& c, const std::vector<model::ParamInfo>& layout, int64_t n) {
+DeviceModel* device_model_create(const model::Config& c, const std::vector<model::ParamInfo>& layout, int64_t n,
+                                 bool fp32_math) {
   const Status& s = status();
   if (!s.usable()) throw Error(ErrorKind::State, "device cuda: no usable CUDA device: " + s.error);
   std::lock_guard<std::mutex> lock(device_lock());
@@ -374,6 +379,8 @@ DeviceModel* device_model_create(const model::Config& c, const std::vector<model
   m->c = c;
   m->layout = layout;
   m->n = n;
+  m->engine = fp32_math ? GemmEngine::Simt : GemmEngine::Auto;
+  m->attention_path = fp32_math ? AttentionPath::Plain : AttentionPath::Auto;
   try {
     const size_t bytes = sizeof(float) * static_cast<size_t>(n);
     m->params = static_cast<float*>(device_alloc(bytes, "parameters"));

@@ -140,13 +140,13 @@ void validate_batch(const Config& c, Batch& b) {
     for (int32_t t = b.cu_seqlens[s]; t < b.cu_seqlens[s + 1]; ++t) b.positions[t] = t - b.cu_seqlens[s];
 }
 
-Model::Model(const Config& config, uint64_t seed, bool initialize, Device device)
-    : config_(config), layout_(parameter_layout(config)) {
+Model::Model(const Config& config, uint64_t seed, bool initialize, Device device, Precision precision)
+    : config_(config), layout_(parameter_layout(config)), precision_(precision) {
   const ParamInfo& last = layout_.back();
   const int64_t total = last.offset + last.size;
   // The device first: a model too large for the GPU fails before the host pays for it.
   if (device == Device::Cuda) {
-    device_.reset(cuda::device_model_create(config_, layout_, total));
+    device_.reset(cuda::device_model_create(config_, layout_, total, precision == Precision::Fp32));
     for (Newer& n : newer_) n = Newer::Host;  // uploaded before the first run
   }
   params_.assign(total, 0.0f);

@@ -27,6 +27,10 @@ namespace genrm::model {
 // Where a model's arithmetic runs. A CUDA model keeps its buffers on the
 // device; the host copies behind params() and friends are refreshed on demand.
 enum class Device { Cpu, Cuda };
+// The device's matrix arithmetic: Bf16 rounds the operands of every matrix
+// product and attention score to bf16 (tensor cores, fp32 accumulation); Fp32
+// multiplies in fp32 (slower, within float rounding of the CPU). The CPU is always fp32.
+enum class Precision { Bf16, Fp32 };
 enum class Buffer { Params, Grads, AdamM, AdamV };
 
 // Several sequences back to back: sequence s is ids[cu_seqlens[s] .. cu_seqlens[s+1]).
@@ -124,7 +128,8 @@ class Model {
   // initialize = false leaves the weights at zero, for a caller about to load
   // them all (random init of a large model would take seconds for nothing).
   // Device::Cuda throws (saying why) when no CUDA device is usable.
-  Model(const Config& config, uint64_t seed, bool initialize = true, Device device = Device::Cpu);
+  Model(const Config& config, uint64_t seed, bool initialize = true, Device device = Device::Cpu,
+        Precision precision = Precision::Bf16);
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -133,6 +138,7 @@ class Model {
   const std::vector<ParamInfo>& layout() const { return layout_; }
   int64_t num_params() const { return static_cast<int64_t>(params_.size()); }
   Device device() const { return device_ ? Device::Cuda : Device::Cpu; }
+  Precision precision() const { return device_ ? precision_ : Precision::Fp32; }
 
   // Host copies of the flat buffers. On a CUDA model, each call first fetches
   // the device's newer values; the mutable form also marks the device copy
@@ -194,6 +200,7 @@ class Model {
   std::vector<ParamInfo> layout_;
   std::vector<float> params_, grads_, m_, v_;
   std::unique_ptr<cuda::DeviceModel, DeviceDeleter> device_;
+  Precision precision_ = Precision::Bf16;
   Newer newer_[4] = {Newer::Neither, Newer::Neither, Newer::Neither, Newer::Neither};
   int64_t step_ = 0;
   uint64_t rng_state_ = 0;

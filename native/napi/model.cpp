@@ -186,7 +186,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
                         InstanceAccessor("disposed", &ModelHandle::disposed_getter, nullptr)});
   }
 
-  // new Model(config, seed, { initialize? = true, device? = 'cpu' | 'cuda' })
+  // new Model(config, seed, { initialize? = true, device? = 'cpu' | 'cuda', precision? = 'bf16' | 'fp32' })
   explicit ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelHandle>(info) {
     guarded(info, [&]() -> Napi::Value {
       Napi::Object cfg = object_arg(info, 0, "config");
@@ -196,14 +196,18 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
         throw_arg("seed", "an integer in [0, 2^53)", seed, ErrorKind::Range);
       bool initialize = true;
       model::Device device = model::Device::Cpu;
+      model::Precision precision = model::Precision::Bf16;
       if (info.Length() >= 3) {
         Napi::Object opts = object_arg(info, 2, "options");
         initialize = bool_field(opts, "initialize", true);
         const std::string dev = string_field(opts, "device", "cpu");
         if (dev == "cuda") device = model::Device::Cuda;
         else if (dev != "cpu") throw_arg("device", "\"cpu\" or \"cuda\"", "\"" + dev + "\"");
+        const std::string prec = string_field(opts, "precision", "bf16");
+        if (prec == "fp32") precision = model::Precision::Fp32;
+        else if (prec != "bf16") throw_arg("precision", "\"bf16\" or \"fp32\"", "\"" + prec + "\"");
       }
-      model_ = std::make_unique<model::Model>(parse_config(cfg), static_cast<uint64_t>(seed), initialize, device);
+      model_ = std::make_unique<model::Model>(parse_config(cfg), static_cast<uint64_t>(seed), initialize, device, precision);
       return info.Env().Undefined();
     });
   }
