@@ -134,6 +134,28 @@ struct DeviceModel {
       row_target{"target ids"}, last_rows{"last tokens"}, emb_ids{"embedding ids"}, emb_starts{"embedding offsets"},
       emb_order{"embedding order"};
 
+  // Generation: the key/value cache and one decode step's buffers.
+  struct Generation {
+    float *k = nullptr, *v = nullptr;  // [slots][layers][capacity][kv_dim]
+    int64_t slots = 0, capacity = 0;
+    std::vector<int32_t> len;           // tokens cached per slot
+    std::vector<int32_t> cu_seqlens;    // the prompts' offsets in the prefill's activations
+    int64_t prompt_tokens = 0;
+  } gen;
+  Buf<float> gx{"decode x"}, gh{"decode h"}, gq{"decode q"}, gk{"decode k"}, gv{"decode v"}, go{"decode attention"},
+      gtmp{"decode tmp"}, gg{"decode gate"}, gu{"decode up"}, ga{"decode swiglu"}, gscores{"decode scores"},
+      glogits{"decode logits"};
+  Buf<int32_t> gtok{"decode tokens"}, gpos{"decode positions"}, gslot{"decode slots"}, gn{"decode key counts"};
+
+  void free_generation() {
+    device_free(gen.k);
+    device_free(gen.v);
+    gen = Generation();
+  }
+  void prefill(const model::Batch& prompts, int64_t slots, int64_t capacity, std::vector<float>& first_logits);
+  void start(int64_t slot, int64_t seq);
+  void step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens, std::vector<float>& logits);
+
   float* buffer(ModelBuffer b) {
     switch (b) {
       case ModelBuffer::Params: return params;
@@ -370,6 +392,115 @@ model::Result DeviceModel::run(const model::Batch& b, const model::Objective& o,
   return r;
 }
 
+void DeviceModel::prefill(const model::Batch& prompts, int64_t slots, int64_t capacity, std::vector<float>& first_logits) {
+  free_generation();
+  const int64_t S = prompts.seqs(), d = c.hidden_size, V = c.vocab_size, L = c.num_hidden_layers, D = c.head_dim();
+  const size_t cache = sizeof(float) * static_cast<size_t>(slots * L * capacity * c.kv_dim());
+  gen.k = static_cast<float*>(device_alloc(cache, "key cache"));
+  try {
+    gen.v = static_cast<float*>(device_alloc(cache, "value cache"));
+  } catch (...) {
+    free_generation();
+    throw;
+  }
+  gen.slots = slots;
+  gen.capacity = capacity;
+  gen.len.assign(static_cast<size_t>(slots), 0);
+  gen.cu_seqlens = prompts.cu_seqlens;
+  gen.prompt_tokens = prompts.tokens();
+  int64_t longest = 1;
+  for (int64_t s = 0; s < S; ++s) longest = std::max<int64_t>(longest, prompts.cu_seqlens[s + 1] - prompts.cu_seqlens[s]);
+  forward(prompts, longest);
+  // The rope table for every position a sample can reach (forward's covers the prompts only).
+  std::vector<float> cs(static_cast<size_t>(capacity * (D / 2))), sn(cs.size());
+  cpu::rope_table(static_cast<float>(c.rope_theta), D, capacity, cs.data(), sn.data());
+  rope_cos.upload(cs);
+  rope_sin.upload(sn);
+  std::vector<int32_t> last(static_cast<size_t>(S));
+  for (int64_t s = 0; s < S; ++s) last[s] = prompts.cu_seqlens[s + 1] - 1;
+  float* H = hsel.get(S * d);
+  gather_rows(hf.p, last_rows.upload(last), H, S, d);
+  float* LG = glogits.get(S * V);
+  linear(H, lm_head(), LG, S, d, V, engine);
+  first_logits = download(LG, S * V, "first logits");
+}
+
+void DeviceModel::start(int64_t slot, int64_t seq) {
+  const int64_t L = c.num_hidden_layers, kvd = c.kv_dim(), N = gen.prompt_tokens;
+  const int64_t p0 = gen.cu_seqlens[seq], n = gen.cu_seqlens[seq + 1] - p0;
+  const size_t bytes = sizeof(float) * static_cast<size_t>(n * kvd);
+  for (int64_t l = 0; l < L; ++l) {
+    const int64_t at = (slot * L + l) * gen.capacity * kvd, from = (l * N + p0) * kvd;
+    check(cudaMemcpy(gen.k + at, k.p + from, bytes, cudaMemcpyDeviceToDevice), "key cache fill");
+    check(cudaMemcpy(gen.v + at, vv.p + from, bytes, cudaMemcpyDeviceToDevice), "value cache fill");
+  }
+  gen.len[slot] = static_cast<int32_t>(n);
+}
+
+void DeviceModel::step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens, std::vector<float>& logits) {
+  const int64_t M = static_cast<int64_t>(slots.size()), d = c.hidden_size, f = c.intermediate_size, V = c.vocab_size;
+  const int64_t L = c.num_hidden_layers, H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
+  const int64_t qd = c.q_dim(), kvd = c.kv_dim();
+  const float eps = static_cast<float>(c.rms_norm_eps), sc = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  std::vector<int32_t> slot32(static_cast<size_t>(M)), pos(static_cast<size_t>(M)), n(static_cast<size_t>(M));
+  for (int64_t i = 0; i < M; ++i) {
+    slot32[i] = static_cast<int32_t>(slots[i]);
+    pos[i] = gen.len[slots[i]];
+    n[i] = pos[i] + 1;
+  }
+  const int32_t *TK = gtok.upload(tokens), *PS = gpos.upload(pos), *SL = gslot.upload(slot32), *NK = gn.upload(n);
+  float *X = gx.get(M * d), *Hh = gh.get(M * d), *Q = gq.get(M * qd), *K = gk.get(M * kvd), *Vv = gv.get(M * kvd);
+  float *O = go.get(M * qd), *T = gtmp.get(M * d), *G = gg.get(M * f), *U = gu.get(M * f), *A = ga.get(M * f);
+  float* SC = gscores.get(M * H * gen.capacity);
+  embedding_forward(P(0), TK, X, M, d);
+  for (int64_t l = 0; l < L; ++l) {
+    const Layer W = layer(l);
+    rmsnorm_forward(X, W.in_norm, Hh, nullptr, M, d, eps);
+    linear(Hh, W.wq, Q, M, d, qd, engine);
+    linear(Hh, W.wk, K, M, d, kvd, engine);
+    linear(Hh, W.wv, Vv, M, d, kvd, engine);
+    rope_apply_table(Q, PS, M, H, D, rope_cos.p, rope_sin.p, false);
+    rope_apply_table(K, PS, M, KV, D, rope_cos.p, rope_sin.p, false);
+    kv_cache_append(K, Vv, gen.k, gen.v, SL, PS, M, kvd, L, l, gen.capacity);
+    attention_decode(Q, gen.k, gen.v, SL, NK, O, SC, M, H, KV, D, L, l, gen.capacity, sc);
+    linear(O, W.wo, T, M, qd, d, engine);
+    add(X, T, X, M * d);
+    rmsnorm_forward(X, W.post_norm, Hh, nullptr, M, d, eps);
+    linear(Hh, W.wg, G, M, d, f, engine);
+    linear(Hh, W.wu, U, M, d, f, engine);
+    swiglu_forward(G, U, A, M * f);
+    linear(A, W.wd, T, M, f, d, engine);
+    add(X, T, X, M * d);
+  }
+  for (int64_t i = 0; i < M; ++i) gen.len[slots[i]] += 1;
+  rmsnorm_forward(X, final_norm(), Hh, nullptr, M, d, eps);
+  float* LG = glogits.get(M * V);
+  linear(Hh, lm_head(), LG, M, d, V, engine);
+  logits = download(LG, M * V, "decode logits");
+}
+
+void device_generate_prefill(DeviceModel& m, const model::Batch& prompts, int64_t slots, int64_t capacity,
+                             std::vector<float>& first_logits) {
+  std::lock_guard<std::mutex> lock(device_lock());
+  m.prefill(prompts, slots, capacity, first_logits);
+}
+
+void device_generate_start(DeviceModel& m, int64_t slot, int64_t seq) {
+  std::lock_guard<std::mutex> lock(device_lock());
+  m.start(slot, seq);
+}
+
+void device_generate_step(DeviceModel& m, const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
+                          std::vector<float>& logits) {
+  std::lock_guard<std::mutex> lock(device_lock());
+  m.step(slots, tokens, logits);
+}
+
+void device_generate_end(DeviceModel& m) {
+  std::lock_guard<std::mutex> lock(device_lock());
+  m.free_generation();
+}
+
 DeviceModel* device_model_create(const model::Config& c, const std::vector<model::ParamInfo>& layout, int64_t n,
                                  bool fp32_math) {
   const Status& s = status();
@@ -396,6 +527,7 @@ DeviceModel* device_model_create(const model::Config& c, const std::vector<model
 
 void device_model_destroy(DeviceModel* m) {
   if (!m) return;
+  m->free_generation();
   device_free(m->params);
   device_free(m->grads);
   device_free(m->m);

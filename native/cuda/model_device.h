@@ -33,4 +33,18 @@ model::Result device_model_run(DeviceModel& m, const model::Batch& b, const mode
 double device_model_optimizer_step(DeviceModel& m, const model::OptimConfig& o, double lr, int64_t t);
 void device_model_zero_grad(DeviceModel& m);
 
+// Generation on the device. The host keeps the loop (slots, sampling, stop
+// strings: model/generate.cpp); the device runs the decoder and holds the
+// key/value cache. prefill: the packed forward over the prompts (a validated
+// batch), a cache of `slots` x `capacity` tokens, and each prompt's
+// next-token logits [seqs, vocab] (host). start: prompt `seq`'s keys and
+// values into cache slot `slot`. step: one token per listed slot, appended to
+// its cache; logits [rows, vocab] (host). end: frees the cache.
+void device_generate_prefill(DeviceModel& m, const model::Batch& prompts, int64_t slots, int64_t capacity,
+                             std::vector<float>& first_logits);
+void device_generate_start(DeviceModel& m, int64_t slot, int64_t seq);
+void device_generate_step(DeviceModel& m, const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
+                          std::vector<float>& logits);
+void device_generate_end(DeviceModel& m);
+
 }  // namespace genrm::cuda

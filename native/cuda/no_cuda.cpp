@@ -28,5 +28,13 @@ double device_model_optimizer_step(DeviceModel&, const model::OptimConfig&, doub
   throw Error(ErrorKind::State, "no CUDA in this build");
 }
 void device_model_zero_grad(DeviceModel&) { throw Error(ErrorKind::State, "no CUDA in this build"); }
+void device_generate_prefill(DeviceModel&, const model::Batch&, int64_t, int64_t, std::vector<float>&) {
+  throw Error(ErrorKind::State, "no CUDA in this build");
+}
+void device_generate_start(DeviceModel&, int64_t, int64_t) { throw Error(ErrorKind::State, "no CUDA in this build"); }
+void device_generate_step(DeviceModel&, const std::vector<int64_t>&, const std::vector<int32_t>&, std::vector<float>&) {
+  throw Error(ErrorKind::State, "no CUDA in this build");
+}
+void device_generate_end(DeviceModel&) {}
 
 }  // namespace genrm::cuda

@@ -17,6 +17,7 @@
 #include "../cpu/rmsnorm.h"
 #include "../cpu/rope.h"
 #include "../cpu/swiglu.h"
+#include "../cuda/model_device.h"
 #include "model.h"
 
 namespace genrm::model {
@@ -135,9 +136,6 @@ void Model::decode_step(Cache& cache, const std::vector<int64_t>& slots, const s
 
 GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, const SamplingConfig& s,
                                const TokenSink* on_tokens, const std::atomic<bool>* cancel) {
-  // A CUDA model still samples on the CPU, from a host copy of its weights: the
-  // device decode loop (cache, batched sampling) is not written yet.
-  if (device_) sync_host(Buffer::Params);
   const Config& c = config_;
   const int64_t V = c.vocab_size, d = c.hidden_size, L = c.num_hidden_layers, kvd = c.kv_dim();
   if (requests.empty()) throw Error(ErrorKind::Argument, "requests: expected at least one prompt, got none");
@@ -175,22 +173,37 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
   if (bytes > 16.0 * (1ull << 30))
     throw Error(ErrorKind::Range, "generation: the key/value cache would need " + std::to_string(static_cast<int64_t>(bytes / (1 << 20))) +
                                       " MiB (over the 16 GiB limit); set maxBatch to decode fewer samples at once");
-  cache.k.reset(new float[static_cast<size_t>(slots * L * longest * kvd)]);
-  cache.v.reset(new float[static_cast<size_t>(slots * L * longest * kvd)]);
   cache.len.assign(slots, 0);
 
   // Prefill every prompt once. Its keys and values stay in the activations and
   // are copied into a cache slot each time one of its samples starts decoding.
-  forward(prompts);
-  std::vector<float> last_hidden(requests.size() * d), first_logits(requests.size() * V);
+  // A CUDA model keeps the cache and runs the decoder on the device; this loop
+  // (slots, sampling, stop strings) stays here for both.
+  std::vector<float> first_logits;
+  struct EndOnExit {
+    cuda::DeviceModel* m;
+    ~EndOnExit() {
+      if (m) cuda::device_generate_end(*m);
+    }
+  } end_on_exit{nullptr};
+  if (device_) {
+    use_device({});
+    cuda::device_generate_prefill(*device_, prompts, slots, longest, first_logits);
+    end_on_exit.m = device_.get();
+  } else {
+    cache.k.reset(new float[static_cast<size_t>(slots * L * longest * kvd)]);
+    cache.v.reset(new float[static_cast<size_t>(slots * L * longest * kvd)]);
+    forward(prompts);
+    std::vector<float> last_hidden(requests.size() * d);
+    for (size_t r = 0; r < requests.size(); ++r)
+      std::memcpy(last_hidden.data() + r * d, acts_.hf.data() + (prompts.cu_seqlens[r + 1] - 1) * d, sizeof(float) * d);
+    first_logits.resize(requests.size() * V);
+    project(last_hidden.data(), lm_head(), first_logits.data(), static_cast<int64_t>(requests.size()), d, V);
+  }
   std::vector<int64_t> sample_request(samples);
   int64_t at = 0;
-  for (size_t r = 0; r < requests.size(); ++r) {
-    const int64_t p0 = prompts.cu_seqlens[r], n = prompts.cu_seqlens[r + 1] - p0;
-    std::memcpy(last_hidden.data() + r * d, acts_.hf.data() + (p0 + n - 1) * d, sizeof(float) * d);
+  for (size_t r = 0; r < requests.size(); ++r)
     for (int64_t j = 0; j < requests[r].n; ++j) sample_request[at++] = static_cast<int64_t>(r);
-  }
-  project(last_hidden.data(), lm_head(), first_logits.data(), static_cast<int64_t>(requests.size()), d, V);
 
   GenerateResult out;
   out.cache_bytes = static_cast<int64_t>(bytes);
@@ -244,9 +257,13 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
         const int64_t p0 = prompts.cu_seqlens[r], n = prompts.cu_seqlens[r + 1] - p0;
         take(smp, first_logits.data() + r * V);  // the first token comes from the prefill
         if (done[smp]) continue;                  // finished at once: the slot stays free
-        for (int64_t l = 0; l < L; ++l) {
-          std::memcpy(cache.k_at(sl, l), acts_.k.data() + (l * prompts.tokens() + p0) * kvd, sizeof(float) * n * kvd);
-          std::memcpy(cache.v_at(sl, l), acts_.v.data() + (l * prompts.tokens() + p0) * kvd, sizeof(float) * n * kvd);
+        if (device_) {
+          cuda::device_generate_start(*device_, sl, r);
+        } else {
+          for (int64_t l = 0; l < L; ++l) {
+            std::memcpy(cache.k_at(sl, l), acts_.k.data() + (l * prompts.tokens() + p0) * kvd, sizeof(float) * n * kvd);
+            std::memcpy(cache.v_at(sl, l), acts_.v.data() + (l * prompts.tokens() + p0) * kvd, sizeof(float) * n * kvd);
+          }
         }
         cache.len[sl] = n;
         slot_sample[sl] = smp;
@@ -275,7 +292,11 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
         last.push_back(out.tokens[slot_sample[sl]].back());
       }
     if (active.empty()) break;
-    decode_step(cache, active, last, logits);
+    if (device_) {
+      cuda::device_generate_step(*device_, active, last, logits);
+    } else {
+      decode_step(cache, active, last, logits);
+    }
     for (size_t i = 0; i < active.size(); ++i) {
       const int64_t smp = slot_sample[active[i]];
       take(smp, logits.data() + i * V);

@@ -180,7 +180,7 @@ std::vector<float>& Model::host_vector(Buffer b) {
 }
 
 void Model::sync_host(Buffer b) {
-  Newer& n = newer_[static_cast<int>(b)];
+  Newer& n = newer_[slot(b)];
   if (n != Newer::Device) return;
   cuda::device_model_download(*device_, static_cast<cuda::ModelBuffer>(b), host_vector(b).data());
   n = Newer::Neither;
@@ -194,20 +194,20 @@ const std::vector<float>& Model::view(Buffer b) {
 std::vector<float>& Model::buffer(Buffer b) {
   if (device_) {
     sync_host(b);
-    newer_[static_cast<int>(b)] = Newer::Host;
+    newer_[slot(b)] = Newer::Host;
   }
   return host_vector(b);
 }
 
 void Model::use_device(std::initializer_list<Buffer> changed) {
   for (Buffer b : {Buffer::Params, Buffer::Grads, Buffer::AdamM, Buffer::AdamV}) {
-    Newer& n = newer_[static_cast<int>(b)];
+    Newer& n = newer_[slot(b)];
     if (n == Newer::Host) {
       cuda::device_model_upload(*device_, static_cast<cuda::ModelBuffer>(b), host_vector(b).data());
       n = Newer::Neither;
     }
   }
-  for (Buffer b : changed) newer_[static_cast<int>(b)] = Newer::Device;
+  for (Buffer b : changed) newer_[slot(b)] = Newer::Device;
 }
 
 Model::Layer Model::layer(int64_t i, const std::vector<float>& buf) const {
@@ -362,7 +362,7 @@ Result Model::run(const Batch& b, const Objective& o, bool with_grad, const Logi
   validate_objective(c, b, o, lr);
   if (device_) {
     use_device({});
-    if (with_grad && o.kind != ObjectiveKind::None) newer_[static_cast<int>(Buffer::Grads)] = Newer::Device;
+    if (with_grad && o.kind != ObjectiveKind::None) newer_[slot(Buffer::Grads)] = Newer::Device;
     return cuda::device_model_run(*device_, b, o, with_grad, lr);
   }
   const bool logps = wants_logps(b, o), rewards = wants_rewards(c, o);
@@ -463,7 +463,7 @@ void Model::zero_grad() {
   std::fill(grads_.begin(), grads_.end(), 0.0f);
   if (device_) {
     cuda::device_model_zero_grad(*device_);
-    newer_[static_cast<int>(Buffer::Grads)] = Newer::Neither;
+    newer_[slot(Buffer::Grads)] = Newer::Neither;
   }
 }
 
@@ -476,12 +476,12 @@ StepResult Model::optimizer_step(const OptimConfig& o) {
       out.grad_norm = cuda::device_model_optimizer_step(*device_, o, out.learning_rate, step_ + 1);
     } catch (...) {
       std::fill(grads_.begin(), grads_.end(), 0.0f);  // the device cleared its gradients too
-      newer_[static_cast<int>(Buffer::Grads)] = Newer::Neither;
+      newer_[slot(Buffer::Grads)] = Newer::Neither;
       throw;
     }
-    for (Buffer b : {Buffer::Params, Buffer::AdamM, Buffer::AdamV}) newer_[static_cast<int>(b)] = Newer::Device;
+    for (Buffer b : {Buffer::Params, Buffer::AdamM, Buffer::AdamV}) newer_[slot(b)] = Newer::Device;
     std::fill(grads_.begin(), grads_.end(), 0.0f);
-    newer_[static_cast<int>(Buffer::Grads)] = Newer::Neither;
+    newer_[slot(Buffer::Grads)] = Newer::Neither;
     ++step_;
     out.step = step_;
     return out;

@@ -188,6 +188,7 @@ class Model {
 
   // CUDA models: which copy of each buffer holds the current values.
   enum class Newer : uint8_t { Neither, Host, Device };
+  static int slot(Buffer b) { return static_cast<int>(b) & 3; }  // the four buffers; the mask keeps the index provably in range
   std::vector<float>& host_vector(Buffer b);
   void sync_host(Buffer b);
   // Uploads what the host changed; then the host copies of `changed` are stale.
