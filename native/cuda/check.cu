@@ -20,8 +20,10 @@ void* device_alloc(size_t bytes, const char* what) {
   const cudaError_t e = cudaMalloc(&p, bytes);
   if (e != cudaSuccess) {
     cudaGetLastError();  // clear it: the device stays usable after an out-of-memory
-    throw Error(ErrorKind::Runtime, std::string("out of GPU memory allocating ") + what + " (" + std::to_string(bytes) +
-                                        " bytes): " + cudaGetErrorString(e));
+    const std::string size = std::string(what) + " (" + std::to_string(bytes) + " bytes)";
+    if (e == cudaErrorMemoryAllocation) throw Error(ErrorKind::Runtime, "out of GPU memory allocating " + size);
+    throw Error(ErrorKind::Runtime, "cudaMalloc failed allocating " + size + ": " + cudaGetErrorName(e) + " (" +
+                                        cudaGetErrorString(e) + ")");
   }
   return p;
 }

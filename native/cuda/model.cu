@@ -192,6 +192,16 @@ struct DeviceModel {
   }
 
   void forward(const model::Batch& b, int64_t longest);
+  // Claims the backward's buffers, so an out-of-memory comes before any gradient is touched.
+  void reserve_backward(int64_t N) {
+    const int64_t d = c.hidden_size, f = c.intermediate_size;
+    for (Buf<float>* b : {&dx, &dh, &dhf}) b->get(N * d);
+    for (Buf<float>* b : {&dtmp, &dg, &du}) b->get(N * f);
+    for (Buf<float>* b : {&dq, &datt}) b->get(N * c.q_dim());
+    for (Buf<float>* b : {&dk, &dv}) b->get(N * c.kv_dim());
+    for (Buf<int32_t>* b : {&emb_ids, &emb_order}) b->get(N);
+    emb_starts.get(N + 1);
+  }
   void backward(const model::Batch& b, int64_t longest);
   model::Result run(const model::Batch& b, const model::Objective& o, bool with_grad, const model::LogitsRequest& lr);
 };
@@ -317,6 +327,7 @@ model::Result DeviceModel::run(const model::Batch& b, const model::Objective& o,
   la.weight = lm_head();
   la.engine = engine;
   const bool fused_sft = with_grad && o.kind == model::ObjectiveKind::Sft && R > 0;
+  if (with_grad && o.kind != model::ObjectiveKind::None) reserve_backward(N);
   if (logps && R > 0) {
     float* HS = hsel.get(R * d);
     gather_rows(hf.p, row_pos.upload(rows.pos), HS, R, d);

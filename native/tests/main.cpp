@@ -1,4 +1,4 @@
-// Runs every registered case (or those whose name contains argv[1]) and ends with
+// Runs every registered case (or those whose name contains one of the arguments) and ends with
 // the line "N passed, N failed" that npm test adds to its own count.
 #include <cstring>
 #include <exception>
@@ -25,7 +25,9 @@ int main(int argc, char** argv) {
   using namespace genrm::test;
   int passed = 0, failed = 0;
   for (const Case& c : registry()) {
-    if (argc > 1 && !std::strstr(c.name, argv[1])) continue;
+    bool chosen = argc == 1;
+    for (int i = 1; i < argc && !chosen; ++i) chosen = std::strstr(c.name, argv[i]) != nullptr;
+    if (!chosen) continue;
     g_failures_in_case = 0;
     try {
       c.fn();
