@@ -51,12 +51,13 @@ __device__ inline void lse_add(Lse& st, float x) {
   }
 }
 
-// Commutative bit for bit (fmaxf, and a sum of two products), so every lane of a
-// xor-shuffle tree gets the same answer.
+// Commutative bit for bit (fmaxf, and a sum of two rounded products: the _rn
+// intrinsics forbid contracting one product into an FMA, which would round the
+// two orders differently), so every lane of a xor-shuffle tree gets the same answer.
 __device__ inline Lse lse_merge(Lse a, Lse b) {
   const float m = fmaxf(a.m, b.m);
   if (m == -INFINITY) return {m, 0.0f};  // both empty: avoid exp(-inf - -inf)
-  return {m, a.s * expf(a.m - m) + b.s * expf(b.m - m)};
+  return {m, __fadd_rn(__fmul_rn(a.s, expf(a.m - m)), __fmul_rn(b.s, expf(b.m - m)))};
 }
 
 __device__ inline void lse_add4(Lse& st, float4 q) {

@@ -16,7 +16,7 @@
 // cuBLAS on fp32 operands (COMPUTE_32F_FAST_16BF rounds inside cuBLAS, possibly
 // otherwise than to nearest even, or to TF32): u_in = 2^-6, one bf16 ulp on each
 // factor. 2^-22 covers the alpha and beta roundings; a bf16 C adds its own
-// rounding, half an ulp (2^-9 relative), doubled.
+// rounding, at most 2^-8 relative (8 significant bits).
 #include <cuda_runtime.h>
 
 #include <cmath>

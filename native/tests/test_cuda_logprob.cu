@@ -157,7 +157,11 @@ void check_against_cpu(const Problem& p, int64_t chunk_rows, cuda::GemmEngine e,
   cpu::logprob_forward_reference(ca, want_logp.data());
   Dev<float> logp(p.rows);  // poisoned
   cuda::logprob_forward(a, logp.p);
-  expect_close(logp.host(), want_logp, simt ? 1e-4 : 3e-4, 1e-5, label("logp", e, p, d).c_str());
+  // cuBLAS's FAST_16BF (fp32 operands) rounds to bf16 its own way, not necessarily
+  // to nearest even as the reference does: allowed the GEMM test's 2^-6 relative per term.
+  const bool fast16 = e == cuda::GemmEngine::Auto && cuda::have_cublas() && ht == cuda::DType::F32 &&
+                      wt == cuda::DType::F32;
+  expect_close(logp.host(), want_logp, simt ? 1e-4 : fast16 ? 3e-2 : 3e-4, 1e-5, label("logp", e, p, d).c_str());
 
   const auto dlogp = test::randn(p.rows, 100);
   auto dh = test::randn(p.rows * p.dim, 101), dw = test::randn(p.vocab * p.dim, 102);  // accumulated into
@@ -166,12 +170,13 @@ void check_against_cpu(const Problem& p, int64_t chunk_rows, cuda::GemmEngine e,
   cpu::logprob_backward(ca, dlogp.data(), dh.data(), dw.data(), default_isa());
   std::vector<double> sh, sw;
   abs_sums(p, h, w, dlogp, sh, sw);
-  const double c = simt ? 1e-4 : std::ldexp(1.0, -7) + 1e-4;
+  const double c = simt ? 1e-4 : (fast16 ? std::ldexp(1.0, -6) : 0.0) + std::ldexp(1.0, -7) + 1e-4;
   expect_within(dh_d.host(), dh, sh, c, label("dhidden", e, p, d));
   expect_within(dw_d.host(), dw, sw, c, label("dweight", e, p, d));
 }
 
-const cuda::GemmEngine kEngines[] = {cuda::GemmEngine::Simt, cuda::GemmEngine::Auto};
+// Own and Auto differ where the build has cuBLAS (Auto is then cuBLAS).
+const cuda::GemmEngine kEngines[] = {cuda::GemmEngine::Simt, cuda::GemmEngine::Own, cuda::GemmEngine::Auto};
 const cuda::DType kTypes[][2] = {
     {cuda::DType::F32, cuda::DType::F32},
     {cuda::DType::BF16, cuda::DType::BF16},
