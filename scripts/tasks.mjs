@@ -59,16 +59,28 @@ export function prebuildCuda() {
   console.log(`wrote ${dest}`);
 }
 
-/** Builds and runs the C++ test harness; returns {passed, failed}. */
+/**
+ * Builds and runs the C++ tests: the engine's harness, then the CUDA model's host
+ * code over a CPU stand-in for the device (native/tests/host_double/). Returns
+ * {passed, failed} over both.
+ */
 export function nativeTests() {
   const dir = join(root, 'build-tests');
   if (!existsSync(join(dir, 'CMakeCache.txt')))
     run('cmake', ['-S', '.', '-B', dir, '-DGENRM_CUDA=OFF', '-DGENRM_ADDON=OFF', '-DGENRM_NATIVE_TESTS=ON', '-DCMAKE_BUILD_TYPE=Release']);
   run('cmake', ['--build', dir, '--parallel', jobs]);
-  const r = spawnSync(join(dir, 'genrm_native_tests'), [], { cwd: root, encoding: 'utf8' });
-  process.stdout.write(r.stdout ?? '');
-  process.stderr.write(r.stderr ?? '');
-  const m = /^(\d+) passed, (\d+) failed$/m.exec(r.stdout ?? '');
-  if (!m) return { passed: 0, failed: 1 };
-  return { passed: Number(m[1]), failed: Number(m[2]) + (r.status === 0 ? 0 : Number(m[2]) === 0 ? 1 : 0) };
+  let passed = 0, failed = 0;
+  for (const exe of ['genrm_native_tests', 'genrm_cuda_host_tests']) {
+    const r = spawnSync(join(dir, exe), [], { cwd: root, encoding: 'utf8' });
+    process.stdout.write(r.stdout ?? '');
+    process.stderr.write(r.stderr ?? '');
+    const m = /^(\d+) passed, (\d+) failed$/m.exec(r.stdout ?? '');
+    if (!m) {
+      failed += 1;
+      continue;
+    }
+    passed += Number(m[1]);
+    failed += Number(m[2]) + (r.status === 0 ? 0 : Number(m[2]) === 0 ? 1 : 0);
+  }
+  return { passed, failed };
 }

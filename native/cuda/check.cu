@@ -30,6 +30,18 @@ void* device_alloc(size_t bytes, const char* what) {
 
 void device_free(void* p) { cudaFree(p); }
 
+void copy(void* dst, const void* src, size_t bytes, CopyKind kind, const char* what) {
+  if (bytes == 0) return;
+  const cudaMemcpyKind k = kind == CopyKind::HostToDevice   ? cudaMemcpyHostToDevice
+                           : kind == CopyKind::DeviceToHost ? cudaMemcpyDeviceToHost
+                                                            : cudaMemcpyDeviceToDevice;
+  check(cudaMemcpy(dst, src, bytes, k), what);
+}
+
+void fill_zero(void* p, size_t bytes, const char* what) {
+  if (bytes > 0) check(cudaMemset(p, 0, bytes), what);
+}
+
 void* device_scratch(Scratch slot, size_t bytes, const char* what) {
   static void* bufs[static_cast<int>(Scratch::Count)] = {};
   static size_t caps[static_cast<int>(Scratch::Count)] = {};

@@ -14,6 +14,11 @@ void check_launch(const char* kernel);
 // Device memory: throws (naming `what` and the size, Runtime kind) when it cannot be had.
 void* device_alloc(size_t bytes, const char* what);
 void device_free(void* p);
+// Copies and fills, checked (synchronous, on the default stream).
+enum class CopyKind { HostToDevice, DeviceToHost, DeviceToDevice };
+void copy(void* dst, const void* src, size_t bytes, CopyKind kind, const char* what);
+void fill_zero(void* p, size_t bytes, const char* what);
+
 // Grow-only device scratch, kept for the process, one buffer per slot: kernels
 // that need temporary memory every step must not pay cudaMalloc/cudaFree (the
 // free synchronizes the device) in the hot path. Reuse across calls is safe

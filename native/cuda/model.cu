@@ -5,9 +5,9 @@
 // The per-sequence losses are a few floats and run on the host with the CPU
 // engine's own functions (model/objective.cpp), so both paths share them.
 // One host thread drives the device at a time (a process-wide lock): the
-// kernels share grow-only scratch buffers.
-#include <cuda_runtime.h>
-
+// kernels share grow-only scratch buffers. Host code only (no kernels, no CUDA
+// runtime calls: check.h's copies): the C++ tests also run it on the CPU, over a
+// stand-in for the device (native/tests/host_double/).
 #include <algorithm>
 #include <cmath>
 #include <mutex>
@@ -27,12 +27,6 @@
 #include "model_device.h"
 
 namespace genrm::cuda {
-namespace {
-
-std::mutex& device_lock() {
-  static std::mutex m;
-  return m;
-}
 
 // A grow-only device buffer: a batch of another size reuses the memory; every
 // element a pass reads is written earlier in that pass.
@@ -56,18 +50,25 @@ struct Buf {
   }
   T* upload(const std::vector<T>& h) {
     T* d = get(static_cast<int64_t>(h.size()) > 0 ? static_cast<int64_t>(h.size()) : 1);
-    if (!h.empty()) check(cudaMemcpy(d, h.data(), sizeof(T) * h.size(), cudaMemcpyHostToDevice), what);
+    copy(d, h.data(), sizeof(T) * h.size(), CopyKind::HostToDevice, what);
     return d;
   }
 };
 
+namespace {
+
+std::mutex& device_lock() {
+  static std::mutex m;
+  return m;
+}
+
 void zero(float* p, int64_t n) {
-  if (n > 0) check(cudaMemset(p, 0, sizeof(float) * static_cast<size_t>(n)), "zero fill");
+  if (n > 0) fill_zero(p, sizeof(float) * static_cast<size_t>(n), "zero fill");
 }
 
 std::vector<float> download(const float* p, int64_t n, const char* what) {
   std::vector<float> h(static_cast<size_t>(n));
-  if (n > 0) check(cudaMemcpy(h.data(), p, sizeof(float) * h.size(), cudaMemcpyDeviceToHost), what);
+  copy(h.data(), p, sizeof(float) * h.size(), CopyKind::DeviceToHost, what);
   return h;
 }
 
@@ -442,8 +443,8 @@ void DeviceModel::start(int64_t slot, int64_t seq) {
   const size_t bytes = sizeof(float) * static_cast<size_t>(n * kvd);
   for (int64_t l = 0; l < L; ++l) {
     const int64_t at = (slot * L + l) * gen.capacity * kvd, from = (l * N + p0) * kvd;
-    check(cudaMemcpy(gen.k + at, k.p + from, bytes, cudaMemcpyDeviceToDevice), "key cache fill");
-    check(cudaMemcpy(gen.v + at, vv.p + from, bytes, cudaMemcpyDeviceToDevice), "value cache fill");
+    copy(gen.k + at, k.p + from, bytes, CopyKind::DeviceToDevice, "key cache fill");
+    copy(gen.v + at, vv.p + from, bytes, CopyKind::DeviceToDevice, "value cache fill");
   }
   gen.len[slot] = static_cast<int32_t>(n);
 }
@@ -548,14 +549,12 @@ void device_model_destroy(DeviceModel* m) {
 
 void device_model_upload(DeviceModel& m, ModelBuffer which, const float* host) {
   std::lock_guard<std::mutex> lock(device_lock());
-  check(cudaMemcpy(m.buffer(which), host, sizeof(float) * static_cast<size_t>(m.n), cudaMemcpyHostToDevice),
-        "uploading model buffer");
+  copy(m.buffer(which), host, sizeof(float) * static_cast<size_t>(m.n), CopyKind::HostToDevice, "uploading model buffer");
 }
 
 void device_model_download(DeviceModel& m, ModelBuffer which, float* host) {
   std::lock_guard<std::mutex> lock(device_lock());
-  check(cudaMemcpy(host, m.buffer(which), sizeof(float) * static_cast<size_t>(m.n), cudaMemcpyDeviceToHost),
-        "downloading model buffer");
+  copy(host, m.buffer(which), sizeof(float) * static_cast<size_t>(m.n), CopyKind::DeviceToHost, "downloading model buffer");
 }
 
 model::Result device_model_run(DeviceModel& m, const model::Batch& b, const model::Objective& o, bool with_grad,

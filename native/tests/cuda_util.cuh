@@ -1,6 +1,5 @@
-// Shared helpers of the CUDA parity tests: whether a device is usable (without
-// one the cases pass with a note, unless GENRM_REQUIRE_CUDA=1 makes that a
-// failure), device copies of host vectors, poisoned device outputs and a
+// Shared helpers of the CUDA parity tests: whether a device is usable
+// (have_device.h), device copies of host vectors, poisoned device outputs and a
 // tolerance check that names what it compared.
 #pragma once
 #include <cuda_runtime.h>
@@ -13,25 +12,10 @@
 #include <vector>
 
 #include "../cuda/check.h"
-#include "../cuda/device.h"
-#include "harness.h"
+#include "have_device.h"
 #include "util.h"
 
 namespace genrm::test {
-
-inline bool have_device() {
-  const cuda::Status& s = cuda::status();
-  if (s.usable()) return true;
-  const char* require = std::getenv("GENRM_REQUIRE_CUDA");
-  if (require && std::string(require) == "1") {
-    fail(__FILE__, __LINE__, "no usable CUDA device: " + s.error);
-  } else {
-    static bool said = false;
-    if (!said) std::printf("  (CUDA cases skipped: %s)\n", s.error.c_str());
-    said = true;
-  }
-  return false;
-}
 
 // A device copy of a host vector (or a poisoned buffer), freed with the object.
 template <typename T>

@@ -16,7 +16,8 @@
 #include <vector>
 
 #include "../model/model.h"
-#include "cuda_util.cuh"
+#include "have_device.h"
+#include "util.h"
 
 using namespace genrm;
 using test::have_device;

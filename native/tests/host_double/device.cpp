@@ -1,0 +1,253 @@
+// A stand-in for the CUDA device, for testing the CUDA model's host code
+// (native/cuda/model.cu: buffers, offsets, the order of the steps, host/device
+// transfers, generation slots) on a machine with no GPU. Every genrm::cuda
+// function that model.cu calls is implemented here on the CPU engine, in fp32,
+// with "device memory" in host memory. The kernels themselves are not tested
+// here (their parity tests need a GPU); what is tested is that model.cu wires
+// them together exactly as the CPU model does: with these kernels the CUDA model
+// must match the CPU model to float rounding. Linked only into
+// genrm_cuda_host_tests (CMake, CPU builds; see native/tests/host_double/).
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../../core/error.h"
+#include "../../cpu/adamw.h"
+#include "../../cpu/attention.h"
+#include "../../cpu/embedding.h"
+#include "../../cpu/gemm.h"
+#include "../../cpu/logprob.h"
+#include "../../cpu/rmsnorm.h"
+#include "../../cpu/rope.h"
+#include "../../cpu/swiglu.h"
+#include "../../cuda/attention.h"
+#include "../../cuda/check.h"
+#include "../../cuda/device.h"
+#include "../../cuda/gemm.h"
+#include "../../cuda/kernels.h"
+#include "../../cuda/logprob.h"
+
+namespace genrm::cuda {
+
+// ---- the device ----
+
+const Status& status() {
+  static const Status s = [] {
+    Status st;
+    st.compiled = true;
+    st.architectures = "host double";
+    st.devices.push_back({0, "host double (the CPU standing in for a GPU)", 0, 0, 0, 0});
+    st.kernels_run = true;
+    return st;
+  }();
+  return s;
+}
+
+void check(int code, const char* what) {
+  if (code != 0) throw Error(ErrorKind::Runtime, std::string(what) + ": error " + std::to_string(code));
+}
+void check_launch(const char*) {}
+
+// Beyond this a request is treated as more than the "device" has, so the
+// out-of-memory paths run without the host trying to find the memory.
+constexpr size_t kDeviceBytes = size_t(8) << 30;
+
+void* device_alloc(size_t bytes, const char* what) {
+  void* p = bytes <= kDeviceBytes ? std::malloc(bytes ? bytes : 1) : nullptr;
+  if (!p) throw Error(ErrorKind::Runtime, "out of GPU memory allocating " + std::string(what) + " (" + std::to_string(bytes) + " bytes)");
+  // Fresh device memory holds garbage: NaN in every float, so a read before a write shows.
+  std::memset(p, 0xff, bytes);
+  return p;
+}
+void device_free(void* p) { std::free(p); }
+
+void copy(void* dst, const void* src, size_t bytes, CopyKind, const char*) {
+  if (bytes) std::memmove(dst, src, bytes);
+}
+void fill_zero(void* p, size_t bytes, const char*) {
+  if (bytes) std::memset(p, 0, bytes);
+}
+
+// ---- the kernels model.cu calls, on the CPU engine ----
+
+void gemm(const GemmArgs& g, GemmEngine) {
+  if (g.a_type != DType::F32 || g.b_type != DType::F32 || g.c_type != DType::F32)
+    throw Error(ErrorKind::Argument, "host double: fp32 operands only");
+  cpu::GemmArgs c;
+  c.trans_a = g.trans_a;
+  c.trans_b = g.trans_b;
+  c.m = g.m;
+  c.n = g.n;
+  c.k = g.k;
+  c.alpha = g.alpha;
+  c.a = static_cast<const float*>(g.a);
+  c.lda = g.lda;
+  c.b = static_cast<const float*>(g.b);
+  c.ldb = g.ldb;
+  c.beta = g.beta;
+  c.c = static_cast<float*>(g.c);
+  c.ldc = g.ldc;
+  cpu::gemm(c);
+}
+
+namespace {
+
+cpu::AttentionArgs cpu_attention(const AttentionArgs& a) {
+  if (a.dtype != DType::F32) throw Error(ErrorKind::Argument, "host double: fp32 attention only");
+  if (a.max_seqlen <= 0) throw Error(ErrorKind::Argument, "host double: max_seqlen must be set");
+  cpu::AttentionArgs c;
+  c.tokens = a.tokens;
+  c.heads = a.heads;
+  c.kv_heads = a.kv_heads;
+  c.head_dim = a.head_dim;
+  c.cu_seqlens = a.cu_seqlens;
+  c.num_seqs = a.num_seqs;
+  c.scale = a.scale;
+  return c;
+}
+
+cpu::LogprobArgs cpu_logprob(const LogprobArgs& a) {
+  if (a.hidden_type != DType::F32 || a.weight_type != DType::F32)
+    throw Error(ErrorKind::Argument, "host double: fp32 log-prob only");
+  cpu::LogprobArgs c;
+  c.rows = a.rows;
+  c.dim = a.dim;
+  c.vocab = a.vocab;
+  c.hidden = static_cast<const float*>(a.hidden);
+  c.weight = static_cast<const float*>(a.weight);
+  c.targets = a.targets;
+  return c;
+}
+
+}  // namespace
+
+void attention_forward(const AttentionArgs& a, const void* q, const void* k, const void* v, void* out, float* lse,
+                       AttentionPath) {
+  cpu::attention_forward(cpu_attention(a), static_cast<const float*>(q), static_cast<const float*>(k),
+                         static_cast<const float*>(v), static_cast<float*>(out), lse, default_isa());
+}
+
+void attention_backward(const AttentionArgs& a, const void* q, const void* k, const void* v, const void* out,
+                        const float* lse, const void* dout, void* dq, void* dk, void* dv, AttentionPath) {
+  cpu::attention_backward(cpu_attention(a), static_cast<const float*>(q), static_cast<const float*>(k),
+                          static_cast<const float*>(v), static_cast<const float*>(out), lse,
+                          static_cast<const float*>(dout), static_cast<float*>(dq), static_cast<float*>(dk),
+                          static_cast<float*>(dv), default_isa());
+}
+
+void logprob_forward(const LogprobArgs& a, float* logp) { cpu::logprob_forward(cpu_logprob(a), logp, default_isa()); }
+
+void logprob_backward(const LogprobArgs& a, const float* dlogp, float* dhidden, float* dweight) {
+  cpu::logprob_backward(cpu_logprob(a), dlogp, dhidden, dweight, default_isa());
+}
+
+void logprob_forward_backward(const LogprobArgs& a, const float* dlogp, float* logp, float* dhidden, float* dweight) {
+  cpu::logprob_forward_backward(cpu_logprob(a), dlogp, logp, dhidden, dweight, default_isa());
+}
+
+void rmsnorm_forward(const float* x, const float* w, float* y, float* rstd, int64_t rows, int64_t dim, float eps) {
+  cpu::rmsnorm_forward(x, w, y, rstd, rows, dim, eps);
+}
+void rmsnorm_backward(const float* x, const float* w, const float* rstd, const float* dy, float* dx, float* dw,
+                      int64_t rows, int64_t dim) {
+  cpu::rmsnorm_backward(x, w, rstd, dy, dx, dw, rows, dim);
+}
+void swiglu_forward(const float* g, const float* u, float* a, int64_t n) { cpu::swiglu_forward(g, u, a, n, default_isa()); }
+void swiglu_backward(const float* g, const float* u, const float* da, float* dg, float* du, int64_t n) {
+  cpu::swiglu_backward(g, u, da, dg, du, n, default_isa());
+}
+void rope_apply_table(float* x, const int32_t* positions, int64_t tokens, int64_t heads, int64_t head_dim,
+                      const float* cos_table, const float* sin_table, bool inverse) {
+  cpu::rope_apply_table(x, positions, tokens, heads, head_dim, cos_table, sin_table, inverse);
+}
+void embedding_forward(const float* table, const int32_t* tokens, float* out, int64_t n, int64_t dim) {
+  cpu::embedding_forward(table, tokens, out, n, dim);
+}
+void embedding_backward_sorted(const int32_t* ids, const int32_t* starts, const int32_t* order, int64_t unique,
+                               const float* dout, float* dtable, int64_t dim) {
+  for (int64_t u = 0; u < unique; ++u)
+    for (int32_t i = starts[u]; i < starts[u + 1]; ++i)
+      for (int64_t d = 0; d < dim; ++d) dtable[static_cast<int64_t>(ids[u]) * dim + d] += dout[static_cast<int64_t>(order[i]) * dim + d];
+}
+void adamw_range(float* p, const float* g, float* m, float* v, int64_t n, float b1, float b2, float step,
+                 float inv_sqrt_bc2, float eps, float decay) {
+  for (int64_t i = 0; i < n; ++i) {
+    m[i] = b1 * m[i] + (1 - b1) * g[i];
+    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+    p[i] = p[i] * decay - step * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
+  }
+}
+
+void attention_decode(const float* q, const float* k_cache, const float* v_cache, const int32_t* slots,
+                      const int32_t* n_keys, float* out, float* scores, int64_t rows, int64_t heads, int64_t kv_heads,
+                      int64_t head_dim, int64_t layers, int64_t layer, int64_t capacity, float scale) {
+  const int64_t kvd = kv_heads * head_dim;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t g = h / (heads / kv_heads), n = n_keys[r];
+      const int64_t base = (static_cast<int64_t>(slots[r]) * layers + layer) * capacity * kvd + g * head_dim;
+      const float* qr = q + (r * heads + h) * head_dim;
+      float* p = scores + (r * heads + h) * capacity;
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < n; ++j) {
+        float s = 0;
+        for (int64_t i = 0; i < head_dim; ++i) s += qr[i] * k_cache[base + j * kvd + i];
+        p[j] = s * scale;
+        mx = std::fmax(mx, p[j]);
+      }
+      float sum = 0;
+      for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - mx));
+      for (int64_t i = 0; i < head_dim; ++i) {
+        float acc = 0;
+        for (int64_t j = 0; j < n; ++j) acc += p[j] * v_cache[base + j * kvd + i];
+        out[(r * heads + h) * head_dim + i] = acc / sum;
+      }
+    }
+}
+
+void kv_cache_append(const float* k, const float* v, float* k_cache, float* v_cache, const int32_t* slots,
+                     const int32_t* pos, int64_t rows, int64_t kv_dim, int64_t layers, int64_t layer, int64_t capacity) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t at = ((static_cast<int64_t>(slots[r]) * layers + layer) * capacity + pos[r]) * kv_dim;
+    std::memcpy(k_cache + at, k + r * kv_dim, sizeof(float) * kv_dim);
+    std::memcpy(v_cache + at, v + r * kv_dim, sizeof(float) * kv_dim);
+  }
+}
+
+void add(const float* a, const float* b, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+void scale(float* x, int64_t n, float s) {
+  for (int64_t i = 0; i < n; ++i) x[i] *= s;
+}
+void gather_rows(const float* x, const int32_t* rows, float* out, int64_t n, int64_t dim) {
+  for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * dim, x + static_cast<int64_t>(rows[i]) * dim, sizeof(float) * dim);
+}
+void scatter_add_rows(const float* y, const int32_t* rows, float* x, int64_t n, int64_t dim) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t d = 0; d < dim; ++d) x[static_cast<int64_t>(rows[i]) * dim + d] += y[i * dim + d];
+}
+void rows_dot(const float* x, const int32_t* rows, const float* w, float* out, int64_t n, int64_t dim) {
+  for (int64_t i = 0; i < n; ++i) {
+    double acc = 0;
+    for (int64_t d = 0; d < dim; ++d) acc += static_cast<double>(x[static_cast<int64_t>(rows[i]) * dim + d]) * w[d];
+    out[i] = static_cast<float>(acc);
+  }
+}
+void rows_dot_backward(const float* x, const int32_t* rows, const float* w, const float* g, float* dx, float* dw,
+                       int64_t n, int64_t dim) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t d = 0; d < dim; ++d) {
+      dx[static_cast<int64_t>(rows[i]) * dim + d] += g[i] * w[d];
+      dw[d] += g[i] * x[static_cast<int64_t>(rows[i]) * dim + d];
+    }
+}
+double sum_squares(const float* x, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(x[i]) * x[i];
+  return s;
+}
+
+}  // namespace genrm::cuda
