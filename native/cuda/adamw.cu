@@ -10,11 +10,15 @@ __global__ void adamw_kernel(float* p, const float* g, float* m, float* v, int64
                              float inv_sqrt_bc2, float eps, float decay) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i >= n) return;
+  // The CPU's operation order (cpu/adamw_avx2.cpp), with each rounding explicit
+  // so the compiler cannot contract it differently: the same bits per step.
   const float gi = g[i];
-  const float mi = b1 * m[i] + (1.0f - b1) * gi, vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+  const float mi = __fmaf_rn(b1, m[i], __fmul_rn(1.0f - b1, gi));
+  const float vi = __fmaf_rn(b2, v[i], __fmul_rn(1.0f - b2, __fmul_rn(gi, gi)));
   m[i] = mi;
   v[i] = vi;
-  p[i] = p[i] * decay - step * (mi / (sqrtf(vi) * inv_sqrt_bc2 + eps));
+  const float den = __fmaf_rn(__fsqrt_rn(vi), inv_sqrt_bc2, eps);
+  p[i] = __fmaf_rn(-step, __fdiv_rn(mi, den), __fmul_rn(p[i], decay));
 }
 
 }  // namespace

@@ -20,7 +20,9 @@ void rope_apply_table(float* x, const int32_t* positions, int64_t tokens, int64_
                       const float* cos_table, const float* sin_table, bool inverse);
 
 void embedding_forward(const float* table, const int32_t* tokens, float* out, int64_t n, int64_t dim);
-// dtable[tokens[t]] += dout[t], each column walking the tokens in order.
+// dtable[tokens[t]] += dout[t], each column walking the tokens in order: the
+// simple form, slow for many tokens (one latency-bound thread per column); the
+// model uses embedding_backward_sorted.
 void embedding_backward(const int32_t* tokens, const float* dout, float* dtable, int64_t n, int64_t dim);
 // The same sums, parallel over distinct tokens: the positions of token ids[u]
 // are order[starts[u] .. starts[u+1]) ascending (a stable sort by id, made on

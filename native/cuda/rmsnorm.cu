@@ -1,5 +1,8 @@
 // RMSNorm forward and backward: one block per row; dw in two passes (per-chunk
 // column sums, then the chunks added in order) so it does not depend on timing.
+#include <string>
+
+#include "../core/error.h"
 #include "check.h"
 #include "kernels.h"
 #include "launch.cuh"
@@ -63,6 +66,9 @@ void rmsnorm_backward(const float* x, const float* w, const float* rstd, const f
   dx_kernel<<<static_cast<unsigned>(rows), kThreads>>>(x, w, rstd, dy, dx, dim);
   check_launch("rmsnorm_backward (dx)");
   const int64_t chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
+  if (chunks > 65535)  // the chunks run on the grid's y dimension
+    throw Error(ErrorKind::Range, "rmsnorm_backward: rows must be <= " + std::to_string(65535 * kRowsPerChunk) + ", got " +
+                                      std::to_string(rows));
   float* partial = static_cast<float*>(device_scratch(Scratch::Rmsnorm, sizeof(float) * chunks * dim, "rmsnorm_backward partial sums"));
   dw_partial_kernel<<<dim3(blocks_for(dim), static_cast<unsigned>(chunks)), kThreads>>>(x, rstd, dy, partial, rows, dim);
   check_launch("rmsnorm_backward (dw partial sums)");

@@ -5,10 +5,13 @@
 // script sets it), which turns the missing device into a failure.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "../cpu/adamw.h"
+#include "../cpu/attention_decode.h"
 #include "../cpu/embedding.h"
 #include "../cpu/rmsnorm.h"
 #include "../cpu/rope.h"
@@ -119,4 +122,117 @@ TEST(cuda_out_of_memory_is_a_clear_error_and_the_device_stays_usable) {
   CHECK(threw);
   Dev<float> after(std::vector<float>(16, 1.0f));
   CHECK(after.host()[15] == 1.0f);
+}
+
+// Decode attention against the CPU reference, on a cache laid out as the model's
+// ([slots][layers][capacity][kv_dim]), grouped-query heads, key counts above and
+// below the block size, a head dim that is no multiple of 32; appends first.
+TEST(cuda_attention_decode_and_cache_append_match_cpu) {
+  if (!have_device()) return;
+  const int64_t slots = 3, layers = 2, layer = 1, capacity = 300, heads = 6, kv_heads = 2, head_dim = 40;
+  const int64_t kvd = kv_heads * head_dim, rows = 3;
+  auto cache_k = test::randn(slots * layers * capacity * kvd, 30), cache_v = test::randn(cache_k.size(), 31);
+  const std::vector<int32_t> slot_of = {2, 0, 1}, pos = {0, 129, 299};  // row i appends at pos[i], attends to pos[i] + 1 keys
+  auto k_new = test::randn(rows * kvd, 32), v_new = test::randn(rows * kvd, 33), q = test::randn(rows * heads * head_dim, 34);
+  Dev<float> ck(cache_k), cv(cache_v), kn(k_new), vn(v_new), qd(q), out(rows * heads * head_dim), scores(rows * heads * capacity);
+  Dev<int32_t> sl(slot_of), ps(pos);
+  std::vector<int32_t> n_keys(rows);
+  for (int64_t i = 0; i < rows; ++i) n_keys[i] = pos[i] + 1;
+  Dev<int32_t> nk(n_keys);
+  cuda::kv_cache_append(kn.p, vn.p, ck.p, cv.p, sl.p, ps.p, rows, kvd, layers, layer, capacity);
+  const float scale = 0.158f;
+  cuda::attention_decode(qd.p, ck.p, cv.p, sl.p, nk.p, out.p, scores.p, rows, heads, kv_heads, head_dim, layers, layer,
+                         capacity, scale);
+  // The same on the host.
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t at = ((slot_of[i] * layers + layer) * capacity + pos[i]) * kvd;
+    std::copy(k_new.begin() + i * kvd, k_new.begin() + (i + 1) * kvd, cache_k.begin() + at);
+    std::copy(v_new.begin() + i * kvd, v_new.begin() + (i + 1) * kvd, cache_v.begin() + at);
+  }
+  expect_close(ck.host(), cache_k, 1e-30, 0, "appended keys");
+  expect_close(cv.host(), cache_v, 1e-30, 0, "appended values");
+  std::vector<const float*> kp(rows), vp(rows);
+  std::vector<int64_t> n(rows);
+  for (int64_t i = 0; i < rows; ++i) {
+    kp[i] = cache_k.data() + (slot_of[i] * layers + layer) * capacity * kvd;
+    vp[i] = cache_v.data() + (slot_of[i] * layers + layer) * capacity * kvd;
+    n[i] = n_keys[i];
+  }
+  cpu::DecodeAttentionArgs da;
+  da.rows = rows;
+  da.heads = heads;
+  da.kv_heads = kv_heads;
+  da.head_dim = head_dim;
+  da.k = kp.data();
+  da.v = vp.data();
+  da.kv_stride = kvd;
+  da.n = n.data();
+  da.scale = scale;
+  std::vector<float> want(rows * heads * head_dim);
+  cpu::attention_decode_reference(da, q.data(), want.data());
+  expect_close(out.host(), want, 1e-5, 1e-4, "decode attention");
+}
+
+// The model's glue kernels against plain host loops.
+TEST(cuda_row_gather_scatter_reward_dot_and_sum_squares_match_cpu) {
+  if (!have_device()) return;
+  const int64_t N = 50, dim = 300, n = 7;
+  const std::vector<int32_t> rows = {49, 0, 3, 17, 18, 30, 2};  // distinct, unordered
+  auto x = test::randn(N * dim, 40), y = test::randn(n * dim, 41), w = test::randn(dim, 42), g = test::randn(n, 43);
+  auto dx = test::randn(N * dim, 44), dw = test::randn(dim, 45);
+  Dev<float> xd(x), yd(y), wd(w), gd(g), gathered(n * dim), dots(n), dxd(dx), dwd(dw), scattered(x);
+  Dev<int32_t> rd(rows);
+  cuda::gather_rows(xd.p, rd.p, gathered.p, n, dim);
+  cuda::scatter_add_rows(yd.p, rd.p, scattered.p, n, dim);
+  cuda::rows_dot(xd.p, rd.p, wd.p, dots.p, n, dim);
+  cuda::rows_dot_backward(xd.p, rd.p, wd.p, gd.p, dxd.p, dwd.p, n, dim);
+  std::vector<float> want_g(n * dim), want_s = x, want_dot(n);
+  for (int64_t i = 0; i < n; ++i) {
+    double acc = 0;
+    for (int64_t d = 0; d < dim; ++d) {
+      const float xv = x[rows[i] * dim + d];
+      want_g[i * dim + d] = xv;
+      want_s[rows[i] * dim + d] += y[i * dim + d];
+      acc += static_cast<double>(xv) * w[d];
+      dx[rows[i] * dim + d] += g[i] * w[d];
+      dw[d] += g[i] * xv;
+    }
+    want_dot[i] = static_cast<float>(acc);
+  }
+  expect_close(gathered.host(), want_g, 1e-30, 0, "gather_rows");
+  expect_close(scattered.host(), want_s, 1e-6, 1e-6, "scatter_add_rows");
+  expect_close(dots.host(), want_dot, 1e-4, 1e-5, "rows_dot");
+  expect_close(dxd.host(), dx, 1e-6, 1e-6, "rows_dot_backward dx");
+  expect_close(dwd.host(), dw, 1e-5, 1e-5, "rows_dot_backward dw");
+  // Sum of squares over several partial blocks, and an odd tail.
+  const auto big = test::randn(200003, 46);
+  Dev<float> bd(big);
+  double want = 0;
+  for (float v : big) want += static_cast<double>(v) * v;
+  const double got = cuda::sum_squares(bd.p, static_cast<int64_t>(big.size()));
+  CHECK(std::fabs(got - want) <= 1e-9 * want);
+}
+
+// The sorted embedding gradient against the CPU's (the same order of additions: the same bits).
+TEST(cuda_embedding_backward_sorted_matches_cpu) {
+  if (!have_device()) return;
+  const int64_t n = 500, dim = 97, vocab = 40;
+  std::vector<int32_t> tokens(n);
+  for (int64_t t = 0; t < n; ++t) tokens[t] = static_cast<int32_t>((t * t + 3 * t) % 11 == 0 ? 5 : (t * 7) % vocab);
+  auto dout = test::randn(n * dim, 50), dtable = test::randn(vocab * dim, 51);
+  Dev<float> dd(dout), dt(dtable);
+  std::vector<int32_t> order(n);
+  for (int64_t t = 0; t < n; ++t) order[t] = static_cast<int32_t>(t);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return tokens[a] < tokens[b]; });
+  std::vector<int32_t> ids, starts;
+  for (int64_t i = 0; i < n; ++i)
+    if (i == 0 || tokens[order[i]] != tokens[order[i - 1]]) {
+      ids.push_back(tokens[order[i]]);
+      starts.push_back(static_cast<int32_t>(i));
+    }
+  starts.push_back(static_cast<int32_t>(n));
+  Dev<int32_t> idd(ids), sd(starts), od(order);
+  cuda::embedding_backward_sorted(idd.p, sd.p, od.p, static_cast<int64_t>(ids.size()), dd.p, dt.p, dim);
+  cpu::embedding_backward(tokens.data(), dout.data(), dtable.data(), n, dim);
+  expect_close(dt.host(), dtable, 1e-30, 0, "embedding_backward_sorted");
 }
