@@ -119,8 +119,8 @@ function locate(dir: string): string | { error: string } {
   }
 }
 
-function tryLoad(binary: Backend, dir: string, attempts: LoadAttempt[]): { binding: NativeBinding; path: string } | undefined {
-  const found = locate(dir);
+function tryLoad(binary: Backend, dir: string, attempts: LoadAttempt[], file?: string): { binding: NativeBinding; path: string } | undefined {
+  const found = file ?? locate(dir);
   if (typeof found !== 'string') {
     attempts.push({ binary, path: dir, outcome: 'not-found', reason: found.error });
     return undefined;
@@ -146,7 +146,10 @@ export function loadEngine(options: LoadOptions = {}): Engine {
   let cudaFallback: { binding: NativeBinding; path: string } | undefined;
 
   if (requested !== 'cpu') {
-    const cuda = tryLoad('cuda', join(root, 'cuda-addon'), attempts);
+    // GENRM_CUDA_ADDON: a CUDA-build .node file to use instead of searching cuda-addon/
+    // (development; the tests use it to load the engine's CPU stand-in for a device).
+    const override = process.env.GENRM_CUDA_ADDON?.trim() || undefined;
+    const cuda = tryLoad('cuda', join(root, 'cuda-addon'), attempts, override);
     if (cuda) {
       const status = cuda.binding.cudaStatus();
       if (status.usable) {

@@ -66,8 +66,11 @@ export function prebuildCuda() {
  */
 export function nativeTests() {
   const dir = join(root, 'build-tests');
-  if (!existsSync(join(dir, 'CMakeCache.txt')))
-    run('cmake', ['-S', '.', '-B', dir, '-DGENRM_CUDA=OFF', '-DGENRM_ADDON=OFF', '-DGENRM_NATIVE_TESTS=ON', '-DCMAKE_BUILD_TYPE=Release']);
+  const args = ['-S', '.', '-B', dir, '-DGENRM_CUDA=OFF', '-DGENRM_ADDON=OFF', '-DGENRM_NATIVE_TESTS=ON', '-DCMAKE_BUILD_TYPE=Release'];
+  // With Node's N-API headers at hand, also the addon over the CPU stand-in for a device (hostDoubleAddon).
+  const napiInclude = join(dirname(process.execPath), '..', 'include', 'node');
+  if (existsSync(join(napiInclude, 'node_api.h'))) args.push('-DGENRM_HOST_DOUBLE_ADDON=ON', `-DCMAKE_JS_INC=${napiInclude}`);
+  run('cmake', args);
   run('cmake', ['--build', dir, '--parallel', jobs]);
   let passed = 0, failed = 0;
   for (const exe of ['genrm_native_tests', 'genrm_cuda_host_tests']) {
@@ -83,4 +86,10 @@ export function nativeTests() {
     failed += Number(m[2]) + (r.status === 0 ? 0 : Number(m[2]) === 0 ? 1 : 0);
   }
   return { passed, failed };
+}
+
+/** The Node addon over the CPU stand-in for a CUDA device, when nativeTests() could build it. */
+export function hostDoubleAddon() {
+  const file = join(root, 'build-tests', 'genrm_host_double.node');
+  return existsSync(file) ? file : undefined;
 }

@@ -1,11 +1,14 @@
 // npm test: builds what is missing or stale (CPU addon, TypeScript, prebuilds
 // for the packaging test, the CUDA prebuild when nvcc exists), runs the C++
-// harness and the ava suite, and ends with one line "N passed, N failed".
+// harness and the ava suite, then the model-level ava files again with models
+// "on the GPU" over the engine's CPU stand-in for a device (the CUDA model's
+// TypeScript, N-API and host code, where there is no GPU), and ends with one
+// line "N passed, N failed".
 // PREBUILDS_ONLY=1 tests the shipped prebuilds instead of building the addon.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { compileCpu, compileTs, hasCommand, nativeTests, prebuildCuda, root, run } from './tasks.mjs';
+import { compileCpu, compileTs, hasCommand, hostDoubleAddon, nativeTests, prebuildCuda, root, run } from './tasks.mjs';
 
 const prebuildsOnly = !!process.env.PREBUILDS_ONLY;
 const platformDir = `${process.platform}-${process.arch}`;
@@ -25,10 +28,11 @@ function stale(file, ...inputs) {
   return inputs.some((input) => (statSync(input).isDirectory() ? newestMtime(input) : statSync(input).mtimeMs) > t);
 }
 
-function ava() {
+function ava(args = process.argv.slice(2), env = process.env) {
   return new Promise((resolve) => {
-    const child = spawn(join(root, 'node_modules', '.bin', 'ava'), ['--tap', ...process.argv.slice(2)], {
+    const child = spawn(join(root, 'node_modules', '.bin', 'ava'), ['--tap', ...args], {
       cwd: root,
+      env,
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -71,6 +75,19 @@ try {
   passed += a.passed;
   failed += a.failed;
   skipped += a.skipped;
+
+  // The files that drive models, again with every model on the "device".
+  const double = hostDoubleAddon();
+  if (double && process.argv.length <= 2) {
+    console.log('# ava, models on the CPU stand-in for a CUDA device (GENRM_DEVICE=cuda)');
+    const files = ['model', 'model-fixtures', 'train', 'generate', 'generate-text', 'genrm', 'star'].map((f) => `test/${f}.test.ts`);
+    const d = await ava(files, { ...process.env, GENRM_DEVICE: 'cuda', GENRM_PRECISION: 'fp32', GENRM_CUDA_ADDON: double });
+    passed += d.passed;
+    failed += d.failed;
+    skipped += d.skipped;
+  } else if (!double) {
+    console.log('# no N-API headers next to node: the device-path ava run is skipped');
+  }
 } catch (e) {
   console.error(`npm test: ${e.message}`);
   failed += 1;

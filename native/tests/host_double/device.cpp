@@ -147,6 +147,29 @@ void logprob_forward_backward(const LogprobArgs& a, const float* dlogp, float* l
   cpu::logprob_forward_backward(cpu_logprob(a), dlogp, logp, dhidden, dweight, default_isa());
 }
 
+// Chunks of whole groups up to 16 rows (a larger group alone), so a small test
+// batch still runs several chunks; per chunk: log-probs, the caller's gradient, backward.
+void logprob_grouped(const LogprobArgs& a, const std::vector<int64_t>& group_ends, const ChunkGradient& grad,
+                     float* logp, float* dhidden, float* dweight) {
+  const cpu::LogprobArgs all = cpu_logprob(a);
+  constexpr int64_t kBudget = 16;
+  int64_t r0 = 0;
+  size_t g = 0;
+  while (r0 < a.rows) {
+    int64_t r1 = group_ends[g++];
+    while (g < group_ends.size() && group_ends[g] - r0 <= kBudget) r1 = group_ends[g++];
+    cpu::LogprobArgs c = all;
+    c.rows = r1 - r0;
+    c.hidden = all.hidden + r0 * a.dim;
+    c.targets = all.targets + r0;
+    cpu::logprob_forward(c, logp + r0, default_isa());
+    std::vector<float> dlogp(static_cast<size_t>(c.rows), 0.0f);
+    grad(r0, r1, logp + r0, dlogp.data());
+    cpu::logprob_backward(c, dlogp.data(), dhidden ? dhidden + r0 * a.dim : nullptr, dweight, default_isa());
+    r0 = r1;
+  }
+}
+
 void rmsnorm_forward(const float* x, const float* w, float* y, float* rstd, int64_t rows, int64_t dim, float eps) {
   cpu::rmsnorm_forward(x, w, y, rstd, rows, dim, eps);
 }
