@@ -169,7 +169,7 @@ struct DeviceModel {
   Buf<float> tmp{"scratch tmp"}, dx{"scratch dx"}, dh{"scratch dh"}, dtmp{"scratch dtmp"}, dg{"scratch dg"},
       du{"scratch du"}, dq{"scratch dq"}, dk{"scratch dk"}, dv{"scratch dv"}, datt{"scratch datt"}, dhf{"scratch dhf"},
       rope_cos{"rope cos table"}, rope_sin{"rope sin table"}, hsel{"target rows"}, dhsel{"target rows gradient"},
-      head_grad{"lm_head gradient (fused SFT)"}, row_logp{"target log-probs"}, drow{"target gradients"},
+      head_grad{"lm_head gradient (held until the loss is finite)"}, row_logp{"target log-probs"}, drow{"target gradients"},
       rewards{"rewards"}, drew{"reward gradients"}, logits{"requested logits"};
   Buf<int32_t> ids{"token ids"}, positions{"positions"}, cu_seqlens{"sequence offsets"}, row_pos{"target positions"},
       row_target{"target ids"}, last_rows{"last tokens"}, emb_ids{"embedding ids"}, emb_starts{"embedding offsets"},
