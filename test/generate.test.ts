@@ -3,7 +3,7 @@
 // samples reproducible whatever else shares the batch, sampled frequencies
 // follow the model's distribution, and bad requests are clear errors.
 import test from 'ava';
-import { Model, packSequences } from '../lib/index.js';
+import { Model, configure, info, packSequences } from '../lib/index.js';
 
 const config = {
   hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
@@ -31,6 +31,22 @@ test('cached decoding gives the logits of a full forward at every step; greedy t
       const row = out.logits!.subarray(step * 50, (step + 1) * 50);
       t.is(s.tokens[step], row.indexOf(Math.max(...row)), `prompt ${i} step ${step}`);
     }
+  }
+});
+
+test('samples are the same whatever the engine thread count (tokens are drawn in parallel)', async (t) => {
+  const before = info().threads;
+  t.teardown(() => configure({ threads: before }));
+  const prompts = [{ ids: [4, 4, 8], n: 6, seed: 11 }, { ids: [9, 1], n: 5, seed: 2 }];
+  for (const options of [{ maxNewTokens: 12, temperature: 0.9, topP: 0.8 }, { maxNewTokens: 12, temperature: 1.2, topK: 30, topP: 0.95 }]) {
+    const tokens = async (threads: number) => {
+      configure({ threads });
+      const { results } = await model.generate(prompts, options);
+      return results.map((r) => r.map((s) => Array.from(s.tokens)));
+    };
+    const one = await tokens(1);
+    t.deepEqual(await tokens(3), one);
+    t.deepEqual(await tokens(2), one);
   }
 });
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
 #include "../core/error.h"
@@ -12,6 +13,35 @@ void validate_sampling(const SamplingParams& s) {
   if (!(std::isfinite(s.temperature) && s.temperature >= 0)) throw_arg("temperature", "a finite number >= 0", s.temperature, ErrorKind::Range);
   if (!(s.top_p > 0 && s.top_p <= 1)) throw_arg("topP", "a number in (0, 1]", s.top_p, ErrorKind::Range);
   if (s.top_k < 0) throw_arg("topK", "an integer >= 0", s.top_k, ErrorKind::Range);
+}
+
+void sort_by_logit(const float* logits, int64_t vocab, Candidates& c) {
+  // Key: the logit's bits made to sort ascending as unsigned, inverted (highest
+  // first), then the id (ascending) in the low bits. Ids are < 2^31.
+  c.keys.resize(static_cast<size_t>(vocab));
+  c.keys_tmp.resize(static_cast<size_t>(vocab));
+  for (int64_t i = 0; i < vocab; ++i) {
+    const float x = logits[i] + 0.0f;  // -0 becomes +0: they compare equal
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);  // ascending order as unsigned
+    c.keys[i] = (static_cast<uint64_t>(~u) << 32) | static_cast<uint32_t>(i);
+  }
+  // LSD radix sort, 11 bits a pass; the ids need only as many low passes as their bits.
+  int id_bits = 1;
+  while ((int64_t(1) << id_bits) < vocab) ++id_bits;
+  uint64_t* src = c.keys.data();
+  uint64_t* dst = c.keys_tmp.data();
+  for (int shift = 0; shift < 64; shift += 11) {
+    if (shift + 11 <= 32 && shift >= id_bits) continue;  // these id bits are all zero
+    size_t count[2049] = {};
+    for (int64_t i = 0; i < vocab; ++i) ++count[((src[i] >> shift) & 2047u) + 1];
+    for (int b = 0; b < 2048; ++b) count[b + 1] += count[b];
+    for (int64_t i = 0; i < vocab; ++i) dst[count[(src[i] >> shift) & 2047u]++] = src[i];
+    std::swap(src, dst);
+  }
+  c.ids.resize(static_cast<size_t>(vocab));
+  for (int64_t i = 0; i < vocab; ++i) c.ids[i] = static_cast<int32_t>(src[i] & 0xffffffffu);
 }
 
 void sampling_filter(const float* logits, int64_t vocab, const SamplingParams& s, Candidates& c) {
@@ -32,7 +62,7 @@ void sampling_filter(const float* logits, int64_t vocab, const SamplingParams& s
     keep = s.top_k;
     std::partial_sort(c.ids.begin(), c.ids.begin() + keep, c.ids.end(), before);
   } else if (s.top_p < 1.0) {
-    std::sort(c.ids.begin(), c.ids.end(), before);
+    sort_by_logit(logits, vocab, c);  // the order std::sort with `before` gives, in linear time
   }
   double* p = c.weights.data();
   const double inv_t = 1.0 / s.temperature;

@@ -25,9 +25,15 @@ struct Candidates {
   std::vector<double> weights;
   int64_t kept = 0;
   double total = 0;
+  std::vector<uint64_t> keys, keys_tmp;  // the sort's scratch
 };
 
 void sampling_filter(const float* logits, int64_t vocab, const SamplingParams& s, Candidates& c);
+
+// ids[0 .. vocab) in the filter's order (highest logit first, equal logits by
+// id; -0 and +0 equal), by a radix sort of (logit, id) keys: the order a
+// comparison sort gives, in linear time. Logits must not be NaN.
+void sort_by_logit(const float* logits, int64_t vocab, Candidates& c);
 
 // The kept token that u (uniform in [0, 1)) selects, each with probability weight / total.
 int32_t sampling_draw(const Candidates& c, double u);

@@ -226,11 +226,11 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
   if (!s.stop_strings.empty()) matchers.assign(samples, StopMatcher(s.stop_strings, s.token_bytes));
   std::vector<bool> done(samples, false);
   std::vector<std::pair<int64_t, int32_t>> round;
-  cpu::Candidates candidates;  // the filter's scratch, reused by every draw
-  auto take = [&](int64_t smp, const float* row) {
+  // The filter's scratch, one per engine thread, reused by every draw.
+  std::vector<cpu::Candidates> candidates(static_cast<size_t>(num_threads()));
+  // Records a drawn token: log-prob, stop strings and tokens, length.
+  auto accept = [&](int64_t smp, const float* row, int32_t t, double lp) {
     if (s.return_logits) out.logits[smp].insert(out.logits[smp].end(), row, row + V);
-    double lp = 0;
-    const int32_t t = sample(row, V, s.filter, candidates, rngs[smp], &lp);
     out.tokens[smp].push_back(t);
     out.logprob[smp] += lp;
     if (on_tokens) round.emplace_back(smp, t);
@@ -245,6 +245,11 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
     } else if (static_cast<int64_t>(out.tokens[smp].size()) >= s.max_new_tokens) {
       done[smp] = true;
     }
+  };
+  auto take = [&](int64_t smp, const float* row) {
+    double lp = 0;
+    const int32_t t = sample(row, V, s.filter, candidates[0], rngs[smp], &lp);
+    accept(smp, row, t, lp);
   };
 
   // slot_sample[slot]: the sample decoding in that slot, or -1 when free.
@@ -297,9 +302,20 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
     } else {
       decode_step(cache, active, last, logits);
     }
-    for (size_t i = 0; i < active.size(); ++i) {
+    // Draws in parallel (each sample has its own stream and the filter's result
+    // depends only on its row, so the tokens do not depend on the threads), then
+    // records them in slot order. With a large vocabulary and top-p, the sort in
+    // the filter costs more than the decode step of a small model.
+    const int64_t M = static_cast<int64_t>(active.size());
+    std::vector<int32_t> drawn(static_cast<size_t>(M));
+    std::vector<double> drawn_lp(static_cast<size_t>(M));
+    parallel_for(M, [&](int64_t begin, int64_t end, int thread) {
+      for (int64_t i = begin; i < end; ++i)
+        drawn[i] = sample(logits.data() + i * V, V, s.filter, candidates[thread], rngs[slot_sample[active[i]]], &drawn_lp[i]);
+    });
+    for (int64_t i = 0; i < M; ++i) {
       const int64_t smp = slot_sample[active[i]];
-      take(smp, logits.data() + i * V);
+      accept(smp, logits.data() + i * V, drawn[i], drawn_lp[i]);
       if (done[smp]) slot_sample[active[i]] = -1;
     }
   }

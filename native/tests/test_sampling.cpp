@@ -1,0 +1,77 @@
+// The sampling filter's radix sort gives exactly the order of a comparison sort
+// (highest logit first, equal logits by id, -0 equal to +0), on logits with many
+// ties, signed zeros and infinities, at vocabulary sizes around the radix's
+// digit boundaries.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "../cpu/sampling.h"
+#include "harness.h"
+
+using namespace genrm;
+
+TEST(sort_by_logit_matches_a_comparison_sort) {
+  std::mt19937 rng(5);
+  for (int64_t vocab : {1, 2, 7, 2047, 2048, 2049, 4097, 50000, 131072}) {
+    for (int trial = 0; trial < 3; ++trial) {
+      std::vector<float> logits(static_cast<size_t>(vocab));
+      std::uniform_int_distribution<int> level(-40, 40);
+      std::uniform_int_distribution<int> special(0, 99);
+      for (float& x : logits) {
+        const int k = special(rng);
+        x = k == 0 ? -0.0f : k == 1 ? 0.0f : k == 2 ? -INFINITY : k == 3 ? INFINITY : 0.25f * static_cast<float>(level(rng));
+        if (trial == 2) x = std::ldexp(x, -130);  // subnormals and their ties
+      }
+      std::vector<int32_t> want(static_cast<size_t>(vocab));
+      std::iota(want.begin(), want.end(), 0);
+      std::sort(want.begin(), want.end(), [&](int32_t a, int32_t b) {
+        return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+      });
+      cpu::Candidates c;
+      cpu::sort_by_logit(logits.data(), vocab, c);
+      CHECK(c.ids == want);
+    }
+  }
+}
+
+// The filter through the fast sort keeps what it kept before: the top-p prefix
+// of the comparison-sorted order, with the same weights.
+TEST(top_p_filter_keeps_the_comparison_sorted_prefix) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  const int64_t vocab = 5000;
+  std::vector<float> logits(vocab);
+  for (float& x : logits) x = std::round(nd(rng) * 4.0f) / 4.0f;  // ties
+  cpu::SamplingParams p;
+  p.temperature = 0.7;
+  p.top_p = 0.9;
+  cpu::Candidates c;
+  cpu::sampling_filter(logits.data(), vocab, p, c);
+  std::vector<int32_t> order(vocab);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  });
+  const float mx = logits[order[0]];
+  double total = 0;
+  std::vector<double> w(vocab);
+  const double inv_t = 1.0 / 0.7;  // the filter's own arithmetic
+  for (int64_t i = 0; i < vocab; ++i) total += (w[i] = std::exp((logits[order[i]] - mx) * inv_t));
+  double acc = 0;
+  int64_t cut = vocab;
+  for (int64_t i = 0; i < vocab; ++i) {
+    acc += w[i] / total;
+    if (acc >= 0.9) {
+      cut = i + 1;
+      break;
+    }
+  }
+  CHECK(c.kept == cut);
+  for (int64_t i = 0; i < cut && i < c.kept; ++i) {
+    CHECK(c.ids[i] == order[i]);
+    CHECK(c.weights[i] == w[i]);
+  }
+}
