@@ -4,6 +4,7 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -49,7 +50,26 @@ inline void expect_close(const std::vector<float>& got, const std::vector<float>
     return;
   }
   const double e = max_scaled_error(got.data(), want.data(), want.size(), atol, rtol);
-  if (!(e <= 1)) fail(__FILE__, __LINE__, std::string(what) + ": scaled error " + std::to_string(e));
+  if (e <= 1) return;
+  // Where it went wrong, for a first look at a failing kernel: the worst element,
+  // the first unwritten (NaN) one, and how many are out of tolerance.
+  size_t worst = 0, bad = 0, first_nan = got.size();
+  double worst_e = -1;
+  for (size_t i = 0; i < got.size(); ++i) {
+    double ei = std::fabs(static_cast<double>(got[i]) - want[i]) / (atol + rtol * std::fabs(static_cast<double>(want[i])));
+    if (std::isnan(ei)) ei = INFINITY;
+    if (std::isnan(got[i]) && first_nan == got.size()) first_nan = i;
+    if (ei > 1) ++bad;
+    if (ei > worst_e) {
+      worst_e = ei;
+      worst = i;
+    }
+  }
+  std::string msg = std::string(what) + ": scaled error " + std::to_string(e) + "; " + std::to_string(bad) + " of " +
+                    std::to_string(got.size()) + " out of tolerance; worst at [" + std::to_string(worst) + "]: got " +
+                    std::to_string(got[worst]) + ", want " + std::to_string(want[worst]);
+  if (first_nan < got.size()) msg += "; first NaN at [" + std::to_string(first_nan) + "]";
+  fail(__FILE__, __LINE__, msg);
 }
 
 // x rounded to the nearest bf16 (ties to even), as a float: tensor-core results
