@@ -1,8 +1,17 @@
 // `genrm info`: human-readable or --json.
 import { info, type EngineInfo } from '../info.js';
+import { resolvePrecision } from '../model/model.js';
 
 function gib(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+}
+
+function precisionText(): string {
+  try {
+    return `${resolvePrecision(undefined)} (GENRM_PRECISION)`;
+  } catch (e) {
+    return `unknown: ${(e as Error).message}`;
+  }
 }
 
 export function formatInfo(i: EngineInfo): string {
@@ -23,7 +32,8 @@ export function formatInfo(i: EngineInfo): string {
     const ver = (v: number) => (v ? `${Math.floor(v / 1000)}.${(v % 1000) / 10}` : 'none');
     lines.push(`cuda:     runtime ${ver(c.runtimeVersion)}, driver ${ver(c.driverVersion)}, code for ${c.architectures}`);
     for (const d of c.devices) lines.push(`          [${d.index}] ${d.name}, sm ${d.computeCapability}, ${gib(d.totalMemory)}, ${d.multiprocessors} SMs`);
-    lines.push(c.usable ? '          usable' : `          not usable: ${c.error ?? 'unknown reason'}`);
+    const onDevice = i.backend === 'cuda' ? `; models run there, matrix arithmetic ${precisionText()}` : '';
+    lines.push(c.usable ? `          usable${onDevice}` : `          not usable: ${c.error ?? 'unknown reason'}`);
   }
   lines.push('loader:');
   for (const a of i.loader) lines.push(`  ${a.binary}: ${a.outcome}${a.path ? ` ${a.path}` : ''}${a.reason ? ` (${a.reason})` : ''}`);
