@@ -142,7 +142,8 @@ class Model {
 
   // Host copies of the flat buffers. On a CUDA model, each call first fetches
   // the device's newer values; the mutable form also marks the device copy
-  // stale, so what the caller writes is uploaded before the next run.
+  // stale, so what the caller writes is uploaded before the next run (only the
+  // next: a reference kept across runs must be asked for again before writing).
   const std::vector<float>& view(Buffer b);
   std::vector<float>& buffer(Buffer b);
   std::vector<float>& params() { return buffer(Buffer::Params); }
