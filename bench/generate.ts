@@ -1,7 +1,9 @@
 // Generation throughput with the key/value cache: decode tokens/s at batch 1 and
 // 64 for the ~1M and ~5M Llama configs, and what a shared prompt costs: 32
 // samples of 64 new tokens from one 256-token prompt against the decoding alone
-// and against prefilling the prompt 32 times.
+// and against prefilling the prompt 32 times. Then what the sampling filter
+// costs with a realistic vocabulary (32,000): top-p, which orders the whole
+// vocabulary at every draw, against greedy decoding of the same model.
 import { Model } from '../lib/model/model.js';
 import type { BenchResult, TimeOptions } from './harness.js';
 import { runTorch } from './torch.js';
@@ -63,5 +65,14 @@ export async function benchGenerate(timing: TimeOptions, log: (line: string) => 
     log(`${label.padEnd(14)} 32 samples from one prompt: ${shared.toFixed(0)} ms = ${ratio.toFixed(2)}x the decoding alone; with 32 separate prefills ${separate.toFixed(0)} ms`);
     model.dispose();
   }
+  const big = Model.create({ vocab_size: 32000, hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
+    intermediate_size: 344, max_position_embeddings: 512 }, { seed: 1 });
+  const prompts = Array.from({ length: 64 }, (_, i) => ({ ids: [1, 2, 3, (i * 7) % 100], seed: i }));
+  const greedy = await median(() => big.generate(prompts, { maxNewTokens: 32, temperature: 0 }), runs);
+  const topP = await median(() => big.generate(prompts, { maxNewTokens: 32, temperature: 1, topP: 0.95 }), runs);
+  big.dispose();
+  results.push({ name: 'sampling', shape: 'd128 L2 vocab 32000 batch 64 +32: top-p 0.95 vs greedy', medianMs: topP, greedyMs: greedy,
+    tokensPerS: (64 * 32) / (topP / 1000), ratioToGreedy: topP / greedy });
+  log(`sampling, vocab 32000, batch 64: top-p 0.95 ${topP.toFixed(0)} ms, greedy ${greedy.toFixed(0)} ms (${(topP / greedy).toFixed(2)}x)`);
   return results;
 }
