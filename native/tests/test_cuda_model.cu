@@ -6,10 +6,13 @@
 // device usable.
 //
 // Tolerances: the device multiplies bf16-rounded operands (8 significant bits,
-// relative rounding 2^-9 per operand) with fp32 accumulation, the CPU in fp32.
-// Through a few layers that gives relative differences of ~1e-2 in gradients
-// and ~1e-3 in losses, so losses are compared at 1e-2 relative, gradients per
-// tensor by ||g_gpu - g_cpu|| / ||g_cpu|| <= 5e-2.
+// up to 2^-8 relative per operand) with fp32 accumulation, the CPU in fp32.
+// On the CPU stand-in for the device (native/tests/host_double/), which rounds
+// the GEMM, attention and log-prob operands the same way, these cases give
+// losses within 1.0e-3 relative and gradients within 1.9e-2 (relative L2 per
+// tensor, worst tensor). The GPU adds roundings the stand-in does not make
+// (attention's P and dS, the log-prob's dz, all bf16), so losses are held to
+// 1e-2 and gradients to 8e-2; a wiring or kernel bug gives errors of order 1.
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -78,7 +81,7 @@ void compare_run(bool tied, model::ObjectiveKind kind, const char* name,
                  model::Precision precision = model::Precision::Bf16) {
   // fp32 on the device differs from the CPU only in summation order.
   const bool exact = precision == model::Precision::Fp32;
-  const double loss_tol = exact ? 1e-5 : 1e-2, grad_tol = exact ? 1e-4 : 5e-2;
+  const double loss_tol = exact ? 1e-5 : 1e-2, grad_tol = exact ? 1e-4 : 8e-2;
   const model::Config c = config(tied);
   model::Model cpu_m(c, 5), gpu_m(c, 5, true, model::Device::Cuda, precision);
   const model::Batch b = batch(c);
@@ -93,13 +96,23 @@ void compare_run(bool tied, model::ObjectiveKind kind, const char* name,
       test::fail(__FILE__, __LINE__, std::string(name) + ": rewards[" + std::to_string(s) + "]");
   const std::vector<float>& gc = cpu_m.view(model::Buffer::Grads);
   const std::vector<float>& gg = gpu_m.view(model::Buffer::Grads);
+  double worst = -1;
+  std::string worst_name;
   for (const model::ParamInfo& p : cpu_m.layout()) {
     double ref_norm = 0;
     for (int64_t i = 0; i < p.size; ++i) ref_norm += std::fabs(gc[p.offset + i]);
     if (ref_norm == 0) continue;  // e.g. the reward head under SFT
     const double e = rel_diff(gg.data() + p.offset, gc.data() + p.offset, p.size);
     if (!(e <= grad_tol)) test::fail(__FILE__, __LINE__, std::string(name) + ": gradient of " + p.name + " differs by " + std::to_string(e));
+    if (!(e <= worst)) {
+      worst = e;
+      worst_name = p.name;
+    }
   }
+  // The margins, for the log: how close each run came to its tolerances.
+  std::printf("    %s: loss %.3e relative, worst gradient %.3e (%s); tolerances %.0e, %.0e\n", name,
+              std::fabs(rg.metrics[0].second - rc.metrics[0].second) / (std::fabs(rc.metrics[0].second) + 1e-6), worst,
+              worst_name.c_str(), loss_tol, grad_tol);
 }
 
 }  // namespace

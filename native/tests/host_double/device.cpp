@@ -1,11 +1,12 @@
 // A stand-in for the CUDA device, for testing the CUDA model's host code
 // (native/cuda/model.cu: buffers, offsets, the order of the steps, host/device
 // transfers, generation slots) on a machine with no GPU. Every genrm::cuda
-// function that model.cu calls is implemented here on the CPU engine, in fp32,
-// with "device memory" in host memory. The kernels themselves are not tested
-// here (their parity tests need a GPU); what is tested is that model.cu wires
-// them together exactly as the CPU model does: with these kernels the CUDA model
-// must match the CPU model to float rounding. Linked only into
+// function that model.cu calls is implemented here on the CPU engine, with
+// "device memory" in host memory: in fp32 on the SIMT/plain paths, and on
+// bf16-rounded operands where the real kernel uses tensor cores (GEMM,
+// attention, log-prob), so the model tests' bf16 tolerances are exercised too.
+// The kernels themselves are not tested here (their parity tests need a GPU);
+// what is tested is that model.cu wires them together as the CPU model does. Linked only into
 // genrm_cuda_host_tests (CMake, CPU builds; see native/tests/host_double/).
 #include <cmath>
 #include <cstdlib>
@@ -72,7 +73,30 @@ void fill_zero(void* p, size_t bytes, const char*) {
 
 // ---- the kernels model.cu calls, on the CPU engine ----
 
-void gemm(const GemmArgs& g, GemmEngine) {
+namespace {
+
+// The tensor-core paths multiply bf16-rounded operands (fp32 accumulation); the
+// stand-in rounds copies the same way, so the model's bf16 tolerances are
+// exercised here too (the SIMT and plain paths stay fp32).
+float round_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+// A rounded copy of rows x cols values at stride ld (the copy is dense: stride cols).
+std::vector<float> rounded(const float* p, int64_t rows, int64_t cols, int64_t ld) {
+  std::vector<float> out(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = round_bf16(p[r * ld + c]);
+  return out;
+}
+
+}  // namespace
+
+void gemm(const GemmArgs& g, GemmEngine engine) {
   if (g.a_type != DType::F32 || g.b_type != DType::F32 || g.c_type != DType::F32)
     throw Error(ErrorKind::Argument, "host double: fp32 operands only");
   cpu::GemmArgs c;
@@ -89,6 +113,17 @@ void gemm(const GemmArgs& g, GemmEngine) {
   c.beta = g.beta;
   c.c = static_cast<float*>(g.c);
   c.ldc = g.ldc;
+  std::vector<float> ra, rb;
+  if (engine != GemmEngine::Simt) {  // tensor cores: bf16 operands
+    const int64_t a_rows = g.trans_a ? g.k : g.m, a_cols = g.trans_a ? g.m : g.k;
+    const int64_t b_rows = g.trans_b ? g.n : g.k, b_cols = g.trans_b ? g.k : g.n;
+    ra = rounded(c.a, a_rows, a_cols, g.lda);
+    rb = rounded(c.b, b_rows, b_cols, g.ldb);
+    c.a = ra.data();
+    c.lda = a_cols;
+    c.b = rb.data();
+    c.ldb = b_cols;
+  }
   cpu::gemm(c);
 }
 
@@ -108,50 +143,78 @@ cpu::AttentionArgs cpu_attention(const AttentionArgs& a) {
   return c;
 }
 
-cpu::LogprobArgs cpu_logprob(const LogprobArgs& a) {
+// The CPU's arguments, over bf16-rounded copies of hidden and weight when the
+// engine is a tensor-core one (the copies live in the returned object).
+struct HostLogprob {
+  std::vector<float> hidden, weight;
+  cpu::LogprobArgs args;
+};
+
+HostLogprob cpu_logprob(const LogprobArgs& a) {
   if (a.hidden_type != DType::F32 || a.weight_type != DType::F32)
     throw Error(ErrorKind::Argument, "host double: fp32 log-prob only");
-  cpu::LogprobArgs c;
+  HostLogprob h;
+  cpu::LogprobArgs& c = h.args;
   c.rows = a.rows;
   c.dim = a.dim;
   c.vocab = a.vocab;
   c.hidden = static_cast<const float*>(a.hidden);
   c.weight = static_cast<const float*>(a.weight);
   c.targets = a.targets;
-  return c;
+  if (a.engine != GemmEngine::Simt) {
+    h.hidden = rounded(c.hidden, a.rows, a.dim, a.dim);
+    h.weight = rounded(c.weight, a.vocab, a.dim, a.dim);
+    c.hidden = h.hidden.data();
+    c.weight = h.weight.data();
+  }
+  return h;
 }
 
 }  // namespace
 
+// The tensor-core attention multiplies bf16-rounded q, k, v (and dO); the plain path stays fp32.
 void attention_forward(const AttentionArgs& a, const void* q, const void* k, const void* v, void* out, float* lse,
-                       AttentionPath) {
-  cpu::attention_forward(cpu_attention(a), static_cast<const float*>(q), static_cast<const float*>(k),
-                         static_cast<const float*>(v), static_cast<float*>(out), lse, default_isa());
+                       AttentionPath path) {
+  const int64_t qn = a.tokens * a.heads * a.head_dim, kn = a.tokens * a.kv_heads * a.head_dim;
+  const float *qp = static_cast<const float*>(q), *kp = static_cast<const float*>(k), *vp = static_cast<const float*>(v);
+  std::vector<float> rq, rk, rv;
+  if (path != AttentionPath::Plain) {
+    rq = rounded(qp, 1, qn, qn), rk = rounded(kp, 1, kn, kn), rv = rounded(vp, 1, kn, kn);
+    qp = rq.data(), kp = rk.data(), vp = rv.data();
+  }
+  cpu::attention_forward(cpu_attention(a), qp, kp, vp, static_cast<float*>(out), lse, default_isa());
 }
 
 void attention_backward(const AttentionArgs& a, const void* q, const void* k, const void* v, const void* out,
-                        const float* lse, const void* dout, void* dq, void* dk, void* dv, AttentionPath) {
-  cpu::attention_backward(cpu_attention(a), static_cast<const float*>(q), static_cast<const float*>(k),
-                          static_cast<const float*>(v), static_cast<const float*>(out), lse,
-                          static_cast<const float*>(dout), static_cast<float*>(dq), static_cast<float*>(dk),
-                          static_cast<float*>(dv), default_isa());
+                        const float* lse, const void* dout, void* dq, void* dk, void* dv, AttentionPath path) {
+  const int64_t qn = a.tokens * a.heads * a.head_dim, kn = a.tokens * a.kv_heads * a.head_dim;
+  const float *qp = static_cast<const float*>(q), *kp = static_cast<const float*>(k), *vp = static_cast<const float*>(v);
+  const float* dop = static_cast<const float*>(dout);
+  std::vector<float> rq, rk, rv, rdo;
+  if (path != AttentionPath::Plain) {
+    rq = rounded(qp, 1, qn, qn), rk = rounded(kp, 1, kn, kn), rv = rounded(vp, 1, kn, kn), rdo = rounded(dop, 1, qn, qn);
+    qp = rq.data(), kp = rk.data(), vp = rv.data(), dop = rdo.data();
+  }
+  cpu::attention_backward(cpu_attention(a), qp, kp, vp, static_cast<const float*>(out), lse, dop,
+                          static_cast<float*>(dq), static_cast<float*>(dk), static_cast<float*>(dv), default_isa());
 }
 
-void logprob_forward(const LogprobArgs& a, float* logp) { cpu::logprob_forward(cpu_logprob(a), logp, default_isa()); }
+void logprob_forward(const LogprobArgs& a, float* logp) { cpu::logprob_forward(cpu_logprob(a).args, logp, default_isa()); }
 
 void logprob_backward(const LogprobArgs& a, const float* dlogp, float* dhidden, float* dweight) {
-  cpu::logprob_backward(cpu_logprob(a), dlogp, dhidden, dweight, default_isa());
+  cpu::logprob_backward(cpu_logprob(a).args, dlogp, dhidden, dweight, default_isa());
 }
 
 void logprob_forward_backward(const LogprobArgs& a, const float* dlogp, float* logp, float* dhidden, float* dweight) {
-  cpu::logprob_forward_backward(cpu_logprob(a), dlogp, logp, dhidden, dweight, default_isa());
+  cpu::logprob_forward_backward(cpu_logprob(a).args, dlogp, logp, dhidden, dweight, default_isa());
 }
 
 // Chunks of whole groups up to 16 rows (a larger group alone), so a small test
 // batch still runs several chunks; per chunk: log-probs, the caller's gradient, backward.
 void logprob_grouped(const LogprobArgs& a, const std::vector<int64_t>& group_ends, const ChunkGradient& grad,
                      float* logp, float* dhidden, float* dweight) {
-  const cpu::LogprobArgs all = cpu_logprob(a);
+  const HostLogprob host = cpu_logprob(a);
+  const cpu::LogprobArgs& all = host.args;
   constexpr int64_t kBudget = 16;
   int64_t r0 = 0;
   size_t g = 0;
