@@ -460,11 +460,14 @@ Result Model::run(const Batch& b, const Objective& o, bool with_grad, const Logi
 }
 
 void Model::zero_grad() {
-  std::fill(grads_.begin(), grads_.end(), 0.0f);
   if (device_) {
+    // The device's zeros are the gradients now; the host copy is fetched only if
+    // read (filling it here would be a full host pass per step for nothing).
     cuda::device_model_zero_grad(*device_);
-    newer_[slot(Buffer::Grads)] = Newer::Neither;
+    newer_[slot(Buffer::Grads)] = Newer::Device;
+    return;
   }
+  std::fill(grads_.begin(), grads_.end(), 0.0f);
 }
 
 StepResult Model::optimizer_step(const OptimConfig& o) {
@@ -475,13 +478,11 @@ StepResult Model::optimizer_step(const OptimConfig& o) {
     try {
       out.grad_norm = cuda::device_model_optimizer_step(*device_, o, out.learning_rate, step_ + 1);
     } catch (...) {
-      std::fill(grads_.begin(), grads_.end(), 0.0f);  // the device cleared its gradients too
-      newer_[slot(Buffer::Grads)] = Newer::Neither;
+      newer_[slot(Buffer::Grads)] = Newer::Device;  // the device cleared its gradients
       throw;
     }
-    for (Buffer b : {Buffer::Params, Buffer::AdamM, Buffer::AdamV}) newer_[slot(b)] = Newer::Device;
-    std::fill(grads_.begin(), grads_.end(), 0.0f);
-    newer_[slot(Buffer::Grads)] = Newer::Neither;
+    // The device holds the new parameters and moments, and zeroed gradients.
+    for (Buffer b : {Buffer::Params, Buffer::Grads, Buffer::AdamM, Buffer::AdamV}) newer_[slot(b)] = Newer::Device;
     ++step_;
     out.step = step_;
     return out;

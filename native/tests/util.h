@@ -1,7 +1,8 @@
-// Helpers for the C++ tests: seeded random vectors and error measures.
+// Helpers for the C++ tests: seeded random vectors, error measures, bf16 rounding.
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -29,6 +30,39 @@ inline double dot(const std::vector<float>& a, const std::vector<float>& b) {
   double s = 0;
   for (size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
   return s;
+}
+
+// x rounded to the nearest bf16 (ties to even), as a float: tensor-core results
+// are compared with a reference computed on inputs rounded this way.
+inline float round_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;  // finite
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+inline std::vector<float> round_bf16(std::vector<float> v) {
+  for (float& x : v) x = round_bf16(x);
+  return v;
+}
+// The bf16 bit patterns of v (each value rounded to nearest even), to upload as bf16 storage.
+inline std::vector<uint16_t> to_bf16_bits(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    const float r = round_bf16(v[i]);
+    uint32_t u;
+    std::memcpy(&u, &r, 4);
+    out[i] = static_cast<uint16_t>(u >> 16);
+  }
+  return out;
+}
+inline std::vector<float> from_bf16_bits(const std::vector<uint16_t>& v) {
+  std::vector<float> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    const uint32_t u = static_cast<uint32_t>(v[i]) << 16;
+    std::memcpy(&out[i], &u, 4);
+  }
+  return out;
 }
 
 }  // namespace genrm::test

@@ -29,6 +29,7 @@
 #include "../../cuda/gemm.h"
 #include "../../cuda/kernels.h"
 #include "../../cuda/logprob.h"
+#include "../util.h"
 
 namespace genrm::cuda {
 
@@ -77,20 +78,12 @@ namespace {
 
 // The tensor-core paths multiply bf16-rounded operands (fp32 accumulation); the
 // stand-in rounds copies the same way, so the model's bf16 tolerances are
-// exercised here too (the SIMT and plain paths stay fp32).
-float round_bf16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  if ((u & 0x7f800000u) != 0x7f800000u) u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-  std::memcpy(&x, &u, 4);
-  return x;
-}
-
-// A rounded copy of rows x cols values at stride ld (the copy is dense: stride cols).
+// exercised here too (the SIMT and plain paths stay fp32). A rounded copy of
+// rows x cols values at stride ld (the copy is dense: stride cols).
 std::vector<float> rounded(const float* p, int64_t rows, int64_t cols, int64_t ld) {
   std::vector<float> out(static_cast<size_t>(rows * cols));
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = round_bf16(p[r * ld + c]);
+    for (int64_t c = 0; c < cols; ++c) out[r * cols + c] = test::round_bf16(p[r * ld + c]);
   return out;
 }
 
