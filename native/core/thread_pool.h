@@ -11,7 +11,10 @@
 namespace genrm {
 
 // fn(begin, end, thread_index) runs on disjoint pieces covering [0, n) exactly
-// once; thread_index names the thread running it (for per-thread scratch).
+// once; thread_index names the thread running it, in [0, pool size at the
+// call). Per-thread scratch kept across calls belongs in thread_local storage,
+// not in an array sized by an earlier num_threads(): another thread may resize
+// the pool (set_num_threads) in between.
 // Calls from inside a running task execute serially on the calling thread (no
 // nested parallelism).
 // Concurrent callers from different threads take turns.

@@ -48,7 +48,10 @@ using Rng = SplitMix64;
 // Draws a token from one row of logits through the sampling filter; returns it
 // and its log-prob under the model's own distribution (temperature 1, no
 // filtering). Greedy decoding draws nothing from the stream.
-int32_t sample(const float* logits, int64_t vocab, const cpu::SamplingParams& s, cpu::Candidates& c, Rng& rng, double* logprob) {
+int32_t sample(const float* logits, int64_t vocab, const cpu::SamplingParams& s, Rng& rng, double* logprob) {
+  // The filter's scratch, one per drawing thread, kept across draws. Not one per
+  // pool slot: another thread may resize the pool (configure) mid-generation.
+  thread_local cpu::Candidates c;
   const float mx = *std::max_element(logits, logits + vocab);
   double z = 0;
   for (int64_t i = 0; i < vocab; ++i) z += std::exp(static_cast<double>(logits[i] - mx));
@@ -226,8 +229,6 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
   if (!s.stop_strings.empty()) matchers.assign(samples, StopMatcher(s.stop_strings, s.token_bytes));
   std::vector<bool> done(samples, false);
   std::vector<std::pair<int64_t, int32_t>> round;
-  // The filter's scratch, one per engine thread, reused by every draw.
-  std::vector<cpu::Candidates> candidates(static_cast<size_t>(num_threads()));
   // Records a drawn token: log-prob, stop strings and tokens, length.
   auto accept = [&](int64_t smp, const float* row, int32_t t, double lp) {
     if (s.return_logits) out.logits[smp].insert(out.logits[smp].end(), row, row + V);
@@ -248,7 +249,7 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
   };
   auto take = [&](int64_t smp, const float* row) {
     double lp = 0;
-    const int32_t t = sample(row, V, s.filter, candidates[0], rngs[smp], &lp);
+    const int32_t t = sample(row, V, s.filter, rngs[smp], &lp);
     accept(smp, row, t, lp);
   };
 
@@ -309,9 +310,9 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
     const int64_t M = static_cast<int64_t>(active.size());
     std::vector<int32_t> drawn(static_cast<size_t>(M));
     std::vector<double> drawn_lp(static_cast<size_t>(M));
-    parallel_for(M, [&](int64_t begin, int64_t end, int thread) {
+    parallel_for(M, [&](int64_t begin, int64_t end, int) {
       for (int64_t i = begin; i < end; ++i)
-        drawn[i] = sample(logits.data() + i * V, V, s.filter, candidates[thread], rngs[slot_sample[active[i]]], &drawn_lp[i]);
+        drawn[i] = sample(logits.data() + i * V, V, s.filter, rngs[slot_sample[active[i]]], &drawn_lp[i]);
     });
     for (int64_t i = 0; i < M; ++i) {
       const int64_t smp = slot_sample[active[i]];

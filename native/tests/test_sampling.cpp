@@ -3,12 +3,16 @@
 // ties, signed zeros and infinities, at vocabulary sizes around the radix's
 // digit boundaries.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <thread>
 #include <vector>
 
+#include "../core/thread_pool.h"
 #include "../cpu/sampling.h"
+#include "../model/model.h"
 #include "harness.h"
 
 using namespace genrm;
@@ -74,4 +78,43 @@ TEST(top_p_filter_keeps_the_comparison_sorted_prefix) {
     CHECK(c.ids[i] == order[i]);
     CHECK(c.weights[i] == w[i]);
   }
+}
+
+// Another thread may resize the engine's pool (configure({ threads })) while a
+// generation is drawing tokens in parallel: per-thread scratch must not be sized
+// by the thread count seen when the generation began. The tokens stay those of
+// a run on a fixed pool.
+TEST(generation_survives_the_pool_resized_while_it_draws) {
+  model::Config c;
+  c.hidden_size = 16;
+  c.intermediate_size = 24;
+  c.num_hidden_layers = 1;
+  c.num_attention_heads = 2;
+  c.num_key_value_heads = 1;
+  c.vocab_size = 4000;  // a top-p sort per draw long enough to overlap the resizes
+  c.max_position_embeddings = 128;
+  c.initializer_range = 0.5;
+  model::Model m(c, 3);
+  model::SamplingConfig s;
+  s.max_new_tokens = 40;
+  s.filter.temperature = 1.0;
+  s.filter.top_p = 0.9;
+  const std::vector<model::GenerateRequest> requests = {{{1, 2, 3}, 24, 7}, {{5}, 9, 8}};
+
+  const int saved = num_threads();
+  set_num_threads(1);
+  const model::GenerateResult want = m.generate(requests, s);
+  for (int round = 0; round < 4; ++round) {
+    set_num_threads(1);
+    std::atomic<bool> finished{false};
+    model::GenerateResult got;
+    std::thread runner([&] {
+      got = m.generate(requests, s);
+      finished.store(true);
+    });
+    for (int n = 2; !finished.load(); n = n % 6 + 1) set_num_threads(n);
+    runner.join();
+    CHECK(got.tokens == want.tokens);
+  }
+  set_num_threads(saved);
 }
