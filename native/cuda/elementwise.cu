@@ -17,6 +17,11 @@ __global__ void add_kernel(const float* a, const float* b, float* out, int64_t n
   if (i < n) out[i] = a[i] + b[i];
 }
 
+__global__ void to_bf16_kernel(const float* x, __nv_bfloat16* out, int64_t n) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) out[i] = __float2bfloat16_rn(x[i]);
+}
+
 __global__ void scale_kernel(float* x, int64_t n, float s) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i < n) x[i] *= s;
@@ -85,6 +90,12 @@ void add(const float* a, const float* b, float* out, int64_t n) {
   if (n <= 0) return;
   add_kernel<<<blocks_for(n), kThreads>>>(a, b, out, n);
   check_launch("add");
+}
+
+void to_bf16(const float* x, void* out, int64_t n) {
+  if (n <= 0) return;
+  to_bf16_kernel<<<blocks_for(n), kThreads>>>(x, static_cast<__nv_bfloat16*>(out), n);
+  check_launch("to_bf16");
 }
 
 void scale(float* x, int64_t n, float s) {

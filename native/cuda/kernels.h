@@ -3,21 +3,31 @@
 // semantics, with every pointer in device memory. Each runs on the default
 // stream and checks its launch (genrm::Error names the kernel). Gradients that
 // sum over rows or tokens do so in a fixed order, so results are reproducible.
+// Outputs marked DType may be stored as bf16 (rounded to nearest even): the
+// model stores that way what only tensor-core products read, which round their
+// operands to bf16 anyway, so the storage halves the bytes and changes no result.
 #pragma once
 #include <cstdint>
 
+#include "dtype.h"
+
 namespace genrm::cuda {
 
-void rmsnorm_forward(const float* x, const float* w, float* y, float* rstd, int64_t rows, int64_t dim, float eps);
+void rmsnorm_forward(const float* x, const float* w, void* y, float* rstd, int64_t rows, int64_t dim, float eps,
+                     DType y_type = DType::F32);
 // Accumulates dx (+=) and dw (+=).
 void rmsnorm_backward(const float* x, const float* w, const float* rstd, const float* dy, float* dx, float* dw,
                       int64_t rows, int64_t dim);
 
-void swiglu_forward(const float* g, const float* u, float* a, int64_t n);
-void swiglu_backward(const float* g, const float* u, const float* da, float* dg, float* du, int64_t n);
+void swiglu_forward(const float* g, const float* u, void* a, int64_t n, DType a_type = DType::F32);
+void swiglu_backward(const float* g, const float* u, const float* da, void* dg, void* du, int64_t n,
+                     DType grad_type = DType::F32);
 
 void rope_apply_table(float* x, const int32_t* positions, int64_t tokens, int64_t heads, int64_t head_dim,
                       const float* cos_table, const float* sin_table, bool inverse);
+// The same rotation of x written to out (out may be x when out_type is fp32).
+void rope_apply_table_to(const float* x, void* out, DType out_type, const int32_t* positions, int64_t tokens,
+                         int64_t heads, int64_t head_dim, const float* cos_table, const float* sin_table, bool inverse);
 
 void embedding_forward(const float* table, const int32_t* tokens, float* out, int64_t n, int64_t dim);
 // dtable[tokens[t]] += dout[t], each column walking the tokens in order: the
@@ -30,9 +40,11 @@ void embedding_backward(const int32_t* tokens, const float* dout, float* dtable,
 void embedding_backward_sorted(const int32_t* ids, const int32_t* starts, const int32_t* order, int64_t unique,
                                const float* dout, float* dtable, int64_t dim);
 
-// One AdamW update of n values (the arguments of cpu::avx2::adamw_range).
+// One AdamW update of n values (the arguments of cpu::avx2::adamw_range); with
+// p_bf16, the updated values rounded to bf16 there too (the weights' copy that
+// tensor-core products read).
 void adamw_range(float* p, const float* g, float* m, float* v, int64_t n, float b1, float b2, float step,
-                 float inv_sqrt_bc2, float eps, float decay);
+                 float inv_sqrt_bc2, float eps, float decay, void* p_bf16 = nullptr);
 
 // Key/value-cache decoding (attention_decode.cu). Caches are
 // [slots][layers][capacity][kv_heads * head_dim]. Row i of q/out ([rows, heads,
@@ -47,6 +59,7 @@ void kv_cache_append(const float* k, const float* v, float* k_cache, float* v_ca
 
 // Small pieces of the model's glue (elementwise.cu).
 void add(const float* a, const float* b, float* out, int64_t n);  // out = a + b (out may alias a)
+void to_bf16(const float* x, void* out, int64_t n);                // out = bf16(x), nearest even
 void scale(float* x, int64_t n, float s);
 // out[i] = x[rows[i]] for i < n, rows of dim floats.
 void gather_rows(const float* x, const int32_t* rows, float* out, int64_t n, int64_t dim);

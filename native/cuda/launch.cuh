@@ -1,5 +1,7 @@
 // Shared device helpers for the .cu units (CUDA only).
 #pragma once
+#include <cuda_bf16.h>
+
 #include <cstdint>
 
 namespace genrm::cuda {
@@ -7,6 +9,10 @@ namespace genrm::cuda {
 constexpr int kThreads = 256;  // a multiple of the warp size
 
 inline unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+
+// Stores v in an output of either storage type (bf16: rounded to nearest even).
+__device__ inline void store(float* p, float v) { *p = v; }
+__device__ inline void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
 
 // Sum over the block (blockDim.x a multiple of 32, at most 1,024), returned to every thread.
 __device__ inline float block_sum(float v) {

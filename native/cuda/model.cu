@@ -2,6 +2,12 @@
 // path of native/model/model.cpp: fp32 master weights, gradients, AdamW state
 // and activations in device memory; every matrix product on cuda::gemm (tensor
 // cores: bf16 operands, fp32 accumulation) and attention on the flash kernels.
+// In bf16 precision the products read a bf16 copy of the weights (refreshed by
+// each upload and optimizer step), and what only products read (the norms'
+// outputs, SwiGLU's output and gradients, the rotated q/k gradients) is stored
+// in bf16: the products would round it to bf16 anyway, so this halves those
+// bytes without changing a result. The residual stream, q/k/v and everything
+// the elementwise kernels read stay fp32.
 // The per-sequence losses are a few floats and run on the host with the CPU
 // engine's own functions (model/objective.cpp), so both paths share them.
 // One host thread drives the device at a time (a process-wide lock): the
@@ -56,6 +62,24 @@ struct Buf {
   }
 };
 
+// A stored operand: device pointer and element type.
+struct Ref {
+  const void* p;
+  DType t;
+};
+inline Ref f32(const float* p) { return {p, DType::F32}; }
+
+// A grow-only buffer of fp32 or bf16 elements (chosen when the model is made).
+struct TypedBuf {
+  Buf<uint16_t> raw;  // in 2-byte units
+  DType t = DType::F32;
+  explicit TypedBuf(const char* name) : raw(name) {}
+  int64_t units(int64_t n) const { return n * static_cast<int64_t>(dtype_size(t) / 2); }
+  void* get(int64_t n) { return raw.get(units(n)); }
+  void* at(int64_t i) const { return raw.p + units(i); }
+  Ref ref(int64_t i) const { return {at(i), t}; }
+};
+
 namespace {
 
 std::mutex& device_lock() {
@@ -73,20 +97,21 @@ std::vector<float> download(const float* p, int64_t n, const char* what) {
   return h;
 }
 
-void linear(const float* x, const float* w, float* y, int64_t n, int64_t in, int64_t out, GemmEngine e) {
-  gemm(linear_args(x, DType::F32, w, DType::F32, y, DType::F32, n, in, out), e);
+void linear(Ref x, Ref w, float* y, int64_t n, int64_t in, int64_t out, GemmEngine e) {
+  gemm(linear_args(x.p, x.t, w.p, w.t, y, DType::F32, n, in, out), e);
 }
 
 // dx[N, in] (= or +=) dy[N, out] W.
-void linear_dx(const float* dy, const float* w, float* dx, int64_t n, int64_t in, int64_t out, bool accumulate,
-               GemmEngine e) {
+void linear_dx(Ref dy, Ref w, float* dx, int64_t n, int64_t in, int64_t out, bool accumulate, GemmEngine e) {
   GemmArgs g;
   g.m = n;
   g.n = in;
   g.k = out;
-  g.a = dy;
+  g.a = dy.p;
+  g.a_type = dy.t;
   g.lda = out;
-  g.b = w;
+  g.b = w.p;
+  g.b_type = w.t;
   g.ldb = in;
   g.beta = accumulate ? 1.0f : 0.0f;
   g.c = dx;
@@ -95,15 +120,17 @@ void linear_dx(const float* dy, const float* w, float* dx, int64_t n, int64_t in
 }
 
 // dW[out, in] += dy^T x.
-void linear_dw(const float* dy, const float* x, float* dw, int64_t n, int64_t in, int64_t out, GemmEngine e) {
+void linear_dw(Ref dy, Ref x, float* dw, int64_t n, int64_t in, int64_t out, GemmEngine e) {
   GemmArgs g;
   g.trans_a = true;
   g.m = out;
   g.n = in;
   g.k = n;
-  g.a = dy;
+  g.a = dy.p;
+  g.a_type = dy.t;
   g.lda = out;
-  g.b = x;
+  g.b = x.p;
+  g.b_type = x.t;
   g.ldb = in;
   g.beta = 1.0f;
   g.c = dw;
@@ -159,15 +186,21 @@ struct DeviceModel {
   GemmEngine engine = GemmEngine::Auto;
   AttentionPath attention_path = AttentionPath::Auto;
   float *params = nullptr, *grads = nullptr, *m = nullptr, *v = nullptr;
+  // The products' operand storage: bf16 (tensor cores) or fp32 (SIMT). With
+  // bf16, params_bf16 is the parameters rounded to bf16, the copy products read.
+  DType st = DType::F32;
+  uint16_t* params_bf16 = nullptr;
 
-  // Activations of the last forward, per layer where the CPU path keeps them.
-  Buf<float> x{"activations x"}, h1{"activations h1"}, h2{"activations h2"}, xmid{"activations xmid"},
-      rstd1{"activations rstd1"}, rstd2{"activations rstd2"}, q{"activations q"}, att{"activations att"},
-      k{"activations k"}, vv{"activations v"}, lse{"activations lse"}, g{"activations g"}, u{"activations u"},
-      a{"activations a"}, hf{"activations hf"}, rstdf{"activations rstdf"};
+  // Activations of the last forward, per layer where the CPU path keeps them
+  // (the TypedBufs hold what only products read, in the operand storage).
+  Buf<float> x{"activations x"}, xmid{"activations xmid"}, rstd1{"activations rstd1"}, rstd2{"activations rstd2"},
+      q{"activations q"}, att{"activations att"}, k{"activations k"}, vv{"activations v"}, lse{"activations lse"},
+      g{"activations g"}, u{"activations u"}, hf{"activations hf"}, rstdf{"activations rstdf"};
+  TypedBuf h1{"activations h1"}, h2{"activations h2"}, a{"activations a"};
   // Scratch of a run.
-  Buf<float> tmp{"scratch tmp"}, dx{"scratch dx"}, dh{"scratch dh"}, dtmp{"scratch dtmp"}, dg{"scratch dg"},
-      du{"scratch du"}, dq{"scratch dq"}, dk{"scratch dk"}, dv{"scratch dv"}, datt{"scratch datt"}, dhf{"scratch dhf"},
+  TypedBuf dg{"scratch dg"}, du{"scratch du"}, dqr{"scratch rotated dq"}, dkr{"scratch rotated dk"};
+  Buf<float> tmp{"scratch tmp"}, dx{"scratch dx"}, dh{"scratch dh"}, dtmp{"scratch dtmp"}, dq{"scratch dq"},
+      dk{"scratch dk"}, dv{"scratch dv"}, datt{"scratch datt"}, dhf{"scratch dhf"},
       rope_cos{"rope cos table"}, rope_sin{"rope sin table"}, hsel{"target rows"}, dhsel{"target rows gradient"},
       head_grad{"lm_head gradient (held until the loss is finite)"}, row_logp{"target log-probs"}, drow{"target gradients"},
       rewards{"rewards"}, drew{"reward gradients"}, logits{"requested logits"};
@@ -183,9 +216,25 @@ struct DeviceModel {
     std::vector<int32_t> cu_seqlens;    // the prompts' offsets in the prefill's activations
     int64_t prompt_tokens = 0;
   } gen;
-  Buf<float> gx{"decode x"}, gh{"decode h"}, gq{"decode q"}, gk{"decode k"}, gv{"decode v"}, go{"decode attention"},
-      gtmp{"decode tmp"}, gg{"decode gate"}, gu{"decode up"}, ga{"decode swiglu"}, gscores{"decode scores"},
-      glogits{"decode logits"};
+  Buf<float> gx{"decode x"}, gq{"decode q"}, gk{"decode k"}, gv{"decode v"}, go{"decode attention"},
+      gtmp{"decode tmp"}, gg{"decode gate"}, gu{"decode up"}, gscores{"decode scores"}, glogits{"decode logits"};
+  TypedBuf gh{"decode h"}, ga{"decode swiglu"};
+
+  // Makes the products' operands bf16 (tensor-core precision): the weights' copy and the typed buffers.
+  void use_bf16_operands() {
+    st = DType::BF16;
+    for (TypedBuf* b : {&h1, &h2, &a, &dg, &du, &dqr, &dkr, &gh, &ga}) b->t = st;
+    params_bf16 = static_cast<uint16_t*>(device_alloc(sizeof(uint16_t) * static_cast<size_t>(n), "parameters (bf16 copy)"));
+  }
+  // Refreshes the bf16 copy after the parameters changed other than by a step.
+  void refresh_weights() {
+    if (params_bf16) to_bf16(params, params_bf16, n);
+  }
+  // The stored copy of parameter p that products read.
+  Ref weight(const float* p) const {
+    if (params_bf16) return {params_bf16 + (p - params), DType::BF16};
+    return f32(p);
+  }
   Buf<int32_t> gtok{"decode tokens"}, gpos{"decode positions"}, gslot{"decode slots"}, gn{"decode key counts"};
 
   void free_generation() {
@@ -237,9 +286,14 @@ struct DeviceModel {
   void reserve_backward(int64_t N) {
     const int64_t d = c.hidden_size, f = c.intermediate_size;
     for (Buf<float>* b : {&dx, &dh, &dhf}) b->get(N * d);
-    for (Buf<float>* b : {&dtmp, &dg, &du}) b->get(N * f);
+    dtmp.get(N * f);
+    for (TypedBuf* b : {&dg, &du}) b->get(N * f);
     for (Buf<float>* b : {&dq, &datt}) b->get(N * c.q_dim());
     for (Buf<float>* b : {&dk, &dv}) b->get(N * c.kv_dim());
+    if (st != DType::F32) {
+      dqr.get(N * c.q_dim());
+      dkr.get(N * c.kv_dim());
+    }
     for (Buf<int32_t>* b : {&emb_ids, &emb_order}) b->get(N);
     emb_starts.get(N + 1);
   }
@@ -253,11 +307,12 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
   const int64_t qd = c.q_dim(), kvd = c.kv_dim();
   const float eps = static_cast<float>(c.rms_norm_eps);
   float* X = x.get((L + 1) * N * d);
-  float *H1 = h1.get(L * N * d), *H2 = h2.get(L * N * d), *XM = xmid.get(L * N * d);
+  float* XM = xmid.get(L * N * d);
+  h1.get(L * N * d), h2.get(L * N * d), a.get(L * N * f);
   float *R1 = rstd1.get(L * N), *R2 = rstd2.get(L * N);
   float *Q = q.get(L * N * qd), *O = att.get(L * N * qd), *K = k.get(L * N * kvd), *Vv = vv.get(L * N * kvd);
   float* LSE = lse.get(L * N * H);
-  float *Gg = g.get(L * N * f), *U = u.get(L * N * f), *A = a.get(L * N * f);
+  float *Gg = g.get(L * N * f), *U = u.get(L * N * f);
   float* T = tmp.get(N * d);
 
   ids.upload(b.ids);
@@ -273,23 +328,24 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
   for (int64_t l = 0; l < L; ++l) {
     const Layer W = layer(l);
     const float* xin = X + l * N * d;
-    float *h1l = H1 + l * N * d, *ql = Q + l * N * qd, *kl = K + l * N * kvd, *vl = Vv + l * N * kvd;
-    float *ol = O + l * N * qd, *xm = XM + l * N * d, *h2l = H2 + l * N * d;
-    float *gl = Gg + l * N * f, *ul = U + l * N * f, *al = A + l * N * f, *xout = X + (l + 1) * N * d;
-    rmsnorm_forward(xin, W.in_norm, h1l, R1 + l * N, N, d, eps);
-    linear(h1l, W.wq, ql, N, d, qd, engine);
-    linear(h1l, W.wk, kl, N, d, kvd, engine);
-    linear(h1l, W.wv, vl, N, d, kvd, engine);
+    float *ql = Q + l * N * qd, *kl = K + l * N * kvd, *vl = Vv + l * N * kvd;
+    float *ol = O + l * N * qd, *xm = XM + l * N * d;
+    float *gl = Gg + l * N * f, *ul = U + l * N * f, *xout = X + (l + 1) * N * d;
+    const Ref h1l = h1.ref(l * N * d), h2l = h2.ref(l * N * d), al = a.ref(l * N * f);
+    rmsnorm_forward(xin, W.in_norm, h1.at(l * N * d), R1 + l * N, N, d, eps, st);
+    linear(h1l, weight(W.wq), ql, N, d, qd, engine);
+    linear(h1l, weight(W.wk), kl, N, d, kvd, engine);
+    linear(h1l, weight(W.wv), vl, N, d, kvd, engine);
     rope_apply_table(ql, positions.p, N, H, D, rc, rs, false);
     rope_apply_table(kl, positions.p, N, KV, D, rc, rs, false);
     attention_forward(at, ql, kl, vl, ol, LSE + l * N * H, attention_path);
-    linear(ol, W.wo, T, N, qd, d, engine);
+    linear(f32(ol), weight(W.wo), T, N, qd, d, engine);
     add(xin, T, xm, N * d);
-    rmsnorm_forward(xm, W.post_norm, h2l, R2 + l * N, N, d, eps);
-    linear(h2l, W.wg, gl, N, d, f, engine);
-    linear(h2l, W.wu, ul, N, d, f, engine);
-    swiglu_forward(gl, ul, al, N * f);
-    linear(al, W.wd, T, N, f, d, engine);
+    rmsnorm_forward(xm, W.post_norm, h2.at(l * N * d), R2 + l * N, N, d, eps, st);
+    linear(h2l, weight(W.wg), gl, N, d, f, engine);
+    linear(h2l, weight(W.wu), ul, N, d, f, engine);
+    swiglu_forward(gl, ul, a.at(l * N * f), N * f, st);
+    linear(al, weight(W.wd), T, N, f, d, engine);
     add(xm, T, xout, N * d);
   }
   rmsnorm_forward(X + L * N * d, final_norm(), hf.get(N * d), rstdf.get(N), N, d, eps);
@@ -300,38 +356,43 @@ void DeviceModel::backward(const model::Batch& b, int64_t longest) {
   const int64_t N = b.tokens(), d = c.hidden_size, f = c.intermediate_size, L = c.num_hidden_layers;
   const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
   const int64_t qd = c.q_dim(), kvd = c.kv_dim();
-  float *DX = dx.get(N * d), *DH = dh.get(N * d), *DT = dtmp.get(N * f), *DG = dg.get(N * f), *DU = du.get(N * f);
+  float *DX = dx.get(N * d), *DH = dh.get(N * d), *DT = dtmp.get(N * f);
   float *DQ = dq.get(N * qd), *DK = dk.get(N * kvd), *DV = dv.get(N * kvd), *DA = datt.get(N * qd);
+  void *DG = dg.get(N * f), *DU = du.get(N * f);
+  // The rotated q/k gradients, which only products read: in place when fp32.
+  void *DQR = st == DType::F32 ? DQ : dqr.get(N * qd), *DKR = st == DType::F32 ? DK : dkr.get(N * kvd);
+  auto op = [&](void* p) { return Ref{p, st}; };
   zero(DX, N * d);  // the norm backward accumulates into it
   rmsnorm_backward(x.p + L * N * d, final_norm(), rstdf.p, dhf.p, DX, G(final_norm()), N, d);
   const AttentionArgs at = attention_args(b, longest);
   for (int64_t l = L - 1; l >= 0; --l) {
     const Layer W = layer(l);
     const float* xin = x.p + l * N * d;
-    const float *h1l = h1.p + l * N * d, *ql = q.p + l * N * qd, *kl = k.p + l * N * kvd, *vl = vv.p + l * N * kvd;
-    const float *ol = att.p + l * N * qd, *xm = xmid.p + l * N * d, *h2l = h2.p + l * N * d;
-    const float *gl = g.p + l * N * f, *ul = u.p + l * N * f, *al = a.p + l * N * f;
+    const float *ql = q.p + l * N * qd, *kl = k.p + l * N * kvd, *vl = vv.p + l * N * kvd;
+    const float *ol = att.p + l * N * qd, *xm = xmid.p + l * N * d;
+    const float *gl = g.p + l * N * f, *ul = u.p + l * N * f;
+    const Ref h1l = h1.ref(l * N * d), h2l = h2.ref(l * N * d), al = a.ref(l * N * f);
     // MLP: xout = xmid + down(silu(gate h2) * up h2). DX holds d xout.
-    linear_dx(DX, W.wd, DT, N, f, d, false, engine);
-    linear_dw(DX, al, G(W.wd), N, f, d, engine);
-    swiglu_backward(gl, ul, DT, DG, DU, N * f);
-    linear_dx(DG, W.wg, DH, N, d, f, false, engine);
-    linear_dx(DU, W.wu, DH, N, d, f, true, engine);
-    linear_dw(DG, h2l, G(W.wg), N, d, f, engine);
-    linear_dw(DU, h2l, G(W.wu), N, d, f, engine);
+    linear_dx(f32(DX), weight(W.wd), DT, N, f, d, false, engine);
+    linear_dw(f32(DX), al, G(W.wd), N, f, d, engine);
+    swiglu_backward(gl, ul, DT, DG, DU, N * f, st);
+    linear_dx(op(DG), weight(W.wg), DH, N, d, f, false, engine);
+    linear_dx(op(DU), weight(W.wu), DH, N, d, f, true, engine);
+    linear_dw(op(DG), h2l, G(W.wg), N, d, f, engine);
+    linear_dw(op(DU), h2l, G(W.wu), N, d, f, engine);
     rmsnorm_backward(xm, W.post_norm, rstd2.p + l * N, DH, DX, G(W.post_norm), N, d);
     // Attention: xmid = x + o_proj(attn(rope(q), rope(k), v)). DX now holds d xmid.
-    linear_dx(DX, W.wo, DA, N, qd, d, false, engine);
-    linear_dw(DX, ol, G(W.wo), N, qd, d, engine);
+    linear_dx(f32(DX), weight(W.wo), DA, N, qd, d, false, engine);
+    linear_dw(f32(DX), f32(ol), G(W.wo), N, qd, d, engine);
     attention_backward(at, ql, kl, vl, ol, lse.p + l * N * H, DA, DQ, DK, DV, attention_path);
-    rope_apply_table(DQ, positions.p, N, H, D, rope_cos.p, rope_sin.p, true);
-    rope_apply_table(DK, positions.p, N, KV, D, rope_cos.p, rope_sin.p, true);
-    linear_dx(DQ, W.wq, DH, N, d, qd, false, engine);
-    linear_dx(DK, W.wk, DH, N, d, kvd, true, engine);
-    linear_dx(DV, W.wv, DH, N, d, kvd, true, engine);
-    linear_dw(DQ, h1l, G(W.wq), N, d, qd, engine);
-    linear_dw(DK, h1l, G(W.wk), N, d, kvd, engine);
-    linear_dw(DV, h1l, G(W.wv), N, d, kvd, engine);
+    rope_apply_table_to(DQ, DQR, st, positions.p, N, H, D, rope_cos.p, rope_sin.p, true);
+    rope_apply_table_to(DK, DKR, st, positions.p, N, KV, D, rope_cos.p, rope_sin.p, true);
+    linear_dx(op(DQR), weight(W.wq), DH, N, d, qd, false, engine);
+    linear_dx(op(DKR), weight(W.wk), DH, N, d, kvd, true, engine);
+    linear_dx(f32(DV), weight(W.wv), DH, N, d, kvd, true, engine);
+    linear_dw(op(DQR), h1l, G(W.wq), N, d, qd, engine);
+    linear_dw(op(DKR), h1l, G(W.wk), N, d, kvd, engine);
+    linear_dw(f32(DV), h1l, G(W.wv), N, d, kvd, engine);
     rmsnorm_backward(xin, W.in_norm, rstd1.p + l * N, DH, DX, G(W.in_norm), N, d);
   }
   // Embedding gradient, parallel over distinct tokens: positions grouped by id
@@ -365,7 +426,9 @@ model::Result DeviceModel::run(const model::Batch& b, const model::Objective& o,
   la.rows = R;
   la.dim = d;
   la.vocab = V;
-  la.weight = lm_head();
+  const Ref head = weight(lm_head());
+  la.weight = head.p;
+  la.weight_type = head.t;
   la.engine = engine;
   const bool fused_sft = with_grad && o.kind == model::ObjectiveKind::Sft && R > 0;
   // DPO in one pass over the lm_head (3 products instead of 4): rows grouped by
@@ -466,7 +529,7 @@ model::Result DeviceModel::run(const model::Batch& b, const model::Objective& o,
   }
   if (lr.rows > 0) {
     float* LG = logits.get(lr.rows * V);
-    linear(hf.p + lr.row0 * d, lm_head(), LG, lr.rows, d, V, engine);
+    linear(f32(hf.p + lr.row0 * d), weight(lm_head()), LG, lr.rows, d, V, engine);
     r.logits = download(LG, lr.rows * V, "logits");
   }
 
@@ -529,7 +592,7 @@ void DeviceModel::prefill(const model::Batch& prompts, int64_t slots, int64_t ca
   float* H = hsel.get(S * d);
   gather_rows(hf.p, last_rows.upload(last), H, S, d);
   float* LG = glogits.get(S * V);
-  linear(H, lm_head(), LG, S, d, V, engine);
+  linear(f32(H), weight(lm_head()), LG, S, d, V, engine);
   first_logits = download(LG, S * V, "first logits");
 }
 
@@ -557,33 +620,35 @@ void DeviceModel::step(const std::vector<int64_t>& slots, const std::vector<int3
     n[i] = pos[i] + 1;
   }
   const int32_t *TK = gtok.upload(tokens), *PS = gpos.upload(pos), *SL = gslot.upload(slot32), *NK = gn.upload(n);
-  float *X = gx.get(M * d), *Hh = gh.get(M * d), *Q = gq.get(M * qd), *K = gk.get(M * kvd), *Vv = gv.get(M * kvd);
-  float *O = go.get(M * qd), *T = gtmp.get(M * d), *G = gg.get(M * f), *U = gu.get(M * f), *A = ga.get(M * f);
+  float *X = gx.get(M * d), *Q = gq.get(M * qd), *K = gk.get(M * kvd), *Vv = gv.get(M * kvd);
+  float *O = go.get(M * qd), *T = gtmp.get(M * d), *G = gg.get(M * f), *U = gu.get(M * f);
+  void *Hh = gh.get(M * d), *A = ga.get(M * f);
+  const Ref h = {Hh, st}, act = {A, st};
   float* SC = gscores.get(M * H * gen.capacity);
   embedding_forward(P(0), TK, X, M, d);
   for (int64_t l = 0; l < L; ++l) {
     const Layer W = layer(l);
-    rmsnorm_forward(X, W.in_norm, Hh, nullptr, M, d, eps);
-    linear(Hh, W.wq, Q, M, d, qd, engine);
-    linear(Hh, W.wk, K, M, d, kvd, engine);
-    linear(Hh, W.wv, Vv, M, d, kvd, engine);
+    rmsnorm_forward(X, W.in_norm, Hh, nullptr, M, d, eps, st);
+    linear(h, weight(W.wq), Q, M, d, qd, engine);
+    linear(h, weight(W.wk), K, M, d, kvd, engine);
+    linear(h, weight(W.wv), Vv, M, d, kvd, engine);
     rope_apply_table(Q, PS, M, H, D, rope_cos.p, rope_sin.p, false);
     rope_apply_table(K, PS, M, KV, D, rope_cos.p, rope_sin.p, false);
     kv_cache_append(K, Vv, gen.k, gen.v, SL, PS, M, kvd, L, l, gen.capacity);
     attention_decode(Q, gen.k, gen.v, SL, NK, O, SC, M, H, KV, D, L, l, gen.capacity, sc);
-    linear(O, W.wo, T, M, qd, d, engine);
+    linear(f32(O), weight(W.wo), T, M, qd, d, engine);
     add(X, T, X, M * d);
-    rmsnorm_forward(X, W.post_norm, Hh, nullptr, M, d, eps);
-    linear(Hh, W.wg, G, M, d, f, engine);
-    linear(Hh, W.wu, U, M, d, f, engine);
-    swiglu_forward(G, U, A, M * f);
-    linear(A, W.wd, T, M, f, d, engine);
+    rmsnorm_forward(X, W.post_norm, Hh, nullptr, M, d, eps, st);
+    linear(h, weight(W.wg), G, M, d, f, engine);
+    linear(h, weight(W.wu), U, M, d, f, engine);
+    swiglu_forward(G, U, A, M * f, st);
+    linear(act, weight(W.wd), T, M, f, d, engine);
     add(X, T, X, M * d);
   }
   for (int64_t i = 0; i < M; ++i) gen.len[slots[i]] += 1;
-  rmsnorm_forward(X, final_norm(), Hh, nullptr, M, d, eps);
+  rmsnorm_forward(X, final_norm(), Hh, nullptr, M, d, eps, st);
   float* LG = glogits.get(M * V);
-  linear(Hh, lm_head(), LG, M, d, V, engine);
+  linear(h, weight(lm_head()), LG, M, d, V, engine);
   logits = download(LG, M * V, "decode logits");
 }
 
@@ -626,6 +691,7 @@ DeviceModel* device_model_create(const model::Config& c, const std::vector<model
     m->grads = static_cast<float*>(device_alloc(bytes, "gradients"));
     m->m = static_cast<float*>(device_alloc(bytes, "AdamW first moments"));
     m->v = static_cast<float*>(device_alloc(bytes, "AdamW second moments"));
+    if (!fp32_math) m->use_bf16_operands();
   } catch (...) {
     device_model_destroy(m);
     throw;
@@ -640,12 +706,14 @@ void device_model_destroy(DeviceModel* m) {
   device_free(m->grads);
   device_free(m->m);
   device_free(m->v);
+  device_free(m->params_bf16);
   delete m;
 }
 
 void device_model_upload(DeviceModel& m, ModelBuffer which, const float* host) {
   std::lock_guard<std::mutex> lock(device_lock());
   copy(m.buffer(which), host, sizeof(float) * static_cast<size_t>(m.n), CopyKind::HostToDevice, "uploading model buffer");
+  if (which == ModelBuffer::Params) m.refresh_weights();
 }
 
 void device_model_download(DeviceModel& m, ModelBuffer which, float* host) {
@@ -682,7 +750,8 @@ double device_model_optimizer_step(DeviceModel& m, const model::OptimConfig& o, 
   for (const model::ParamInfo& p : m.layout) {
     const float decay = p.decay ? static_cast<float>(1 - lr * a.weight_decay) : 1.0f;
     adamw_range(m.params + p.offset, m.grads + p.offset, m.m + p.offset, m.v + p.offset, p.size,
-                static_cast<float>(a.beta1), static_cast<float>(a.beta2), step, inv_sqrt_bc2, static_cast<float>(a.eps), decay);
+                static_cast<float>(a.beta1), static_cast<float>(a.beta2), step, inv_sqrt_bc2, static_cast<float>(a.eps), decay,
+                m.params_bf16 ? m.params_bf16 + p.offset : nullptr);
   }
   zero(m.grads, m.n);
   return norm;

@@ -12,14 +12,15 @@ namespace {
 
 constexpr int64_t kRowsPerChunk = 256;
 
-__global__ void forward_kernel(const float* x, const float* w, float* y, float* rstd, int64_t dim, float eps) {
+template <typename Y>
+__global__ void forward_kernel(const float* x, const float* w, Y* y, float* rstd, int64_t dim, float eps) {
   const float* xr = x + blockIdx.x * dim;
   float ss = 0.0f;
   for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) ss += xr[i] * xr[i];
   const float s = 1.0f / sqrtf(block_sum(ss) / static_cast<float>(dim) + eps);
   if (rstd && threadIdx.x == 0) rstd[blockIdx.x] = s;
-  float* yr = y + blockIdx.x * dim;
-  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = xr[i] * s * w[i];
+  Y* yr = y + blockIdx.x * dim;
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) store(yr + i, xr[i] * s * w[i]);
 }
 
 // dx_j += s w_j dy_j - x_j s^3 / dim * sum_i(dy_i w_i x_i)
@@ -54,9 +55,13 @@ __global__ void dw_sum_kernel(const float* partial, float* dw, int64_t chunks, i
 
 }  // namespace
 
-void rmsnorm_forward(const float* x, const float* w, float* y, float* rstd, int64_t rows, int64_t dim, float eps) {
+void rmsnorm_forward(const float* x, const float* w, void* y, float* rstd, int64_t rows, int64_t dim, float eps,
+                     DType y_type) {
   if (rows <= 0 || dim <= 0) return;
-  forward_kernel<<<static_cast<unsigned>(rows), kThreads>>>(x, w, y, rstd, dim, eps);
+  if (y_type == DType::BF16)
+    forward_kernel<<<static_cast<unsigned>(rows), kThreads>>>(x, w, static_cast<__nv_bfloat16*>(y), rstd, dim, eps);
+  else
+    forward_kernel<<<static_cast<unsigned>(rows), kThreads>>>(x, w, static_cast<float*>(y), rstd, dim, eps);
   check_launch("rmsnorm_forward");
 }
 

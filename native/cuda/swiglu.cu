@@ -8,31 +8,37 @@ namespace {
 
 __device__ inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-__global__ void forward_kernel(const float* g, const float* u, float* a, int64_t n) {
+template <typename A>
+__global__ void forward_kernel(const float* g, const float* u, A* a, int64_t n) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i < n) a[i] = g[i] * sigmoid(g[i]) * u[i];
+  if (i < n) store(a + i, g[i] * sigmoid(g[i]) * u[i]);
 }
 
 // d silu(g)/dg = s (1 + g (1 - s)) with s = sigmoid(g).
-__global__ void backward_kernel(const float* g, const float* u, const float* da, float* dg, float* du, int64_t n) {
+template <typename G>
+__global__ void backward_kernel(const float* g, const float* u, const float* da, G* dg, G* du, int64_t n) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i >= n) return;
   const float s = sigmoid(g[i]);
-  du[i] = da[i] * g[i] * s;
-  dg[i] = da[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+  store(du + i, da[i] * g[i] * s);
+  store(dg + i, da[i] * u[i] * s * (1.0f + g[i] * (1.0f - s)));
 }
 
 }  // namespace
 
-void swiglu_forward(const float* g, const float* u, float* a, int64_t n) {
+void swiglu_forward(const float* g, const float* u, void* a, int64_t n, DType a_type) {
   if (n <= 0) return;
-  forward_kernel<<<blocks_for(n), kThreads>>>(g, u, a, n);
+  if (a_type == DType::BF16) forward_kernel<<<blocks_for(n), kThreads>>>(g, u, static_cast<__nv_bfloat16*>(a), n);
+  else forward_kernel<<<blocks_for(n), kThreads>>>(g, u, static_cast<float*>(a), n);
   check_launch("swiglu_forward");
 }
 
-void swiglu_backward(const float* g, const float* u, const float* da, float* dg, float* du, int64_t n) {
+void swiglu_backward(const float* g, const float* u, const float* da, void* dg, void* du, int64_t n, DType grad_type) {
   if (n <= 0) return;
-  backward_kernel<<<blocks_for(n), kThreads>>>(g, u, da, dg, du, n);
+  if (grad_type == DType::BF16)
+    backward_kernel<<<blocks_for(n), kThreads>>>(g, u, da, static_cast<__nv_bfloat16*>(dg), static_cast<__nv_bfloat16*>(du), n);
+  else
+    backward_kernel<<<blocks_for(n), kThreads>>>(g, u, da, static_cast<float*>(dg), static_cast<float*>(du), n);
   check_launch("swiglu_backward");
 }
 

@@ -236,3 +236,61 @@ TEST(cuda_embedding_backward_sorted_matches_cpu) {
   cpu::embedding_backward(tokens.data(), dout.data(), dtable.data(), n, dim);
   expect_close(dt.host(), dtable, 1e-30, 0, "embedding_backward_sorted");
 }
+
+// The bf16-output variants (what the model stores for tensor-core products
+// only) write every element, each the fp32 variant's value rounded to bf16:
+// within one bf16 step of it (the two instantiations may contract the
+// arithmetic differently), exactly where the value is rounded after the fact.
+TEST(cuda_bf16_outputs_are_the_fp32_outputs_rounded) {
+  if (!have_device()) return;
+  using cuda::DType;
+  auto widened = [](const Dev<uint16_t>& d) { return test::from_bf16_bits(d.host()); };
+  const double one_step = 1.0 / 128;  // bf16 keeps 8 significant bits
+  const int64_t rows = 37, dim = 1000, n = 10007;
+  auto x = test::randn(rows * dim, 41), w = test::randn(dim, 42);
+  Dev<float> x_d(x), w_d(w), y32(rows * dim), rstd(rows);
+  Dev<uint16_t> y16(rows * dim);
+  cuda::rmsnorm_forward(x_d.p, w_d.p, y32.p, rstd.p, rows, dim, 1e-5f);
+  cuda::rmsnorm_forward(x_d.p, w_d.p, y16.p, rstd.p, rows, dim, 1e-5f, DType::BF16);
+  expect_close(widened(y16), test::round_bf16(y32.host()), 1e-30, one_step, "rmsnorm y (bf16)");
+
+  auto g = test::randn(n, 43, 4.0f), u = test::randn(n, 44), da = test::randn(n, 45);
+  Dev<float> g_d(g), u_d(u), da_d(da), a32(n), dg32(n), du32(n);
+  Dev<uint16_t> a16(n), dg16(n), du16(n);
+  cuda::swiglu_forward(g_d.p, u_d.p, a32.p, n);
+  cuda::swiglu_forward(g_d.p, u_d.p, a16.p, n, DType::BF16);
+  cuda::swiglu_backward(g_d.p, u_d.p, da_d.p, dg32.p, du32.p, n);
+  cuda::swiglu_backward(g_d.p, u_d.p, da_d.p, dg16.p, du16.p, n, DType::BF16);
+  expect_close(widened(a16), test::round_bf16(a32.host()), 1e-30, one_step, "swiglu a (bf16)");
+  expect_close(widened(dg16), test::round_bf16(dg32.host()), 1e-30, one_step, "swiglu dg (bf16)");
+  expect_close(widened(du16), test::round_bf16(du32.host()), 1e-30, one_step, "swiglu du (bf16)");
+
+  const int64_t tokens = 29, heads = 3, head_dim = 40, max_pos = 64;
+  std::vector<float> cs(max_pos * head_dim / 2), sn(cs.size());
+  cpu::rope_table(10000.0f, head_dim, max_pos, cs.data(), sn.data());
+  std::vector<int32_t> pos(tokens);
+  for (int64_t t = 0; t < tokens; ++t) pos[t] = static_cast<int32_t>((t * 5) % max_pos);
+  Dev<float> cs_d(cs), sn_d(sn);
+  Dev<int32_t> pos_d(pos);
+  for (bool inverse : {false, true}) {
+    auto q = test::randn(tokens * heads * head_dim, 46);
+    Dev<float> q_d(q), rotated(q.size());
+    Dev<uint16_t> rotated16(q.size());
+    cuda::rope_apply_table_to(q_d.p, rotated.p, DType::F32, pos_d.p, tokens, heads, head_dim, cs_d.p, sn_d.p, inverse);
+    cuda::rope_apply_table_to(q_d.p, rotated16.p, DType::BF16, pos_d.p, tokens, heads, head_dim, cs_d.p, sn_d.p, inverse);
+    cuda::rope_apply_table(q_d.p, pos_d.p, tokens, heads, head_dim, cs_d.p, sn_d.p, inverse);  // in place
+    CHECK(rotated.host() == q_d.host());
+    expect_close(widened(rotated16), test::round_bf16(rotated.host()), 1e-30, one_step, "rope out (bf16)");
+  }
+
+  Dev<uint16_t> x16(x.size());
+  cuda::to_bf16(x_d.p, x16.p, static_cast<int64_t>(x.size()));
+  CHECK(widened(x16) == test::round_bf16(x));
+
+  auto p = test::randn(n, 47), m = test::randn(n, 48, 0.1f), v = test::randn(n, 49);
+  for (float& e : v) e = e * e;
+  Dev<float> p_d(p), m_d(m), v_d(v);
+  Dev<uint16_t> p16(n);
+  cuda::adamw_range(p_d.p, da_d.p, m_d.p, v_d.p, n, 0.9f, 0.95f, 1e-3f, 1.2f, 1e-8f, 0.999f, p16.p);
+  CHECK(widened(p16) == test::round_bf16(p_d.host()));
+}

@@ -76,6 +76,40 @@ void fill_zero(void* p, size_t bytes, const char*) {
 
 namespace {
 
+// bf16 storage: the bit pattern of x rounded to nearest even, and back.
+uint16_t bf16_bits(float x) {
+  const float r = test::round_bf16(x);
+  uint32_t u;
+  std::memcpy(&u, &r, 4);
+  return static_cast<uint16_t>(u >> 16);
+}
+float from_bf16(uint16_t b) {
+  const uint32_t u = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// n values stored as t, widened to fp32 (exact) in keep when bf16.
+const float* widen(const void* p, DType t, int64_t n, std::vector<float>& keep) {
+  if (t == DType::F32) return static_cast<const float*>(p);
+  keep.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) keep[i] = from_bf16(static_cast<const uint16_t*>(p)[i]);
+  return keep.data();
+}
+
+// Stores n fp32 values as t.
+void narrow(const float* src, void* out, DType t, int64_t n) {
+  if (t == DType::F32) {
+    if (src != out) std::memmove(out, src, sizeof(float) * static_cast<size_t>(n));
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(out)[i] = bf16_bits(src[i]);
+}
+
+// The elements a strided operand spans (its last row need not be full).
+int64_t span(int64_t rows, int64_t cols, int64_t ld) { return rows > 0 ? (rows - 1) * ld + cols : 0; }
+
 // The tensor-core paths multiply bf16-rounded operands (fp32 accumulation); the
 // stand-in rounds copies the same way, so the model's bf16 tolerances are
 // exercised here too (the SIMT and plain paths stay fp32). A rounded copy of
@@ -90,8 +124,12 @@ std::vector<float> rounded(const float* p, int64_t rows, int64_t cols, int64_t l
 }  // namespace
 
 void gemm(const GemmArgs& g, GemmEngine engine) {
-  if (g.a_type != DType::F32 || g.b_type != DType::F32 || g.c_type != DType::F32)
-    throw Error(ErrorKind::Argument, "host double: fp32 operands only");
+  if (g.c_type != DType::F32) throw Error(ErrorKind::Argument, "host double: fp32 output only");
+  if (engine == GemmEngine::Simt && (g.a_type != DType::F32 || g.b_type != DType::F32))
+    throw Error(ErrorKind::Argument, "host double: the SIMT path takes fp32 operands only");
+  const int64_t a_rows = g.trans_a ? g.k : g.m, a_cols = g.trans_a ? g.m : g.k;
+  const int64_t b_rows = g.trans_b ? g.n : g.k, b_cols = g.trans_b ? g.k : g.n;
+  std::vector<float> wa, wb;
   cpu::GemmArgs c;
   c.trans_a = g.trans_a;
   c.trans_b = g.trans_b;
@@ -99,17 +137,15 @@ void gemm(const GemmArgs& g, GemmEngine engine) {
   c.n = g.n;
   c.k = g.k;
   c.alpha = g.alpha;
-  c.a = static_cast<const float*>(g.a);
+  c.a = widen(g.a, g.a_type, span(a_rows, a_cols, g.lda), wa);
   c.lda = g.lda;
-  c.b = static_cast<const float*>(g.b);
+  c.b = widen(g.b, g.b_type, span(b_rows, b_cols, g.ldb), wb);
   c.ldb = g.ldb;
   c.beta = g.beta;
   c.c = static_cast<float*>(g.c);
   c.ldc = g.ldc;
   std::vector<float> ra, rb;
   if (engine != GemmEngine::Simt) {  // tensor cores: bf16 operands
-    const int64_t a_rows = g.trans_a ? g.k : g.m, a_cols = g.trans_a ? g.m : g.k;
-    const int64_t b_rows = g.trans_b ? g.n : g.k, b_cols = g.trans_b ? g.k : g.n;
     ra = rounded(c.a, a_rows, a_cols, g.lda);
     rb = rounded(c.b, b_rows, b_cols, g.ldb);
     c.a = ra.data();
@@ -139,20 +175,21 @@ cpu::AttentionArgs cpu_attention(const AttentionArgs& a) {
 // The CPU's arguments, over bf16-rounded copies of hidden and weight when the
 // engine is a tensor-core one (the copies live in the returned object).
 struct HostLogprob {
-  std::vector<float> hidden, weight;
+  std::vector<float> hidden, weight, wide_weight;
   cpu::LogprobArgs args;
 };
 
 HostLogprob cpu_logprob(const LogprobArgs& a) {
-  if (a.hidden_type != DType::F32 || a.weight_type != DType::F32)
-    throw Error(ErrorKind::Argument, "host double: fp32 log-prob only");
+  if (a.hidden_type != DType::F32) throw Error(ErrorKind::Argument, "host double: fp32 log-prob hidden rows only");
+  if (a.engine == GemmEngine::Simt && a.weight_type != DType::F32)
+    throw Error(ErrorKind::Argument, "host double: the SIMT log-prob takes an fp32 weight only");
   HostLogprob h;
   cpu::LogprobArgs& c = h.args;
   c.rows = a.rows;
   c.dim = a.dim;
   c.vocab = a.vocab;
   c.hidden = static_cast<const float*>(a.hidden);
-  c.weight = static_cast<const float*>(a.weight);
+  c.weight = widen(a.weight, a.weight_type, a.vocab * a.dim, h.wide_weight);
   c.targets = a.targets;
   if (a.engine != GemmEngine::Simt) {
     h.hidden = rounded(c.hidden, a.rows, a.dim, a.dim);
@@ -226,20 +263,36 @@ void logprob_grouped(const LogprobArgs& a, const std::vector<int64_t>& group_end
   }
 }
 
-void rmsnorm_forward(const float* x, const float* w, float* y, float* rstd, int64_t rows, int64_t dim, float eps) {
-  cpu::rmsnorm_forward(x, w, y, rstd, rows, dim, eps);
+void rmsnorm_forward(const float* x, const float* w, void* y, float* rstd, int64_t rows, int64_t dim, float eps,
+                     DType y_type) {
+  std::vector<float> out(static_cast<size_t>(rows * dim));
+  cpu::rmsnorm_forward(x, w, out.data(), rstd, rows, dim, eps);
+  narrow(out.data(), y, y_type, rows * dim);
 }
 void rmsnorm_backward(const float* x, const float* w, const float* rstd, const float* dy, float* dx, float* dw,
                       int64_t rows, int64_t dim) {
   cpu::rmsnorm_backward(x, w, rstd, dy, dx, dw, rows, dim);
 }
-void swiglu_forward(const float* g, const float* u, float* a, int64_t n) { cpu::swiglu_forward(g, u, a, n, default_isa()); }
-void swiglu_backward(const float* g, const float* u, const float* da, float* dg, float* du, int64_t n) {
-  cpu::swiglu_backward(g, u, da, dg, du, n, default_isa());
+void swiglu_forward(const float* g, const float* u, void* a, int64_t n, DType a_type) {
+  std::vector<float> out(static_cast<size_t>(n));
+  cpu::swiglu_forward(g, u, out.data(), n, default_isa());
+  narrow(out.data(), a, a_type, n);
+}
+void swiglu_backward(const float* g, const float* u, const float* da, void* dg, void* du, int64_t n, DType grad_type) {
+  std::vector<float> dgo(static_cast<size_t>(n)), duo(static_cast<size_t>(n));
+  cpu::swiglu_backward(g, u, da, dgo.data(), duo.data(), n, default_isa());
+  narrow(dgo.data(), dg, grad_type, n);
+  narrow(duo.data(), du, grad_type, n);
 }
 void rope_apply_table(float* x, const int32_t* positions, int64_t tokens, int64_t heads, int64_t head_dim,
                       const float* cos_table, const float* sin_table, bool inverse) {
   cpu::rope_apply_table(x, positions, tokens, heads, head_dim, cos_table, sin_table, inverse);
+}
+void rope_apply_table_to(const float* x, void* out, DType out_type, const int32_t* positions, int64_t tokens,
+                         int64_t heads, int64_t head_dim, const float* cos_table, const float* sin_table, bool inverse) {
+  std::vector<float> v(x, x + tokens * heads * head_dim);
+  cpu::rope_apply_table(v.data(), positions, tokens, heads, head_dim, cos_table, sin_table, inverse);
+  narrow(v.data(), out, out_type, tokens * heads * head_dim);
 }
 void embedding_forward(const float* table, const int32_t* tokens, float* out, int64_t n, int64_t dim) {
   cpu::embedding_forward(table, tokens, out, n, dim);
@@ -251,12 +304,13 @@ void embedding_backward_sorted(const int32_t* ids, const int32_t* starts, const 
       for (int64_t d = 0; d < dim; ++d) dtable[static_cast<int64_t>(ids[u]) * dim + d] += dout[static_cast<int64_t>(order[i]) * dim + d];
 }
 void adamw_range(float* p, const float* g, float* m, float* v, int64_t n, float b1, float b2, float step,
-                 float inv_sqrt_bc2, float eps, float decay) {
+                 float inv_sqrt_bc2, float eps, float decay, void* p_bf16) {
   for (int64_t i = 0; i < n; ++i) {
     m[i] = b1 * m[i] + (1 - b1) * g[i];
     v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
     p[i] = p[i] * decay - step * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
   }
+  if (p_bf16) narrow(p, p_bf16, DType::BF16, n);
 }
 
 void attention_decode(const float* q, const float* k_cache, const float* v_cache, const int32_t* slots,
@@ -298,6 +352,7 @@ void kv_cache_append(const float* k, const float* v, float* k_cache, float* v_ca
 void add(const float* a, const float* b, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
+void to_bf16(const float* x, void* out, int64_t n) { narrow(x, out, DType::BF16, n); }
 void scale(float* x, int64_t n, float s) {
   for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }
