@@ -26,9 +26,20 @@ struct Candidates {
   int64_t kept = 0;
   double total = 0;
   std::vector<uint64_t> keys, keys_tmp;  // the sort's scratch
+  std::vector<uint32_t> radix_count;
+  std::vector<double> exps;               // a caller's scratch for exp_shifted
 };
 
-void sampling_filter(const float* logits, int64_t vocab, const SamplingParams& s, Candidates& c);
+// exps[i] = exp(logits[i] - max) in double, id order; returns their sum (the
+// softmax's normaliser, which generation needs for each token's log-prob).
+double exp_shifted(const float* logits, int64_t vocab, float max, double* exps);
+
+// exps (optional): exp_shifted's output for these logits. At temperature 1 the
+// weights are exactly those values, so the filter takes them instead of
+// computing them again (half the exponentials of a draw); other temperatures
+// ignore it. The result is the same either way.
+void sampling_filter(const float* logits, int64_t vocab, const SamplingParams& s, Candidates& c,
+                     const double* exps = nullptr);
 
 // ids[0 .. vocab) in the filter's order (highest logit first, equal logits by
 // id; -0 and +0 equal), by a radix sort of (logit, id) keys: the order a

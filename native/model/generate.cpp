@@ -53,10 +53,9 @@ int32_t sample(const float* logits, int64_t vocab, const cpu::SamplingParams& s,
   // pool slot: another thread may resize the pool (configure) mid-generation.
   thread_local cpu::Candidates c;
   const float mx = *std::max_element(logits, logits + vocab);
-  double z = 0;
-  for (int64_t i = 0; i < vocab; ++i) z += std::exp(static_cast<double>(logits[i] - mx));
-  const double lse = mx + std::log(z);
-  cpu::sampling_filter(logits, vocab, s, c);
+  c.exps.resize(static_cast<size_t>(vocab));
+  const double lse = mx + std::log(cpu::exp_shifted(logits, vocab, mx, c.exps.data()));
+  cpu::sampling_filter(logits, vocab, s, c, c.exps.data());
   const int32_t token = s.temperature == 0.0 ? c.ids[0] : cpu::sampling_draw(c, rng.uniform());
   *logprob = logits[token] - lse;
   return token;

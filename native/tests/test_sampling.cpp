@@ -80,6 +80,42 @@ TEST(top_p_filter_keeps_the_comparison_sorted_prefix) {
   }
 }
 
+// Weights taken from exp_shifted's values (temperature 1) are the ones the
+// filter computes itself, to the bit, whatever else is on; other temperatures
+// ignore them.
+TEST(filter_with_precomputed_exponentials_gives_the_same_candidates) {
+  std::mt19937 rng(21);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  const int64_t vocab = 3001;
+  std::vector<float> logits(vocab);
+  for (float& x : logits) x = std::round(nd(rng) * 8.0f) / 8.0f;  // ties
+  const float mx = *std::max_element(logits.begin(), logits.end());
+  std::vector<double> exps(vocab);
+  double z = cpu::exp_shifted(logits.data(), vocab, mx, exps.data()), want_z = 0;
+  for (int64_t i = 0; i < vocab; ++i) want_z += std::exp(static_cast<double>(logits[i] - mx));
+  CHECK(z == want_z);
+  struct Filter {
+    double temperature, top_p;
+    int64_t top_k;
+  };
+  for (const Filter& f : {Filter{1.0, 0.9, 0}, Filter{1.0, 1.0, 50}, Filter{1.0, 0.95, 400}, Filter{1.0, 1.0, 0},
+                          Filter{0.7, 0.9, 0}, Filter{1.3, 1.0, 20}}) {
+    cpu::SamplingParams p;
+    p.temperature = f.temperature;
+    p.top_p = f.top_p;
+    p.top_k = f.top_k;
+    cpu::Candidates plain, given;
+    cpu::sampling_filter(logits.data(), vocab, p, plain);
+    cpu::sampling_filter(logits.data(), vocab, p, given, exps.data());
+    CHECK(plain.kept == given.kept);
+    CHECK(plain.total == given.total);
+    bool same = true;
+    for (int64_t i = 0; i < plain.kept && i < given.kept; ++i)
+      same = same && plain.ids[i] == given.ids[i] && plain.weights[i] == given.weights[i];
+    CHECK(same);
+  }
+}
+
 // Another thread may resize the engine's pool (configure({ threads })) while a
 // generation is drawing tokens in parallel: per-thread scratch must not be sized
 // by the thread count seen when the generation began. The tokens stay those of
