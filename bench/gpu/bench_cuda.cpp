@@ -1,5 +1,5 @@
-// GPU benchmark of the engine: GEMM, attention, the fused log-prob + DPO step and
-// a whole training step of a 125M Llama, on the shapes of the PyTorch anchors
+// GPU benchmark of the engine: GEMM, attention, the fused log-prob + DPO step, a
+// whole training step of a 125M Llama and sampling from it, on the shapes of the PyTorch anchors
 // (bench/gpu/torch_reference.py measures the same rows). Writes one JSON file;
 // bench/gpu/table.py sets it against PyTorch's. README.md beside this file
 // says what each row counts.
@@ -36,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "../../native/core/thread_pool.h"
 #include "../../native/cpu/losses.h"
 #include "../../native/cuda/attention.h"
 #include "../../native/cuda/check.h"
@@ -440,9 +441,8 @@ void row_dpo(Obj& r, int64_t B, int64_t T, int64_t d, int64_t V) {
   progress(buf);
 }
 
-// The 125M Llama of the anchor (torch_llama.py's first GPU config) trained with
-// the SFT objective on every token but each sequence's first, AdamW.
-void row_train(Obj& r, model::Precision precision, int max_steps, double budget_s) {
+// The 125M Llama of the anchors (torch_llama.py's first GPU config, hf_generate.py's model).
+model::Config llama_125m() {
   model::Config c;
   c.vocab_size = 32000;
   c.hidden_size = 768;
@@ -455,6 +455,13 @@ void row_train(Obj& r, model::Precision precision, int max_steps, double budget_
   c.rms_norm_eps = 1e-5;
   c.initializer_range = 0.02;
   c.tie_word_embeddings = false;
+  return c;
+}
+
+// The 125M model trained with the SFT objective on every token but each
+// sequence's first, AdamW.
+void row_train(Obj& r, model::Precision precision, int max_steps, double budget_s) {
+  const model::Config c = llama_125m();
   const int64_t B = 16, T = 1024;
   double t0 = now_s();
   model::Model m(c, 1, true, model::Device::Cuda, precision);
@@ -506,6 +513,40 @@ void row_train(Obj& r, model::Precision precision, int max_steps, double budget_
   char buf[200];
   std::snprintf(buf, sizeof buf, "train 125M %s: step %.1f ms, %.0f tokens/s, loss %.3f",
                 precision == model::Precision::Bf16 ? "bf16" : "fp32", med, B * T / (med / 1e3), loss);
+  progress(buf);
+}
+
+// Sampling as the hf_generate anchor ran it: `batch` random 256-token prompts,
+// 128 new tokens each (no stop token), temperature 1, top-p 0.95, bf16. Wall
+// clock of the whole generate call (prefill, decode, the host's sampling), after
+// a short warm-up call.
+void row_generate(Obj& r, int64_t batch) {
+  const model::Config c = llama_125m();
+  double t0 = now_s();
+  model::Model m(c, 1, true, model::Device::Cuda, model::Precision::Bf16);
+  r.num("init_s", now_s() - t0).integer("params", m.num_params());
+  Rng g(37);
+  std::vector<model::GenerateRequest> requests(static_cast<size_t>(batch));
+  for (int64_t i = 0; i < batch; ++i) {
+    for (int t = 0; t < 256; ++t) requests[i].prompt.push_back(static_cast<int32_t>(g.next() % c.vocab_size));
+    requests[i].seed = static_cast<uint64_t>(i + 1);
+  }
+  model::SamplingConfig s;
+  s.filter.temperature = 1.0;
+  s.filter.top_p = 0.95;
+  s.max_new_tokens = 8;
+  m.generate(requests, s);  // warm-up: allocations, the cache, first launches
+  s.max_new_tokens = 128;
+  t0 = now_s();
+  const model::GenerateResult res = m.generate(requests, s);
+  const double dt = now_s() - t0;
+  int64_t tokens = 0;
+  for (const std::vector<int32_t>& t : res.tokens) tokens += static_cast<int64_t>(t.size());
+  r.num("s", dt).integer("new_tokens", tokens).num("new_tokens_per_s", tokens / dt);
+  r.num("ms_per_step", dt * 1e3 / 128).integer("threads", num_threads());
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "generate 125M batch %lld: %.2f s, %.0f new tokens/s", static_cast<long long>(batch), dt,
+                tokens / dt);
   progress(buf);
 }
 
@@ -636,7 +677,7 @@ int main(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
     std::fprintf(stderr,
                  "usage: %s OUT.json [--budget SECONDS] [--only SECTION|ROW,...] [--fp32-train] [--no-fork]\n"
-                 "sections: device gemm attention dpo_logprob train\n",
+                 "sections: device gemm attention dpo_logprob train generate\n",
                  argv[0]);
     return 2;
   }
@@ -716,6 +757,13 @@ int main(int argc, char** argv) {
   if (fp32_train)
     jobs.push_back({"train", "train fp32", train_base("fp32"), 90,
                     [](Obj& r) { row_train(r, model::Precision::Fp32, 3, 6.0); }});
+  for (int64_t batch : {64, 1}) {
+    Obj b;
+    b.str("model", "llama-125m").integer("batch", batch).integer("prompt", 256).integer("new_tokens", 128);
+    b.num("temperature", 1.0).num("top_p", 0.95);
+    jobs.push_back({"generate", "generate batch " + std::to_string(batch), b, 40,
+                    [batch](Obj& r) { row_generate(r, batch); }});
+  }
 
   const double start = now_s();
   std::vector<std::string> sections;

@@ -99,9 +99,9 @@ stamp
 
 if [[ $skip_bench == 0 && -x $build/genrm_cuda_bench ]]; then
   echo "== benchmark: genrm vs PyTorch"
-  timeout 150 "$build/genrm_cuda_bench" "$out/ours.json" --budget 50 2>"$out/bench.log"
+  timeout 150 "$build/genrm_cuda_bench" "$out/ours.json" --budget 65 2>"$out/bench.log"
   result[bench]=$?
-  PYTHONUNBUFFERED=1 timeout 120 python3 bench/gpu/torch_reference.py "$out/torch.json" --budget 45 2>"$out/torch.log"
+  PYTHONUNBUFFERED=1 timeout 120 python3 bench/gpu/torch_reference.py "$out/torch.json" --budget 55 2>"$out/torch.log"
   result[torch]=$?
   python3 bench/gpu/table.py "$out/ours.json" "$out/torch.json" "$out/table.md"
 else

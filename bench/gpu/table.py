@@ -148,6 +148,13 @@ def build(ours, torch):
         t.add(f"training 125M, {prec} vs eager bf16 [tokens/s]", o, th, "tokens_per_s", "{:,.0f}", True,
               target=">= 1x eager" if targeted else "info", ok=(lambda a, b, r: r >= 1.0) if targeted else None,
               extra=("step_ms", "({:.1f} ms)"))
+    # Sampling (DESIGN.md section 5): new tokens/s against transformers' generate().
+    th = find(torch, "generate", model="llama-125m", batch=64)
+    for batch in (64, 1):
+        o = find(ours, "generate", model="llama-125m", batch=batch)
+        t.add(f"sampling 125M batch {batch}, 256 + 128 tokens vs HF generate [new tokens/s]", o,
+              th if batch == 64 else {"skipped": "measured at batch 64 only"}, "new_tokens_per_s", "{:,.0f}", True,
+              target=">= 10x" if batch == 64 else "info", ok=(lambda a, b, r: r >= 10) if batch == 64 else None)
     return t
 
 

@@ -1,7 +1,8 @@
 """PyTorch reference for bench/gpu/bench_cuda.cpp: the same rows, measured the way
 the anchors (DESIGN.md section 5) were: SDPA attention (flash; cuDNN for
-information), the naive DPO log-prob step (full logits), bf16 GEMM, and the
-125M Llama training step in eager mode with bf16 autocast and AdamW.
+information), the naive DPO log-prob step (full logits), bf16 GEMM, the 125M
+Llama training step in eager mode with bf16 autocast and AdamW, and sampling
+from that model with transformers' generate().
 
     python3 torch_reference.py OUT.json [--budget SECONDS] [--only SECTION,...] [--smoke]
 
@@ -27,7 +28,7 @@ def parse_args():
     p = argparse.ArgumentParser()
     p.add_argument("out")
     p.add_argument("--budget", type=float, default=70.0, help="seconds for all rows; later rows are skipped past it")
-    p.add_argument("--only", default="", help="comma-separated sections: device,gemm,attention,dpo_logprob,train")
+    p.add_argument("--only", default="", help="comma-separated sections: device,gemm,attention,dpo_logprob,train,generate")
     p.add_argument("--smoke", action="store_true")
     return p.parse_args()
 
@@ -324,6 +325,36 @@ def train_rows():
                      "T": T, "B": B, "precision": "bf16-autocast", "mode": "eager"}, measure)]
 
 
+# ---- sampling: transformers generate(), as the hf_generate anchor ran it ----
+
+def generate_rows():
+    """Batch 64 only (the target's row): at batch 1 generate() takes ~6 s for
+    information alone. An absent transformers package is that row's error."""
+    d, L, H, KV, ff, V = (64, 2, 4, 2, 128, 512) if ARGS.smoke else (768, 12, 12, 4, 2048, 32000)
+    B, prompt, new = (4, 16, 8) if ARGS.smoke else (64, 256, 128)
+
+    def measure(row):
+        from transformers import LlamaConfig, LlamaForCausalLM
+        import transformers
+        cfg = LlamaConfig(hidden_size=d, num_hidden_layers=L, num_attention_heads=H, num_key_value_heads=KV,
+                          intermediate_size=ff, vocab_size=V, max_position_embeddings=2048)
+        m = LlamaForCausalLM(cfg).to(DEV, torch.bfloat16 if CUDA else torch.float32).eval()
+        x = torch.randint(0, V, (B, prompt), device=DEV)
+        m.generate(x, max_new_tokens=8, do_sample=True, pad_token_id=0)
+        sync()
+        kw = dict(max_new_tokens=new, min_new_tokens=new, do_sample=True, temperature=1.0, top_p=0.95, pad_token_id=0)
+        t = time.perf_counter()
+        m.generate(x, **kw)
+        sync()
+        dt = time.perf_counter() - t
+        row.update(transformers=transformers.__version__, params=sum(p.numel() for p in m.parameters()), s=dt,
+                   new_tokens_per_s=B * new / dt)
+        log(f"generate 125M batch {B}: {dt:.2f} s, {B * new / dt:.0f} new tokens/s")
+
+    return [run_row({"model": "llama-125m", "batch": B, "prompt": prompt, "new_tokens": new, "temperature": 1.0,
+                     "top_p": 0.95}, measure)]
+
+
 def device_info():
     info = {"torch": torch.__version__, "device": DEV}
     if CUDA:
@@ -365,7 +396,8 @@ def main():
     except Exception as e:
         res["device"] = {"error": f"{type(e).__name__}: {e}"[:400]}
     write(False)
-    for name, fn in [("gemm", gemm_rows), ("attention", attention_rows), ("dpo_logprob", dpo_rows), ("train", train_rows)]:
+    for name, fn in [("gemm", gemm_rows), ("attention", attention_rows), ("dpo_logprob", dpo_rows), ("train", train_rows),
+                     ("generate", generate_rows)]:
         if only and name not in only:
             continue
         if not CUDA and not ARGS.smoke:  # full shapes on a CPU would run for many minutes
