@@ -72,8 +72,8 @@ echo "== parity: CUDA kernels and the model vs the CPU engine"
 if [[ -x $build/genrm_native_tests ]]; then
   result[parity]=0
   : >"$out/parity.log"
-  for group in cuda_rmsnorm cuda_swiglu cuda_rope cuda_embedding cuda_adamw cuda_out_of_memory cuda_row \
-               cuda_gemm cuda_attention cuda_logprob cuda_model; do
+  for group in cuda_rmsnorm cuda_swiglu cuda_rope cuda_embedding cuda_adamw cuda_out_of_memory cuda_row cuda_bf16 \
+               cuda_gemm cuda_attention cuda_logprob cuda_sampling cuda_model; do
     GENRM_REQUIRE_CUDA=1 timeout 120 "$build/genrm_native_tests" "$group" >"$out/parity.$group.log" 2>&1
     rc=$?
     cat "$out/parity.$group.log" >>"$out/parity.log"

@@ -32,6 +32,7 @@
 #include "kernels.h"
 #include "logprob.h"
 #include "model_device.h"
+#include "sampling.h"
 
 namespace genrm::cuda {
 
@@ -235,7 +236,9 @@ struct DeviceModel {
     if (params_bf16) return {params_bf16 + (p - params), DType::BF16};
     return f32(p);
   }
-  Buf<int32_t> gtok{"decode tokens"}, gpos{"decode positions"}, gslot{"decode slots"}, gn{"decode key counts"};
+  Buf<int32_t> gtok{"decode tokens"}, gpos{"decode positions"}, gslot{"decode slots"}, gn{"decode key counts"},
+      gdrawn{"drawn tokens"};
+  Buf<double> guniform{"draws' uniforms"}, gdrawn_lp{"drawn tokens' log-probs"};
 
   void free_generation() {
     device_free(gen.k);
@@ -244,7 +247,8 @@ struct DeviceModel {
   }
   void prefill(const model::Batch& prompts, int64_t slots, int64_t capacity, std::vector<float>& first_logits);
   void start(int64_t slot, int64_t seq);
-  void step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens, std::vector<float>& logits);
+  // One decode step; returns the device's [rows, vocab] logits.
+  float* step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens);
 
   float* buffer(ModelBuffer b) {
     switch (b) {
@@ -608,7 +612,7 @@ void DeviceModel::start(int64_t slot, int64_t seq) {
   gen.len[slot] = static_cast<int32_t>(n);
 }
 
-void DeviceModel::step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens, std::vector<float>& logits) {
+float* DeviceModel::step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens) {
   const int64_t M = static_cast<int64_t>(slots.size()), d = c.hidden_size, f = c.intermediate_size, V = c.vocab_size;
   const int64_t L = c.num_hidden_layers, H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
   const int64_t qd = c.q_dim(), kvd = c.kv_dim();
@@ -649,7 +653,7 @@ void DeviceModel::step(const std::vector<int64_t>& slots, const std::vector<int3
   rmsnorm_forward(X, final_norm(), Hh, nullptr, M, d, eps, st);
   float* LG = glogits.get(M * V);
   linear(h, weight(lm_head()), LG, M, d, V, engine);
-  logits = download(LG, M * V, "decode logits");
+  return LG;
 }
 
 void device_generate_prefill(DeviceModel& m, const model::Batch& prompts, int64_t slots, int64_t capacity,
@@ -666,7 +670,23 @@ void device_generate_start(DeviceModel& m, int64_t slot, int64_t seq) {
 void device_generate_step(DeviceModel& m, const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
                           std::vector<float>& logits) {
   std::lock_guard<std::mutex> lock(device_lock());
-  m.step(slots, tokens, logits);
+  const float* LG = m.step(slots, tokens);
+  logits = download(LG, static_cast<int64_t>(slots.size()) * m.c.vocab_size, "decode logits");
+}
+
+void device_generate_step_sample(DeviceModel& m, const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
+                                 const cpu::SamplingParams& s, const std::vector<double>& u, std::vector<int32_t>& drawn,
+                                 std::vector<double>& logprob) {
+  std::lock_guard<std::mutex> lock(device_lock());
+  const int64_t M = static_cast<int64_t>(slots.size());
+  const float* LG = m.step(slots, tokens);
+  int32_t* T = m.gdrawn.get(M);
+  double* LP = m.gdrawn_lp.get(M);
+  sample_rows(LG, M, m.c.vocab_size, s, s.temperature == 0.0 ? nullptr : m.guniform.upload(u), T, LP);
+  drawn.resize(static_cast<size_t>(M));
+  logprob.resize(static_cast<size_t>(M));
+  copy(drawn.data(), T, sizeof(int32_t) * drawn.size(), CopyKind::DeviceToHost, "drawn tokens");
+  copy(logprob.data(), LP, sizeof(double) * logprob.size(), CopyKind::DeviceToHost, "drawn tokens' log-probs");
 }
 
 void device_generate_end(DeviceModel& m) {

@@ -45,6 +45,12 @@ void device_generate_prefill(DeviceModel& m, const model::Batch& prompts, int64_
 void device_generate_start(DeviceModel& m, int64_t slot, int64_t seq);
 void device_generate_step(DeviceModel& m, const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
                           std::vector<float>& logits);
+// The same step with the draws on the device (cuda/sampling.h): u[i] is row
+// i's uniform (unread at temperature 0); each row's token and log-prob come
+// back instead of its logits.
+void device_generate_step_sample(DeviceModel& m, const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
+                                 const cpu::SamplingParams& s, const std::vector<double>& u, std::vector<int32_t>& drawn,
+                                 std::vector<double>& logprob);
 void device_generate_end(DeviceModel& m);
 
 }  // namespace genrm::cuda

@@ -35,6 +35,11 @@ void device_generate_start(DeviceModel&, int64_t, int64_t) { throw Error(ErrorKi
 void device_generate_step(DeviceModel&, const std::vector<int64_t>&, const std::vector<int32_t>&, std::vector<float>&) {
   throw Error(ErrorKind::State, "no CUDA in this build");
 }
+void device_generate_step_sample(DeviceModel&, const std::vector<int64_t>&, const std::vector<int32_t>&,
+                                 const cpu::SamplingParams&, const std::vector<double>&, std::vector<int32_t>&,
+                                 std::vector<double>&) {
+  throw Error(ErrorKind::State, "no CUDA in this build");
+}
 void device_generate_end(DeviceModel&) {}
 
 }  // namespace genrm::cuda

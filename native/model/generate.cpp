@@ -297,25 +297,35 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
         last.push_back(out.tokens[slot_sample[sl]].back());
       }
     if (active.empty()) break;
-    if (device_) {
-      cuda::device_generate_step(*device_, active, last, logits);
-    } else {
-      decode_step(cache, active, last, logits);
-    }
-    // Draws in parallel (each sample has its own stream and the filter's result
-    // depends only on its row, so the tokens do not depend on the threads), then
-    // records them in slot order. With a large vocabulary and top-p, the sort in
-    // the filter costs more than the decode step of a small model.
     const int64_t M = static_cast<int64_t>(active.size());
     std::vector<int32_t> drawn(static_cast<size_t>(M));
     std::vector<double> drawn_lp(static_cast<size_t>(M));
-    parallel_for(M, [&](int64_t begin, int64_t end, int) {
-      for (int64_t i = begin; i < end; ++i)
-        drawn[i] = sample(logits.data() + i * V, V, s.filter, rngs[slot_sample[active[i]]], &drawn_lp[i]);
-    });
+    if (device_ && !s.return_logits) {
+      // The draws on the device too: one token id and log-prob per row come
+      // back instead of the rows' logits. Each row's uniform comes from its own
+      // sample's stream, in slot order, as the host's draws take them.
+      std::vector<double> u(static_cast<size_t>(M), 0.0);
+      if (s.filter.temperature != 0.0)
+        for (int64_t i = 0; i < M; ++i) u[i] = rngs[slot_sample[active[i]]].uniform();
+      cuda::device_generate_step_sample(*device_, active, last, s.filter, u, drawn, drawn_lp);
+    } else {
+      if (device_) {
+        cuda::device_generate_step(*device_, active, last, logits);
+      } else {
+        decode_step(cache, active, last, logits);
+      }
+      // Draws in parallel (each sample has its own stream and the filter's result
+      // depends only on its row, so the tokens do not depend on the threads), then
+      // records them in slot order. With a large vocabulary and top-p, the sort in
+      // the filter costs more than the decode step of a small model.
+      parallel_for(M, [&](int64_t begin, int64_t end, int) {
+        for (int64_t i = begin; i < end; ++i)
+          drawn[i] = sample(logits.data() + i * V, V, s.filter, rngs[slot_sample[active[i]]], &drawn_lp[i]);
+      });
+    }
     for (int64_t i = 0; i < M; ++i) {
       const int64_t smp = slot_sample[active[i]];
-      accept(smp, logits.data() + i * V, drawn[i], drawn_lp[i]);
+      accept(smp, s.return_logits ? logits.data() + i * V : nullptr, drawn[i], drawn_lp[i]);
       if (done[smp]) slot_sample[active[i]] = -1;
     }
   }

@@ -13,6 +13,7 @@
 // tensor, worst tensor). The GPU adds roundings the stand-in does not make
 // (attention's P and dS, the log-prob's dz, all bf16), so losses are held to
 // 1e-2 and gradients to 8e-2; a wiring or kernel bug gives errors of order 1.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -266,6 +267,50 @@ TEST(cuda_model_generation_matches_cpu) {
       } else {
         CHECK(rel_diff(rg.logits[i].data(), rc.logits[i].data(), V) <= 3e-2);  // the first step: the prefill
       }
+    }
+  }
+}
+
+// Without return_logits the decode steps draw on the device (cuda/sampling.h):
+// the same model's tokens must be those the host draws from the same logits
+// (return_logits keeps the draws on the host), for greedy, temperature, top-k
+// and top-p, in both precisions, with slots refilled; log-probs to rounding.
+TEST(cuda_model_draws_on_the_device_match_the_hosts) {
+  if (!have_device()) return;
+  const model::Config c = config(false);
+  std::vector<model::GenerateRequest> reqs(3);
+  reqs[0].prompt = {1, 5, 9, 2};
+  reqs[0].n = 3;
+  reqs[0].seed = 7;
+  reqs[1].prompt = {4};
+  reqs[1].seed = 2;
+  reqs[2].prompt = {8, 8, 3, 60, 61, 62, 7, 1, 0, 2, 33};
+  reqs[2].n = 2;
+  reqs[2].seed = 19;
+  struct Filter {
+    double temperature, top_p;
+    int64_t top_k;
+  };
+  for (model::Precision prec : {model::Precision::Fp32, model::Precision::Bf16}) {
+    model::Model m(c, 13, true, model::Device::Cuda, prec);
+    for (const Filter& f : {Filter{0.0, 1.0, 0}, Filter{0.8, 0.9, 0}, Filter{1.0, 0.95, 20}, Filter{1.2, 1.0, 0},
+                            Filter{1.0, 1.0, 5}}) {
+      model::SamplingConfig s;
+      s.max_new_tokens = 12;
+      s.max_batch = 4;  // fewer slots than samples
+      s.filter.temperature = f.temperature;
+      s.filter.top_p = f.top_p;
+      s.filter.top_k = f.top_k;
+      s.return_logits = true;
+      const model::GenerateResult host = m.generate(reqs, s);
+      s.return_logits = false;
+      const model::GenerateResult device = m.generate(reqs, s);
+      CHECK(device.tokens == host.tokens);
+      CHECK(device.finish == host.finish);
+      double worst = 0;
+      for (size_t i = 0; i < host.logprob.size() && i < device.logprob.size(); ++i)
+        worst = std::max(worst, std::fabs(device.logprob[i] - host.logprob[i]) / (1.0 + std::fabs(host.logprob[i])));
+      CHECK(worst <= 1e-9);
     }
   }
 }

@@ -8,6 +8,7 @@
 // The kernels themselves are not tested here (their parity tests need a GPU);
 // what is tested is that model.cu wires them together as the CPU model does. Linked only into
 // genrm_cuda_host_tests (CMake, CPU builds; see native/tests/host_double/).
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +23,7 @@
 #include "../../cpu/logprob.h"
 #include "../../cpu/rmsnorm.h"
 #include "../../cpu/rope.h"
+#include "../../cpu/sampling.h"
 #include "../../cpu/swiglu.h"
 #include "../../cuda/attention.h"
 #include "../../cuda/check.h"
@@ -29,6 +31,7 @@
 #include "../../cuda/gemm.h"
 #include "../../cuda/kernels.h"
 #include "../../cuda/logprob.h"
+#include "../../cuda/sampling.h"
 #include "../util.h"
 
 namespace genrm::cuda {
@@ -378,6 +381,25 @@ void rows_dot_backward(const float* x, const int32_t* rows, const float* w, cons
       dw[d] += g[i] * x[static_cast<int64_t>(rows[i]) * dim + d];
     }
 }
+// The CPU filter and draw row by row: the device's semantics, with the CPU's
+// sums (the device may differ only at rounding-close boundaries).
+void sample_rows(const float* logits, int64_t rows, int64_t vocab, const cpu::SamplingParams& s, const double* u,
+                 int32_t* tokens, double* logprob) {
+  cpu::validate_sampling(s);
+  if (rows < 1 || vocab < 1 || !logits || !tokens || !logprob || (s.temperature != 0.0 && !u))
+    throw Error(ErrorKind::Argument, "host double: sample_rows: bad arguments");
+  cpu::Candidates c;
+  c.exps.resize(static_cast<size_t>(vocab));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = logits + r * vocab;
+    const float mx = *std::max_element(row, row + vocab);
+    const double lse = mx + std::log(cpu::exp_shifted(row, vocab, mx, c.exps.data()));
+    cpu::sampling_filter(row, vocab, s, c, c.exps.data());
+    tokens[r] = s.temperature == 0.0 ? c.ids[0] : cpu::sampling_draw(c, u[r]);
+    logprob[r] = row[tokens[r]] - lse;
+  }
+}
+
 double sum_squares(const float* x, int64_t n) {
   double s = 0;
   for (int64_t i = 0; i < n; ++i) s += static_cast<double>(x[i]) * x[i];
