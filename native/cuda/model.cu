@@ -220,6 +220,9 @@ struct DeviceModel {
   Buf<float> gx{"decode x"}, gq{"decode q"}, gk{"decode k"}, gv{"decode v"}, go{"decode attention"},
       gtmp{"decode tmp"}, gg{"decode gate"}, gu{"decode up"}, gscores{"decode scores"}, glogits{"decode logits"};
   TypedBuf gh{"decode h"}, ga{"decode swiglu"};
+  Buf<int32_t> gtok{"decode tokens"}, gpos{"decode positions"}, gslot{"decode slots"}, gn{"decode key counts"},
+      gdrawn{"drawn tokens"};
+  Buf<double> guniform{"draws' uniforms"}, gdrawn_lp{"drawn tokens' log-probs"};
 
   // Makes the products' operands bf16 (tensor-core precision): the weights' copy and the typed buffers.
   void use_bf16_operands() {
@@ -236,9 +239,6 @@ struct DeviceModel {
     if (params_bf16) return {params_bf16 + (p - params), DType::BF16};
     return f32(p);
   }
-  Buf<int32_t> gtok{"decode tokens"}, gpos{"decode positions"}, gslot{"decode slots"}, gn{"decode key counts"},
-      gdrawn{"drawn tokens"};
-  Buf<double> guniform{"draws' uniforms"}, gdrawn_lp{"drawn tokens' log-probs"};
 
   void free_generation() {
     device_free(gen.k);
@@ -312,7 +312,8 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
   const float eps = static_cast<float>(c.rms_norm_eps);
   float* X = x.get((L + 1) * N * d);
   float* XM = xmid.get(L * N * d);
-  h1.get(L * N * d), h2.get(L * N * d), a.get(L * N * f);
+  for (TypedBuf* b : {&h1, &h2}) b->get(L * N * d);
+  a.get(L * N * f);
   float *R1 = rstd1.get(L * N), *R2 = rstd2.get(L * N);
   float *Q = q.get(L * N * qd), *O = att.get(L * N * qd), *K = k.get(L * N * kvd), *Vv = vv.get(L * N * kvd);
   float* LSE = lse.get(L * N * H);
