@@ -132,8 +132,12 @@ __global__ void __launch_bounds__(kBlock)
   if (threadIdx.x == 0) {
     const double lse = static_cast<double>(mx) + log(s);
     if (tokens) {
-      tokens[row] = static_cast<int32_t>(best.i);
-      logprob[row] = static_cast<double>(mx) - lse;  // mx is logits[best.i]
+      // The CPU's std::max_element with NaN: nothing compares above a NaN at id
+      // 0, so it stays the answer; NaNs elsewhere are passed over, as better()
+      // does. (An all-NaN row would otherwise leave best.i at kNone: token -1.)
+      const int64_t pick = isnan(z[0]) ? 0 : best.i;
+      tokens[row] = static_cast<int32_t>(pick);
+      logprob[row] = static_cast<double>(z[pick]) - lse;  // z[best.i] is mx
     } else {
       stats[row] = RowStats{lse, mx};
     }

@@ -20,10 +20,13 @@ namespace genrm::cuda {
 // the unfiltered softmax at temperature 1: logits[token] - log-sum-exp(row).
 // u (device, [rows], each in [0, 1)) is drawn by the host from each sample's
 // own stream, so a row's token depends only on its logits and its u.
-// Sums run in a fixed order, but not the CPU's sequential one: a draw may
-// differ from the CPU's only where u lies within rounding (~1e-15 relative) of
-// a boundary between two candidates. Deterministic: the same inputs give the
-// same tokens. Validates its arguments (the params as cpu::validate_sampling;
+// Sums run in a fixed order, but not the CPU's sequential one (which adds
+// w_i / total one by one for the top-p cut): a draw may differ from the CPU's
+// only where u lies within rounding (~1e-15 relative) of a boundary between two
+// candidates, or where a prefix's mass lies within rounding of top_p (the cut
+// may then differ by one candidate: ten equal logits with top_p 0.8 keep 9 on
+// the CPU, whose running sum of eight 0.1s falls just short of 0.8, and 8 here). Deterministic:
+// the same inputs give the same tokens. Validates its arguments (the params as cpu::validate_sampling;
 // rows, vocab >= 1; vocab < 2^31; non-null pointers) before any launch.
 void sample_rows(const float* logits, int64_t rows, int64_t vocab, const cpu::SamplingParams& s, const double* u,
                  int32_t* tokens, double* logprob);

@@ -2,9 +2,11 @@
 // cpu::sampling_draw, and generation's log-prob), on fresh random rows: ties,
 // signed zeros and a very peaked row, at vocabulary sizes that are no multiple
 // of the block, for greedy, temperature alone (the id-order draw), top-k, top-p
-// and both. Draws may differ only where u lies within rounding of a boundary,
-// which these inputs make improbable, so every token must match. Outputs start
-// poisoned. The argument checks run without a device.
+// and both. Draws may differ only where u lies within rounding of a boundary
+// or a prefix's mass within rounding of top_p (sampling.h), which these inputs
+// make improbable (the exact-boundary rows use power-of-two counts, where every
+// sum is exact), so every token must match. Outputs start poisoned. The
+// argument checks run without a device.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -200,6 +202,36 @@ TEST(cuda_sampling_exact_boundaries) {
   // The first maximum when it is a zero of either sign.
   const std::vector<float> zeros = {-1.0f, -0.0f, 0.0f, -0.0f, -1.0f, 0.0f, -2.0f};
   compare(zeros, 1, 7, Filter{"greedy over zeros", 0.0, 0, 1.0}, {0.5});
+}
+
+// NaN logits (a diverged model): greedy takes std::max_element's answer (id 0
+// when it is NaN, else the first maximum of the others), and every draw is a
+// valid id. An all-NaN row once gave token -1 at temperature 0.
+TEST(cuda_sampling_nan_rows_give_valid_tokens) {
+  if (!have_device()) return;
+  const int64_t vocab = 700, rows = 3;
+  std::vector<float> logits(static_cast<size_t>(rows * vocab));
+  for (int64_t i = 0; i < rows * vocab; ++i) logits[i] = static_cast<float>((i * 37) % 11) - 5.0f;
+  for (int64_t i = 0; i < vocab; ++i) logits[i] = NAN;  // row 0: all NaN
+  logits[vocab] = NAN;                                   // row 1: NaN at id 0
+  logits[2 * vocab + 300] = NAN;                         // row 2: a NaN inside
+  const std::vector<double> u = {0.3, 0.6, 0.9};
+  Dev<float> logits_d(logits);
+  Dev<double> u_d(u);
+  for (const Filter& f : kFilters) {
+    const cpu::SamplingParams s = params(f, vocab);
+    Dev<int32_t> tokens_d(static_cast<size_t>(rows));
+    Dev<double> logprob_d(static_cast<size_t>(rows));
+    cuda::sample_rows(logits_d.p, rows, vocab, s, f.temperature == 0.0 ? nullptr : u_d.p, tokens_d.p, logprob_d.p);
+    const std::vector<int32_t> tokens = tokens_d.host();
+    for (int64_t r = 0; r < rows; ++r) {
+      CHECK(tokens[r] >= 0 && tokens[r] < vocab);
+      if (f.temperature == 0.0) {
+        const float* z = logits.data() + r * vocab;
+        CHECK(tokens[r] == std::max_element(z, z + vocab) - z);
+      }
+    }
+  }
 }
 
 TEST(cuda_sampling_rejects_bad_arguments) {
