@@ -518,8 +518,8 @@ void row_train(Obj& r, model::Precision precision, int max_steps, double budget_
 
 // Sampling as the hf_generate anchor ran it: `batch` random 256-token prompts,
 // 128 new tokens each (no stop token), temperature 1, top-p 0.95, bf16. Wall
-// clock of the whole generate call (prefill, decode, the host's sampling), after
-// a short warm-up call.
+// clock of the whole generate call (prefill, decode, the draws, the host's
+// loop), after a short warm-up call.
 void row_generate(Obj& r, int64_t batch) {
   const model::Config c = llama_125m();
   double t0 = now_s();
