@@ -6,9 +6,12 @@
 namespace genrm {
 
 struct SplitMix64 {
+  static constexpr uint64_t kGamma = 0x9e3779b97f4a7c15ull;  // the state's step per draw
   uint64_t s;
+  // The same stream k draws later: the state after k draws is s + k * kGamma.
+  SplitMix64 skipped(uint64_t k) const { return SplitMix64{s + k * kGamma}; }
   uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    uint64_t z = (s += kGamma);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);

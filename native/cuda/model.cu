@@ -712,6 +712,7 @@ DeviceModel* device_model_create(const model::Config& c, const std::vector<model
     m->grads = static_cast<float*>(device_alloc(bytes, "gradients"));
     m->m = static_cast<float*>(device_alloc(bytes, "AdamW first moments"));
     m->v = static_cast<float*>(device_alloc(bytes, "AdamW second moments"));
+    for (float* b : {m->grads, m->m, m->v}) zero(b, n);  // a new model's, as on the host
     if (!fp32_math) m->use_bf16_operands();
   } catch (...) {
     device_model_destroy(m);

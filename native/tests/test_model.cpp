@@ -1,9 +1,11 @@
 // Whole-model gradient checks: for every parameter tensor, the directional
 // derivative along a random direction from central differences of the loss
 // must match the analytic gradient, for the SFT, DPO and BT objectives.
+#include <cmath>
 #include <cstring>
 #include <vector>
 
+#include "../core/rng.h"
 #include "../core/thread_pool.h"
 #include "../model/model.h"
 #include "harness.h"
@@ -87,6 +89,40 @@ void check_gradients(bool tied, model::ObjectiveKind kind) {
 TEST(model_gradients_sft) { check_gradients(false, model::ObjectiveKind::Sft); }
 TEST(model_gradients_dpo_tied) { check_gradients(true, model::ObjectiveKind::Dpo); }
 TEST(model_gradients_bt) { check_gradients(false, model::ObjectiveKind::Bt); }
+
+// Random initialisation fills blocks of a tensor on all threads, each block
+// skipping ahead in the tensor's stream: the values must be those of one
+// sequential Box-Muller pass over the stream (what models were always created
+// with), whatever the thread count. The embedding here spans several blocks.
+TEST(model_initialisation_is_the_sequential_stream_on_any_thread_count) {
+  model::Config c = tiny_config(false);
+  c.vocab_size = 3001;
+  c.hidden_size = 48;
+  c.intermediate_size = 40;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  const uint64_t seed = 42;
+  const int64_t n = c.vocab_size * c.hidden_size;  // the embedding, parameter 0
+  std::vector<float> want(static_cast<size_t>(n));
+  SplitMix64 r{seed * 0x100000001b3ull + 0};
+  for (int64_t i = 0; i < n; i += 2) {
+    const double u1 = r.uniform_open(), u2 = r.uniform_open();
+    const double rad = std::sqrt(-2.0 * std::log(u1)) * c.initializer_range, ang = 2.0 * M_PI * u2;
+    want[i] = static_cast<float>(rad * std::cos(ang));
+    if (i + 1 < n) want[i + 1] = static_cast<float>(rad * std::sin(ang));
+  }
+  const int saved = num_threads();
+  std::vector<float> first;
+  for (int threads : {1, 3, 2}) {
+    set_num_threads(threads);
+    model::Model m(c, seed);
+    const std::vector<float>& p = m.params();
+    CHECK(std::equal(want.begin(), want.end(), p.begin()));
+    if (first.empty()) first = p;
+    CHECK(p == first);
+  }
+  set_num_threads(saved);
+}
 
 TEST(model_loss_bitwise_identical_across_runs_and_threads) {
   model::Batch b = tiny_batch();
