@@ -72,8 +72,10 @@ echo "== parity: CUDA kernels and the model vs the CPU engine"
 if [[ -x $build/genrm_native_tests ]]; then
   result[parity]=0
   : >"$out/parity.log"
-  for group in cuda_rmsnorm cuda_swiglu cuda_rope cuda_embedding cuda_adamw cuda_out_of_memory cuda_row cuda_bf16 \
-               cuda_gemm cuda_attention cuda_logprob cuda_sampling cuda_model; do
+  # Groups: the first two words of every CUDA case's name (cuda_gemm, cuda_model...), from
+  # the harness's own list, so a new case cannot be left out.
+  groups=$("$build/genrm_native_tests" --list | grep '^cuda_' | cut -d_ -f1-2 | awk '!seen[$0]++')
+  for group in $groups; do
     GENRM_REQUIRE_CUDA=1 timeout 120 "$build/genrm_native_tests" "$group" >"$out/parity.$group.log" 2>&1
     rc=$?
     cat "$out/parity.$group.log" >>"$out/parity.log"

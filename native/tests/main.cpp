@@ -1,5 +1,5 @@
 // Runs every registered case (or those whose name contains one of the arguments) and ends with
-// the line "N passed, N failed" that npm test adds to its own count.
+// the line "N passed, N failed" that npm test adds to its own count. --list prints the names.
 #include <cstring>
 #include <exception>
 
@@ -23,6 +23,10 @@ void fail(const char* file, int line, const std::string& what) {
 
 int main(int argc, char** argv) {
   using namespace genrm::test;
+  if (argc == 2 && std::strcmp(argv[1], "--list") == 0) {
+    for (const Case& c : registry()) std::printf("%s\n", c.name);
+    return 0;
+  }
   int passed = 0, failed = 0;
   for (const Case& c : registry()) {
     bool chosen = argc == 1;
