@@ -193,7 +193,7 @@ class Model {
   std::vector<float>& host_vector(Buffer b);
   // Gradients and AdamW moments start as zeros that exist only when first
   // needed (a run with gradients, a step, a read): a model that only scores or
-  // generates holds its parameters alone, and is made 4x faster.
+  // generates holds its parameters alone and is created without them.
   void ensure_train_state();
   void sync_host(Buffer b);
   // Uploads what the host changed; then the host copies of `changed` are stale.
