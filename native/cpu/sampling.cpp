@@ -104,6 +104,17 @@ void sampling_filter(const float* logits, int64_t vocab, const SamplingParams& s
   c.total = total;
 }
 
+int32_t sample_row(const float* logits, int64_t vocab, const SamplingParams& s, double u, Candidates& c,
+                   double* logprob) {
+  const float mx = *std::max_element(logits, logits + vocab);
+  c.exps.resize(static_cast<size_t>(vocab));
+  const double lse = mx + std::log(exp_shifted(logits, vocab, mx, c.exps.data()));
+  sampling_filter(logits, vocab, s, c, c.exps.data());
+  const int32_t token = s.temperature == 0.0 ? c.ids[0] : sampling_draw(c, u);
+  *logprob = logits[token] - lse;
+  return token;
+}
+
 int32_t sampling_draw(const Candidates& c, double u) {
   double left = u * c.total;
   for (int64_t i = 0; i < c.kept; ++i) {

@@ -49,4 +49,10 @@ void sort_by_logit(const float* logits, int64_t vocab, Candidates& c);
 // The kept token that u (uniform in [0, 1)) selects, each with probability weight / total.
 int32_t sampling_draw(const Candidates& c, double u);
 
+// One token from a row of logits: the filter's candidates (at temperature 0 the
+// first maximum; u is then not read) and the one u selects; *logprob gets its
+// log-prob under the unfiltered softmax at temperature 1. c is scratch.
+int32_t sample_row(const float* logits, int64_t vocab, const SamplingParams& s, double u, Candidates& c,
+                   double* logprob);
+
 }  // namespace genrm::cpu

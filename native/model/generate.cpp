@@ -52,13 +52,7 @@ int32_t sample(const float* logits, int64_t vocab, const cpu::SamplingParams& s,
   // The filter's scratch, one per drawing thread, kept across draws. Not one per
   // pool slot: another thread may resize the pool (configure) mid-generation.
   thread_local cpu::Candidates c;
-  const float mx = *std::max_element(logits, logits + vocab);
-  c.exps.resize(static_cast<size_t>(vocab));
-  const double lse = mx + std::log(cpu::exp_shifted(logits, vocab, mx, c.exps.data()));
-  cpu::sampling_filter(logits, vocab, s, c, c.exps.data());
-  const int32_t token = s.temperature == 0.0 ? c.ids[0] : cpu::sampling_draw(c, rng.uniform());
-  *logprob = logits[token] - lse;
-  return token;
+  return cpu::sample_row(logits, vocab, s, s.temperature == 0.0 ? 0.0 : rng.uniform(), c, logprob);
 }
 
 }  // namespace

@@ -91,12 +91,7 @@ std::vector<double> make_u(int64_t rows, uint32_t seed) {
 void reference(const float* logits, int64_t vocab, const cpu::SamplingParams& s, double u, int32_t* token,
                double* logprob) {
   cpu::Candidates c;
-  c.exps.resize(static_cast<size_t>(vocab));
-  const float mx = *std::max_element(logits, logits + vocab);
-  const double lse = mx + std::log(cpu::exp_shifted(logits, vocab, mx, c.exps.data()));
-  cpu::sampling_filter(logits, vocab, s, c, c.exps.data());
-  *token = s.temperature == 0.0 ? c.ids[0] : cpu::sampling_draw(c, u);
-  *logprob = logits[*token] - lse;
+  *token = cpu::sample_row(logits, vocab, s, u, c, logprob);
 }
 
 cpu::SamplingParams params(const Filter& f, int64_t vocab) {

@@ -45,23 +45,27 @@ inline std::vector<float> round_bf16(std::vector<float> v) {
   for (float& x : v) x = round_bf16(x);
   return v;
 }
-// The bf16 bit patterns of v (each value rounded to nearest even), to upload as bf16 storage.
+// The bf16 bit pattern of x rounded to nearest even (bf16 storage), and back.
+inline uint16_t to_bf16_bits(float x) {
+  const float r = round_bf16(x);
+  uint32_t u;
+  std::memcpy(&u, &r, 4);
+  return static_cast<uint16_t>(u >> 16);
+}
+inline float from_bf16_bits(uint16_t b) {
+  const uint32_t u = static_cast<uint32_t>(b) << 16;
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
 inline std::vector<uint16_t> to_bf16_bits(const std::vector<float>& v) {
   std::vector<uint16_t> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    const float r = round_bf16(v[i]);
-    uint32_t u;
-    std::memcpy(&u, &r, 4);
-    out[i] = static_cast<uint16_t>(u >> 16);
-  }
+  for (size_t i = 0; i < v.size(); ++i) out[i] = to_bf16_bits(v[i]);
   return out;
 }
 inline std::vector<float> from_bf16_bits(const std::vector<uint16_t>& v) {
   std::vector<float> out(v.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    const uint32_t u = static_cast<uint32_t>(v[i]) << 16;
-    std::memcpy(&out[i], &u, 4);
-  }
+  for (size_t i = 0; i < v.size(); ++i) out[i] = from_bf16_bits(v[i]);
   return out;
 }
 

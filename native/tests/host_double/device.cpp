@@ -8,7 +8,6 @@
 // The kernels themselves are not tested here (their parity tests need a GPU);
 // what is tested is that model.cu wires them together as the CPU model does. Linked only into
 // genrm_cuda_host_tests (CMake, CPU builds; see native/tests/host_double/).
-#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -79,25 +78,11 @@ void fill_zero(void* p, size_t bytes, const char*) {
 
 namespace {
 
-// bf16 storage: the bit pattern of x rounded to nearest even, and back.
-uint16_t bf16_bits(float x) {
-  const float r = test::round_bf16(x);
-  uint32_t u;
-  std::memcpy(&u, &r, 4);
-  return static_cast<uint16_t>(u >> 16);
-}
-float from_bf16(uint16_t b) {
-  const uint32_t u = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 // n values stored as t, widened to fp32 (exact) in keep when bf16.
 const float* widen(const void* p, DType t, int64_t n, std::vector<float>& keep) {
   if (t == DType::F32) return static_cast<const float*>(p);
   keep.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) keep[i] = from_bf16(static_cast<const uint16_t*>(p)[i]);
+  for (int64_t i = 0; i < n; ++i) keep[i] = test::from_bf16_bits(static_cast<const uint16_t*>(p)[i]);
   return keep.data();
 }
 
@@ -107,7 +92,7 @@ void narrow(const float* src, void* out, DType t, int64_t n) {
     if (src != out) std::memmove(out, src, sizeof(float) * static_cast<size_t>(n));
     return;
   }
-  for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(out)[i] = bf16_bits(src[i]);
+  for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(out)[i] = test::to_bf16_bits(src[i]);
 }
 
 // The elements a strided operand spans (its last row need not be full).
@@ -389,15 +374,8 @@ void sample_rows(const float* logits, int64_t rows, int64_t vocab, const cpu::Sa
   if (rows < 1 || vocab < 1 || !logits || !tokens || !logprob || (s.temperature != 0.0 && !u))
     throw Error(ErrorKind::Argument, "host double: sample_rows: bad arguments");
   cpu::Candidates c;
-  c.exps.resize(static_cast<size_t>(vocab));
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* row = logits + r * vocab;
-    const float mx = *std::max_element(row, row + vocab);
-    const double lse = mx + std::log(cpu::exp_shifted(row, vocab, mx, c.exps.data()));
-    cpu::sampling_filter(row, vocab, s, c, c.exps.data());
-    tokens[r] = s.temperature == 0.0 ? c.ids[0] : cpu::sampling_draw(c, u[r]);
-    logprob[r] = row[tokens[r]] - lse;
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    tokens[r] = cpu::sample_row(logits + r * vocab, vocab, s, u ? u[r] : 0.0, c, logprob + r);
 }
 
 double sum_squares(const float* x, int64_t n) {
