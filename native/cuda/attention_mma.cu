@@ -14,16 +14,7 @@
 //   the diagonal on (a fixed order: deterministic, no atomics).
 // - dQ: a CTA per (query tile of 64, head, sequence), looping over key tiles.
 //
-// Fragment layouts of mma.m16n8k16 (PTX ISA, "Matrix Fragments for mma.m16n8k16"),
-// with g = lane / 4 and t = lane % 4; each .b32 register holds two bf16, the
-// lower column (or k) index in the lower 16 bits:
-//   A (16 x 16, row-major): a0 = A[g][2t..2t+1], a1 = A[g+8][2t..2t+1],
-//                           a2 = A[g][2t+8..2t+9], a3 = A[g+8][2t+8..2t+9]
-//   B (16 x 8, "col"):      b0 = B[2t..2t+1][g], b1 = B[2t+8..2t+9][g]
-//   C (16 x 8, fp32):       c0, c1 = C[g][2t], C[g][2t+1]; c2, c3 = C[g+8][2t], C[g+8][2t+1]
-// ldmatrix.x4: lanes 8i..8i+7 give the row addresses of 8x8 matrix i; register
-// i of every lane then holds row g, columns 2t..2t+1 of matrix i (with .trans:
-// rows 2t..2t+1, column g, i.e. the transpose).
+// Fragment layouts of mma.m16n8k16 and ldmatrix: see ptx.cuh.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -32,6 +23,7 @@
 
 #include "attention.h"
 #include "check.h"
+#include "ptx.cuh"
 
 namespace genrm::cuda {
 namespace {
@@ -41,42 +33,7 @@ constexpr float kLog2e = 1.4426950408889634f;
 constexpr int kBN = 64;  // key rows per tile (forward, dQ) and per dK/dV CTA
 
 // ---------------------------------------------------------------------------
-// PTX wrappers
-
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global -> shared, asynchronous; src_bytes 0 writes zeros and reads nothing.
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
-__device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr)
-               : "memory");
-}
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr)
-               : "memory");
-}
-
-// c += a * b (16x8x16), fp32 accumulators in place.
-__device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
+// bf16 packing (the PTX wrappers are in ptx.cuh)
 
 // Two floats as a bf16 pair (round to nearest even), lo in the lower 16 bits.
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
@@ -277,8 +234,8 @@ __global__ void __launch_bounds__(WARPS * 32, 256 / (WARPS * 32) * (D <= 64 ? 2 
         for (int nb2 = 0; nb2 < BN / 16; ++nb2) {
           uint32_t b[4];
           frag_b_nk<LDS>(b, cK, nb2 * 16, kk * 16, lane);
-          mma(s[2 * nb2], qf[kk], b[0], b[1]);
-          mma(s[2 * nb2 + 1], qf[kk], b[2], b[3]);
+          mma_bf16(s[2 * nb2], qf[kk], b[0], b[1]);
+          mma_bf16(s[2 * nb2 + 1], qf[kk], b[2], b[3]);
         }
       if (key0 + BN - 1 > wrow0) {  // the tile crosses the diagonal of some row of this warp
 #pragma unroll
@@ -334,8 +291,8 @@ __global__ void __launch_bounds__(WARPS * 32, 256 / (WARPS * 32) * (D <= 64 ? 2 
         for (int db2 = 0; db2 < D / 16; ++db2) {
           uint32_t b[4];
           frag_b_kn<LDS>(b, cV, kc * 16, db2 * 16, lane);
-          mma(o[2 * db2], a, b[0], b[1]);
-          mma(o[2 * db2 + 1], a, b[2], b[3]);
+          mma_bf16(o[2 * db2], a, b[0], b[1]);
+          mma_bf16(o[2 * db2 + 1], a, b[2], b[3]);
         }
       }
     }
@@ -456,11 +413,11 @@ __global__ void __launch_bounds__(128) dkdv_kernel(Geometry geo, const T* __rest
         for (int nb2 = 0; nb2 < BMQ / 16; ++nb2) {
           uint32_t b[4];
           frag_b_nk<LDS>(b, cQ, nb2 * 16, kk * 16, lane);
-          mma(st[2 * nb2], ka, b[0], b[1]);
-          mma(st[2 * nb2 + 1], ka, b[2], b[3]);
+          mma_bf16(st[2 * nb2], ka, b[0], b[1]);
+          mma_bf16(st[2 * nb2 + 1], ka, b[2], b[3]);
           frag_b_nk<LDS>(b, cO, nb2 * 16, kk * 16, lane);
-          mma(dpt[2 * nb2], va, b[0], b[1]);
-          mma(dpt[2 * nb2 + 1], va, b[2], b[3]);
+          mma_bf16(dpt[2 * nb2], va, b[0], b[1]);
+          mma_bf16(dpt[2 * nb2 + 1], va, b[2], b[3]);
         }
       }
       // P^T = exp2(S^T scale log2e - lse log2e) where query >= key and query < len;
@@ -486,11 +443,11 @@ __global__ void __launch_bounds__(128) dkdv_kernel(Geometry geo, const T* __rest
         for (int db2 = 0; db2 < D / 16; ++db2) {
           uint32_t b[4];
           frag_b_kn<LDS>(b, cO, kc * 16, db2 * 16, lane);
-          mma(acc_dv[2 * db2], pa, b[0], b[1]);
-          mma(acc_dv[2 * db2 + 1], pa, b[2], b[3]);
+          mma_bf16(acc_dv[2 * db2], pa, b[0], b[1]);
+          mma_bf16(acc_dv[2 * db2 + 1], pa, b[2], b[3]);
           frag_b_kn<LDS>(b, cQ, kc * 16, db2 * 16, lane);
-          mma(acc_dk[2 * db2], sa, b[0], b[1]);
-          mma(acc_dk[2 * db2 + 1], sa, b[2], b[3]);
+          mma_bf16(acc_dk[2 * db2], sa, b[0], b[1]);
+          mma_bf16(acc_dk[2 * db2 + 1], sa, b[2], b[3]);
         }
       }
     }
@@ -598,11 +555,11 @@ __global__ void __launch_bounds__(128) dq_kernel(Geometry geo, const T* __restri
         for (int nb2 = 0; nb2 < BN / 16; ++nb2) {
           uint32_t b[4];
           frag_b_nk<LDS>(b, cK, nb2 * 16, kk * 16, lane);
-          mma(s[2 * nb2], qa, b[0], b[1]);
-          mma(s[2 * nb2 + 1], qa, b[2], b[3]);
+          mma_bf16(s[2 * nb2], qa, b[0], b[1]);
+          mma_bf16(s[2 * nb2 + 1], qa, b[2], b[3]);
           frag_b_nk<LDS>(b, cV, nb2 * 16, kk * 16, lane);
-          mma(dp[2 * nb2], oa, b[0], b[1]);
-          mma(dp[2 * nb2 + 1], oa, b[2], b[3]);
+          mma_bf16(dp[2 * nb2], oa, b[0], b[1]);
+          mma_bf16(dp[2 * nb2 + 1], oa, b[2], b[3]);
         }
       }
 #pragma unroll
@@ -623,8 +580,8 @@ __global__ void __launch_bounds__(128) dq_kernel(Geometry geo, const T* __restri
         for (int db2 = 0; db2 < D / 16; ++db2) {
           uint32_t b[4];
           frag_b_kn<LDS>(b, cK, kc * 16, db2 * 16, lane);
-          mma(acc[2 * db2], a, b[0], b[1]);
-          mma(acc[2 * db2 + 1], a, b[2], b[3]);
+          mma_bf16(acc[2 * db2], a, b[0], b[1]);
+          mma_bf16(acc[2 * db2 + 1], a, b[2], b[3]);
         }
       }
     }

@@ -25,6 +25,7 @@
 #include "../core/error.h"
 #include "check.h"
 #include "gemm_impl.h"
+#include "ptx.cuh"
 
 namespace genrm::cuda {
 namespace {
@@ -74,49 +75,6 @@ struct Tile {
   }
 };
 
-__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, int src_bytes) {
-  // src_bytes < 16 zero-fills the rest of the 16 bytes (0: all zeros, nothing read).
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
-__device__ __forceinline__ void st_shared_v4(uint32_t addr, uint32_t x, uint32_t y, uint32_t z, uint32_t w) {
-  asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(x), "r"(y), "r"(z), "r"(w));
-}
-
-// ldmatrix .x4: lanes 8i..8i+7 give the addresses of the 8 rows (16 bytes
-// each) of matrix i; register i receives matrix i. Without .trans lane l holds
-// (row l/4, cols 2(l%4), 2(l%4)+1) of it; with .trans, (rows 2(l%4), 2(l%4)+1,
-// col l/4), i.e. the same fragment of the transposed matrix. The element with
-// the lower column (row, with .trans) index sits in the low 16 bits.
-__device__ __forceinline__ void ldsm_x4(uint32_t addr, uint32_t (&r)[4]) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t addr, uint32_t (&r)[4]) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-
-// D = A B + D, m16n8k16, with g = lane / 4 and t = lane % 4 (PTX ISA fragment layouts):
-//  A (16 x 16, row): a0 = (row g, k 2t..2t+1), a1 = (row g+8, k 2t..2t+1),
-//                    a2 = (row g, k 2t+8..2t+9), a3 = (row g+8, k 2t+8..2t+9)
-//  B (16 x 8, col):  b0 = (k 2t..2t+1, col g), b1 = (k 2t+8..2t+9, col g)
-//  C/D (16 x 8 fp32): d0, d1 = (row g, cols 2t, 2t+1), d2, d3 = (row g+8, cols 2t, 2t+1)
-// Each .b32 holds two bf16, the lower k index in the low half.
-__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
 // This thread's chunks of a tile: chunk q = tid + i * 256, row q / chunks-per-row.
 // Consecutive threads take consecutive 16-byte pieces of a stored row (coalesced).
 template <bool KMajor>
@@ -143,7 +101,7 @@ __device__ __forceinline__ void load_async(const Operand& o, uint32_t smem, int6
     const int64_t row = row0 + r, col = col0 + ch * 8;
     const int valid = chunk_valid(o, row, col);
     const void* src = valid ? static_cast<const void*>(static_cast<const __nv_bfloat16*>(o.p) + row * o.ld + col) : o.p;
-    cp_async_16(smem + Tile<KMajor>::offset_bytes(r, ch), src, valid * 2);
+    cp_async16(smem + Tile<KMajor>::offset_bytes(r, ch), src, valid * 2);
   }
 }
 
@@ -240,7 +198,7 @@ __global__ void __launch_bounds__(kThreads, (AsyncA && AsyncB) ? 2 : 1) mma_kern
   constexpr bool kAK = !TA;  // A's tile is K-major
   constexpr bool kBKm = TB;  // B's tile is K-major
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  const uint32_t smem = static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw));
+  const uint32_t smem = smem_u32(smem_raw);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp >> 2, wn = warp & 3;  // warp tile: rows wm*64 .. +63, cols wn*32 .. +31
 
@@ -315,17 +273,17 @@ __global__ void __launch_bounds__(kThreads, (AsyncA && AsyncB) ? 2 : 1) mma_kern
       uint32_t af[4][4], bfr[4][2];
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        // Matrices 0..3 of the x4 = a0..a3 of m16 tile i (see mma_bf16).
+        // Matrices 0..3 of the x4 = a0..a3 of m16 tile i (see mma_bf16 in ptx.cuh).
         if constexpr (kAK) {
           // Stored [m][k]: lane l gives row (l & 15), k chunk (l >> 4): matrices
           // (rows 0-7, k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15).
           const int r = wm * 64 + i * 16 + (lane & 15), ch = kk * 2 + (lane >> 4);
-          ldsm_x4(as + Tile<true>::offset_bytes(r, ch), af[i]);
+          ldsm_x4(af[i], as + Tile<true>::offset_bytes(r, ch));
         } else {
           // Stored [k][m], .trans: lane l gives k row (l & 7) + 8 (l >> 4), m chunk
           // + ((l >> 3) & 1): the same four 8 x 8 blocks, transposed on load.
           const int r = kk * 16 + (lane & 7) + ((lane >> 4) << 3), ch = (wm * 64 + i * 16) / 8 + ((lane >> 3) & 1);
-          ldsm_x4_trans(as + Tile<false>::offset_bytes(r, ch), af[i]);
+          ldsm_x4_trans(af[i], as + Tile<false>::offset_bytes(r, ch));
         }
       }
 #pragma unroll
@@ -336,11 +294,11 @@ __global__ void __launch_bounds__(kThreads, (AsyncA && AsyncB) ? 2 : 1) mma_kern
         if constexpr (kBKm) {
           // Stored [n][k]: lane l gives n row nb + (l & 7) + 8 (l >> 4), k chunk + ((l >> 3) & 1).
           const int r = nb + (lane & 7) + ((lane >> 4) << 3), ch = kk * 2 + ((lane >> 3) & 1);
-          ldsm_x4(bs + Tile<true>::offset_bytes(r, ch), r4);
+          ldsm_x4(r4, bs + Tile<true>::offset_bytes(r, ch));
         } else {
           // Stored [k][n], .trans: lane l gives k row (l & 15), n chunk nb / 8 + (l >> 4).
           const int r = kk * 16 + (lane & 15), ch = nb / 8 + (lane >> 4);
-          ldsm_x4_trans(bs + Tile<false>::offset_bytes(r, ch), r4);
+          ldsm_x4_trans(r4, bs + Tile<false>::offset_bytes(r, ch));
         }
         bfr[2 * p][0] = r4[0];
         bfr[2 * p][1] = r4[1];
@@ -350,7 +308,7 @@ __global__ void __launch_bounds__(kThreads, (AsyncA && AsyncB) ? 2 : 1) mma_kern
 #pragma unroll
       for (int i = 0; i < 4; ++i)
 #pragma unroll
-        for (int j = 0; j < 4; ++j) mma_bf16(acc[i][j], af[i], bfr[j]);
+        for (int j = 0; j < 4; ++j) mma_bf16(acc[i][j], af[i], bfr[j][0], bfr[j][1]);
     }
 
     // Register-path tile kt + kStages-1 into the stage freed by tile kt-1 (see the barrier above).

@@ -1,0 +1,92 @@
+// ptx.cuh's instructions, emulated lane by lane for the simulator. The layouts
+// are the PTX ISA's ("Matrix Fragments for mma.m16n8k16", "ldmatrix"); they are
+// written here from the ISA, independently of the kernels that rely on them, so
+// a kernel that misreads a fragment fails its parity test under simulation.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "sim.h"
+
+namespace genrm::cuda {
+
+inline uint32_t smem_u32(const void* p) { return genrm_sim::shared_address(p); }
+
+inline void cp_async16(uint32_t dst, const void* src, int src_bytes) { genrm_sim::async_copy_16(dst, src, src_bytes); }
+inline void cp_async_commit() { genrm_sim::async_commit(); }
+template <int N>
+inline void cp_async_wait() {
+  genrm_sim::async_wait(N);
+}
+
+inline void st_shared_v4(uint32_t addr, uint32_t x, uint32_t y, uint32_t z, uint32_t w) {
+  const uint32_t v[4] = {x, y, z, w};
+  std::memcpy(genrm_sim::shared_pointer(addr, 16, 16, "st.shared.v4.b32"), v, 16);
+}
+
+namespace sim_detail {
+
+inline float bf16_lo(uint32_t r) { return __uint_as_float(r << 16); }
+inline float bf16_hi(uint32_t r) { return __uint_as_float(r & 0xffff0000u); }
+
+// ldmatrix .x4: lane 8j + i gives row i of matrix j; register j of lane l holds
+// (row l/4, cols 2(l%4), 2(l%4)+1) of matrix j, or with .trans (rows 2(l%4),
+// 2(l%4)+1, col l/4); the lower index in the low half.
+inline void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr, bool trans) {
+  const char* op = trans ? "ldmatrix.x4.trans" : "ldmatrix.x4";
+  genrm_sim::shared_pointer(addr, 16, 16, op);  // this lane's row: in the arena, 16-byte aligned
+  const unsigned char* slots = genrm_sim::warp_exchange(0xffffffffu, &addr, sizeof addr, op);
+  const int lane = genrm_sim::lane_id(), g = lane >> 2, t = lane & 3;
+  auto element = [&](int matrix, int row, int col) {
+    uint32_t row_addr;
+    std::memcpy(&row_addr, slots + static_cast<size_t>(8 * matrix + row) * genrm_sim::kSlotBytes, 4);
+    uint16_t e;
+    std::memcpy(&e, genrm_sim::shared_pointer(row_addr + 2 * col, 2, 2, op), 2);
+    return static_cast<uint32_t>(e);
+  };
+  for (int j = 0; j < 4; ++j) {
+    const uint32_t lo = trans ? element(j, 2 * t, g) : element(j, g, 2 * t);
+    const uint32_t hi = trans ? element(j, 2 * t + 1, g) : element(j, g, 2 * t + 1);
+    r[j] = lo | hi << 16;
+  }
+}
+
+}  // namespace sim_detail
+
+inline void ldsm_x4(uint32_t (&r)[4], uint32_t addr) { sim_detail::ldmatrix_x4(r, addr, false); }
+inline void ldsm_x4_trans(uint32_t (&r)[4], uint32_t addr) { sim_detail::ldmatrix_x4(r, addr, true); }
+
+// mma.m16n8k16 bf16 -> fp32: the lanes' fragments are gathered into A (16 x 16)
+// and B (16 x 8), and each lane computes its four outputs; products of bf16 are
+// exact in fp32, the sum over k runs in increasing k (the hardware's order is
+// unspecified).
+inline void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  struct Frag {
+    uint32_t a[4], b[2];
+  } mine{{a[0], a[1], a[2], a[3]}, {b0, b1}};
+  const unsigned char* slots = genrm_sim::warp_exchange(0xffffffffu, &mine, sizeof mine, "mma.m16n8k16");
+  float A[16][16], B[16][8];
+  for (int l = 0; l < 32; ++l) {
+    Frag f;
+    std::memcpy(&f, slots + static_cast<size_t>(l) * genrm_sim::kSlotBytes, sizeof f);
+    const int g = l >> 2, t = l & 3;
+    for (int h = 0; h < 2; ++h) {  // h: the half (k offset 0 or 1)
+      auto part = [&](uint32_t r) { return h ? sim_detail::bf16_hi(r) : sim_detail::bf16_lo(r); };
+      A[g][2 * t + h] = part(f.a[0]);
+      A[g + 8][2 * t + h] = part(f.a[1]);
+      A[g][2 * t + 8 + h] = part(f.a[2]);
+      A[g + 8][2 * t + 8 + h] = part(f.a[3]);
+      B[2 * t + h][g] = part(f.b[0]);
+      B[2 * t + 8 + h][g] = part(f.b[1]);
+    }
+  }
+  const int lane = genrm_sim::lane_id(), g = lane >> 2, t = lane & 3;
+  for (int i = 0; i < 4; ++i) {
+    const int row = g + (i >= 2 ? 8 : 0), col = 2 * t + (i & 1);
+    float acc = 0.0f;
+    for (int k = 0; k < 16; ++k) acc += A[row][k] * B[k][col];
+    d[i] += acc;
+  }
+}
+
+}  // namespace genrm::cuda
