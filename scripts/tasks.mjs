@@ -1,6 +1,6 @@
 // Build steps shared by the npm scripts (compile, prebuild:cuda, test). Each
 // step is incremental: it does nothing when its output is up to date.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,8 @@ export function prebuildCuda() {
 export function nativeTests() {
   const dir = join(root, 'build-tests');
   const args = ['-S', '.', '-B', dir, '-DGENRM_CUDA=OFF', '-DGENRM_ADDON=OFF', '-DGENRM_NATIVE_TESTS=ON', '-DCMAKE_BUILD_TYPE=Release'];
+  // With python3 (it rewrites the .cu sources), also the CUDA parity cases on the CPU simulator (simTests).
+  args.push(`-DGENRM_CUDA_SIM=${hasCommand('python3') ? 'ON' : 'OFF'}`);
   // With Node's N-API headers at hand, also the addon over the CPU stand-in for a device (hostDoubleAddon).
   const napiInclude = join(dirname(process.execPath), '..', 'include', 'node');
   if (existsSync(join(napiInclude, 'node_api.h'))) args.push('-DGENRM_HOST_DOUBLE_ADDON=ON', `-DCMAKE_JS_INC=${napiInclude}`);
@@ -92,4 +94,40 @@ export function nativeTests() {
 export function hostDoubleAddon() {
   const file = join(root, 'build-tests', 'genrm_host_double.node');
   return existsSync(file) ? file : undefined;
+}
+
+/**
+ * The CUDA parity cases with the kernels on the CPU simulator (native/cuda/sim),
+ * where there is no GPU: runs the genrm_cuda_sim_tests that nativeTests() built,
+ * its cases split over the cores, one process each. Returns {passed, failed};
+ * {passed: 0, failed: 0} when it was not built (no python3).
+ */
+export async function simTests() {
+  const exe = join(root, 'build-tests', 'genrm_cuda_sim_tests');
+  if (!existsSync(exe)) {
+    console.log('# python3 not found: the CUDA simulator cases are skipped');
+    return { passed: 0, failed: 0 };
+  }
+  const cases = spawnSync(exe, ['--list'], { cwd: root, encoding: 'utf8' }).stdout.split('\n').filter((n) => n.startsWith('cuda_'));
+  const workers = Math.min(Number(jobs), cases.length);
+  const shares = Array.from({ length: workers }, (_, w) => cases.filter((_, i) => i % workers === w));
+  const results = await Promise.all(shares.map((share) => new Promise((resolve) => {
+    const child = spawn(exe, share.map((n) => `=${n}`), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    child.on('close', (code) => resolve({ out, code }));
+  })));
+  let passed = 0, failed = 0;
+  for (const { out, code } of results) {
+    process.stdout.write(out);
+    const m = /^(\d+) passed, (\d+) failed$/m.exec(out);
+    if (!m) {
+      failed += 1;
+      continue;
+    }
+    passed += Number(m[1]);
+    failed += Number(m[2]) + (code === 0 ? 0 : Number(m[2]) === 0 ? 1 : 0);
+  }
+  return { passed, failed };
 }

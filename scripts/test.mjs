@@ -1,6 +1,7 @@
 // npm test: builds what is missing or stale (CPU addon, TypeScript, prebuilds
 // for the packaging test, the CUDA prebuild when nvcc exists), runs the C++
-// harness and the ava suite, then the model-level ava files again with models
+// harness, the CUDA parity cases with the kernels on the CPU simulator
+// (native/cuda/sim), the ava suite, then the model-level ava files again with models
 // "on the GPU" over the engine's CPU stand-in for a device (the CUDA model's
 // TypeScript, N-API and host code, where there is no GPU), and ends with one
 // line "N passed, N failed".
@@ -8,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { compileCpu, compileTs, hasCommand, hostDoubleAddon, nativeTests, prebuildCuda, root, run } from './tasks.mjs';
+import { compileCpu, compileTs, hasCommand, hostDoubleAddon, nativeTests, prebuildCuda, root, run, simTests } from './tasks.mjs';
 
 const prebuildsOnly = !!process.env.PREBUILDS_ONLY;
 const platformDir = `${process.platform}-${process.arch}`;
@@ -69,6 +70,11 @@ try {
   const n = nativeTests();
   passed += n.passed;
   failed += n.failed;
+
+  console.log('# CUDA kernels on the CPU simulator (native/cuda/sim)');
+  const s = await simTests();
+  passed += s.passed;
+  failed += s.failed;
 
   console.log('# ava');
   const a = await ava();

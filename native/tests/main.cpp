@@ -30,7 +30,9 @@ int main(int argc, char** argv) {
   int passed = 0, failed = 0;
   for (const Case& c : registry()) {
     bool chosen = argc == 1;
-    for (int i = 1; i < argc && !chosen; ++i) chosen = std::strstr(c.name, argv[i]) != nullptr;
+    // An argument selects the cases whose names contain it; "=name" selects that case alone.
+    for (int i = 1; i < argc && !chosen; ++i)
+      chosen = argv[i][0] == '=' ? std::strcmp(c.name, argv[i] + 1) == 0 : std::strstr(c.name, argv[i]) != nullptr;
     if (!chosen) continue;
     g_failures_in_case = 0;
     try {
