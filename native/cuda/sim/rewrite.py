@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Turns a .cu unit into C++ for the CUDA simulator (README.md).
 
-Three constructs of CUDA C++ are not C++; everything else is left alone, and a
-#line directive keeps diagnostics and __FILE__ pointing at the original file:
+Three constructs of CUDA C++ are not C++; everything else (comments and string
+literals included) is left alone, and a #line directive keeps diagnostics and
+__FILE__ pointing at the original file:
   k<<<grid, block, smem, stream>>>(args)  ->  ::genrm_sim::launch("k", key_of(k), k, grid, block, smem, stream)(args)
-  __shared__ T a[N], b;                   ->  auto& a = ::genrm_sim::shared_var<T[N]>("site"); ...
+  __shared__ T a[N], b;                   ->  auto& a = ::genrm_sim::shared_var<T[N]>("site", tag, align); ...
   extern __shared__ T s[];                ->  T* s = ::genrm_sim::dynamic_shared<T>();
 usage: rewrite.py IN OUT
 """
@@ -17,6 +18,7 @@ TEMPLATE_KERNEL = re.compile(
 LAUNCH = re.compile(r"([A-Za-z_][\w:]*(?:<[^<>;(){}]*>)?)\s*<<<(.*?)>>>\s*\(", re.S)
 EXTERN_SHARED = re.compile(r"extern\s+__shared__\s+(?:__align__\(\s*(\d+)\s*\)\s+)?([^;\[]+?)\s+(\w+)\s*\[\s*\]\s*;")
 SHARED = re.compile(r"__shared__\s+(?:__align__\(\s*(\d+)\s*\)\s+)?([^;]*?);")
+COMMENT_OR_STRING = re.compile(r'//[^\n]*|/\*.*?\*/|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', re.S)
 DECLARATOR = re.compile(r"\s*(\w+)\s*((?:\[[^\]]+\]\s*)*)$")
 TYPE_AND_FIRST = re.compile(r"^(.*?[\w>:])\s+(\w+\s*(?:\[[^\]]+\]\s*)*)$", re.S)
 
@@ -50,13 +52,27 @@ def rewrite(text, origin):
                 raise SystemExit(f"{origin}:{line}: cannot read the __shared__ declarator '{d}'")
             name, dims = dm.group(1), dm.group(2).replace(" ", "")
             site = f'"{origin}:{line}:{name}"'
-            args = site + (f", {align}" if align else "")
-            out.append(f"auto& {name} = ::genrm_sim::shared_var<{type_}{dims}>({args});")
+            # The lambda's static is one object per declaration and, in a template,
+            # per instantiation: the key of this variable's block-wide allocation.
+            tag = "[] { static const char k = 0; return &k; }()"
+            out.append(f"auto& {name} = ::genrm_sim::shared_var<{type_}{dims}>({site}, {tag}, {align or 0});")
         return " ".join(out)
 
+    # Comments and string literals are set aside first, so a comment that names
+    # these constructs is left as it is (placeholders keep their newlines, so
+    # line numbers stay right).
+    kept = []
+
+    def keep(m):
+        kept.append(m.group(0))
+        return f"\0{len(kept) - 1}" + "\n" * m.group(0).count("\n") + "\0"
+
+    text = COMMENT_OR_STRING.sub(keep, text)
+    text = re.sub(r"\bstatic\s+(?=__shared__)", "", text)  # block-wide already; `static auto&` would bind once
     text = EXTERN_SHARED.sub(extern_shared, text)
     text = SHARED.sub(shared, text)
     text = LAUNCH.sub(launch, text)
+    text = re.sub(r"\0(\d+)\n*\0", lambda m: kept[int(m.group(1))], text)
     return f'#line 1 "{origin}"\n' + text
 
 

@@ -87,6 +87,8 @@ struct Warp {
   const char* op = nullptr;
   unsigned mask = 0;
   alignas(16) unsigned char slots[2][32][kSlotBytes];
+  uint64_t result_key[2];  // which warp operation result[i] holds (a lane's warp_ops count)
+  alignas(16) unsigned char result[2][kResultBytes];
 };
 
 struct Launch {
@@ -114,7 +116,7 @@ struct Runner {
   uint64_t block_gen = 0;
   unsigned char* arena = nullptr;
   size_t arena_used = 0;
-  std::vector<std::pair<const char*, size_t>> statics;  // declaration site -> arena offset
+  std::vector<std::pair<const void*, size_t>> statics;  // declaration tag -> arena offset
 
   Runner() {
     const size_t per = kStackBytes + kGuardBytes;
@@ -146,7 +148,11 @@ struct Device {
   std::map<uintptr_t, size_t> allocations;  // base -> bytes
   size_t capacity = 0, used = 0;
   std::map<const void*, size_t> dynamic_limits;
-  cudaError_t last_error = cudaSuccess;
+  cudaError_t last_error = cudaSuccess;  // what cudaGetLastError returns (and clears)
+  // A kernel fault: every later call that waits for the device returns it, as a
+  // sticky error would. Unlike on a GPU, cudaGetLastError clears it, so a test
+  // can go on after a planted fault.
+  cudaError_t sticky = cudaSuccess;
   Device() {
     const char* mb = std::getenv("GENRM_SIM_MEMORY_MB");
     capacity = (mb && std::atoll(mb) > 0 ? static_cast<size_t>(std::atoll(mb)) : size_t{16384}) << 20;
@@ -157,9 +163,10 @@ Device& device() {
   return d;
 }
 
-void set_error(cudaError_t e) {
+void set_error(cudaError_t e, bool fault = false) {
   std::lock_guard<std::mutex> lock(device().mu);
   if (device().last_error == cudaSuccess) device().last_error = e;
+  if (fault && device().sticky == cudaSuccess) device().sticky = e;
 }
 
 void report(const char* fmt, ...) {
@@ -300,6 +307,7 @@ void run_block(Runner& r, uint3 block_idx) {
   for (int w = 0; w < (r.threads + 31) / 32; ++w) {
     r.warps[w].arrived = 0;
     r.warps[w].exited = 0;
+    r.warps[w].result_key[0] = r.warps[w].result_key[1] = ~uint64_t{0};
     std::memset(r.warps[w].slots, 0xff, sizeof r.warps[w].slots);
   }
   r.arena_used = (L.dynamic_smem + 127) / 128 * 128;
@@ -395,11 +403,26 @@ const unsigned char* warp_exchange(unsigned mask, const void* in, size_t bytes, 
   return &w.slots[buf][0][0];
 }
 
-void* static_shared(const char* site, size_t bytes, size_t align) {
+// Every lane of a warp meets the same warp operations in the same order, so its
+// count of them names the operation; the result alternates between two buffers
+// like the slots (a lane reads it before its next warp operation, and none can
+// be two operations ahead).
+unsigned char* warp_result(bool& first) {
+  Runner& r = runner();
+  Fiber* f = r.current;
+  Warp& w = r.warps[f->info.linear >> 5];
+  const uint64_t key = f->warp_ops;
+  const int b = static_cast<int>(key & 1);
+  first = w.result_key[b] != key;
+  w.result_key[b] = key;
+  return w.result[b];
+}
+
+void* static_shared(const char* site, const void* tag, size_t bytes, size_t align) {
   Runner& r = runner();
   if (!r.current) fault("__shared__ outside a kernel");
   for (const auto& s : r.statics)
-    if (s.first == site) return r.arena + s.second;
+    if (s.first == tag) return r.arena + s.second;
   const size_t dyn = (r.launch->dynamic_smem + 127) / 128 * 128;
   const size_t offset = (r.arena_used + align - 1) / align * align;
   if (offset + bytes - dyn > kStaticSharedLimit || offset + bytes > r.launch->smem_limit) {
@@ -410,7 +433,7 @@ void* static_shared(const char* site, size_t bytes, size_t align) {
   }
   std::memset(r.arena + offset, 0xff, bytes);
   r.arena_used = offset + bytes;
-  r.statics.emplace_back(site, offset);
+  r.statics.emplace_back(tag, offset);
   return r.arena + offset;
 }
 
@@ -469,6 +492,10 @@ void async_copy_16(uint32_t dst, const void* src, int src_bytes) {
     std::memcpy(c.bytes, src, static_cast<size_t>(src_bytes));
   }
   std::memset(c.bytes + src_bytes, 0, static_cast<size_t>(16 - src_bytes));
+  // Until the wait, the destination holds nothing defined: poison it now, so a
+  // tile still being read by other warps when the next copy into it is issued
+  // (a missing barrier) reads garbage, as it could on the GPU.
+  std::memset(runner().arena + dst, 0xff, 16);
   runner().current->uncommitted.push_back(c);
 }
 
@@ -524,13 +551,20 @@ void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block, size_
     set_error(cudaErrorInvalidValue);
     return;
   }
-  L.smem_limit = kOptinSharedLimit;
+  // Static and dynamic shared memory together: 48 KiB, or up to the opt-in
+  // limit once cudaFuncSetAttribute raised this kernel's dynamic allowance.
+  L.smem_limit = dyn_limit > kDefaultDynamicLimit ? kOptinSharedLimit : kDefaultDynamicLimit;
   r.launch = &L;
-  for (unsigned z = 0; z < grid.z && !L.failed; ++z)
-    for (unsigned y = 0; y < grid.y && !L.failed; ++y)
-      for (unsigned x = 0; x < grid.x && !L.failed; ++x) run_block(r, {x, y, z});
+  // Blocks one after another, in order, or (GENRM_SIM_ORDER=reverse) last first.
+  const uint64_t blocks = uint64_t{grid.x} * grid.y * grid.z;
+  const bool reverse = reverse_order();
+  for (uint64_t k = 0; k < blocks && !L.failed; ++k) {
+    const uint64_t b = reverse ? blocks - 1 - k : k;
+    run_block(r, {static_cast<unsigned>(b % grid.x), static_cast<unsigned>(b / grid.x % grid.y),
+                  static_cast<unsigned>(b / (uint64_t{grid.x} * grid.y))});
+  }
   r.launch = nullptr;
-  if (L.failed) set_error(L.code);
+  if (L.failed) set_error(L.code, true);
 }
 
 // ---------------------------------------------------------------------------
@@ -567,10 +601,16 @@ using genrm_sim::report;
 
 namespace {
 
-// Fails the call when the previous launch faulted (as a sticky error would).
+// Fails the call when a launch faulted (as a sticky error would).
 cudaError_t pending() {
   std::lock_guard<std::mutex> lock(device().mu);
-  return device().last_error;
+  return device().sticky;
+}
+
+// A failed runtime call is also what cudaGetLastError reports next.
+cudaError_t failed(cudaError_t e) {
+  genrm_sim::set_error(e);
+  return e;
 }
 
 bool is_device(const void* p, size_t bytes) { return genrm_sim::in_device_memory(p, bytes ? bytes : 1); }
@@ -612,6 +652,7 @@ cudaError_t cudaFree(void* p) {
   auto it = d.allocations.find(reinterpret_cast<uintptr_t>(p));
   if (it == d.allocations.end()) {
     report("cudaFree(%p): not the start of a live device allocation", p);
+    if (d.last_error == cudaSuccess) d.last_error = cudaErrorInvalidValue;  // d.mu is held
     return cudaErrorInvalidValue;
   }
   d.used -= (it->second + 255) / 256 * 256;
@@ -631,13 +672,13 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
     case cudaMemcpyDeviceToDevice: ok = src_dev && dst_dev; break;
     case cudaMemcpyHostToHost: ok = !src_dev && !dst_dev; break;
     case cudaMemcpyDefault: break;
-    default: return cudaErrorInvalidMemcpyDirection;
+    default: return failed(cudaErrorInvalidMemcpyDirection);
   }
   if (!ok) {
     report("cudaMemcpy of %zu bytes, kind %d: the destination is %s and the source %s (or a range runs past its allocation)",
            bytes, static_cast<int>(kind), dst_dev ? "device memory" : "not device memory",
            src_dev ? "device memory" : "not device memory");
-    return cudaErrorInvalidValue;
+    return failed(cudaErrorInvalidValue);
   }
   std::memmove(dst, src, bytes);
   return cudaSuccess;
@@ -648,7 +689,7 @@ cudaError_t cudaMemset(void* p, int value, size_t bytes) {
   if (bytes == 0) return cudaSuccess;
   if (!is_device(p, bytes)) {
     report("cudaMemset of %zu bytes at %p: not inside one device allocation", bytes, p);
-    return cudaErrorInvalidValue;
+    return failed(cudaErrorInvalidValue);
   }
   std::memset(p, value, bytes);
   return cudaSuccess;
@@ -663,12 +704,15 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 
 cudaError_t cudaGetLastError() {
   std::lock_guard<std::mutex> lock(device().mu);
-  const cudaError_t e = device().last_error;
-  device().last_error = cudaSuccess;
+  const cudaError_t e = device().last_error != cudaSuccess ? device().last_error : device().sticky;
+  device().last_error = device().sticky = cudaSuccess;
   return e;
 }
 
-cudaError_t cudaPeekAtLastError() { return pending(); }
+cudaError_t cudaPeekAtLastError() {
+  std::lock_guard<std::mutex> lock(device().mu);
+  return device().last_error != cudaSuccess ? device().last_error : device().sticky;
+}
 cudaError_t cudaDeviceSynchronize() { return pending(); }
 
 cudaError_t cudaGetDeviceCount(int* count) {

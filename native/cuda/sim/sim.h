@@ -73,19 +73,27 @@ void sync_block();
 constexpr size_t kSlotBytes = 64;
 const unsigned char* warp_exchange(unsigned mask, const void* in, size_t bytes, const char* op);
 inline int lane_id() { return g_thread->linear & 31; }
+// Scratch shared by the lanes of the caller's warp for its latest warp
+// operation (kResultBytes): `first` is true for the first lane to ask, which
+// fills it; the others read it. Lets an emulated warp-wide instruction compute
+// its result once instead of once per lane.
+constexpr size_t kResultBytes = 1024;
+unsigned char* warp_result(bool& first);
 
 // Shared memory: one arena per block, the dynamic part first, static
 // __shared__ variables after it (one allocation per declaration, made by the
 // first thread that reaches it). Fresh arenas are filled with 0xff bytes.
-void* static_shared(const char* site, size_t bytes, size_t align);
+void* static_shared(const char* site, const void* tag, size_t bytes, size_t align);
 void* dynamic_shared_base();
 // Shared-window address of p (which must lie in the block's arena), and back.
 uint32_t shared_address(const void* p);
 void* shared_pointer(uint32_t address, size_t bytes, size_t align, const char* op);
 
+// site: "file:line:name", for messages; tag: unique per declaration and template
+// instantiation (rewrite.py passes a lambda's static); align: __align__'s, or 0.
 template <class T>
-T& shared_var(const char* site, size_t align = alignof(T)) {
-  return *static_cast<T*>(static_shared(site, sizeof(T), align > alignof(T) ? align : alignof(T)));
+T& shared_var(const char* site, const void* tag, size_t align) {
+  return *static_cast<T*>(static_shared(site, tag, sizeof(T), align > alignof(T) ? align : alignof(T)));
 }
 template <class T>
 T* dynamic_shared() {
@@ -163,8 +171,11 @@ inline void __syncwarp(unsigned mask = 0xffffffffu) {
   genrm_sim::warp_exchange(mask, nullptr, 0, "__syncwarp");
 }
 
-// Warp shuffles (PTX shfl.sync semantics, `width` a power of two up to 32: a
-// source lane outside the caller's width-segment yields the caller's own value).
+// Warp shuffles, by PTX's shfl.sync rules for the control word CUDA's headers
+// pass ((32 - width) << 8 | 0x1f): the lane operand's low 5 bits count; a width
+// segment spans [first, last]; a source lane past `last` (bfly, down) or before
+// `first` (up) is invalid and yields the caller's own value. A bfly partner in
+// an earlier segment is valid, as the CUDA guide says.
 namespace genrm_sim {
 template <class T>
 T shuffle(unsigned mask, T v, int src_lane, bool in_range, const char* op) {
@@ -175,27 +186,28 @@ T shuffle(unsigned mask, T v, int src_lane, bool in_range, const char* op) {
   std::memcpy(&out, slots + static_cast<size_t>(src_lane) * kSlotBytes, sizeof(T));
   return out;
 }
+inline int segment_first(int width) { return lane_id() & ~(width - 1); }
+inline int segment_last(int width) { return segment_first(width) | (width - 1); }
 }  // namespace genrm_sim
 
 template <class T>
 T __shfl_sync(unsigned mask, T v, int src, int width = 32) {
-  const int lane = genrm_sim::lane_id(), base = lane & ~(width - 1);
-  return genrm_sim::shuffle(mask, v, base + (src & (width - 1)), true, "__shfl_sync");
+  return genrm_sim::shuffle(mask, v, genrm_sim::segment_first(width) | (src & (width - 1)), true, "__shfl_sync");
 }
 template <class T>
 T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32) {
-  const int lane = genrm_sim::lane_id(), src = lane ^ lane_mask;
-  return genrm_sim::shuffle(mask, v, src, (src & ~(width - 1)) == (lane & ~(width - 1)), "__shfl_xor_sync");
+  const int src = genrm_sim::lane_id() ^ (lane_mask & 31);
+  return genrm_sim::shuffle(mask, v, src, src <= genrm_sim::segment_last(width), "__shfl_xor_sync");
 }
 template <class T>
 T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32) {
-  const int lane = genrm_sim::lane_id(), src = lane + static_cast<int>(delta);
-  return genrm_sim::shuffle(mask, v, src, (src & ~(width - 1)) == (lane & ~(width - 1)), "__shfl_down_sync");
+  const int src = genrm_sim::lane_id() + static_cast<int>(delta & 31);
+  return genrm_sim::shuffle(mask, v, src, src <= genrm_sim::segment_last(width), "__shfl_down_sync");
 }
 template <class T>
 T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = 32) {
-  const int lane = genrm_sim::lane_id(), src = lane - static_cast<int>(delta);
-  return genrm_sim::shuffle(mask, v, src, src >= (lane & ~(width - 1)), "__shfl_up_sync");
+  const int src = genrm_sim::lane_id() - static_cast<int>(delta & 31);
+  return genrm_sim::shuffle(mask, v, src, src >= genrm_sim::segment_first(width), "__shfl_up_sync");
 }
 inline unsigned __ballot_sync(unsigned mask, int pred) {
   const int p = pred != 0;
