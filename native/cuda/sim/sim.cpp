@@ -202,19 +202,24 @@ bool reverse_order() {
   std::abort();
 }
 
-// Hands the host thread from the current fiber to the next runnable one in
-// order (wrapping), or back to the scheduler when none is: the block is done,
-// deadlocked, or failed. One switch per hand-off, no trip through a scheduler.
+// Hands the host thread from the current fiber to the next runnable one, or
+// back to the scheduler when none is: the block is done, deadlocked, or failed.
+// One switch per hand-off, no trip through a scheduler. Warp-major: the rest of
+// the caller's warp first, so a warp runs ahead of the others until a block
+// barrier stops it. That is the skew that exposes a missing barrier between
+// warps (one warp refilling a stage another still reads); running all warps in
+// lockstep would hide it.
 void hand_off(Runner& r, Fiber* from) {
   Fiber* next = nullptr;
   if (!r.launch->failed) {
-    const int n = r.threads, me = from->info.linear;
-    for (int k = 1; k <= n; ++k) {
+    const int n = r.threads, me = from->info.linear, w0 = me & ~31, size = std::min(32, n - w0);
+    for (int k = 1; k < size && !next; ++k) {
+      const int i = w0 + (r.reverse ? (me - w0 - k + size) % size : (me - w0 + k) % size);
+      if (r.fibers[i].runnable()) next = &r.fibers[i];
+    }
+    for (int k = 1; k <= n && !next; ++k) {
       const int i = r.reverse ? (me - k + n) % n : (me + k) % n;
-      if (r.fibers[i].runnable()) {
-        next = &r.fibers[i];
-        break;
-      }
+      if (r.fibers[i].runnable()) next = &r.fibers[i];
     }
   }
   if (!next) {
