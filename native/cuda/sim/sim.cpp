@@ -720,16 +720,16 @@ cudaError_t cudaPeekAtLastError() {
 }
 cudaError_t cudaDeviceSynchronize() { return pending(); }
 
-cudaError_t cudaGetDeviceCount(int* count) {
-  if (!count) return cudaErrorInvalidValue;
-  *count = 1;
+namespace {
+cudaError_t put(int* out, int value) {
+  if (!out) return cudaErrorInvalidValue;
+  *out = value;
   return cudaSuccess;
 }
-cudaError_t cudaGetDevice(int* d) {
-  if (!d) return cudaErrorInvalidValue;
-  *d = 0;
-  return cudaSuccess;
-}
+}  // namespace
+
+cudaError_t cudaGetDeviceCount(int* count) { return put(count, 1); }
+cudaError_t cudaGetDevice(int* d) { return put(d, 0); }
 cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
@@ -760,16 +760,8 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int d) {
   return cudaErrorInvalidValue;
 }
 
-cudaError_t cudaRuntimeGetVersion(int* v) {
-  if (!v) return cudaErrorInvalidValue;
-  *v = 13000;
-  return cudaSuccess;
-}
-cudaError_t cudaDriverGetVersion(int* v) {
-  if (!v) return cudaErrorInvalidValue;
-  *v = 13000;
-  return cudaSuccess;
-}
+cudaError_t cudaRuntimeGetVersion(int* v) { return put(v, 13000); }
+cudaError_t cudaDriverGetVersion(int* v) { return put(v, 13000); }
 
 namespace {
 struct ErrorText {
