@@ -60,7 +60,8 @@ export function prebuildCuda() {
 }
 
 /**
- * Builds and runs the C++ tests: the engine's harness, then the CUDA model's host
+ * Builds the C++ tests (with python3, also the simulator's harness that
+ * simTests() runs) and runs the engine's harness, then the CUDA model's host
  * code over a CPU stand-in for the device (native/tests/host_double/). Returns
  * {passed, failed} over both.
  */
