@@ -18,15 +18,7 @@ namespace {
 constexpr int kDecodeThreads = 128;
 
 __device__ inline float block_max(float v) {
-  __shared__ float warp_max[32];
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  if (lane == 0) warp_max[warp] = v;
-  __syncthreads();
-  v = lane < warps ? warp_max[lane] : -FLT_MAX;
-  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  __syncthreads();
-  return v;
+  return block_reduce(v, [](float a, float b) { return fmaxf(a, b); }, -FLT_MAX);
 }
 
 // scores: [rows, heads, capacity] scratch for the probabilities. Each warp

@@ -60,6 +60,10 @@ __device__ inline Lse lse_merge(Lse a, Lse b) {
   return {m, __fadd_rn(__fmul_rn(a.s, expf(a.m - m)), __fmul_rn(b.s, expf(b.m - m)))};
 }
 
+__device__ inline Lse shfl_xor(Lse a, int o) {
+  return {__shfl_xor_sync(0xffffffffu, a.m, o), __shfl_xor_sync(0xffffffffu, a.s, o)};
+}
+
 __device__ inline void lse_add4(Lse& st, float4 q) {
   lse_add(st, q.x);
   lse_add(st, q.y);
@@ -96,18 +100,7 @@ __device__ float row_lse(const float* z, int64_t vocab) {
     }
     for (; i < vocab; i += step) lse_add(st, z[i]);
   }
-  __shared__ float wm[32], ws[32];
-  for (int o = 16; o > 0; o >>= 1)
-    st = lse_merge(st, Lse{__shfl_xor_sync(0xffffffffu, st.m, o), __shfl_xor_sync(0xffffffffu, st.s, o)});
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  if (lane == 0) {
-    wm[warp] = st.m;
-    ws[warp] = st.s;
-  }
-  __syncthreads();
-  st = lane < warps ? Lse{wm[lane], ws[lane]} : Lse{-INFINITY, 0.0f};
-  for (int o = 16; o > 0; o >>= 1)
-    st = lse_merge(st, Lse{__shfl_xor_sync(0xffffffffu, st.m, o), __shfl_xor_sync(0xffffffffu, st.s, o)});
+  st = block_reduce(st, [](Lse a, Lse b) { return lse_merge(a, b); }, Lse{-INFINITY, 0.0f});
   return st.m + logf(st.s);
 }
 

@@ -20,6 +20,7 @@
 
 #include "../core/error.h"
 #include "check.h"
+#include "launch.cuh"
 #include "sampling.h"
 
 namespace genrm::cuda {
@@ -61,50 +62,23 @@ struct Best {
 
 __device__ inline Best better(Best a, Best b) { return (b.v > a.v || (b.v == a.v && b.i < a.i)) ? b : a; }
 
-// Block-wide reductions (blockDim.x a multiple of 32), returned to every
-// thread. Each ends with a barrier so its shared memory may be reused.
-__device__ inline Best block_best(Best b) {
-  __shared__ float wv[32];
-  __shared__ int64_t wi[32];
-  for (int o = 16; o > 0; o >>= 1)
-    b = better(b, Best{__shfl_xor_sync(0xffffffffu, b.v, o), __shfl_xor_sync(0xffffffffu, b.i, o)});
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  if (lane == 0) {
-    wv[warp] = b.v;
-    wi[warp] = b.i;
-  }
-  __syncthreads();
-  b = lane < warps ? Best{wv[lane], wi[lane]} : Best{-INFINITY, kNone};
-  for (int o = 16; o > 0; o >>= 1)
-    b = better(b, Best{__shfl_xor_sync(0xffffffffu, b.v, o), __shfl_xor_sync(0xffffffffu, b.i, o)});
-  __syncthreads();
-  return b;
+__device__ inline Best shfl_xor(Best b, int o) {
+  return {__shfl_xor_sync(0xffffffffu, b.v, o), __shfl_xor_sync(0xffffffffu, b.i, o)};
 }
 
-// A fixed shuffle tree; __dadd_rn keeps it free of contractions. xor pairs
-// make every lane's sum the same bits (addition is commutative).
+// Block-wide reductions (launch.cuh's tree), returned to every thread.
+__device__ inline Best block_best(Best b) {
+  return block_reduce(b, [](Best x, Best y) { return better(x, y); }, Best{-INFINITY, kNone});
+}
+
+// __dadd_rn keeps the tree free of contractions; xor pairs make every lane's sum
+// the same bits (addition is commutative).
 __device__ inline double block_sum_double(double v) {
-  __shared__ double ws[32];
-  for (int o = 16; o > 0; o >>= 1) v = __dadd_rn(v, __shfl_xor_sync(0xffffffffu, v, o));
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  if (lane == 0) ws[warp] = v;
-  __syncthreads();
-  v = lane < warps ? ws[lane] : 0.0;
-  for (int o = 16; o > 0; o >>= 1) v = __dadd_rn(v, __shfl_xor_sync(0xffffffffu, v, o));
-  __syncthreads();
-  return v;
+  return block_reduce(v, [](double a, double b) { return __dadd_rn(a, b); }, 0.0);
 }
 
 __device__ inline int64_t block_min(int64_t v) {
-  __shared__ int64_t wm[32];
-  for (int o = 16; o > 0; o >>= 1) v = min(v, static_cast<int64_t>(__shfl_xor_sync(0xffffffffu, v, o)));
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
-  if (lane == 0) wm[warp] = v;
-  __syncthreads();
-  v = lane < warps ? wm[lane] : kNone;
-  for (int o = 16; o > 0; o >>= 1) v = min(v, static_cast<int64_t>(__shfl_xor_sync(0xffffffffu, v, o)));
-  __syncthreads();
-  return v;
+  return block_reduce(v, [](int64_t a, int64_t b) { return min(a, b); }, kNone);
 }
 
 // One block per row. kKeys: also writes the row's sort keys, (row << (32 +
