@@ -321,11 +321,12 @@ void row_attention(Obj& r, int64_t B, int64_t H, int64_t T, int64_t D) {
 // temporary count as extra): baseline = free device memory once the inputs
 // (bf16 h and W, targets, the logp output) exist and the GEMM engine is
 // initialised; peak_extra = baseline - the least free memory seen, sampled in
-// the per-chunk callback (mid-step, when the chunk of logits is live) and after
-// each sampled call. It includes our fp32 dhidden/dweight (the interface's
-// outputs; PyTorch's gradients are bf16) and the engine's grow-only scratch,
-// which stays allocated after the first call (reported as scratch_held_GiB).
-// grads_GiB and workspace_GiB (= peak_extra - grads) split the two.
+// the per-chunk callback (mid-step, when the chunk's scratch is live) and after
+// each sampled call. It includes dhidden/dweight, bf16 as PyTorch's (grad_type),
+// and the engine's grow-only scratch, which stays allocated after the first
+// call (reported as scratch_held_GiB; plan_scratch_GiB is what the grouped
+// pass's plan says it takes). grads_GiB and workspace_GiB (= peak_extra -
+// grads) split the two.
 void row_dpo(Obj& r, int64_t B, int64_t T, int64_t d, int64_t V) {
   const int64_t seqs = 2 * B, rows = seqs * T;
   warm_gemm_engine();
@@ -345,7 +346,7 @@ void row_dpo(Obj& r, int64_t B, int64_t T, int64_t d, int64_t V) {
   }
   sync("dpo inputs");
   const size_t free_base = free_bytes();
-  DevBuf dh(rows * d * 4, "dhidden"), dw(V * d * 4, "dweight");
+  DevBuf dh(rows * d * 2, "dhidden"), dw(V * d * 2, "dweight");
   cuda::check(cudaMemset(dh.p, 0, dh.bytes), "memset dhidden");
   cuda::check(cudaMemset(dw.p, 0, dw.bytes), "memset dweight");
   sync("dpo grads");
@@ -360,6 +361,7 @@ void row_dpo(Obj& r, int64_t B, int64_t T, int64_t d, int64_t V) {
   a.weight = w.p;
   a.weight_type = DType::BF16;
   a.targets = tg.as<int32_t>();
+  a.grad_type = DType::BF16;
   std::vector<int64_t> group_ends;
   for (int64_t p = 1; p <= B; ++p) group_ends.push_back(p * 2 * T);
 
@@ -402,7 +404,7 @@ void row_dpo(Obj& r, int64_t B, int64_t T, int64_t d, int64_t V) {
   };
   auto step = [&] {
     loss = 0;
-    cuda::logprob_grouped(a, group_ends, grad, lp.as<float>(), dh.as<float>(), dw.as<float>());
+    cuda::logprob_grouped(a, group_ends, grad, lp.as<float>(), dh.p, dw.p);
   };
 
   // First call: the scratch buffers grow here.
@@ -431,7 +433,9 @@ void row_dpo(Obj& r, int64_t B, int64_t T, int64_t d, int64_t V) {
   const double flops = 3.0 * 2.0 * static_cast<double>(rows) * d * V;
   r.num("step_ms", s.median_ms).num("min_ms", s.min_ms).integer("reps", s.reps).num("tflops", flops / (s.median_ms * 1e9));
   r.num("peak_extra_GiB", peak / kGiB).num("grads_GiB", grads_bytes / kGiB).num("workspace_GiB", (peak - grads_bytes) / kGiB);
+  const cuda::GroupedPlan plan = cuda::plan_logprob_grouped(a, group_ends, true);
   r.num("scratch_held_GiB", held / kGiB).integer("chunk_rows_budget", cuda::logprob_chunk_rows(a));
+  r.num("plan_scratch_GiB", static_cast<double>(plan.scratch_bytes()) / kGiB).integer("slice_rows", plan.slice_rows);
   char buf[240];
   std::snprintf(buf, sizeof buf,
                 "dpo B%lld T%lld d%lld V%lld: step %.2f ms (first %.1f ms), peak extra %.2f GiB (grads %.2f, "

@@ -13,6 +13,8 @@ inline unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThrea
 // Stores v in an output of either storage type (bf16: rounded to nearest even).
 __device__ inline void store(float* p, float v) { *p = v; }
 __device__ inline void store(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
+__device__ inline float load(const float* p) { return *p; }
+__device__ inline float load(const __nv_bfloat16* p) { return __bfloat162float(*p); }
 
 // A value's butterfly partner within the warp (lane ^ o). Pair types of the
 // kernels (sampling's Best, logprob's Lse) add their own overloads.

@@ -66,6 +66,13 @@ struct Stored {
     }
   }
   const void* ptr() const { return f ? static_cast<const void*>(f->p) : static_cast<const void*>(b->p); }
+  void* mut() { return f ? static_cast<void*>(f->p) : static_cast<void*>(b->p); }
+  std::vector<float> host() const {
+    if (f) return f->host();
+    std::vector<float> out;
+    for (uint16_t x : b->host()) out.push_back(test::from_bf16_bits(x));
+    return out;
+  }
 };
 
 struct DeviceProblem {
@@ -128,12 +135,17 @@ void abs_sums(const Problem& p, const std::vector<float>& h, const std::vector<f
   }
 }
 
-// |got - want| <= c * scale + 1e-6 |want| + 1e-7 everywhere.
+// |got - want| <= c * scale + 1e-6 |want| + 1e-7 everywhere. Outputs stored in
+// bf16 round the running value at each of `roundings` accumulations: each errs
+// by <= 2^-8 of a running value, and those stay within |want| + 2 scale.
 void expect_within(const std::vector<float>& got, const std::vector<float>& want, const std::vector<double>& scale,
-                   double c, const std::string& what) {
+                   double c, const std::string& what, int roundings = 0) {
+  const double u = roundings * std::ldexp(1.0, -8);
   double worst = 0;
   for (size_t i = 0; i < want.size(); ++i) {
-    const double e = std::fabs(static_cast<double>(got[i]) - want[i]) / (c * scale[i] + 1e-6 * std::fabs(want[i]) + 1e-7);
+    const double w = std::fabs(static_cast<double>(want[i]));
+    const double e = std::fabs(static_cast<double>(got[i]) - want[i]) /
+                     (c * scale[i] + u * (w + 2 * scale[i]) + 1e-6 * w + 1e-7);
     if (!(e <= worst)) worst = std::isnan(e) ? INFINITY : e;
   }
   if (!(worst <= 1)) test::fail(__FILE__, __LINE__, what + ": scaled error " + std::to_string(worst));
@@ -144,14 +156,17 @@ std::string label(const char* what, cuda::GemmEngine e, const Problem& p, const 
          ", weight " + cuda::dtype_name(d.weight.type) + ", vocab " + std::to_string(p.vocab) + ")";
 }
 
-void check_against_cpu(const Problem& p, int64_t chunk_rows, cuda::GemmEngine e, cuda::DType ht, cuda::DType wt) {
+void check_against_cpu(const Problem& p, int64_t chunk_rows, cuda::GemmEngine e, cuda::DType ht, cuda::DType wt,
+                       cuda::DType gt = cuda::DType::F32) {
   const DeviceProblem d(p, ht, wt);
   const bool simt = e == cuda::GemmEngine::Simt;
   // What the products see: the stored values on Simt; bf16-rounded on the tensor cores.
   const std::vector<float> h = simt ? d.hidden.held : test::round_bf16(p.hidden);
   const std::vector<float> w = simt ? d.weight.held : test::round_bf16(p.weight);
   const cpu::LogprobArgs ca = cpu_args(p, h, w);
-  const cuda::LogprobArgs a = d.args(p, e, chunk_rows);
+  cuda::LogprobArgs a = d.args(p, e, chunk_rows);
+  a.grad_type = gt;
+  const std::string grads = gt == cuda::DType::BF16 ? " into bf16" : "";
 
   std::vector<float> want_logp(p.rows);
   cpu::logprob_forward_reference(ca, want_logp.data());
@@ -164,15 +179,19 @@ void check_against_cpu(const Problem& p, int64_t chunk_rows, cuda::GemmEngine e,
   expect_close(logp.host(), want_logp, simt ? 1e-4 : fast16 ? 3e-2 : 3e-4, 1e-5, label("logp", e, p, d).c_str());
 
   const auto dlogp = test::randn(p.rows, 100);
-  auto dh = test::randn(p.rows * p.dim, 101), dw = test::randn(p.vocab * p.dim, 102);  // accumulated into
-  Dev<float> dlogp_d(dlogp), dh_d(dh), dw_d(dw);
-  cuda::logprob_backward(a, dlogp_d.p, dh_d.p, dw_d.p);
+  Stored dh_d(test::randn(p.rows * p.dim, 101), gt), dw_d(test::randn(p.vocab * p.dim, 102), gt);  // accumulated into
+  std::vector<float> dh = dh_d.held, dw = dw_d.held;
+  Dev<float> dlogp_d(dlogp);
+  cuda::logprob_backward(a, dlogp_d.p, dh_d.mut(), dw_d.mut());
   cpu::logprob_backward(ca, dlogp.data(), dh.data(), dw.data(), default_isa());
   std::vector<double> sh, sw;
   abs_sums(p, h, w, dlogp, sh, sw);
   const double c = simt ? 1e-4 : (fast16 ? std::ldexp(1.0, -6) : 0.0) + std::ldexp(1.0, -7) + 1e-4;
-  expect_within(dh_d.host(), dh, sh, c, label("dhidden", e, p, d));
-  expect_within(dw_d.host(), dw, sw, c, label("dweight", e, p, d));
+  // bf16 gradients: dhidden's rows are written by one chunk, dweight by every chunk.
+  const int chunks = chunk_rows > 0 ? static_cast<int>((p.rows + chunk_rows - 1) / chunk_rows) : 1;
+  const bool bf = gt == cuda::DType::BF16;
+  expect_within(dh_d.host(), dh, sh, c, label("dhidden", e, p, d) + grads, bf ? 1 : 0);
+  expect_within(dw_d.host(), dw, sw, c, label("dweight", e, p, d) + grads, bf ? chunks : 0);
 }
 
 // Own and Auto differ where the build has cuBLAS (Auto is then cuBLAS).
@@ -238,6 +257,8 @@ TEST(cuda_logprob_matches_cpu_in_several_chunks) {
       check_against_cpu(small, 8, e, t[0], t[1]);
       check_against_cpu(wide, 2, e, t[0], t[1]);
     }
+  // Gradients kept in bf16 (what a bf16 model's autograd holds), accumulated over 5 chunks.
+  for (cuda::GemmEngine e : kEngines) check_against_cpu(small, 8, e, cuda::DType::BF16, cuda::DType::BF16, cuda::DType::BF16);
   check_against_cpu(small, 0, cuda::GemmEngine::Auto, cuda::DType::BF16, cuda::DType::BF16);  // default: one chunk
 }
 
@@ -271,65 +292,131 @@ TEST(cuda_logprob_forward_backward_equals_forward_plus_backward) {
   }
 }
 
-TEST(cuda_logprob_grouped_dpo_equals_logps_then_backward) {
+// The grouped pass against the CPU: log-probs equal to the plain forward's, and
+// the gradients of the DPO loss of the log-probs the callback saw equal to the
+// CPU's backward with that dlogp, within check_against_cpu's bounds (the two-phase
+// chunk's extra rounding of the scaled hidden rows fits them: 2 x 2^-8 per term).
+// With 8 rows per chunk the group [18, 30) is over budget: it runs in two phases,
+// in slices of 2 rows.
+TEST(cuda_logprob_grouped_dpo_matches_cpu) {
   if (!have_device()) return;
   const Problem p = make_problem(37, 48, 1000, 40);
   // With 8 rows per chunk: [0,4) [4,10) [10,18) [18,30) (a group of 12, alone) [30,37).
   const std::vector<int64_t> ends = {4, 10, 13, 18, 30, 32, 37};
   const std::vector<std::pair<int64_t, int64_t>> want_chunks = {{0, 4}, {4, 10}, {10, 18}, {18, 30}, {30, 37}};
-  for (cuda::GemmEngine e : kEngines)
-    for (const auto& t : kTypes) {
-      const DeviceProblem d(p, t[0], t[1]);
-      const cuda::LogprobArgs a = d.args(p, e, 8);
-      const std::string en = label("grouped", e, p, d);
-      const auto dh0 = test::randn(p.rows * p.dim, 41), dw0 = test::randn(p.vocab * p.dim, 42);
+  const auto dh0 = test::randn(p.rows * p.dim, 41), dw0 = test::randn(p.vocab * p.dim, 42);
+  auto run = [&](cuda::GemmEngine e, cuda::DType ht, cuda::DType wt, cuda::DType gt) {
+    const DeviceProblem d(p, ht, wt);
+    cuda::LogprobArgs a = d.args(p, e, 8);
+    a.grad_type = gt;
+    const bool simt = e == cuda::GemmEngine::Simt, bf = gt == cuda::DType::BF16;
+    const std::string en = label("grouped", e, p, d) + (bf ? " into bf16" : "");
 
-      // All log-probs first, the DPO gradient on the host, then the backward.
-      Dev<float> logp1(p.rows), dh1(dh0), dw1(dw0);
-      cuda::logprob_forward(a, logp1.p);
-      const std::vector<float> lp1 = logp1.host();
-      std::vector<float> dlogp(p.rows, 0.0f);
-      dpo_gradient(ends, 0, p.rows, lp1.data(), dlogp.data());
-      Dev<float> dlogp_d(dlogp);
-      cuda::logprob_backward(a, dlogp_d.p, dh1.p, dw1.p);
+    Dev<float> logp1(p.rows);
+    cuda::logprob_forward(a, logp1.p);
+    const std::vector<float> lp1 = logp1.host();
 
-      Dev<float> logp2(p.rows), dh2(dh0), dw2(dw0);
-      std::vector<std::pair<int64_t, int64_t>> chunks;
-      std::vector<float> seen(p.rows, NAN);  // the log-probs handed to the callback
-      cuda::logprob_grouped(
-          a, ends,
-          [&](int64_t r0, int64_t r1, const float* lp, float* dl) {
-            chunks.push_back({r0, r1});
-            for (int64_t r = r0; r < r1; ++r) {
-              seen[r] = lp[r - r0];
-              CHECK(dl[r - r0] == 0.0f);  // starts zeroed
-            }
-            dpo_gradient(ends, r0, r1, lp, dl);
-          },
-          logp2.p, dh2.p, dw2.p);
-      CHECK(chunks == want_chunks);
-      const std::vector<float> lp2 = logp2.host();
-      CHECK(seen == lp2);  // the callback saw exactly what was written
-      // Different chunks: a GEMM may sum in another order, and dweight's chunk sums differ.
-      expect_close(lp2, lp1, 1e-5, 1e-6, (en + " logp").c_str());
-      expect_close(dh2.host(), dh1.host(), 1e-5, 1e-5, (en + " dhidden").c_str());
-      expect_close(dw2.host(), dw1.host(), 1e-5, 1e-5, (en + " dweight").c_str());
+    Dev<float> logp2(p.rows);
+    Stored dh2(dh0, gt), dw2(dw0, gt);
+    std::vector<std::pair<int64_t, int64_t>> chunks;
+    std::vector<float> seen(p.rows, NAN);  // the log-probs handed to the callback
+    cuda::logprob_grouped(
+        a, ends,
+        [&](int64_t r0, int64_t r1, const float* lp, float* dl) {
+          chunks.push_back({r0, r1});
+          for (int64_t r = r0; r < r1; ++r) {
+            seen[r] = lp[r - r0];
+            CHECK(dl[r - r0] == 0.0f);  // starts zeroed
+          }
+          dpo_gradient(ends, r0, r1, lp, dl);
+        },
+        logp2.p, dh2.mut(), dw2.mut());
+    CHECK(chunks == want_chunks);
+    const std::vector<float> lp2 = logp2.host();
+    CHECK(seen == lp2);  // the callback saw exactly what was written
+    // Other chunk sizes: a GEMM may sum in another order.
+    expect_close(lp2, lp1, 1e-5, 1e-6, (en + " logp").c_str());
 
-      // Null outputs: only logp (and the callback) run; one output alone matches.
-      Dev<float> logp3(p.rows), dh3(dh0), dw3(dw0);
-      int calls = 0;
-      auto count = [&](int64_t r0, int64_t r1, const float* lp, float* dl) {
-        ++calls;
-        dpo_gradient(ends, r0, r1, lp, dl);
-      };
-      cuda::logprob_grouped(a, ends, count, logp3.p, nullptr, nullptr);
-      CHECK(calls == 5);
-      CHECK(logp3.host() == lp2);
-      cuda::logprob_grouped(a, ends, count, logp3.p, dh3.p, nullptr);
-      cuda::logprob_grouped(a, ends, count, logp3.p, nullptr, dw3.p);
-      expect_close(dh3.host(), dh2.host(), 1e-7, 1e-6, (en + " dhidden alone").c_str());
-      expect_close(dw3.host(), dw2.host(), 1e-7, 1e-6, (en + " dweight alone").c_str());
-    }
+    const std::vector<float> h = simt ? d.hidden.held : test::round_bf16(p.hidden);
+    const std::vector<float> w = simt ? d.weight.held : test::round_bf16(p.weight);
+    std::vector<float> dlogp(p.rows, 0.0f), dh = dh2.held, dw = dw2.held;
+    dpo_gradient(ends, 0, p.rows, seen.data(), dlogp.data());
+    cpu::logprob_backward(cpu_args(p, h, w), dlogp.data(), dh.data(), dw.data(), default_isa());
+    std::vector<double> sh, sw;
+    abs_sums(p, h, w, dlogp, sh, sw);
+    const bool fast16 = e == cuda::GemmEngine::Auto && cuda::have_cublas() && ht == cuda::DType::F32 &&
+                        wt == cuda::DType::F32;
+    const double c = simt ? 1e-4 : (fast16 ? std::ldexp(1.0, -6) : 0.0) + std::ldexp(1.0, -7) + 1e-4;
+    const std::vector<float> got_dh = dh2.host(), got_dw = dw2.host();
+    expect_within(got_dh, dh, sh, c, en + " dhidden", bf ? 1 : 0);
+    expect_within(got_dw, dw, sw, c, en + " dweight", bf ? static_cast<int>(want_chunks.size()) : 0);
+
+    // Null outputs: only logp (and the callback) run; one output alone gives the same bits.
+    Dev<float> logp3(p.rows);
+    Stored dh3(dh0, gt), dw3(dw0, gt);
+    int calls = 0;
+    auto count = [&](int64_t r0, int64_t r1, const float* lp, float* dl) {
+      ++calls;
+      dpo_gradient(ends, r0, r1, lp, dl);
+    };
+    cuda::logprob_grouped(a, ends, count, logp3.p, nullptr, nullptr);
+    CHECK(calls == 5);
+    CHECK(logp3.host() == lp2);
+    cuda::logprob_grouped(a, ends, count, logp3.p, dh3.mut(), nullptr);
+    cuda::logprob_grouped(a, ends, count, logp3.p, nullptr, dw3.mut());
+    CHECK(dh3.host() == got_dh);
+    CHECK(dw3.host() == got_dw);
+  };
+  for (cuda::GemmEngine e : kEngines) {
+    for (const auto& t : kTypes) run(e, t[0], t[1], cuda::DType::F32);
+    run(e, cuda::DType::BF16, cuda::DType::BF16, cuda::DType::BF16);
+  }
+}
+
+// The grouped pass's memory at the anchor's DPO shape (8 pairs of 1,024-token
+// sequences, vocab 128,256, dim 4,096, bf16 operands): each pair (2,048 rows) is
+// over the 1,024-row budget, so no chunk of fp32 logits is held whole. Host-only:
+// the plan is what logprob_grouped allocates.
+TEST(cuda_logprob_grouped_plan_at_the_dpo_anchor_shape) {
+  static uint16_t dummy[1];
+  static int32_t dummy_t[1];
+  cuda::LogprobArgs a;
+  a.rows = 16 * 1024;
+  a.dim = 4096;
+  a.vocab = 128256;
+  a.hidden = dummy;
+  a.hidden_type = cuda::DType::BF16;
+  a.weight = dummy;
+  a.weight_type = cuda::DType::BF16;
+  a.targets = dummy_t;
+  a.engine = cuda::GemmEngine::Own;  // bf16 softmax - onehot on every tensor-core engine with a bf16 head
+  std::vector<int64_t> pairs;
+  for (int64_t e = 2048; e <= a.rows; e += 2048) pairs.push_back(e);
+  const cuda::GroupedPlan p = cuda::plan_logprob_grouped(a, pairs, true);
+  CHECK(p.chunk_ends == pairs);
+  CHECK(p.slice_rows == 256);
+  CHECK(p.probs_bytes == size_t(2048) * 128256 * 2);     // 501 MiB: the pair's softmax - onehot in bf16
+  CHECK(p.logits_bytes == size_t(256) * 128256 * 4);     // 125 MiB: one slice of fp32 logits
+  CHECK(p.aux_bytes == size_t(2048) * 2 * 4);
+  CHECK(p.scratch_bytes() < (size_t(5) << 27));          // 0.61 GiB, under 0.625 (one fp32 pair: 0.98)
+  // Forward only: no group buffer.
+  const cuda::GroupedPlan f = cuda::plan_logprob_grouped(a, pairs, false);
+  CHECK(f.probs_bytes == 0);
+  CHECK(f.logits_bytes == size_t(256) * 128256 * 4);
+  // Groups within the budget (single sequences, as SFT-like grouping): one pass, 1,024-row chunks.
+  std::vector<int64_t> seqs;
+  for (int64_t e = 1024; e <= a.rows; e += 1024) seqs.push_back(e);
+  const cuda::GroupedPlan s = cuda::plan_logprob_grouped(a, seqs, true);
+  CHECK(s.chunk_ends == seqs);
+  CHECK(s.slice_rows == 0);
+  CHECK(s.probs_bytes == 0);
+  CHECK(s.logits_bytes == size_t(1024) * 128256 * 4);
+  // A small vocabulary with a wide model: the phase-two temporaries set the logits scratch.
+  a.vocab = 1000;
+  a.chunk_rows = 64;
+  const cuda::GroupedPlan w = cuda::plan_logprob_grouped(a, {100, a.rows}, true);
+  CHECK(w.slice_rows == 16);
+  CHECK(w.logits_bytes == size_t(a.rows - 100) * 4096 * (4 + 2));
 }
 
 TEST(cuda_logprob_chunk_rows) {
@@ -379,6 +466,8 @@ TEST(cuda_logprob_validation_names_the_field) {
   expect_arg_error([&] { cuda::logprob_forward(with([](auto& a) { a.weight_type = cuda::DType(7); }), out); },
                    "weight_type");
   expect_arg_error([&] { cuda::logprob_forward(with([](auto& a) { a.engine = cuda::GemmEngine(9); }), out); }, "engine");
+  expect_arg_error([&] { cuda::logprob_backward(with([](auto& a) { a.grad_type = cuda::DType(7); }), out, out, out); },
+                   "grad_type");
   expect_arg_error([&] { cuda::logprob_forward(ok, nullptr); }, "logp");
   expect_arg_error([&] { cuda::logprob_backward(ok, nullptr, out, out); }, "dlogp");
   expect_arg_error([&] { cuda::logprob_forward_backward(ok, nullptr, out, out, nullptr); }, "dlogp");

@@ -169,6 +169,7 @@ struct HostLogprob {
 
 HostLogprob cpu_logprob(const LogprobArgs& a) {
   if (a.hidden_type != DType::F32) throw Error(ErrorKind::Argument, "host double: fp32 log-prob hidden rows only");
+  if (a.grad_type != DType::F32) throw Error(ErrorKind::Argument, "host double: fp32 log-prob gradients only");
   if (a.engine == GemmEngine::Simt && a.weight_type != DType::F32)
     throw Error(ErrorKind::Argument, "host double: the SIMT log-prob takes an fp32 weight only");
   HostLogprob h;
@@ -219,19 +220,23 @@ void attention_backward(const AttentionArgs& a, const void* q, const void* k, co
 
 void logprob_forward(const LogprobArgs& a, float* logp) { cpu::logprob_forward(cpu_logprob(a).args, logp, default_isa()); }
 
-void logprob_backward(const LogprobArgs& a, const float* dlogp, float* dhidden, float* dweight) {
-  cpu::logprob_backward(cpu_logprob(a).args, dlogp, dhidden, dweight, default_isa());
+void logprob_backward(const LogprobArgs& a, const float* dlogp, void* dhidden, void* dweight) {
+  cpu::logprob_backward(cpu_logprob(a).args, dlogp, static_cast<float*>(dhidden), static_cast<float*>(dweight),
+                        default_isa());
 }
 
-void logprob_forward_backward(const LogprobArgs& a, const float* dlogp, float* logp, float* dhidden, float* dweight) {
-  cpu::logprob_forward_backward(cpu_logprob(a).args, dlogp, logp, dhidden, dweight, default_isa());
+void logprob_forward_backward(const LogprobArgs& a, const float* dlogp, float* logp, void* dhidden, void* dweight) {
+  cpu::logprob_forward_backward(cpu_logprob(a).args, dlogp, logp, static_cast<float*>(dhidden),
+                                static_cast<float*>(dweight), default_isa());
 }
 
 // Chunks of whole groups up to 16 rows (a larger group alone), so a small test
 // batch still runs several chunks; per chunk: log-probs, the caller's gradient, backward.
 void logprob_grouped(const LogprobArgs& a, const std::vector<int64_t>& group_ends, const ChunkGradient& grad,
-                     float* logp, float* dhidden, float* dweight) {
+                     float* logp, void* dhidden_out, void* dweight_out) {
   const HostLogprob host = cpu_logprob(a);
+  float* dhidden = static_cast<float*>(dhidden_out);
+  float* dweight = static_cast<float*>(dweight_out);
   const cpu::LogprobArgs& all = host.args;
   constexpr int64_t kBudget = 16;
   int64_t r0 = 0;
