@@ -305,10 +305,21 @@ void row_attention(Obj& r, int64_t B, int64_t H, int64_t T, int64_t D) {
       },
       3, 20, 1.5);
   r.num("fwdbwd_ms", fb.median_ms).num("fwdbwd_tflops", 3.5 * flops_f / (fb.median_ms * 1e9));
-  char buf[200];
-  std::snprintf(buf, sizeof buf, "attention B%lld H%lld T%lld D%lld: fwd %.3f ms, fwd+bwd %.3f ms (%.1f TFLOP/s)",
+  // dQ by atomics (not deterministic, as PyTorch's flash backward).
+  cuda::AttentionArgs fast = a;
+  fast.deterministic = false;
+  const Stats fa = time_device(
+      [&] {
+        fwd();
+        cuda::attention_backward(fast, q.p, k.p, v.p, o.p, lse.as<float>(), dout.p, dq.p, dk.p, dv.p);
+      },
+      3, 20, 1.0);
+  r.num("fwdbwd_atomic_ms", fa.median_ms).num("fwdbwd_atomic_tflops", 3.5 * flops_f / (fa.median_ms * 1e9));
+  char buf[240];
+  std::snprintf(buf, sizeof buf,
+                "attention B%lld H%lld T%lld D%lld: fwd %.3f ms, fwd+bwd %.3f ms (%.1f TFLOP/s), atomic dQ %.3f ms",
                 (long long)B, (long long)H, (long long)T, (long long)D, f.median_ms, fb.median_ms,
-                3.5 * flops_f / (fb.median_ms * 1e9));
+                3.5 * flops_f / (fb.median_ms * 1e9), fa.median_ms);
   progress(buf);
 }
 

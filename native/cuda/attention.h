@@ -23,6 +23,11 @@ struct AttentionArgs {
   int64_t max_seqlen = 0;  // longest sequence (the caller knows it from its host copy)
   float scale = 0;         // usually 1/sqrt(head_dim)
   DType dtype = DType::F32;  // storage of q, k, v, out, dout, dq, dk, dv
+  // Backward on tensor cores: true sums every gradient element in a fixed order
+  // (two kernels); false adds dQ by fp32 atomics from the dK/dV kernel (fewer
+  // tile products; the last bits of dQ vary from run to run). The plain path is
+  // always deterministic.
+  bool deterministic = true;
 };
 
 enum class AttentionPath {
@@ -38,9 +43,9 @@ void validate_attention(const AttentionArgs& a);
 void attention_forward(const AttentionArgs& a, const void* q, const void* k, const void* v, void* out, float* lse,
                        AttentionPath path = AttentionPath::Auto);
 // Recomputes probabilities from q, k and lse. Overwrites dq, dk, dv.
-// Deterministic: no atomics; every gradient element is summed in a fixed order
-// (dk/dv by one pass over query tiles per key tile, dq by one pass over key
-// tiles per query tile).
+// With a.deterministic: no atomics; every gradient element is summed in a fixed
+// order (dk/dv by one pass over query tiles per key tile, dq by one pass over
+// key tiles per query tile).
 void attention_backward(const AttentionArgs& a, const void* q, const void* k, const void* v, const void* out,
                         const float* lse, const void* dout, void* dq, void* dk, void* dv,
                         AttentionPath path = AttentionPath::Auto);

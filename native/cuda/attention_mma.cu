@@ -13,6 +13,8 @@
 //   looping over the group's query heads and, for each, the query tiles from
 //   the diagonal on (a fixed order: deterministic, no atomics).
 // - dQ: a CTA per (query tile of 64, head, sequence), looping over key tiles.
+// - or, when the caller does not ask for determinism, dQ from the dK/dV CTAs by
+//   atomics (dkdv_kernel's kAtomicDq), and no dQ kernel.
 //
 // Fragment layouts of mma.m16n8k16 and ldmatrix: see ptx.cuh.
 #include <cuda_bf16.h>
@@ -20,9 +22,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "attention.h"
 #include "check.h"
+#include "kernels.h"
 #include "ptx.cuh"
 
 namespace genrm::cuda {
@@ -319,25 +323,34 @@ __global__ void __launch_bounds__(WARPS * 32, 256 / (WARPS * 32) * (D <= 64 ? 2 
 
 // ---------------------------------------------------------------------------
 // Backward, dK and dV. smem: K [BN][LDS], V [BN][LDS], Q [2][BMQ][LDS],
-// dO [2][BMQ][LDS] (bf16), then lse * log2 e [2][BMQ] and drow [2][BMQ] (fp32).
+// dO [2][BMQ][LDS] (bf16), then lse * log2 e [2][BMQ] and drow [2][BMQ] (fp32),
+// then (kAtomicDq) dS [BMQ][BN + 8] (bf16).
 // Warp w owns keys 16w..16w+15 of the tile and computes transposed scores
 // S^T = K Q^T (keys as rows), so dK and dV stay in its registers.
+//
+// kAtomicDq: the same CTA also adds this key tile's share of dQ: the warps put
+// their dS^T in shared memory as dS [query][key], then warp w takes query rows
+// 16w..16w+15 of dS K (all 64 keys) and adds them, scaled, to an fp32 dQ with
+// atomics. Five tile products per (query tile, key tile) instead of the seven of
+// the two-kernel split (dQ's kernel recomputes S and dP), at the price of the
+// order of the additions: not deterministic.
 
 template <int D>
 __host__ __device__ constexpr int dkdv_bmq() {
   return 64;
 }
-template <int D>
+template <int D, bool kAtomicDq = false>
 __host__ __device__ constexpr int dkdv_smem() {
-  return (2 * kBN + 4 * dkdv_bmq<D>()) * (D + 8) * 2 + 4 * dkdv_bmq<D>() * 4;
+  return (2 * kBN + 4 * dkdv_bmq<D>()) * (D + 8) * 2 + 4 * dkdv_bmq<D>() * 4 +
+         (kAtomicDq ? dkdv_bmq<D>() * (kBN + 8) * 2 : 0);
 }
 
-template <int D, typename T>
+template <int D, typename T, bool kAtomicDq>
 __global__ void __launch_bounds__(128) dkdv_kernel(Geometry geo, const T* __restrict__ q, const T* __restrict__ k,
                                                    const T* __restrict__ v, const float* __restrict__ lse,
                                                    const T* __restrict__ dout, const float* __restrict__ drow,
-                                                   T* __restrict__ dk, T* __restrict__ dv) {
-  constexpr int BN = kBN, BMQ = dkdv_bmq<D>(), LDS = D + 8, THREADS = 128;
+                                                   T* __restrict__ dk, T* __restrict__ dv, float* __restrict__ dq_acc) {
+  constexpr int BN = kBN, BMQ = dkdv_bmq<D>(), LDS = D + 8, THREADS = 128, LDSS = BN + 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* sK = reinterpret_cast<bf16*>(smem_raw);
   bf16* sV = sK + BN * LDS;
@@ -345,6 +358,7 @@ __global__ void __launch_bounds__(128) dkdv_kernel(Geometry geo, const T* __rest
   bf16* sO = sQ + 2 * BMQ * LDS;   // dO, [2][BMQ][LDS]
   float* sL = reinterpret_cast<float*>(sO + 2 * BMQ * LDS);  // [2][BMQ]
   float* sR = sL + 2 * BMQ;                                  // [2][BMQ]
+  bf16* sS = reinterpret_cast<bf16*>(sR + 2 * BMQ);          // kAtomicDq: dS [BMQ][LDSS]
 
   const Block blk = block_of(geo, geo.kv_heads, false);  // key tile 0 has the longest loop
   const int64_t s0 = geo.cu_seqlens[blk.seq];
@@ -448,6 +462,57 @@ __global__ void __launch_bounds__(128) dkdv_kernel(Geometry geo, const T* __rest
           frag_b_kn<LDS>(b, cQ, kc * 16, db2 * 16, lane);
           mma_bf16(acc_dk[2 * db2], sa, b[0], b[1]);
           mma_bf16(acc_dk[2 * db2 + 1], sa, b[2], b[3]);
+        }
+      }
+      if constexpr (kAtomicDq) {  // dS^T (key row, query column) -> sS[query][key]
+#pragma unroll
+        for (int nb = 0; nb < BMQ / 8; ++nb)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            sS[(nb * 8 + 2 * tig + (e & 1)) * LDSS + warp * 16 + gid + (e < 2 ? 0 : 8)] = __float2bfloat16_rn(dpt[nb][e]);
+      }
+    }
+    if constexpr (kAtomicDq) {
+      // Every warp wrote its part of sS above: query tiles are whole multiples of
+      // the key tile, so each one ends at or after every key of this CTA and the
+      // test before the products never fails here.
+      static_assert(BMQ % BN == 0, "a query tile must cover the key tile's rows");
+      __syncthreads();  // every warp's dS is in sS
+      const int qr = r0 + warp * 16;  // this warp's first query row (>= k0: r0 >= k0 when BMQ == BN)
+      if (qr < len) {
+        const int h = kvh * geo.group + it / nq, row_lo = qr + gid, row_hi = row_lo + 8;
+        constexpr int DC = D < 64 ? D : 64;  // dQ columns per pass: bounds the live accumulators
+#pragma unroll
+        for (int dc = 0; dc < D; dc += DC) {
+          float acc[DC / 8][4];
+#pragma unroll
+          for (int db = 0; db < DC / 8; ++db) acc[db][0] = acc[db][1] = acc[db][2] = acc[db][3] = 0.0f;
+#pragma unroll
+          for (int kc = 0; kc < BN / 16; ++kc) {  // dS [query][key] as A (k = key), K [key][d] (.trans)
+            uint32_t a[4];
+            frag_a<LDSS>(a, sS, warp * 16, kc * 16, lane);
+#pragma unroll
+            for (int db2 = 0; db2 < DC / 16; ++db2) {
+              uint32_t b[4];
+              frag_b_kn<LDS>(b, sK, kc * 16, dc + db2 * 16, lane);
+              mma_bf16(acc[2 * db2], a, b[0], b[1]);
+              mma_bf16(acc[2 * db2 + 1], a, b[2], b[3]);
+            }
+          }
+#pragma unroll
+          for (int db = 0; db < DC / 8; ++db) {
+            const int col = dc + db * 8 + 2 * tig;
+            if (row_lo < len) {
+              float* o = dq_acc + ((s0 + row_lo) * geo.heads + h) * D + col;
+              atomicAdd(o, acc[db][0] * geo.scale);
+              atomicAdd(o + 1, acc[db][1] * geo.scale);
+            }
+            if (row_hi < len) {
+              float* o = dq_acc + ((s0 + row_hi) * geo.heads + h) * D + col;
+              atomicAdd(o, acc[db][2] * geo.scale);
+              atomicAdd(o + 1, acc[db][3] * geo.scale);
+            }
+          }
         }
       }
     }
@@ -605,6 +670,7 @@ __global__ void __launch_bounds__(128) dq_kernel(Geometry geo, const T* __restri
 //   forward (64, 64, 128, 64 query rows): 15,360 / 25,600 / 55,296 / 87,040
 //   dK/dV (64 keys, 64-query tiles):      16,384 / 26,624 / 56,320 / 105,472
 //   dQ (64 queries, 64-key tiles):        15,360 / 25,600 / 55,296 / 104,448
+//   dK/dV with atomic dQ (+ dS tile):     25,600 / 35,840 / 65,536 / 114,688
 // All fit sm_80 (163 KB) and sm_90 (227 KB), two CTAs per SM on sm_90 at D128;
 // sm_86/89 (99 KB) run D128 on the plain path (attention.cu checks the limit).
 // Registers (ptxas -v, sm_90, fp32 / bf16 storage), all at D128 the largest:
@@ -655,13 +721,28 @@ void forward_impl(const AttentionArgs& a, const void* q, const void* k, const vo
 template <int D, typename T>
 void backward_impl(const AttentionArgs& a, const void* q, const void* k, const void* v, const float* lse,
                    const void* dout, const float* drow, void* dq, void* dk, void* dv) {
-  static bool opted_kv = false, opted_q = false;
-  allow_smem(dkdv_kernel<D, T>, dkdv_smem<D>(), opted_kv);
-  allow_smem(dq_kernel<D, T>, dq_smem<D>(), opted_q);
   const Geometry gk = geometry(a, kBN);
-  dkdv_kernel<D, T><<<grid_of(gk, gk.kv_heads), 128, dkdv_smem<D>()>>>(
+  if (!a.deterministic) {  // one kernel, dQ by atomics into fp32 (dq itself when it is fp32)
+    static bool opted = false;
+    allow_smem(dkdv_kernel<D, T, true>, dkdv_smem<D, true>(), opted);
+    const size_t n = static_cast<size_t>(a.tokens * a.heads * D);
+    float* acc = std::is_same_v<T, float>
+                     ? static_cast<float*>(dq)
+                     : static_cast<float*>(device_scratch(Scratch::AttentionDq, sizeof(float) * n, "attention_backward fp32 dq"));
+    fill_zero(acc, sizeof(float) * n, "attention_backward dq = 0");
+    dkdv_kernel<D, T, true><<<grid_of(gk, gk.kv_heads), 128, dkdv_smem<D, true>()>>>(
+        gk, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), lse,
+        static_cast<const T*>(dout), drow, static_cast<T*>(dk), static_cast<T*>(dv), acc);
+    check_launch("attention_backward dk/dv/dq (tensor cores, atomic dq)");
+    if (!std::is_same_v<T, float>) to_bf16(acc, dq, static_cast<int64_t>(n));
+    return;
+  }
+  static bool opted_kv = false, opted_q = false;
+  allow_smem(dkdv_kernel<D, T, false>, dkdv_smem<D>(), opted_kv);
+  allow_smem(dq_kernel<D, T>, dq_smem<D>(), opted_q);
+  dkdv_kernel<D, T, false><<<grid_of(gk, gk.kv_heads), 128, dkdv_smem<D>()>>>(
       gk, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), lse,
-      static_cast<const T*>(dout), drow, static_cast<T*>(dk), static_cast<T*>(dv));
+      static_cast<const T*>(dout), drow, static_cast<T*>(dk), static_cast<T*>(dv), nullptr);
   check_launch("attention_backward dk/dv (tensor cores)");
   const Geometry gq = geometry(a, kDqBM);
   dq_kernel<D, T><<<grid_of(gq, gq.heads), 128, dq_smem<D>()>>>(
@@ -693,7 +774,7 @@ void backward_t(const AttentionArgs& a, const void* q, const void* k, const void
 
 template <int D>
 int smem_of() {
-  const int f = forward_smem<D, forward_warps<D>()>(), b = dkdv_smem<D>() > dq_smem<D>() ? dkdv_smem<D>() : dq_smem<D>();
+  const int f = forward_smem<D, forward_warps<D>()>(), b = dkdv_smem<D, true>() > dq_smem<D>() ? dkdv_smem<D, true>() : dq_smem<D>();
   return f > b ? f : b;
 }
 

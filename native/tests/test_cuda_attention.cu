@@ -2,7 +2,8 @@
 // double-precision references, on ragged packed batches with MHA and GQA heads.
 // Outputs and lse start poisoned (all bits set: NaN in fp32 and bf16), so an
 // element no kernel writes fails. The backward runs on the device forward's own
-// out and lse, twice: the two results must be the same bytes.
+// out and lse, twice: the two results must be the same bytes. On tensor cores it
+// runs a third time with dQ by atomics (AttentionArgs::deterministic = false).
 //
 // Tolerances, per tensor, as |got - want| <= atol + rtol |want| with atol a
 // fraction of the tensor's largest reference magnitude M, plus a relative L2
@@ -201,6 +202,19 @@ void run_case(const Shape& s, const Batch& b, const Reference& ref, cuda::DType 
   cuda::attention_backward(a, q.p(), k.p(), v.p(), out.p(), lse.p, dout.p(), dq.p(), dk.p(), dv.p(), path);
   if (dq.bytes() != dq1 || dk.bytes() != dk1 || dv.bytes() != dv1)
     test::fail(__FILE__, __LINE__, name + ": the backward is not deterministic");
+
+  if (path == cuda::AttentionPath::TensorCore) {
+    // dQ by atomics from the dK/dV kernel: dK and dV are the same computation (the
+    // same bytes); dQ, summed in another order, within the same bounds.
+    cuda::AttentionArgs fast = a;
+    fast.deterministic = false;
+    for (Tensor* t : {&dq, &dk, &dv})
+      cuda::check(cudaMemset(t->p(), 0xff, t->bytes().size()), "re-poison");
+    cuda::attention_backward(fast, q.p(), k.p(), v.p(), out.p(), lse.p, dout.p(), dq.p(), dk.p(), dv.p(), path);
+    if (dk.bytes() != dk1 || dv.bytes() != dv1)
+      test::fail(__FILE__, __LINE__, name + ": the atomic-dQ backward changed dK or dV");
+    expect_tensor(dq.host(), ref.dq, 2e-2, 2e-2, 1e-2, name + " atomic dq");
+  }
 }
 
 // Ragged, none a multiple of every tile, one empty sequence (the CPU allows it).

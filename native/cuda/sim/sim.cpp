@@ -479,6 +479,22 @@ bool in_device_memory(const void* p, size_t bytes) {
 }
 }  // namespace
 
+void check_atomic(const void* p, size_t bytes) {
+  char msg[200];
+  if (reinterpret_cast<uintptr_t>(p) % bytes != 0) {
+    std::snprintf(msg, sizeof msg, "atomic: address %p is not %zu-byte aligned", p, bytes);
+    fail_launch(cudaErrorMisalignedAddress, msg);
+  }
+  const unsigned char* c = static_cast<const unsigned char*>(p);
+  const Runner& r = runner();
+  const bool shared = c >= r.arena && c + bytes <= r.arena + r.arena_used;
+  if (!shared && !in_device_memory(p, bytes)) {
+    std::snprintf(msg, sizeof msg, "atomic on %zu bytes at %p, outside shared memory and every device allocation",
+                  bytes, p);
+    fail_launch(cudaErrorIllegalAddress, msg);
+  }
+}
+
 void async_copy_16(uint32_t dst, const void* src, int src_bytes) {
   AsyncCopy c;
   c.dst = dst;

@@ -102,6 +102,8 @@ T* dynamic_shared() {
 
 // cp.async: a thread's copies wait in commit groups until cp_async_wait applies them.
 void async_copy_16(uint32_t dst, const void* src, int src_bytes);
+// An atomic's address: aligned, in shared memory or a device allocation (else the launch fails).
+void check_atomic(const void* p, size_t bytes);
 void async_commit();
 void async_wait(int pending_allowed);
 
@@ -222,6 +224,23 @@ inline unsigned __ballot_sync(unsigned mask, int pred) {
 }
 inline int __any_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred) != 0; }
 inline int __all_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred) == (__ballot_sync(mask, 1)); }
+
+// Atomics. Every fiber runs on the one OS thread and switches only at barriers
+// and warp operations, so a read-modify-write here is never interleaved. The
+// order of a launch's atomics is the fibers' order (reversed with
+// GENRM_SIM_ORDER=reverse), one of the orders a GPU may take.
+template <typename T>
+inline T sim_atomic_add(T* p, T v) {
+  genrm_sim::check_atomic(p, sizeof(T));
+  const T old = *p;
+  *p = old + v;
+  return old;
+}
+inline float atomicAdd(float* p, float v) { return sim_atomic_add(p, v); }
+inline double atomicAdd(double* p, double v) { return sim_atomic_add(p, v); }
+inline int atomicAdd(int* p, int v) { return sim_atomic_add(p, v); }
+inline unsigned atomicAdd(unsigned* p, unsigned v) { return sim_atomic_add(p, v); }
+inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) { return sim_atomic_add(p, v); }
 
 // CUDA's math library is global: the C functions, and these.
 using std::isfinite;

@@ -749,6 +749,33 @@ TEST(cuda_sim_block_scan_exclusive_sum_with_aggregate) {
 // ---------------------------------------------------------------------------
 // The runtime API
 
+// Every thread of every block adds to counters in global and shared memory.
+__global__ void atomic_count_kernel(float* total, int* per_block, const float* bad) {
+  __shared__ int block_count;
+  if (threadIdx.x == 0) block_count = 0;
+  __syncthreads();
+  atomicAdd(&block_count, 1);
+  if (bad) atomicAdd(const_cast<float*>(bad), 1.0f);
+  atomicAdd(total, 0.5f);
+  __syncthreads();
+  if (threadIdx.x == 0) per_block[blockIdx.x] = block_count;
+}
+
+TEST(cuda_sim_atomics_add_in_shared_and_global_memory_and_check_the_address) {
+  fresh();
+  Buf<float> total(std::vector<float>{1.0f});
+  Buf<int> per_block(7);
+  atomic_count_kernel<<<7, 96>>>(total.p, per_block.p, nullptr);
+  EXPECT_LAUNCH_OK();
+  CHECK(total.host()[0] == 1.0f + 7 * 96 * 0.5f);
+  for (int c : per_block.host()) CHECK(c == 96);
+  static float host_value = 0.0f;
+  atomic_count_kernel<<<1, 32>>>(total.p, per_block.p, &host_value);  // host memory
+  EXPECT_LAUNCH_FAILS(cudaErrorIllegalAddress);
+  atomic_count_kernel<<<1, 32>>>(total.p, per_block.p, reinterpret_cast<const float*>(reinterpret_cast<const char*>(total.p) + 2));
+  EXPECT_LAUNCH_FAILS(cudaErrorMisalignedAddress);
+}
+
 TEST(cuda_sim_runtime_api_checks_copies_fills_and_frees) {
   fresh();
   const size_t bytes = 100;
