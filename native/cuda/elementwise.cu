@@ -22,6 +22,11 @@ __global__ void to_bf16_kernel(const float* x, __nv_bfloat16* out, int64_t n) {
   if (i < n) out[i] = __float2bfloat16_rn(x[i]);
 }
 
+__global__ void to_f32_kernel(const __nv_bfloat16* x, float* out, int64_t n) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) out[i] = __bfloat162float(x[i]);
+}
+
 __global__ void scale_kernel(float* x, int64_t n, float s) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i < n) x[i] *= s;
@@ -96,6 +101,12 @@ void to_bf16(const float* x, void* out, int64_t n) {
   if (n <= 0) return;
   to_bf16_kernel<<<blocks_for(n), kThreads>>>(x, static_cast<__nv_bfloat16*>(out), n);
   check_launch("to_bf16");
+}
+
+void to_f32(const void* x_bf16, float* out, int64_t n) {
+  if (n <= 0) return;
+  to_f32_kernel<<<blocks_for(n), kThreads>>>(static_cast<const __nv_bfloat16*>(x_bf16), out, n);
+  check_launch("to_f32");
 }
 
 void scale(float* x, int64_t n, float s) {

@@ -4,10 +4,14 @@
 // cores: bf16 operands, fp32 accumulation) and attention on the flash kernels.
 // In bf16 precision the products read a bf16 copy of the weights (refreshed by
 // each upload and optimizer step), and what only products read (the norms'
-// outputs, SwiGLU's output and gradients, the rotated q/k gradients) is stored
-// in bf16: the products would round it to bf16 anyway, so this halves those
-// bytes without changing a result. The residual stream, q/k/v and everything
-// the elementwise kernels read stay fp32.
+// outputs, SwiGLU's output and gradients) is stored in bf16: the products would
+// round it to bf16 anyway, so this halves those bytes without changing a
+// result. Attention's tensors are bf16 too (q, k, v, its output and their
+// gradients, as in flash attention's bf16 training): rounded once more than
+// the products alone would (q and k after the rotation, dQ and dK before and
+// after the inverse rotation, the output read again for the backward's row
+// terms). The residual stream, the key/value cache and everything the
+// elementwise kernels read stay fp32.
 // The per-sequence losses are a few floats and run on the host with the CPU
 // engine's own functions (model/objective.cpp), so both paths share them.
 // One host thread drives the device at a time (a process-wide lock): the
@@ -98,12 +102,13 @@ std::vector<float> download(const float* p, int64_t n, const char* what) {
   return h;
 }
 
-void linear(Ref x, Ref w, float* y, int64_t n, int64_t in, int64_t out, GemmEngine e) {
-  gemm(linear_args(x.p, x.t, w.p, w.t, y, DType::F32, n, in, out), e);
+void linear(Ref x, Ref w, void* y, int64_t n, int64_t in, int64_t out, GemmEngine e, DType y_type = DType::F32) {
+  gemm(linear_args(x.p, x.t, w.p, w.t, y, y_type, n, in, out), e);
 }
 
 // dx[N, in] (= or +=) dy[N, out] W.
-void linear_dx(Ref dy, Ref w, float* dx, int64_t n, int64_t in, int64_t out, bool accumulate, GemmEngine e) {
+void linear_dx(Ref dy, Ref w, void* dx, int64_t n, int64_t in, int64_t out, bool accumulate, GemmEngine e,
+               DType dx_type = DType::F32) {
   GemmArgs g;
   g.m = n;
   g.n = in;
@@ -116,6 +121,7 @@ void linear_dx(Ref dy, Ref w, float* dx, int64_t n, int64_t in, int64_t out, boo
   g.ldb = in;
   g.beta = accumulate ? 1.0f : 0.0f;
   g.c = dx;
+  g.c_type = dx_type;
   g.ldc = in;
   gemm(g, e);
 }
@@ -193,15 +199,17 @@ struct DeviceModel {
   uint16_t* params_bf16 = nullptr;
 
   // Activations of the last forward, per layer where the CPU path keeps them
-  // (the TypedBufs hold what only products read, in the operand storage).
+  // (the TypedBufs hold what only products and attention read, in the operand
+  // storage).
   Buf<float> x{"activations x"}, xmid{"activations xmid"}, rstd1{"activations rstd1"}, rstd2{"activations rstd2"},
-      q{"activations q"}, att{"activations att"}, k{"activations k"}, vv{"activations v"}, lse{"activations lse"},
-      g{"activations g"}, u{"activations u"}, hf{"activations hf"}, rstdf{"activations rstdf"};
-  TypedBuf h1{"activations h1"}, h2{"activations h2"}, a{"activations a"};
+      lse{"activations lse"}, g{"activations g"}, u{"activations u"}, hf{"activations hf"}, rstdf{"activations rstdf"};
+  TypedBuf h1{"activations h1"}, h2{"activations h2"}, a{"activations a"}, q{"activations q"}, k{"activations k"},
+      vv{"activations v"}, att{"activations att"};
   // Scratch of a run.
-  TypedBuf dg{"scratch dg"}, du{"scratch du"}, dqr{"scratch rotated dq"}, dkr{"scratch rotated dk"};
-  Buf<float> tmp{"scratch tmp"}, dx{"scratch dx"}, dh{"scratch dh"}, dtmp{"scratch dtmp"}, dq{"scratch dq"},
-      dk{"scratch dk"}, dv{"scratch dv"}, datt{"scratch datt"}, dhf{"scratch dhf"},
+  TypedBuf dg{"scratch dg"}, du{"scratch du"}, dq{"scratch dq"}, dk{"scratch dk"}, dv{"scratch dv"},
+      datt{"scratch datt"};
+  Buf<float> tmp{"scratch tmp"}, dx{"scratch dx"}, dh{"scratch dh"}, dtmp{"scratch dtmp"}, dhf{"scratch dhf"},
+      qk_tmp{"scratch q/k before rotation"},
       rope_cos{"rope cos table"}, rope_sin{"rope sin table"}, hsel{"target rows"}, dhsel{"target rows gradient"},
       head_grad{"lm_head gradient (held until the loss is finite)"}, row_logp{"target log-probs"}, drow{"target gradients"},
       rewards{"rewards"}, drew{"reward gradients"}, logits{"requested logits"};
@@ -227,7 +235,7 @@ struct DeviceModel {
   // Makes the products' operands bf16 (tensor-core precision): the weights' copy and the typed buffers.
   void use_bf16_operands() {
     st = DType::BF16;
-    for (TypedBuf* b : {&h1, &h2, &a, &dg, &du, &dqr, &dkr, &gh, &ga}) b->t = st;
+    for (TypedBuf* b : {&h1, &h2, &a, &q, &k, &vv, &att, &dg, &du, &dq, &dk, &dv, &datt, &gh, &ga}) b->t = st;
     params_bf16 = static_cast<uint16_t*>(device_alloc(sizeof(uint16_t) * static_cast<size_t>(n), "parameters (bf16 copy)"));
   }
   // Refreshes the bf16 copy after the parameters changed other than by a step.
@@ -282,6 +290,7 @@ struct DeviceModel {
     at.num_seqs = b.seqs();
     at.max_seqlen = longest;
     at.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim())));
+    at.dtype = st;
     return at;
   }
 
@@ -292,12 +301,8 @@ struct DeviceModel {
     for (Buf<float>* b : {&dx, &dh, &dhf}) b->get(N * d);
     dtmp.get(N * f);
     for (TypedBuf* b : {&dg, &du}) b->get(N * f);
-    for (Buf<float>* b : {&dq, &datt}) b->get(N * c.q_dim());
-    for (Buf<float>* b : {&dk, &dv}) b->get(N * c.kv_dim());
-    if (st != DType::F32) {
-      dqr.get(N * c.q_dim());
-      dkr.get(N * c.kv_dim());
-    }
+    for (TypedBuf* b : {&dq, &datt}) b->get(N * c.q_dim());
+    for (TypedBuf* b : {&dk, &dv}) b->get(N * c.kv_dim());
     for (Buf<int32_t>* b : {&emb_ids, &emb_order}) b->get(N);
     emb_starts.get(N + 1);
   }
@@ -315,7 +320,10 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
   for (TypedBuf* b : {&h1, &h2}) b->get(L * N * d);
   a.get(L * N * f);
   float *R1 = rstd1.get(L * N), *R2 = rstd2.get(L * N);
-  float *Q = q.get(L * N * qd), *O = att.get(L * N * qd), *K = k.get(L * N * kvd), *Vv = vv.get(L * N * kvd);
+  for (TypedBuf* b : {&q, &att}) b->get(L * N * qd);
+  for (TypedBuf* b : {&k, &vv}) b->get(L * N * kvd);
+  // bf16: q and k leave the product in fp32 and are rounded once, after the rotation.
+  float* RT = st == DType::F32 ? nullptr : qk_tmp.get(N * std::max(qd, kvd));
   float* LSE = lse.get(L * N * H);
   float *Gg = g.get(L * N * f), *U = u.get(L * N * f);
   float* T = tmp.get(N * d);
@@ -333,18 +341,21 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
   for (int64_t l = 0; l < L; ++l) {
     const Layer W = layer(l);
     const float* xin = X + l * N * d;
-    float *ql = Q + l * N * qd, *kl = K + l * N * kvd, *vl = Vv + l * N * kvd;
-    float *ol = O + l * N * qd, *xm = XM + l * N * d;
+    void *ql = q.at(l * N * qd), *kl = k.at(l * N * kvd), *vl = vv.at(l * N * kvd), *ol = att.at(l * N * qd);
+    float* xm = XM + l * N * d;
     float *gl = Gg + l * N * f, *ul = U + l * N * f, *xout = X + (l + 1) * N * d;
     const Ref h1l = h1.ref(l * N * d), h2l = h2.ref(l * N * d), al = a.ref(l * N * f);
     rmsnorm_forward(xin, W.in_norm, h1.at(l * N * d), R1 + l * N, N, d, eps, st);
-    linear(h1l, weight(W.wq), ql, N, d, qd, engine);
-    linear(h1l, weight(W.wk), kl, N, d, kvd, engine);
-    linear(h1l, weight(W.wv), vl, N, d, kvd, engine);
-    rope_apply_table(ql, positions.p, N, H, D, rc, rs, false);
-    rope_apply_table(kl, positions.p, N, KV, D, rc, rs, false);
+    auto rotated = [&](const float* w, void* out, int64_t width, int64_t heads) {
+      float* y = RT ? RT : static_cast<float*>(out);  // fp32: rotated in place
+      linear(h1l, weight(w), y, N, d, width, engine);
+      rope_apply_table_to(y, DType::F32, out, st, positions.p, N, heads, D, rc, rs, false);
+    };
+    rotated(W.wq, ql, qd, H);
+    rotated(W.wk, kl, kvd, KV);
+    linear(h1l, weight(W.wv), vl, N, d, kvd, engine, st);
     attention_forward(at, ql, kl, vl, ol, LSE + l * N * H, attention_path);
-    linear(f32(ol), weight(W.wo), T, N, qd, d, engine);
+    linear(att.ref(l * N * qd), weight(W.wo), T, N, qd, d, engine);
     add(xin, T, xm, N * d);
     rmsnorm_forward(xm, W.post_norm, h2.at(l * N * d), R2 + l * N, N, d, eps, st);
     linear(h2l, weight(W.wg), gl, N, d, f, engine);
@@ -362,10 +373,8 @@ void DeviceModel::backward(const model::Batch& b, int64_t longest) {
   const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
   const int64_t qd = c.q_dim(), kvd = c.kv_dim();
   float *DX = dx.get(N * d), *DH = dh.get(N * d), *DT = dtmp.get(N * f);
-  float *DQ = dq.get(N * qd), *DK = dk.get(N * kvd), *DV = dv.get(N * kvd), *DA = datt.get(N * qd);
+  void *DQ = dq.get(N * qd), *DK = dk.get(N * kvd), *DV = dv.get(N * kvd), *DA = datt.get(N * qd);
   void *DG = dg.get(N * f), *DU = du.get(N * f);
-  // The rotated q/k gradients, which only products read: in place when fp32.
-  void *DQR = st == DType::F32 ? DQ : dqr.get(N * qd), *DKR = st == DType::F32 ? DK : dkr.get(N * kvd);
   auto op = [&](void* p) { return Ref{p, st}; };
   zero(DX, N * d);  // the norm backward accumulates into it
   rmsnorm_backward(x.p + L * N * d, final_norm(), rstdf.p, dhf.p, DX, G(final_norm()), N, d);
@@ -373,8 +382,8 @@ void DeviceModel::backward(const model::Batch& b, int64_t longest) {
   for (int64_t l = L - 1; l >= 0; --l) {
     const Layer W = layer(l);
     const float* xin = x.p + l * N * d;
-    const float *ql = q.p + l * N * qd, *kl = k.p + l * N * kvd, *vl = vv.p + l * N * kvd;
-    const float *ol = att.p + l * N * qd, *xm = xmid.p + l * N * d;
+    const void *ql = q.at(l * N * qd), *kl = k.at(l * N * kvd), *vl = vv.at(l * N * kvd), *ol = att.at(l * N * qd);
+    const float* xm = xmid.p + l * N * d;
     const float *gl = g.p + l * N * f, *ul = u.p + l * N * f;
     const Ref h1l = h1.ref(l * N * d), h2l = h2.ref(l * N * d), al = a.ref(l * N * f);
     // MLP: xout = xmid + down(silu(gate h2) * up h2). DX holds d xout.
@@ -387,17 +396,18 @@ void DeviceModel::backward(const model::Batch& b, int64_t longest) {
     linear_dw(op(DU), h2l, G(W.wu), N, d, f, engine);
     rmsnorm_backward(xm, W.post_norm, rstd2.p + l * N, DH, DX, G(W.post_norm), N, d);
     // Attention: xmid = x + o_proj(attn(rope(q), rope(k), v)). DX now holds d xmid.
-    linear_dx(f32(DX), weight(W.wo), DA, N, qd, d, false, engine);
-    linear_dw(f32(DX), f32(ol), G(W.wo), N, qd, d, engine);
+    linear_dx(f32(DX), weight(W.wo), DA, N, qd, d, false, engine, st);
+    linear_dw(f32(DX), att.ref(l * N * qd), G(W.wo), N, qd, d, engine);
     attention_backward(at, ql, kl, vl, ol, lse.p + l * N * H, DA, DQ, DK, DV, attention_path);
-    rope_apply_table_to(DQ, DQR, st, positions.p, N, H, D, rope_cos.p, rope_sin.p, true);
-    rope_apply_table_to(DK, DKR, st, positions.p, N, KV, D, rope_cos.p, rope_sin.p, true);
-    linear_dx(op(DQR), weight(W.wq), DH, N, d, qd, false, engine);
-    linear_dx(op(DKR), weight(W.wk), DH, N, d, kvd, true, engine);
-    linear_dx(f32(DV), weight(W.wv), DH, N, d, kvd, true, engine);
-    linear_dw(op(DQR), h1l, G(W.wq), N, d, qd, engine);
-    linear_dw(op(DKR), h1l, G(W.wk), N, d, kvd, engine);
-    linear_dw(f32(DV), h1l, G(W.wv), N, d, kvd, engine);
+    // Undo the rotation on dQ and dK, in place (bf16: a second rounding of theirs).
+    rope_apply_table_to(DQ, st, DQ, st, positions.p, N, H, D, rope_cos.p, rope_sin.p, true);
+    rope_apply_table_to(DK, st, DK, st, positions.p, N, KV, D, rope_cos.p, rope_sin.p, true);
+    linear_dx(op(DQ), weight(W.wq), DH, N, d, qd, false, engine);
+    linear_dx(op(DK), weight(W.wk), DH, N, d, kvd, true, engine);
+    linear_dx(op(DV), weight(W.wv), DH, N, d, kvd, true, engine);
+    linear_dw(op(DQ), h1l, G(W.wq), N, d, qd, engine);
+    linear_dw(op(DK), h1l, G(W.wk), N, d, kvd, engine);
+    linear_dw(op(DV), h1l, G(W.wv), N, d, kvd, engine);
     rmsnorm_backward(xin, W.in_norm, rstd1.p + l * N, DH, DX, G(W.in_norm), N, d);
   }
   // Embedding gradient, parallel over distinct tokens: positions grouped by id
@@ -605,10 +615,17 @@ void DeviceModel::start(int64_t slot, int64_t seq) {
   const int64_t L = c.num_hidden_layers, kvd = c.kv_dim(), N = gen.prompt_tokens;
   const int64_t p0 = gen.cu_seqlens[seq], n = gen.cu_seqlens[seq + 1] - p0;
   const size_t bytes = sizeof(float) * static_cast<size_t>(n * kvd);
+  // The cache is fp32: the prefill's keys and values are copied, or widened from bf16.
+  auto fill = [&](float* cache, const TypedBuf& from, int64_t at, int64_t i, const char* what) {
+    if (from.t == DType::F32)
+      copy(cache + at, from.at(i), bytes, CopyKind::DeviceToDevice, what);
+    else
+      to_f32(from.at(i), cache + at, n * kvd);
+  };
   for (int64_t l = 0; l < L; ++l) {
     const int64_t at = (slot * L + l) * gen.capacity * kvd, from = (l * N + p0) * kvd;
-    copy(gen.k + at, k.p + from, bytes, CopyKind::DeviceToDevice, "key cache fill");
-    copy(gen.v + at, vv.p + from, bytes, CopyKind::DeviceToDevice, "value cache fill");
+    fill(gen.k, k, at, from, "key cache fill");
+    fill(gen.v, vv, at, from, "value cache fill");
   }
   gen.len[slot] = static_cast<int32_t>(n);
 }

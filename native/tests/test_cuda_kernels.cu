@@ -276,16 +276,28 @@ TEST(cuda_bf16_outputs_are_the_fp32_outputs_rounded) {
     auto q = test::randn(tokens * heads * head_dim, 46);
     Dev<float> q_d(q), rotated(q.size());
     Dev<uint16_t> rotated16(q.size());
-    cuda::rope_apply_table_to(q_d.p, rotated.p, DType::F32, pos_d.p, tokens, heads, head_dim, cs_d.p, sn_d.p, inverse);
-    cuda::rope_apply_table_to(q_d.p, rotated16.p, DType::BF16, pos_d.p, tokens, heads, head_dim, cs_d.p, sn_d.p, inverse);
+    cuda::rope_apply_table_to(q_d.p, DType::F32, rotated.p, DType::F32, pos_d.p, tokens, heads, head_dim, cs_d.p,
+                              sn_d.p, inverse);
+    cuda::rope_apply_table_to(q_d.p, DType::F32, rotated16.p, DType::BF16, pos_d.p, tokens, heads, head_dim, cs_d.p,
+                              sn_d.p, inverse);
     cuda::rope_apply_table(q_d.p, pos_d.p, tokens, heads, head_dim, cs_d.p, sn_d.p, inverse);  // in place
     CHECK(rotated.host() == q_d.host());
     expect_close(widened(rotated16), test::round_bf16(rotated.host()), 1e-30, one_step, "rope out (bf16)");
+    // bf16 in, in place (the model's bf16 dQ/dK): the fp32 rotation of the same bf16 values, rounded.
+    Dev<uint16_t> q16(test::to_bf16_bits(q));
+    Dev<float> q_rounded(test::round_bf16(q));
+    cuda::rope_apply_table_to(q16.p, DType::BF16, q16.p, DType::BF16, pos_d.p, tokens, heads, head_dim, cs_d.p, sn_d.p,
+                              inverse);
+    cuda::rope_apply_table(q_rounded.p, pos_d.p, tokens, heads, head_dim, cs_d.p, sn_d.p, inverse);
+    expect_close(widened(q16), test::round_bf16(q_rounded.host()), 1e-30, one_step, "rope bf16 in place");
   }
 
   Dev<uint16_t> x16(x.size());
   cuda::to_bf16(x_d.p, x16.p, static_cast<int64_t>(x.size()));
   CHECK(widened(x16) == test::round_bf16(x));
+  Dev<float> x32(x.size());  // poisoned
+  cuda::to_f32(x16.p, x32.p, static_cast<int64_t>(x.size()));
+  CHECK(x32.host() == test::round_bf16(x));
 
   auto p = test::randn(n, 47), m = test::randn(n, 48, 0.1f), v = test::randn(n, 49);
   for (float& e : v) e = e * e;

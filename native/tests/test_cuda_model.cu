@@ -202,10 +202,14 @@ TEST(cuda_model_buffers_travel_both_ways) {
   gpu_m.run(b, o, true, {});
   cpu_m.optimizer_step(opt);
   gpu_m.optimizer_step(opt);
-  // Parameters after one step on the device, read back on the host.
+  // Parameters after one step on the device, read back on the host. AdamW's
+  // first step moves each parameter by about lr whatever its gradient's size, so
+  // gradient elements near zero whose sign bf16 rounding flips move 2 lr apart:
+  // 1.0e-2 on the simulator, where reading the parameters from before the step
+  // would give 8.4e-2.
   const std::vector<float>& pc = cpu_m.view(model::Buffer::Params);
   const std::vector<float>& pg = gpu_m.view(model::Buffer::Params);
-  CHECK(rel_diff(pg.data(), pc.data(), cpu_m.num_params()) <= 1e-2);
+  CHECK(rel_diff(pg.data(), pc.data(), cpu_m.num_params()) <= 3e-2);
   CHECK(rel_diff(gpu_m.view(model::Buffer::AdamV).data(), cpu_m.view(model::Buffer::AdamV).data(), cpu_m.num_params()) <= 5e-2);
   // Gradients were cleared by the step on both sides.
   for (float g : gpu_m.view(model::Buffer::Grads)) CHECK(g == 0.0f);

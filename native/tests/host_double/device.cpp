@@ -112,7 +112,6 @@ std::vector<float> rounded(const float* p, int64_t rows, int64_t cols, int64_t l
 }  // namespace
 
 void gemm(const GemmArgs& g, GemmEngine engine) {
-  if (g.c_type != DType::F32) throw Error(ErrorKind::Argument, "host double: fp32 output only");
   if (engine == GemmEngine::Simt && (g.a_type != DType::F32 || g.b_type != DType::F32))
     throw Error(ErrorKind::Argument, "host double: the SIMT path takes fp32 operands only");
   const int64_t a_rows = g.trans_a ? g.k : g.m, a_cols = g.trans_a ? g.m : g.k;
@@ -141,13 +140,26 @@ void gemm(const GemmArgs& g, GemmEngine engine) {
     c.b = rb.data();
     c.ldb = b_cols;
   }
+  // A bf16 C: accumulated in a dense fp32 copy, rounded back once.
+  std::vector<float> wc;
+  uint16_t* c16 = g.c_type == DType::BF16 ? static_cast<uint16_t*>(g.c) : nullptr;
+  if (c16) {
+    wc.assign(static_cast<size_t>(g.m * g.n), 0.0f);
+    if (g.beta != 0.0f)
+      for (int64_t r = 0; r < g.m; ++r)
+        for (int64_t j = 0; j < g.n; ++j) wc[r * g.n + j] = test::from_bf16_bits(c16[r * g.ldc + j]);
+    c.c = wc.data();
+    c.ldc = g.n;
+  }
   cpu::gemm(c);
+  if (c16)
+    for (int64_t r = 0; r < g.m; ++r)
+      for (int64_t j = 0; j < g.n; ++j) c16[r * g.ldc + j] = test::to_bf16_bits(wc[r * g.n + j]);
 }
 
 namespace {
 
 cpu::AttentionArgs cpu_attention(const AttentionArgs& a) {
-  if (a.dtype != DType::F32) throw Error(ErrorKind::Argument, "host double: fp32 attention only");
   if (a.max_seqlen <= 0) throw Error(ErrorKind::Argument, "host double: max_seqlen must be set");
   cpu::AttentionArgs c;
   c.tokens = a.tokens;
@@ -191,31 +203,37 @@ HostLogprob cpu_logprob(const LogprobArgs& a) {
 
 }  // namespace
 
-// The tensor-core attention multiplies bf16-rounded q, k, v (and dO); the plain path stays fp32.
+// The tensor-core attention multiplies bf16-rounded q, k, v (and dO); the plain
+// path stays fp32. bf16 storage is widened in and rounded out.
 void attention_forward(const AttentionArgs& a, const void* q, const void* k, const void* v, void* out, float* lse,
                        AttentionPath path) {
   const int64_t qn = a.tokens * a.heads * a.head_dim, kn = a.tokens * a.kv_heads * a.head_dim;
-  const float *qp = static_cast<const float*>(q), *kp = static_cast<const float*>(k), *vp = static_cast<const float*>(v);
-  std::vector<float> rq, rk, rv;
+  std::vector<float> wq, wk, wv, rq, rk, rv;
+  const float *qp = widen(q, a.dtype, qn, wq), *kp = widen(k, a.dtype, kn, wk), *vp = widen(v, a.dtype, kn, wv);
   if (path != AttentionPath::Plain) {
     rq = rounded(qp, 1, qn, qn), rk = rounded(kp, 1, kn, kn), rv = rounded(vp, 1, kn, kn);
     qp = rq.data(), kp = rk.data(), vp = rv.data();
   }
-  cpu::attention_forward(cpu_attention(a), qp, kp, vp, static_cast<float*>(out), lse, default_isa());
+  std::vector<float> o(static_cast<size_t>(qn));
+  cpu::attention_forward(cpu_attention(a), qp, kp, vp, o.data(), lse, default_isa());
+  narrow(o.data(), out, a.dtype, qn);
 }
 
 void attention_backward(const AttentionArgs& a, const void* q, const void* k, const void* v, const void* out,
                         const float* lse, const void* dout, void* dq, void* dk, void* dv, AttentionPath path) {
   const int64_t qn = a.tokens * a.heads * a.head_dim, kn = a.tokens * a.kv_heads * a.head_dim;
-  const float *qp = static_cast<const float*>(q), *kp = static_cast<const float*>(k), *vp = static_cast<const float*>(v);
-  const float* dop = static_cast<const float*>(dout);
-  std::vector<float> rq, rk, rv, rdo;
+  std::vector<float> wq, wk, wv, wo, wdo, rq, rk, rv, rdo;
+  const float *qp = widen(q, a.dtype, qn, wq), *kp = widen(k, a.dtype, kn, wk), *vp = widen(v, a.dtype, kn, wv);
+  const float *op = widen(out, a.dtype, qn, wo), *dop = widen(dout, a.dtype, qn, wdo);
   if (path != AttentionPath::Plain) {
     rq = rounded(qp, 1, qn, qn), rk = rounded(kp, 1, kn, kn), rv = rounded(vp, 1, kn, kn), rdo = rounded(dop, 1, qn, qn);
     qp = rq.data(), kp = rk.data(), vp = rv.data(), dop = rdo.data();
   }
-  cpu::attention_backward(cpu_attention(a), qp, kp, vp, static_cast<const float*>(out), lse, dop,
-                          static_cast<float*>(dq), static_cast<float*>(dk), static_cast<float*>(dv), default_isa());
+  std::vector<float> gq(static_cast<size_t>(qn)), gk(static_cast<size_t>(kn)), gv(static_cast<size_t>(kn));
+  cpu::attention_backward(cpu_attention(a), qp, kp, vp, op, lse, dop, gq.data(), gk.data(), gv.data(), default_isa());
+  narrow(gq.data(), dq, a.dtype, qn);
+  narrow(gk.data(), dk, a.dtype, kn);
+  narrow(gv.data(), dv, a.dtype, kn);
 }
 
 void logprob_forward(const LogprobArgs& a, float* logp) { cpu::logprob_forward(cpu_logprob(a).args, logp, default_isa()); }
@@ -281,9 +299,12 @@ void rope_apply_table(float* x, const int32_t* positions, int64_t tokens, int64_
                       const float* cos_table, const float* sin_table, bool inverse) {
   cpu::rope_apply_table(x, positions, tokens, heads, head_dim, cos_table, sin_table, inverse);
 }
-void rope_apply_table_to(const float* x, void* out, DType out_type, const int32_t* positions, int64_t tokens,
-                         int64_t heads, int64_t head_dim, const float* cos_table, const float* sin_table, bool inverse) {
-  std::vector<float> v(x, x + tokens * heads * head_dim);
+void rope_apply_table_to(const void* x, DType x_type, void* out, DType out_type, const int32_t* positions,
+                         int64_t tokens, int64_t heads, int64_t head_dim, const float* cos_table, const float* sin_table,
+                         bool inverse) {
+  std::vector<float> keep;
+  const float* xs = widen(x, x_type, tokens * heads * head_dim, keep);
+  std::vector<float> v(xs, xs + tokens * heads * head_dim);
   cpu::rope_apply_table(v.data(), positions, tokens, heads, head_dim, cos_table, sin_table, inverse);
   narrow(v.data(), out, out_type, tokens * heads * head_dim);
 }
@@ -346,6 +367,11 @@ void add(const float* a, const float* b, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 void to_bf16(const float* x, void* out, int64_t n) { narrow(x, out, DType::BF16, n); }
+void to_f32(const void* x_bf16, float* out, int64_t n) {
+  std::vector<float> keep;
+  const float* w = widen(x_bf16, DType::BF16, n, keep);
+  std::copy(w, w + n, out);
+}
 void scale(float* x, int64_t n, float s) {
   for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }
