@@ -298,22 +298,20 @@ void row_attention(Obj& r, int64_t B, int64_t H, int64_t T, int64_t D) {
   auto fwd = [&] { cuda::attention_forward(a, q.p, k.p, v.p, o.p, lse.as<float>()); };
   const Stats f = time_device(fwd, 3, 20, 1.0);
   r.num("fwd_ms", f.median_ms).num("fwd_tflops", flops_f / (f.median_ms * 1e9));
-  const Stats fb = time_device(
-      [&] {
-        fwd();
-        cuda::attention_backward(a, q.p, k.p, v.p, o.p, lse.as<float>(), dout.p, dq.p, dk.p, dv.p);
-      },
-      3, 20, 1.5);
+  // Forward + backward, the backward deterministic or with dQ by atomics (as PyTorch's flash backward).
+  auto fwd_bwd = [&](bool deterministic, double cap_s) {
+    cuda::AttentionArgs b = a;
+    b.deterministic = deterministic;
+    return time_device(
+        [&] {
+          fwd();
+          cuda::attention_backward(b, q.p, k.p, v.p, o.p, lse.as<float>(), dout.p, dq.p, dk.p, dv.p);
+        },
+        3, 20, cap_s);
+  };
+  const Stats fb = fwd_bwd(true, 1.5);
   r.num("fwdbwd_ms", fb.median_ms).num("fwdbwd_tflops", 3.5 * flops_f / (fb.median_ms * 1e9));
-  // dQ by atomics (not deterministic, as PyTorch's flash backward).
-  cuda::AttentionArgs fast = a;
-  fast.deterministic = false;
-  const Stats fa = time_device(
-      [&] {
-        fwd();
-        cuda::attention_backward(fast, q.p, k.p, v.p, o.p, lse.as<float>(), dout.p, dq.p, dk.p, dv.p);
-      },
-      3, 20, 1.0);
+  const Stats fa = fwd_bwd(false, 1.0);
   r.num("fwdbwd_atomic_ms", fa.median_ms).num("fwdbwd_atomic_tflops", 3.5 * flops_f / (fa.median_ms * 1e9));
   char buf[240];
   std::snprintf(buf, sizeof buf,
