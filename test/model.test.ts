@@ -290,3 +290,14 @@ test('precision: bf16 or fp32 from the option or GENRM_PRECISION; other values a
   t.is(m.precision, m.device === 'cuda' ? 'bf16' : 'fp32');
   m.dispose();
 });
+
+test('deterministic: a boolean option, reported by the model (always true on the CPU); other values are errors', (t) => {
+  t.throws(() => Model.create(config, { deterministic: 'no' as unknown as boolean }), {
+    instanceOf: TypeError,
+    message: /deterministic: expected a boolean, got "no"/,
+  });
+  t.true(Model.create(config).deterministic);
+  const fast = Model.create(config, { deterministic: false });
+  t.is(fast.deterministic, fast.device !== 'cuda');
+  fast.dispose();
+});

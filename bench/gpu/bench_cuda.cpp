@@ -473,11 +473,11 @@ model::Config llama_125m() {
 
 // The 125M model trained with the SFT objective on every token but each
 // sequence's first, AdamW.
-void row_train(Obj& r, model::Precision precision, int max_steps, double budget_s) {
+void row_train(Obj& r, model::Precision precision, int max_steps, double budget_s, bool deterministic = true) {
   const model::Config c = llama_125m();
   const int64_t B = 16, T = 1024;
   double t0 = now_s();
-  model::Model m(c, 1, true, model::Device::Cuda, precision);
+  model::Model m(c, 1, true, model::Device::Cuda, precision, deterministic);
   r.num("init_s", now_s() - t0).integer("params", m.num_params());
   model::Batch b;
   Rng g(31);
@@ -759,11 +759,11 @@ int main(int argc, char** argv) {
     jobs.push_back({"dpo_logprob", "dpo V" + std::to_string(V), b, 45,
                     [B = B, T = T, d = d, V = V](Obj& r) { row_dpo(r, B, T, d, V); }});
   }
-  auto train_base = [](const char* precision) {
+  auto train_base = [](const char* precision, bool deterministic = true) {
     Obj b;
     b.str("model", "llama-125m").integer("V", 32000).integer("hidden", 768).integer("layers", 12);
     b.integer("heads", 12).integer("kv_heads", 4).integer("ff", 2048).integer("T", 1024).integer("B", 16);
-    return b.str("precision", precision);
+    return b.str("precision", precision).boolean("deterministic", deterministic);
   };
   jobs.push_back({"train", "train bf16", train_base("bf16"), 60,
                   [](Obj& r) { row_train(r, model::Precision::Bf16, 8, 4.0); }});
@@ -777,6 +777,9 @@ int main(int argc, char** argv) {
     jobs.push_back({"generate", "generate batch " + std::to_string(batch), b, 40,
                     [batch](Obj& r) { row_generate(r, batch); }});
   }
+  // Last, for information: the same training with attention's dQ by atomics.
+  jobs.push_back({"train", "train bf16 atomic dQ", train_base("bf16", false), 40,
+                  [](Obj& r) { row_train(r, model::Precision::Bf16, 6, 3.0, false); }});
 
   const double start = now_s();
   std::vector<std::string> sections;

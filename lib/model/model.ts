@@ -200,6 +200,12 @@ export interface CreateOptions {
   seed?: number;
   /** GPU arithmetic (see `Precision`). Default GENRM_PRECISION, else 'bf16'. Ignored on the CPU. */
   precision?: Precision;
+  /**
+   * false lets the GPU's attention backward add one of its gradients with atomics:
+   * faster, but the last bits of a run's gradients vary from run to run. Default
+   * true (runs repeat bit for bit). Ignored on the CPU, which is always deterministic.
+   */
+  deterministic?: boolean;
 }
 
 export interface LoadOptions {
@@ -211,6 +217,23 @@ export interface LoadOptions {
   seed?: number;
   /** GPU arithmetic (see `Precision`). Default GENRM_PRECISION, else 'bf16'. Ignored on the CPU. */
   precision?: Precision;
+  /**
+   * false lets the GPU's attention backward add one of its gradients with atomics:
+   * faster, but the last bits of a run's gradients vary from run to run. Default
+   * true (runs repeat bit for bit). Ignored on the CPU, which is always deterministic.
+   */
+  deterministic?: boolean;
+}
+
+interface DeviceSettings {
+  precision: Precision;
+  deterministic: boolean;
+}
+
+function deviceSettings(options: { precision?: Precision; deterministic?: boolean }): DeviceSettings {
+  const d = options.deterministic;
+  if (d !== undefined && typeof d !== 'boolean') throw new TypeError(`deterministic: expected a boolean, got ${JSON.stringify(d)}`);
+  return { precision: resolvePrecision(options.precision), deterministic: d ?? true };
 }
 
 export interface SaveOptions {
@@ -256,14 +279,17 @@ export class Model {
   readonly device: Backend;
   /** The matrix arithmetic in effect: always 'fp32' on the CPU. */
   readonly precision: Precision;
+  /** Whether runs repeat bit for bit: always true on the CPU (see `CreateOptions.deterministic`). */
+  readonly deterministic: boolean;
   readonly #handle: NativeModel;
   readonly #byName: Map<string, ParameterInfo>;
   #queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(config: LlamaConfig, handle: NativeModel, device: Backend, precision: Precision) {
+  private constructor(config: LlamaConfig, handle: NativeModel, device: Backend, how: DeviceSettings) {
     this.config = config;
     this.device = device;
-    this.precision = device === 'cuda' ? precision : 'fp32';
+    this.precision = device === 'cuda' ? how.precision : 'fp32';
+    this.deterministic = device === 'cuda' ? how.deterministic : true;
     this.#handle = handle;
     this.parameters = handle.layout();
     this.#byName = new Map(this.parameters.map((p) => [p.name, p]));
@@ -271,15 +297,15 @@ export class Model {
 
   /** A new model with freshly initialised weights. */
   static create(config: LlamaConfig | Record<string, unknown>, options: CreateOptions = {}): Model {
-    return Model.#make(config, options.seed ?? 0, true, resolvePrecision(options.precision));
+    return Model.#make(config, options.seed ?? 0, true, deviceSettings(options));
   }
 
-  static #make(config: LlamaConfig | Record<string, unknown>, seed: number, initialize: boolean, precision: Precision): Model {
+  static #make(config: LlamaConfig | Record<string, unknown>, seed: number, initialize: boolean, how: DeviceSettings): Model {
     const c = parseLlamaConfig(config, 'config');
     const engine = native();
     const Ctor = (engine.binding as unknown as { Model: new (config: object, seed: number, o: object) => NativeModel }).Model;
     // The loaded engine decides: the CUDA binary on a usable GPU keeps the model on the device.
-    return new Model(c, new Ctor(nativeConfig(c), seed, { initialize, device: engine.backend, precision }), engine.backend, precision);
+    return new Model(c, new Ctor(nativeConfig(c), seed, { initialize, device: engine.backend, ...how }), engine.backend, how);
   }
 
   /**
@@ -293,10 +319,10 @@ export class Model {
     const addHead = options.rewardHead === true && !config.reward_head;
     // Every parameter is read from the file (a missing one is an error), so skip
     // the random init unless a new head needs it.
-    const precision = resolvePrecision(options.precision);
+    const how = deviceSettings(options);
     const model = addHead
-      ? Model.#make({ ...config, reward_head: true }, options.seed ?? 0, true, precision)
-      : Model.#make(config, 0, false, precision);
+      ? Model.#make({ ...config, reward_head: true }, options.seed ?? 0, true, how)
+      : Model.#make(config, 0, false, how);
     try {
       if (addHead && options.optimizer) throw new Error(`${dir}: rewardHead adds a new head, so there is no optimizer state to resume; load without optimizer`);
       const file = join(dir, 'model.safetensors');

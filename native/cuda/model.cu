@@ -192,6 +192,7 @@ struct DeviceModel {
   int64_t n = 0;
   GemmEngine engine = GemmEngine::Auto;
   AttentionPath attention_path = AttentionPath::Auto;
+  bool deterministic = true;  // attention's backward: false adds dQ by atomics
   float *params = nullptr, *grads = nullptr, *m = nullptr, *v = nullptr;
   // The products' operand storage: bf16 (tensor cores) or fp32 (SIMT). With
   // bf16, params_bf16 is the parameters rounded to bf16, the copy products read.
@@ -291,6 +292,7 @@ struct DeviceModel {
     at.max_seqlen = longest;
     at.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim())));
     at.dtype = st;
+    at.deterministic = deterministic;
     return at;
   }
 
@@ -713,7 +715,7 @@ void device_generate_end(DeviceModel& m) {
 }
 
 DeviceModel* device_model_create(const model::Config& c, const std::vector<model::ParamInfo>& layout, int64_t n,
-                                 bool fp32_math) {
+                                 bool fp32_math, bool deterministic) {
   const Status& s = status();
   if (!s.usable()) throw Error(ErrorKind::State, "device cuda: no usable CUDA device: " + s.error);
   std::lock_guard<std::mutex> lock(device_lock());
@@ -723,6 +725,7 @@ DeviceModel* device_model_create(const model::Config& c, const std::vector<model
   m->n = n;
   m->engine = fp32_math ? GemmEngine::Simt : GemmEngine::Auto;
   m->attention_path = fp32_math ? AttentionPath::Plain : AttentionPath::Auto;
+  m->deterministic = deterministic;
   try {
     const size_t bytes = sizeof(float) * static_cast<size_t>(n);
     m->params = static_cast<float*>(device_alloc(bytes, "parameters"));

@@ -16,8 +16,9 @@ struct DeviceModel;
 // Throws genrm::Error saying why when no CUDA device is usable, or naming the
 // allocation when the device has too little memory. fp32_math: matrix products
 // and attention on the fp32 SIMT kernels instead of bf16 tensor cores.
+// deterministic = false: attention's backward adds dQ by atomics (AttentionArgs).
 DeviceModel* device_model_create(const model::Config& c, const std::vector<model::ParamInfo>& layout, int64_t n,
-                                 bool fp32_math);
+                                 bool fp32_math, bool deterministic = true);
 void device_model_destroy(DeviceModel* m);
 
 enum class ModelBuffer { Params, Grads, AdamM, AdamV };

@@ -15,7 +15,7 @@ const Status& status() {
 }
 
 // A CPU build never creates a device model: creation refuses, so the rest is unreachable.
-DeviceModel* device_model_create(const model::Config&, const std::vector<model::ParamInfo>&, int64_t, bool) {
+DeviceModel* device_model_create(const model::Config&, const std::vector<model::ParamInfo>&, int64_t, bool, bool) {
   throw Error(ErrorKind::State, "device cuda: " + status().error);
 }
 void device_model_destroy(DeviceModel*) {}

@@ -150,14 +150,15 @@ void validate_batch(const Config& c, Batch& b) {
     for (int32_t t = b.cu_seqlens[s]; t < b.cu_seqlens[s + 1]; ++t) b.positions[t] = t - b.cu_seqlens[s];
 }
 
-Model::Model(const Config& config, uint64_t seed, bool initialize, Device device, Precision precision)
-    : config_(config), layout_(parameter_layout(config)), precision_(precision) {
+Model::Model(const Config& config, uint64_t seed, bool initialize, Device device, Precision precision,
+             bool deterministic)
+    : config_(config), layout_(parameter_layout(config)), precision_(precision), deterministic_(deterministic) {
   const ParamInfo& last = layout_.back();
   const int64_t total = last.offset + last.size;
   // The device first: a model too large for the GPU fails before the host pays for it.
   if (device == Device::Cuda) {
     // The device made its gradients and moments zero, as the host's will be.
-    device_.reset(cuda::device_model_create(config_, layout_, total, precision == Precision::Fp32));
+    device_.reset(cuda::device_model_create(config_, layout_, total, precision == Precision::Fp32, deterministic));
     newer_[slot(Buffer::Params)] = Newer::Host;  // uploaded before the first run
   }
   params_.assign(total, 0.0f);

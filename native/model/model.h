@@ -128,8 +128,11 @@ class Model {
   // initialize = false leaves the weights at zero, for a caller about to load
   // them all (random init of a large model would take seconds for nothing).
   // Device::Cuda throws (saying why) when no CUDA device is usable.
+  // deterministic = false lets the GPU's attention backward add dQ with atomics
+  // (faster; the last bits of a run's gradients then vary); the CPU is always
+  // deterministic.
   Model(const Config& config, uint64_t seed, bool initialize = true, Device device = Device::Cpu,
-        Precision precision = Precision::Bf16);
+        Precision precision = Precision::Bf16, bool deterministic = true);
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
@@ -139,6 +142,7 @@ class Model {
   int64_t num_params() const { return static_cast<int64_t>(params_.size()); }
   Device device() const { return device_ ? Device::Cuda : Device::Cpu; }
   Precision precision() const { return device_ ? precision_ : Precision::Fp32; }
+  bool deterministic() const { return device_ ? deterministic_ : true; }
 
   // Host copies of the flat buffers. On a CUDA model, each call first fetches
   // the device's newer values; the mutable form also marks the device copy
@@ -207,6 +211,7 @@ class Model {
   std::vector<float> params_, grads_, m_, v_;
   std::unique_ptr<cuda::DeviceModel, DeviceDeleter> device_;
   Precision precision_ = Precision::Bf16;
+  bool deterministic_ = true;
   Newer newer_[4] = {Newer::Neither, Newer::Neither, Newer::Neither, Newer::Neither};
   int64_t step_ = 0;
   uint64_t rng_state_ = 0;

@@ -186,7 +186,8 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
                         InstanceAccessor("disposed", &ModelHandle::disposed_getter, nullptr)});
   }
 
-  // new Model(config, seed, { initialize? = true, device? = 'cpu' | 'cuda', precision? = 'bf16' | 'fp32' })
+  // new Model(config, seed, { initialize? = true, device? = 'cpu' | 'cuda', precision? = 'bf16' | 'fp32',
+  //                           deterministic? = true })
   explicit ModelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelHandle>(info) {
     guarded(info, [&]() -> Napi::Value {
       Napi::Object cfg = object_arg(info, 0, "config");
@@ -197,6 +198,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       bool initialize = true;
       model::Device device = model::Device::Cpu;
       model::Precision precision = model::Precision::Bf16;
+      bool deterministic = true;
       if (info.Length() >= 3) {
         Napi::Object opts = object_arg(info, 2, "options");
         initialize = bool_field(opts, "initialize", true);
@@ -206,8 +208,10 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
         const std::string prec = string_field(opts, "precision", "bf16");
         if (prec == "fp32") precision = model::Precision::Fp32;
         else if (prec != "bf16") throw_arg("precision", "\"bf16\" or \"fp32\"", "\"" + prec + "\"");
+        deterministic = bool_field(opts, "deterministic", true);
       }
-      model_ = std::make_unique<model::Model>(parse_config(cfg), static_cast<uint64_t>(seed), initialize, device, precision);
+      model_ = std::make_unique<model::Model>(parse_config(cfg), static_cast<uint64_t>(seed), initialize, device, precision,
+                                              deterministic);
       return info.Env().Undefined();
     });
   }

@@ -58,6 +58,18 @@ model::Batch batch(const model::Config& c) {
   return b;
 }
 
+// A sequence over 64 tokens: attention's backward sums dQ over two key tiles.
+model::Batch long_batch(const model::Config& c) {
+  model::Batch b;
+  b.cu_seqlens = {0, 100, 121};
+  const int n = b.cu_seqlens.back();
+  for (int i = 0; i < n; ++i) b.ids.push_back((i * 29 + 5) % static_cast<int>(c.vocab_size));
+  b.loss_mask.assign(n, 1);
+  b.loss_mask[0] = b.loss_mask[100] = 0;
+  model::validate_batch(c, b);
+  return b;
+}
+
 model::Objective objective(model::ObjectiveKind kind) {
   model::Objective o;
   o.kind = kind;
@@ -80,13 +92,14 @@ double rel_diff(const float* a, const float* b, int64_t n) {
 bool close(double got, double want, double rtol) { return std::fabs(got - want) <= rtol * (std::fabs(want) + 1e-6); }
 
 void compare_run(bool tied, model::ObjectiveKind kind, const char* name,
-                 model::Precision precision = model::Precision::Bf16) {
+                 model::Precision precision = model::Precision::Bf16, bool deterministic = true,
+                 bool long_sequence = false) {
   // fp32 on the device differs from the CPU only in summation order.
   const bool exact = precision == model::Precision::Fp32;
   const double loss_tol = exact ? 1e-5 : 1e-2, grad_tol = exact ? 1e-4 : 8e-2;
   const model::Config c = config(tied);
-  model::Model cpu_m(c, 5), gpu_m(c, 5, true, model::Device::Cuda, precision);
-  const model::Batch b = batch(c);
+  model::Model cpu_m(c, 5), gpu_m(c, 5, true, model::Device::Cuda, precision, deterministic);
+  const model::Batch b = long_sequence ? long_batch(c) : batch(c);
   const model::Objective o = objective(kind);
   const model::Result rc = cpu_m.run(b, o, true, {}), rg = gpu_m.run(b, o, true, {});
   // DPO's loss sees absolute log-prob errors: within bf16's tolerance on sequences of
@@ -155,6 +168,44 @@ TEST(cuda_model_dpo_matches_cpu) {
 TEST(cuda_model_bt_matches_cpu) {
   if (!have_device()) return;
   compare_run(false, model::ObjectiveKind::Bt, "bt");
+}
+
+#ifdef GENRM_CUDA_STAND_IN
+namespace genrm::cuda::stand_in {
+extern bool last_backward_deterministic;  // what model.cu asked of the last attention backward
+}
+#endif
+
+// deterministic = false: attention's dQ by atomics, on a sequence of two key
+// tiles. Within the same tolerances, and the top layer's key and value
+// projections get the same gradient bits either way (dK and dV come from the
+// same code). (dQ's bits mostly agree too: it is summed in another order in
+// fp32, then stored in bf16.) On the CPU stand-in: model.cu passes the choice on.
+TEST(cuda_model_atomic_attention_backward_matches_cpu) {
+  if (!have_device()) return;
+  compare_run(false, model::ObjectiveKind::Sft, "sft, atomic dQ", model::Precision::Bf16, false, true);
+  const model::Config c = config(false);
+  model::Model det(c, 5, true, model::Device::Cuda), fast(c, 5, true, model::Device::Cuda, model::Precision::Bf16, false);
+  CHECK(det.deterministic() && !fast.deterministic());
+  const model::Batch b = long_batch(c);
+  const model::Objective o = objective(model::ObjectiveKind::Sft);
+  fast.run(b, o, true, {});
+#ifdef GENRM_CUDA_STAND_IN
+  CHECK(!cuda::stand_in::last_backward_deterministic);
+#endif
+  det.run(b, o, true, {});
+#ifdef GENRM_CUDA_STAND_IN
+  CHECK(cuda::stand_in::last_backward_deterministic);
+#endif
+  const std::vector<float>&gd = det.view(model::Buffer::Grads), &gf = fast.view(model::Buffer::Grads);
+  const std::string top = "model.layers." + std::to_string(c.num_hidden_layers - 1) + ".self_attn.";
+  int seen = 0;
+  for (const model::ParamInfo& p : det.layout())
+    if (p.name == top + "k_proj.weight" || p.name == top + "v_proj.weight") {
+      CHECK(std::equal(gd.begin() + p.offset, gd.begin() + p.offset + p.size, gf.begin() + p.offset));
+      ++seen;
+    }
+  CHECK(seen == 2);
 }
 
 TEST(cuda_model_fp32_precision_matches_cpu_to_float_rounding) {

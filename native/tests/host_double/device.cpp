@@ -219,8 +219,13 @@ void attention_forward(const AttentionArgs& a, const void* q, const void* k, con
   narrow(o.data(), out, a.dtype, qn);
 }
 
+namespace stand_in {
+bool last_backward_deterministic = true;  // read by the model tests: what model.cu asked for
+}
+
 void attention_backward(const AttentionArgs& a, const void* q, const void* k, const void* v, const void* out,
                         const float* lse, const void* dout, void* dq, void* dk, void* dv, AttentionPath path) {
+  stand_in::last_backward_deterministic = a.deterministic;
   const int64_t qn = a.tokens * a.heads * a.head_dim, kn = a.tokens * a.kv_heads * a.head_dim;
   std::vector<float> wq, wk, wv, wo, wdo, rq, rk, rv, rdo;
   const float *qp = widen(q, a.dtype, qn, wq), *kp = widen(k, a.dtype, kn, wk), *vp = widen(v, a.dtype, kn, wv);
