@@ -23,6 +23,7 @@ namespace detail {  // attention_mma.cu
 bool attention_mma_head_dim(int64_t head_dim);
 int64_t attention_mma_smem(int64_t head_dim);  // the largest dynamic shared memory of its kernels
 int64_t attention_mma_max_tiles(const AttentionArgs& a);
+float* attention_mma_dq_accumulator(int64_t n);  // the atomic path's fp32 dQ (bf16 storage)
 void attention_mma_forward(const AttentionArgs& a, const void* q, const void* k, const void* v, void* out,
                            float* lse);
 void attention_mma_backward(const AttentionArgs& a, const void* q, const void* k, const void* v, const float* lse,
@@ -272,6 +273,11 @@ void check_plain_grid(const AttentionArgs& a) {
     throw_arg("maxSeqlen", "num_seqs x max_seqlen x heads below 2^33", a.max_seqlen);
 }
 
+// The backward's rowsum(dO * O) per (token, head).
+float* row_terms(int64_t rows) {
+  return static_cast<float*>(device_scratch(Scratch::Attention, sizeof(float) * rows, "attention_backward row terms"));
+}
+
 }  // namespace
 
 void validate_attention(const AttentionArgs& a) {
@@ -314,6 +320,13 @@ void attention_forward(const AttentionArgs& a, const void* q, const void* k, con
     plain_forward<float>(a, q, k, v, out, lse);
 }
 
+void attention_reserve_backward(const AttentionArgs& a) {
+  validate_attention(a);
+  row_terms(a.tokens * a.heads);
+  if (!a.deterministic && a.dtype == DType::BF16 && detail::attention_mma_head_dim(a.head_dim))
+    detail::attention_mma_dq_accumulator(a.tokens * a.heads * a.head_dim);
+}
+
 void attention_backward(const AttentionArgs& a, const void* q, const void* k, const void* v, const void* out,
                         const float* lse, const void* dout, void* dq, void* dk, void* dv, AttentionPath path) {
   validate_attention(a);
@@ -330,7 +343,7 @@ void attention_backward(const AttentionArgs& a, const void* q, const void* k, co
   const bool tc = use_tensor_cores(a, path, {q, k, v, dout, dq, dk, dv});
   if (!tc) check_plain_grid(a);
   const int64_t rows = a.tokens * a.heads;
-  float* drow = static_cast<float*>(device_scratch(Scratch::Attention, sizeof(float) * rows, "attention_backward row terms"));
+  float* drow = row_terms(rows);
   const unsigned blocks = warp_blocks(rows);
   if (a.dtype == DType::BF16)
     drow_kernel<bf16><<<blocks, kWarps * 32>>>(static_cast<const bf16*>(out), static_cast<const bf16*>(dout), drow, rows,

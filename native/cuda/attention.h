@@ -49,5 +49,9 @@ void attention_forward(const AttentionArgs& a, const void* q, const void* k, con
 void attention_backward(const AttentionArgs& a, const void* q, const void* k, const void* v, const void* out,
                         const float* lse, const void* dout, void* dq, void* dk, void* dv,
                         AttentionPath path = AttentionPath::Auto);
+// Claims now the device scratch a backward with these arguments will take (the
+// row terms; dQ's fp32 accumulator for the atomic path in bf16), so that an
+// out-of-memory comes before a caller touches anything. No tensors needed.
+void attention_reserve_backward(const AttentionArgs& a);
 
 }  // namespace genrm::cuda

@@ -30,6 +30,9 @@
 #include "ptx.cuh"
 
 namespace genrm::cuda {
+namespace detail {
+float* attention_mma_dq_accumulator(int64_t n);  // defined with the entry points below
+}
 namespace {
 
 using bf16 = __nv_bfloat16;
@@ -726,9 +729,8 @@ void backward_impl(const AttentionArgs& a, const void* q, const void* k, const v
     static bool opted = false;
     allow_smem(dkdv_kernel<D, T, true>, dkdv_smem<D, true>(), opted);
     const size_t n = static_cast<size_t>(a.tokens * a.heads * D);
-    float* acc = std::is_same_v<T, float>
-                     ? static_cast<float*>(dq)
-                     : static_cast<float*>(device_scratch(Scratch::AttentionDq, sizeof(float) * n, "attention_backward fp32 dq"));
+    float* acc = std::is_same_v<T, float> ? static_cast<float*>(dq)
+                                          : detail::attention_mma_dq_accumulator(static_cast<int64_t>(n));
     fill_zero(acc, sizeof(float) * n, "attention_backward dq = 0");
     dkdv_kernel<D, T, true><<<grid_of(gk, gk.kv_heads), 128, dkdv_smem<D, true>()>>>(
         gk, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), lse,
@@ -782,6 +784,11 @@ int smem_of() {
 
 // Entry points for attention.cu (declared there).
 namespace detail {
+
+float* attention_mma_dq_accumulator(int64_t n) {
+  return static_cast<float*>(device_scratch(Scratch::AttentionDq, sizeof(float) * static_cast<size_t>(n),
+                                            "attention_backward fp32 dq"));
+}
 
 bool attention_mma_head_dim(int64_t head_dim) {
   return head_dim == 16 || head_dim == 32 || head_dim == 64 || head_dim == 128;

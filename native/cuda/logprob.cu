@@ -10,9 +10,11 @@
 // stride 2 * vocab bf16 elements): identical products, half the traffic, no
 // second buffer. On Simt it stays fp32 in place, so Simt remains an exact
 // fp32 reference of the CPU path. One exception: cuBLAS with an fp32 lm_head
-// also gets fp32 dlogits, since cuBLAS takes a bf16 x fp32 pair only by copying
-// the fp32 operand (all of W, every chunk) to bf16 first, while fp32 x fp32 runs
-// on bf16 tensor cores directly (same rounding).
+// and fp32 gradients also gets fp32 dlogits, since cuBLAS takes a bf16 x fp32
+// pair only by copying the fp32 operand (all of W, every chunk) to bf16 first,
+// while fp32 x fp32 into fp32 runs on bf16 tensor cores directly (same
+// rounding). Into bf16 gradients cuBLAS copies every fp32 operand anyway, so
+// there the dlogits are bf16 (W's copy is the one left).
 //
 // A grouped chunk over the row budget (one large DPO pair) runs in two phases
 // instead (logprob.h): slices' logits -> softmax - onehot in a group buffer, then
@@ -243,7 +245,7 @@ void require(const void* p, const char* field) {
 bool bf16_dlogits(const LogprobArgs& a) {
   if (a.engine == GemmEngine::Simt) return false;
   const bool cublas = a.engine == GemmEngine::Cublas || (a.engine == GemmEngine::Auto && have_cublas());
-  return !(cublas && a.weight_type == DType::F32);
+  return !(cublas && a.weight_type == DType::F32 && a.grad_type == DType::F32);
 }
 
 DType dlogits_type(const LogprobArgs& a) { return bf16_dlogits(a) ? DType::BF16 : DType::F32; }

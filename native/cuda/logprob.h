@@ -62,7 +62,10 @@ void logprob_grouped(const LogprobArgs& a, const std::vector<int64_t>& group_end
 
 // How logprob_grouped will run (its own plan, exposed so the memory it takes can
 // be checked without running it): chunk ends; rows per forward slice in the
-// two-phase chunks (0: none); and the scratch it holds, in bytes.
+// two-phase chunks (0: none); and the scratch it holds, in bytes. Not counted:
+// the GEMM engine's own scratch, which cuBLAS takes to copy an fp32 operand to
+// bf16 when a product mixes storage types (an fp32 lm_head with bf16 dlogits:
+// all of W, in Scratch::Gemm).
 struct GroupedPlan {
   std::vector<int64_t> chunk_ends;
   int64_t slice_rows = 0;

@@ -297,9 +297,11 @@ struct DeviceModel {
   }
 
   void forward(const model::Batch& b, int64_t longest);
-  // Claims the backward's buffers, so an out-of-memory comes before any gradient is touched.
-  void reserve_backward(int64_t N) {
-    const int64_t d = c.hidden_size, f = c.intermediate_size;
+  // Claims the backward's buffers (and attention's scratch), so an out-of-memory
+  // comes before any gradient is touched.
+  void reserve_backward(const model::Batch& b, int64_t longest) {
+    const int64_t N = b.tokens(), d = c.hidden_size, f = c.intermediate_size;
+    attention_reserve_backward(attention_args(b, longest));
     for (Buf<float>* b : {&dx, &dh, &dhf}) b->get(N * d);
     dtmp.get(N * f);
     for (TypedBuf* b : {&dg, &du}) b->get(N * f);
@@ -451,7 +453,7 @@ model::Result DeviceModel::run(const model::Batch& b, const model::Objective& o,
   // DPO in one pass over the lm_head (3 products instead of 4): rows grouped by
   // pair, each chunk's loss taken as soon as its log-probs are known.
   const bool grouped_dpo = with_grad && o.kind == model::ObjectiveKind::Dpo && R > 0;
-  if (with_grad && o.kind != model::ObjectiveKind::None) reserve_backward(N);
+  if (with_grad && o.kind != model::ObjectiveKind::None) reserve_backward(b, longest);
   if (grouped_dpo) {
     const GroupedRows gr = group_rows_by_pairs(rows, o.pairs, S);
     std::vector<int32_t> pos(static_cast<size_t>(R)), target(static_cast<size_t>(R));

@@ -219,6 +219,9 @@ void attention_forward(const AttentionArgs& a, const void* q, const void* k, con
   narrow(o.data(), out, a.dtype, qn);
 }
 
+// The stand-in's attention takes no device scratch: nothing to claim.
+void attention_reserve_backward(const AttentionArgs&) {}
+
 namespace stand_in {
 bool last_backward_deterministic = true;  // read by the model tests: what model.cu asked for
 }
