@@ -3,7 +3,7 @@ export { info, configure, type EngineInfo, type EngineSettings } from './info.js
 export * as kernels from './kernels.js';
 export { loadEngine, native, parseDevice, DEVICES, type Backend, type CudaStatus, type DeviceRequest, type Engine, type Isa, type LoadAttempt } from './native.js';
 export { packageRoot, packageVersion } from './package-root.js';
-export { Model, PRECISIONS, resolvePrecision, type Precision, type CreateOptions, type DpoLossType, type ForwardResult, type GenerateOptions, type GenerateResult, type LoadOptions, type LossResult, type Prompt, type Sample, type Metrics, type Objective, type OptimizerOptions, type ParameterInfo, type SaveOptions, type StepMetrics } from './model/model.js';
+export { Model, PRECISIONS, resolvePrecision, type Precision, type CreateOptions, type DeviceOptions, type DpoLossType, type ForwardResult, type GenerateOptions, type GenerateResult, type LoadOptions, type LossResult, type Prompt, type Sample, type Metrics, type Objective, type OptimizerOptions, type ParameterInfo, type SaveOptions, type StepMetrics } from './model/model.js';
 export { packSequences, type PackedBatch, type SequenceInput } from './model/batch.js';
 export { ConfigError, parseLlamaConfig, readConfig, writeConfig, parameterShapes, type LlamaConfig } from './model/config.js';
 export { openSafetensors, writeSafetensors, SafetensorsError, type SafetensorsReader } from './model/safetensors.js';

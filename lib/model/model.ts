@@ -195,34 +195,31 @@ export function resolvePrecision(value: string | undefined): Precision {
   throw new Error(`${source}: expected one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(value ?? process.env.GENRM_PRECISION)}`);
 }
 
-export interface CreateOptions {
-  /** Seed for the initial weights (normal, std initializer_range, norms at 1). Default 0. */
-  seed?: number;
-  /** GPU arithmetic (see `Precision`). Default GENRM_PRECISION, else 'bf16'. Ignored on the CPU. */
+/** How a model computes on the GPU; both are ignored on the CPU. */
+export interface DeviceOptions {
+  /** GPU arithmetic (see `Precision`). Default GENRM_PRECISION, else 'bf16'. */
   precision?: Precision;
   /**
-   * false lets the GPU's attention backward add one of its gradients with atomics:
-   * faster, but the last bits of a run's gradients vary from run to run. Default
-   * true (runs repeat bit for bit). Ignored on the CPU, which is always deterministic.
+   * false lets the GPU's attention backward add the query gradient with atomics,
+   * in one kernel instead of two (fewer tile products; not yet timed on a GPU);
+   * the last bits of a run's gradients then vary from run to run. Default true:
+   * runs repeat bit for bit. The CPU is always deterministic.
    */
   deterministic?: boolean;
 }
 
-export interface LoadOptions {
+export interface CreateOptions extends DeviceOptions {
+  /** Seed for the initial weights (normal, std initializer_range, norms at 1). Default 0. */
+  seed?: number;
+}
+
+export interface LoadOptions extends DeviceOptions {
   /** Also read optimizer.safetensors, to resume training bitwise. Default false. */
   optimizer?: boolean;
   /** Load as a reward model; a language-model checkpoint gets a new score head. Default false. */
   rewardHead?: boolean;
   /** Seed of the new score head's initial weights. Default 0. */
   seed?: number;
-  /** GPU arithmetic (see `Precision`). Default GENRM_PRECISION, else 'bf16'. Ignored on the CPU. */
-  precision?: Precision;
-  /**
-   * false lets the GPU's attention backward add one of its gradients with atomics:
-   * faster, but the last bits of a run's gradients vary from run to run. Default
-   * true (runs repeat bit for bit). Ignored on the CPU, which is always deterministic.
-   */
-  deterministic?: boolean;
 }
 
 interface DeviceSettings {
@@ -230,7 +227,7 @@ interface DeviceSettings {
   deterministic: boolean;
 }
 
-function deviceSettings(options: { precision?: Precision; deterministic?: boolean }): DeviceSettings {
+function deviceSettings(options: DeviceOptions): DeviceSettings {
   const d = options.deterministic;
   if (d !== undefined && typeof d !== 'boolean') throw new TypeError(`deterministic: expected a boolean, got ${JSON.stringify(d)}`);
   return { precision: resolvePrecision(options.precision), deterministic: d ?? true };
@@ -279,7 +276,7 @@ export class Model {
   readonly device: Backend;
   /** The matrix arithmetic in effect: always 'fp32' on the CPU. */
   readonly precision: Precision;
-  /** Whether runs repeat bit for bit: always true on the CPU (see `CreateOptions.deterministic`). */
+  /** Whether runs repeat bit for bit: always true on the CPU (see `DeviceOptions.deterministic`). */
   readonly deterministic: boolean;
   readonly #handle: NativeModel;
   readonly #byName: Map<string, ParameterInfo>;

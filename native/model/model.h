@@ -129,8 +129,8 @@ class Model {
   // them all (random init of a large model would take seconds for nothing).
   // Device::Cuda throws (saying why) when no CUDA device is usable.
   // deterministic = false lets the GPU's attention backward add dQ with atomics
-  // (faster; the last bits of a run's gradients then vary); the CPU is always
-  // deterministic.
+  // (one kernel instead of two; the last bits of a run's gradients then vary);
+  // the CPU is always deterministic.
   Model(const Config& config, uint64_t seed, bool initialize = true, Device device = Device::Cpu,
         Precision precision = Precision::Bf16, bool deterministic = true);
   ~Model();
