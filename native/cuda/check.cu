@@ -1,5 +1,6 @@
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <string>
 
 #include "../core/error.h"
@@ -15,9 +16,16 @@ void check(int code, const char* what) {
 
 void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
 
+namespace {
+std::atomic<int> g_allocs_before_failure{-1};  // -1: no failure armed
+}
+
+void fail_device_alloc_after(int n) { g_allocs_before_failure = n < 0 ? -1 : n; }
+
 void* device_alloc(size_t bytes, const char* what) {
   void* p = nullptr;
-  const cudaError_t e = cudaMalloc(&p, bytes);
+  const bool fail = g_allocs_before_failure >= 0 && g_allocs_before_failure-- == 0;
+  const cudaError_t e = fail ? cudaErrorMemoryAllocation : cudaMalloc(&p, bytes);
   if (e != cudaSuccess) {
     cudaGetLastError();  // clear it: the device stays usable after an out-of-memory
     const std::string size = std::string(what) + " (" + std::to_string(bytes) + " bytes)";
@@ -42,9 +50,22 @@ void fill_zero(void* p, size_t bytes, const char* what) {
   if (bytes > 0) check(cudaMemset(p, 0, bytes), what);
 }
 
+namespace {
+void* g_scratch[static_cast<int>(Scratch::Count)] = {};
+size_t g_scratch_bytes[static_cast<int>(Scratch::Count)] = {};
+}  // namespace
+
+void release_device_scratch() {
+  for (int i = 0; i < static_cast<int>(Scratch::Count); ++i) {
+    if (g_scratch[i]) cudaFree(g_scratch[i]);
+    g_scratch[i] = nullptr;
+    g_scratch_bytes[i] = 0;
+  }
+}
+
 void* device_scratch(Scratch slot, size_t bytes, const char* what) {
-  static void* bufs[static_cast<int>(Scratch::Count)] = {};
-  static size_t caps[static_cast<int>(Scratch::Count)] = {};
+  void** bufs = g_scratch;
+  size_t* caps = g_scratch_bytes;
   const int i = static_cast<int>(slot);
   if (bytes > caps[i]) {
     void* grown = device_alloc(bytes, what);  // throws before the old buffer is touched

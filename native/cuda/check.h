@@ -13,6 +13,10 @@ void check(int code, const char* what);
 void check_launch(const char* kernel);
 // Device memory: throws (naming `what` and the size, Runtime kind) when it cannot be had.
 void* device_alloc(size_t bytes, const char* what);
+// For tests of the out-of-memory paths: after `n` more successful calls, the
+// next device_alloc (in this process) fails as if the device were out of
+// memory, once. A negative n disarms it.
+void fail_device_alloc_after(int n);
 void device_free(void* p);
 // Copies and fills, checked (synchronous, on the default stream).
 enum class CopyKind { HostToDevice, DeviceToHost, DeviceToDevice };
@@ -27,5 +31,8 @@ void fill_zero(void* p, size_t bytes, const char* what);
 // different slot. Not thread-safe: one host thread drives the device.
 enum class Scratch { Rmsnorm, Gemm, Logits, LogitsAux, LogitsGroup, Attention, AttentionDq, Model, Sampling, Count };
 void* device_scratch(Scratch slot, size_t bytes, const char* what);
+// Frees every slot (the next use allocates again): memory back between jobs, and
+// a known start for tests that count allocations.
+void release_device_scratch();
 
 }  // namespace genrm::cuda

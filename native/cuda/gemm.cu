@@ -147,6 +147,16 @@ const char* gemm_engine_name(GemmEngine e) {
   return "unknown";
 }
 
+void gemm_reserve(const GemmArgs& g, GemmEngine engine) {
+#ifdef GENRM_CUBLAS
+  if ((engine == GemmEngine::Cublas || engine == GemmEngine::Auto) && g.m > 0 && g.n > 0 && g.k > 0 && g.alpha != 0.0f)
+    detail::gemm_cublas_reserve(g);
+#else
+  (void)g;
+  (void)engine;
+#endif
+}
+
 void gemm(const GemmArgs& g, GemmEngine engine) {
   validate_gemm(g);
   if (engine == GemmEngine::Cublas && !have_cublas())

@@ -38,6 +38,10 @@ enum class GemmEngine {
 // Throws genrm::Error naming the bad field (shape, stride, null pointer) before any launch.
 void validate_gemm(const GemmArgs& g);
 void gemm(const GemmArgs& g, GemmEngine engine = GemmEngine::Auto);
+// Claims now the device scratch gemm(g, engine) will take (cuBLAS's bf16 copies
+// of fp32 operands in a mixed product; nothing elsewhere), so that a caller's
+// out-of-memory comes before it touches anything. Pointers are not read.
+void gemm_reserve(const GemmArgs& g, GemmEngine engine = GemmEngine::Auto);
 // Whether this build was linked with cuBLAS (decided at build time: the CI
 // machine has no cuBLAS and the build must work there).
 bool have_cublas();

@@ -56,12 +56,44 @@ __global__ void to_bf16_kernel(const float* src, int64_t ld, int64_t rows, int64
 
 bool fits_int(int64_t v) { return v <= INT_MAX; }
 
+bool fits(const GemmArgs& g) {
+  return fits_int(g.m) && fits_int(g.n) && fits_int(g.k) && fits_int(g.lda) && fits_int(g.ldb) && fits_int(g.ldc);
+}
+
+// A mixed product's bf16 copies of its fp32 operands: stored shapes (rows x
+// cols, row-major), packed (ld = cols), B's at a 256-byte aligned offset for
+// cuBLAS's vector loads; all zero when nothing is copied.
+struct Copies {
+  int64_t a_rows = 0, a_cols = 0, b_rows = 0, b_cols = 0, a_elems = 0, b_elems = 0, b_offset = 0;
+  size_t bytes() const { return sizeof(__nv_bfloat16) * static_cast<size_t>(b_offset + b_elems); }
+};
+
+Copies copies_of(const GemmArgs& g) {
+  Copies c;
+  const bool a_f32 = g.a_type == DType::F32, b_f32 = g.b_type == DType::F32;
+  if (!(a_f32 || b_f32) || (a_f32 && b_f32 && g.c_type == DType::F32)) return c;  // no copies: bf16, or FAST_16BF
+  c.a_rows = g.trans_a ? g.k : g.m, c.a_cols = g.trans_a ? g.m : g.k;
+  c.b_rows = g.trans_b ? g.n : g.k, c.b_cols = g.trans_b ? g.k : g.n;
+  c.a_elems = a_f32 ? c.a_rows * c.a_cols : 0, c.b_elems = b_f32 ? c.b_rows * c.b_cols : 0;
+  c.b_offset = (c.a_elems + 127) / 128 * 128;
+  return c;
+}
+
+__nv_bfloat16* copies_scratch(const Copies& c) {
+  return static_cast<__nv_bfloat16*>(device_scratch(Scratch::Gemm, c.bytes(), "gemm (cuBLAS) bf16 copies of fp32 operands"));
+}
+
 }  // namespace
 
 namespace detail {
 
+void gemm_cublas_reserve(const GemmArgs& g) {
+  const Copies c = copies_of(g);
+  if (fits(g) && c.bytes() > 0) copies_scratch(c);
+}
+
 void gemm_cublas(const GemmArgs& g) {
-  if (!fits_int(g.m) || !fits_int(g.n) || !fits_int(g.k) || !fits_int(g.lda) || !fits_int(g.ldb) || !fits_int(g.ldc)) {
+  if (!fits(g)) {
     gemm_mma(g);
     return;
   }
@@ -76,25 +108,21 @@ void gemm_cublas(const GemmArgs& g) {
     ab_type = CUDA_R_32F;
     compute = CUBLAS_COMPUTE_32F_FAST_16BF;
   } else if (a_f32 || b_f32) {
-    // Stored shapes (rows x cols, row-major) of A and B; converted copies are packed (ld = cols).
-    const int64_t a_rows = g.trans_a ? g.k : g.m, a_cols = g.trans_a ? g.m : g.k;
-    const int64_t b_rows = g.trans_b ? g.n : g.k, b_cols = g.trans_b ? g.k : g.n;
-    const int64_t a_elems = a_f32 ? a_rows * a_cols : 0, b_elems = b_f32 ? b_rows * b_cols : 0;
-    const int64_t b_offset = (a_elems + 127) / 128 * 128;  // 256-byte aligned for cuBLAS's vector loads
-    auto* scratch = static_cast<__nv_bfloat16*>(
-        device_scratch(Scratch::Gemm, sizeof(__nv_bfloat16) * (b_offset + b_elems), "gemm (cuBLAS) bf16 copies of fp32 operands"));
+    const Copies c = copies_of(g);
+    __nv_bfloat16* scratch = copies_scratch(c);
     if (a_f32) {
-      to_bf16_kernel<<<blocks_for(a_elems), kThreads>>>(static_cast<const float*>(g.a), g.lda, a_rows, a_cols, scratch);
+      to_bf16_kernel<<<blocks_for(c.a_elems), kThreads>>>(static_cast<const float*>(g.a), g.lda, c.a_rows, c.a_cols,
+                                                          scratch);
       check_launch("gemm (cuBLAS): A to bf16");
       a = scratch;
-      lda = a_cols;
+      lda = c.a_cols;
     }
     if (b_f32) {
-      to_bf16_kernel<<<blocks_for(b_elems), kThreads>>>(static_cast<const float*>(g.b), g.ldb, b_rows, b_cols,
-                                                        scratch + b_offset);
+      to_bf16_kernel<<<blocks_for(c.b_elems), kThreads>>>(static_cast<const float*>(g.b), g.ldb, c.b_rows, c.b_cols,
+                                                          scratch + c.b_offset);
       check_launch("gemm (cuBLAS): B to bf16");
-      b = scratch + b_offset;
-      ldb = b_cols;
+      b = scratch + c.b_offset;
+      ldb = c.b_cols;
     }
   }
   const cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;

@@ -11,6 +11,7 @@ void gemm_simt(const GemmArgs& g);
 void gemm_mma(const GemmArgs& g);
 #ifdef GENRM_CUBLAS
 void gemm_cublas(const GemmArgs& g);
+void gemm_cublas_reserve(const GemmArgs& g);  // grows the scratch gemm_cublas(g) will take
 #endif
 
 }  // namespace genrm::cuda::detail

@@ -107,8 +107,8 @@ void linear(Ref x, Ref w, void* y, int64_t n, int64_t in, int64_t out, GemmEngin
 }
 
 // dx[N, in] (= or +=) dy[N, out] W.
-void linear_dx(Ref dy, Ref w, void* dx, int64_t n, int64_t in, int64_t out, bool accumulate, GemmEngine e,
-               DType dx_type = DType::F32) {
+GemmArgs linear_dx_args(Ref dy, Ref w, void* dx, int64_t n, int64_t in, int64_t out, bool accumulate,
+                        DType dx_type = DType::F32) {
   GemmArgs g;
   g.m = n;
   g.n = in;
@@ -123,7 +123,12 @@ void linear_dx(Ref dy, Ref w, void* dx, int64_t n, int64_t in, int64_t out, bool
   g.c = dx;
   g.c_type = dx_type;
   g.ldc = in;
-  gemm(g, e);
+  return g;
+}
+
+void linear_dx(Ref dy, Ref w, void* dx, int64_t n, int64_t in, int64_t out, bool accumulate, GemmEngine e,
+               DType dx_type = DType::F32) {
+  gemm(linear_dx_args(dy, w, dx, n, in, out, accumulate, dx_type), e);
 }
 
 // dW[out, in] += dy^T x.
@@ -302,6 +307,9 @@ struct DeviceModel {
   void reserve_backward(const model::Batch& b, int64_t longest) {
     const int64_t N = b.tokens(), d = c.hidden_size, f = c.intermediate_size;
     attention_reserve_backward(attention_args(b, longest));
+    // The largest product with an fp32 operand (dX, [N, d]; the head's hidden rows
+    // are fewer): cuBLAS's bf16 copy of it.
+    gemm_reserve(linear_dx_args(f32(dx.get(N * d)), weight(layer(0).wd), dtmp.get(N * f), N, f, d, false), engine);
     for (Buf<float>* b : {&dx, &dh, &dhf}) b->get(N * d);
     dtmp.get(N * f);
     for (TypedBuf* b : {&dg, &du}) b->get(N * f);

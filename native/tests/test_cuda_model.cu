@@ -16,10 +16,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "../cpu/losses.h"
+#include "../cuda/check.h"
 #include "../model/model.h"
 #include "have_device.h"
 #include "util.h"
@@ -310,6 +312,92 @@ TEST(cuda_model_out_of_memory_names_the_allocation) {
   const model::Config small = config(false);
   model::Model m(small, 2, true, model::Device::Cuda);
   CHECK(std::isfinite(m.run(batch(small), objective(model::ObjectiveKind::Sft), false, {}).metrics[0].second));
+}
+
+// An out-of-memory anywhere in a run leaves the gradients as they were (and in
+// an optimizer step, the whole model): for k =
+// 0, 1, 2, ... a fresh model runs a small batch, then a larger one (its buffers
+// must grow) with the k-th device allocation of that run failing; the gradients
+// must be the small batch's. Once k passes the run's last allocation the run
+// goes through and must match a model that never failed, bit for bit. With
+// dQ by atomics, whose scratch is the largest the backward takes.
+TEST(cuda_model_out_of_memory_mid_run_or_step_changes_nothing) {
+  if (!have_device()) return;
+  const model::Config c = config(false);
+  const model::Objective o = objective(model::ObjectiveKind::Dpo);
+  model::Batch big = long_batch(c);  // more tokens than batch(c): buffers must grow
+  for (int n : {7, 5}) {             // four sequences, as the DPO pairs index
+    const int32_t start = big.cu_seqlens.back();
+    big.cu_seqlens.push_back(start + n);
+    big.ids.resize(start + n, 3);
+    big.loss_mask.resize(start + n, 1);
+    big.loss_mask[start] = 0;
+  }
+  model::validate_batch(c, big);
+  auto fresh = [&] {  // the same allocations every time: the engine's scratch starts empty too
+    cuda::release_device_scratch();
+    auto m = std::make_unique<model::Model>(c, 5, true, model::Device::Cuda, model::Precision::Bf16, false);
+    m->run(batch(c), o, true, {});
+    return m;
+  };
+  const auto ref = fresh();
+  const std::vector<float> before = ref->view(model::Buffer::Grads);
+  ref->run(big, o, true, {});
+  int k = 0;
+  for (; k < 200; ++k) {
+    const auto m = fresh();
+    cuda::fail_device_alloc_after(k);
+    bool failed = false;
+    try {
+      m->run(big, o, true, {});
+    } catch (const std::exception& e) {
+      failed = true;
+      if (std::string(e.what()).find("out of GPU memory") == std::string::npos)
+        test::fail(__FILE__, __LINE__, std::string("not an out-of-memory: ") + e.what());
+      if (m->view(model::Buffer::Grads) != before)
+        test::fail(__FILE__, __LINE__, "gradients changed by a run that failed with: " + std::string(e.what()));
+    }
+    cuda::fail_device_alloc_after(-1);
+    if (!failed) {
+      CHECK(m->view(model::Buffer::Grads) == ref->view(model::Buffer::Grads));
+      break;
+    }
+  }
+  std::printf("    the larger run's %d device allocations each failed in turn\n", k);
+  CHECK(k > 0 && k < 200);
+
+  // The optimizer step: a failed one changes no buffer; the first that goes through matches.
+  model::OptimConfig opt;
+  opt.adam.lr = 1e-2;
+  auto buffers = [](model::Model& m) {
+    std::vector<std::vector<float>> all;
+    for (model::Buffer b : {model::Buffer::Params, model::Buffer::Grads, model::Buffer::AdamM, model::Buffer::AdamV})
+      all.push_back(m.view(b));
+    return all;
+  };
+  const auto ref_step = fresh();
+  const auto unstepped = buffers(*ref_step);
+  ref_step->optimizer_step(opt);
+  int s = 0;
+  for (; s < 50; ++s) {
+    const auto m = fresh();
+    cuda::fail_device_alloc_after(s);
+    bool failed = false;
+    try {
+      m->optimizer_step(opt);
+    } catch (const std::exception& e) {
+      failed = true;
+      if (buffers(*m) != unstepped)
+        test::fail(__FILE__, __LINE__, "a step that failed with \"" + std::string(e.what()) + "\" changed the model");
+    }
+    cuda::fail_device_alloc_after(-1);
+    if (!failed) {
+      CHECK(buffers(*m) == buffers(*ref_step));
+      break;
+    }
+  }
+  std::printf("    the optimizer step's %d device allocations each failed in turn\n", s);
+  CHECK(s < 50);
 }
 
 // Generation on the device (cache and decoder there, sampling on the host)

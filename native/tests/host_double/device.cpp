@@ -8,6 +8,7 @@
 // The kernels themselves are not tested here (their parity tests need a GPU);
 // what is tested is that model.cu wires them together as the CPU model does. Linked only into
 // genrm_cuda_host_tests (CMake, CPU builds; see native/tests/host_double/).
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -58,8 +59,12 @@ void check_launch(const char*) {}
 // out-of-memory paths run without the host trying to find the memory.
 constexpr size_t kDeviceBytes = size_t(8) << 30;
 
+std::atomic<int> g_allocs_before_failure{-1};  // as check.cu's
+void fail_device_alloc_after(int n) { g_allocs_before_failure = n < 0 ? -1 : n; }
+
 void* device_alloc(size_t bytes, const char* what) {
-  void* p = bytes <= kDeviceBytes ? std::malloc(bytes ? bytes : 1) : nullptr;
+  const bool fail = g_allocs_before_failure >= 0 && g_allocs_before_failure-- == 0;
+  void* p = !fail && bytes <= kDeviceBytes ? std::malloc(bytes ? bytes : 1) : nullptr;
   if (!p) throw Error(ErrorKind::Runtime, "out of GPU memory allocating " + std::string(what) + " (" + std::to_string(bytes) + " bytes)");
   // Fresh device memory holds garbage: NaN in every float, so a read before a write shows.
   std::memset(p, 0xff, bytes);
@@ -219,8 +224,10 @@ void attention_forward(const AttentionArgs& a, const void* q, const void* k, con
   narrow(o.data(), out, a.dtype, qn);
 }
 
-// The stand-in's attention takes no device scratch: nothing to claim.
+// The stand-in's kernels take no device scratch: nothing to claim or release.
 void attention_reserve_backward(const AttentionArgs&) {}
+void gemm_reserve(const GemmArgs&, GemmEngine) {}
+void release_device_scratch() {}
 
 namespace stand_in {
 bool last_backward_deterministic = true;  // read by the model tests: what model.cu asked for
