@@ -23,7 +23,7 @@ namespace detail {  // attention_mma.cu
 bool attention_mma_head_dim(int64_t head_dim);
 int64_t attention_mma_smem(int64_t head_dim);  // the largest dynamic shared memory of its kernels
 int64_t attention_mma_max_tiles(const AttentionArgs& a);
-float* attention_mma_dq_accumulator(int64_t n);  // the atomic path's fp32 dQ (bf16 storage)
+void attention_mma_reserve_backward(const AttentionArgs& a);  // the scratch its backward will take
 void attention_mma_forward(const AttentionArgs& a, const void* q, const void* k, const void* v, void* out,
                            float* lse);
 void attention_mma_backward(const AttentionArgs& a, const void* q, const void* k, const void* v, const float* lse,
@@ -323,8 +323,7 @@ void attention_forward(const AttentionArgs& a, const void* q, const void* k, con
 void attention_reserve_backward(const AttentionArgs& a) {
   validate_attention(a);
   row_terms(a.tokens * a.heads);
-  if (!a.deterministic && a.dtype == DType::BF16 && detail::attention_mma_head_dim(a.head_dim))
-    detail::attention_mma_dq_accumulator(a.tokens * a.heads * a.head_dim);
+  if (detail::attention_mma_head_dim(a.head_dim)) detail::attention_mma_reserve_backward(a);
 }
 
 void attention_backward(const AttentionArgs& a, const void* q, const void* k, const void* v, const void* out,

@@ -30,9 +30,6 @@
 #include "ptx.cuh"
 
 namespace genrm::cuda {
-namespace detail {
-float* attention_mma_dq_accumulator(int64_t n);  // defined with the entry points below
-}
 namespace {
 
 using bf16 = __nv_bfloat16;
@@ -721,6 +718,12 @@ void forward_impl(const AttentionArgs& a, const void* q, const void* k, const vo
   check_launch("attention_forward (tensor cores)");
 }
 
+// The atomic path's fp32 dQ when dq itself is bf16 (grow-only scratch).
+float* dq_accumulator(int64_t n) {
+  return static_cast<float*>(device_scratch(Scratch::AttentionDq, sizeof(float) * static_cast<size_t>(n),
+                                            "attention_backward fp32 dq"));
+}
+
 template <int D, typename T>
 void backward_impl(const AttentionArgs& a, const void* q, const void* k, const void* v, const float* lse,
                    const void* dout, const float* drow, void* dq, void* dk, void* dv) {
@@ -730,7 +733,7 @@ void backward_impl(const AttentionArgs& a, const void* q, const void* k, const v
     allow_smem(dkdv_kernel<D, T, true>, dkdv_smem<D, true>(), opted);
     const size_t n = static_cast<size_t>(a.tokens * a.heads * D);
     float* acc = std::is_same_v<T, float> ? static_cast<float*>(dq)
-                                          : detail::attention_mma_dq_accumulator(static_cast<int64_t>(n));
+                                          : dq_accumulator(static_cast<int64_t>(n));
     fill_zero(acc, sizeof(float) * n, "attention_backward dq = 0");
     dkdv_kernel<D, T, true><<<grid_of(gk, gk.kv_heads), 128, dkdv_smem<D, true>()>>>(
         gk, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), lse,
@@ -785,9 +788,8 @@ int smem_of() {
 // Entry points for attention.cu (declared there).
 namespace detail {
 
-float* attention_mma_dq_accumulator(int64_t n) {
-  return static_cast<float*>(device_scratch(Scratch::AttentionDq, sizeof(float) * static_cast<size_t>(n),
-                                            "attention_backward fp32 dq"));
+void attention_mma_reserve_backward(const AttentionArgs& a) {
+  if (!a.deterministic && a.dtype == DType::BF16) dq_accumulator(a.tokens * a.heads * a.head_dim);
 }
 
 bool attention_mma_head_dim(int64_t head_dim) {

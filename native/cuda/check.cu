@@ -64,16 +64,14 @@ void release_device_scratch() {
 }
 
 void* device_scratch(Scratch slot, size_t bytes, const char* what) {
-  void** bufs = g_scratch;
-  size_t* caps = g_scratch_bytes;
   const int i = static_cast<int>(slot);
-  if (bytes > caps[i]) {
+  if (bytes > g_scratch_bytes[i]) {
     void* grown = device_alloc(bytes, what);  // throws before the old buffer is touched
-    if (bufs[i]) cudaFree(bufs[i]);
-    bufs[i] = grown;
-    caps[i] = bytes;
+    if (g_scratch[i]) cudaFree(g_scratch[i]);
+    g_scratch[i] = grown;
+    g_scratch_bytes[i] = bytes;
   }
-  return bufs[i];
+  return g_scratch[i];
 }
 
 }  // namespace genrm::cuda
