@@ -7,6 +7,8 @@
 #      harness and the benchmark, in one CMake tree;
 #   2. parity: every CUDA kernel and the whole model against the CPU engine
 #      (GENRM_REQUIRE_CUDA=1: a missing device is a failure, not a skip);
+#      Then the CPU engine's own cases on this machine's CPU: CI's machines have
+#      2 cores and no AVX-512, this one has many cores and usually AVX-512;
 #   3. the benchmark against PyTorch, one table (bench/gpu/table.py);
 #   4. the Node suite with GENRM_DEVICE=cuda (models on the GPU) in fp32
 #      precision, whose numbers the CPU fixtures' tolerances expect; the bf16
@@ -91,6 +93,14 @@ if [[ -x $build/genrm_native_tests ]]; then
     [[ $rc == 0 ]] || result[parity]=1
   done
   rm -f "$out"/parity.cuda_*.log  # $OUT brings back 8 files at most: parity.log holds them all
+  echo "== the CPU engine's cases on this CPU ($(nproc) cores; $(grep -o -m1 'avx512f' /proc/cpuinfo || echo 'no avx512f'))" | tee -a "$out/parity.log"
+  cpu_cases=$("$build/genrm_native_tests" --list | grep -v '^cuda_' | sed 's/^/=/')
+  timeout 120 "$build/genrm_native_tests" $cpu_cases >"$out/parity.cpu.log" 2>&1
+  rc=$?
+  cat "$out/parity.cpu.log" >>"$out/parity.log"
+  grep -vE "^  ok " "$out/parity.cpu.log" | sed "s/^[0-9]* passed/  cpu: &/"
+  rm -f "$out/parity.cpu.log"
+  [[ $rc == 0 ]] || result[parity]=1
 else
   result[parity]=missing
 fi
@@ -132,7 +142,7 @@ if [[ $skip_memcheck == 0 && -n $sanitizer && -x $build/genrm_native_tests ]]; t
     left=$(( deadline - ($(date +%s) - start) ))
     (( left < 20 )) && { echo "   out of time before $group"; break; }
     echo "== memcheck $group" >>"$out/parity.log"
-    GENRM_REQUIRE_CUDA=1 timeout $(( left - 5 )) "$sanitizer" --tool memcheck --error-exitcode 99 \
+    GENRM_REQUIRE_CUDA=1 timeout $(( left - 5 )) "$sanitizer" --tool memcheck --report-api-errors no --error-exitcode 99 \
       "$build/genrm_native_tests" "$group" >>"$out/parity.log" 2>&1
     rc=$?
     echo "   $group: $([[ $rc == 0 ]] && echo clean || echo "rc $rc")"

@@ -50,7 +50,13 @@ class Pool {
     grain_ = n / (int64_t{8} * used) > 1 ? n / (int64_t{8} * used) : 1;
     for (int i = 0; i < used; ++i) slots_[i].range.store(pack(n * i / used, n * (i + 1) / used), std::memory_order_relaxed);
     error_ = nullptr;
-    pending_.store(used - 1, std::memory_order_relaxed);
+    // Every worker reports, those left out of a narrow region too: otherwise one
+    // of them could wake late, after the next region's state is written, and
+    // run that region's work while it believes it serves this one (then again
+    // for the next generation): a lost or doubled report, so a region that never
+    // ends or one that returns while a worker is still in fn. A region now ends
+    // only when every worker has seen its generation, so none can lag behind.
+    pending_.store(n_ - 1, std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
     {
       std::lock_guard<std::mutex> lk(m_);  // a worker between its check and its wait sees the new generation
@@ -141,8 +147,7 @@ class Pool {
       }
       seen = g;
       if (stop_.load()) return;
-      if (i >= used_) continue;
-      work(i);
+      work(i);  // nothing to do when i >= used_
       if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard<std::mutex> lk(m_);
         done_cv_.notify_one();

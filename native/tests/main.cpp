@@ -1,7 +1,11 @@
 // Runs every registered case (or those whose name contains one of the arguments) and ends with
 // the line "N passed, N failed" that npm test adds to its own count. --list prints the names.
+#include <csignal>
 #include <cstring>
 #include <exception>
+
+#include <execinfo.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -21,12 +25,38 @@ void fail(const char* file, int line, const std::string& what) {
 
 }  // namespace genrm::test
 
+namespace {
+
+const char* g_running = nullptr;  // the case in progress, for the crash report
+
+// A case that crashes names itself (and where it was) before the process dies:
+// otherwise a fault in the middle of a group shows only as missing lines.
+// Async-signal-safe calls only.
+void on_fatal_signal(int sig) {
+  const char* name = g_running ? g_running : "(between cases)";
+  const char head[] = "  CRASH ";
+  (void)!write(STDOUT_FILENO, head, sizeof head - 1);
+  (void)!write(STDOUT_FILENO, name, std::strlen(name));
+  const char tail[] = ": fatal signal; backtrace (addr2line -Cfe the harness to read it):\n";
+  (void)!write(STDOUT_FILENO, tail, sizeof tail - 1);
+  void* frames[48];
+  backtrace_symbols_fd(frames, backtrace(frames, 48), STDOUT_FILENO);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace genrm::test;
   if (argc == 2 && std::strcmp(argv[1], "--list") == 0) {
     for (const Case& c : registry()) std::printf("%s\n", c.name);
     return 0;
   }
+  // One line at a time, so a log cut short by a crash or a time-out still ends
+  // at the last case that finished.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) std::signal(sig, on_fatal_signal);
   int passed = 0, failed = 0;
   for (const Case& c : registry()) {
     bool chosen = argc == 1;
@@ -35,6 +65,7 @@ int main(int argc, char** argv) {
       chosen = argv[i][0] == '=' ? std::strcmp(c.name, argv[i] + 1) == 0 : std::strstr(c.name, argv[i]) != nullptr;
     if (!chosen) continue;
     g_failures_in_case = 0;
+    g_running = c.name;
     try {
       c.fn();
     } catch (const std::exception& e) {
@@ -47,6 +78,7 @@ int main(int argc, char** argv) {
       ++failed;
       std::printf("  FAIL %s (%d checks failed)\n", c.name, g_failures_in_case);
     }
+    g_running = nullptr;
   }
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
