@@ -119,11 +119,12 @@ def build(ours, torch):
         o, th = find(ours, "attention", B=B, H=H, T=T, D=D), find(torch, "attention", B=B, H=H, T=T, D=D)
         cfg = f"B{B} H{H} T{T} D{D}"
         t.add(f"attention fwd {cfg} vs flash", o, th, "fwd_ms", ms, False, extra=("fwd_tflops", "({:.0f} TF/s)"))
-        # PyTorch's flash backward adds dQ with atomics: the target is on ours that does too.
-        t.add(f"attention fwd+bwd, atomic dQ {cfg} vs flash", o, th, "fwdbwd_atomic_ms", ms, False,
-              target=">= 0.8x flash", ok=lambda a, b, r: r >= 0.8, tkey="fwdbwd_ms")
+        # The target is on the default backward (deterministic), which is what a
+        # model runs unless asked otherwise, and on the H200 also the faster one
+        # (bench/NOTES.md, "First run on a GPU"); dQ by atomics is beside it.
         t.add(f"attention fwd+bwd, deterministic {cfg} vs flash", o, th, "fwdbwd_ms", ms, False,
-              extra=("fwdbwd_tflops", "({:.0f} TF/s)"))
+              target=">= 0.8x flash", ok=lambda a, b, r: r >= 0.8, extra=("fwdbwd_tflops", "({:.0f} TF/s)"))
+        t.add(f"attention fwd+bwd, atomic dQ {cfg} vs flash", o, th, "fwdbwd_atomic_ms", ms, False, tkey="fwdbwd_ms")
         cud = th.get("cudnn") if isinstance(th, dict) and isinstance(th.get("cudnn"), dict) else None
         if cud is not None:
             t.add(f"attention fwd+bwd {cfg} vs cuDNN", o, cud, "fwdbwd_ms", ms, False, target="info (later)",
