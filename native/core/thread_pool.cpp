@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -27,17 +28,15 @@ constexpr int kSpins = 4000;  // about 50-100 us of pause instructions
 class Pool {
  public:
   explicit Pool(int n) : n_(n), slots_(new Slot[n]) {
-    for (int i = 1; i < n_; ++i) workers_.emplace_back([this, i] { worker(i); });
-  }
-  ~Pool() {
-    stop_.store(true);
-    generation_.fetch_add(1, std::memory_order_release);
-    {
-      std::lock_guard<std::mutex> lk(m_);
+    try {
+      for (int i = 1; i < n_; ++i) workers_.emplace_back([this, i] { worker(i); });
+    } catch (const std::system_error& e) {  // the system refused a thread: stop those started
+      stop_workers();
+      throw Error(ErrorKind::Runtime, "thread pool: could not start " + std::to_string(n_ - 1) + " worker threads (" +
+                                          std::to_string(workers_.size()) + " started): " + e.what());
     }
-    cv_.notify_all();
-    for (auto& t : workers_) t.join();
   }
+  ~Pool() { stop_workers(); }
   int size() const { return n_; }
 
   void run(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {
@@ -127,9 +126,25 @@ class Pool {
       const int64_t mid = ve - (ve - vb + 1) / 2;
       // Only the owner ever grows a range, so after a successful steal our own
       // slot (empty) can simply be overwritten with the stolen piece.
-      if (slots_[victim].range.compare_exchange_strong(rv, pack(vb, mid), std::memory_order_acq_rel))
-        mine.store(pack(mid, ve), std::memory_order_release);
+      // A single stolen index is run at once: stored, it could be stolen back
+      // before we claim it, and two idle threads could pass it to and fro.
+      if (slots_[victim].range.compare_exchange_strong(rv, pack(vb, mid), std::memory_order_acq_rel)) {
+        if (ve - mid == 1)
+          call(mid, ve, i);
+        else
+          mine.store(pack(mid, ve), std::memory_order_release);
+      }
     }
+  }
+
+  void stop_workers() {
+    stop_.store(true);
+    generation_.fetch_add(1, std::memory_order_release);
+    {
+      std::lock_guard<std::mutex> lk(m_);
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
   }
 
   void worker(int i) {
@@ -204,7 +219,10 @@ void set_num_threads(int n) {
   if (n < 1 || n > 1024) throw_arg("threads", "an integer in [1, 1024]", n);
   std::shared_ptr<Pool> next = std::make_shared<Pool>(n);
   std::lock_guard<std::mutex> lk(g_pool_mutex);
-  g_pool = next;  // a run in flight keeps its pool alive through its own shared_ptr
+  // A run in flight keeps its pool alive through its own shared_ptr. The old
+  // pool, if this was its last owner, is joined when `next` goes out of scope,
+  // after the lock is released (a task calling num_threads() must not wait on it).
+  g_pool.swap(next);
 }
 
 void parallel_for(int64_t n, const std::function<void(int64_t, int64_t, int)>& fn) {

@@ -2,8 +2,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "../core/thread_pool.h"
@@ -67,7 +67,7 @@ TEST(parallel_for_survives_alternating_region_widths) {
   std::thread watchdog([&] {
     for (int tenth = 0; tenth < 200 && !finished.load(); ++tenth) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (!finished.load()) {
-      std::printf("    parallel_for deadlocked (a region did not finish in 20 s)\n");
+      std::printf("  FAIL parallel_for_survives_alternating_region_widths (deadlock: a region did not finish in 20 s)\n");
       std::fflush(stdout);
       std::_Exit(1);
     }
