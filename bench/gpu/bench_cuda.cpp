@@ -759,11 +759,11 @@ int main(int argc, char** argv) {
     jobs.push_back({"dpo_logprob", "dpo V" + std::to_string(V), b, 45,
                     [B = B, T = T, d = d, V = V](Obj& r) { row_dpo(r, B, T, d, V); }});
   }
-  auto train_base = [](const char* precision, bool deterministic = true) {
+  auto train_base = [](const char* precision, bool deterministic = true, const char* gemm = "auto") {
     Obj b;
     b.str("model", "llama-125m").integer("V", 32000).integer("hidden", 768).integer("layers", 12);
     b.integer("heads", 12).integer("kv_heads", 4).integer("ff", 2048).integer("T", 1024).integer("B", 16);
-    return b.str("precision", precision).boolean("deterministic", deterministic);
+    return b.str("precision", precision).boolean("deterministic", deterministic).str("gemm", gemm);
   };
   jobs.push_back({"train", "train bf16", train_base("bf16"), 60,
                   [](Obj& r) { row_train(r, model::Precision::Bf16, 8, 4.0); }});
@@ -780,6 +780,14 @@ int main(int argc, char** argv) {
   // Last, for information: the same training with attention's dQ by atomics.
   jobs.push_back({"train", "train bf16 atomic dQ", train_base("bf16", false), 40,
                   [](Obj& r) { row_train(r, model::Precision::Bf16, 6, 3.0, false); }});
+  // And every product on the project's own GEMM: what the shipped CUDA prebuild
+  // (built without cuBLAS) runs. The row runs in its own child process, so the
+  // variable reaches no other row.
+  if (cuda::have_cublas())
+    jobs.push_back({"train", "train bf16 own GEMM", train_base("bf16", true, "own"), 40, [](Obj& r) {
+                      setenv("GENRM_CUDA_GEMM", "own", 1);
+                      row_train(r, model::Precision::Bf16, 6, 3.0);
+                    }});
 
   const double start = now_s();
   std::vector<std::string> sections;

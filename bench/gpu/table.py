@@ -153,6 +153,11 @@ def build(ours, torch):
     o = find(ours, "train", model="llama-125m", precision="bf16", deterministic=False)
     t.add("training 125M, bf16, atomic dQ vs eager bf16 [tokens/s]", o, th, "tokens_per_s", "{:,.0f}", True,
           extra=("step_ms", "({:.1f} ms)"))
+    # The shipped CUDA prebuild has no cuBLAS: the same step on the own GEMM (GENRM_CUDA_GEMM=own).
+    o = find(ours, "train", model="llama-125m", precision="bf16", gemm="own")
+    if o is not None:
+        t.add("training 125M, bf16, own GEMM (the prebuild's) vs eager bf16 [tokens/s]", o, th, "tokens_per_s",
+              "{:,.0f}", True, extra=("step_ms", "({:.1f} ms)"))
     # Sampling (DESIGN.md section 5): new tokens/s against transformers' generate().
     th = find(torch, "generate", model="llama-125m", batch=64)
     for batch in (64, 1):

@@ -20,6 +20,7 @@
 // stand-in for the device (native/tests/host_double/).
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <mutex>
 #include <numeric>
 #include <string>
@@ -187,6 +188,20 @@ GroupedRows group_rows_by_pairs(const model::TargetRows& rows, const std::vector
     g.group_ends.push_back(static_cast<int64_t>(g.perm.size()));
   }
   return g;
+}
+
+// The products' engine of a bf16 model: cuBLAS where the build has it (Auto),
+// unless GENRM_CUDA_GEMM asks for the project's own kernel, which is what a
+// build without cuBLAS (the shipped prebuild) runs, so its speed can be measured
+// on a machine that has cuBLAS. Read when a model is created.
+GemmEngine engine_from_env() {
+  const char* env = std::getenv("GENRM_CUDA_GEMM");
+  const std::string v = env ? env : "";
+  if (v.empty() || v == "auto") return GemmEngine::Auto;
+  if (v == "own") return GemmEngine::Own;
+  if (v == "cublas" && have_cublas()) return GemmEngine::Cublas;
+  throw_arg("GENRM_CUDA_GEMM", have_cublas() ? "auto, own or cublas" : "auto or own (this build has no cuBLAS)",
+            "\"" + v + "\"");
 }
 
 }  // namespace
@@ -728,12 +743,13 @@ DeviceModel* device_model_create(const model::Config& c, const std::vector<model
                                  bool fp32_math, bool deterministic) {
   const Status& s = status();
   if (!s.usable()) throw Error(ErrorKind::State, "device cuda: no usable CUDA device: " + s.error);
+  const GemmEngine engine = fp32_math ? GemmEngine::Simt : engine_from_env();
   std::lock_guard<std::mutex> lock(device_lock());
   auto* m = new DeviceModel();
   m->c = c;
   m->layout = layout;
   m->n = n;
-  m->engine = fp32_math ? GemmEngine::Simt : GemmEngine::Auto;
+  m->engine = engine;
   m->attention_path = fp32_math ? AttentionPath::Plain : AttentionPath::Auto;
   m->deterministic = deterministic;
   try {

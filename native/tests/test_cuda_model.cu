@@ -16,12 +16,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "../cpu/losses.h"
 #include "../cuda/check.h"
+#include "../cuda/gemm.h"
 #include "../model/model.h"
 #include "have_device.h"
 #include "util.h"
@@ -208,6 +210,74 @@ TEST(cuda_model_atomic_attention_backward_matches_cpu) {
       ++seen;
     }
   CHECK(seen == 2);
+}
+
+#ifdef GENRM_CUDA_STAND_IN
+namespace genrm::cuda::stand_in {
+extern unsigned gemm_engines_seen;  // a bit per GemmEngine that model.cu asked the products for
+}
+#endif
+
+// GENRM_CUDA_GEMM=own makes a bf16 model run every product on the project's own
+// kernel (the shipped prebuild's, which has no cuBLAS), so its speed can be
+// measured where cuBLAS exists; a bad value is an error naming the variable;
+// fp32 precision keeps its SIMT products whatever the variable says.
+TEST(cuda_model_gemm_engine_from_the_environment) {
+  if (!have_device()) return;
+  struct Restore {
+    ~Restore() { unsetenv("GENRM_CUDA_GEMM"); }
+  } restore;
+  const model::Config c = config(false);
+  const model::Batch b = batch(c);
+  const model::Objective o = objective(model::ObjectiveKind::Sft);
+  auto refused = [&](const char* value, const char* expected) {
+    setenv("GENRM_CUDA_GEMM", value, 1);
+    std::string what;
+    try {
+      model::Model m(c, 5, true, model::Device::Cuda);
+    } catch (const std::exception& e) {
+      what = e.what();
+    }
+    CHECK(what.find("GENRM_CUDA_GEMM") != std::string::npos);
+    CHECK(what.find(std::string("\"") + value + "\"") != std::string::npos);
+    CHECK(what.find(expected) != std::string::npos);
+  };
+  refused("fast", cuda::have_cublas() ? "auto, own or cublas" : "auto or own");
+  if (!cuda::have_cublas()) refused("cublas", "no cuBLAS");
+
+  auto grads_after_run = [&](const char* value, unsigned& engines, model::Precision p = model::Precision::Bf16) {
+    if (value) setenv("GENRM_CUDA_GEMM", value, 1);
+    else unsetenv("GENRM_CUDA_GEMM");
+    model::Model m(c, 5, true, model::Device::Cuda, p);
+#ifdef GENRM_CUDA_STAND_IN
+    cuda::stand_in::gemm_engines_seen = 0;
+#endif
+    m.run(b, o, true, {});
+#ifdef GENRM_CUDA_STAND_IN
+    engines = cuda::stand_in::gemm_engines_seen;
+#else
+    engines = 0;
+#endif
+    return m.view(model::Buffer::Grads);
+  };
+  unsigned seen_own = 0, seen_auto = 0, seen_fp32 = 0;
+  const std::vector<float> own = grads_after_run("own", seen_own), dflt = grads_after_run(nullptr, seen_auto);
+  grads_after_run("own", seen_fp32, model::Precision::Fp32);
+  const auto bit = [](cuda::GemmEngine e) { return 1u << static_cast<unsigned>(e); };
+#ifdef GENRM_CUDA_STAND_IN
+  CHECK(seen_own == bit(cuda::GemmEngine::Own));
+  CHECK(seen_auto == bit(cuda::GemmEngine::Auto));
+  CHECK(seen_fp32 == bit(cuda::GemmEngine::Simt));
+#else
+  (void)bit;
+#endif
+  // Without cuBLAS, Auto is the own kernel: the same bits. With it, two GEMMs
+  // that sum in other orders: the same gradients within bf16's reach.
+  if (!cuda::have_cublas()) {
+    CHECK(own == dflt);
+  } else {
+    CHECK(rel_diff(own.data(), dflt.data(), static_cast<int64_t>(own.size())) < 2e-2);
+  }
 }
 
 TEST(cuda_model_fp32_precision_matches_cpu_to_float_rounding) {
