@@ -33,6 +33,8 @@ export interface CudaStatus {
   /** 0 when no driver is installed. */
   driverVersion: number;
   kernelsRun: boolean;
+  /** The binary was built with cuBLAS, which a bf16 model's products then use (unless GENRM_CUDA_GEMM=own). */
+  cublas: boolean;
   devices: CudaDevice[];
   /** Why no device is usable; absent when one is. */
   error?: string;

@@ -16,6 +16,8 @@ test('genrm info --json describes the binary, the CPU and CUDA', (t) => {
   t.true(['portable', 'avx2', 'avx512'].includes(i.cpu.isa));
   t.true(i.threads >= 1);
   t.is(typeof i.cuda.compiled, 'boolean');
+  t.is(typeof i.cuda.cublas, 'boolean');
+  if (!i.cuda.compiled) t.false(i.cuda.cublas);
   if (!i.cuda.usable) t.is(typeof i.cuda.error, 'string');
 });
 
@@ -64,5 +66,24 @@ test('genrm bench --quick --json reports GEMM rows with medians and GFLOP/s', (t
     t.true(row.medianMs > 0);
     t.true(row.gflops > 0);
     t.regex(row.shape, /^[NT][NT] m\d+ n\d+ k\d+$/);
+  }
+});
+
+test('genrm info names the GEMM a model on the GPU uses', async (t) => {
+  const { formatInfo } = await import('../lib/cli/info.js');
+  const { info } = await import('../lib/info.js');
+  const base = info();
+  const device = { index: 0, name: 'NVIDIA H200', computeCapability: '9.0', totalMemory: 2 ** 37, multiprocessors: 132 };
+  const cuda = { ...base.cuda, compiled: true, usable: true, devices: [device], error: undefined };
+  const saved = process.env.GENRM_CUDA_GEMM;
+  try {
+    delete process.env.GENRM_CUDA_GEMM;
+    t.regex(formatInfo({ ...base, cuda: { ...cuda, cublas: true } }), /^ {10}GEMM: cuBLAS$/m);
+    t.regex(formatInfo({ ...base, cuda: { ...cuda, cublas: false } }), /GEMM: the project's own tensor-core kernel \(no cuBLAS in this binary\)$/m);
+    process.env.GENRM_CUDA_GEMM = 'own';
+    t.regex(formatInfo({ ...base, cuda: { ...cuda, cublas: true } }), /GEMM: cuBLAS \(GENRM_CUDA_GEMM=own\)$/m);
+  } finally {
+    if (saved === undefined) delete process.env.GENRM_CUDA_GEMM;
+    else process.env.GENRM_CUDA_GEMM = saved;
   }
 });

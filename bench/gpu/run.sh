@@ -8,7 +8,7 @@
 #   2. parity: every CUDA kernel and the whole model against the CPU engine
 #      (GENRM_REQUIRE_CUDA=1: a missing device is a failure, not a skip);
 #      Then the CPU engine's own cases on this machine's CPU: CI's machines have
-#      2 cores and no AVX-512, this one has many cores and usually AVX-512;
+#      2 cores, this one many (the thread pool's races show only there);
 #   3. the benchmark against PyTorch, one table (bench/gpu/table.py);
 #   4. the Node suite with GENRM_DEVICE=cuda (models on the GPU) in fp32
 #      precision, whose numbers the CPU fixtures' tolerances expect; the bf16

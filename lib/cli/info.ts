@@ -32,6 +32,8 @@ export function formatInfo(i: EngineInfo): string {
     const ver = (v: number) => (v ? `${Math.floor(v / 1000)}.${(v % 1000) / 10}` : 'none');
     lines.push(`cuda:     runtime ${ver(c.runtimeVersion)}, driver ${ver(c.driverVersion)}, code for ${c.architectures}`);
     for (const d of c.devices) lines.push(`          [${d.index}] ${d.name}, sm ${d.computeCapability}, ${gib(d.totalMemory)}, ${d.multiprocessors} SMs`);
+    const gemm = process.env.GENRM_CUDA_GEMM?.trim();
+    lines.push(`          GEMM: ${c.cublas ? 'cuBLAS' : "the project's own tensor-core kernel (no cuBLAS in this binary)"}${gemm ? ` (GENRM_CUDA_GEMM=${gemm})` : ''}`);
     const onDevice = i.backend === 'cuda' ? `; models run there, matrix arithmetic ${precisionText()}` : '';
     lines.push(c.usable ? `          usable${onDevice}` : `          not usable: ${c.error ?? 'unknown reason'}`);
   }

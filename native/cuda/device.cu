@@ -7,6 +7,7 @@
 #include <string>
 
 #include "device.h"
+#include "gemm.h"
 
 namespace genrm::cuda {
 namespace {
@@ -43,6 +44,7 @@ Status query() {
   Status s;
   s.compiled = true;
   s.architectures = GENRM_CUDA_ARCHS;
+  s.cublas = have_cublas();
   cudaRuntimeGetVersion(&s.runtime_version);
   if (cudaDriverGetVersion(&s.driver_version) != cudaSuccess) s.driver_version = 0;
   int count = 0;

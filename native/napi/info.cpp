@@ -18,6 +18,7 @@ Napi::Object cuda_status_object(Napi::Env env) {
   o.Set("runtimeVersion", s.runtime_version);
   o.Set("driverVersion", s.driver_version);
   o.Set("kernelsRun", s.kernels_run);
+  o.Set("cublas", s.cublas);
   Napi::Array devices = Napi::Array::New(env, s.devices.size());
   for (size_t i = 0; i < s.devices.size(); ++i) {
     const cuda::Device& d = s.devices[i];
