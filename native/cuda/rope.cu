@@ -23,10 +23,8 @@ __global__ void rope_kernel(const In* x, Out* out, const int32_t* positions, int
   store(o + i + half, x2 * c + x1 * s);
 }
 
-}  // namespace
-
 template <typename In>
-static void launch_rope(const In* x, void* out, DType out_type, const int32_t* positions, int64_t n, int64_t tokens,
+void launch_rope(const In* x, void* out, DType out_type, const int32_t* positions, int64_t n, int64_t tokens,
                  int64_t heads, int64_t head_dim, const float* cos_table, const float* sin_table, float sign) {
   if (out_type == DType::BF16)
     rope_kernel<<<blocks_for(n), kThreads>>>(x, static_cast<__nv_bfloat16*>(out), positions, tokens, heads, head_dim,
@@ -35,6 +33,8 @@ static void launch_rope(const In* x, void* out, DType out_type, const int32_t* p
     rope_kernel<<<blocks_for(n), kThreads>>>(x, static_cast<float*>(out), positions, tokens, heads, head_dim, cos_table,
                                              sin_table, sign);
 }
+
+}  // namespace
 
 void rope_apply_table_to(const void* x, DType x_type, void* out, DType out_type, const int32_t* positions,
                          int64_t tokens, int64_t heads, int64_t head_dim, const float* cos_table, const float* sin_table,
