@@ -201,7 +201,7 @@ export interface DeviceOptions {
   precision?: Precision;
   /**
    * false lets the GPU's attention backward add the query gradient with atomics,
-   * in one kernel instead of two (fewer tile products, yet 1.16-1.19x slower on
+   * in one kernel instead of two (fewer tile products, yet 1.15-1.19x slower on
    * an H200); the last bits of a run's gradients then vary from run to run. Default true:
    * runs repeat bit for bit. The CPU is always deterministic.
    */
