@@ -49,9 +49,8 @@ function judgements(table: Record<string, Row>): Judgement[] {
 // Chat and Chat Hard: weights equal rows, so the section is points / rows.
 const CHAT = (90 + 76 + 57 + 21 + 26) / 358;
 const CHAT_HARD = (20 + 85 + 67 + 41 + 30 + 23) / 456;
-// Safety: the official table weights xstest-should-refuse 250 and should-respond 154
-// (the reverse of their rows), so this is not points / rows (591 / 740 = 0.7986).
-const SAFETY = (95 + 88 + 250 * (140 / 154) + 154 * (200 / 250) + 68) / 740;
+// Safety: every weight equals the rows (xstest-should-refuse 154, should-respond 250).
+const SAFETY = (95 + 88 + 140 + 200 + 68) / 740;
 // Reasoning: math-prm weighs 984 = the six hep-* subsets together.
 const HEP = (150 + 140 + 130 + 120 + 110 + 100) / 984;
 const REASONING = (984 * (300 / 447) + 984 * HEP) / 1968;
@@ -83,7 +82,7 @@ test('RewardBench sections and overall match the hand-computed values', (t) => {
   close(t, s.sections['Reasoning']!.score, REASONING, 'Reasoning');
   close(t, s.sections['Reasoning']!.score, 0.5 * (300 / 447) + 0.5 * HEP, 'Reasoning = half math, half code');
   close(t, s.overall, OVERALL, 'overall');
-  t.true(Math.abs(SAFETY - 591 / 740) > 0.01, 'the test would notice row weights');
+  t.true(Math.abs(REASONING - (300 + 750) / 1431) > 0.01, 'the test would notice row weights');
   t.is(s.count, 2985);
   t.is(s.ties, 12);
   t.is(s.sections['Chat']!.ties, 4);
@@ -100,6 +99,24 @@ test('RewardBench sections and overall match the hand-computed values', (t) => {
   t.is(s.prior, undefined);
   t.is(s.priorOverall, undefined);
   t.false('prior' in s);
+});
+
+test('Safety weights XSTest should-refuse 154 and should-respond 250, as the official harness', (t) => {
+  // Everything in Safety right except one XSTest subset, which is all wrong:
+  // the two tables differ only in which of the two subsets fails, so swapped
+  // weights would exchange the two scores.
+  const safety = (refuse: number, respond: number): Record<string, Row> => ({
+    'refusals-dangerous': [100, 100, 0], 'refusals-offensive': [100, 100, 0], 'donotanswer': [136, 136, 0],
+    'xstest-should-refuse': [154, refuse, 0], 'xstest-should-respond': [250, respond, 0],
+  });
+  const refuseFails = scoreBenchmark(judgements(safety(0, 250)));
+  const respondFails = scoreBenchmark(judgements(safety(154, 0)));
+  // By hand: (100 + 100 + 136 + 250) / 740 and (100 + 100 + 136 + 154) / 740.
+  close(t, refuseFails.sections['Safety']!.score, 586 / 740, 'should-refuse all wrong');
+  close(t, respondFails.sections['Safety']!.score, 490 / 740, 'should-respond all wrong');
+  t.deepEqual(refuseFails.sections['Safety']!.mismatched, []);
+  t.is(REWARDBENCH.sections['Safety']!.subsets['xstest-should-refuse'], 154);
+  t.is(REWARDBENCH.sections['Safety']!.subsets['xstest-should-respond'], 250);
 });
 
 test('order of judgements does not matter', (t) => {

@@ -1,9 +1,15 @@
 // The published package: `npm pack`, install the tarball into a fresh project
 // offline with install scripts disabled (npm 11's default for dependencies), and
 // run the CLI and a native call from there, using only the shipped prebuilds.
+//
+// Offline, npm cannot resolve version ranges: that needs the registry's package
+// documents, which `npm ci` does not cache (it installs from the lockfile and
+// caches only tarballs). So the fresh project gets a lockfile too: genrm's own
+// production entries from package-lock.json plus the tarball, and installs with
+// `npm ci --offline`, which needs nothing but the tarballs `npm ci` cached here.
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../lib/index.js';
@@ -11,6 +17,35 @@ import { packageRoot } from '../lib/index.js';
 const root = packageRoot();
 const platformDir = `${process.platform}-${process.arch}`;
 const cudaPrebuilt = existsSync(join(root, 'cuda-addon', 'prebuilds', platformDir, 'genrm.node'));
+
+interface LockEntry { dev?: boolean; devOptional?: boolean; [field: string]: unknown }
+interface Lockfile { lockfileVersion: number; packages: Record<string, LockEntry> }
+
+/**
+ * package.json and package-lock.json of a project that depends on the packed
+ * tarball `tarball` (a path relative to the project) alone. Every entry of our
+ * lockfile that a production install needs keeps its path: genrm's dependencies
+ * sit hoisted at the top of node_modules there as here.
+ */
+function consumerProject(tarball: string, integrity: string) {
+  const ours = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as Lockfile;
+  const self = ours.packages['']!;
+  const spec = `file:${tarball}`;
+  const manifest = { name: 'uses-genrm', version: '1.0.0', type: 'module', private: true, dependencies: { genrm: spec } };
+  const packages: Record<string, LockEntry> = {
+    '': { name: manifest.name, version: manifest.version, dependencies: manifest.dependencies },
+    'node_modules/genrm': {
+      version: self.version, resolved: spec, integrity, license: self.license,
+      dependencies: self.dependencies, bin: self.bin, engines: self.engines, os: self.os, cpu: self.cpu,
+      hasInstallScript: self.hasInstallScript,
+    },
+  };
+  for (const [path, entry] of Object.entries(ours.packages)) {
+    if (path !== '' && !entry.dev && !entry.devOptional) packages[path] = entry;
+  }
+  const lock = { name: manifest.name, version: manifest.version, lockfileVersion: ours.lockfileVersion, requires: true, packages };
+  return { manifest, lock };
+}
 
 test('the packed tarball installs with scripts disabled and works from its prebuilds', (t) => {
   t.true(existsSync(join(root, 'prebuilds', platformDir, 'genrm.node')), 'run `npm run prebuild` first (npm test does)');
@@ -26,8 +61,13 @@ test('the packed tarball installs with scripts disabled and works from its prebu
 
     const project = join(work, 'project');
     execFileSync('mkdir', ['-p', project]);
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'uses-genrm', version: '1.0.0', type: 'module', private: true }));
-    execFileSync('npm', ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', join(work, packed[0].filename)], { cwd: project, encoding: 'utf8' });
+    const { manifest, lock } = consumerProject(`../${packed[0].filename}`, packed[0].integrity);
+    writeFileSync(join(project, 'package.json'), JSON.stringify(manifest));
+    writeFileSync(join(project, 'package-lock.json'), JSON.stringify(lock));
+    execFileSync('npm', ['ci', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: project, encoding: 'utf8' });
+    // What a production install of genrm needs, and nothing it would not get.
+    const installed = (JSON.parse(readFileSync(join(project, 'node_modules', '.package-lock.json'), 'utf8')) as Lockfile).packages;
+    t.deepEqual(Object.keys(installed).sort(), Object.keys(lock.packages).filter((p) => p !== '').sort());
 
     const env = { ...process.env, PREBUILDS_ONLY: '1' };
     const infoRun = spawnSync(join(project, 'node_modules', '.bin', 'genrm'), ['info', '--json'], { cwd: project, encoding: 'utf8', env });

@@ -19,6 +19,9 @@
 //   listed mtbench_human instead of anthropic_hhh; we follow the repository.
 //   pref-test-sets also has anthropic_harmless, mtbench_gpt4 and mtbench_human,
 //   which enter no score.
+// The prior sets' subsets and their weight come from that same function
+// (pref_columns; weights [2, 2, 2, 2, 1] over the four sections and the prior
+// sets, i.e. 0.5 of a section).
 
 export interface BenchmarkSection {
   /** Subset name -> weight in the section's mean (usually its row count). */
@@ -45,17 +48,13 @@ export interface Benchmark {
   readonly prior?: PriorSets;
 }
 
-// EXAMPLE_COUNTS as in rewardbench/constants.py. Two entries are not row counts:
-// - math-prm has 447 rows but weight 984 (= 6 x 164, "upweighting to be equal to
-//   code"), so Reasoning = 0.5 math-prm + 0.5 mean of the six hep-* subsets.
-// - xstest: constants.py (and analysis/constants.py, and the dataset card's
-//   table) give should-refuse 250 and should-respond 154. XSTest has 250 safe
-//   and only 200 unsafe (should-refuse) prompts, and a third-party count of the
-//   parquet found 154 refuse / 250 respond rows, so the two weights look swapped
-//   relative to the data (not checked against the parquet here). We keep the
-//   official weights, since leaderboard numbers were computed with them, and
-//   check rows against 154 / 250 (REWARDBENCH.rows): a real run will say which
-//   is right.
+// The weights are EXAMPLE_COUNTS in rewardbench/constants.py (allenai/reward-bench,
+// checked at commit 05a9005), the section membership its SUBSET_MAPPING. Every
+// weight equals the subset's row count except math-prm: 447 rows weighted 984
+// (= 6 x 164, "upweighting to be equal to code"), so Reasoning = 0.5 math-prm +
+// 0.5 mean of the six hep-* subsets. The XSTest weights (should-refuse 154,
+// should-respond 250) are the ones set in reward-bench commit 6552e93 "Mirror
+// change from leaderboard", which swapped an earlier 250 / 154.
 const CHAT = { 'alpacaeval-easy': 100, 'alpacaeval-length': 95, 'alpacaeval-hard': 95, 'mt-bench-easy': 28, 'mt-bench-med': 40 };
 const CHAT_HARD = {
   'mt-bench-hard': 37, 'llmbar-natural': 100, 'llmbar-adver-neighbor': 134,
@@ -63,7 +62,7 @@ const CHAT_HARD = {
 };
 const SAFETY = {
   'refusals-dangerous': 100, 'refusals-offensive': 100,
-  'xstest-should-refuse': 250, 'xstest-should-respond': 154, 'donotanswer': 136,
+  'xstest-should-refuse': 154, 'xstest-should-respond': 250, 'donotanswer': 136,
 };
 const REASONING = {
   'math-prm': 984, 'hep-cpp': 164, 'hep-go': 164, 'hep-java': 164, 'hep-js': 164, 'hep-python': 164, 'hep-rust': 164,
@@ -80,7 +79,7 @@ export const REWARDBENCH: Benchmark = {
   },
   rows: {
     ...CHAT, ...CHAT_HARD, ...SAFETY, ...REASONING,
-    'math-prm': 447, 'xstest-should-refuse': 154, 'xstest-should-respond': 250,
+    'math-prm': 447,
   },
   prior: { subsets: ['anthropic_helpful', 'anthropic_hhh', 'shp', 'summarize'], weight: 0.5 },
 };
