@@ -63,7 +63,7 @@ export function prebuildCuda() {
  * Builds the C++ tests (with python3, also the simulator's harness that
  * simTests() runs) and runs the engine's harness, then the CUDA model's host
  * code over a CPU stand-in for the device (native/tests/host_double/). Returns
- * {passed, failed} over both.
+ * {passed, failed, skipped} over both.
  */
 export function nativeTests() {
   const dir = join(root, 'build-tests');
@@ -75,7 +75,7 @@ export function nativeTests() {
   if (existsSync(join(napiInclude, 'node_api.h'))) args.push('-DGENRM_HOST_DOUBLE_ADDON=ON', `-DCMAKE_JS_INC=${napiInclude}`);
   run('cmake', args);
   run('cmake', ['--build', dir, '--parallel', jobs]);
-  let passed = 0, failed = 0;
+  let passed = 0, failed = 0, skipped = 0;
   for (const exe of ['genrm_native_tests', 'genrm_cuda_host_tests']) {
     const r = spawnSync(join(dir, exe), [], { cwd: root, encoding: 'utf8' });
     process.stdout.write(r.stdout ?? '');
@@ -87,8 +87,14 @@ export function nativeTests() {
     }
     passed += Number(m[1]);
     failed += Number(m[2]) + (r.status === 0 ? 0 : Number(m[2]) === 0 ? 1 : 0);
+    skipped += skippedIn(r.stdout);
   }
-  return { passed, failed };
+  return { passed, failed, skipped };
+}
+
+/** The harness's "N skipped" line (native/tests/main.cpp), 0 when absent. */
+function skippedIn(out) {
+  return Number(/^(\d+) skipped$/m.exec(out ?? '')?.[1] ?? 0);
 }
 
 /** The Node addon over the CPU stand-in for a CUDA device, when nativeTests() could build it. */
@@ -100,14 +106,14 @@ export function hostDoubleAddon() {
 /**
  * The CUDA parity cases with the kernels on the CPU simulator (native/cuda/sim),
  * where there is no GPU: runs the genrm_cuda_sim_tests that nativeTests() built,
- * one process per case, as many at once as there are cores. Returns {passed, failed};
- * {passed: 0, failed: 0} when it was not built (no python3).
+ * one process per case, as many at once as there are cores. Returns {passed,
+ * failed, skipped}; every case counts as skipped when it was not built (no python3).
  */
 export async function simTests() {
   const exe = join(root, 'build-tests', 'genrm_cuda_sim_tests');
   if (!existsSync(exe)) {
     console.log('# python3 not found: the CUDA simulator cases are skipped');
-    return { passed: 0, failed: 0 };
+    return { passed: 0, failed: 0, skipped: 1 };
   }
   const listed = spawnSync(exe, ['--list'], { cwd: root, encoding: 'utf8' }).stdout.split('\n').filter((n) => n.startsWith('cuda_'));
   // The attention cases take most of the time: started first, they do not leave
@@ -134,9 +140,9 @@ export async function simTests() {
     }
   };
   await Promise.all(Array.from({ length: Math.min(Number(jobs), cases.length) }, worker));
-  let passed = 0, failed = 0;
+  let passed = 0, failed = 0, skipped = 0;
   for (const { out, err, code } of results) {
-    process.stdout.write(out.replace(/^\d+ passed, \d+ failed\n/m, ''));
+    process.stdout.write(out.replace(/^\d+ passed, \d+ failed\n/m, '').replace(/^\d+ skipped\n/m, ''));
     const m = /^(\d+) passed, (\d+) failed$/m.exec(out);
     const bad = !m || Number(m[2]) > 0 || code !== 0;
     // The simulator's diagnostics (stderr) matter when a case failed; the
@@ -144,8 +150,9 @@ export async function simTests() {
     if (bad) process.stdout.write(err);
     passed += m ? Number(m[1]) : 0;
     failed += bad ? Math.max(1, m ? Number(m[2]) : 1) : 0;
+    skipped += skippedIn(out);
   }
   const slowest = cases.map((name, i) => ({ name, seconds: results[i].seconds })).sort((a, b) => b.seconds - a.seconds);
   console.log(`# slowest: ${slowest.slice(0, 5).map((c) => `${c.name} ${c.seconds.toFixed(1)} s`).join(', ')}`);
-  return { passed, failed };
+  return { passed, failed, skipped };
 }

@@ -1,5 +1,6 @@
-// The decoder's run and optimizer step on the device, step for step the CPU
-// path of native/model/model.cpp: fp32 master weights, gradients, AdamW state
+// The CUDA backend of the model (model/backend.h): the decoder's run, optimizer
+// step and decode step on the device, step for step the CPU backend
+// (model/cpu_backend.cpp): fp32 master weights, gradients, AdamW state
 // and activations in device memory; every matrix product on cuda::gemm (tensor
 // cores: bf16 operands, fp32 accumulation) and attention on the flash kernels.
 // In bf16 precision the products read a bf16 copy of the weights (refreshed by
@@ -29,6 +30,8 @@
 #include "../core/error.h"
 #include "../cpu/losses.h"
 #include "../cpu/rope.h"
+#include "../model/backend.h"
+#include "../model/host_buffers.h"
 #include "../model/objective.h"
 #include "attention.h"
 #include "check.h"
@@ -36,7 +39,6 @@
 #include "gemm.h"
 #include "kernels.h"
 #include "logprob.h"
-#include "model_device.h"
 #include "sampling.h"
 
 namespace genrm::cuda {
@@ -207,8 +209,9 @@ GemmEngine engine_from_env() {
 }  // namespace
 
 struct DeviceModel {
+  DeviceModel(const model::Config& config, const model::ParamLayout& l) : c(config), layout(l), n(l.total()) {}
   model::Config c;
-  std::vector<model::ParamInfo> layout;
+  model::ParamLayout layout;
   int64_t n = 0;
   GemmEngine engine = GemmEngine::Auto;
   AttentionPath attention_path = AttentionPath::Auto;
@@ -279,27 +282,13 @@ struct DeviceModel {
   // One decode step; returns the device's [rows, vocab] logits.
   float* step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens);
 
-  float* buffer(ModelBuffer b) {
-    switch (b) {
-      case ModelBuffer::Params: return params;
-      case ModelBuffer::Grads: return grads;
-      case ModelBuffer::AdamM: return m;
-      case ModelBuffer::AdamV: return v;
-    }
-    return nullptr;
-  }
-  const float* P(size_t i) const { return params + layout[i].offset; }
+  const float* P(const model::ParamInfo& p) const { return params + p.offset; }
   float* G(const float* param) { return grads + (param - params); }
-  const float* lm_head() const { return P(c.tie_word_embeddings ? 0 : 2 + 9 * static_cast<size_t>(c.num_hidden_layers)); }
-  const float* score() const { return P(layout.size() - 1); }
-  const float* final_norm() const { return P(1 + 9 * static_cast<size_t>(c.num_hidden_layers)); }
-  struct Layer {
-    const float *in_norm, *wq, *wk, *wv, *wo, *post_norm, *wg, *wu, *wd;
-  };
-  Layer layer(int64_t l) const {
-    const size_t b = 1 + 9 * static_cast<size_t>(l);
-    return {P(b), P(b + 1), P(b + 2), P(b + 3), P(b + 4), P(b + 5), P(b + 6), P(b + 7), P(b + 8)};
-  }
+  const float* lm_head() const { return P(layout.lm_head()); }
+  const float* score() const { return P(layout.score()); }
+  const float* final_norm() const { return P(layout.final_norm()); }
+  using Layer = model::LayerTensors<const float>;
+  Layer layer(int64_t l) const { return layout.layer(l, static_cast<const float*>(params)); }
 
   AttentionArgs attention_args(const model::Batch& b, int64_t longest) const {
     AttentionArgs at;
@@ -324,7 +313,7 @@ struct DeviceModel {
     attention_reserve_backward(attention_args(b, longest));
     // The largest product with an fp32 operand (dX, [N, d]; the head's hidden rows
     // are fewer): cuBLAS's bf16 copy of it.
-    gemm_reserve(linear_dx_args(f32(dx.get(N * d)), weight(layer(0).wd), dtmp.get(N * f), N, f, d, false), engine);
+    gemm_reserve(linear_dx_args(f32(dx.get(N * d)), weight(layer(0).down), dtmp.get(N * f), N, f, d, false), engine);
     for (Buf<float>* b : {&dx, &dh, &dhf}) b->get(N * d);
     dtmp.get(N * f);
     for (TypedBuf* b : {&dg, &du}) b->get(N * f);
@@ -364,7 +353,7 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
   const float* rs = rope_sin.upload(sn);
   const AttentionArgs at = attention_args(b, longest);
 
-  embedding_forward(P(0), ids.p, X, N, d);
+  embedding_forward(P(layout.embed()), ids.p, X, N, d);
   for (int64_t l = 0; l < L; ++l) {
     const Layer W = layer(l);
     const float* xin = X + l * N * d;
@@ -372,23 +361,23 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
     float* xm = XM + l * N * d;
     float *gl = Gg + l * N * f, *ul = U + l * N * f, *xout = X + (l + 1) * N * d;
     const Ref h1l = h1.ref(l * N * d), h2l = h2.ref(l * N * d), al = a.ref(l * N * f);
-    rmsnorm_forward(xin, W.in_norm, h1.at(l * N * d), R1 + l * N, N, d, eps, st);
+    rmsnorm_forward(xin, W.input_norm, h1.at(l * N * d), R1 + l * N, N, d, eps, st);
     auto rotated = [&](const float* w, void* out, int64_t width, int64_t heads) {
       float* y = RT ? RT : static_cast<float*>(out);  // fp32: rotated in place
       linear(h1l, weight(w), y, N, d, width, engine);
       rope_apply_table_to(y, DType::F32, out, st, positions.p, N, heads, D, rc, rs, false);
     };
-    rotated(W.wq, ql, qd, H);
-    rotated(W.wk, kl, kvd, KV);
-    linear(h1l, weight(W.wv), vl, N, d, kvd, engine, st);
+    rotated(W.q, ql, qd, H);
+    rotated(W.k, kl, kvd, KV);
+    linear(h1l, weight(W.v), vl, N, d, kvd, engine, st);
     attention_forward(at, ql, kl, vl, ol, LSE + l * N * H, attention_path);
-    linear(att.ref(l * N * qd), weight(W.wo), T, N, qd, d, engine);
+    linear(att.ref(l * N * qd), weight(W.o), T, N, qd, d, engine);
     add(xin, T, xm, N * d);
     rmsnorm_forward(xm, W.post_norm, h2.at(l * N * d), R2 + l * N, N, d, eps, st);
-    linear(h2l, weight(W.wg), gl, N, d, f, engine);
-    linear(h2l, weight(W.wu), ul, N, d, f, engine);
+    linear(h2l, weight(W.gate), gl, N, d, f, engine);
+    linear(h2l, weight(W.up), ul, N, d, f, engine);
     swiglu_forward(gl, ul, a.at(l * N * f), N * f, st);
-    linear(al, weight(W.wd), T, N, f, d, engine);
+    linear(al, weight(W.down), T, N, f, d, engine);
     add(xm, T, xout, N * d);
   }
   rmsnorm_forward(X + L * N * d, final_norm(), hf.get(N * d), rstdf.get(N), N, d, eps);
@@ -414,28 +403,28 @@ void DeviceModel::backward(const model::Batch& b, int64_t longest) {
     const float *gl = g.p + l * N * f, *ul = u.p + l * N * f;
     const Ref h1l = h1.ref(l * N * d), h2l = h2.ref(l * N * d), al = a.ref(l * N * f);
     // MLP: xout = xmid + down(silu(gate h2) * up h2). DX holds d xout.
-    linear_dx(f32(DX), weight(W.wd), DT, N, f, d, false, engine);
-    linear_dw(f32(DX), al, G(W.wd), N, f, d, engine);
+    linear_dx(f32(DX), weight(W.down), DT, N, f, d, false, engine);
+    linear_dw(f32(DX), al, G(W.down), N, f, d, engine);
     swiglu_backward(gl, ul, DT, DG, DU, N * f, st);
-    linear_dx(op(DG), weight(W.wg), DH, N, d, f, false, engine);
-    linear_dx(op(DU), weight(W.wu), DH, N, d, f, true, engine);
-    linear_dw(op(DG), h2l, G(W.wg), N, d, f, engine);
-    linear_dw(op(DU), h2l, G(W.wu), N, d, f, engine);
+    linear_dx(op(DG), weight(W.gate), DH, N, d, f, false, engine);
+    linear_dx(op(DU), weight(W.up), DH, N, d, f, true, engine);
+    linear_dw(op(DG), h2l, G(W.gate), N, d, f, engine);
+    linear_dw(op(DU), h2l, G(W.up), N, d, f, engine);
     rmsnorm_backward(xm, W.post_norm, rstd2.p + l * N, DH, DX, G(W.post_norm), N, d);
     // Attention: xmid = x + o_proj(attn(rope(q), rope(k), v)). DX now holds d xmid.
-    linear_dx(f32(DX), weight(W.wo), DA, N, qd, d, false, engine, st);
-    linear_dw(f32(DX), att.ref(l * N * qd), G(W.wo), N, qd, d, engine);
+    linear_dx(f32(DX), weight(W.o), DA, N, qd, d, false, engine, st);
+    linear_dw(f32(DX), att.ref(l * N * qd), G(W.o), N, qd, d, engine);
     attention_backward(at, ql, kl, vl, ol, lse.p + l * N * H, DA, DQ, DK, DV, attention_path);
     // Undo the rotation on dQ and dK, in place (bf16: a second rounding of theirs).
     rope_apply_table_to(DQ, st, DQ, st, positions.p, N, H, D, rope_cos.p, rope_sin.p, true);
     rope_apply_table_to(DK, st, DK, st, positions.p, N, KV, D, rope_cos.p, rope_sin.p, true);
-    linear_dx(op(DQ), weight(W.wq), DH, N, d, qd, false, engine);
-    linear_dx(op(DK), weight(W.wk), DH, N, d, kvd, true, engine);
-    linear_dx(op(DV), weight(W.wv), DH, N, d, kvd, true, engine);
-    linear_dw(op(DQ), h1l, G(W.wq), N, d, qd, engine);
-    linear_dw(op(DK), h1l, G(W.wk), N, d, kvd, engine);
-    linear_dw(op(DV), h1l, G(W.wv), N, d, kvd, engine);
-    rmsnorm_backward(xin, W.in_norm, rstd1.p + l * N, DH, DX, G(W.in_norm), N, d);
+    linear_dx(op(DQ), weight(W.q), DH, N, d, qd, false, engine);
+    linear_dx(op(DK), weight(W.k), DH, N, d, kvd, true, engine);
+    linear_dx(op(DV), weight(W.v), DH, N, d, kvd, true, engine);
+    linear_dw(op(DQ), h1l, G(W.q), N, d, qd, engine);
+    linear_dw(op(DK), h1l, G(W.k), N, d, kvd, engine);
+    linear_dw(op(DV), h1l, G(W.v), N, d, kvd, engine);
+    rmsnorm_backward(xin, W.input_norm, rstd1.p + l * N, DH, DX, G(W.input_norm), N, d);
   }
   // Embedding gradient, parallel over distinct tokens: positions grouped by id
   // (stable, so each row adds in token order, as the CPU does).
@@ -450,7 +439,7 @@ void DeviceModel::backward(const model::Batch& b, int64_t longest) {
     }
   starts.push_back(static_cast<int32_t>(N));
   embedding_backward_sorted(emb_ids.upload(uniq), emb_starts.upload(starts), emb_order.upload(order),
-                            static_cast<int64_t>(uniq.size()), DX, grads + layout[0].offset, d);
+                            static_cast<int64_t>(uniq.size()), DX, grads + layout.embed().offset, d);
 }
 
 model::Result DeviceModel::run(const model::Batch& b, const model::Objective& o, bool with_grad,
@@ -674,24 +663,24 @@ float* DeviceModel::step(const std::vector<int64_t>& slots, const std::vector<in
   void *Hh = gh.get(M * d), *A = ga.get(M * f);
   const Ref h = {Hh, st}, act = {A, st};
   float* SC = gscores.get(M * H * gen.capacity);
-  embedding_forward(P(0), TK, X, M, d);
+  embedding_forward(P(layout.embed()), TK, X, M, d);
   for (int64_t l = 0; l < L; ++l) {
     const Layer W = layer(l);
-    rmsnorm_forward(X, W.in_norm, Hh, nullptr, M, d, eps, st);
-    linear(h, weight(W.wq), Q, M, d, qd, engine);
-    linear(h, weight(W.wk), K, M, d, kvd, engine);
-    linear(h, weight(W.wv), Vv, M, d, kvd, engine);
+    rmsnorm_forward(X, W.input_norm, Hh, nullptr, M, d, eps, st);
+    linear(h, weight(W.q), Q, M, d, qd, engine);
+    linear(h, weight(W.k), K, M, d, kvd, engine);
+    linear(h, weight(W.v), Vv, M, d, kvd, engine);
     rope_apply_table(Q, PS, M, H, D, rope_cos.p, rope_sin.p, false);
     rope_apply_table(K, PS, M, KV, D, rope_cos.p, rope_sin.p, false);
     kv_cache_append(K, Vv, gen.k, gen.v, SL, PS, M, kvd, L, l, gen.capacity);
     attention_decode(Q, gen.k, gen.v, SL, NK, O, SC, M, H, KV, D, L, l, gen.capacity, sc);
-    linear(f32(O), weight(W.wo), T, M, qd, d, engine);
+    linear(f32(O), weight(W.o), T, M, qd, d, engine);
     add(X, T, X, M * d);
     rmsnorm_forward(X, W.post_norm, Hh, nullptr, M, d, eps, st);
-    linear(h, weight(W.wg), G, M, d, f, engine);
-    linear(h, weight(W.wu), U, M, d, f, engine);
+    linear(h, weight(W.gate), G, M, d, f, engine);
+    linear(h, weight(W.up), U, M, d, f, engine);
     swiglu_forward(G, U, A, M * f, st);
-    linear(act, weight(W.wd), T, M, f, d, engine);
+    linear(act, weight(W.down), T, M, f, d, engine);
     add(X, T, X, M * d);
   }
   for (int64_t i = 0; i < M; ++i) gen.len[slots[i]] += 1;
@@ -701,28 +690,126 @@ float* DeviceModel::step(const std::vector<int64_t>& slots, const std::vector<in
   return LG;
 }
 
-void device_generate_prefill(DeviceModel& m, const model::Batch& prompts, int64_t slots, int64_t capacity,
-                             std::vector<float>& first_logits) {
-  std::lock_guard<std::mutex> lock(device_lock());
-  m.prefill(prompts, slots, capacity, first_logits);
-}
+namespace {
 
-void device_generate_start(DeviceModel& m, int64_t slot, int64_t seq) {
-  std::lock_guard<std::mutex> lock(device_lock());
-  m.start(slot, seq);
-}
+// The model's backend on a CUDA device: the DeviceModel above, and the host
+// copies of its four buffers, fetched or uploaded only when the other side has
+// newer values.
+class CudaBackend final : public model::Backend {
+ public:
+  CudaBackend(const model::Config& c, const model::ParamLayout& layout, model::Precision precision, bool deterministic)
+      : precision_(precision), deterministic_(deterministic), dev_(create(c, layout, precision, deterministic)),
+        host_(layout.total()) {
+    newer_[slot(model::Buffer::Params)] = Newer::Host;  // uploaded before the first run
+  }
 
-void device_generate_step(DeviceModel& m, const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
-                          std::vector<float>& logits) {
-  std::lock_guard<std::mutex> lock(device_lock());
-  const float* LG = m.step(slots, tokens);
-  logits = download(LG, static_cast<int64_t>(slots.size()) * m.c.vocab_size, "decode logits");
-}
+  model::Device device() const override { return model::Device::Cuda; }
+  model::Precision precision() const override { return precision_; }
+  bool deterministic() const override { return deterministic_; }
 
-void device_generate_step_sample(DeviceModel& m, const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
-                                 const cpu::SamplingParams& s, const std::vector<double>& u, std::vector<int32_t>& drawn,
-                                 std::vector<double>& logprob) {
+  const std::vector<float>& view(model::Buffer b) override {
+    sync_host(b);
+    return host_.get(b);
+  }
+  std::vector<float>& buffer(model::Buffer b) override {
+    sync_host(b);
+    newer_[slot(b)] = Newer::Host;
+    return host_.get(b);
+  }
+
+  model::Result run(const model::Batch& b, const model::Objective& o, bool with_grad,
+                    const model::LogitsRequest& lr) override {
+    use_device();
+    if (with_grad && o.kind != model::ObjectiveKind::None) newer_[slot(model::Buffer::Grads)] = Newer::Device;
+    std::lock_guard<std::mutex> lock(device_lock());
+    return dev_->run(b, o, with_grad, lr);
+  }
+
+  double optimizer_step(const model::OptimConfig& o, double lr, int64_t t) override;
+
+  void zero_grad() override {
+    // The device's zeros are the gradients now; the host copy is fetched only if
+    // read (filling it here would be a full host pass per step for nothing).
+    std::lock_guard<std::mutex> lock(device_lock());
+    zero(dev_->grads, dev_->n);
+    newer_[slot(model::Buffer::Grads)] = Newer::Device;
+  }
+
+  void prefill(const model::Batch& prompts, int64_t slots, int64_t capacity, std::vector<float>& first_logits) override {
+    use_device();
+    std::lock_guard<std::mutex> lock(device_lock());
+    dev_->prefill(prompts, slots, capacity, first_logits);
+  }
+  void start(int64_t slot, int64_t seq) override {
+    std::lock_guard<std::mutex> lock(device_lock());
+    dev_->start(slot, seq);
+  }
+  void step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens, std::vector<float>& logits) override {
+    std::lock_guard<std::mutex> lock(device_lock());
+    const float* LG = dev_->step(slots, tokens);
+    logits = download(LG, static_cast<int64_t>(slots.size()) * dev_->c.vocab_size, "decode logits");
+  }
+  bool samples() const override { return true; }
+  void step_sample(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens, const cpu::SamplingParams& s,
+                   const std::vector<double>& u, std::vector<int32_t>& drawn, std::vector<double>& logprob) override;
+  void end() override {
+    std::lock_guard<std::mutex> lock(device_lock());
+    dev_->free_generation();
+  }
+
+ private:
+  struct Destroy {
+    void operator()(DeviceModel* m) const;
+  };
+  static DeviceModel* create(const model::Config& c, const model::ParamLayout& layout, model::Precision precision,
+                             bool deterministic);
+
+  // Which copy of each buffer holds the current values.
+  enum class Newer : uint8_t { Neither, Host, Device };
+  static int slot(model::Buffer b) { return static_cast<int>(b) & 3; }  // the four buffers; the mask keeps the index provably in range
+  float* device_buffer(model::Buffer b) const {
+    switch (b) {
+      case model::Buffer::Params: return dev_->params;
+      case model::Buffer::Grads: return dev_->grads;
+      case model::Buffer::AdamM: return dev_->m;
+      case model::Buffer::AdamV: return dev_->v;
+    }
+    return nullptr;
+  }
+  void sync_host(model::Buffer b) {
+    Newer& n = newer_[slot(b)];
+    if (n != Newer::Device) return;
+    std::vector<float>& h = host_.get(b);
+    std::lock_guard<std::mutex> lock(device_lock());
+    copy(h.data(), device_buffer(b), sizeof(float) * h.size(), CopyKind::DeviceToHost, "downloading model buffer");
+    n = Newer::Neither;
+  }
+  // Uploads what the host changed.
+  void use_device() {
+    for (model::Buffer b : {model::Buffer::Params, model::Buffer::Grads, model::Buffer::AdamM, model::Buffer::AdamV}) {
+      Newer& n = newer_[slot(b)];
+      if (n != Newer::Host) continue;
+      const std::vector<float>& h = host_.get(b);
+      std::lock_guard<std::mutex> lock(device_lock());
+      copy(device_buffer(b), h.data(), sizeof(float) * h.size(), CopyKind::HostToDevice, "uploading model buffer");
+      if (b == model::Buffer::Params) dev_->refresh_weights();
+      n = Newer::Neither;
+    }
+  }
+
+  model::Precision precision_;
+  bool deterministic_;
+  // The device first: a model too large for the GPU fails before the host pays for it.
+  std::unique_ptr<DeviceModel, Destroy> dev_;
+  model::HostBuffers host_;
+  Newer newer_[4] = {Newer::Neither, Newer::Neither, Newer::Neither, Newer::Neither};
+};
+
+void CudaBackend::step_sample(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
+                              const cpu::SamplingParams& s, const std::vector<double>& u, std::vector<int32_t>& drawn,
+                              std::vector<double>& logprob) {
   std::lock_guard<std::mutex> lock(device_lock());
+  DeviceModel& m = *dev_;
   const int64_t M = static_cast<int64_t>(slots.size());
   const float* LG = m.step(slots, tokens);
   int32_t* T = m.gdrawn.get(M);
@@ -734,40 +821,33 @@ void device_generate_step_sample(DeviceModel& m, const std::vector<int64_t>& slo
   copy(logprob.data(), LP, sizeof(double) * logprob.size(), CopyKind::DeviceToHost, "drawn tokens' log-probs");
 }
 
-void device_generate_end(DeviceModel& m) {
-  std::lock_guard<std::mutex> lock(device_lock());
-  m.free_generation();
-}
-
-DeviceModel* device_model_create(const model::Config& c, const std::vector<model::ParamInfo>& layout, int64_t n,
-                                 bool fp32_math, bool deterministic) {
+DeviceModel* CudaBackend::create(const model::Config& c, const model::ParamLayout& layout, model::Precision precision,
+                                 bool deterministic) {
   const Status& s = status();
   if (!s.usable()) throw Error(ErrorKind::State, "device cuda: no usable CUDA device: " + s.error);
+  const bool fp32_math = precision == model::Precision::Fp32;
   const GemmEngine engine = fp32_math ? GemmEngine::Simt : engine_from_env();
   std::lock_guard<std::mutex> lock(device_lock());
-  auto* m = new DeviceModel();
-  m->c = c;
-  m->layout = layout;
-  m->n = n;
+  auto* m = new DeviceModel(c, layout);
   m->engine = engine;
   m->attention_path = fp32_math ? AttentionPath::Plain : AttentionPath::Auto;
   m->deterministic = deterministic;
   try {
-    const size_t bytes = sizeof(float) * static_cast<size_t>(n);
+    const size_t bytes = sizeof(float) * static_cast<size_t>(m->n);
     m->params = static_cast<float*>(device_alloc(bytes, "parameters"));
     m->grads = static_cast<float*>(device_alloc(bytes, "gradients"));
     m->m = static_cast<float*>(device_alloc(bytes, "AdamW first moments"));
     m->v = static_cast<float*>(device_alloc(bytes, "AdamW second moments"));
-    for (float* b : {m->grads, m->m, m->v}) zero(b, n);  // a new model's, as on the host
+    for (float* b : {m->grads, m->m, m->v}) zero(b, m->n);  // a new model's, as on the host
     if (!fp32_math) m->use_bf16_operands();
   } catch (...) {
-    device_model_destroy(m);
+    Destroy()(m);
     throw;
   }
   return m;
 }
 
-void device_model_destroy(DeviceModel* m) {
+void CudaBackend::Destroy::operator()(DeviceModel* m) const {
   if (!m) return;
   m->free_generation();
   device_free(m->params);
@@ -778,30 +858,11 @@ void device_model_destroy(DeviceModel* m) {
   delete m;
 }
 
-void device_model_upload(DeviceModel& m, ModelBuffer which, const float* host) {
+double CudaBackend::optimizer_step(const model::OptimConfig& o, double lr, int64_t t) {
+  use_device();
+  newer_[slot(model::Buffer::Grads)] = Newer::Device;  // zeroed below, whether the step is taken or not
   std::lock_guard<std::mutex> lock(device_lock());
-  copy(m.buffer(which), host, sizeof(float) * static_cast<size_t>(m.n), CopyKind::HostToDevice, "uploading model buffer");
-  if (which == ModelBuffer::Params) m.refresh_weights();
-}
-
-void device_model_download(DeviceModel& m, ModelBuffer which, float* host) {
-  std::lock_guard<std::mutex> lock(device_lock());
-  copy(host, m.buffer(which), sizeof(float) * static_cast<size_t>(m.n), CopyKind::DeviceToHost, "downloading model buffer");
-}
-
-model::Result device_model_run(DeviceModel& m, const model::Batch& b, const model::Objective& o, bool with_grad,
-                               const model::LogitsRequest& lr) {
-  std::lock_guard<std::mutex> lock(device_lock());
-  return m.run(b, o, with_grad, lr);
-}
-
-void device_model_zero_grad(DeviceModel& m) {
-  std::lock_guard<std::mutex> lock(device_lock());
-  zero(m.grads, m.n);
-}
-
-double device_model_optimizer_step(DeviceModel& m, const model::OptimConfig& o, double lr, int64_t t) {
-  std::lock_guard<std::mutex> lock(device_lock());
+  DeviceModel& m = *dev_;
   const double norm = std::sqrt(sum_squares(m.grads, m.n));
   if (!std::isfinite(norm)) {
     zero(m.grads, m.n);
@@ -822,7 +883,19 @@ double device_model_optimizer_step(DeviceModel& m, const model::OptimConfig& o, 
                 m.params_bf16 ? m.params_bf16 + p.offset : nullptr);
   }
   zero(m.grads, m.n);
+  for (model::Buffer b : {model::Buffer::Params, model::Buffer::AdamM, model::Buffer::AdamV}) newer_[slot(b)] = Newer::Device;
   return norm;
 }
 
+}  // namespace
+
 }  // namespace genrm::cuda
+
+namespace genrm::model {
+
+std::unique_ptr<Backend> make_cuda_backend(const Config& c, const ParamLayout& layout, Precision precision,
+                                           bool deterministic) {
+  return std::make_unique<cuda::CudaBackend>(c, layout, precision, deterministic);
+}
+
+}  // namespace genrm::model

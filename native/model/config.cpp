@@ -32,34 +32,4 @@ void validate(const Config& c) {
     throw_arg("initializer_range", "a non-negative number", c.initializer_range);
 }
 
-std::vector<ParamInfo> parameter_layout(const Config& c) {
-  validate(c);
-  std::vector<ParamInfo> out;
-  int64_t offset = 0;
-  auto add = [&](std::string name, std::vector<int64_t> shape, bool decay) {
-    int64_t size = 1;
-    for (int64_t s : shape) size *= s;
-    out.push_back({std::move(name), std::move(shape), offset, size, decay});
-    offset += size;
-  };
-  const int64_t d = c.hidden_size, f = c.intermediate_size;
-  add("model.embed_tokens.weight", {c.vocab_size, d}, true);
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    add(p + "input_layernorm.weight", {d}, false);
-    add(p + "self_attn.q_proj.weight", {c.q_dim(), d}, true);
-    add(p + "self_attn.k_proj.weight", {c.kv_dim(), d}, true);
-    add(p + "self_attn.v_proj.weight", {c.kv_dim(), d}, true);
-    add(p + "self_attn.o_proj.weight", {d, c.q_dim()}, true);
-    add(p + "post_attention_layernorm.weight", {d}, false);
-    add(p + "mlp.gate_proj.weight", {f, d}, true);
-    add(p + "mlp.up_proj.weight", {f, d}, true);
-    add(p + "mlp.down_proj.weight", {d, f}, true);
-  }
-  add("model.norm.weight", {d}, false);
-  if (!c.tie_word_embeddings) add("lm_head.weight", {c.vocab_size, d}, true);
-  if (c.reward_head) add("score.weight", {1, d}, true);
-  return out;
-}
-
 }  // namespace genrm::model

@@ -2,8 +2,6 @@
 // JSON; the TS layer validates the file and passes these numbers).
 #pragma once
 #include <cstdint>
-#include <string>
-#include <vector>
 
 namespace genrm::model {
 
@@ -21,18 +19,5 @@ struct Config {
 
 // Throws genrm::Error naming the field (heads must divide hidden, and so on).
 void validate(const Config& c);
-
-// One parameter tensor in the flat buffer, in Hugging Face naming.
-struct ParamInfo {
-  std::string name;
-  std::vector<int64_t> shape;
-  int64_t offset = 0, size = 0;
-  bool decay = true;  // false for norm weights (the HF Trainer's no-decay group)
-};
-
-// Every parameter in checkpoint order: embed_tokens; per layer input_layernorm,
-// q/k/v/o_proj, post_attention_layernorm, gate/up/down_proj; norm; lm_head
-// (unless tied); score (when reward_head).
-std::vector<ParamInfo> parameter_layout(const Config& c);
 
 }  // namespace genrm::model

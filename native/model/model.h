@@ -1,85 +1,26 @@
-// The Llama-style decoder: parameters, gradients and AdamW state in three flat
-// buffers; a forward over a packed batch that keeps what the backward needs; the
-// heads (fused log-prob for SFT/DPO, the Bradley-Terry reward head) and their
-// losses; and the optimizer step.
+// The Llama-style decoder as users hold it: a config, the parameter layout
+// (layout.h), and a backend (backend.h) that owns the arithmetic and the flat
+// buffers of parameters, gradients and AdamW state. What is the same on every
+// backend lives here: argument checks, initialisation, the step count and
+// learning-rate schedule, the RNG state a checkpoint saves, and the generation
+// loop (generate.cpp).
 #pragma once
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <initializer_list>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "../cpu/adamw.h"
-#include "../cpu/losses.h"
 #include "../cpu/sampling.h"
+#include "backend.h"
 #include "config.h"
+#include "layout.h"
+#include "run.h"
 #include "stop_strings.h"
 
-namespace genrm::cuda {
-struct DeviceModel;
-}
-
 namespace genrm::model {
-
-// Where a model's arithmetic runs. A CUDA model keeps its buffers on the
-// device; the host copies behind params() and friends are refreshed on demand.
-enum class Device { Cpu, Cuda };
-// The device's matrix arithmetic: Bf16 rounds the operands of every matrix
-// product and attention score to bf16 (tensor cores, fp32 accumulation); Fp32
-// multiplies in fp32 (slower, within float rounding of the CPU). The CPU is always fp32.
-enum class Precision { Bf16, Fp32 };
-enum class Buffer { Params, Grads, AdamM, AdamV };
-
-// Several sequences back to back: sequence s is ids[cu_seqlens[s] .. cu_seqlens[s+1]).
-// loss_mask[t] = 1 makes token t a target predicted from position t-1 of its
-// sequence (so it must be 0 at each sequence's first token). Empty: no targets.
-struct Batch {
-  std::vector<int32_t> ids, cu_seqlens;
-  std::vector<uint8_t> loss_mask;
-  std::vector<int32_t> positions;  // filled by validate_batch: restart at 0 per sequence
-  int64_t tokens() const { return static_cast<int64_t>(ids.size()); }
-  int64_t seqs() const { return static_cast<int64_t>(cu_seqlens.size()) - 1; }
-};
-
-// Checks every field against the config (ids in the vocabulary, segments that
-// tile the batch, lengths within max_position_embeddings, no target at a
-// sequence start) and fills positions. Throws genrm::Error naming the field.
-void validate_batch(const Config& c, Batch& b);
-
-enum class ObjectiveKind { None, Sft, Dpo, Bt };
-
-struct Objective {
-  ObjectiveKind kind = ObjectiveKind::None;
-  std::vector<int32_t> pairs;  // DPO and BT: [pairs, 2] (chosen, rejected) sequence indices
-  // DPO
-  cpu::DpoLoss dpo_loss = cpu::DpoLoss::Sigmoid;
-  double beta = 0.1, label_smoothing = 0.0;
-  std::vector<float> ref_logps;  // [seqs]
-  // BT
-  std::vector<float> margins;  // [pairs] or empty
-  double center_rewards_coefficient = 0.0;
-  // Multiplies the gradients (1/accumulation steps when accumulating).
-  double loss_scale = 1.0;
-};
-
-struct LogitsRequest {
-  int64_t row0 = 0, rows = 0;  // rows of the batch whose full logits are returned
-};
-
-struct Result {
-  std::vector<float> seq_logps, seq_counts, rewards;
-  std::vector<std::pair<std::string, double>> metrics;
-  std::vector<float> logits;  // [rows, vocab]
-};
-
-struct OptimConfig {
-  cpu::AdamWConfig adam;
-  cpu::ScheduleConfig schedule;
-  double max_grad_norm = 0.0;  // 0: no clipping
-};
 
 // Generation: each request's prompt is prefilled once and its n samples branch
 // from that shared prefill; up to max_batch samples decode together, one token
@@ -118,11 +59,6 @@ struct GenerateResult {
   int64_t cache_bytes = 0;
 };
 
-struct StepResult {
-  double grad_norm = 0, learning_rate = 0;
-  int64_t step = 0;  // optimizer steps taken, after this one
-};
-
 class Model {
  public:
   // initialize = false leaves the weights at zero, for a caller about to load
@@ -138,18 +74,15 @@ class Model {
   Model& operator=(const Model&) = delete;
 
   const Config& config() const { return config_; }
-  const std::vector<ParamInfo>& layout() const { return layout_; }
-  int64_t num_params() const { return static_cast<int64_t>(params_.size()); }
-  Device device() const { return device_ ? Device::Cuda : Device::Cpu; }
-  Precision precision() const { return device_ ? precision_ : Precision::Fp32; }
-  bool deterministic() const { return device_ ? deterministic_ : true; }
+  const ParamLayout& layout() const { return layout_; }
+  int64_t num_params() const { return layout_.total(); }
+  Device device() const { return backend_->device(); }
+  Precision precision() const { return backend_->precision(); }
+  bool deterministic() const { return backend_->deterministic(); }
 
-  // Host copies of the flat buffers. On a CUDA model, each call first fetches
-  // the device's newer values; the mutable form also marks the device copy
-  // stale, so what the caller writes is uploaded before the next run (only the
-  // next: a reference kept across runs must be asked for again before writing).
-  const std::vector<float>& view(Buffer b);
-  std::vector<float>& buffer(Buffer b);
+  // Host copies of the flat buffers (Backend::view and Backend::buffer).
+  const std::vector<float>& view(Buffer b) { return backend_->view(b); }
+  std::vector<float>& buffer(Buffer b) { return backend_->buffer(b); }
   std::vector<float>& params() { return buffer(Buffer::Params); }
   std::vector<float>& grads() { return buffer(Buffer::Grads); }
   std::vector<float>& adam_m() { return buffer(Buffer::AdamM); }
@@ -166,7 +99,7 @@ class Model {
   // Clip, AdamW, zero the gradients. A non-finite gradient norm throws, zeroes
   // the gradients and leaves the parameters and optimizer state unchanged.
   StepResult optimizer_step(const OptimConfig& o);
-  void zero_grad();
+  void zero_grad() { backend_->zero_grad(); }
 
   // Sampling with a key/value cache (generate.cpp).
   // on_tokens (optional) sees each round's new tokens; cancel (optional) stops
@@ -175,66 +108,11 @@ class Model {
                           const TokenSink* on_tokens = nullptr, const std::atomic<bool>* cancel = nullptr);
 
  private:
-  struct Layer {
-    const float *in_norm, *wq, *wk, *wv, *wo, *post_norm, *wg, *wu, *wd;
-  };
-  Layer layer(int64_t i, const std::vector<float>& buf) const;
-  float* grad_of(const float* param) { return grads_.data() + (param - params_.data()); }
-  const float* lm_head() const;
-  const float* score() const;
-
-  void forward(const Batch& b);
-  // One decode step for `rows` sequences: token ids in, logits [rows, vocab] out;
-  // appends each sequence's key/value to the cache at its position.
-  struct Cache;
-  void decode_step(Cache& cache, const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
-                   std::vector<float>& logits);
-  void backward(const Batch& b, std::vector<float>& dhf);
-
-  // CUDA models: which copy of each buffer holds the current values.
-  enum class Newer : uint8_t { Neither, Host, Device };
-  static int slot(Buffer b) { return static_cast<int>(b) & 3; }  // the four buffers; the mask keeps the index provably in range
-  std::vector<float>& host_vector(Buffer b);
-  // Gradients and AdamW moments start as zeros that exist only when first
-  // needed (a run with gradients, a step, a read): a model that only scores or
-  // generates holds its parameters alone and is created without them.
-  void ensure_train_state();
-  void sync_host(Buffer b);
-  // Uploads what the host changed; then the host copies of `changed` are stale.
-  void use_device(std::initializer_list<Buffer> changed);
-  struct DeviceDeleter {
-    void operator()(cuda::DeviceModel* m) const;
-  };
-
   Config config_;
-  std::vector<ParamInfo> layout_;
-  std::vector<float> params_, grads_, m_, v_;
-  std::unique_ptr<cuda::DeviceModel, DeviceDeleter> device_;
-  Precision precision_ = Precision::Bf16;
-  bool deterministic_ = true;
-  Newer newer_[4] = {Newer::Neither, Newer::Neither, Newer::Neither, Newer::Neither};
+  ParamLayout layout_;
+  std::unique_ptr<Backend> backend_;
   int64_t step_ = 0;
   uint64_t rng_state_ = 0;
-
-  // Activations of the last forward, kept for the backward; [tokens, ...] each.
-  struct Acts {
-    std::vector<float> x;                 // residual stream: (layers + 1) x [N, d]
-    std::vector<float> h1, h2, xmid;      // per layer [N, d]: normed inputs, residual after attention
-    std::vector<float> rstd1, rstd2;      // per layer [N]
-    std::vector<float> q, att;            // per layer [N, H*D]
-    std::vector<float> k, v;              // per layer [N, KV*D]
-    std::vector<float> lse;               // per layer [N, H]
-    std::vector<float> g, u, a;           // per layer [N, f]
-    std::vector<float> hf, rstdf;         // final norm output [N, d] and its rstd [N]
-    int64_t tokens = 0;
-  } acts_;
-  // Scratch reused across calls (fresh allocations each step cost page faults).
-  struct Scratch {
-    std::vector<float> tmp, dx, dh, dtmp, dg, du, dq, dk, dv, datt, dhf;
-    std::vector<float> rope_cos, rope_sin;  // [longest sequence][head_dim / 2]
-    std::vector<float> hsel, dhsel;         // target rows' hidden states and their gradients
-    std::vector<float> head_grad;           // fused SFT pass: lm_head gradient until the loss is known finite
-  } scratch_;
 };
 
 }  // namespace genrm::model

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "model.h"
+#include "run.h"
 
 namespace genrm::model {
 

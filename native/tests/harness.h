@@ -1,5 +1,6 @@
 // A minimal test harness for the engine's C++ tests (no Node, no dependencies).
-// TEST(name) registers a case; CHECK/CHECK_NEAR record failures and continue.
+// TEST(name) registers a case; CHECK/CHECK_NEAR record failures and continue;
+// skip(why) marks a case that cannot run here (it is counted as skipped, not passed).
 #pragma once
 #include <cmath>
 #include <cstdio>
@@ -16,6 +17,8 @@ struct Case {
 
 std::vector<Case>& registry();
 void fail(const char* file, int line, const std::string& what);
+// The running case cannot run on this machine (the caller then returns).
+void skip(const std::string& why);
 
 struct Register {
   Register(const char* name, std::function<void()> fn) { registry().push_back({name, std::move(fn)}); }

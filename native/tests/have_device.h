@@ -1,8 +1,7 @@
-// Whether the CUDA cases can run: without a usable device they pass with a note,
+// Whether the CUDA cases can run: without a usable device a case is skipped,
 // unless GENRM_REQUIRE_CUDA=1 (the GPU script sets it) makes that a failure.
 // Plain C++, so host-only tests of the CUDA code can include it.
 #pragma once
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -18,9 +17,7 @@ inline bool have_device() {
   if (require && std::string(require) == "1") {
     fail(__FILE__, __LINE__, "no usable CUDA device: " + s.error);
   } else {
-    static bool said = false;
-    if (!said) std::printf("  (CUDA cases skipped: %s)\n", s.error.c_str());
-    said = true;
+    skip("no usable CUDA device: " + s.error);
   }
   return false;
 }

@@ -1,5 +1,6 @@
 // Runs every registered case (or those whose name contains one of the arguments) and ends with
-// the line "N passed, N failed" that npm test adds to its own count. --list prints the names.
+// the line "N passed, N failed" that npm test adds to its own count, after a line "N skipped"
+// when cases could not run here. Arguments that select no case are a failure. --list prints the names.
 #include <csignal>
 #include <cstring>
 #include <exception>
@@ -17,10 +18,15 @@ std::vector<Case>& registry() {
 }
 
 static int g_failures_in_case = 0;
+static std::string g_skip_reason;
 
 void fail(const char* file, int line, const std::string& what) {
   ++g_failures_in_case;
   if (g_failures_in_case <= 10) std::printf("    %s:%d: %s\n", file, line, what.c_str());
+}
+
+void skip(const std::string& why) {
+  if (g_skip_reason.empty()) g_skip_reason = why;
 }
 
 }  // namespace genrm::test
@@ -57,21 +63,26 @@ int main(int argc, char** argv) {
   // at the last case that finished.
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) std::signal(sig, on_fatal_signal);
-  int passed = 0, failed = 0;
+  int passed = 0, failed = 0, skipped = 0, chosen_cases = 0;
   for (const Case& c : registry()) {
     bool chosen = argc == 1;
     // An argument selects the cases whose names contain it; "=name" selects that case alone.
     for (int i = 1; i < argc && !chosen; ++i)
       chosen = argv[i][0] == '=' ? std::strcmp(c.name, argv[i] + 1) == 0 : std::strstr(c.name, argv[i]) != nullptr;
     if (!chosen) continue;
+    ++chosen_cases;
     g_failures_in_case = 0;
+    g_skip_reason.clear();
     g_running = c.name;
     try {
       c.fn();
     } catch (const std::exception& e) {
       fail(__FILE__, __LINE__, std::string("uncaught exception: ") + e.what());
     }
-    if (g_failures_in_case == 0) {
+    if (g_failures_in_case == 0 && !g_skip_reason.empty()) {
+      ++skipped;
+      std::printf("  skip %s (%s)\n", c.name, g_skip_reason.c_str());
+    } else if (g_failures_in_case == 0) {
       ++passed;
       std::printf("  ok   %s\n", c.name);
     } else {
@@ -80,6 +91,11 @@ int main(int argc, char** argv) {
     }
     g_running = nullptr;
   }
+  if (chosen_cases == 0) {
+    std::printf("  FAIL no case matches the arguments (--list shows the names)\n");
+    ++failed;
+  }
+  if (skipped > 0) std::printf("%d skipped\n", skipped);
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }
