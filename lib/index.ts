@@ -15,4 +15,5 @@ export * from './eval/index.js';
 export * from './report/index.js';
 export * from './genrm/index.js';
 export * from './train/index.js';
+export { ADAMW_DEFAULTS, DPO_DEFAULTS, RATIONALE_SAMPLING_DEFAULTS, RATIONALIZER_LR, SCHEDULE_DEFAULTS, STAR_ITERATIONS } from './defaults.js';
 export * as world from './world/index.js';

@@ -1,6 +1,7 @@
 // `genrm eval` (judge files of pairs and score them: RewardBench's sections when
 // the subsets are RewardBench's or a benchmark file is given, else accuracy)
 // and `genrm judge` (one pair from the command line, rationale and verdict).
+import { RATIONALE_SAMPLING_DEFAULTS } from '../defaults.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
@@ -134,9 +135,9 @@ export function registerEvalCommands(program: Command): void {
     .option('--direct', 'no sampling: compare the probabilities of [[A]] and [[B]], averaged over both orders')
     .option('--seed <n>', 'sampling seed', integer, 0)
     .option('--k <n>', 'rationales to sample (for the order given)', positiveInt, 1)
-    .option('--temperature <t>', 'sampling temperature', number, 1)
-    .option('--top-p <p>', 'nucleus sampling threshold', number, 0.95)
-    .option('--max-new-tokens <n>', 'longest rationale', positiveInt, 512);
+    .option('--temperature <t>', 'sampling temperature', number, RATIONALE_SAMPLING_DEFAULTS.temperature)
+    .option('--top-p <p>', 'nucleus sampling threshold', number, RATIONALE_SAMPLING_DEFAULTS.topP)
+    .option('--max-new-tokens <n>', 'longest rationale', positiveInt, RATIONALE_SAMPLING_DEFAULTS.maxNewTokens);
   addTemplateOption(j);
   j.action(async (f: { model: string; question: string; a: string; b: string; direct?: boolean; seed: number; template: string; k: number; temperature: number; topP: number; maxNewTokens: number }) => {
     const lm = await loadLanguageModel(f.model);

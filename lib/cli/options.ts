@@ -1,5 +1,6 @@
 // Option parsers and the option groups several commands share (data, training,
 // sampling), each documented in --help with its default.
+import { RATIONALE_SAMPLING_DEFAULTS } from '../defaults.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PREFERENCE_FORMATS } from '../data/index.js';
 import { TEMPLATES } from '../genrm/prompt.js';
@@ -64,9 +65,9 @@ export function addSamplingOptions(c: Command, k: number, positions?: string): C
   const order = new Option('--positions <mode>', "answer order: 'random' draws one order per pair from the seed (RewardBench's way), 'both' judges both orders" + (positions ? '' : " (default: both for direct, random for cot)")).choices(['random', 'both']);
   return c
     .option('--k <n>', 'rationales sampled per pair (per order shown)', positiveInt, k)
-    .option('--temperature <t>', 'sampling temperature', number, 1)
-    .option('--top-p <p>', 'nucleus sampling threshold', number, 0.95)
-    .option('--max-new-tokens <n>', 'longest rationale', positiveInt, 512)
+    .option('--temperature <t>', 'sampling temperature', number, RATIONALE_SAMPLING_DEFAULTS.temperature)
+    .option('--top-p <p>', 'nucleus sampling threshold', number, RATIONALE_SAMPLING_DEFAULTS.topP)
+    .option('--max-new-tokens <n>', 'longest rationale', positiveInt, RATIONALE_SAMPLING_DEFAULTS.maxNewTokens)
     .option('--max-batch <n>', 'samples decoded at once (bounds the key/value cache)', positiveInt, 64)
     .addOption(positions ? order.default(positions) : order);
 }

@@ -1,5 +1,6 @@
 // `genrm train-bt`, `genrm train-genrm` and `genrm star`: read the data, train
 // with a progress bar, save on Ctrl-C, and say how to resume.
+import { DPO_DEFAULTS, RATIONALIZER_LR, STAR_ITERATIONS } from '../defaults.js';
 import { Option, type Command } from 'commander';
 import { runTrainJob, type TrainKind } from '../genrm/jobs.js';
 import { templateByName } from '../genrm/prompt.js';
@@ -58,11 +59,11 @@ export function registerTrainCommands(program: Command): void {
     .addOption(new Option('--mode <mode>', 'sft: SFT on kept rationales; dpo: right vs wrong rationales; rationalizer: also rationales from a hint where none was right').choices(['sft', 'dpo', 'rationalizer']).makeOptionMandatory())
     .requiredOption('--model <dir>', 'starting checkpoint (config.json, model.safetensors, tokenizer.json)')
     .requiredOption('--out <dir>', 'iterations, rationales, checkpoints and metrics go here; an interrupted run in it resumes')
-    .option('--iterations <n>', 'STaR iterations, each on a disjoint part of the pairs', positiveInt, 3)
-    .option('--beta <b>', 'DPO beta', number, 1.0)
+    .option('--iterations <n>', 'STaR iterations, each on a disjoint part of the pairs', positiveInt, STAR_ITERATIONS)
+    .option('--beta <b>', 'DPO beta', number, DPO_DEFAULTS.beta)
     .option('--rationalizer-samples <n>', 'hinted samples for each pair no sample got right (rationalizer)', positiveInt, 1);
   addTemplateOption(addSamplingOptions(addTrainOptions(addDataOptions(s, 'preference files (JSON Lines or Parquet)')), 4, 'random'));
-  s.option('--rationalizer-lr <lr>', 'learning rate of the rationalizer mode', number, 2e-5);
+  s.option('--rationalizer-lr <lr>', 'learning rate of the rationalizer mode', number, RATIONALIZER_LR);
   s.action(async (f: TrainCommandFlags & { mode: string; iterations: number; beta: number; rationalizerSamples: number; rationalizerLr: number; k: number; temperature: number; topP: number; maxNewTokens: number; maxBatch: number; positions: 'random' | 'both' }) => {
     const mode = f.mode as StarMode;
     const pairs = await readPairs(f.data, f, log);

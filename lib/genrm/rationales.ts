@@ -3,6 +3,7 @@
 // STaR loop filters them. Each pair's samples come from seeds derived from
 // (seed, pair id, order), and the engine's samples do not depend on what shares
 // a batch, so a pair's rationales are the same in any run, chunk or resume.
+import { RATIONALE_SAMPLING_DEFAULTS } from '../defaults.js';
 import type { PairLike, Skipped } from '../train/bt.js';
 import { deriveSeed } from '../util/random.js';
 import type { JudgeContext, JudgeHooks } from './judge.js';
@@ -64,10 +65,10 @@ interface Job {
 
 /** Samples rationales for each pair; an aborted call rejects with an AbortError (partial chunks are dropped). */
 export async function sampleRationales(ctx: JudgeContext, pairs: readonly PairLike[], options: SamplingOptions = {}): Promise<{ results: PairSamples[]; skipped: Skipped[] }> {
-  const k = options.k ?? 4;
+  const k = options.k ?? RATIONALE_SAMPLING_DEFAULTS.k;
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`k: expected an integer >= 1, got ${k}`);
   const limit = ctx.model.config.max_position_embeddings;
-  const wanted = options.maxNewTokens ?? 512;
+  const wanted = options.maxNewTokens ?? RATIONALE_SAMPLING_DEFAULTS.maxNewTokens;
   const minNew = options.minNewTokens ?? 16;
   const seed = options.seed ?? 0;
   const skipped: Skipped[] = [];
@@ -99,7 +100,7 @@ export async function sampleRationales(ctx: JudgeContext, pairs: readonly PairLi
     for (const maxNew of [...new Set(jobs.map((j) => j.maxNew))]) {
       const group = jobs.filter((j) => j.maxNew === maxNew);
       const { results: out } = await ctx.model.generate(group.map((j) => ({ ids: j.genIds, n: k, seed: j.seed })), {
-        maxNewTokens: maxNew, temperature: options.temperature ?? 1, topP: options.topP ?? 0.95, stopTokens: stop,
+        maxNewTokens: maxNew, temperature: options.temperature ?? RATIONALE_SAMPLING_DEFAULTS.temperature, topP: options.topP ?? RATIONALE_SAMPLING_DEFAULTS.topP, stopTokens: stop,
         maxBatch: options.maxBatch ?? 64, signal: options.signal,
       });
       group.forEach((j, g) => samples.set(j, out[g]!.map((s) => {

@@ -13,6 +13,7 @@
 // checkpoint and metrics.json. Work is resumable at chunk (sampling) and step
 // (training) granularity: an interrupted run, started again with the same
 // options, produces the same files as one that never stopped.
+import { ADAMW_DEFAULTS, DPO_DEFAULTS, RATIONALIZER_LR, STAR_ITERATIONS } from '../defaults.js';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadLanguageModel, type LanguageModel } from '../model/language-model.js';
@@ -193,7 +194,7 @@ const aborted = (e: unknown) => (e as Error)?.name === 'AbortError';
 
 /** Runs (or resumes) the STaR loop. On abort it saves what it has and resolves with aborted: true. */
 export async function runStar(options: StarOptions): Promise<StarResult> {
-  const iterations = options.iterations ?? 3;
+  const iterations = options.iterations ?? STAR_ITERATIONS;
   const chunkSize = options.chunkPairs ?? 16;
   if (!(STAR_MODES as readonly string[]).includes(options.mode)) throw new RangeError(`mode: expected one of ${STAR_MODES.join(', ')}, got ${JSON.stringify(options.mode)}`);
   if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError(`iterations: expected an integer >= 1, got ${iterations}`);
@@ -202,7 +203,7 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
   assertUniqueIds(options.pairs, 'runStar: pairs');
   const seed = options.seed ?? 0;
   const template = options.template ?? MT_BENCH_PAIRWISE;
-  const train: TrainSettings = { lr: options.mode === 'rationalizer' ? 2e-5 : 1e-6, seed, ...options.train };
+  const train: TrainSettings = { lr: options.mode === 'rationalizer' ? RATIONALIZER_LR : ADAMW_DEFAULTS.lr, seed, ...options.train };
   const signal = options.signal;
   await mkdir(options.outDir, { recursive: true });
   const { mode, sampling, rationalizerSamples, dpo } = options;
@@ -309,7 +310,7 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
       if (!trained) {
         let outcome: TrainOutcome | null = null;
         if (units.length > 0) {
-          const objective = options.mode === 'dpo' ? { type: 'dpo' as const, beta: dpo?.beta ?? 1.0, lossType: dpo?.lossType ?? 'sigmoid' } : { type: 'sft' as const };
+          const objective = options.mode === 'dpo' ? { type: 'dpo' as const, beta: dpo?.beta ?? DPO_DEFAULTS.beta, lossType: dpo?.lossType ?? DPO_DEFAULTS.lossType } : { type: 'sft' as const };
           const before = resumingTrain ? await partialHistory(partial) : [];
           outcome = await trainUnits(lm.model, units, objective, train, { resume: resumingTrain, signal, onProgress: (t) => progress('train', t.step, t.totalSteps, t) });
           outcome = { ...outcome, history: [...before, ...outcome.history] };

@@ -4,6 +4,7 @@
 // Every heavy call is one asynchronous native call; calls on one model queue.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ADAMW_DEFAULTS, DPO_DEFAULTS } from '../defaults.js';
 import { native, type Backend } from '../native.js';
 import type { PackedBatch } from './batch.js';
 import { parseLlamaConfig, readConfig, writeConfig, type LlamaConfig } from './config.js';
@@ -20,11 +21,11 @@ export type Objective =
       pairs: ReadonlyArray<readonly [number, number]>;
       /** Reference model's per-sequence log-prob sums (same batch layout). */
       refLogps: ArrayLike<number>;
-      /** Default 0.1 (TRL). */
+      /** Default 1.0 (the paper's; DPO_DEFAULTS in defaults.ts). */
       beta?: number;
-      /** Default 0. */
+      /** Default 0 (TRL's). */
       labelSmoothing?: number;
-      /** Default 'sigmoid'. ipo normalises log-probs by target length. */
+      /** Default 'sigmoid' (TRL's). ipo normalises log-probs by target length. */
       lossType?: DpoLossType;
     }
   | {
@@ -55,18 +56,19 @@ export interface LossResult {
   forward: ForwardResult;
 }
 
+/** One AdamW step's settings; the defaults are ADAMW_DEFAULTS (defaults.ts), as the trainers'. */
 export interface OptimizerOptions {
-  /** Peak learning rate. Default 5e-5 (the HF Trainer's). */
+  /** Peak learning rate. Default 1e-6 (the paper's). */
   lr?: number;
-  /** Default 0.9. */
+  /** Default 0.9 (the paper's). */
   beta1?: number;
-  /** Default 0.999. */
+  /** Default 0.95 (the paper's). */
   beta2?: number;
-  /** Default 1e-8. */
+  /** Default 1e-8 (HF's). */
   eps?: number;
-  /** Decoupled weight decay on all weights except norms. Default 0. */
+  /** Decoupled weight decay on all weights except norms. Default 0.1 (the paper's). */
   weightDecay?: number;
-  /** Global-norm gradient clipping; 0 = off. Default 1.0 (the HF Trainer's). */
+  /** Global-norm gradient clipping; 0 = off. Default 1 (HF's). */
   maxGradNorm?: number;
   /** Linear warmup from 0 over this many steps. Default 0. */
   warmupSteps?: number;
@@ -244,7 +246,8 @@ function nativeConfig(c: LlamaConfig): Record<string, unknown> {
 }
 
 function optimizerSettings(options: OptimizerOptions): Required<OptimizerOptions> {
-  return { lr: 5e-5, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, maxGradNorm: 1.0, warmupSteps: 0, totalSteps: 0, minLrRatio: 0, ...options };
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  return { ...ADAMW_DEFAULTS, warmupSteps: 0, totalSteps: 0, minLrRatio: 0, ...given };
 }
 
 function pairsArray(pairs: ReadonlyArray<readonly [number, number]>): Int32Array {
@@ -256,16 +259,21 @@ function pairsArray(pairs: ReadonlyArray<readonly [number, number]>): Int32Array
   return out;
 }
 
-function nativeObjective(o: Objective | { type: 'none' }, lossScale?: number): object {
-  const scale = lossScale === undefined ? {} : { lossScale };
+// Every field the native layer reads is given: it has no defaults of its own.
+function nativeObjective(o: Objective | { type: 'none' }, lossScale = 1): object {
   switch (o.type) {
     case 'none':
     case 'sft':
-      return { type: o.type, ...scale };
-    case 'dpo':
-      return { type: 'dpo', pairs: pairsArray(o.pairs), refLogps: Float32Array.from(o.refLogps), beta: o.beta, labelSmoothing: o.labelSmoothing, lossType: o.lossType, ...scale };
+      return { type: o.type, lossScale };
+    case 'dpo': {
+      const { beta = DPO_DEFAULTS.beta, labelSmoothing = DPO_DEFAULTS.labelSmoothing, lossType = DPO_DEFAULTS.lossType } = o;
+      return { type: 'dpo', pairs: pairsArray(o.pairs), refLogps: Float32Array.from(o.refLogps), beta, labelSmoothing, lossType, lossScale };
+    }
     case 'bt':
-      return { type: 'bt', pairs: pairsArray(o.pairs), margins: o.margins === undefined ? undefined : Float32Array.from(o.margins), centerRewardsCoefficient: o.centerRewardsCoefficient, ...scale };
+      return {
+        type: 'bt', pairs: pairsArray(o.pairs), margins: o.margins === undefined ? undefined : Float32Array.from(o.margins),
+        centerRewardsCoefficient: o.centerRewardsCoefficient ?? 0, lossScale,
+      };
   }
 }
 
@@ -434,7 +442,7 @@ export class Model {
   forward(batch: PackedBatch, options: { logits?: { row0?: number; rows?: number } } = {}): Promise<ForwardResult> {
     const opts = options.logits ? { logitsRow0: options.logits.row0 ?? 0, logitsRows: options.logits.rows } : {};
     return this.#enqueue(async () => {
-      const { metrics: _metrics, ...rest } = await this.#handle.run(batch, { type: 'none' }, opts);
+      const { metrics: _metrics, ...rest } = await this.#handle.run(batch, nativeObjective({ type: 'none' }), opts);
       return rest;
     });
   }

@@ -5,10 +5,12 @@
 import { packSequences, type PackedBatch, type SequenceInput } from '../model/batch.js';
 import type { Metrics, Model, Objective } from '../model/model.js';
 import { planEpochs } from './batches.js';
+import { ADAMW_DEFAULTS, DPO_DEFAULTS, SCHEDULE_DEFAULTS } from '../defaults.js';
 
 export type TrainObjective =
   | { type: 'sft' }
   | { type: 'bt'; centerRewardsCoefficient?: number }
+  /** Defaults: DPO_DEFAULTS (beta 1.0, the paper's; sigmoid loss; no label smoothing). */
   | { type: 'dpo'; beta?: number; lossType?: 'sigmoid' | 'ipo' | 'hinge' | 'robust'; labelSmoothing?: number };
 
 /** Sequences that share a batch. For bt and dpo: exactly [chosen, rejected]. */
@@ -18,18 +20,22 @@ export interface TrainUnit {
   refLogps?: readonly [number, number];
 }
 
-/** Hyper-parameters. Defaults are the GenRM paper's (AdamW lr 1e-6, betas 0.9/0.95, weight decay 0.1, cosine with 10% warmup). */
+/** Hyper-parameters; each default and its source is in defaults.ts (TRAIN_DEFAULTS). */
 export interface TrainSettings {
+  /** Peak learning rate. Default 1e-6 (the paper's). */
   lr?: number;
+  /** AdamW betas. Default 0.9 and 0.95 (the paper's). */
   beta1?: number;
   beta2?: number;
+  /** Decoupled weight decay (not on norms). Default 0.1 (the paper's). */
   weightDecay?: number;
-  /** Fraction of the steps spent warming up linearly. Default 0.1. */
+  /** Fraction of the steps spent warming up linearly. Default 0.1 (the paper's). */
   warmupRatio?: number;
   /** Cosine decays to this fraction of lr. Default 0. */
   minLrRatio?: number;
-  /** Global gradient-norm clip; 0 = off. Default 1. */
+  /** Global gradient-norm clip; 0 = off. Default 1 (HF's). */
   maxGradNorm?: number;
+  /** Passes over the units. Default 1. */
   epochs?: number;
   /** Tokens per batch (one optimizer step). Default 4096. */
   batchTokens?: number;
@@ -38,7 +44,8 @@ export interface TrainSettings {
 }
 
 export const TRAIN_DEFAULTS: Required<TrainSettings> = {
-  lr: 1e-6, beta1: 0.9, beta2: 0.95, weightDecay: 0.1, warmupRatio: 0.1, minLrRatio: 0, maxGradNorm: 1, epochs: 1, batchTokens: 4096, seed: 0,
+  lr: ADAMW_DEFAULTS.lr, beta1: ADAMW_DEFAULTS.beta1, beta2: ADAMW_DEFAULTS.beta2, weightDecay: ADAMW_DEFAULTS.weightDecay,
+  maxGradNorm: ADAMW_DEFAULTS.maxGradNorm, ...SCHEDULE_DEFAULTS,
 };
 
 export interface TrainProgress {
@@ -103,7 +110,8 @@ function batchFor(units: readonly TrainUnit[], objective: TrainObjective): { bat
   const pairs = units.map((_, i) => [2 * i, 2 * i + 1] as const);
   if (objective.type === 'bt') return { batch, objective: { ...objective, pairs } };
   const refLogps = units.flatMap((u) => [u.refLogps![0], u.refLogps![1]]);
-  return { batch, objective: { ...objective, pairs, refLogps } };
+  const { beta = DPO_DEFAULTS.beta, lossType = DPO_DEFAULTS.lossType, labelSmoothing = DPO_DEFAULTS.labelSmoothing } = objective;
+  return { batch, objective: { type: 'dpo', beta, lossType, labelSmoothing, pairs, refLogps } };
 }
 
 function validate(model: Model, units: readonly TrainUnit[], objective: TrainObjective): void {

@@ -60,6 +60,11 @@ int64_t int_field(const Napi::Object& o, const char* key, int64_t min, int64_t m
   return has(o, key) ? int_field(o, key, min, max) : fallback;
 }
 
+double number_field(const Napi::Object& o, const char* key) {
+  if (!has(o, key)) throw_arg(key, "a number", js_type(o.Get(key)));
+  return number_field(o, key, 0.0);
+}
+
 double number_field(const Napi::Object& o, const char* key, double fallback) {
   if (!has(o, key)) return fallback;
   Napi::Value v = o.Get(key);
@@ -72,6 +77,11 @@ bool bool_field(const Napi::Object& o, const char* key, bool fallback) {
   Napi::Value v = o.Get(key);
   if (!v.IsBoolean()) throw_arg(key, "a boolean", js_type(v));
   return v.As<Napi::Boolean>().Value();
+}
+
+std::string string_field(const Napi::Object& o, const char* key) {
+  if (!has(o, key)) throw_arg(key, "a string", js_type(o.Get(key)));
+  return string_field(o, key, std::string());
 }
 
 std::string string_field(const Napi::Object& o, const char* key, const std::string& fallback) {

@@ -44,8 +44,10 @@ Napi::Object object_arg(const Napi::CallbackInfo& info, size_t index, const char
 bool has(const Napi::Object& o, const char* key);
 int64_t int_field(const Napi::Object& o, const char* key, int64_t min, int64_t max);
 int64_t int_field(const Napi::Object& o, const char* key, int64_t min, int64_t max, int64_t fallback);
+double number_field(const Napi::Object& o, const char* key);  // required
 double number_field(const Napi::Object& o, const char* key, double fallback);
 bool bool_field(const Napi::Object& o, const char* key, bool fallback);
+std::string string_field(const Napi::Object& o, const char* key);  // required
 std::string string_field(const Napi::Object& o, const char* key, const std::string& fallback);
 
 // A Float32Array field with exactly `length` elements.

@@ -40,9 +40,10 @@ model::Batch parse_batch(const Napi::Object& o, const model::Config& c) {
   return b;
 }
 
+// Every value is required: the defaults live in lib/defaults.ts alone.
 model::Objective parse_objective(const Napi::Object& o) {
   model::Objective obj;
-  const std::string type = string_field(o, "type", "none");
+  const std::string type = string_field(o, "type");
   if (type == "none") obj.kind = model::ObjectiveKind::None;
   else if (type == "sft") obj.kind = model::ObjectiveKind::Sft;
   else if (type == "dpo") obj.kind = model::ObjectiveKind::Dpo;
@@ -54,43 +55,44 @@ model::Objective parse_objective(const Napi::Object& o) {
       throw_arg("pairs.length", "a positive even number (chosen, rejected index pairs)", obj.pairs.size());
   }
   if (obj.kind == model::ObjectiveKind::Dpo) {
-    obj.dpo_loss = cpu::parse_dpo_loss(string_field(o, "lossType", "sigmoid"));
-    obj.beta = number_field(o, "beta", 0.1);
+    obj.dpo_loss = cpu::parse_dpo_loss(string_field(o, "lossType"));
+    obj.beta = number_field(o, "beta");
     if (!(std::isfinite(obj.beta) && obj.beta > 0)) throw_arg("beta", "a positive number", obj.beta, ErrorKind::Range);
-    obj.label_smoothing = number_field(o, "labelSmoothing", 0.0);
+    obj.label_smoothing = number_field(o, "labelSmoothing");
     if (!(obj.label_smoothing >= 0 && obj.label_smoothing < 0.5))
       throw_arg("labelSmoothing", "a number in [0, 0.5)", obj.label_smoothing, ErrorKind::Range);
     obj.ref_logps = finite_f32_vector(o, "refLogps");
   }
   if (obj.kind == model::ObjectiveKind::Bt) {
     if (has(o, "margins")) obj.margins = finite_f32_vector(o, "margins");
-    obj.center_rewards_coefficient = number_field(o, "centerRewardsCoefficient", 0.0);
+    obj.center_rewards_coefficient = number_field(o, "centerRewardsCoefficient");
     if (!(std::isfinite(obj.center_rewards_coefficient) && obj.center_rewards_coefficient >= 0))
       throw_arg("centerRewardsCoefficient", "a non-negative number", obj.center_rewards_coefficient, ErrorKind::Range);
   }
-  obj.loss_scale = number_field(o, "lossScale", 1.0);
+  obj.loss_scale = number_field(o, "lossScale");
   if (!(std::isfinite(obj.loss_scale) && obj.loss_scale > 0)) throw_arg("lossScale", "a positive number", obj.loss_scale, ErrorKind::Range);
   return obj;
 }
 
+// Every value is required, as in parse_objective.
 model::OptimConfig parse_optim(const Napi::Object& o) {
   model::OptimConfig c;
-  auto num = [&](const char* key, double fallback, double lo, double hi, bool lo_open) {
-    double v = number_field(o, key, fallback);
+  auto num = [&](const char* key, double lo, double hi, bool lo_open) {
+    double v = number_field(o, key);
     if (!(std::isfinite(v) && (lo_open ? v > lo : v >= lo) && v <= hi))
       throw_arg(key, std::string("a number in ") + (lo_open ? "(" : "[") + std::to_string(lo) + ", " + std::to_string(hi) + "]", v, ErrorKind::Range);
     return v;
   };
-  c.adam.lr = num("lr", 1e-3, 0, 1e3, false);
-  c.adam.beta1 = num("beta1", 0.9, 0, 1, false);
-  c.adam.beta2 = num("beta2", 0.999, 0, 1, false);
+  c.adam.lr = num("lr", 0, 1e3, false);
+  c.adam.beta1 = num("beta1", 0, 1, false);
+  c.adam.beta2 = num("beta2", 0, 1, false);
   if (c.adam.beta1 >= 1 || c.adam.beta2 >= 1) throw_arg("beta1, beta2", "numbers in [0, 1)", std::to_string(c.adam.beta1) + ", " + std::to_string(c.adam.beta2), ErrorKind::Range);
-  c.adam.eps = num("eps", 1e-8, 0, 1, true);
-  c.adam.weight_decay = num("weightDecay", 0.0, 0, 1e3, false);
-  c.max_grad_norm = num("maxGradNorm", 0.0, 0, 1e30, false);
-  c.schedule.warmup_steps = int_field(o, "warmupSteps", 0, int64_t(1) << 40, 0);
-  c.schedule.total_steps = int_field(o, "totalSteps", 0, int64_t(1) << 40, 0);
-  c.schedule.min_lr_ratio = num("minLrRatio", 0.0, 0, 1, false);
+  c.adam.eps = num("eps", 0, 1, true);
+  c.adam.weight_decay = num("weightDecay", 0, 1e3, false);
+  c.max_grad_norm = num("maxGradNorm", 0, 1e30, false);
+  c.schedule.warmup_steps = int_field(o, "warmupSteps", 0, int64_t(1) << 40);
+  c.schedule.total_steps = int_field(o, "totalSteps", 0, int64_t(1) << 40);
+  c.schedule.min_lr_ratio = num("minLrRatio", 0, 1, false);
   return c;
 }
 
