@@ -77,6 +77,10 @@ export interface NativeBinding {
     /** cblas_sgemm with kernels.gemm's options (isa and reference ignored). */
     openblasGemm(options: NativeGemmOptions): Float32Array;
   };
+  files: {
+    /** Swaps two paths atomically (renameat2 RENAME_EXCHANGE); false where the file system cannot. */
+    exchange(a: string, b: string): boolean;
+  };
 }
 
 export interface LoadAttempt {

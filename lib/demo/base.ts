@@ -3,7 +3,7 @@
 // an instruction-tuned LLM that can reason but was never taught to judge pairs.
 // It is cached by a key of everything that shapes it, so later runs reuse it;
 // a cache that does not load is rebuilt, never trusted.
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packSequences, type SequenceInput } from '../model/batch.js';
 import { loadLanguageModel, saveLanguageModel, type LanguageModel } from '../model/language-model.js';
@@ -73,13 +73,10 @@ export async function baseModel(spec: BaseSpec, cacheDir: string, hooks: { onPro
   const started = performance.now();
   const lm = await pretrain(spec, hooks);
   try {
-    const tmp = `${dir}.tmp-${process.pid}`;
-    await rm(tmp, { recursive: true, force: true });
-    await saveLanguageModel(tmp, lm);
     const seconds = (performance.now() - started) / 1000;
-    await writeFileAtomic(join(tmp, 'pretrain.json'), new TextEncoder().encode(JSON.stringify({ spec: { ...spec, exclude: spec.exclude?.size ?? 0 }, seconds }, null, 1) + '\n'));
-    await mkdir(cacheDir, { recursive: true });
-    await rename(tmp, dir);
+    // pretrain.json, the marker of a complete cache entry, is part of the same atomic checkpoint.
+    const marker = JSON.stringify({ spec: { ...spec, exclude: spec.exclude?.size ?? 0 }, seconds }, null, 1) + '\n';
+    await saveLanguageModel(dir, lm, { extraFiles: (folder) => writeFileAtomic(join(folder, 'pretrain.json'), new TextEncoder().encode(marker)) });
     return { dir, cached: false, seconds };
   } finally {
     lm.model.dispose();

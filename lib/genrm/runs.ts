@@ -1,8 +1,8 @@
 // What resumable runs (training jobs, STaR) share: a fingerprint of the options
-// that a run folder must match, checkpoints written whole and then renamed into
-// place, and the interrupted state (weights, optimizer, the steps' history) that
+// that a run folder must match, checkpoints written as one atomic unit
+// (model/checkpoint.ts), and the interrupted state (weights, optimizer, the steps' history) that
 // a resumed run continues from.
-import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { saveLanguageModel, type LanguageModel } from '../model/language-model.js';
 import type { PairLike } from '../train/bt.js';
@@ -47,14 +47,16 @@ export function assertUniqueIds(pairs: readonly PairLike[], where: string): void
 
 type History = TrainOutcome['history'];
 
-/** Saves an interrupted training state: weights, optimizer and the steps so far; the old state is replaced only once the new one is whole. */
+/** Saves an interrupted training state (weights, optimizer, the steps so far) as one atomic checkpoint. */
 export async function savePartial(dir: string, lm: LanguageModel, history: History): Promise<void> {
-  const tmp = `${dir}.tmp`;
-  await rm(tmp, { recursive: true, force: true });
-  await saveLanguageModel(tmp, lm, { optimizer: true });
-  await writeFileAtomic(join(tmp, 'history.json'), utf8(JSON.stringify(history) + '\n'));
-  await rm(dir, { recursive: true, force: true });
-  await rename(tmp, dir);
+  await removeLegacyTemp(dir);
+  await saveLanguageModel(dir, lm, { optimizer: true, extraFiles: (folder) => writeFileAtomic(join(folder, 'history.json'), utf8(JSON.stringify(history) + '\n')) });
+}
+
+// Earlier versions wrote a checkpoint into `<dir>.tmp` and renamed it; a kill
+// could leave that folder behind.
+async function removeLegacyTemp(dir: string): Promise<void> {
+  await rm(`${dir}.tmp`, { recursive: true, force: true });
 }
 
 /** The history an interrupted state was saved with ([] when there is none). */
@@ -63,12 +65,12 @@ export async function partialHistory(dir: string): Promise<History> {
   return (await exists(file)) ? (JSON.parse(await readFile(file, 'utf8')) as History) : [];
 }
 
-/** Saves a finished checkpoint with extra JSON files, whole, then renames it into place. */
+/** Saves a finished checkpoint with extra JSON files, as one atomic checkpoint. */
 export async function saveCheckpoint(dir: string, lm: LanguageModel, files: Record<string, unknown>): Promise<void> {
-  const tmp = `${dir}.tmp`;
-  await rm(tmp, { recursive: true, force: true });
-  await saveLanguageModel(tmp, lm);
-  for (const [name, value] of Object.entries(files)) await writeFileAtomic(join(tmp, name), utf8(JSON.stringify(value, null, 1) + '\n'));
-  await rm(dir, { recursive: true, force: true });
-  await rename(tmp, dir);
+  await removeLegacyTemp(dir);
+  await saveLanguageModel(dir, lm, {
+    extraFiles: async (folder) => {
+      for (const [name, value] of Object.entries(files)) await writeFileAtomic(join(folder, name), utf8(JSON.stringify(value, null, 1) + '\n'));
+    },
+  });
 }

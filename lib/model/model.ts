@@ -2,11 +2,11 @@
 // forwards over packed batches, compute losses and gradients for the SFT, DPO and
 // Bradley-Terry objectives, take AdamW steps, and save Hugging Face checkpoints.
 // Every heavy call is one asynchronous native call; calls on one model queue.
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ADAMW_DEFAULTS, DPO_DEFAULTS } from '../defaults.js';
 import { native, type Backend } from '../native.js';
 import type { PackedBatch } from './batch.js';
+import { CheckpointId, ID_METADATA, addFolderFiles, readCheckpointFolder, writeCheckpointFolder, type CheckpointManifest } from './checkpoint.js';
 import { parseLlamaConfig, readConfig, writeConfig, type LlamaConfig } from './config.js';
 import { openSafetensors, writeSafetensors, type SafetensorsReader } from './safetensors.js';
 
@@ -238,7 +238,18 @@ function deviceSettings(options: DeviceOptions): DeviceSettings {
 export interface SaveOptions {
   /** Also write optimizer.safetensors (AdamW moments, step, RNG state) to resume bitwise. Default false. */
   optimizer?: boolean;
+  /**
+   * Writes more files into the checkpoint before it is committed (a tokenizer,
+   * a training history): `folder` is the new version's folder, and what is
+   * written there becomes part of the same atomic checkpoint.
+   */
+  extraFiles?: (folder: string) => Promise<void>;
 }
+
+// Files that belong to a model checkpoint even when a save does not write them:
+// a save without the optimizer must not leave an older save's optimizer state
+// beside its weights. Other files of the folder are carried over.
+const CHECKPOINT_FILE = /^(config\.json|model(-\d+-of-\d+)?\.safetensors|model\.safetensors\.index\.json|optimizer\.safetensors|adapter_model\.safetensors|adapter_config\.json)$/;
 
 function nativeConfig(c: LlamaConfig): Record<string, unknown> {
   const init = c.extra?.initializer_range;
@@ -320,6 +331,11 @@ export class Model {
    * initialised from `seed` (a reward model's own checkpoint loads as it is).
    */
   static async load(dir: string, options: LoadOptions = {}): Promise<Model> {
+    // Read again when a save replaced the folder while it was read.
+    return readCheckpointFolder(dir, (manifest) => Model.#loadOnce(dir, options, manifest), (m) => m.dispose());
+  }
+
+  static async #loadOnce(dir: string, options: LoadOptions, manifest: CheckpointManifest | undefined): Promise<Model> {
     const config = await readConfig(dir);
     const addHead = options.rewardHead === true && !config.reward_head;
     // Every parameter is read from the file (a missing one is an error), so skip
@@ -332,12 +348,17 @@ export class Model {
       if (addHead && options.optimizer) throw new Error(`${dir}: rewardHead adds a new head, so there is no optimizer state to resume; load without optimizer`);
       const file = join(dir, 'model.safetensors');
       const reader = await openSafetensors(file);
+      let id: string | undefined;
       try {
+        id = reader.metadata[ID_METADATA];
+        if (manifest && id !== manifest.id) {
+          throw new Error(`${file}: written by save ${id ?? '(none recorded)'}, but ${join(dir, 'checkpoint.json')} names save ${manifest.id}; the folder mixes two checkpoints (delete checkpoint.json to load the files as they are)`);
+        }
         await model.#loadTensors(reader, file, '', 'params', addHead ? new Set(['score.weight']) : undefined);
       } finally {
         await reader.close();
       }
-      if (options.optimizer) await model.#loadOptimizer(join(dir, 'optimizer.safetensors'));
+      if (options.optimizer) await model.#loadOptimizer(join(dir, 'optimizer.safetensors'), id);
       return model;
     } catch (e) {
       model.dispose();
@@ -366,9 +387,13 @@ export class Model {
     }
   }
 
-  async #loadOptimizer(file: string): Promise<void> {
+  async #loadOptimizer(file: string, weightsId: string | undefined): Promise<void> {
     const reader = await openSafetensors(file);
     try {
+      const id = reader.metadata[ID_METADATA];
+      if (id !== weightsId) {
+        throw new Error(`${file}: optimizer state of save ${id ?? '(none recorded)'}, but the weights are of save ${weightsId ?? '(none recorded)'}; resuming from them would continue from the wrong moments and step`);
+      }
       await this.#loadTensors(new FilteredReader(reader, 'exp_avg.'), file, 'exp_avg.', 'adam_m');
       await this.#loadTensors(new FilteredReader(reader, 'exp_avg_sq.'), file, 'exp_avg_sq.', 'adam_v');
       const step = Number(reader.metadata.step);
@@ -385,22 +410,40 @@ export class Model {
     }
   }
 
-  /** Writes config.json and model.safetensors (F32, HF names) atomically; optionally the optimizer state. */
+  /**
+   * Saves the checkpoint folder `dir`: config.json, model.safetensors (F32, HF
+   * names), optionally optimizer.safetensors, and checkpoint.json naming the
+   * save. The folder is replaced as one unit (checkpoint.ts): a reader, a kill
+   * or a full disk finds the whole old checkpoint or the whole new one. Other
+   * files in the folder are kept.
+   */
   save(dir: string, options: SaveOptions = {}): Promise<void> {
     return this.#enqueue(async () => {
-      await mkdir(dir, { recursive: true });
-      await writeConfig(dir, this.config);
-      await writeSafetensors(join(dir, 'model.safetensors'), this.parameters.map((p) => ({
-        name: p.name, dtype: 'F32' as const, shape: p.shape, data: this.#handle.read({ buffer: 'params', offset: p.offset, size: p.size }),
-      })), { format: 'pt' });
-      if (options.optimizer) {
-        const state = this.#handle.state();
-        const tensors = [];
-        for (const [prefix, buffer] of [['exp_avg.', 'adam_m'], ['exp_avg_sq.', 'adam_v']] as const)
-          for (const p of this.parameters)
-            tensors.push({ name: prefix + p.name, dtype: 'F32' as const, shape: p.shape, data: this.#handle.read({ buffer, offset: p.offset, size: p.size }) });
-        await writeSafetensors(join(dir, 'optimizer.safetensors'), tensors, { format: 'genrm-adamw', step: String(state.step), rng_state: state.rngState.toString() });
-      }
+      await writeCheckpointFolder(dir, async (folder) => {
+        // The other files first: the id covers them, and the tensor files carry the id.
+        await options.extraFiles?.(folder);
+        const digest = new CheckpointId();
+        await addFolderFiles(digest, folder);
+        digest.add('config', JSON.stringify(this.config));
+        const read = (buffer: 'params' | 'adam_m' | 'adam_v', prefix: string) => this.parameters.map((p) => {
+          const data = this.#handle.read({ buffer, offset: p.offset, size: p.size });
+          digest.add(`${prefix}${p.name} [${p.shape.join(', ')}]`, data);
+          return { name: prefix + p.name, dtype: 'F32' as const, shape: p.shape, data };
+        });
+        const weights = read('params', '');
+        let optimizer: { tensors: typeof weights; metadata: Record<string, string> } | undefined;
+        if (options.optimizer) {
+          const state = this.#handle.state();
+          const metadata = { format: 'genrm-adamw', step: String(state.step), rng_state: state.rngState.toString() };
+          optimizer = { tensors: [...read('adam_m', 'exp_avg.'), ...read('adam_v', 'exp_avg_sq.')], metadata };
+          digest.add('optimizer metadata', JSON.stringify(metadata));
+        }
+        const id = digest.digest();
+        await writeConfig(folder, this.config);
+        await writeSafetensors(join(folder, 'model.safetensors'), weights, { format: 'pt', [ID_METADATA]: id });
+        if (optimizer) await writeSafetensors(join(folder, 'optimizer.safetensors'), optimizer.tensors, { ...optimizer.metadata, [ID_METADATA]: id });
+        return id;
+      }, { owns: (name) => CHECKPOINT_FILE.test(name) });
     });
   }
 

@@ -14,6 +14,9 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   Napi::Object bench = Napi::Object::New(env);
   genrm::napi::register_bench(env, bench);
   exports.Set("bench", bench);
+  Napi::Object files = Napi::Object::New(env);
+  genrm::napi::register_files(env, files);
+  exports.Set("files", files);
   return exports;
 }
 

@@ -4,7 +4,6 @@
 #include <sstream>
 
 namespace genrm::napi {
-namespace {
 
 std::string js_type(const Napi::Value& v) {
   switch (v.Type()) {
@@ -30,8 +29,6 @@ std::string js_type(const Napi::Value& v) {
   if (v.IsArray()) return "an array";
   return "an object";
 }
-
-}  // namespace
 
 Napi::Object object_arg(const Napi::CallbackInfo& info, size_t index, const char* name) {
   if (info.Length() <= index || !info[index].IsObject() || info[index].IsArray())

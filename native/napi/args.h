@@ -39,6 +39,8 @@ Napi::Value guarded(const Napi::CallbackInfo& info, F&& body) {
   }
 }
 
+// "undefined", "a string", ...: how an error names the JS value it got.
+std::string js_type(const Napi::Value& v);
 Napi::Object object_arg(const Napi::CallbackInfo& info, size_t index, const char* name);
 
 bool has(const Napi::Object& o, const char* key);

@@ -11,6 +11,7 @@ void register_kernels(Napi::Env env, Napi::Object kernels);
 void register_model_kernels(Napi::Env env, Napi::Object kernels);
 void register_bench(Napi::Env env, Napi::Object bench);
 void register_model(Napi::Env env, Napi::Object exports);
+void register_files(Napi::Env env, Napi::Object files);
 
 // Shared by kernels.gemm and bench.openblasGemm (kernels.cpp): reads and checks
 // { m, n, k, a, b, c, transA?, transB?, alpha?, beta? }; the arrays stay referenced

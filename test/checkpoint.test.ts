@@ -1,0 +1,228 @@
+// A checkpoint is one atomic unit: saves replace the whole folder, readers never
+// mix two saves, concurrent and killed writers leave a loadable old-or-new
+// checkpoint, and what dead writers left behind is removed by the next save.
+import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Model, native, openSafetensors } from '../lib/index.js';
+import { readManifest, recoverFolder } from '../lib/model/checkpoint.js';
+
+const config = { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, vocab_size: 40, max_position_embeddings: 16 };
+const EMBED = 'model.embed_tokens.weight';
+
+function scratch(t: { teardown: (f: () => void) => void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'genrm-ckpt-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+// A process id that runs nothing: a child that has exited.
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  return Number(r.stdout);
+}
+
+const first = (m: Model) => m.parameter(EMBED)[0]!;
+
+test('a save replaces the whole checkpoint, keeps the folder\'s other files and drops an older save\'s optimizer', async (t) => {
+  const dir = join(scratch(t), 'ckpt');
+  const a = Model.create(config, { seed: 1 });
+  const b = Model.create(config, { seed: 2 });
+  await a.save(dir, { optimizer: true });
+  writeFileSync(join(dir, 'NOTES.txt'), 'mine');
+  mkdirSync(join(dir, 'logs'));
+  writeFileSync(join(dir, 'logs', 'run.log'), 'kept');
+  await b.save(dir);
+  t.false(existsSync(join(dir, 'optimizer.safetensors')), 'an optimizer file of the older save must not sit beside the new weights');
+  t.is(readFileSync(join(dir, 'NOTES.txt'), 'utf8'), 'mine');
+  t.is(readFileSync(join(dir, 'logs', 'run.log'), 'utf8'), 'kept');
+  const manifest = await readManifest(dir);
+  t.deepEqual(manifest!.files, ['config.json', 'model.safetensors']);
+  const reader = await openSafetensors(join(dir, 'model.safetensors'));
+  t.is(reader.metadata['genrm.checkpoint'], manifest!.id);
+  await reader.close();
+  const loaded = await Model.load(dir);
+  t.is(first(loaded), first(b));
+  t.deepEqual(readdirSync(join(dir, '..')).sort(), ['ckpt'], 'no staging folder, old version or lock is left');
+  for (const m of [a, b, loaded]) m.dispose();
+});
+
+test('weights and optimizer state of different saves are refused by name', async (t) => {
+  const root = scratch(t);
+  const a = Model.create(config, { seed: 1 });
+  const b = Model.create(config, { seed: 2 });
+  await a.save(join(root, 'a'), { optimizer: true });
+  await b.save(join(root, 'b'), { optimizer: true });
+  cpSync(join(root, 'b', 'optimizer.safetensors'), join(root, 'a', 'optimizer.safetensors'));
+  await t.throwsAsync(Model.load(join(root, 'a'), { optimizer: true }), { message: /a[/\\]optimizer\.safetensors: optimizer state of save [0-9a-f]+, but the weights are of save [0-9a-f]+/ });
+  // The weights alone still load; a weights file of another save does not.
+  (await Model.load(join(root, 'a'))).dispose();
+  cpSync(join(root, 'b', 'model.safetensors'), join(root, 'a', 'model.safetensors'));
+  await t.throwsAsync(Model.load(join(root, 'a')), { message: /model\.safetensors: written by save [0-9a-f]+, but .*checkpoint\.json names save [0-9a-f]+; the folder mixes two checkpoints/ });
+  a.dispose();
+  b.dispose();
+});
+
+test('the checkpoint id is a digest of the content: equal saves write equal files, any change makes another id', async (t) => {
+  const root = scratch(t);
+  const a = Model.create(config, { seed: 1 });
+  await a.save(join(root, 'x'), { optimizer: true });
+  await a.save(join(root, 'y'), { optimizer: true });
+  for (const f of ['config.json', 'model.safetensors', 'optimizer.safetensors', 'checkpoint.json'])
+    t.deepEqual(readFileSync(join(root, 'x', f)), readFileSync(join(root, 'y', f)), f);
+  const ids = new Set([(await readManifest(join(root, 'x')))!.id]);
+  await a.save(join(root, 'z'));  // without the optimizer
+  ids.add((await readManifest(join(root, 'z')))!.id);
+  await a.setParameter(EMBED, a.parameter(EMBED).map((v, i) => (i === 0 ? v + 1 : v)));
+  await a.save(join(root, 'z'));
+  ids.add((await readManifest(join(root, 'z')))!.id);
+  t.is(ids.size, 3);
+  a.dispose();
+});
+
+test('a folder from before checkpoint ids (no checkpoint.json, no ids) still loads with its optimizer', async (t) => {
+  const dir = join(scratch(t), 'old');
+  const a = Model.create(config, { seed: 3 });
+  await a.save(dir, { optimizer: true });
+  // Rewrite both files without the id, as an older genrm wrote them.
+  for (const file of ['model.safetensors', 'optimizer.safetensors']) {
+    const { writeSafetensors } = await import('../lib/index.js');
+    const r = await openSafetensors(join(dir, file));
+    const tensors = [];
+    for (const info of r.tensors) tensors.push({ name: info.name, dtype: 'F32' as const, shape: info.shape, data: await r.readFloat32(info.name) });
+    const { ['genrm.checkpoint']: _id, ...rest } = r.metadata;
+    await r.close();
+    await writeSafetensors(join(dir, file), tensors, rest);
+  }
+  rmSync(join(dir, 'checkpoint.json'));
+  const b = await Model.load(dir, { optimizer: true });
+  t.is(first(b), first(a));
+  a.dispose();
+  b.dispose();
+});
+
+test('saves into one folder from one process queue: the result is one whole save', async (t) => {
+  const dir = join(scratch(t), 'ckpt');
+  const models = [1, 2, 3, 4].map((seed) => Model.create(config, { seed }));
+  await Promise.all(models.map((m) => m.save(dir, { optimizer: true })));
+  const loaded = await Model.load(dir, { optimizer: true });
+  t.true(models.some((m) => first(m) === first(loaded)));
+  t.is(first(loaded), first(models[3]!), 'the last save queued is the one left');
+  for (const m of [...models, loaded]) m.dispose();
+});
+
+test('a live writer\'s lock refuses a save; a dead writer\'s lock and leftovers are removed by the next save', async (t) => {
+  const root = scratch(t);
+  const dir = join(root, 'ckpt');
+  const m = Model.create(config, { seed: 1 });
+  await m.save(dir);
+  const { hostname } = await import('node:os');
+  // The parent process of this test is alive.
+  writeFileSync(join(root, '.ckpt.genrm-lock'), `${process.ppid} ${hostname()}\n`);
+  await t.throwsAsync(m.save(dir), { message: new RegExp(`ckpt: process ${process.ppid} is saving a checkpoint into this folder`) });
+  const dead = deadPid();
+  writeFileSync(join(root, '.ckpt.genrm-lock'), `${dead} ${hostname()}\n`);
+  mkdirSync(join(root, `.ckpt.genrm-save.${dead}.00aa11`));
+  writeFileSync(join(root, `.ckpt.genrm-save.${dead}.00aa11`, 'model.safetensors'), 'partial');
+  writeFileSync(join(dir, `.model.safetensors.${dead}.0badc0ffee00.tmp`), 'partial');
+  // A live writer's staging folder is not touched.
+  const live = join(root, `.ckpt.genrm-save.${process.ppid}.00bb22`);
+  mkdirSync(live);
+  await m.save(dir);
+  t.deepEqual(readdirSync(root).sort(), ['.ckpt.genrm-save.' + process.ppid + '.00bb22', 'ckpt']);
+  t.false(readdirSync(dir).some((f) => f.endsWith('.tmp')));
+  m.dispose();
+});
+
+test('a crash between the fallback commit\'s two renames leaves the old checkpoint, which load puts back', async (t) => {
+  const root = scratch(t);
+  const dir = join(root, 'ckpt');
+  const m = Model.create(config, { seed: 5 });
+  await m.save(dir);
+  const dead = deadPid();
+  // What the two-rename commit leaves when killed between them: no folder, the old one hidden, the new one staged.
+  renameSync(dir, join(root, `.ckpt.genrm-old.${dead}.0011aa`));
+  mkdirSync(join(root, `.ckpt.genrm-save.${dead}.0022bb`));
+  const loaded = await Model.load(dir);
+  t.is(first(loaded), first(m));
+  await recoverFolder(dir);
+  t.deepEqual(readdirSync(root), ['ckpt']);
+  loaded.dispose();
+  m.dispose();
+});
+
+test('files.exchange swaps two folders in one step, or says the file system cannot', (t) => {
+  const root = scratch(t);
+  mkdirSync(join(root, 'x'));
+  mkdirSync(join(root, 'y'));
+  writeFileSync(join(root, 'x', 'which'), 'x');
+  writeFileSync(join(root, 'y', 'which'), 'y');
+  const swapped = native().binding.files.exchange(join(root, 'x'), join(root, 'y'));
+  if (!swapped) {
+    t.pass('this file system has no RENAME_EXCHANGE: saves use two renames and recovery');
+    return;
+  }
+  t.is(readFileSync(join(root, 'x', 'which'), 'utf8'), 'y');
+  t.is(readFileSync(join(root, 'y', 'which'), 'utf8'), 'x');
+  t.throws(() => native().binding.files.exchange(join(root, 'x'), join(root, 'missing')), { message: /exchanging .*x and .*missing: No such file or directory/ });
+  t.throws(() => native().binding.files.exchange('', join(root, 'x')), { message: /a: expected a non-empty path/ });
+});
+
+// kill -9 at random moments of a child that saves over a checkpoint again and
+// again (each save a model of another seed): every kill leaves a folder that
+// loads, whole, as one of the saves, and the next save cleans up after it.
+test('SIGKILL at any moment of a save leaves a checkpoint that loads as the old or the new save', async (t) => {
+  const root = scratch(t);
+  const dir = join(root, 'ckpt');
+  const writer = join(root, 'writer.mts');
+  const lib = fileURLToPath(new URL('../lib/index.js', import.meta.url));
+  writeFileSync(writer, `
+    import { Model } from ${JSON.stringify(lib)};
+    const config = ${JSON.stringify({ ...config, hidden_size: 64, intermediate_size: 128, vocab_size: 4000 })};
+    for (let seed = Number(process.argv[2]); ; seed++) {
+      const m = Model.create(config, { seed });
+      await m.save(${JSON.stringify(dir)}, { optimizer: true });
+      m.dispose();
+      process.stdout.write('saved ' + seed + '\\n');
+    }
+  `);
+  const seeds = new Map<number, number>();  // first embedding value -> seed
+  const big = { ...config, hidden_size: 64, intermediate_size: 128, vocab_size: 4000 };
+  const expect = (seed: number) => {
+    const m = Model.create(big, { seed });
+    seeds.set(m.parameter(EMBED)[0]!, seed);
+    m.dispose();
+  };
+  let seed = 1;
+  const kills = 12;
+  for (let k = 0; k < kills; k++) {
+    for (let s = seed; s < seed + 40; s++) expect(s);
+    const child = spawn(process.execPath, ['--import', 'tsx', writer, String(seed)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const closed = new Promise((resolve) => child.once('close', resolve));
+    let saved = 0;
+    child.stdout.on('data', (d: Buffer) => { saved += String(d).split('\n').filter((l) => l.startsWith('saved')).length; });
+    // Wait for at least one complete save, then kill at a random moment of the next ones.
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (saved >= 1 || child.exitCode !== null) {
+          clearInterval(poll);
+          setTimeout(() => { child.kill('SIGKILL'); resolve(); }, Math.random() * 150);
+        }
+      }, 5);
+    });
+    await closed;
+    const m = await Model.load(dir, { optimizer: true });
+    const got = seeds.get(first(m));
+    t.true(got !== undefined && got >= seed, `kill ${k}: the folder loads as save ${got}`);
+    m.dispose();
+    seed += 40;
+  }
+  // The next save removes what the killed writers left.
+  const last = Model.create(big, { seed: 0 });
+  await last.save(dir);
+  last.dispose();
+  t.deepEqual(readdirSync(root).sort(), ['ckpt', 'writer.mts']);
+});
