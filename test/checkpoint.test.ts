@@ -226,3 +226,87 @@ test('SIGKILL at any moment of a save leaves a checkpoint that loads as the old 
   last.dispose();
   t.deepEqual(readdirSync(root).sort(), ['ckpt', 'writer.mts']);
 });
+
+test('a save with the optimizer refuses gradients accumulated since the last step; after a step or zeroGrad it saves', async (t) => {
+  const dir = join(scratch(t), 'ckpt');
+  const m = Model.create(config, { seed: 1 });
+  const { packSequences } = await import('../lib/index.js');
+  const batch = packSequences([{ ids: [1, 2, 3, 4], promptLength: 1 }]);
+  await m.computeGradients({ type: 'sft' }, batch);
+  await t.throwsAsync(m.save(dir, { optimizer: true }), { message: /ckpt: not saved: this model holds gradients accumulated since its last optimizer step/ });
+  t.false(existsSync(dir));
+  await m.save(dir);  // the weights alone resume nothing: allowed
+  await m.optimizerStep({ lr: 1e-3 });
+  await m.save(dir, { optimizer: true });
+  await m.computeGradients({ type: 'sft' }, batch);
+  await m.zeroGrad();
+  await m.save(dir, { optimizer: true });
+  t.pass();
+  m.dispose();
+});
+
+test('pair indices must be integers and a DPO pair needs target tokens in both sequences', async (t) => {
+  const m = Model.create(config, { seed: 1 });
+  const { packSequences } = await import('../lib/index.js');
+  const batch = packSequences([{ ids: [1, 2, 3], promptLength: 1 }, { ids: [4, 5, 6], promptLength: 1 }]);
+  await t.throwsAsync(m.computeGradients({ type: 'dpo', pairs: [[0.5, 1]], refLogps: [0, 0] }, batch), { message: /pairs\[0\]\.chosen: expected a non-negative integer sequence index, got 0\.5/ });
+  await t.throwsAsync(m.computeGradients({ type: 'dpo', pairs: [[0, 1.9]], refLogps: [0, 0] }, batch), { message: /pairs\[0\]\.rejected: expected a non-negative integer sequence index, got 1\.9/ });
+  const noTargets = packSequences([{ ids: [1, 2, 3], promptLength: 1 }, { ids: [4, 5, 6], promptLength: 3 }]);
+  await t.throwsAsync(m.computeGradients({ type: 'dpo', pairs: [[0, 1]], refLogps: [0, 0] }, noTargets), { message: /pairs\[0\]\.rejected: expected a sequence with at least one target token \(lossMask\), got sequence 1 with none/ });
+  t.is(m.step, 0);
+  m.dispose();
+});
+
+test('a kernel output too large to allocate is a named error, not an abort', async (t) => {
+  const { kernels } = await import('../lib/index.js');
+  t.throws(() => kernels.embeddingBackward({ ids: Int32Array.of(0), dout: new Float32Array(64), vocab: 2 ** 31 - 1, dim: 64 }), { message: /vocab \* dim \(the table's gradient\): expected at most 2\^30 elements/ });
+});
+
+test('a model too large for host memory names its size', (t) => {
+  // Only where the kernel refuses such an allocation up front (heuristic or strict overcommit).
+  const mode = readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim();
+  if (mode === '1') return t.pass('overcommit_memory = 1: the allocation would succeed and fault later; not tried');
+  t.throws(() => Model.create({ hidden_size: 65536, intermediate_size: 65536, num_hidden_layers: 64, num_attention_heads: 512, vocab_size: 1 << 24, max_position_embeddings: 16 }),
+    { message: /creating the model: out of host memory for its parameters \(\d+ fp32 values, [\d.]+ GiB/ });
+});
+
+// A tiny file system that fills up: a tmpfs of 2 MiB, where this process may mount one.
+const tiny = (() => {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return undefined;
+  const at = mkdtempSync(join(tmpdir(), 'genrm-tinyfs-'));
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', at]).status !== 0) {
+    rmSync(at, { recursive: true, force: true });
+    return undefined;
+  }
+  return at;
+})();
+const tinyTest = tiny ? test : test.skip;
+
+tinyTest('a full disk fails the save with the path named and leaves the previous checkpoint loadable', async (t) => {
+  t.teardown(() => {
+    spawnSync('umount', [tiny!]);
+    rmSync(tiny!, { recursive: true, force: true });
+  });
+  const dir = join(tiny!, 'ckpt');
+  const small = Model.create(config, { seed: 1 });
+  await small.save(dir);
+  const big = Model.create({ ...config, vocab_size: 8000, hidden_size: 64, intermediate_size: 128 }, { seed: 2 });  // 2 MiB of embeddings alone
+  const err = await t.throwsAsync(big.save(dir));
+  t.is((err as NodeJS.ErrnoException).code, 'ENOSPC');
+  t.regex(err!.message, /genrm-tinyfs-[^/]+\/\.ckpt\.genrm-save\.\d+\.[0-9a-f]+\/model\.safetensors: ENOSPC/);
+  const back = await Model.load(dir);
+  t.is(first(back), first(small));
+  t.deepEqual(readdirSync(tiny!), ['ckpt'], 'the failed save left nothing behind');
+  for (const m of [small, big, back]) m.dispose();
+});
+
+test('an atomic file write removes the temp files a dead writer of the same file left, not a live one\'s', async (t) => {
+  const dir = scratch(t);
+  const { writeFileAtomic } = await import('../lib/util/atomic-write.js');
+  const dead = deadPid();
+  writeFileSync(join(dir, `.reference.json.${dead}.0a1b2c.tmp`), 'partial');
+  writeFileSync(join(dir, `.reference.json.${process.ppid}.0a1b2d.tmp`), 'being written');
+  writeFileSync(join(dir, `.other.json.${dead}.0a1b2e.tmp`), 'not this file\'s');
+  await writeFileAtomic(join(dir, 'reference.json'), new TextEncoder().encode('{}\n'));
+  t.deepEqual(readdirSync(dir).sort(), [`.other.json.${dead}.0a1b2e.tmp`, `.reference.json.${process.ppid}.0a1b2d.tmp`, 'reference.json']);
+});

@@ -16,10 +16,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { link, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { native } from '../native.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { syncDir, writeFileAtomic } from '../util/atomic-write.js';
+import { processRuns } from '../util/processes.js';
 
 /** checkpoint.json: which save wrote the folder. */
 export interface CheckpointManifest {
@@ -67,31 +67,7 @@ const lockName = (name: string) => `.${name}.genrm-lock`;
 // writeFileAtomic's temp files: .<file>.<pid>.<hex>.tmp
 const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]+\.tmp$/;
 
-/** Whether a process with this id runs on this machine (EPERM: it does, as another user). */
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 const exists = (p: string) => lstat(p).then(() => true, () => false);
-
-async function syncDir(dir: string): Promise<void> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR' && code !== 'EPERM') throw e;
-  } finally {
-    await handle?.close().catch(() => undefined);
-  }
-}
 
 // Saves into one folder from this process run one after another.
 const queues = new Map<string, Promise<unknown>>();
@@ -108,7 +84,7 @@ async function takeLock(lock: string, dir: string): Promise<void> {
     }
     const [pidText, host] = (await readFile(lock, 'utf8').catch(() => '')).trim().split(' ');
     const pid = Number(pidText);
-    if (host === hostname() && Number.isInteger(pid) && pid > 0 && alive(pid)) {
+    if (host === hostname() && Number.isInteger(pid) && pid > 0 && processRuns(pid)) {
       throw new Error(`${dir}: process ${pid} is saving a checkpoint into this folder (lock ${lock}); wait for it, or delete the lock if that process is not a genrm writer`);
     }
     if (host !== undefined && host !== hostname()) {
@@ -137,7 +113,7 @@ export async function recoverFolder(dir: string, options: { clean?: boolean } = 
   }
   const dead = entries.flatMap((e) => {
     const m = SIBLING.exec(e);
-    return m && m[1] === name && !alive(Number(m[3])) ? [{ entry: e, kind: m[2] as 'save' | 'old' }] : [];
+    return m && m[1] === name && !processRuns(Number(m[3])) ? [{ entry: e, kind: m[2] as 'save' | 'old' }] : [];
   });
   if (!(await exists(dir))) {
     const old = dead.find((d) => d.kind === 'old');
@@ -152,7 +128,7 @@ export async function recoverFolder(dir: string, options: { clean?: boolean } = 
   if (await exists(dir)) {
     for (const e of await readdir(dir).catch(() => [] as string[])) {
       const m = TEMP_FILE.exec(e);
-      if (m && !alive(Number(m[1]))) await rm(join(dir, e), { force: true });
+      if (m && !processRuns(Number(m[1]))) await rm(join(dir, e), { force: true });
     }
   }
 }

@@ -261,11 +261,18 @@ function optimizerSettings(options: OptimizerOptions): Required<OptimizerOptions
   return { ...ADAMW_DEFAULTS, warmupSteps: 0, totalSteps: 0, minLrRatio: 0, ...given };
 }
 
+// Indices are checked here, where they enter: an Int32Array would truncate 0.5 to 0.
 function pairsArray(pairs: ReadonlyArray<readonly [number, number]>): Int32Array {
+  if (!Array.isArray(pairs)) throw new TypeError(`pairs: expected an array of [chosen, rejected] index pairs, got ${typeof pairs}`);
   const out = new Int32Array(pairs.length * 2);
-  pairs.forEach(([c, r], i) => {
-    out[2 * i] = c;
-    out[2 * i + 1] = r;
+  pairs.forEach((pair, i) => {
+    if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError(`pairs[${i}]: expected [chosen, rejected], got ${JSON.stringify(pair)}`);
+    pair.forEach((v, j) => {
+      if (!Number.isSafeInteger(v) || v < 0 || v > 0x7fffffff) {
+        throw new RangeError(`pairs[${i}].${j === 0 ? 'chosen' : 'rejected'}: expected a non-negative integer sequence index, got ${v}`);
+      }
+      out[2 * i + j] = v;
+    });
   });
   return out;
 }
@@ -300,6 +307,8 @@ export class Model {
   readonly #handle: NativeModel;
   readonly #byName: Map<string, ParameterInfo>;
   #queue: Promise<unknown> = Promise.resolve();
+  // Gradients accumulated since the last optimizer step (a save with the optimizer refuses them).
+  #pendingGradients = false;
 
   private constructor(config: LlamaConfig, handle: NativeModel, device: Backend, how: DeviceSettings) {
     this.config = config;
@@ -419,6 +428,9 @@ export class Model {
    */
   save(dir: string, options: SaveOptions = {}): Promise<void> {
     return this.#enqueue(async () => {
+      if (options.optimizer && this.#pendingGradients) {
+        throw new Error(`${dir}: not saved: this model holds gradients accumulated since its last optimizer step (computeGradients without optimizerStep), which a checkpoint does not store, so a run resumed from it would lose them; save after optimizerStep, or drop them with zeroGrad() first`);
+      }
       await writeCheckpointFolder(dir, async (folder) => {
         // The other files first: the id covers them, and the tensor files carry the id.
         await options.extraFiles?.(folder);
@@ -506,6 +518,7 @@ export class Model {
   computeGradients(objective: Objective, batch: PackedBatch, options: { lossScale?: number } = {}): Promise<LossResult> {
     return this.#enqueue(async () => {
       const { metrics, ...forward } = await this.#handle.run(batch, nativeObjective(objective, options.lossScale), { backward: true });
+      this.#pendingGradients = true;
       return { metrics, forward };
     });
   }
@@ -513,7 +526,16 @@ export class Model {
   /** Clip, AdamW, zero the gradients. */
   optimizerStep(options: OptimizerOptions = {}): Promise<StepMetrics> {
     const o = optimizerSettings(options);
-    return this.#enqueue(() => this.#handle.step(o));
+    return this.#enqueue(() => this.#step(o));
+  }
+
+  // A step zeroes the gradients whether it is taken or refused (a non-finite norm).
+  async #step(o: Required<OptimizerOptions>): Promise<StepMetrics> {
+    try {
+      return await this.#handle.step(o);
+    } finally {
+      this.#pendingGradients = false;
+    }
   }
 
   /** One training step: gradients of the objective on the batch, then an optimizer step. */
@@ -522,7 +544,7 @@ export class Model {
     // One queue entry, so overlapping trainSteps never interleave gradients and steps.
     return this.#enqueue(async () => {
       const { metrics } = await this.#handle.run(batch, nativeObjective(objective), { backward: true });
-      const step = await this.#handle.step(o);
+      const step = await this.#step(o);
       return { ...metrics, ...step };
     });
   }
@@ -579,12 +601,16 @@ export class Model {
       this.#handle.write({ buffer: 'adam_m', offset: 0, data: zeros });
       this.#handle.write({ buffer: 'adam_v', offset: 0, data: zeros });
       this.#handle.zeroGrad();
+      this.#pendingGradients = false;
       this.#handle.setState({ step: 0 });
     });
   }
 
   zeroGrad(): Promise<void> {
-    return this.#enqueue(async () => this.#handle.zeroGrad());
+    return this.#enqueue(async () => {
+      this.#handle.zeroGrad();
+      this.#pendingGradients = false;
+    });
   }
 
   /** Frees the native memory now. Idempotent. (A model that is never disposed is freed when the garbage collector takes its handle.) */

@@ -2,10 +2,11 @@
 // complete new content, never a partial file: write a temp file in the same folder
 // (rename is only atomic within one file system), fsync it, rename it over the
 // target, then fsync the folder so the rename itself is durable.
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, readdir, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
+import { processRuns } from './processes.js';
 
 export interface AtomicWriteOptions {
   /** Permission bits of the new file (before the umask); default 0o666. */
@@ -67,6 +68,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | Uint8Arra
   const dir = dirname(path);
   // Hidden, unique per process and call, so concurrent writers never share a temp file.
   const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  await removeDeadTemps(dir, basename(path));
   let handle: FileHandle | undefined;
   try {
     handle = await open(temp, 'wx', options.mode ?? 0o666);
@@ -78,12 +80,40 @@ export async function writeFileAtomic(path: string, data: Uint8Array | Uint8Arra
   } catch (e) {
     if (handle) await handle.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined);
-    throw e;
+    throw namingPath(e, path);
   }
   if (sync) await syncDir(dir);
 }
 
-async function syncDir(dir: string): Promise<void> {
+// A writer killed mid-write leaves its temp file; the next write of the same
+// file removes those of processes that no longer run (never a live writer's).
+async function removeDeadTemps(dir: string, name: string): Promise<void> {
+  const prefix = `.${name}.`;
+  let entries: string[];
+  try {
+    entries = await readdir(dir);
+  } catch {
+    return;  // the open below reports a missing folder
+  }
+  for (const e of entries) {
+    if (!e.startsWith(prefix) || !e.endsWith('.tmp')) continue;
+    const m = /^(\d+)\.[0-9a-f]+\.tmp$/.exec(e.slice(prefix.length));
+    if (m && !processRuns(Number(m[1]))) await unlink(join(dir, e)).catch(() => undefined);
+  }
+}
+
+// fs errors such as "ENOSPC: no space left on device, write" name no file:
+// the error says which file could not be written, and keeps its code.
+function namingPath(e: unknown, path: string): unknown {
+  if (!(e instanceof Error) || e.message.includes(path)) return e;
+  const named = new Error(`${path}: ${e.message}`, { cause: e });
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code !== undefined) Object.assign(named, { code });
+  return named;
+}
+
+/** fsync a folder, so renames and new entries in it are durable (a no-op where the file system cannot). */
+export async function syncDir(dir: string): Promise<void> {
   let handle: FileHandle | undefined;
   try {
     handle = await open(dir, 'r');

@@ -37,6 +37,18 @@ void validate_objective(const Config& c, const Batch& b, const Objective& o, con
   }
   if (o.kind == ObjectiveKind::Dpo && static_cast<int64_t>(o.ref_logps.size()) != S)
     throw_arg("refLogps.length", S, o.ref_logps.size());
+  if (o.kind == ObjectiveKind::Dpo) {
+    // A sequence without targets has log-prob 0 whatever the model: its pair
+    // would train on nothing (SFT refuses such a batch too).
+    for (int64_t i = 0; i < 2 * P; ++i) {
+      const int32_t s = o.pairs[i];
+      bool any = false;
+      for (int32_t t = b.cu_seqlens[s] + 1; t < b.cu_seqlens[s + 1] && !any; ++t) any = b.loss_mask[t] != 0;
+      if (!any)
+        throw_arg(at("pairs", i / 2) + (i % 2 ? ".rejected" : ".chosen"),
+                  "a sequence with at least one target token (lossMask)", "sequence " + std::to_string(s) + " with none");
+    }
+  }
   if (o.kind == ObjectiveKind::Bt) {
     if (!o.margins.empty() && static_cast<int64_t>(o.margins.size()) != P) throw_arg("margins.length", P, o.margins.size());
     for (int64_t i = 0; i < 2 * P; ++i)

@@ -23,7 +23,17 @@ namespace {
 
 constexpr int64_t kMax = int64_t(1) << 31;
 
-Napi::Float32Array f32_new(Napi::Env env, int64_t n) { return Napi::Float32Array::New(env, static_cast<size_t>(n)); }
+// Every array a kernel call returns is bounded before it is allocated: a
+// shape that asks for more is a named error, not an abort of the process
+// when V8 cannot find the memory.
+constexpr int64_t kMaxOutput = int64_t(1) << 30;  // floats (4 GiB)
+
+Napi::Float32Array f32_new(Napi::Env env, int64_t n, const char* what = "an output array") {
+  if (n > kMaxOutput)
+    throw_arg(what, "at most 2^30 elements (4 GiB; a kernel call's outputs are bounded)", std::to_string(n) + " elements",
+              ErrorKind::Range);
+  return Napi::Float32Array::New(env, static_cast<size_t>(n));
+}
 
 Napi::Int32Array i32_field(const Napi::Object& o, const char* key, int64_t length) {
   Napi::Value v = o.Get(key);
@@ -183,7 +193,7 @@ Napi::Value embedding(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (has(o, "dout")) {
       Napi::Float32Array dout = f32_field(o, "dout", n * dim);
-      Napi::Float32Array dtable = f32_new(env, vocab * dim);
+      Napi::Float32Array dtable = f32_new(env, vocab * dim, "vocab * dim (the table's gradient)");
       cpu::embedding_backward(ids.Data(), dout.Data(), dtable.Data(), n, dim);
       return dtable;
     }
@@ -220,7 +230,7 @@ Napi::Value logprob(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (has(o, "dlogp")) {
       Napi::Float32Array g = f32_field(o, "dlogp", a.rows);
-      Napi::Float32Array dh = f32_new(env, a.rows * a.dim), dw = f32_new(env, a.vocab * a.dim);
+      Napi::Float32Array dh = f32_new(env, a.rows * a.dim, "rows * dim"), dw = f32_new(env, a.vocab * a.dim, "vocab * dim (the weight's gradient)");
       cpu::logprob_backward(a, g.Data(), dh.Data(), dw.Data(), isa_of(o));
       Napi::Object r = Napi::Object::New(env);
       r.Set("dhidden", dh);

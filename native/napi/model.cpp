@@ -4,6 +4,7 @@
 // (the TypeScript Model queues calls, so its users never see that).
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 
 #include "../model/model.h"
@@ -212,8 +213,18 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
         else if (prec != "bf16") throw_arg("precision", "\"bf16\" or \"fp32\"", "\"" + prec + "\"");
         deterministic = bool_field(opts, "deterministic", true);
       }
-      model_ = std::make_unique<model::Model>(parse_config(cfg), static_cast<uint64_t>(seed), initialize, device, precision,
-                                              deterministic);
+      const model::Config config = parse_config(cfg);
+      try {
+        model_ = std::make_unique<model::Model>(config, static_cast<uint64_t>(seed), initialize, device, precision, deterministic);
+      } catch (const std::bad_alloc&) {
+        // Say how much was asked for: the parameters alone, before gradients and AdamW state.
+        const int64_t n = model::ParamLayout(config).total();
+        char gib[32];
+        std::snprintf(gib, sizeof gib, "%.1f", static_cast<double>(n) * sizeof(float) / double(1 << 30));
+        throw Error(ErrorKind::Range, "creating the model: out of host memory for its parameters (" + std::to_string(n) +
+                                          " fp32 values, " + gib +
+                                          " GiB; gradients and AdamW state need three times as much again when training)");
+      }
       return info.Env().Undefined();
     });
   }
