@@ -2,9 +2,11 @@
 // interrupted and started again ends with the weights and train.json of one
 // that never stopped; a finished job returns at once; bad input is refused.
 import test from 'ava';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { evaluateJudge, runTrainJob, type TrainJob } from '../lib/genrm/jobs.js';
 import { COMPACT_PAIRWISE } from '../lib/genrm/prompt.js';
 import { loadLanguageModel } from '../lib/model/language-model.js';
@@ -61,4 +63,41 @@ test('refused: duplicate ids, every pair too long, another run in the folder, an
   await runTrainJob(job(dir, join(root, 'taken'), 'genrm', { settings: { lr: 1e-3, batchTokens: 300 } }));
   await t.throwsAsync(runTrainJob(job(dir, join(root, 'taken'), 'genrm', { settings: { lr: 2e-3, batchTokens: 300 } })), { message: /holds a training run with other options or data/ });
   await t.throwsAsync(runTrainJob(job(dir, join(root, 'kind'), 'ppo' as 'bt')), { message: /kind: expected one of bt, pairwise, genrm, got "ppo"/ });
+});
+
+// kill -9 a child running the same job at random moments (while it loads,
+// trains, or saves the final checkpoint), several times over; then the job run
+// to its end gives the files of a job that was never interrupted.
+test.serial('bt: killed with SIGKILL at random moments and run again, it ends with the files of an uninterrupted job', async (t) => {
+  const { dir } = await judge;
+  const out = join(root, 'bt-killed');
+  const script = join(root, 'job.mts');
+  const here = (f: string) => JSON.stringify(fileURLToPath(new URL(f, import.meta.url)));
+  await writeFile(script, `
+    import { runTrainJob } from ${here('../lib/genrm/jobs.js')};
+    import { COMPACT_PAIRWISE } from ${here('../lib/genrm/prompt.js')};
+    import { makePairs } from ${here('./judge-fixture.js')};
+    const r = await runTrainJob({ kind: 'bt', modelDir: ${JSON.stringify(dir)}, outDir: ${JSON.stringify(out)}, pairs: makePairs(16),
+      template: COMPACT_PAIRWISE, settings: { lr: 1e-3, batchTokens: 300, epochs: 3, seed: 2 } });
+    process.stdout.write(r.aborted ? 'aborted' : 'done');
+  `);
+  let finished = 0;
+  for (let k = 0; k < 6; k++) {
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    let said = '';
+    child.stdout.on('data', (d: Buffer) => { said += String(d); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 600 + Math.random() * 2400);
+    const code = await closed;
+    clearTimeout(timer);
+    if (code === 0) t.is(said, 'done');
+    if (said === 'done') finished++;
+  }
+  const last = await runTrainJob(job(dir, out, 'bt'));
+  t.false(last.aborted);
+  const straight = join(root, 'bt-straight');
+  if (!(await readFile(join(straight, 'train.json')).catch(() => undefined))) await runTrainJob(job(dir, straight, 'bt'));
+  const files = async (d: string) => [await readFile(join(d, 'model.safetensors')), await readFile(join(d, 'train.json'), 'utf8')];
+  t.deepEqual(await files(out), await files(straight));
+  t.log(`${6 - finished} of 6 runs killed before they finished`);
 });

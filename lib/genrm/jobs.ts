@@ -72,9 +72,9 @@ export async function runTrainJob(job: TrainJob): Promise<TrainJobResult> {
       await savePartial(partial, lm, outcome.history);
       return { aborted: true, outDir: job.outDir, outcome, skipped };
     }
-    await saveLanguageModel(job.outDir, lm);
-    // train.json last: its presence says the checkpoint beside it is complete.
-    await writeFileAtomic(log, utf8(JSON.stringify({ kind: job.kind, settings, outcome, skipped }, null, 1) + '\n'));
+    // train.json, whose presence says the run is finished, is part of the same atomic checkpoint.
+    const record = utf8(JSON.stringify({ kind: job.kind, settings, outcome, skipped }, null, 1) + '\n');
+    await saveLanguageModel(job.outDir, lm, { extraFiles: (folder) => writeFileAtomic(join(folder, 'train.json'), record) });
     await rm(partial, { recursive: true, force: true });
     return { aborted: false, outDir: job.outDir, outcome, skipped };
   } finally {
