@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { baseModel, baseKey, type BaseSpec } from '../lib/demo/base.js';
 import { presetForBudget } from '../lib/demo/presets.js';
-import { findings, summarize, summaryTable } from '../lib/demo/report.js';
+import { chartData, findings, summarize, summaryTable } from '../lib/demo/report.js';
 import { cliPath } from './helpers.js';
 
 let root = '';
@@ -115,4 +115,20 @@ test('several seeds: the table shows mean ± standard deviation per column', (t)
   t.is(summary[0]!.spread.Chat, 0);
   const table = summaryTable(summary, 2);
   t.regex(table, /\| Bradley-Terry \| 75\.0 ± 7\.1 \| 50\.0 ± 0\.0 \| 25\.0 ± 0\.0 \| 100\.0 ± 0\.0 \| 75\.0 ± 0\.0 \| 62\.5 ± 0\.0 \|/);
+});
+
+test('the charts follow the runs: as many STaR iterations as they had, no bar for a split nobody measured', (t) => {
+  const curve = (mode: 'sft' | 'dpo' | 'rationalizer', iteration: number, id: number) => ({ mode, iteration, id, ood: id - 0.1, keepRate: 0.5, faithful: null });
+  const seed = (s: number, surface: Array<{ split: string; accuracy: number; count: number }>) => ({
+    seed: s, methods: [], btSurface: surface, base: { dir: '', cached: true, seconds: 0 }, ceiling: 0.9, seconds: {},
+    baseChecks: { judgement: 0.5, solve: 0.5, quote: 0.5, exact: 0, count: 2, byFamily: {} },
+    curves: [1, 2, 3, 4, 5].map((it) => curve('dpo', it, 0.5 + it / 100)),
+  });
+  const seeds = [seed(1, [{ split: 'feature agrees', accuracy: 0.9, count: 10 }]), seed(2, [{ split: 'feature agrees', accuracy: 0.7, count: 10 }])];
+  const data = chartData(seeds, summarize(seeds));
+  t.deepEqual(data.inDistribution.map((p) => p.x), [1, 2, 3, 4, 5], 'a five-iteration preset charts five iterations');
+  t.is(data.inDistribution.at(-1)!.value, 0.55);
+  t.deepEqual(data.keep.map((p) => p.x), [1, 2, 3, 4, 5]);
+  t.deepEqual(data.btSurface.map((b) => b.group), ['feature agrees'], 'the split that no seed measured gets no 0% bar');
+  t.is(data.btSurface[0]!.value.toFixed(2), '0.80');
 });

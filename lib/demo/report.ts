@@ -19,7 +19,7 @@ export interface Summary {
 }
 
 function stats(values: Array<number | null>): { mean: number | null; spread: number | null } {
-  if (values.some((v) => v === null || !Number.isFinite(v))) return { mean: null, spread: null };
+  if (values.length === 0 || values.some((v) => v === null || !Number.isFinite(v))) return { mean: null, spread: null };
   const xs = values as number[];
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const spread = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
@@ -76,6 +76,36 @@ export function findings(summary: readonly Summary[], voteK: number): string[] {
   return out;
 }
 
+/** The data behind the STaR and Bradley-Terry charts, from the seeds' own runs. */
+export function chartData(seeds: readonly SeedResult[], summary: readonly Summary[]) {
+  const zero = summary.find((s) => s.method === 'Zero-shot CoT');
+  // The iterations the runs have (the preset says how many), not a fixed list.
+  const iterations = [...new Set(seeds.flatMap((s) => s.curves.map((c) => c.iteration)))].sort((a, b) => a - b);
+  const curve = (pick: 'id' | 'ood') => ['sft', 'dpo', 'rationalizer'].flatMap((mode) => {
+    const points = iterations.map((it) => {
+      const vals = seeds.map((s) => s.curves.find((c) => c.mode === mode && c.iteration === it)).filter((c) => c !== undefined).map((c) => c[pick]);
+      const st = stats(vals);
+      return st.mean === null ? null : { x: it, series: `STaR-${mode}`, value: st.mean };
+    }).filter((p) => p !== null);
+    const start = zero?.mean[pick === 'id' ? 'In distribution' : 'OOD overall'];
+    return [...(start === null || start === undefined ? [] : [{ x: 0, series: `STaR-${mode}`, value: start }]), ...points];
+  });
+  const keep = ['sft', 'dpo', 'rationalizer'].flatMap((mode) => iterations.flatMap((it) => {
+    const cs = seeds.map((s) => s.curves.find((c) => c.mode === mode && c.iteration === it)).filter((c) => c !== undefined);
+    if (!cs.length) return [];
+    const k = stats(cs.map((c) => c.keepRate)).mean!;
+    const f = stats(cs.map((c) => c.faithful)).mean;
+    return [{ x: it, series: `${mode}: kept`, value: k }, ...(f === null ? [] : [{ x: it, series: `${mode}: faithful`, value: f }])];
+  }));
+  // A split no seed measured is left out, not drawn as 0%.
+  const splits = [...new Set(seeds.flatMap((s) => s.btSurface.map((b) => b.split)))];
+  const btSurface = splits.flatMap((split) => {
+    const mean = stats(seeds.map((s) => s.btSurface.find((b) => b.split === split)?.accuracy ?? null)).mean;
+    return mean === null ? [] : [{ group: split, series: 'Bradley-Terry', value: mean }];
+  });
+  return { inDistribution: curve('id'), ood: curve('ood'), keep, btSurface };
+}
+
 export async function writeDemoReport(dir: string, preset: DemoPreset, seeds: readonly SeedResult[], extra: { totalSeconds: number; machine: string }): Promise<{ markdown: string; summary: Summary[] }> {
   const summary = summarize(seeds);
   const ceiling = seeds[0]!.ceiling;
@@ -89,31 +119,13 @@ export async function writeDemoReport(dir: string, preset: DemoPreset, seeds: re
     }))),
     yTitle: 'accuracy', yDomain: [0, 1], seriesTitle: 'evaluation',
   });
-  const zero = summary.find((s) => s.method === 'Zero-shot CoT');
-  const curve = (pick: 'id' | 'ood') => ['sft', 'dpo', 'rationalizer'].flatMap((mode) => {
-    const points = [1, 2, 3].map((it) => {
-      const vals = seeds.map((s) => s.curves.find((c) => c.mode === mode && c.iteration === it)).filter((c) => c !== undefined).map((c) => c[pick]);
-      const st = stats(vals);
-      return st.mean === null ? null : { x: it, series: `STaR-${mode}`, value: st.mean };
-    }).filter((p) => p !== null);
-    const start = zero?.mean[pick === 'id' ? 'In distribution' : 'OOD overall'];
-    return [...(start === null || start === undefined ? [] : [{ x: 0, series: `STaR-${mode}`, value: start }]), ...points];
-  });
-  charts['star-iterations-in-distribution'] = await lineChartSvg({ title: 'STaR: in-distribution accuracy by iteration (0 = zero-shot CoT)', data: curve('id'), xTitle: 'iteration', yTitle: 'accuracy', yDomain: [0, 1] });
-  charts['star-iterations-ood'] = await lineChartSvg({ title: 'STaR: out-of-distribution accuracy by iteration (0 = zero-shot CoT)', data: curve('ood'), xTitle: 'iteration', yTitle: 'accuracy', yDomain: [0, 1] });
-  const keep = ['sft', 'dpo', 'rationalizer'].flatMap((mode) => [1, 2, 3].flatMap((it) => {
-    const cs = seeds.map((s) => s.curves.find((c) => c.mode === mode && c.iteration === it)).filter((c) => c !== undefined);
-    if (!cs.length) return [];
-    const k = stats(cs.map((c) => c.keepRate)).mean!;
-    const f = stats(cs.map((c) => c.faithful)).mean;
-    return [{ x: it, series: `${mode}: kept`, value: k }, ...(f === null ? [] : [{ x: it, series: `${mode}: faithful`, value: f }])];
-  }));
-  charts['star-keep-rate'] = await lineChartSvg({ title: 'STaR: share of rationales kept; share of the kept ones whose checks and verdict are true', data: keep, xTitle: 'iteration', yTitle: 'fraction', yDomain: [0, 1] });
-  const splits = seeds[0]!.btSurface.map((b) => b.split);
+  const data = chartData(seeds, summary);
+  charts['star-iterations-in-distribution'] = await lineChartSvg({ title: 'STaR: in-distribution accuracy by iteration (0 = zero-shot CoT)', data: data.inDistribution, xTitle: 'iteration', yTitle: 'accuracy', yDomain: [0, 1] });
+  charts['star-iterations-ood'] = await lineChartSvg({ title: 'STaR: out-of-distribution accuracy by iteration (0 = zero-shot CoT)', data: data.ood, xTitle: 'iteration', yTitle: 'accuracy', yDomain: [0, 1] });
+  charts['star-keep-rate'] = await lineChartSvg({ title: 'STaR: share of rationales kept; share of the kept ones whose checks and verdict are true', data: data.keep, xTitle: 'iteration', yTitle: 'fraction', yDomain: [0, 1] });
   charts['bt-surface-feature'] = await barChartSvg({
     title: 'Bradley-Terry, held-out pairs: accuracy by whether the surface feature points to the label',
-    data: splits.map((split) => ({ group: split, series: 'Bradley-Terry', value: stats(seeds.map((s) => s.btSurface.find((b) => b.split === split)?.accuracy ?? null)).mean ?? 0 })),
-    yTitle: 'accuracy', yDomain: [0, 1],
+    data: data.btSurface, yTitle: 'accuracy', yDomain: [0, 1],
   });
   const timing = Object.entries(seeds[0]!.seconds).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(', ');
   const markdown = [
