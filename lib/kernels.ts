@@ -33,8 +33,7 @@ export function gemm(options: GemmOptions): Float32Array {
   return native().binding.kernels.gemm({ ...options, c });
 }
 
-type Binding = Record<string, (options: object) => unknown>;
-const k = (): Binding => native().binding.kernels as unknown as Binding;
+const k = () => native().binding.kernels;
 
 export interface AttentionShape {
   /** Segment offsets: sequence s is tokens [cuSeqlens[s], cuSeqlens[s+1]); the last entry is the token count. */
@@ -51,44 +50,57 @@ export interface AttentionShape {
 }
 
 /** Causal attention within each packed sequence. q: [tokens, heads, headDim]; k, v: [tokens, kvHeads, headDim]. */
-export function attention(o: AttentionShape & { q: Float32Array; k: Float32Array; v: Float32Array }): { out: Float32Array; lse: Float32Array } {
-  return k().attention!(o) as { out: Float32Array; lse: Float32Array };
+export function attention(o: AttentionInput): { out: Float32Array; lse: Float32Array } {
+  return k().attention(o);
 }
 
 /** Gradients of attention given dout (and the forward's out and lse, unless reference). */
-export function attentionBackward(o: AttentionShape & { q: Float32Array; k: Float32Array; v: Float32Array; dout: Float32Array; out?: Float32Array; lse?: Float32Array }): { dq: Float32Array; dk: Float32Array; dv: Float32Array } {
-  return k().attentionBackward!(o) as { dq: Float32Array; dk: Float32Array; dv: Float32Array };
+export function attentionBackward(o: AttentionBackwardInput): { dq: Float32Array; dk: Float32Array; dv: Float32Array } {
+  return k().attentionBackward(o);
 }
 
-export function rmsnorm(o: { x: Float32Array; weight: Float32Array; rows: number; dim: number; eps?: number }): { y: Float32Array; rstd: Float32Array } {
-  return k().rmsnorm!(o) as { y: Float32Array; rstd: Float32Array };
+export type AttentionInput = AttentionShape & { q: Float32Array; k: Float32Array; v: Float32Array };
+export type AttentionBackwardInput = AttentionInput & { dout: Float32Array; out?: Float32Array; lse?: Float32Array };
+export type RmsnormInput = { x: Float32Array; weight: Float32Array; rows: number; dim: number; eps?: number };
+export type RmsnormBackwardInput = { x: Float32Array; weight: Float32Array; rstd: Float32Array; dy: Float32Array; rows: number; dim: number };
+export type RopeInput = { x: Float32Array; positions: Int32Array; heads: number; headDim: number; theta?: number; inverse?: boolean };
+export type SwigluInput = { gate: Float32Array; up: Float32Array };
+export type EmbeddingInput = { table: Float32Array; ids: Int32Array; vocab: number; dim: number };
+export type EmbeddingBackwardInput = { ids: Int32Array; dout: Float32Array; vocab: number; dim: number };
+export type DpoLossInput = { policyLogps: Float32Array; refLogps: Float32Array; pairs: Int32Array; counts?: Float32Array; beta?: number; labelSmoothing?: number; lossType?: 'sigmoid' | 'ipo' | 'hinge' | 'robust' };
+export type BtLossInput = { rewards: Float32Array; pairs: Int32Array; margins?: Float32Array; centerRewardsCoefficient?: number };
+export type AdamwInput = { params: Float32Array; grads: Float32Array; m: Float32Array; v: Float32Array; step: number; lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number };
+export type SamplingFilterInput = { logits: Float32Array; temperature?: number; topK?: number; topP?: number };
+
+export function rmsnorm(o: RmsnormInput): { y: Float32Array; rstd: Float32Array } {
+  return k().rmsnorm(o);
 }
 
-export function rmsnormBackward(o: { x: Float32Array; weight: Float32Array; rstd: Float32Array; dy: Float32Array; rows: number; dim: number }): { dx: Float32Array; dweight: Float32Array } {
-  return k().rmsnormBackward!(o) as { dx: Float32Array; dweight: Float32Array };
+export function rmsnormBackward(o: RmsnormBackwardInput): { dx: Float32Array; dweight: Float32Array } {
+  return k().rmsnormBackward(o);
 }
 
 /** Rotary embedding (HF convention) of x: [tokens, heads, headDim]; inverse rotates back (the backward). */
-export function rope(o: { x: Float32Array; positions: Int32Array; heads: number; headDim: number; theta?: number; inverse?: boolean }): Float32Array {
-  return k().rope!(o) as Float32Array;
+export function rope(o: RopeInput): Float32Array {
+  return k().rope(o);
 }
 
 /** silu(gate) * up. */
-export function swiglu(o: { gate: Float32Array; up: Float32Array }): Float32Array {
-  return k().swiglu!(o) as Float32Array;
+export function swiglu(o: SwigluInput): Float32Array {
+  return k().swiglu(o);
 }
 
-export function swigluBackward(o: { gate: Float32Array; up: Float32Array; dout: Float32Array }): { dgate: Float32Array; dup: Float32Array } {
-  return k().swiglu!(o) as { dgate: Float32Array; dup: Float32Array };
+export function swigluBackward(o: SwigluInput & { dout: Float32Array }): { dgate: Float32Array; dup: Float32Array } {
+  return k().swiglu(o);
 }
 
-export function embedding(o: { table: Float32Array; ids: Int32Array; vocab: number; dim: number }): Float32Array {
-  return k().embedding!(o) as Float32Array;
+export function embedding(o: EmbeddingInput): Float32Array {
+  return k().embedding(o);
 }
 
 /** Gradient of the embedding table: dtable[ids[t]] += dout[t]. */
-export function embeddingBackward(o: { ids: Int32Array; dout: Float32Array; vocab: number; dim: number }): Float32Array {
-  return k().embedding!(o) as Float32Array;
+export function embeddingBackward(o: EmbeddingBackwardInput): Float32Array {
+  return k().embedding(o);
 }
 
 export interface LogprobOptions {
@@ -103,30 +115,30 @@ export interface LogprobOptions {
 
 /** log_softmax(hidden W^T)[targets], chunked so rows x vocab logits are never all held. */
 export function logprob(o: LogprobOptions & { reference?: boolean }): Float32Array {
-  return k().logprob!(o) as Float32Array;
+  return k().logprob(o);
 }
 
 export function logprobBackward(o: LogprobOptions & { dlogp: Float32Array }): { dhidden: Float32Array; dweight: Float32Array } {
-  return k().logprob!(o) as { dhidden: Float32Array; dweight: Float32Array };
+  return k().logprob(o);
 }
 
 export function sftLoss(o: { seqLogps: Float32Array; seqCounts: Float32Array }): { loss: number; dlogps: Float32Array } {
-  return k().sftLoss!(o) as { loss: number; dlogps: Float32Array };
+  return k().sftLoss(o);
 }
 
 /** DPO family on per-sequence log-probs; pairs is flat [chosen0, rejected0, ...]. Metrics use TRL's names. */
-export function dpoLoss(o: { policyLogps: Float32Array; refLogps: Float32Array; pairs: Int32Array; counts?: Float32Array; beta?: number; labelSmoothing?: number; lossType?: 'sigmoid' | 'ipo' | 'hinge' | 'robust' }): Record<string, number> & { loss: number; dlogps: Float32Array } {
-  return k().dpoLoss!(o) as Record<string, number> & { loss: number; dlogps: Float32Array };
+export function dpoLoss(o: DpoLossInput): Record<string, number> & { loss: number; dlogps: Float32Array } {
+  return k().dpoLoss(o);
 }
 
 /** Bradley-Terry loss on rewards; pairs is flat [chosen0, rejected0, ...]. */
-export function btLoss(o: { rewards: Float32Array; pairs: Int32Array; margins?: Float32Array; centerRewardsCoefficient?: number }): Record<string, number> & { loss: number; drewards: Float32Array } {
-  return k().btLoss!(o) as Record<string, number> & { loss: number; drewards: Float32Array };
+export function btLoss(o: BtLossInput): Record<string, number> & { loss: number; drewards: Float32Array } {
+  return k().btLoss(o);
 }
 
 /** One AdamW step (torch semantics) on one tensor; updates params, m and v in place. */
-export function adamw(o: { params: Float32Array; grads: Float32Array; m: Float32Array; v: Float32Array; step: number; lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }): void {
-  k().adamw!(o);
+export function adamw(o: AdamwInput): void {
+  k().adamw(o);
 }
 
 /**
@@ -134,6 +146,6 @@ export function adamw(o: { params: Float32Array; grads: Float32Array; m: Float32
  * then top-p, as Model.generate applies them (equal logits ordered by id). ids
  * ascending; probs their probabilities after filtering (summing to 1).
  */
-export function samplingFilter(o: { logits: Float32Array; temperature?: number; topK?: number; topP?: number }): { ids: Int32Array; probs: Float64Array } {
-  return k().samplingFilter!(o) as { ids: Int32Array; probs: Float64Array };
+export function samplingFilter(o: SamplingFilterInput): { ids: Int32Array; probs: Float64Array } {
+  return k().samplingFilter(o);
 }

@@ -6,6 +6,7 @@
 // share a folder). PREBUILDS_ONLY=1 skips the build/ folders.
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import type { NativeBinding } from './binding.js';
 import { packageRoot } from './package-root.js';
 
 const require = createRequire(import.meta.url);
@@ -64,24 +65,7 @@ export interface NativeGemmOptions {
   reference?: boolean;
 }
 
-/** The functions the addon exports (native/napi). */
-export interface NativeBinding {
-  info(): NativeInfo;
-  cudaStatus(): CudaStatus;
-  configure(options: { threads?: number; isa?: Isa }): NativeInfo;
-  kernels: { gemm(options: NativeGemmOptions): Float32Array };
-  bench: {
-    /** Measured fp32 FMA throughput over all engine threads, GFLOP/s. */
-    fmaPeak(options: { isa?: Isa; seconds?: number }): number;
-    openblasInfo(): { available: boolean; config?: string; reason?: string };
-    /** cblas_sgemm with kernels.gemm's options (isa and reference ignored). */
-    openblasGemm(options: NativeGemmOptions): Float32Array;
-  };
-  files: {
-    /** Swaps two paths atomically (renameat2 RENAME_EXCHANGE); false where the file system cannot. */
-    exchange(a: string, b: string): boolean;
-  };
-}
+export type { NativeBinding } from './binding.js';
 
 export interface LoadAttempt {
   binary: Backend;

@@ -95,7 +95,7 @@ test('the native handle refuses a second call while one runs', async (t) => {
   const handle = (m as unknown as Record<string, unknown>);
   // Reach the raw handle the way a careless embedder might, through the binding.
   const { native } = await import('../lib/native.js');
-  const Raw = (native().binding as unknown as { Model: new (c: object, s: number) => { run(b: object, o: object, x: object): Promise<unknown>; dispose(): void } }).Model;
+  const Raw = native().binding.Model;
   const raw = new Raw(config, 1);
   const first = raw.run(b!, { type: 'sft', lossScale: 1 }, { backward: true });
   t.throws(() => raw.run(b!, { type: 'sft', lossScale: 1 }, {}), { message: /run: the model is busy with another call; await it first/ });
@@ -307,19 +307,22 @@ test('deterministic: a boolean option, reported by the model (always true on the
 
 test('the native layer has no defaults: a missing objective or optimizer value is a named error', async (t) => {
   const { native } = await import('../lib/native.js');
-  const Raw = (native().binding as unknown as { Model: new (c: object, s: number) => { run(b: object, o: object, x: object): Promise<unknown>; step(o: object): Promise<unknown>; dispose(): void } }).Model;
+  const Raw = native().binding.Model;
+  // What a caller outside the typed API could pass: fields missing on purpose.
+  type Loose = Parameters<InstanceType<typeof Raw>['run']>[1] & Parameters<InstanceType<typeof Raw>['step']>[0];
+  const loose = (o: object) => o as Loose;
   const raw = new Raw(config, 1);
   const [b] = batches(1, 5);
   try {
-    t.throws(() => raw.run(b!, { type: 'sft' }, {}), { message: /lossScale: expected a number, got undefined/ });
-    t.throws(() => raw.run(b!, { lossScale: 1 }, {}), { message: /type: expected a string, got undefined/ });
+    t.throws(() => raw.run(b!, loose({ type: 'sft' }), {}), { message: /lossScale: expected a number, got undefined/ });
+    t.throws(() => raw.run(b!, loose({ lossScale: 1 }), {}), { message: /type: expected a string, got undefined/ });
     const dpo = { type: 'dpo', pairs: Int32Array.of(0, 1), refLogps: Float32Array.of(0, 0), lossScale: 1, lossType: 'sigmoid', labelSmoothing: 0 };
-    t.throws(() => raw.run(b!, dpo, {}), { message: /beta: expected a number, got undefined/ });
+    t.throws(() => raw.run(b!, loose(dpo), {}), { message: /beta: expected a number, got undefined/ });
     const optim = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, maxGradNorm: 1, warmupSteps: 0, totalSteps: 0, minLrRatio: 0 };
     for (const key of Object.keys(optim)) {
       const partial: Record<string, number> = { ...optim };
       delete partial[key];
-      t.throws(() => raw.step(partial), { message: new RegExp(`${key}: expected`) }, key);
+      t.throws(() => raw.step(loose(partial)), { message: new RegExp(`${key}: expected`) }, key);
     }
   } finally {
     raw.dispose();

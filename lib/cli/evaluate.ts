@@ -1,10 +1,10 @@
 // `genrm eval` (judge files of pairs and score them: RewardBench's sections when
 // the subsets are RewardBench's or a benchmark file is given, else accuracy)
 // and `genrm judge` (one pair from the command line, rationale and verdict).
-import { RATIONALE_SAMPLING_DEFAULTS } from '../defaults.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
+import { RATIONALE_SAMPLING_DEFAULTS } from '../defaults.js';
 import { REWARDBENCH, accuracy, benchmarkFromCounts, benchmarkTable, scoreBenchmark, scoreToMarkdown, validateBenchmark, wilsonInterval, type Benchmark, type BenchmarkScore } from '../eval/index.js';
 import { evaluateJudge, JUDGE_KINDS, type JudgeKind, type Judged } from '../genrm/jobs.js';
 import { judgeDirect } from '../genrm/judge.js';

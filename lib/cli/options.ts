@@ -1,8 +1,8 @@
 // Option parsers and the option groups several commands share (data, training,
 // sampling), each documented in --help with its default.
-import { RATIONALE_SAMPLING_DEFAULTS } from '../defaults.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PREFERENCE_FORMATS } from '../data/index.js';
+import { RATIONALE_SAMPLING_DEFAULTS } from '../defaults.js';
 import { TEMPLATES } from '../genrm/prompt.js';
 import { TRAIN_DEFAULTS } from '../train/trainer.js';
 

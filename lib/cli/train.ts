@@ -1,7 +1,7 @@
 // `genrm train-bt`, `genrm train-genrm` and `genrm star`: read the data, train
 // with a progress bar, save on Ctrl-C, and say how to resume.
-import { DPO_DEFAULTS, RATIONALIZER_LR, STAR_ITERATIONS } from '../defaults.js';
 import { Option, type Command } from 'commander';
+import { DPO_DEFAULTS, RATIONALIZER_LR, STAR_ITERATIONS } from '../defaults.js';
 import { runTrainJob, type TrainKind } from '../genrm/jobs.js';
 import { templateByName } from '../genrm/prompt.js';
 import { runStar, type StarMode } from '../genrm/star.js';

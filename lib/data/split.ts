@@ -3,6 +3,8 @@
 // run, every file order and every subset of the data, so pairs that share a
 // prompt (UltraFeedback prompt_id, UltraInteract parent_id) never straddle it.
 
+import { FNV_OFFSET, fmix32, fnvStep } from '../util/random.js';
+
 const encoder = new TextEncoder();
 
 /**
@@ -12,22 +14,11 @@ const encoder = new TextEncoder();
  * whole range; divided by 2^32.
  */
 export function groupHash(key: string, seed = 0): number {
-  let h = 0x811c9dc5;
+  let h = FNV_OFFSET;
   const s = seed >>> 0;
-  for (let i = 0; i < 4; i++) {
-    h ^= (s >>> (8 * i)) & 0xff;
-    h = Math.imul(h, 0x01000193);
-  }
-  for (const b of encoder.encode(key)) {
-    h ^= b;
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return (h >>> 0) / 2 ** 32;
+  for (let i = 0; i < 4; i++) h = fnvStep(h, (s >>> (8 * i)) & 0xff);
+  for (const b of encoder.encode(key)) h = fnvStep(h, b);
+  return fmix32(h) / 2 ** 32;
 }
 
 export interface SplitOptions {

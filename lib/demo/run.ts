@@ -5,7 +5,7 @@
 // STaR-DPO and STaR-Rationalizer - in distribution and on the four
 // RewardBench-like sections. Nothing here knows the answers it reports: every
 // number comes from a judge's output scored against the labels.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PreferencePair } from '../data/index.js';
 import { accuracy, scoreBenchmark, type Judgement } from '../eval/index.js';
@@ -16,6 +16,7 @@ import { runStar, type StarMode } from '../genrm/star.js';
 import { majorityVote } from '../genrm/verdict.js';
 import { loadLanguageModel, type LanguageModel } from '../model/language-model.js';
 import { evaluateBradleyTerry } from '../train/bt.js';
+import { readJsonl } from '../util/jsonl.js';
 import { isFaithful } from '../world/index.js';
 import { baseModel } from './base.js';
 import { demoData, type DemoData } from './data.js';
@@ -205,7 +206,7 @@ export async function runSeed(seed: number, preset: DemoPreset, dirs: { out: str
     await cot(name, r.finalDir);
     const last = methods[before]!;
     for (const it of r.iterations) {
-      const recs = (await readFile(join(out, `star-${mode}`, `iter-${it.iteration}`, 'rationales.jsonl'), 'utf8')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { kept: boolean; faithful?: boolean });
+      const recs = await readJsonl<{ kept: boolean; faithful?: boolean }>(join(out, `star-${mode}`, `iter-${it.iteration}`, 'rationales.jsonl'));
       const kept = recs.filter((x) => x.kept);
       const e = (it.eval ?? {}) as { id?: number; ood?: number | null };
       curves.push({

@@ -13,14 +13,15 @@
 // checkpoint and metrics.json. Work is resumable at chunk (sampling) and step
 // (training) granularity: an interrupted run, started again with the same
 // options, produces the same files as one that never stopped.
-import { ADAMW_DEFAULTS, DPO_DEFAULTS, RATIONALIZER_LR, STAR_ITERATIONS } from '../defaults.js';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ADAMW_DEFAULTS, DPO_DEFAULTS, RATIONALIZER_LR, STAR_ITERATIONS } from '../defaults.js';
 import { loadLanguageModel, type LanguageModel } from '../model/language-model.js';
 import type { PairLike, Skipped } from '../train/bt.js';
 import { scoreSequences } from '../train/forward.js';
 import { trainUnits, type TrainOutcome, type TrainProgress, type TrainSettings, type TrainUnit } from '../train/trainer.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { readJsonl } from '../util/jsonl.js';
 import { deriveSeed, shuffled } from '../util/random.js';
 import type { JudgeContext } from './judge.js';
 import { MT_BENCH_PAIRWISE, type JudgeTemplate } from './prompt.js';
@@ -158,20 +159,11 @@ export function selectRationales(mode: StarMode, pair: PairLike, samples: readon
   return samples.map((s) => out.get(s) ?? record(s, false, dropWhy(s)));
 }
 
-async function readJsonl<T>(file: string): Promise<T[]> {
-  const text = await readFile(file, 'utf8');
-  return text.split('\n').filter((l) => l.trim()).map((l, i) => {
-    try {
-      return JSON.parse(l) as T;
-    } catch (e) {
-      throw new Error(`${file} line ${i + 1}: not JSON (${(e as Error).message}); delete the file to redo this iteration's sampling`);
-    }
-  });
-}
+// A rationale as a training sequence: its prompt, then the sampled tokens as targets.
+const recordSequence = (r: RationaleRecord) => ({ ids: Int32Array.from([...r.prompt_ids, ...r.tokens]), promptLength: r.prompt_ids.length });
 
 function unitsFrom(records: readonly RationaleRecord[], mode: StarMode): { sft: TrainUnit[]; dpo: Array<{ chosen: RationaleRecord; rejected: RationaleRecord }> } {
-  const seq = (r: RationaleRecord) => ({ ids: Int32Array.from([...r.prompt_ids, ...r.tokens]), promptLength: r.prompt_ids.length });
-  if (mode !== 'dpo') return { sft: records.filter((r) => r.role === 'target').map((r) => ({ sequences: [seq(r)] })), dpo: [] };
+  if (mode !== 'dpo') return { sft: records.filter((r) => r.role === 'target').map((r) => ({ sequences: [recordSequence(r)] })), dpo: [] };
   const dpo: Array<{ chosen: RationaleRecord; rejected: RationaleRecord }> = [];
   const byKey = new Map<string, { c: RationaleRecord[]; r: RationaleRecord[] }>();
   for (const r of records) {
@@ -281,19 +273,18 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
         await writeFileAtomic(rationales, utf8(all.flatMap((c) => c.records).map((r) => JSON.stringify(r) + '\n').join('')));
         await rm(chunks, { recursive: true, force: true });
       }
-      const records = await readJsonl<RationaleRecord>(rationales);
+      const records = await readJsonl<RationaleRecord>(rationales, "delete the file to redo this iteration's sampling");
       const skipped = JSON.parse(await readFile(skippedFile, 'utf8')) as Skipped[];
 
       // 2. Training data; DPO reference log-probs from the iteration's starting model, saved before any step.
       const { sft, dpo: dpoPairs } = unitsFrom(records, options.mode);
       let units: TrainUnit[] = sft;
-      const seq = (r: RationaleRecord) => ({ ids: Int32Array.from([...r.prompt_ids, ...r.tokens]), promptLength: r.prompt_ids.length });
       if (options.mode === 'dpo' && dpoPairs.length > 0) {
         const refFile = join(dir, 'reference.json');
         let ref: number[];
         if (await exists(refFile)) ref = JSON.parse(await readFile(refFile, 'utf8')) as number[];
         else {
-          const seqs = dpoPairs.flatMap(({ chosen, rejected }) => [seq(chosen), seq(rejected)]);
+          const seqs = dpoPairs.flatMap(({ chosen, rejected }) => [recordSequence(chosen), recordSequence(rejected)]);
           progress('reference', 0, seqs.length);
           try {
             ref = Array.from((await scoreSequences(lm.model, seqs, { signal, onProgress: (d, t) => progress('reference', d, t) })).logps);
@@ -303,7 +294,7 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
           }
           await writeFileAtomic(refFile, utf8(JSON.stringify(ref) + '\n'));
         }
-        units = dpoPairs.map(({ chosen, rejected }, i) => ({ sequences: [seq(chosen), seq(rejected)], refLogps: [ref[2 * i]!, ref[2 * i + 1]!] as const }));
+        units = dpoPairs.map(({ chosen, rejected }, i) => ({ sequences: [recordSequence(chosen), recordSequence(rejected)], refLogps: [ref[2 * i]!, ref[2 * i + 1]!] as const }));
       }
 
       // 3. Training (resumable), then the checkpoint, written whole before it is renamed into place.

@@ -4,6 +4,7 @@
 // Every heavy call is one asynchronous native call; calls on one model queue.
 import { join } from 'node:path';
 import { ADAMW_DEFAULTS, DPO_DEFAULTS } from '../defaults.js';
+import type { NativeBuffer, NativeModel, NativeObjective } from '../binding.js';
 import { native, type Backend } from '../native.js';
 import type { PackedBatch } from './batch.js';
 import { CheckpointId, ID_METADATA, addFolderFiles, readCheckpointFolder, writeCheckpointFolder, type CheckpointManifest } from './checkpoint.js';
@@ -164,20 +165,6 @@ export interface ParameterInfo {
   decay: boolean;
 }
 
-interface NativeModel {
-  layout(): ParameterInfo[];
-  read(o: { buffer: string; offset?: number; size?: number }): Float32Array;
-  write(o: { buffer: string; offset?: number; data: Float32Array }): void;
-  state(): { step: number; rngState: bigint; numParams: number };
-  setState(o: { step?: number; rngState?: bigint }): void;
-  run(batch: PackedBatch, objective: object, options: object): Promise<ForwardResult & { metrics: Metrics }>;
-  step(o: object): Promise<StepMetrics>;
-  generate(requests: object[], options: object): Promise<{ samples: Sample[]; cacheBytes: number }>;
-  cancel(): void;
-  zeroGrad(): void;
-  dispose(): void;
-  readonly disposed: boolean;
-}
 
 /**
  * The matrix arithmetic of a model on the GPU: 'bf16' rounds the operands of every
@@ -278,7 +265,7 @@ function pairsArray(pairs: ReadonlyArray<readonly [number, number]>): Int32Array
 }
 
 // Every field the native layer reads is given: it has no defaults of its own.
-function nativeObjective(o: Objective | { type: 'none' }, lossScale = 1): object {
+function nativeObjective(o: Objective | { type: 'none' }, lossScale = 1): NativeObjective {
   switch (o.type) {
     case 'none':
     case 'sft':
@@ -328,7 +315,7 @@ export class Model {
   static #make(config: LlamaConfig | Record<string, unknown>, seed: number, initialize: boolean, how: DeviceSettings): Model {
     const c = parseLlamaConfig(config, 'config');
     const engine = native();
-    const Ctor = (engine.binding as unknown as { Model: new (config: object, seed: number, o: object) => NativeModel }).Model;
+    const Ctor = engine.binding.Model;
     // The loaded engine decides: the CUDA binary on a usable GPU keeps the model on the device.
     return new Model(c, new Ctor(nativeConfig(c), seed, { initialize, device: engine.backend, ...how }), engine.backend, how);
   }
@@ -375,7 +362,7 @@ export class Model {
     }
   }
 
-  async #loadTensors(reader: TensorSource, file: string, prefix: string, buffer: string, keepInitialised?: ReadonlySet<string>): Promise<void> {
+  async #loadTensors(reader: TensorSource, file: string, prefix: string, buffer: NativeBuffer, keepInitialised?: ReadonlySet<string>): Promise<void> {
     const expected = new Set(this.parameters.map((p) => prefix + p.name));
     for (const t of reader.tensors) {
       if (expected.has(t.name)) continue;

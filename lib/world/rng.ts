@@ -2,21 +2,7 @@
 // Math.imul arithmetic, no BigInt), seeded through splitmix32. Streams are
 // named: Rng.stream(seed, 'train') depends only on the seed and the name, so
 // generating one split never shifts the numbers another split sees.
-
-function splitmix32(state: { s: number }): number {
-  state.s = (state.s + 0x9e3779b9) | 0;
-  let z = state.s;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-  return (z ^ (z >>> 16)) >>> 0;
-}
-
-/** FNV-1a over UTF-16 code units: a stable 32-bit id for a stream name. */
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
+import { fnv1a, splitmix32 } from '../util/random.js';
 
 export class Rng {
   private a: number;
