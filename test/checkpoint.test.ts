@@ -197,7 +197,7 @@ test('SIGKILL at any moment of a save leaves a checkpoint that loads as the old 
     m.dispose();
   };
   let seed = 1;
-  const kills = 12;
+  const kills = 8;
   for (let k = 0; k < kills; k++) {
     for (let s = seed; s < seed + 40; s++) expect(s);
     const child = spawn(process.execPath, ['--import', 'tsx', writer, String(seed)], { stdio: ['ignore', 'pipe', 'inherit'] });
