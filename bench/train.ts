@@ -1,6 +1,6 @@
 // Training throughput of Llama-style models: one trainStep (SFT over every
 // position, AdamW) per timed run, against the same model in PyTorch timed in the
-// same run. Configs are the anchors' (../shared/anchors/torch_llama.py).
+// same run. Configs are those of the reference measurements the targets were set from.
 import { Model } from '../lib/model/model.js';
 import { packSequences } from '../lib/model/batch.js';
 import { native } from '../lib/native.js';

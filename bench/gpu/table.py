@@ -1,5 +1,5 @@
 """One table of the GPU benchmark: genrm (bench_cuda.cpp's JSON) against PyTorch
-(torch_reference.py's JSON), with DESIGN.md section 5's targets.
+(torch_reference.py's JSON), with the targets of docs/performance.md.
 
     python3 table.py OURS.json TORCH.json [OUT.md]
 
@@ -106,7 +106,7 @@ class Table:
 def build(ours, torch):
     t = Table()
     ms = "{:.3f} ms"
-    # GEMM: information (DESIGN.md: use cuBLAS where present; own kernel against it).
+    # GEMM: information (cuBLAS where present; the own kernel against it).
     for name in ["bf16 8192^3", "fp32-storage 16384x2048x768"]:
         th = find(torch, "gemm", name=name)
         own, cub = find(ours, "gemm", name=name, engine="own"), find(ours, "gemm", name=name, engine="cublas")
@@ -158,7 +158,7 @@ def build(ours, torch):
     if o is not None:
         t.add("training 125M, bf16, own GEMM (the prebuild's) vs eager bf16 [tokens/s]", o, th, "tokens_per_s",
               "{:,.0f}", True, extra=("step_ms", "({:.1f} ms)"))
-    # Sampling (DESIGN.md section 5): new tokens/s against transformers' generate().
+    # Sampling (a target of docs/performance.md): new tokens/s against transformers' generate().
     th = find(torch, "generate", model="llama-125m", batch=64)
     for batch in (64, 1):
         o = find(ours, "generate", model="llama-125m", batch=batch)

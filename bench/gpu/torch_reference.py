@@ -1,5 +1,5 @@
 """PyTorch reference for bench/gpu/bench_cuda.cpp: the same rows, measured the way
-the anchors (DESIGN.md section 5) were: SDPA attention (flash; cuDNN for
+the reference measurements (docs/performance.md, "Targets") were: SDPA attention (flash; cuDNN for
 information), the naive DPO log-prob step (full logits), bf16 GEMM, the 125M
 Llama training step in eager mode with bf16 autocast and AdamW, and sampling
 from that model with transformers' generate().
@@ -157,7 +157,7 @@ def attention_rows():
 
             row.update(backend="flash", **one(SDPBackend.FLASH_ATTENTION))
             log(f"attention B{B} H{H} T{T} D{D} flash: fwd {row['fwd_ms']:.3f} ms, fwd+bwd {row['fwdbwd_ms']:.3f} ms")
-            try:  # information only (DESIGN.md: cuDNN is a later target)
+            try:  # information only (cuDNN is a later target)
                 row["cudnn"] = one(SDPBackend.CUDNN_ATTENTION)
             except Exception as e:
                 row["cudnn"] = {"error": f"{type(e).__name__}: {e}"[:200]}
