@@ -270,6 +270,17 @@ test('a model too large for host memory names its size', (t) => {
     { message: /creating the model: out of host memory for its parameters \(\d+ fp32 values, [\d.]+ GiB/ });
 });
 
+test('a batch whose activations do not fit in host memory names the run', async (t) => {
+  const mode = readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim();
+  if (mode === '1') return t.pass('overcommit_memory = 1: the allocation would succeed and fault later; not tried');
+  // One layer with the widest MLP a config allows: a 2^17-token batch needs 2^35 floats for one activation.
+  const m = Model.create({ hidden_size: 64, intermediate_size: 1 << 18, num_hidden_layers: 1, num_attention_heads: 1, vocab_size: 32, max_position_embeddings: 1 << 17 }, { seed: 1 });
+  const { packSequences } = await import('../lib/index.js');
+  const batch = packSequences([{ ids: new Int32Array(1 << 17) }]);
+  await t.throwsAsync(m.forward(batch), { message: /run over a batch of 131072 tokens in 1 sequences: out of host memory/ });
+  m.dispose();
+});
+
 // A tiny file system that fills up: a tmpfs of 2 MiB, where this process may mount one.
 const tiny = (() => {
   if (process.platform !== 'linux' || process.getuid?.() !== 0) return undefined;

@@ -116,10 +116,11 @@ using Emit = std::function<void(const std::vector<Emitted>&)>;
 // engine's error, then releases the model.
 class Job : public Napi::AsyncProgressQueueWorker<Emitted> {
  public:
+  // what: the work, as an out-of-memory error names it ("run over a batch of 4096 tokens").
   Job(Napi::Env env, ModelHandle* owner, Napi::Object self, std::function<void(const Emit&)> fn,
-      std::function<Napi::Value(Napi::Env)> result, Napi::Function on_emit)
+      std::function<Napi::Value(Napi::Env)> result, Napi::Function on_emit, std::string what)
       : Napi::AsyncProgressQueueWorker<Emitted>(env), deferred_(Napi::Promise::Deferred::New(env)), owner_(owner),
-        self_(Napi::Persistent(self)), fn_(std::move(fn)), result_(std::move(result)) {
+        self_(Napi::Persistent(self)), fn_(std::move(fn)), result_(std::move(result)), what_(std::move(what)) {
     if (!on_emit.IsEmpty()) on_emit_ = Napi::Persistent(on_emit);
   }
   Napi::Promise promise() const { return deferred_.Promise(); }
@@ -135,7 +136,7 @@ class Job : public Napi::AsyncProgressQueueWorker<Emitted> {
       SetError(e.what());
     } catch (const std::bad_alloc&) {
       kind_ = ErrorKind::Runtime;
-      SetError("out of host memory");
+      SetError(what_ + ": out of host memory");
     } catch (const std::exception& e) {
       kind_ = ErrorKind::Runtime;
       SetError(e.what());
@@ -172,6 +173,7 @@ class Job : public Napi::AsyncProgressQueueWorker<Emitted> {
   Napi::ObjectReference self_;  // keeps the model alive while the job runs
   std::function<void(const Emit&)> fn_;
   std::function<Napi::Value(Napi::Env)> result_;
+  std::string what_;
   ErrorKind kind_ = ErrorKind::Runtime;
 };
 
@@ -327,10 +329,11 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
     });
   }
 
-  Napi::Value start(const Napi::CallbackInfo& info, std::function<void(const Emit&)> fn,
+  Napi::Value start(const Napi::CallbackInfo& info, std::string what, std::function<void(const Emit&)> fn,
                     std::function<Napi::Value(Napi::Env)> result, Napi::Function on_emit = Napi::Function()) {
     busy_.store(true);
-    Job* job = new Job(info.Env(), this, info.This().As<Napi::Object>(), std::move(fn), std::move(result), on_emit);
+    Job* job = new Job(info.Env(), this, info.This().As<Napi::Object>(), std::move(fn), std::move(result), on_emit,
+                       std::move(what));
     Napi::Promise p = job->promise();
     job->Queue();
     return p;
@@ -351,8 +354,10 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       }
       auto out = std::make_shared<model::Result>();
       model::Model* mp = &m;
+      const std::string what = "run over a batch of " + std::to_string(batch->tokens()) + " tokens in " +
+                               std::to_string(batch->seqs()) + " sequences";
       return start(
-          info, [=](const Emit&) { *out = mp->run(*batch, *objective, backward, lr); },
+          info, what, [=](const Emit&) { *out = mp->run(*batch, *objective, backward, lr); },
           [out](Napi::Env env) -> Napi::Value {
             Napi::Object o = Napi::Object::New(env);
             Napi::Object metrics = Napi::Object::New(env);
@@ -375,7 +380,8 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       auto out = std::make_shared<model::StepResult>();
       model::Model* mp = &m;
       return start(
-          info, [=](const Emit&) { *out = mp->optimizer_step(oc); },
+          info, "optimizer step over " + std::to_string(m.num_params()) + " parameters (gradients and AdamW state)",
+          [=](const Emit&) { *out = mp->optimizer_step(oc); },
           [out](Napi::Env env) -> Napi::Value {
             Napi::Object o = Napi::Object::New(env);
             o.Set("grad_norm", out->grad_norm);
@@ -425,7 +431,7 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       cancel_.store(false);
       const bool stream = !on_token.IsEmpty();
       return start(
-          info,
+          info, "generation of " + std::to_string(requests.size()) + " prompts (key/value cache and decode buffers)",
           [=](const Emit& emit) {
             model::TokenSink sink = [&](const std::vector<std::pair<int64_t, int32_t>>& step) {
               std::vector<Emitted> items;

@@ -77,7 +77,9 @@ model::Batch long_batch(const model::Config& c) {
 model::Objective objective(model::ObjectiveKind kind) {
   model::Objective o;
   o.kind = kind;
-  o.pairs = {0, 2, 3, 1};
+  // Sequence 1 is one token, so it has no target: BT reads its last token, DPO
+  // refuses a pair without targets, so DPO pairs sequence 3 with 0 (used twice).
+  o.pairs = kind == model::ObjectiveKind::Dpo ? std::vector<int32_t>{0, 2, 3, 0} : std::vector<int32_t>{0, 2, 3, 1};
   o.beta = 0.5;
   o.ref_logps = {-170.0f, 0.0f, -240.0f, -150.0f};
   o.margins = {0.2f, -0.1f};
