@@ -1,12 +1,12 @@
 // npm test: builds what is missing or stale (CPU addon, TypeScript, prebuilds
-// for the packaging test, the CUDA prebuild when nvcc exists), runs the C++
-// harness, the CUDA parity cases with the kernels on the CPU simulator
-// (native/cuda/sim), the ava suite, then the model-level ava files again with models
-// "on the GPU" over the engine's CPU stand-in for a device (the CUDA model's
-// TypeScript, N-API and host code, where there is no GPU), and ends with one
-// line "N passed, N failed".
+// for the packaging test, the CUDA prebuild when nvcc exists), runs the
+// TypeScript linter (eslint.config.mjs), the C++ harness, the CUDA parity cases
+// with the kernels on the CPU simulator (native/cuda/sim), the ava suite, then
+// the model-level ava files again with models "on the GPU" over the engine's
+// CPU stand-in for a device (the CUDA model's TypeScript, N-API and host code,
+// where there is no GPU), and ends with one line "N passed, N failed".
 // PREBUILDS_ONLY=1 tests the shipped prebuilds instead of building the addon.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileCpu, compileTs, hasCommand, hostDoubleAddon, nativeTests, prebuildCuda, root, run, simTests } from './tasks.mjs';
@@ -65,6 +65,11 @@ try {
   }
   compileTs();
   run(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'test/tsconfig.json']);
+
+  console.log('# lint (eslint)');
+  const lint = spawnSync(join(root, 'node_modules', '.bin', 'eslint'), ['lib', 'bench', 'test', 'scripts', 'eslint.config.mjs'], { cwd: root, stdio: 'inherit' });
+  if (lint.status === 0) passed += 1;
+  else failed += 1;
 
   console.log('# C++ engine tests');
   const n = nativeTests();

@@ -25,8 +25,6 @@ test.after.always(async () => {
 });
 const tmp = (name = 'f.safetensors') => join(dir, `${counter++}-${name}`);
 
-const bits32 = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0]!;
-const fromBits32 = (b: number) => new Float32Array(new Uint32Array([b]).buffer)[0]!;
 const f16 = (...h: number[]) => f16ToFloat32(new Uint16Array(h));
 const toBf16 = (...b: number[]) => Array.from(float32ToBf16(new Float32Array(new Uint32Array(b).buffer)));
 

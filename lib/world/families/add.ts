@@ -4,7 +4,6 @@
 // before, the step is named once in the question), which a small model learns; fetching the k-th digit of a long
 // operand, as column addition needs, it does not learn in our budget (see
 // bench/NOTES.md, "world v3"). Dropping a carry is the classic subtle slip.
-import type { Rng } from '../rng.js';
 import type { AddQuestion, Family, Level } from '../types.js';
 import { plainNumber } from '../text.js';
 
