@@ -128,6 +128,7 @@ test('a live writer\'s lock refuses a save; a dead writer\'s lock and leftovers 
   mkdirSync(join(root, `.ckpt.genrm-save.${dead}.00aa11`));
   writeFileSync(join(root, `.ckpt.genrm-save.${dead}.00aa11`, 'model.safetensors'), 'partial');
   writeFileSync(join(dir, `.model.safetensors.${dead}.0badc0ffee00.tmp`), 'partial');
+  writeFileSync(join(root, `.ckpt.genrm-lock.${dead}.0c0ffee0`), `${dead} ${hostname()}\n`);  // a lock being taken when its writer died
   // A live writer's staging folder is not touched.
   const live = join(root, `.ckpt.genrm-save.${process.ppid}.00bb22`);
   mkdirSync(live);
@@ -281,24 +282,32 @@ test('a batch whose activations do not fit in host memory names the run', async 
   m.dispose();
 });
 
-// A tiny file system that fills up: a tmpfs of 2 MiB, where this process may mount one.
-const tiny = (() => {
+// A tiny file system that fills up: a tmpfs of 2 MiB, where this process may
+// mount one (tried once here, then mounted by the case itself, so a run that
+// leaves the case out leaves no mount behind).
+function mountTiny(): string | undefined {
   if (process.platform !== 'linux' || process.getuid?.() !== 0) return undefined;
   const at = mkdtempSync(join(tmpdir(), 'genrm-tinyfs-'));
-  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', at]).status !== 0) {
-    rmSync(at, { recursive: true, force: true });
-    return undefined;
-  }
-  return at;
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', at]).status === 0) return at;
+  rmSync(at, { recursive: true, force: true });
+  return undefined;
+}
+function unmountTiny(at: string): void {
+  spawnSync('umount', [at]);
+  rmSync(at, { recursive: true, force: true });
+}
+const canMount = (() => {
+  const at = mountTiny();
+  if (at) unmountTiny(at);
+  return at !== undefined;
 })();
-const tinyTest = tiny ? test : test.skip;
+const tinyTest = canMount ? test : test.skip;
 
 tinyTest('a full disk fails the save with the path named and leaves the previous checkpoint loadable', async (t) => {
-  t.teardown(() => {
-    spawnSync('umount', [tiny!]);
-    rmSync(tiny!, { recursive: true, force: true });
-  });
-  const dir = join(tiny!, 'ckpt');
+  const tiny = mountTiny();
+  if (!tiny) return t.fail('the file system could be mounted a moment ago');
+  t.teardown(() => unmountTiny(tiny));
+  const dir = join(tiny, 'ckpt');
   const small = Model.create(config, { seed: 1 });
   await small.save(dir);
   const big = Model.create({ ...config, vocab_size: 8000, hidden_size: 64, intermediate_size: 128 }, { seed: 2 });  // 2 MiB of embeddings alone
@@ -307,7 +316,7 @@ tinyTest('a full disk fails the save with the path named and leaves the previous
   t.regex(err!.message, /genrm-tinyfs-[^/]+\/\.ckpt\.genrm-save\.\d+\.[0-9a-f]+\/model\.safetensors: ENOSPC/);
   const back = await Model.load(dir);
   t.is(first(back), first(small));
-  t.deepEqual(readdirSync(tiny!), ['ckpt'], 'the failed save left nothing behind');
+  t.deepEqual(readdirSync(tiny), ['ckpt'], 'the failed save left nothing behind');
   for (const m of [small, big, back]) m.dispose();
 });
 

@@ -15,7 +15,7 @@
 // removed by the next save into the same place.
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { link, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { link, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { native } from '../native.js';
 import { syncDir, writeFileAtomic } from '../util/atomic-write.js';
@@ -64,6 +64,7 @@ export async function addFolderFiles(id: CheckpointId, folder: string): Promise<
 const SIBLING = /^\.(.+)\.genrm-(save|old)\.(\d+)\.[0-9a-f]+$/;
 const sibling = (name: string, kind: 'save' | 'old') => `.${name}.genrm-${kind}.${process.pid}.${randomBytes(6).toString('hex')}`;
 const lockName = (name: string) => `.${name}.genrm-lock`;
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 // writeFileAtomic's temp files: .<file>.<pid>.<hex>.tmp
 const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]+\.tmp$/;
 
@@ -72,27 +73,48 @@ const exists = (p: string) => lstat(p).then(() => true, () => false);
 // Saves into one folder from this process run one after another.
 const queues = new Map<string, Promise<unknown>>();
 
+// The lock file holds "<pid> <host>". It is created whole (written under a
+// temporary name, then hard-linked to the lock's name, which fails if the lock
+// exists), so no reader sees it empty. A dead writer's lock is taken over by
+// renaming it aside and checking that what was renamed is still the dead
+// writer's, so two processes taking over at once cannot both succeed.
 async function takeLock(lock: string, dir: string): Promise<void> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const h = await open(lock, 'wx');
-      await h.writeFile(`${process.pid} ${hostname()}\n`);
-      await h.close();
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  const mine = `${process.pid} ${hostname()}\n`;
+  const temp = `${lock}.${process.pid}.${randomBytes(6).toString('hex')}`;
+  await writeFile(temp, mine, { flag: 'wx' });  // private until linked; a dead writer's is removed by recoverFolder
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await link(temp, lock);
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const held = await readFile(lock, 'utf8').catch(() => '');
+      const [pidText, host] = held.trim().split(' ');
+      const pid = Number(pidText);
+      if (host !== hostname()) {
+        throw new Error(`${dir}: a process on ${host} holds the save lock ${lock}; delete it if no save is running there`);
+      }
+      if (Number.isInteger(pid) && pid > 0 && processRuns(pid)) {
+        throw new Error(`${dir}: process ${pid} is saving a checkpoint into this folder (lock ${lock}); wait for it, or delete the lock if that process is not a genrm writer`);
+      }
+      const aside = `${lock}.dead.${process.pid}.${randomBytes(6).toString('hex')}`;
+      if (await rename(lock, aside).then(() => true, () => false)) {
+        const moved = await readFile(aside, 'utf8').catch(() => '');
+        if (moved !== held) {
+          // Another process's fresh lock was moved: put it back; this save gives way.
+          await link(aside, lock).catch(() => undefined);
+          await unlink(aside).catch(() => undefined);
+          throw new Error(`${dir}: another process took over the save lock ${lock} at the same moment; try again`);
+        }
+        await unlink(aside).catch(() => undefined);
+      }
     }
-    const [pidText, host] = (await readFile(lock, 'utf8').catch(() => '')).trim().split(' ');
-    const pid = Number(pidText);
-    if (host === hostname() && Number.isInteger(pid) && pid > 0 && processRuns(pid)) {
-      throw new Error(`${dir}: process ${pid} is saving a checkpoint into this folder (lock ${lock}); wait for it, or delete the lock if that process is not a genrm writer`);
-    }
-    if (host !== undefined && host !== hostname()) {
-      throw new Error(`${dir}: a process on ${host} holds the save lock ${lock}; delete it if no save is running there`);
-    }
-    await unlink(lock).catch(() => undefined);  // a dead writer's lock
+    throw new Error(`${dir}: could not take the save lock ${lock}`);
+  } finally {
+    await unlink(temp).catch(() => undefined);
   }
-  throw new Error(`${dir}: could not take the save lock ${lock}`);
 }
 
 /**
@@ -115,6 +137,12 @@ export async function recoverFolder(dir: string, options: { clean?: boolean } = 
     const m = SIBLING.exec(e);
     return m && m[1] === name && !processRuns(Number(m[3])) ? [{ entry: e, kind: m[2] as 'save' | 'old' }] : [];
   });
+  // A lock's temporary and set-aside copies (takeLock) of writers that died.
+  const lockCopy = new RegExp(`^${escapeRegExp(lockName(name))}\\.(?:dead\\.)?(\\d+)\\.[0-9a-f]+$`);
+  const deadLockCopies = entries.filter((e) => {
+    const m = lockCopy.exec(e);
+    return m !== null && !processRuns(Number(m[1]));
+  });
   if (!(await exists(dir))) {
     const old = dead.find((d) => d.kind === 'old');
     if (old) {
@@ -125,6 +153,7 @@ export async function recoverFolder(dir: string, options: { clean?: boolean } = 
   }
   if (!clean) return;
   for (const d of dead) await rm(join(parent, d.entry), { recursive: true, force: true });
+  for (const e of deadLockCopies) await rm(join(parent, e), { force: true });
   if (await exists(dir)) {
     for (const e of await readdir(dir).catch(() => [] as string[])) {
       const m = TEMP_FILE.exec(e);
