@@ -18,7 +18,7 @@ import { hostname } from 'node:os';
 import { link, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { native } from '../native.js';
-import { syncDir, writeFileAtomic } from '../util/atomic-write.js';
+import { syncDir, tempFileWriter, writeFileAtomic } from '../util/atomic-write.js';
 import { processRuns } from '../util/processes.js';
 
 /** checkpoint.json: which save wrote the folder. */
@@ -55,7 +55,7 @@ export class CheckpointId {
 /** Adds every file now in `folder` (sorted by name) to `id`: the files a save wrote besides its tensors. */
 export async function addFolderFiles(id: CheckpointId, folder: string): Promise<void> {
   for (const name of (await readdir(folder)).sort()) {
-    if (!TEMP_FILE.test(name)) id.add(name, await readFile(join(folder, name)));
+    if (!isTempFile(name)) id.add(name, await readFile(join(folder, name)));
   }
 }
 
@@ -65,8 +65,7 @@ const SIBLING = /^\.(.+)\.genrm-(save|old)\.(\d+)\.[0-9a-f]+$/;
 const sibling = (name: string, kind: 'save' | 'old') => `.${name}.genrm-${kind}.${process.pid}.${randomBytes(6).toString('hex')}`;
 const lockName = (name: string) => `.${name}.genrm-lock`;
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-// writeFileAtomic's temp files: .<file>.<pid>.<hex>.tmp
-const TEMP_FILE = /^\..+\.(\d+)\.[0-9a-f]+\.tmp$/;
+const isTempFile = (name: string) => tempFileWriter(name) !== undefined;
 
 const exists = (p: string) => lstat(p).then(() => true, () => false);
 
@@ -156,8 +155,8 @@ export async function recoverFolder(dir: string, options: { clean?: boolean } = 
   for (const e of deadLockCopies) await rm(join(parent, e), { force: true });
   if (await exists(dir)) {
     for (const e of await readdir(dir).catch(() => [] as string[])) {
-      const m = TEMP_FILE.exec(e);
-      if (m && !processRuns(Number(m[1]))) await rm(join(dir, e), { force: true });
+      const pid = tempFileWriter(e);
+      if (pid !== undefined && !processRuns(pid)) await rm(join(dir, e), { force: true });
     }
   }
 }
@@ -167,7 +166,7 @@ export async function recoverFolder(dir: string, options: { clean?: boolean } = 
 // folder that holds more keeps the rest.
 async function carryOver(from: string, to: string, keep: (name: string) => boolean): Promise<void> {
   for (const e of await readdir(from, { withFileTypes: true })) {
-    if (!keep(e.name) || TEMP_FILE.test(e.name)) continue;
+    if (!keep(e.name) || isTempFile(e.name)) continue;
     const src = join(from, e.name), dst = join(to, e.name);
     if (e.isDirectory()) {
       await mkdir(dst);
@@ -217,7 +216,7 @@ async function writeLocked(dir: string, write: (staging: string) => Promise<stri
     await recoverFolder(dir);
     await mkdir(staging);
     const id = await write(staging);
-    const files = (await readdir(staging)).filter((f) => !TEMP_FILE.test(f)).sort();
+    const files = (await readdir(staging)).filter((f) => !isTempFile(f)).sort();
     const manifest: CheckpointManifest = { format: 'genrm-checkpoint', version: 1, id, files };
     await writeFileAtomic(join(staging, MANIFEST), new TextEncoder().encode(JSON.stringify(manifest, null, 1) + '\n'));
     const replacing = await exists(dir);

@@ -5,7 +5,7 @@
 import { packSequences, type PackedBatch, type SequenceInput } from '../model/batch.js';
 import type { Metrics, Model, Objective } from '../model/model.js';
 import { planEpochs } from './batches.js';
-import { ADAMW_DEFAULTS, DPO_DEFAULTS, SCHEDULE_DEFAULTS } from '../defaults.js';
+import { ADAMW_DEFAULTS, SCHEDULE_DEFAULTS } from '../defaults.js';
 
 export type TrainObjective =
   | { type: 'sft' }
@@ -110,8 +110,7 @@ function batchFor(units: readonly TrainUnit[], objective: TrainObjective): { bat
   const pairs = units.map((_, i) => [2 * i, 2 * i + 1] as const);
   if (objective.type === 'bt') return { batch, objective: { ...objective, pairs } };
   const refLogps = units.flatMap((u) => [u.refLogps![0], u.refLogps![1]]);
-  const { beta = DPO_DEFAULTS.beta, lossType = DPO_DEFAULTS.lossType, labelSmoothing = DPO_DEFAULTS.labelSmoothing } = objective;
-  return { batch, objective: { type: 'dpo', beta, lossType, labelSmoothing, pairs, refLogps } };
+  return { batch, objective: { ...objective, pairs, refLogps } };  // Model fills DPO_DEFAULTS
 }
 
 function validate(model: Model, units: readonly TrainUnit[], objective: TrainObjective): void {

@@ -85,10 +85,18 @@ export async function writeFileAtomic(path: string, data: Uint8Array | Uint8Arra
   if (sync) await syncDir(dir);
 }
 
+/**
+ * The process that wrote `name` if it is one of writeFileAtomic's temp files
+ * (".<file>.<pid>.<hex>.tmp"), else undefined.
+ */
+export function tempFileWriter(name: string): number | undefined {
+  const m = /^\..+\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
 // A writer killed mid-write leaves its temp file; the next write of the same
 // file removes those of processes that no longer run (never a live writer's).
 async function removeDeadTemps(dir: string, name: string): Promise<void> {
-  const prefix = `.${name}.`;
   let entries: string[];
   try {
     entries = await readdir(dir);
@@ -96,9 +104,9 @@ async function removeDeadTemps(dir: string, name: string): Promise<void> {
     return;  // the open below reports a missing folder
   }
   for (const e of entries) {
-    if (!e.startsWith(prefix) || !e.endsWith('.tmp')) continue;
-    const m = /^(\d+)\.[0-9a-f]+\.tmp$/.exec(e.slice(prefix.length));
-    if (m && !processRuns(Number(m[1]))) await unlink(join(dir, e)).catch(() => undefined);
+    if (!e.startsWith(`.${name}.`)) continue;
+    const pid = tempFileWriter(e);
+    if (pid !== undefined && !processRuns(pid)) await unlink(join(dir, e)).catch(() => undefined);
   }
 }
 
