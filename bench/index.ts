@@ -5,6 +5,7 @@ import { native } from '../lib/native.js';
 import { benchAttention } from './attention.js';
 import { benchGemm } from './gemm.js';
 import { benchGenerate } from './generate.js';
+import { benchOps } from './ops.js';
 import { benchTokenizer } from './tokenizer.js';
 import { benchTrain } from './train.js';
 import type { BenchResult, TimeOptions } from './harness.js';
@@ -19,6 +20,7 @@ export interface BenchOptions {
 type Suite = (timing: TimeOptions, log: (line: string) => void, quick: boolean) => BenchResult[] | Promise<BenchResult[]>;
 
 const SUITES: Record<string, Suite> = {
+  ops: benchOps,
   gemm: benchGemm,
   attention: benchAttention,
   train: benchTrain,

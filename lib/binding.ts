@@ -29,6 +29,44 @@ export interface NativeKernels {
   btLoss(o: BtLossInput): Record<string, number> & { loss: number; drewards: Float32Array };
   adamw(o: AdamwInput): void;
   samplingFilter(o: SamplingFilterInput): { ids: Int32Array; probs: Float64Array };
+  ops(): OpInfo[];
+  checkOp(o: { op: string; path: string; seed?: number }): OpComparison[];
+  prepareOp(o: { op: string; path: string }): PreparedOp;
+}
+
+/** One op of the engine's table of ops (native/ops/table.h). */
+export interface OpInfo {
+  name: string;
+  /** What it computes, one line. */
+  summary: string;
+  /** Where its reference and every path live. */
+  sources: string;
+  /** Labels of the shapes the parity check runs. */
+  checks: string[];
+  /** The shape `genrm bench ops` times. */
+  bench: string;
+  paths: { name: string; backend: 'cpu' | 'cuda'; available: boolean; tolerance: { atol: number; rtol: number } }[];
+}
+
+/** One output of one check shape: the worst element's error in units of the tolerance (<= 1 passes). */
+export interface OpComparison {
+  shape: string;
+  output: string;
+  worstError: number;
+  worstIndex: number;
+  got: number;
+  want: number;
+  ok: boolean;
+}
+
+/** A path on the op's bench-shape problem: run() computes it once. */
+export interface PreparedOp {
+  run(): void;
+  shape: string;
+  /** Floating-point operations of one run (0 for memory-bound ops). */
+  flops: number;
+  /** Bytes one run reads and writes, for memory-bound ops (0 otherwise). */
+  bytes: number;
 }
 
 /** What Model's native calls take: every value explicit (the native layer has no defaults). */

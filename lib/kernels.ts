@@ -1,5 +1,7 @@
 // Single kernels on Float32Arrays, for tests and benchmarks. Each runs
 // synchronously in the engine (arguments are validated natively before use).
+import type { OpComparison, OpInfo, PreparedOp } from './binding.js';
+export type { OpComparison, OpInfo, PreparedOp } from './binding.js';
 import { native, type Isa } from './native.js';
 
 export interface GemmOptions {
@@ -148,4 +150,19 @@ export function adamw(o: AdamwInput): void {
  */
 export function samplingFilter(o: SamplingFilterInput): { ids: Int32Array; probs: Float64Array } {
   return k().samplingFilter(o);
+}
+
+/** The engine's table of ops: each kernel with its reference, paths and tolerances. */
+export function ops(): OpInfo[] {
+  return k().ops();
+}
+
+/** Runs one path of an op against the op's reference on every check shape. */
+export function checkOp(options: { op: string; path: string; seed?: number }): OpComparison[] {
+  return k().checkOp(options);
+}
+
+/** One path on the op's bench shape, ready to be timed. */
+export function prepareOp(options: { op: string; path: string }): PreparedOp {
+  return k().prepareOp(options);
 }

@@ -7,7 +7,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..');
-const folders = ['native/core', 'native/cpu', 'native/model', 'native/napi'];
+const folders = ['native/core', 'native/cpu', 'native/model', 'native/ops', 'native/napi'];
 const kind = process.argv[2];
 if (kind !== 'portable' && kind !== 'avx2' && kind !== 'avx512') {
   console.error('usage: native-sources.cjs portable|avx2|avx512');

@@ -29,23 +29,32 @@ function numericDirectional(x: Float32Array, u: Float32Array, f: () => number, h
   return (up - down) / (2 * h);
 }
 
-test('attention: flash paths match the reference on packed, grouped, ragged shapes', (t) => {
-  const cuSeqlens = Int32Array.of(0, 1, 66, 66, 200);
-  const heads = 6, kvHeads = 2, headDim = 32, tokens = 200;
-  const q = random(tokens * heads * headDim, 1), k = random(tokens * kvHeads * headDim, 2), v = random(tokens * kvHeads * headDim, 3);
-  const dout = random(tokens * heads * headDim, 4);
-  const shape = { cuSeqlens, heads, kvHeads, headDim };
-  const ref = kernels.attention({ ...shape, q, k, v, reference: true });
-  const gref = kernels.attentionBackward({ ...shape, q, k, v, dout, reference: true });
-  for (const isa of isas) {
-    const f = kernels.attention({ ...shape, q, k, v, isa });
-    t.true(maxAbsDiff(f.out, ref.out) < 1e-5, `${isa} out`);
-    t.true(maxAbsDiff(f.lse, ref.lse) < 1e-5, `${isa} lse`);
-    const g = kernels.attentionBackward({ ...shape, q, k, v, dout, out: f.out, lse: f.lse, isa });
-    t.true(maxAbsDiff(g.dq, gref.dq) < 1e-4, `${isa} dq`);
-    t.true(maxAbsDiff(g.dk, gref.dk) < 1e-4, `${isa} dk`);
-    t.true(maxAbsDiff(g.dv, gref.dv) < 1e-4, `${isa} dv`);
+test('table of ops: every CPU path here matches its reference on every check shape', (t) => {
+  const table = kernels.ops();
+  t.true(table.length >= 10);
+  let checked = 0;
+  for (const op of table) {
+    t.true(op.checks.length > 0 && op.sources.length > 0, op.name);
+    for (const path of op.paths) {
+      if (path.backend !== 'cpu' || !path.available) continue;
+      for (const c of kernels.checkOp({ op: op.name, path: path.name, seed: 7 })) {
+        t.true(c.ok, `${op.name} ${path.name} "${c.shape}" ${c.output}: ${c.worstError} x tolerance (got ${c.got}, want ${c.want})`);
+        checked++;
+      }
+    }
   }
+  // Every ISA this CPU has runs at least the products.
+  for (const isa of isas) t.true(table.find((o) => o.name === 'gemm')!.paths.some((p) => p.name === `cpu/${isa}` && p.available), isa);
+  t.true(checked > 50);
+});
+
+test('table of ops: unknown names and paths are refused by name; a prepared op runs', (t) => {
+  t.throws(() => kernels.checkOp({ op: 'gemn', path: 'cpu/portable' }), { message: /op: expected one of embedding_forward, .*gemm.*, got "gemn"/ });
+  t.throws(() => kernels.checkOp({ op: 'gemm', path: 'cpu/sse' }), { message: /path of gemm: expected one of .*cpu\/portable.*, got "cpu\/sse"/ });
+  const prepared = kernels.prepareOp({ op: 'rmsnorm_forward', path: 'cpu' });
+  prepared.run();
+  t.true(prepared.bytes > 0 && prepared.flops === 0);
+  t.regex(prepared.shape, /d512/);
 });
 
 test('attention: a sequence never sees its neighbours in the pack', (t) => {

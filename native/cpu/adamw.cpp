@@ -12,24 +12,29 @@ bool use_avx2() { return default_isa() != Isa::Portable && isa_supported(Isa::Av
 
 }  // namespace
 
+void adamw_range(float* p, const float* g, float* m, float* v, int64_t n, float b1, float b2, float step,
+                 float inv_sqrt_bc2, float eps, float decay, Isa isa) {
+  if (isa != Isa::Portable && isa_supported(Isa::Avx2))
+    return avx2::adamw_range(p, g, m, v, n, b1, b2, step, inv_sqrt_bc2, eps, decay);
+  for (int64_t i = 0; i < n; ++i) {
+    m[i] = b1 * m[i] + (1 - b1) * g[i];
+    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+    p[i] = p[i] * decay - step * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
+  }
+}
+
 void adamw_step(float* params, const float* grads, float* m, float* v, const std::vector<DecaySpan>& spans,
                 const AdamWConfig& c, double lr, int64_t t) {
   const double bc1 = 1 - std::pow(c.beta1, static_cast<double>(t)), bc2 = 1 - std::pow(c.beta2, static_cast<double>(t));
   const float b1 = static_cast<float>(c.beta1), b2 = static_cast<float>(c.beta2);
   const float step = static_cast<float>(lr / bc1), inv_sqrt_bc2 = static_cast<float>(1 / std::sqrt(bc2));
   const float eps = static_cast<float>(c.eps);
-  const bool simd = use_avx2();
+  const Isa isa = default_isa();
   for (const DecaySpan& span : spans) {
     const float decay = span.decay ? static_cast<float>(1 - lr * c.weight_decay) : 1.0f;
     parallel_for((span.end - span.begin + 16383) / 16384, [&](int64_t b, int64_t e, int) {
       const int64_t i0 = span.begin + b * 16384, i1 = std::min(span.end, span.begin + e * 16384);
-      if (simd) return avx2::adamw_range(params + i0, grads + i0, m + i0, v + i0, i1 - i0, b1, b2, step, inv_sqrt_bc2, eps, decay);
-      for (int64_t i = i0; i < i1; ++i) {
-        const float g = grads[i];
-        m[i] = b1 * m[i] + (1 - b1) * g;
-        v[i] = b2 * v[i] + (1 - b2) * g * g;
-        params[i] = params[i] * decay - step * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
-      }
+      adamw_range(params + i0, grads + i0, m + i0, v + i0, i1 - i0, b1, b2, step, inv_sqrt_bc2, eps, decay, isa);
     });
   }
 }

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "../core/cpu_features.h"
+
 namespace genrm::cpu {
 
 struct AdamWConfig {
@@ -23,6 +25,11 @@ struct DecaySpan {
 void adamw_step(float* params, const float* grads, float* m, float* v, const std::vector<DecaySpan>& spans,
                 const AdamWConfig& c, double lr, int64_t t);
 
+// The update of n values with the step's constants folded in: step = lr / (1 -
+// b1^t), inv_sqrt_bc2 = 1 / sqrt(1 - b2^t), decay = 1 - lr * wd (1 where weight
+// decay is off). AVX2 unless isa is portable or the CPU lacks it.
+void adamw_range(float* p, const float* g, float* m, float* v, int64_t n, float b1, float b2, float step,
+                 float inv_sqrt_bc2, float eps, float decay, Isa isa);
 // L2 norm of a buffer: partial sums over fixed 64Ki blocks, added in order, so
 // the result does not depend on the thread count.
 double l2_norm(const float* x, int64_t n);

@@ -10,6 +10,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   Napi::Object kernels = Napi::Object::New(env);
   genrm::napi::register_kernels(env, kernels);
   genrm::napi::register_model_kernels(env, kernels);
+  genrm::napi::register_ops(env, kernels);
   exports.Set("kernels", kernels);
   Napi::Object bench = Napi::Object::New(env);
   genrm::napi::register_bench(env, bench);

@@ -9,6 +9,7 @@ namespace genrm::napi {
 void register_info(Napi::Env env, Napi::Object exports);
 void register_kernels(Napi::Env env, Napi::Object kernels);
 void register_model_kernels(Napi::Env env, Napi::Object kernels);
+void register_ops(Napi::Env env, Napi::Object kernels);
 void register_bench(Napi::Env env, Napi::Object bench);
 void register_model(Napi::Env env, Napi::Object exports);
 void register_files(Napi::Env env, Napi::Object files);

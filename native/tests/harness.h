@@ -11,7 +11,7 @@
 namespace genrm::test {
 
 struct Case {
-  const char* name;
+  std::string name;
   std::function<void()> fn;
 };
 
@@ -21,7 +21,7 @@ void fail(const char* file, int line, const std::string& what);
 void skip(const std::string& why);
 
 struct Register {
-  Register(const char* name, std::function<void()> fn) { registry().push_back({name, std::move(fn)}); }
+  Register(std::string name, std::function<void()> fn) { registry().push_back({std::move(name), std::move(fn)}); }
 };
 
 }  // namespace genrm::test

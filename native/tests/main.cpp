@@ -56,7 +56,7 @@ void on_fatal_signal(int sig) {
 int main(int argc, char** argv) {
   using namespace genrm::test;
   if (argc == 2 && std::strcmp(argv[1], "--list") == 0) {
-    for (const Case& c : registry()) std::printf("%s\n", c.name);
+    for (const Case& c : registry()) std::printf("%s\n", c.name.c_str());
     return 0;
   }
   // One line at a time, so a log cut short by a crash or a time-out still ends
@@ -68,12 +68,12 @@ int main(int argc, char** argv) {
     bool chosen = argc == 1;
     // An argument selects the cases whose names contain it; "=name" selects that case alone.
     for (int i = 1; i < argc && !chosen; ++i)
-      chosen = argv[i][0] == '=' ? std::strcmp(c.name, argv[i] + 1) == 0 : std::strstr(c.name, argv[i]) != nullptr;
+      chosen = argv[i][0] == '=' ? c.name == argv[i] + 1 : c.name.find(argv[i]) != std::string::npos;
     if (!chosen) continue;
     ++chosen_cases;
     g_failures_in_case = 0;
     g_skip_reason.clear();
-    g_running = c.name;
+    g_running = c.name.c_str();
     try {
       c.fn();
     } catch (const std::exception& e) {
@@ -81,13 +81,13 @@ int main(int argc, char** argv) {
     }
     if (g_failures_in_case == 0 && !g_skip_reason.empty()) {
       ++skipped;
-      std::printf("  skip %s (%s)\n", c.name, g_skip_reason.c_str());
+      std::printf("  skip %s (%s)\n", c.name.c_str(), g_skip_reason.c_str());
     } else if (g_failures_in_case == 0) {
       ++passed;
-      std::printf("  ok   %s\n", c.name);
+      std::printf("  ok   %s\n", c.name.c_str());
     } else {
       ++failed;
-      std::printf("  FAIL %s (%d checks failed)\n", c.name, g_failures_in_case);
+      std::printf("  FAIL %s (%d checks failed)\n", c.name.c_str(), g_failures_in_case);
     }
     g_running = nullptr;
   }

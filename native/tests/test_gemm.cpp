@@ -1,7 +1,7 @@
-// GEMM fast paths against the double-accumulating reference, over every
-// transpose combination, shapes that are not multiples of any tile or block,
-// padded strides, alpha/beta, and several thread counts (results must be
-// bitwise identical across thread counts).
+// GEMM properties beyond the table of ops' parity check (op_gemm): padded row
+// strides (the padding is never written), several thread counts (results must be
+// bitwise identical), NaN in an ignored C, k = 0, bad strides, and the rowwise
+// kernel's independence from other rows.
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -80,9 +80,10 @@ const Problem kProblems[] = {
 
 }  // namespace
 
-TEST(gemm_matches_reference_all_paths) {
+TEST(gemm_padded_strides_match_reference_and_leave_padding) {
   uint32_t seed = 1;
   for (const Problem& p : kProblems) {
+    if (p.pad == 0) continue;  // contiguous shapes: op_gemm
     Buffers buf = make(p, seed++);
     std::vector<float> ref = run(buf, true, Isa::Portable);
     for (Isa isa : supported_isas()) {
