@@ -23,5 +23,5 @@ for (const folder of folders) {
     if (unit === kind) files.push(`${folder}/${name}`);
   }
 }
-if (kind === 'portable') files.push('native/cuda/no_cuda.cpp');
+if (kind === 'portable') files.push('native/cuda/no_cuda.cpp', 'native/cuda/no_cuda_ops.cpp');
 process.stdout.write(files.join('\n') + '\n');

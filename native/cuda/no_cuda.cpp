@@ -1,8 +1,6 @@
-// The CPU-only build's answer to "is there CUDA?": no, a CUDA model is refused,
-// and the table of ops has no CUDA paths.
+// The CPU-only build's answer to "is there CUDA?": no, and a CUDA model is refused.
 #include "../core/error.h"
 #include "../model/backend.h"
-#include "../ops/table.h"
 #include "device.h"
 
 namespace genrm::cuda {
@@ -25,9 +23,3 @@ std::unique_ptr<Backend> make_cuda_backend(const Config&, const ParamLayout&, Pr
 }
 
 }  // namespace genrm::model
-
-namespace genrm::ops {
-
-void add_cuda_paths(std::vector<Op>&) {}
-
-}  // namespace genrm::ops
