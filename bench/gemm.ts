@@ -40,28 +40,44 @@ export function benchGemm(timing: TimeOptions, log: (line: string) => void): Ben
   }
   const blas = b.bench.openblasInfo();
   if (!blas.available) log(`OpenBLAS comparison skipped: ${blas.reason}`);
-  else log(`OpenBLAS: ${blas.config} (OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? 'unset'}; its kernel choice is fixed when it loads)`);
+  else
+    log(
+      `OpenBLAS: ${blas.config} (OPENBLAS_CORETYPE=${process.env.OPENBLAS_CORETYPE ?? 'unset'}; its kernel choice is fixed when it loads)`,
+    );
   for (const s of SHAPES) {
-    const a = randomArray(s.m * s.k, 1), bm = randomArray(s.k * s.n, 2), c = new Float32Array(s.m * s.n);
+    const a = randomArray(s.m * s.k, 1),
+      bm = randomArray(s.k * s.n, 2),
+      c = new Float32Array(s.m * s.n);
     const flop = 2 * s.m * s.n * s.k;
     const shape = `${s.transA ? 'T' : 'N'}${s.transB ? 'T' : 'N'} m${s.m} n${s.n} k${s.k}`;
     const opts = { m: s.m, n: s.n, k: s.k, a, b: bm, c, transA: s.transA ?? false, transB: s.transB ?? false };
     let blasMs: number | undefined;
     if (blas.available) {
       blasMs = time(() => b.bench.openblasGemm(opts), timing).medianMs;
-      results.push({ name: 'gemm_openblas', shape, medianMs: blasMs, gflops: flop / blasMs / 1e6, openblas: blas.config });
+      results.push({
+        name: 'gemm_openblas',
+        shape,
+        medianMs: blasMs,
+        gflops: flop / blasMs / 1e6,
+        openblas: blas.config,
+      });
     }
     for (const isa of isas) {
       const ms = time(() => gemm({ ...opts, isa }), timing).medianMs;
-      const gflops = flop / ms / 1e6, peak = peaks[isa]!;
+      const gflops = flop / ms / 1e6,
+        peak = peaks[isa]!;
       const r: BenchResult = { name: `gemm_${isa}`, shape, medianMs: ms, gflops, peakFraction: gflops / peak };
       if (blasMs !== undefined) {
         r.baseline = 'openblas';
         r.ratio = blasMs / ms;
       }
       results.push(r);
-      log(`${s.label.padEnd(18)} ${shape.padEnd(26)} ${isa.padEnd(8)} ${ms.toFixed(3).padStart(9)} ms ${gflops.toFixed(1).padStart(7)} GFLOP/s ${(100 * gflops / peak).toFixed(0).padStart(3)}% peak` +
-        (blasMs !== undefined ? `  openblas ${(flop / blasMs / 1e6).toFixed(1)} GFLOP/s, ratio ${(blasMs / ms).toFixed(2)}x` : ''));
+      log(
+        `${s.label.padEnd(18)} ${shape.padEnd(26)} ${isa.padEnd(8)} ${ms.toFixed(3).padStart(9)} ms ${gflops.toFixed(1).padStart(7)} GFLOP/s ${((100 * gflops) / peak).toFixed(0).padStart(3)}% peak` +
+          (blasMs !== undefined
+            ? `  openblas ${(flop / blasMs / 1e6).toFixed(1)} GFLOP/s, ratio ${(blasMs / ms).toFixed(2)}x`
+            : ''),
+      );
     }
   }
   return results;

@@ -17,7 +17,11 @@ export interface BenchOptions {
   quick?: boolean;
 }
 
-type Suite = (timing: TimeOptions, log: (line: string) => void, quick: boolean) => BenchResult[] | Promise<BenchResult[]>;
+type Suite = (
+  timing: TimeOptions,
+  log: (line: string) => void,
+  quick: boolean,
+) => BenchResult[] | Promise<BenchResult[]>;
 
 const SUITES: Record<string, Suite> = {
   ops: benchOps,
@@ -33,7 +37,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
   const filter = options.filter !== undefined ? new RegExp(options.filter) : undefined;
   const toStdout = options.json === true;
   const log = (line: string) => (toStdout ? process.stderr : process.stdout).write(line + '\n');
-  const timing: TimeOptions = options.quick ? { warmup: 1, minRuns: 2, minMs: 20 } : { warmup: 2, minRuns: 7, minMs: 500 };
+  const timing: TimeOptions = options.quick
+    ? { warmup: 1, minRuns: 2, minMs: 20 }
+    : { warmup: 2, minRuns: 7, minMs: 500 };
   const i = info();
   log(`genrm ${i.version} bench: ${i.cpu.brand}, ${i.threads} threads, backend ${i.backend}`);
   const results: BenchResult[] = [];
@@ -43,7 +49,12 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult[
     results.push(...(await suite(timing, log, options.quick ?? false)));
   }
   if (options.json !== undefined && options.json !== false) {
-    const doc = JSON.stringify({ version: i.version, cpu: i.cpu.brand, threads: i.threads, date: new Date().toISOString(), results }, null, 2) + '\n';
+    const doc =
+      JSON.stringify(
+        { version: i.version, cpu: i.cpu.brand, threads: i.threads, date: new Date().toISOString(), results },
+        null,
+        2,
+      ) + '\n';
     if (toStdout) process.stdout.write(doc);
     else writeFileSync(options.json as string, doc);
   }

@@ -22,7 +22,9 @@ export function benchOps(timing: TimeOptions, log: (line: string) => void): Benc
         rate = `${(r.gbps as number).toFixed(1).padStart(7)} GB/s`;
       }
       results.push(r);
-      log(`${op.name.padEnd(20)} ${path.name.padEnd(22)} ${prepared.shape.padEnd(38)} ${ms.toFixed(3).padStart(9)} ms ${rate}`);
+      log(
+        `${op.name.padEnd(20)} ${path.name.padEnd(22)} ${prepared.shape.padEnd(38)} ${ms.toFixed(3).padStart(9)} ms ${rate}`,
+      );
     }
   }
   return results;

@@ -16,9 +16,58 @@ export function uniform(seed: number): () => number {
   };
 }
 
-const SYLLABLES = ['ka', 'to', 're', 'mi', 'an', 'el', 'is', 'on', 'str', 'th', 'ing', 'er', 'qu', 'ou', 'ble', 'ch', 'pr', 'es', 'al', 'ur', 'ge', 'ly', 'ment', 'ed'];
+const SYLLABLES = [
+  'ka',
+  'to',
+  're',
+  'mi',
+  'an',
+  'el',
+  'is',
+  'on',
+  'str',
+  'th',
+  'ing',
+  'er',
+  'qu',
+  'ou',
+  'ble',
+  'ch',
+  'pr',
+  'es',
+  'al',
+  'ur',
+  'ge',
+  'ly',
+  'ment',
+  'ed',
+];
 const ACCENTED = ['é', 'è', 'ü', 'ñ', 'ø', 'ß', 'ç', 'å'];
-const CJK = ['的', '一', '是', '不', '了', '人', '我', '在', '有', '他', '这', '中', '大', '来', '上', '国', 'の', 'に', 'は', 'を', '한', '국', '어'];
+const CJK = [
+  '的',
+  '一',
+  '是',
+  '不',
+  '了',
+  '人',
+  '我',
+  '在',
+  '有',
+  '他',
+  '这',
+  '中',
+  '大',
+  '来',
+  '上',
+  '国',
+  'の',
+  'に',
+  'は',
+  'を',
+  '한',
+  '국',
+  '어',
+];
 const EMOJI = ['😀', '🎉', '👍🏽', '👩‍💻', '🇫🇷', '❤️', '🚀'];
 const PUNCT = ['.', ',', '!', '?', ';', ':', ' —', '...', '"', "'s", "'re", ')'];
 
@@ -44,7 +93,8 @@ export function syntheticCorpus(chars: number, seed = 1): string[] {
   for (let r = 0; r < lexicon.length; r++) cdf[r] = total += 1 / (r + 2);
   const word = () => {
     const x = rand() * total;
-    let lo = 0, hi = cdf.length - 1;
+    let lo = 0,
+      hi = cdf.length - 1;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (cdf[mid]! < x) lo = mid + 1;
@@ -89,8 +139,26 @@ export function syntheticCorpus(chars: number, seed = 1): string[] {
   return docs;
 }
 
-const cp = (lo: number, hi: number, rand: () => number) => String.fromCodePoint(lo + Math.floor(rand() * (hi - lo + 1)));
-const WHITESPACE = [' ', '  ', '   ', '\t', '\n', '\r\n', '\n\n', ' \n ', '\u00a0', '\u3000', '\u2028', '\u0085', '\u200b', '\u2009', '\f', '\v'];
+const cp = (lo: number, hi: number, rand: () => number) =>
+  String.fromCodePoint(lo + Math.floor(rand() * (hi - lo + 1)));
+const WHITESPACE = [
+  ' ',
+  '  ',
+  '   ',
+  '\t',
+  '\n',
+  '\r\n',
+  '\n\n',
+  ' \n ',
+  '\u00a0',
+  '\u3000',
+  '\u2028',
+  '\u0085',
+  '\u200b',
+  '\u2009',
+  '\f',
+  '\v',
+];
 const ZWJ_SEQUENCES = ['👨‍👩‍👧‍👦', '👩🏽‍🚀', '🏳️‍🌈', '🧑‍🤝‍🧑', '1️⃣', '🇯🇵', '🇺🇳', '✊🏿', '❤️‍🔥'];
 const COMBINING = ['\u0301', '\u0308', '\u0323', '\u0327', '\u035c', '\u20dd'];
 const CONTRACTIONS = ["'s", "'S", "'ll", "'LL", "'Ve", "'re", "'d", "'m", "'t", '’s', "'x", "''"];
@@ -109,31 +177,63 @@ export function randomText(rand: () => number, length: number): string {
     const r = Math.floor(rand() * 16);
     const n = 1 + Math.floor(rand() * 6);
     switch (r) {
-      case 0: case 1: {
+      case 0:
+      case 1: {
         let w = rand() < 0.5 ? ' ' : '';
         for (let i = 0; i < n + 1; i++) w += cp(rand() < 0.2 ? 0x41 : 0x61, rand() < 0.2 ? 0x5a : 0x7a, rand);
         s += w;
         break;
       }
-      case 2: for (let i = 0; i < n; i++) s += cp(0x30, 0x39, rand); break;
-      case 3: for (let i = 0; i < n; i++) s += cp(0x21, 0x2f, rand); break;
-      case 4: s += WHITESPACE[Math.floor(rand() * WHITESPACE.length)]!.repeat(1 + Math.floor(rand() * 3)); break;
-      case 5: for (let i = 0; i < n; i++) s += cp(0xc0, 0x17f, rand); break;
-      case 6: s += cp(0x61, 0x7a, rand) + COMBINING[Math.floor(rand() * COMBINING.length)]! + (rand() < 0.3 ? COMBINING[0]! : ''); break;
-      case 7: for (let i = 0; i < n; i++) s += cp(0x4e00, 0x9fff, rand); break;
-      case 8: for (let i = 0; i < n; i++) s += rand() < 0.5 ? cp(0x3040, 0x30ff, rand) : cp(0xac00, 0xd7a3, rand); break;
-      case 9: for (let i = 0; i < n; i++) s += rand() < 0.5 ? cp(0x0620, 0x064a, rand) : cp(0x0900, 0x097f, rand); break;
-      case 10: s += rand() < 0.5 ? ZWJ_SEQUENCES[Math.floor(rand() * ZWJ_SEQUENCES.length)]! : cp(0x1f300, 0x1f6ff, rand) + (rand() < 0.3 ? cp(0x1f3fb, 0x1f3ff, rand) : ''); break;
-      case 11: for (let i = 0; i < n; i++) s += cp(0x1d400, 0x1d7ff, rand); break;
-      case 12: s += rand() < 0.5 ? cp(0x00, 0x1f, rand) : cp(0x7f, 0x9f, rand); break;
+      case 2:
+        for (let i = 0; i < n; i++) s += cp(0x30, 0x39, rand);
+        break;
+      case 3:
+        for (let i = 0; i < n; i++) s += cp(0x21, 0x2f, rand);
+        break;
+      case 4:
+        s += WHITESPACE[Math.floor(rand() * WHITESPACE.length)]!.repeat(1 + Math.floor(rand() * 3));
+        break;
+      case 5:
+        for (let i = 0; i < n; i++) s += cp(0xc0, 0x17f, rand);
+        break;
+      case 6:
+        s +=
+          cp(0x61, 0x7a, rand) +
+          COMBINING[Math.floor(rand() * COMBINING.length)]! +
+          (rand() < 0.3 ? COMBINING[0]! : '');
+        break;
+      case 7:
+        for (let i = 0; i < n; i++) s += cp(0x4e00, 0x9fff, rand);
+        break;
+      case 8:
+        for (let i = 0; i < n; i++) s += rand() < 0.5 ? cp(0x3040, 0x30ff, rand) : cp(0xac00, 0xd7a3, rand);
+        break;
+      case 9:
+        for (let i = 0; i < n; i++) s += rand() < 0.5 ? cp(0x0620, 0x064a, rand) : cp(0x0900, 0x097f, rand);
+        break;
+      case 10:
+        s +=
+          rand() < 0.5
+            ? ZWJ_SEQUENCES[Math.floor(rand() * ZWJ_SEQUENCES.length)]!
+            : cp(0x1f300, 0x1f6ff, rand) + (rand() < 0.3 ? cp(0x1f3fb, 0x1f3ff, rand) : '');
+        break;
+      case 11:
+        for (let i = 0; i < n; i++) s += cp(0x1d400, 0x1d7ff, rand);
+        break;
+      case 12:
+        s += rand() < 0.5 ? cp(0x00, 0x1f, rand) : cp(0x7f, 0x9f, rand);
+        break;
       case 13: {
         // Anywhere in Unicode but the surrogates.
         const c = Math.floor(rand() * (0x110000 - 0x800));
         s += String.fromCodePoint(c < 0xd800 ? c : c + 0x800);
         break;
       }
-      case 14: s += CONTRACTIONS[Math.floor(rand() * CONTRACTIONS.length)]!; break;
-      default: s += ['\ufeff', '\ufffd', '\uffff', '\ue000', '²', '½', 'Ⅻ', '٣', '\u00ad'][Math.floor(rand() * 9)]!;
+      case 14:
+        s += CONTRACTIONS[Math.floor(rand() * CONTRACTIONS.length)]!;
+        break;
+      default:
+        s += ['\ufeff', '\ufffd', '\uffff', '\ue000', '²', '½', 'Ⅻ', '٣', '\u00ad'][Math.floor(rand() * 9)]!;
     }
   }
   return s;
@@ -153,15 +253,32 @@ export function benchTokenizer(timing: TimeOptions, log: (line: string) => void,
   const docs = syntheticCorpus(quick ? 1_000_000 : 8_000_000, 2);
   const bytes = docs.reduce((n, d) => n + Buffer.byteLength(d), 0);
   let tokens = 0;
-  const t = time(() => {
-    tokens = 0;
-    for (const d of docs) tokens += tokenizer.encode(d).length;
-  }, { ...timing, minRuns: Math.min(timing.minRuns ?? 3, 3), warmup: 1 });
+  const t = time(
+    () => {
+      tokens = 0;
+      for (const d of docs) tokens += tokenizer.encode(d).length;
+    },
+    { ...timing, minRuns: Math.min(timing.minRuns ?? 3, 3), warmup: 1 },
+  );
   const mbPerS = bytes / 1e6 / (t.medianMs / 1000);
   const shape = `vocab ${tokenizer.vocabSize}, ${(bytes / 1e6).toFixed(0)} MB`;
-  log(`encode      ${shape}: ${t.medianMs.toFixed(0)} ms, ${mbPerS.toFixed(1)} MB/s, ${(bytes / tokens).toFixed(2)} bytes/token`);
+  log(
+    `encode      ${shape}: ${t.medianMs.toFixed(0)} ms, ${mbPerS.toFixed(1)} MB/s, ${(bytes / tokens).toFixed(2)} bytes/token`,
+  );
   return [
-    { name: 'tokenizer_encode', shape, medianMs: t.medianMs, mbPerS, tokensPerS: tokens / (t.medianMs / 1000), bytesPerToken: bytes / tokens },
-    { name: 'tokenizer_train', shape: `vocab ${tokenizer.vocabSize}, ${trainMb.toFixed(0)} MB`, medianMs: trainMs, mbPerS: trainMb / (trainMs / 1000) },
+    {
+      name: 'tokenizer_encode',
+      shape,
+      medianMs: t.medianMs,
+      mbPerS,
+      tokensPerS: tokens / (t.medianMs / 1000),
+      bytesPerToken: bytes / tokens,
+    },
+    {
+      name: 'tokenizer_train',
+      shape: `vocab ${tokenizer.vocabSize}, ${trainMb.toFixed(0)} MB`,
+      medianMs: trainMs,
+      mbPerS: trainMb / (trainMs / 1000),
+    },
   ];
 }

@@ -57,10 +57,16 @@ function findPython(): string | null {
 export function runTorch(request: TorchRequest, log: (line: string) => void): TorchResult | undefined {
   const py = findPython();
   if (!py) {
-    log('PyTorch comparison skipped: no python3 with torch found (apt-get install python3-torch, or set GENRM_TORCH_PYTHON)');
+    log(
+      'PyTorch comparison skipped: no python3 with torch found (apt-get install python3-torch, or set GENRM_TORCH_PYTHON)',
+    );
     return undefined;
   }
-  const r = spawnSync(py, [join(packageRoot(), 'bench', 'torch', 'reference.py')], { input: JSON.stringify(request), encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(py, [join(packageRoot(), 'bench', 'torch', 'reference.py')], {
+    input: JSON.stringify(request),
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
   if (r.status !== 0) {
     log(`PyTorch comparison failed: ${r.stderr.trim().split('\n').pop()}`);
     return undefined;

@@ -2,8 +2,19 @@
 // what it takes and returns, in one place. The rest of lib/ reaches the native
 // layer only through these types (lib/native.ts loads the binary).
 import type {
-  AdamwInput, AttentionBackwardInput, AttentionInput, BtLossInput, DpoLossInput, EmbeddingBackwardInput, EmbeddingInput,
-  LogprobOptions, RmsnormBackwardInput, RmsnormInput, RopeInput, SamplingFilterInput, SwigluInput,
+  AdamwInput,
+  AttentionBackwardInput,
+  AttentionInput,
+  BtLossInput,
+  DpoLossInput,
+  EmbeddingBackwardInput,
+  EmbeddingInput,
+  LogprobOptions,
+  RmsnormBackwardInput,
+  RmsnormInput,
+  RopeInput,
+  SamplingFilterInput,
+  SwigluInput,
 } from './kernels.js';
 import type { PackedBatch } from './model/batch.js';
 import type { ForwardResult, Metrics, ParameterInfo, Sample, StepMetrics } from './model/model.js';
@@ -103,7 +114,11 @@ export interface NativeModel {
   write(o: { buffer: NativeBuffer; offset?: number; data: Float32Array }): void;
   state(): { step: number; rngState: bigint; numParams: number };
   setState(o: { step?: number; rngState?: bigint }): void;
-  run(batch: PackedBatch, objective: NativeObjective, options: { backward?: boolean; logitsRow0?: number; logitsRows?: number }): Promise<ForwardResult & { metrics: Metrics }>;
+  run(
+    batch: PackedBatch,
+    objective: NativeObjective,
+    options: { backward?: boolean; logitsRow0?: number; logitsRows?: number },
+  ): Promise<ForwardResult & { metrics: Metrics }>;
   step(o: NativeOptimizer): Promise<StepMetrics>;
   generate(requests: object[], options: object): Promise<{ samples: Sample[]; cacheBytes: number }>;
   cancel(): void;

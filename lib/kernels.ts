@@ -64,14 +64,52 @@ export function attentionBackward(o: AttentionBackwardInput): { dq: Float32Array
 export type AttentionInput = AttentionShape & { q: Float32Array; k: Float32Array; v: Float32Array };
 export type AttentionBackwardInput = AttentionInput & { dout: Float32Array; out?: Float32Array; lse?: Float32Array };
 export type RmsnormInput = { x: Float32Array; weight: Float32Array; rows: number; dim: number; eps?: number };
-export type RmsnormBackwardInput = { x: Float32Array; weight: Float32Array; rstd: Float32Array; dy: Float32Array; rows: number; dim: number };
-export type RopeInput = { x: Float32Array; positions: Int32Array; heads: number; headDim: number; theta?: number; inverse?: boolean };
+export type RmsnormBackwardInput = {
+  x: Float32Array;
+  weight: Float32Array;
+  rstd: Float32Array;
+  dy: Float32Array;
+  rows: number;
+  dim: number;
+};
+export type RopeInput = {
+  x: Float32Array;
+  positions: Int32Array;
+  heads: number;
+  headDim: number;
+  theta?: number;
+  inverse?: boolean;
+};
 export type SwigluInput = { gate: Float32Array; up: Float32Array };
 export type EmbeddingInput = { table: Float32Array; ids: Int32Array; vocab: number; dim: number };
 export type EmbeddingBackwardInput = { ids: Int32Array; dout: Float32Array; vocab: number; dim: number };
-export type DpoLossInput = { policyLogps: Float32Array; refLogps: Float32Array; pairs: Int32Array; counts?: Float32Array; beta?: number; labelSmoothing?: number; lossType?: 'sigmoid' | 'ipo' | 'hinge' | 'robust' };
-export type BtLossInput = { rewards: Float32Array; pairs: Int32Array; margins?: Float32Array; centerRewardsCoefficient?: number };
-export type AdamwInput = { params: Float32Array; grads: Float32Array; m: Float32Array; v: Float32Array; step: number; lr?: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number };
+export type DpoLossInput = {
+  policyLogps: Float32Array;
+  refLogps: Float32Array;
+  pairs: Int32Array;
+  counts?: Float32Array;
+  beta?: number;
+  labelSmoothing?: number;
+  lossType?: 'sigmoid' | 'ipo' | 'hinge' | 'robust';
+};
+export type BtLossInput = {
+  rewards: Float32Array;
+  pairs: Int32Array;
+  margins?: Float32Array;
+  centerRewardsCoefficient?: number;
+};
+export type AdamwInput = {
+  params: Float32Array;
+  grads: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  step: number;
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+};
 export type SamplingFilterInput = { logits: Float32Array; temperature?: number; topK?: number; topP?: number };
 
 export function rmsnorm(o: RmsnormInput): { y: Float32Array; rstd: Float32Array } {
@@ -120,11 +158,17 @@ export function logprob(o: LogprobOptions & { reference?: boolean }): Float32Arr
   return k().logprob(o);
 }
 
-export function logprobBackward(o: LogprobOptions & { dlogp: Float32Array }): { dhidden: Float32Array; dweight: Float32Array } {
+export function logprobBackward(o: LogprobOptions & { dlogp: Float32Array }): {
+  dhidden: Float32Array;
+  dweight: Float32Array;
+} {
   return k().logprob(o);
 }
 
-export function sftLoss(o: { seqLogps: Float32Array; seqCounts: Float32Array }): { loss: number; dlogps: Float32Array } {
+export function sftLoss(o: { seqLogps: Float32Array; seqCounts: Float32Array }): {
+  loss: number;
+  dlogps: Float32Array;
+} {
   return k().sftLoss(o);
 }
 

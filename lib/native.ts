@@ -109,7 +109,12 @@ function locate(dir: string): string | { error: string } {
   }
 }
 
-function tryLoad(binary: Backend, dir: string, attempts: LoadAttempt[], file?: string): { binding: NativeBinding; path: string } | undefined {
+function tryLoad(
+  binary: Backend,
+  dir: string,
+  attempts: LoadAttempt[],
+  file?: string,
+): { binding: NativeBinding; path: string } | undefined {
   const found = file ?? locate(dir);
   if (typeof found !== 'string') {
     attempts.push({ binary, path: dir, outcome: 'not-found', reason: found.error });
@@ -125,12 +130,17 @@ function tryLoad(binary: Backend, dir: string, attempts: LoadAttempt[], file?: s
 }
 
 function describeAttempts(attempts: LoadAttempt[]): string {
-  return attempts.map((a) => `  - ${a.binary} binary${a.path ? ` (${a.path})` : ''}: ${a.outcome}${a.reason ? `: ${a.reason}` : ''}`).join('\n');
+  return attempts
+    .map((a) => `  - ${a.binary} binary${a.path ? ` (${a.path})` : ''}: ${a.outcome}${a.reason ? `: ${a.reason}` : ''}`)
+    .join('\n');
 }
 
 /** Finds and loads a binary; throws an Error listing every attempt when none fits. */
 export function loadEngine(options: LoadOptions = {}): Engine {
-  const requested = parseDevice(options.device ?? process.env.GENRM_DEVICE, options.device !== undefined ? 'device' : 'GENRM_DEVICE');
+  const requested = parseDevice(
+    options.device ?? process.env.GENRM_DEVICE,
+    options.device !== undefined ? 'device' : 'GENRM_DEVICE',
+  );
   const root = options.root ?? packageRoot();
   const attempts: LoadAttempt[] = [];
   let cudaFallback: { binding: NativeBinding; path: string } | undefined;
@@ -146,12 +156,19 @@ export function loadEngine(options: LoadOptions = {}): Engine {
         attempts.push({ binary: 'cuda', path: cuda.path, outcome: 'loaded' });
         return { binding: cuda.binding, backend: 'cuda', path: cuda.path, requested, attempts };
       }
-      attempts.push({ binary: 'cuda', path: cuda.path, outcome: 'unusable', reason: status.error ?? 'no usable device' });
+      attempts.push({
+        binary: 'cuda',
+        path: cuda.path,
+        outcome: 'unusable',
+        reason: status.error ?? 'no usable device',
+      });
       cudaFallback = cuda;
     }
     if (requested === 'cuda') {
-      throw new Error(`GENRM_DEVICE=cuda, but the CUDA backend is not usable:\n${describeAttempts(attempts)}\n` +
-        'Use GENRM_DEVICE=cpu or auto to run on the CPU. The CUDA backend needs an NVIDIA GPU of compute capability 8.0 or newer, its driver, and the CUDA binary (`npm run compile:cuda`).');
+      throw new Error(
+        `GENRM_DEVICE=cuda, but the CUDA backend is not usable:\n${describeAttempts(attempts)}\n` +
+          'Use GENRM_DEVICE=cpu or auto to run on the CPU. The CUDA backend needs an NVIDIA GPU of compute capability 8.0 or newer, its driver, and the CUDA binary (`npm run compile:cuda`).',
+      );
     }
   } else {
     attempts.push({ binary: 'cuda', outcome: 'skipped', reason: 'GENRM_DEVICE=cpu' });
@@ -167,8 +184,10 @@ export function loadEngine(options: LoadOptions = {}): Engine {
     attempts.push({ binary: 'cuda', path: cudaFallback.path, outcome: 'loaded', reason: 'used for its CPU engine' });
     return { binding: cudaFallback.binding, backend: 'cpu', path: cudaFallback.path, requested, attempts };
   }
-  throw new Error(`genrm: no usable native binary for ${process.platform}-${process.arch} (Node ${process.versions.node}, N-API ${process.versions.napi}). Tried:\n` +
-    `${describeAttempts(attempts)}\n${HOW_TO_BUILD}`);
+  throw new Error(
+    `genrm: no usable native binary for ${process.platform}-${process.arch} (Node ${process.versions.node}, N-API ${process.versions.napi}). Tried:\n` +
+      `${describeAttempts(attempts)}\n${HOW_TO_BUILD}`,
+  );
 }
 
 let engine: Engine | undefined;

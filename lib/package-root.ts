@@ -15,7 +15,8 @@ function find(): { root: string; version: string } {
       if (pkg.name === 'genrm') return { root: dir, version: pkg.version ?? '0.0.0' };
     }
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('genrm: cannot find the package.json of genrm above ' + fileURLToPath(import.meta.url));
+    if (parent === dir)
+      throw new Error('genrm: cannot find the package.json of genrm above ' + fileURLToPath(import.meta.url));
     dir = parent;
   }
 }

@@ -31,10 +31,12 @@ function nodedirArgs() {
 
 /** The CPU addon in build/Release: configure when the source list changed, then make. */
 export function compileCpu() {
-  const sources = ['portable', 'avx2', 'avx512'].map((k) =>
-    spawnSync(process.execPath, ['scripts/native-sources.cjs', k], { cwd: root, encoding: 'utf8' }).stdout).join('');
+  const sources = ['portable', 'avx2', 'avx512']
+    .map((k) => spawnSync(process.execPath, ['scripts/native-sources.cjs', k], { cwd: root, encoding: 'utf8' }).stdout)
+    .join('');
   const stamp = join(root, 'build', 'genrm-sources.txt');
-  const fresh = existsSync(join(root, 'build', 'Makefile')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === sources;
+  const fresh =
+    existsSync(join(root, 'build', 'Makefile')) && existsSync(stamp) && readFileSync(stamp, 'utf8') === sources;
   run(bin('node-gyp'), [fresh ? 'build' : 'rebuild', '-j', jobs, ...nodedirArgs()]);
   writeFileSync(stamp, sources);
 }
@@ -67,15 +69,27 @@ export function prebuildCuda() {
  */
 export function nativeTests() {
   const dir = join(root, 'build-tests');
-  const args = ['-S', '.', '-B', dir, '-DGENRM_CUDA=OFF', '-DGENRM_ADDON=OFF', '-DGENRM_NATIVE_TESTS=ON', '-DCMAKE_BUILD_TYPE=Release'];
+  const args = [
+    '-S',
+    '.',
+    '-B',
+    dir,
+    '-DGENRM_CUDA=OFF',
+    '-DGENRM_ADDON=OFF',
+    '-DGENRM_NATIVE_TESTS=ON',
+    '-DCMAKE_BUILD_TYPE=Release',
+  ];
   // With python3 (it rewrites the .cu sources), also the CUDA parity cases on the CPU simulator (simTests).
   args.push(`-DGENRM_CUDA_SIM=${hasCommand('python3') ? 'ON' : 'OFF'}`);
   // With Node's N-API headers at hand, also the addon over the CPU stand-in for a device (hostDoubleAddon).
   const napiInclude = join(dirname(process.execPath), '..', 'include', 'node');
-  if (existsSync(join(napiInclude, 'node_api.h'))) args.push('-DGENRM_HOST_DOUBLE_ADDON=ON', `-DCMAKE_JS_INC=${napiInclude}`);
+  if (existsSync(join(napiInclude, 'node_api.h')))
+    args.push('-DGENRM_HOST_DOUBLE_ADDON=ON', `-DCMAKE_JS_INC=${napiInclude}`);
   run('cmake', args);
   run('cmake', ['--build', dir, '--parallel', jobs]);
-  let passed = 0, failed = 0, skipped = 0;
+  let passed = 0,
+    failed = 0,
+    skipped = 0;
   for (const exe of ['genrm_native_tests', 'genrm_cuda_host_tests']) {
     const r = spawnSync(join(dir, exe), [], { cwd: root, encoding: 'utf8' });
     process.stdout.write(r.stdout ?? '');
@@ -115,7 +129,9 @@ export async function simTests() {
     console.log('# python3 not found: the CUDA simulator cases are skipped');
     return { passed: 0, failed: 0, skipped: 1 };
   }
-  const listed = spawnSync(exe, ['--list'], { cwd: root, encoding: 'utf8' }).stdout.split('\n').filter((n) => n.startsWith('cuda_'));
+  const listed = spawnSync(exe, ['--list'], { cwd: root, encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter((n) => n.startsWith('cuda_'));
   // The attention cases take most of the time: started first, they do not leave
   // one core running the last of them alone.
   const heavy = (n) => /attention_head_dim|logprob_(matches|grouped|forward)|draws_on_the_device/.test(n);
@@ -131,16 +147,23 @@ export async function simTests() {
       const t0 = Date.now();
       results[i] = await new Promise((resolve) => {
         const child = spawn(exe, [`=${cases[i]}`], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-        let out = '', err = '';
-        child.stdout.on('data', (d) => { out += d; });
-        child.stderr.on('data', (d) => { err += d; });
+        let out = '',
+          err = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+        });
+        child.stderr.on('data', (d) => {
+          err += d;
+        });
         child.on('close', (code) => resolve({ out, err, code }));
       });
       results[i].seconds = (Date.now() - t0) / 1000;
     }
   };
   await Promise.all(Array.from({ length: Math.min(Number(jobs), cases.length) }, worker));
-  let passed = 0, failed = 0, skipped = 0;
+  let passed = 0,
+    failed = 0,
+    skipped = 0;
   for (const { out, err, code } of results) {
     process.stdout.write(out.replace(/^\d+ passed, \d+ failed\n/m, '').replace(/^\d+ skipped\n/m, ''));
     const m = /^(\d+) passed, (\d+) failed$/m.exec(out);
@@ -153,6 +176,11 @@ export async function simTests() {
     skipped += skippedIn(out);
   }
   const slowest = cases.map((name, i) => ({ name, seconds: results[i].seconds })).sort((a, b) => b.seconds - a.seconds);
-  console.log(`# slowest: ${slowest.slice(0, 5).map((c) => `${c.name} ${c.seconds.toFixed(1)} s`).join(', ')}`);
+  console.log(
+    `# slowest: ${slowest
+      .slice(0, 5)
+      .map((c) => `${c.name} ${c.seconds.toFixed(1)} s`)
+      .join(', ')}`,
+  );
   return { passed, failed, skipped };
 }

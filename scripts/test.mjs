@@ -1,6 +1,7 @@
 // npm test: builds what is missing or stale (CPU addon, TypeScript, prebuilds
 // for the packaging test, the CUDA prebuild when nvcc exists), runs the
-// TypeScript linter (eslint.config.mjs), the C++ harness, the CUDA parity cases
+// TypeScript linter (eslint.config.mjs), the style check (scripts/format.mjs:
+// Prettier and clang-format), the C++ harness, the CUDA parity cases
 // with the kernels on the CPU simulator (native/cuda/sim), the ava suite, then
 // the model-level ava files again with models "on the GPU" over the engine's
 // CPU stand-in for a device (the CUDA model's TypeScript, N-API and host code,
@@ -9,7 +10,17 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { compileCpu, compileTs, hasCommand, hostDoubleAddon, nativeTests, prebuildCuda, root, run, simTests } from './tasks.mjs';
+import {
+  compileCpu,
+  compileTs,
+  hasCommand,
+  hostDoubleAddon,
+  nativeTests,
+  prebuildCuda,
+  root,
+  run,
+  simTests,
+} from './tasks.mjs';
 
 const prebuildsOnly = !!process.env.PREBUILDS_ONLY;
 const platformDir = `${process.platform}-${process.arch}`;
@@ -43,14 +54,18 @@ function ava(args = process.argv.slice(2), env = process.env) {
     });
     child.on('close', (code) => {
       const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(out)?.[1] ?? 0);
-      const passed = count('pass'), failed = count('fail'), skipped = count('skip') + count('todo');
+      const passed = count('pass'),
+        failed = count('fail'),
+        skipped = count('skip') + count('todo');
       // A crash before the summary is a failure even if no test was counted as failed.
       resolve({ passed, failed: failed + (code !== 0 && failed === 0 ? 1 : 0), skipped });
     });
   });
 }
 
-let passed = 0, failed = 0, skipped = 0;
+let passed = 0,
+  failed = 0,
+  skipped = 0;
 try {
   const cpuPrebuild = join(root, 'prebuilds', platformDir, 'genrm.node');
   if (!prebuildsOnly && stale(cpuPrebuild, join(root, 'native'), join(root, 'binding.gyp'))) {
@@ -67,8 +82,20 @@ try {
   run(join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'test/tsconfig.json']);
 
   console.log('# lint (eslint)');
-  const lint = spawnSync(join(root, 'node_modules', '.bin', 'eslint'), ['lib', 'bench', 'test', 'scripts', 'eslint.config.mjs'], { cwd: root, stdio: 'inherit' });
+  const lint = spawnSync(
+    join(root, 'node_modules', '.bin', 'eslint'),
+    ['lib', 'bench', 'test', 'scripts', 'eslint.config.mjs'],
+    { cwd: root, stdio: 'inherit' },
+  );
   if (lint.status === 0) passed += 1;
+  else failed += 1;
+
+  console.log('# format (prettier, clang-format)');
+  const format = spawnSync(process.execPath, [join(root, 'scripts', 'format.mjs'), '--check'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
+  if (format.status === 0) passed += 1;
   else failed += 1;
 
   console.log('# C++ engine tests');
@@ -91,10 +118,17 @@ try {
 
   // The files that drive models, again with every model on the "device".
   const double = hostDoubleAddon();
-  const files = ['model', 'model-fixtures', 'train', 'generate', 'generate-text', 'genrm', 'star'].map((f) => `test/${f}.test.ts`);
+  const files = ['model', 'model-fixtures', 'train', 'generate', 'generate-text', 'genrm', 'star'].map(
+    (f) => `test/${f}.test.ts`,
+  );
   if (double && process.argv.length <= 2) {
     console.log('# ava, models on the CPU stand-in for a CUDA device (GENRM_DEVICE=cuda)');
-    const d = await ava(files, { ...process.env, GENRM_DEVICE: 'cuda', GENRM_PRECISION: 'fp32', GENRM_CUDA_ADDON: double });
+    const d = await ava(files, {
+      ...process.env,
+      GENRM_DEVICE: 'cuda',
+      GENRM_PRECISION: 'fp32',
+      GENRM_CUDA_ADDON: double,
+    });
     passed += d.passed;
     failed += d.failed;
     skipped += d.skipped;

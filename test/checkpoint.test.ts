@@ -3,14 +3,31 @@
 // checkpoint, and what dead writers left behind is removed by the next save.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Model, native, openSafetensors } from '../lib/index.js';
 import { readManifest, recoverFolder } from '../lib/model/checkpoint.js';
 
-const config = { hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, vocab_size: 40, max_position_embeddings: 16 };
+const config = {
+  hidden_size: 16,
+  intermediate_size: 32,
+  num_hidden_layers: 1,
+  num_attention_heads: 2,
+  vocab_size: 40,
+  max_position_embeddings: 16,
+};
 const EMBED = 'model.embed_tokens.weight';
 
 function scratch(t: { teardown: (f: () => void) => void }): string {
@@ -27,7 +44,7 @@ function deadPid(): number {
 
 const first = (m: Model) => m.parameter(EMBED)[0]!;
 
-test('a save replaces the whole checkpoint, keeps the folder\'s other files and drops an older save\'s optimizer', async (t) => {
+test("a save replaces the whole checkpoint, keeps the folder's other files and drops an older save's optimizer", async (t) => {
   const dir = join(scratch(t), 'ckpt');
   const a = Model.create(config, { seed: 1 });
   const b = Model.create(config, { seed: 2 });
@@ -36,7 +53,10 @@ test('a save replaces the whole checkpoint, keeps the folder\'s other files and 
   mkdirSync(join(dir, 'logs'));
   writeFileSync(join(dir, 'logs', 'run.log'), 'kept');
   await b.save(dir);
-  t.false(existsSync(join(dir, 'optimizer.safetensors')), 'an optimizer file of the older save must not sit beside the new weights');
+  t.false(
+    existsSync(join(dir, 'optimizer.safetensors')),
+    'an optimizer file of the older save must not sit beside the new weights',
+  );
   t.is(readFileSync(join(dir, 'NOTES.txt'), 'utf8'), 'mine');
   t.is(readFileSync(join(dir, 'logs', 'run.log'), 'utf8'), 'kept');
   const manifest = await readManifest(dir);
@@ -57,11 +77,16 @@ test('weights and optimizer state of different saves are refused by name', async
   await a.save(join(root, 'a'), { optimizer: true });
   await b.save(join(root, 'b'), { optimizer: true });
   cpSync(join(root, 'b', 'optimizer.safetensors'), join(root, 'a', 'optimizer.safetensors'));
-  await t.throwsAsync(Model.load(join(root, 'a'), { optimizer: true }), { message: /a[/\\]optimizer\.safetensors: optimizer state of save [0-9a-f]+, but the weights are of save [0-9a-f]+/ });
+  await t.throwsAsync(Model.load(join(root, 'a'), { optimizer: true }), {
+    message: /a[/\\]optimizer\.safetensors: optimizer state of save [0-9a-f]+, but the weights are of save [0-9a-f]+/,
+  });
   // The weights alone still load; a weights file of another save does not.
   (await Model.load(join(root, 'a'))).dispose();
   cpSync(join(root, 'b', 'model.safetensors'), join(root, 'a', 'model.safetensors'));
-  await t.throwsAsync(Model.load(join(root, 'a')), { message: /model\.safetensors: written by save [0-9a-f]+, but .*checkpoint\.json names save [0-9a-f]+; the folder mixes two checkpoints/ });
+  await t.throwsAsync(Model.load(join(root, 'a')), {
+    message:
+      /model\.safetensors: written by save [0-9a-f]+, but .*checkpoint\.json names save [0-9a-f]+; the folder mixes two checkpoints/,
+  });
   a.dispose();
   b.dispose();
 });
@@ -74,9 +99,12 @@ test('the checkpoint id is a digest of the content: equal saves write equal file
   for (const f of ['config.json', 'model.safetensors', 'optimizer.safetensors', 'checkpoint.json'])
     t.deepEqual(readFileSync(join(root, 'x', f)), readFileSync(join(root, 'y', f)), f);
   const ids = new Set([(await readManifest(join(root, 'x')))!.id]);
-  await a.save(join(root, 'z'));  // without the optimizer
+  await a.save(join(root, 'z')); // without the optimizer
   ids.add((await readManifest(join(root, 'z')))!.id);
-  await a.setParameter(EMBED, a.parameter(EMBED).map((v, i) => (i === 0 ? v + 1 : v)));
+  await a.setParameter(
+    EMBED,
+    a.parameter(EMBED).map((v, i) => (i === 0 ? v + 1 : v)),
+  );
   await a.save(join(root, 'z'));
   ids.add((await readManifest(join(root, 'z')))!.id);
   t.is(ids.size, 3);
@@ -92,7 +120,8 @@ test('a folder from before checkpoint ids (no checkpoint.json, no ids) still loa
     const { writeSafetensors } = await import('../lib/index.js');
     const r = await openSafetensors(join(dir, file));
     const tensors = [];
-    for (const info of r.tensors) tensors.push({ name: info.name, dtype: 'F32' as const, shape: info.shape, data: await r.readFloat32(info.name) });
+    for (const info of r.tensors)
+      tensors.push({ name: info.name, dtype: 'F32' as const, shape: info.shape, data: await r.readFloat32(info.name) });
     const { ['genrm.checkpoint']: _id, ...rest } = r.metadata;
     await r.close();
     await writeSafetensors(join(dir, file), tensors, rest);
@@ -114,7 +143,7 @@ test('saves into one folder from one process queue: the result is one whole save
   for (const m of [...models, loaded]) m.dispose();
 });
 
-test('a live writer\'s lock refuses a save; a dead writer\'s lock and leftovers are removed by the next save', async (t) => {
+test("a live writer's lock refuses a save; a dead writer's lock and leftovers are removed by the next save", async (t) => {
   const root = scratch(t);
   const dir = join(root, 'ckpt');
   const m = Model.create(config, { seed: 1 });
@@ -122,13 +151,15 @@ test('a live writer\'s lock refuses a save; a dead writer\'s lock and leftovers 
   const { hostname } = await import('node:os');
   // The parent process of this test is alive.
   writeFileSync(join(root, '.ckpt.genrm-lock'), `${process.ppid} ${hostname()}\n`);
-  await t.throwsAsync(m.save(dir), { message: new RegExp(`ckpt: process ${process.ppid} is saving a checkpoint into this folder`) });
+  await t.throwsAsync(m.save(dir), {
+    message: new RegExp(`ckpt: process ${process.ppid} is saving a checkpoint into this folder`),
+  });
   const dead = deadPid();
   writeFileSync(join(root, '.ckpt.genrm-lock'), `${dead} ${hostname()}\n`);
   mkdirSync(join(root, `.ckpt.genrm-save.${dead}.00aa11`));
   writeFileSync(join(root, `.ckpt.genrm-save.${dead}.00aa11`, 'model.safetensors'), 'partial');
   writeFileSync(join(dir, `.model.safetensors.${dead}.0badc0ffee00.tmp`), 'partial');
-  writeFileSync(join(root, `.ckpt.genrm-lock.${dead}.0c0ffee0`), `${dead} ${hostname()}\n`);  // a lock being taken when its writer died
+  writeFileSync(join(root, `.ckpt.genrm-lock.${dead}.0c0ffee0`), `${dead} ${hostname()}\n`); // a lock being taken when its writer died
   // A live writer's staging folder is not touched.
   const live = join(root, `.ckpt.genrm-save.${process.ppid}.00bb22`);
   mkdirSync(live);
@@ -138,7 +169,7 @@ test('a live writer\'s lock refuses a save; a dead writer\'s lock and leftovers 
   m.dispose();
 });
 
-test('a crash between the fallback commit\'s two renames leaves the old checkpoint, which load puts back', async (t) => {
+test("a crash between the fallback commit's two renames leaves the old checkpoint, which load puts back", async (t) => {
   const root = scratch(t);
   const dir = join(root, 'ckpt');
   const m = Model.create(config, { seed: 5 });
@@ -168,7 +199,9 @@ test('files.exchange swaps two folders in one step, or says the file system cann
   }
   t.is(readFileSync(join(root, 'x', 'which'), 'utf8'), 'y');
   t.is(readFileSync(join(root, 'y', 'which'), 'utf8'), 'x');
-  t.throws(() => native().binding.files.exchange(join(root, 'x'), join(root, 'missing')), { message: /exchanging .*x and .*missing: No such file or directory/ });
+  t.throws(() => native().binding.files.exchange(join(root, 'x'), join(root, 'missing')), {
+    message: /exchanging .*x and .*missing: No such file or directory/,
+  });
   t.throws(() => native().binding.files.exchange('', join(root, 'x')), { message: /a: expected a non-empty path/ });
 });
 
@@ -180,7 +213,9 @@ test('SIGKILL at any moment of a save leaves a checkpoint that loads as the old 
   const dir = join(root, 'ckpt');
   const writer = join(root, 'writer.mts');
   const lib = fileURLToPath(new URL('../lib/index.js', import.meta.url));
-  writeFileSync(writer, `
+  writeFileSync(
+    writer,
+    `
     import { Model } from ${JSON.stringify(lib)};
     const config = ${JSON.stringify({ ...config, hidden_size: 64, intermediate_size: 128, vocab_size: 4000 })};
     for (let seed = Number(process.argv[2]); ; seed++) {
@@ -189,8 +224,9 @@ test('SIGKILL at any moment of a save leaves a checkpoint that loads as the old 
       m.dispose();
       process.stdout.write('saved ' + seed + '\\n');
     }
-  `);
-  const seeds = new Map<number, number>();  // first embedding value -> seed
+  `,
+  );
+  const seeds = new Map<number, number>(); // first embedding value -> seed
   const big = { ...config, hidden_size: 64, intermediate_size: 128, vocab_size: 4000 };
   const expect = (seed: number) => {
     const m = Model.create(big, { seed });
@@ -201,16 +237,25 @@ test('SIGKILL at any moment of a save leaves a checkpoint that loads as the old 
   const kills = 8;
   for (let k = 0; k < kills; k++) {
     for (let s = seed; s < seed + 40; s++) expect(s);
-    const child = spawn(process.execPath, ['--import', 'tsx', writer, String(seed)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', writer, String(seed)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const closed = new Promise((resolve) => child.once('close', resolve));
     let saved = 0;
-    child.stdout.on('data', (d: Buffer) => { saved += String(d).split('\n').filter((l) => l.startsWith('saved')).length; });
+    child.stdout.on('data', (d: Buffer) => {
+      saved += String(d)
+        .split('\n')
+        .filter((l) => l.startsWith('saved')).length;
+    });
     // Wait for at least one complete save, then kill at a random moment of the next ones.
     await new Promise<void>((resolve) => {
       const poll = setInterval(() => {
         if (saved >= 1 || child.exitCode !== null) {
           clearInterval(poll);
-          setTimeout(() => { child.kill('SIGKILL'); resolve(); }, Math.random() * 150);
+          setTimeout(() => {
+            child.kill('SIGKILL');
+            resolve();
+          }, Math.random() * 150);
         }
       }, 5);
     });
@@ -234,9 +279,11 @@ test('a save with the optimizer refuses gradients accumulated since the last ste
   const { packSequences } = await import('../lib/index.js');
   const batch = packSequences([{ ids: [1, 2, 3, 4], promptLength: 1 }]);
   await m.computeGradients({ type: 'sft' }, batch);
-  await t.throwsAsync(m.save(dir, { optimizer: true }), { message: /ckpt: not saved: this model holds gradients accumulated since its last optimizer step/ });
+  await t.throwsAsync(m.save(dir, { optimizer: true }), {
+    message: /ckpt: not saved: this model holds gradients accumulated since its last optimizer step/,
+  });
   t.false(existsSync(dir));
-  await m.save(dir);  // the weights alone resume nothing: allowed
+  await m.save(dir); // the weights alone resume nothing: allowed
   await m.optimizerStep({ lr: 1e-3 });
   await m.save(dir, { optimizer: true });
   await m.computeGradients({ type: 'sft' }, batch);
@@ -249,36 +296,74 @@ test('a save with the optimizer refuses gradients accumulated since the last ste
 test('pair indices must be integers and a DPO pair needs target tokens in both sequences', async (t) => {
   const m = Model.create(config, { seed: 1 });
   const { packSequences } = await import('../lib/index.js');
-  const batch = packSequences([{ ids: [1, 2, 3], promptLength: 1 }, { ids: [4, 5, 6], promptLength: 1 }]);
-  await t.throwsAsync(m.computeGradients({ type: 'dpo', pairs: [[0.5, 1]], refLogps: [0, 0] }, batch), { message: /pairs\[0\]\.chosen: expected a non-negative integer sequence index, got 0\.5/ });
-  await t.throwsAsync(m.computeGradients({ type: 'dpo', pairs: [[0, 1.9]], refLogps: [0, 0] }, batch), { message: /pairs\[0\]\.rejected: expected a non-negative integer sequence index, got 1\.9/ });
-  const noTargets = packSequences([{ ids: [1, 2, 3], promptLength: 1 }, { ids: [4, 5, 6], promptLength: 3 }]);
-  await t.throwsAsync(m.computeGradients({ type: 'dpo', pairs: [[0, 1]], refLogps: [0, 0] }, noTargets), { message: /pairs\[0\]\.rejected: expected a sequence with at least one target token \(lossMask\), got sequence 1 with none/ });
+  const batch = packSequences([
+    { ids: [1, 2, 3], promptLength: 1 },
+    { ids: [4, 5, 6], promptLength: 1 },
+  ]);
+  await t.throwsAsync(m.computeGradients({ type: 'dpo', pairs: [[0.5, 1]], refLogps: [0, 0] }, batch), {
+    message: /pairs\[0\]\.chosen: expected a non-negative integer sequence index, got 0\.5/,
+  });
+  await t.throwsAsync(m.computeGradients({ type: 'dpo', pairs: [[0, 1.9]], refLogps: [0, 0] }, batch), {
+    message: /pairs\[0\]\.rejected: expected a non-negative integer sequence index, got 1\.9/,
+  });
+  const noTargets = packSequences([
+    { ids: [1, 2, 3], promptLength: 1 },
+    { ids: [4, 5, 6], promptLength: 3 },
+  ]);
+  await t.throwsAsync(m.computeGradients({ type: 'dpo', pairs: [[0, 1]], refLogps: [0, 0] }, noTargets), {
+    message:
+      /pairs\[0\]\.rejected: expected a sequence with at least one target token \(lossMask\), got sequence 1 with none/,
+  });
   t.is(m.step, 0);
   m.dispose();
 });
 
 test('a kernel output too large to allocate is a named error, not an abort', async (t) => {
   const { kernels } = await import('../lib/index.js');
-  t.throws(() => kernels.embeddingBackward({ ids: Int32Array.of(0), dout: new Float32Array(64), vocab: 2 ** 31 - 1, dim: 64 }), { message: /vocab \* dim \(the table's gradient\): expected at most 2\^30 elements/ });
+  t.throws(
+    () => kernels.embeddingBackward({ ids: Int32Array.of(0), dout: new Float32Array(64), vocab: 2 ** 31 - 1, dim: 64 }),
+    { message: /vocab \* dim \(the table's gradient\): expected at most 2\^30 elements/ },
+  );
 });
 
 test('a model too large for host memory names its size', (t) => {
   // Only where the kernel refuses such an allocation up front (heuristic or strict overcommit).
   const mode = readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim();
   if (mode === '1') return t.pass('overcommit_memory = 1: the allocation would succeed and fault later; not tried');
-  t.throws(() => Model.create({ hidden_size: 65536, intermediate_size: 65536, num_hidden_layers: 64, num_attention_heads: 512, vocab_size: 1 << 24, max_position_embeddings: 16 }),
-    { message: /creating the model: out of host memory for its parameters \(\d+ fp32 values, [\d.]+ GiB/ });
+  t.throws(
+    () =>
+      Model.create({
+        hidden_size: 65536,
+        intermediate_size: 65536,
+        num_hidden_layers: 64,
+        num_attention_heads: 512,
+        vocab_size: 1 << 24,
+        max_position_embeddings: 16,
+      }),
+    { message: /creating the model: out of host memory for its parameters \(\d+ fp32 values, [\d.]+ GiB/ },
+  );
 });
 
 test('a batch whose activations do not fit in host memory names the run', async (t) => {
   const mode = readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim();
   if (mode === '1') return t.pass('overcommit_memory = 1: the allocation would succeed and fault later; not tried');
   // One layer with the widest MLP a config allows: a 2^17-token batch needs 2^35 floats for one activation.
-  const m = Model.create({ hidden_size: 64, intermediate_size: 1 << 18, num_hidden_layers: 1, num_attention_heads: 1, vocab_size: 32, max_position_embeddings: 1 << 17 }, { seed: 1 });
+  const m = Model.create(
+    {
+      hidden_size: 64,
+      intermediate_size: 1 << 18,
+      num_hidden_layers: 1,
+      num_attention_heads: 1,
+      vocab_size: 32,
+      max_position_embeddings: 1 << 17,
+    },
+    { seed: 1 },
+  );
   const { packSequences } = await import('../lib/index.js');
   const batch = packSequences([{ ids: new Int32Array(1 << 17) }]);
-  await t.throwsAsync(m.forward(batch), { message: /run over a batch of 131072 tokens in 1 sequences: out of host memory/ });
+  await t.throwsAsync(m.forward(batch), {
+    message: /run over a batch of 131072 tokens in 1 sequences: out of host memory/,
+  });
   m.dispose();
 });
 
@@ -310,7 +395,7 @@ tinyTest('a full disk fails the save with the path named and leaves the previous
   const dir = join(tiny, 'ckpt');
   const small = Model.create(config, { seed: 1 });
   await small.save(dir);
-  const big = Model.create({ ...config, vocab_size: 8000, hidden_size: 64, intermediate_size: 128 }, { seed: 2 });  // 2 MiB of embeddings alone
+  const big = Model.create({ ...config, vocab_size: 8000, hidden_size: 64, intermediate_size: 128 }, { seed: 2 }); // 2 MiB of embeddings alone
   const err = await t.throwsAsync(big.save(dir));
   t.is((err as NodeJS.ErrnoException).code, 'ENOSPC');
   t.regex(err!.message, /genrm-tinyfs-[^/]+\/\.ckpt\.genrm-save\.\d+\.[0-9a-f]+\/model\.safetensors: ENOSPC/);
@@ -320,13 +405,17 @@ tinyTest('a full disk fails the save with the path named and leaves the previous
   for (const m of [small, big, back]) m.dispose();
 });
 
-test('an atomic file write removes the temp files a dead writer of the same file left, not a live one\'s', async (t) => {
+test("an atomic file write removes the temp files a dead writer of the same file left, not a live one's", async (t) => {
   const dir = scratch(t);
   const { writeFileAtomic } = await import('../lib/util/atomic-write.js');
   const dead = deadPid();
   writeFileSync(join(dir, `.reference.json.${dead}.0a1b2c.tmp`), 'partial');
   writeFileSync(join(dir, `.reference.json.${process.ppid}.0a1b2d.tmp`), 'being written');
-  writeFileSync(join(dir, `.other.json.${dead}.0a1b2e.tmp`), 'not this file\'s');
+  writeFileSync(join(dir, `.other.json.${dead}.0a1b2e.tmp`), "not this file's");
   await writeFileAtomic(join(dir, 'reference.json'), new TextEncoder().encode('{}\n'));
-  t.deepEqual(readdirSync(dir).sort(), [`.other.json.${dead}.0a1b2e.tmp`, `.reference.json.${process.ppid}.0a1b2d.tmp`, 'reference.json']);
+  t.deepEqual(readdirSync(dir).sort(), [
+    `.other.json.${dead}.0a1b2e.tmp`,
+    `.reference.json.${process.ppid}.0a1b2d.tmp`,
+    'reference.json',
+  ]);
 });

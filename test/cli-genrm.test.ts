@@ -25,7 +25,9 @@ test.before(async () => {
   const asPairs = (n: number, prefix: string, subsets?: string[]): PreferencePair[] =>
     makePairs(n, prefix).map((p, i) => {
       const { subset: _, ...rest } = p;
-      return subsets ? { ...rest, prompt: [...p.prompt], source: 'test', subset: subsets[i % subsets.length]! } : { ...rest, prompt: [...p.prompt], source: 'test', group: p.id, scores: { chosen: 8, rejected: 4 } };
+      return subsets
+        ? { ...rest, prompt: [...p.prompt], source: 'test', subset: subsets[i % subsets.length]! }
+        : { ...rest, prompt: [...p.prompt], source: 'test', group: p.id, scores: { chosen: 8, rejected: 4 } };
     });
   uf = join(root, 'train_prefs.jsonl');
   await writePreferencesJsonl(uf, asPairs(24, 'u'), 'ultrafeedback');
@@ -39,12 +41,18 @@ test.after.always(async () => {
 });
 
 function cli(args: string[]) {
-  return spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', env: { ...process.env, GENRM_THREADS: '1' } });
+  return spawnSync(process.execPath, [cliPath, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, GENRM_THREADS: '1' },
+  });
 }
 const fast = ['--lr', '1e-3', '--batch-tokens', '400', '--template', 'compact-pairwise'];
 
 test.serial('train-bt and train-bt --pairwise write reward models that eval scores', (t) => {
-  for (const [name, extra] of [['bt', []], ['pairwise', ['--pairwise']]] as const) {
+  for (const [name, extra] of [
+    ['bt', []],
+    ['pairwise', ['--pairwise']],
+  ] as const) {
     const out = join(root, name);
     const r = cli(['train-bt', '--model', model, '--data', uf, '--out', out, ...fast, ...extra]);
     t.is(r.status, 0, r.stderr);
@@ -59,23 +67,26 @@ test.serial('train-bt and train-bt --pairwise write reward models that eval scor
   }
 });
 
-test.serial('train-genrm, then eval on RewardBench-format data reports every section, the overall and a report folder', async (t) => {
-  const out = join(root, 'genrm');
-  const r = cli(['train-genrm', '--model', model, '--data', uf, '--out', out, ...fast]);
-  t.is(r.status, 0, r.stderr);
-  const report = join(root, 'report');
-  const e = cli(['eval', '--model', out, '--data', rb, '--template', 'compact-pairwise', '--out', report]);
-  t.is(e.status, 0, e.stderr);
-  for (const section of ['Chat', 'Chat Hard', 'Safety', 'Reasoning']) t.true(e.stdout.includes(section), section);
-  t.regex(e.stdout, /judge: direct; positions: both orders/);
-  const json = JSON.parse(await readFile(join(report, 'report.json'), 'utf8'));
-  t.is(typeof json[0].benchmark.overall, 'number');
-  const lines = (await readFile(join(report, 'judgements.jsonl'), 'utf8')).trim().split('\n');
-  t.is(lines.length, Object.values(REWARDBENCH.sections).flatMap((s) => Object.keys(s.subsets)).length * 2);
-  t.true(existsSync(join(report, 'charts', 'sections-1.svg')));
-});
+test.serial(
+  'train-genrm, then eval on RewardBench-format data reports every section, the overall and a report folder',
+  async (t) => {
+    const out = join(root, 'genrm');
+    const r = cli(['train-genrm', '--model', model, '--data', uf, '--out', out, ...fast]);
+    t.is(r.status, 0, r.stderr);
+    const report = join(root, 'report');
+    const e = cli(['eval', '--model', out, '--data', rb, '--template', 'compact-pairwise', '--out', report]);
+    t.is(e.status, 0, e.stderr);
+    for (const section of ['Chat', 'Chat Hard', 'Safety', 'Reasoning']) t.true(e.stdout.includes(section), section);
+    t.regex(e.stdout, /judge: direct; positions: both orders/);
+    const json = JSON.parse(await readFile(join(report, 'report.json'), 'utf8'));
+    t.is(typeof json[0].benchmark.overall, 'number');
+    const lines = (await readFile(join(report, 'judgements.jsonl'), 'utf8')).trim().split('\n');
+    t.is(lines.length, Object.values(REWARDBENCH.sections).flatMap((s) => Object.keys(s.subsets)).length * 2);
+    t.true(existsSync(join(report, 'charts', 'sections-1.svg')));
+  },
+);
 
-test.serial('eval --benchmark takes a built-in world\'s world.json and scores its sections', async (t) => {
+test.serial("eval --benchmark takes a built-in world's world.json and scores its sections", async (t) => {
   const { generateWorld, writeWorld } = await import('../lib/world/index.js');
   const dir = join(root, 'world');
   const world = generateWorld({ seed: 2, trainSize: 20, testSize: 20, subsetSize: 2 });
@@ -83,8 +94,30 @@ test.serial('eval --benchmark takes a built-in world\'s world.json and scores it
   // The world's subsets on short pairs the tiny test judge can read.
   const subsets = Object.values(world.info.sections).flatMap((s) => Object.keys(s));
   const short = join(root, 'world-short.jsonl');
-  await writePreferencesJsonl(short, makePairs(subsets.length * 2, 'w').map((p, i) => ({ id: p.id, prompt: [...p.prompt], chosen: p.chosen, rejected: p.rejected, source: 'test', subset: subsets[i % subsets.length]! })), 'rewardbench');
-  const e = cli(['eval', '--model', model, '--data', short, '--benchmark', join(dir, 'world.json'), '--json', '--template', 'compact-pairwise']);
+  await writePreferencesJsonl(
+    short,
+    makePairs(subsets.length * 2, 'w').map((p, i) => ({
+      id: p.id,
+      prompt: [...p.prompt],
+      chosen: p.chosen,
+      rejected: p.rejected,
+      source: 'test',
+      subset: subsets[i % subsets.length]!,
+    })),
+    'rewardbench',
+  );
+  const e = cli([
+    'eval',
+    '--model',
+    model,
+    '--data',
+    short,
+    '--benchmark',
+    join(dir, 'world.json'),
+    '--json',
+    '--template',
+    'compact-pairwise',
+  ]);
   t.is(e.status, 0, e.stderr);
   const [res] = JSON.parse(e.stdout);
   t.deepEqual(Object.keys(res.benchmark.sections), ['Chat', 'Chat Hard', 'Safety', 'Reasoning']);
@@ -94,22 +127,85 @@ test.serial('eval --benchmark takes a built-in world\'s world.json and scores it
   t.regex(bad.stderr, /--benchmark .*train_prefs\.jsonl/);
 });
 
-test.serial('star --mode dpo writes its iterations; eval --judge cot votes; judge prints rationales and a verdict', (t) => {
-  const out = join(root, 'star');
-  const r = cli(['star', '--mode', 'dpo', '--model', model, '--data', uf, '--out', out, '--iterations', '2', '--k', '4', '--max-new-tokens', '12', ...fast]);
-  t.is(r.status, 0, r.stderr);
-  t.regex(r.stderr, /iteration 2: 12 pairs, 48 rationales/);
-  t.true(existsSync(join(out, 'iter-2', 'checkpoint', 'model.safetensors')));
-  const e = cli(['eval', '--model', join(out, 'iter-2', 'checkpoint'), '--judge', 'cot', '--k', '3', '--max-new-tokens', '12', '--data', uf, '--template', 'compact-pairwise']);
-  t.is(e.status, 0, e.stderr);
-  t.regex(e.stdout, /samples gave no verdict/);
-  const j = cli(['judge', '--model', model, '--question', 'add 1 and 2', '--a', 'it is 3', '--b', 'it is 5', '--k', '2', '--max-new-tokens', '12', '--template', 'compact-pairwise']);
-  t.is(j.status, 0, j.stderr);
-  t.regex(j.stdout, /--- rationale 1 \((stop|length)\) ---/);
-  t.regex(j.stdout, /verdict: (\[\[A\]\]|\[\[B\]\]|tie) \(\d for A, \d for B/);
-  const d = cli(['judge', '--model', model, '--question', 'q', '--a', 'x', '--b', 'y', '--direct', '--template', 'compact-pairwise']);
-  t.regex(d.stdout, /p\(A \| A or B\) = 0\.\d{4}/);
-});
+test.serial(
+  'star --mode dpo writes its iterations; eval --judge cot votes; judge prints rationales and a verdict',
+  (t) => {
+    const out = join(root, 'star');
+    const r = cli([
+      'star',
+      '--mode',
+      'dpo',
+      '--model',
+      model,
+      '--data',
+      uf,
+      '--out',
+      out,
+      '--iterations',
+      '2',
+      '--k',
+      '4',
+      '--max-new-tokens',
+      '12',
+      ...fast,
+    ]);
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stderr, /iteration 2: 12 pairs, 48 rationales/);
+    t.true(existsSync(join(out, 'iter-2', 'checkpoint', 'model.safetensors')));
+    const e = cli([
+      'eval',
+      '--model',
+      join(out, 'iter-2', 'checkpoint'),
+      '--judge',
+      'cot',
+      '--k',
+      '3',
+      '--max-new-tokens',
+      '12',
+      '--data',
+      uf,
+      '--template',
+      'compact-pairwise',
+    ]);
+    t.is(e.status, 0, e.stderr);
+    t.regex(e.stdout, /samples gave no verdict/);
+    const j = cli([
+      'judge',
+      '--model',
+      model,
+      '--question',
+      'add 1 and 2',
+      '--a',
+      'it is 3',
+      '--b',
+      'it is 5',
+      '--k',
+      '2',
+      '--max-new-tokens',
+      '12',
+      '--template',
+      'compact-pairwise',
+    ]);
+    t.is(j.status, 0, j.stderr);
+    t.regex(j.stdout, /--- rationale 1 \((stop|length)\) ---/);
+    t.regex(j.stdout, /verdict: (\[\[A\]\]|\[\[B\]\]|tie) \(\d for A, \d for B/);
+    const d = cli([
+      'judge',
+      '--model',
+      model,
+      '--question',
+      'q',
+      '--a',
+      'x',
+      '--b',
+      'y',
+      '--direct',
+      '--template',
+      'compact-pairwise',
+    ]);
+    t.regex(d.stdout, /p\(A \| A or B\) = 0\.\d{4}/);
+  },
+);
 
 test.serial('Ctrl-C during training saves a checkpoint; the same command resumes and finishes', async (t) => {
   const out = join(root, 'interrupted');
@@ -117,10 +213,12 @@ test.serial('Ctrl-C during training saves a checkpoint; the same command resumes
   const child = spawn(process.execPath, args, { env: { ...process.env, GENRM_THREADS: '1' } });
   let stderr = '';
   // The Ctrl-C handler is in place once the data is read; stop a second later, mid-training.
-  const ready = new Promise<void>((resolve) => child.stderr.on('data', (d) => {
-    stderr += d;
-    if (/24 pairs/.test(stderr)) resolve();
-  }));
+  const ready = new Promise<void>((resolve) =>
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (/24 pairs/.test(stderr)) resolve();
+    }),
+  );
   await ready;
   await new Promise((resolve) => setTimeout(resolve, 1500));
   child.kill('SIGINT');
@@ -136,7 +234,10 @@ test.serial('Ctrl-C during training saves a checkpoint; the same command resumes
   const stoppedAt = Number(/stopped at step (\d+)/.exec(stderr)![1]);
   t.true(stoppedAt >= 1 && stoppedAt < log.outcome.totalSteps, `stopped at ${stoppedAt}`);
   // One history across both runs: every step once, in order.
-  t.deepEqual(log.outcome.history.map((h: { step: number }) => h.step), Array.from({ length: log.outcome.totalSteps }, (_, i) => i + 1));
+  t.deepEqual(
+    log.outcome.history.map((h: { step: number }) => h.step),
+    Array.from({ length: log.outcome.totalSteps }, (_, i) => i + 1),
+  );
 });
 
 test('bad input: unknown options, missing files and a run folder with other options are clear errors', (t) => {
@@ -149,7 +250,18 @@ test('bad input: unknown options, missing files and a run folder with other opti
   const lr = cli(['train-genrm', '--model', model, '--data', uf, '--out', join(root, 'z'), '--lr', 'fast']);
   t.is(lr.status, 1);
   t.regex(lr.stderr, /--lr <lr>' argument 'fast' is invalid. expected a number/);
-  const other = cli(['train-genrm', '--model', model, '--data', uf, '--out', join(root, 'genrm'), ...fast, '--lr', '2e-3']);
+  const other = cli([
+    'train-genrm',
+    '--model',
+    model,
+    '--data',
+    uf,
+    '--out',
+    join(root, 'genrm'),
+    ...fast,
+    '--lr',
+    '2e-3',
+  ]);
   t.is(other.status, 1);
   t.regex(other.stderr, /holds a training run with other options or data; use another output folder/);
   const nomodel = cli(['eval', '--model', join(root, 'nothing'), '--data', uf]);

@@ -73,13 +73,22 @@ test('genrm info names the GEMM a model on the GPU uses', async (t) => {
   const { formatInfo } = await import('../lib/cli/info.js');
   const { info } = await import('../lib/info.js');
   const base = info();
-  const device = { index: 0, name: 'NVIDIA H200', computeCapability: '9.0', totalMemory: 2 ** 37, multiprocessors: 132 };
+  const device = {
+    index: 0,
+    name: 'NVIDIA H200',
+    computeCapability: '9.0',
+    totalMemory: 2 ** 37,
+    multiprocessors: 132,
+  };
   const cuda = { ...base.cuda, compiled: true, usable: true, devices: [device], error: undefined };
   const saved = process.env.GENRM_CUDA_GEMM;
   try {
     delete process.env.GENRM_CUDA_GEMM;
     t.regex(formatInfo({ ...base, cuda: { ...cuda, cublas: true } }), /^ {10}GEMM: cuBLAS$/m);
-    t.regex(formatInfo({ ...base, cuda: { ...cuda, cublas: false } }), /GEMM: the project's own tensor-core kernel \(no cuBLAS in this binary\)$/m);
+    t.regex(
+      formatInfo({ ...base, cuda: { ...cuda, cublas: false } }),
+      /GEMM: the project's own tensor-core kernel \(no cuBLAS in this binary\)$/m,
+    );
     process.env.GENRM_CUDA_GEMM = 'own';
     t.regex(formatInfo({ ...base, cuda: { ...cuda, cublas: true } }), /GEMM: cuBLAS \(GENRM_CUDA_GEMM=own\)$/m);
   } finally {

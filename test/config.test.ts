@@ -5,7 +5,14 @@ import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, configToJson, parameterShapes, parseLlamaConfig, readConfig, writeConfig } from '../lib/model/config.js';
+import {
+  ConfigError,
+  configToJson,
+  parameterShapes,
+  parseLlamaConfig,
+  readConfig,
+  writeConfig,
+} from '../lib/model/config.js';
 import type { LlamaConfig } from '../lib/model/config.js';
 import { packageRoot } from '../lib/package-root.js';
 
@@ -49,22 +56,49 @@ test('the required fields alone get HF LlamaConfig defaults', (t) => {
 
 test('an HF config.json: supported features pass, other fields are kept in extra', (t) => {
   const c = parseLlamaConfig({
-    ...base, architectures: ['LlamaForCausalLM'], model_type: 'llama', num_key_value_heads: 2, head_dim: 16, hidden_act: 'silu',
-    rope_theta: 500000.0, rms_norm_eps: 1e-5, rope_scaling: null, attention_bias: false, mlp_bias: false, tie_word_embeddings: true,
-    bos_token_id: 1, eos_token_id: [2, 3], torch_dtype: 'bfloat16', reward_head: true,
+    ...base,
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    num_key_value_heads: 2,
+    head_dim: 16,
+    hidden_act: 'silu',
+    rope_theta: 500000.0,
+    rms_norm_eps: 1e-5,
+    rope_scaling: null,
+    attention_bias: false,
+    mlp_bias: false,
+    tie_word_embeddings: true,
+    bos_token_id: 1,
+    eos_token_id: [2, 3],
+    torch_dtype: 'bfloat16',
+    reward_head: true,
   });
   t.is(c.num_key_value_heads, 2);
   t.is(c.rope_theta, 500000);
   t.true(c.tie_word_embeddings);
   t.true(c.reward_head);
   t.deepEqual(c.extra, {
-    architectures: ['LlamaForCausalLM'], model_type: 'llama', head_dim: 16, hidden_act: 'silu', rope_scaling: null,
-    attention_bias: false, mlp_bias: false, bos_token_id: 1, eos_token_id: [2, 3], torch_dtype: 'bfloat16',
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    head_dim: 16,
+    hidden_act: 'silu',
+    rope_scaling: null,
+    attention_bias: false,
+    mlp_bias: false,
+    bos_token_id: 1,
+    eos_token_id: [2, 3],
+    torch_dtype: 'bfloat16',
   });
 });
 
 test('parsing a parsed config gives it back unchanged (extra fields are not nested)', (t) => {
-  const once = parseLlamaConfig({ ...base, bos_token_id: 1, initializer_range: 0.02, hidden_act: 'silu', head_dim: 16 });
+  const once = parseLlamaConfig({
+    ...base,
+    bos_token_id: 1,
+    initializer_range: 0.02,
+    hidden_act: 'silu',
+    head_dim: 16,
+  });
   const twice = parseLlamaConfig(once);
   t.deepEqual(twice, once);
   t.is(twice.extra?.initializer_range, 0.02);
@@ -79,16 +113,39 @@ test('parsing a parsed config gives it back unchanged (extra fields are not nest
 test('transformers v5 rope_parameters: the default rope type is read, others are refused', (t) => {
   t.is(parseLlamaConfig({ ...base, rope_parameters: { rope_type: 'default', rope_theta: 1e6 } }).rope_theta, 1e6);
   t.is(parseLlamaConfig({ ...base, rope_theta: 1e6, rope_parameters: { rope_theta: 1e6 } }).rope_theta, 1e6);
-  fails(t, { ...base, rope_parameters: { rope_type: 'llama3', rope_theta: 1e6 } }, /rope_parameters.rope_type: "llama3" is not supported: genrm implements plain RoPE \("default"\) only/);
-  fails(t, { ...base, rope_theta: 10, rope_parameters: { rope_theta: 1e6 } }, /rope_theta: expected the same value as rope_parameters.rope_theta \(1000000\), got 10/);
+  fails(
+    t,
+    { ...base, rope_parameters: { rope_type: 'llama3', rope_theta: 1e6 } },
+    /rope_parameters.rope_type: "llama3" is not supported: genrm implements plain RoPE \("default"\) only/,
+  );
+  fails(
+    t,
+    { ...base, rope_theta: 10, rope_parameters: { rope_theta: 1e6 } },
+    /rope_theta: expected the same value as rope_parameters.rope_theta \(1000000\), got 10/,
+  );
   fails(t, { ...base, rope_parameters: 'x' }, /rope_parameters: expected an object or null, got "x"/);
   fails(t, { ...base, rope_parameters: { rope_theta: -1 } }, /rope_theta: expected a positive number, got -1/);
 });
 
 test('integer fields must be positive integers; messages name the field and the value', (t) => {
-  for (const field of ['hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'vocab_size', 'max_position_embeddings', 'num_key_value_heads']) {
+  for (const field of [
+    'hidden_size',
+    'intermediate_size',
+    'num_hidden_layers',
+    'num_attention_heads',
+    'vocab_size',
+    'max_position_embeddings',
+    'num_key_value_heads',
+  ]) {
     for (const bad of [0, -4, 2.5, '64', true, 2 ** 53]) {
-      fails(t, { ...base, [field]: bad }, new RegExp(`^my/config.json: ${field}: expected a positive integer, got ${JSON.stringify(bad).replace(/[.[\]]/g, '\\$&')}$`), field);
+      fails(
+        t,
+        { ...base, [field]: bad },
+        new RegExp(
+          `^my/config.json: ${field}: expected a positive integer, got ${JSON.stringify(bad).replace(/[.[\]]/g, '\\$&')}$`,
+        ),
+        field,
+      );
     }
   }
   const { vocab_size: _, ...missing } = base;
@@ -97,7 +154,13 @@ test('integer fields must be positive integers; messages name the field and the 
 
 test('rope_theta and rms_norm_eps must be positive numbers; booleans must be booleans', (t) => {
   for (const field of ['rope_theta', 'rms_norm_eps']) {
-    for (const bad of [0, -1, '1e-5', null]) fails(t, { ...base, [field]: bad }, new RegExp(`${field}: expected a positive number, got ${JSON.stringify(bad)}`), field);
+    for (const bad of [0, -1, '1e-5', null])
+      fails(
+        t,
+        { ...base, [field]: bad },
+        new RegExp(`${field}: expected a positive number, got ${JSON.stringify(bad)}`),
+        field,
+      );
   }
   t.is(parseLlamaConfig({ ...base, rms_norm_eps: 1e-5 }).rms_norm_eps, 1e-5);
   for (const field of ['tie_word_embeddings', 'reward_head']) {
@@ -107,21 +170,65 @@ test('rope_theta and rms_norm_eps must be positive numbers; booleans must be boo
 });
 
 test('head and key/value head counts must divide evenly, and the head dimension must be even', (t) => {
-  fails(t, { ...base, num_attention_heads: 5 }, /num_attention_heads: expected a divisor of hidden_size \(64\), got 5/, 'num_attention_heads');
-  fails(t, { ...base, num_key_value_heads: 3 }, /num_key_value_heads: expected a divisor of num_attention_heads \(4\), got 3/, 'num_key_value_heads');
-  fails(t, { ...base, num_key_value_heads: 8 }, /num_key_value_heads: expected a divisor of num_attention_heads \(4\), got 8/);
-  fails(t, { ...base, hidden_size: 60, num_attention_heads: 4 }, /hidden_size: expected hidden_size \/ num_attention_heads to be even \(RoPE rotates pairs of dimensions\), got 60 \/ 4 = 15/, 'hidden_size');
+  fails(
+    t,
+    { ...base, num_attention_heads: 5 },
+    /num_attention_heads: expected a divisor of hidden_size \(64\), got 5/,
+    'num_attention_heads',
+  );
+  fails(
+    t,
+    { ...base, num_key_value_heads: 3 },
+    /num_key_value_heads: expected a divisor of num_attention_heads \(4\), got 3/,
+    'num_key_value_heads',
+  );
+  fails(
+    t,
+    { ...base, num_key_value_heads: 8 },
+    /num_key_value_heads: expected a divisor of num_attention_heads \(4\), got 8/,
+  );
+  fails(
+    t,
+    { ...base, hidden_size: 60, num_attention_heads: 4 },
+    /hidden_size: expected hidden_size \/ num_attention_heads to be even \(RoPE rotates pairs of dimensions\), got 60 \/ 4 = 15/,
+    'hidden_size',
+  );
   t.is(parseLlamaConfig({ ...base, hidden_size: 6, num_attention_heads: 3, num_key_value_heads: 1 }).hidden_size, 6);
 });
 
 test('features genrm does not implement are refused by name', (t) => {
-  fails(t, { ...base, rope_scaling: { rope_type: 'linear', factor: 2 } }, /rope_scaling: \{"rope_type":"linear","factor":2\} is not supported: genrm implements plain RoPE only/, 'rope_scaling');
-  fails(t, { ...base, attention_bias: true }, /attention_bias: true is not supported: genrm's linear layers have no bias; use false/, 'attention_bias');
+  fails(
+    t,
+    { ...base, rope_scaling: { rope_type: 'linear', factor: 2 } },
+    /rope_scaling: \{"rope_type":"linear","factor":2\} is not supported: genrm implements plain RoPE only/,
+    'rope_scaling',
+  );
+  fails(
+    t,
+    { ...base, attention_bias: true },
+    /attention_bias: true is not supported: genrm's linear layers have no bias; use false/,
+    'attention_bias',
+  );
   fails(t, { ...base, mlp_bias: true }, /mlp_bias: true is not supported/, 'mlp_bias');
   fails(t, { ...base, mlp_bias: 'no' }, /mlp_bias: expected true or false, got "no"/, 'mlp_bias');
-  fails(t, { ...base, hidden_act: 'gelu' }, /hidden_act: "gelu" is not supported: genrm's MLP is SwiGLU, which needs "silu"/, 'hidden_act');
-  fails(t, { ...base, head_dim: 32 }, /head_dim: 32 is not supported: genrm requires head_dim = hidden_size \/ num_attention_heads = 16/, 'head_dim');
-  fails(t, { ...base, model_type: 'mistral' }, /model_type: "mistral" is not supported: genrm implements "llama" models only/, 'model_type');
+  fails(
+    t,
+    { ...base, hidden_act: 'gelu' },
+    /hidden_act: "gelu" is not supported: genrm's MLP is SwiGLU, which needs "silu"/,
+    'hidden_act',
+  );
+  fails(
+    t,
+    { ...base, head_dim: 32 },
+    /head_dim: 32 is not supported: genrm requires head_dim = hidden_size \/ num_attention_heads = 16/,
+    'head_dim',
+  );
+  fails(
+    t,
+    { ...base, model_type: 'mistral' },
+    /model_type: "mistral" is not supported: genrm implements "llama" models only/,
+    'model_type',
+  );
   // A feature is named even when other fields are wrong too.
   fails(t, { model_type: 'gpt2' }, /model_type: "gpt2" is not supported/);
   t.is(parseLlamaConfig({ ...base, head_dim: 16, head_dim_note: 1 }).hidden_size, 64);
@@ -141,14 +248,25 @@ test('readConfig names the file when it is missing, not JSON, or invalid', async
   await writeFile(file, '{"hidden_size": 64,');
   await t.throwsAsync(readConfig(d), { instanceOf: ConfigError, message: new RegExp(`^${file}: invalid JSON: `) });
   await writeFile(file, JSON.stringify({ ...base, hidden_size: 0 }));
-  await t.throwsAsync(readConfig(d), { instanceOf: ConfigError, message: new RegExp(`^${file}: hidden_size: expected a positive integer, got 0$`) });
+  await t.throwsAsync(readConfig(d), {
+    instanceOf: ConfigError,
+    message: new RegExp(`^${file}: hidden_size: expected a positive integer, got 0$`),
+  });
   await writeFile(file, JSON.stringify(base));
   t.is((await readConfig(d)).vocab_size, 97);
 });
 
 test('writeConfig writes HF identifying fields and float32, keeps extra fields, and reads back equal', async (t) => {
   const d = await folder();
-  const config = parseLlamaConfig({ ...base, num_key_value_heads: 2, reward_head: true, bos_token_id: 1, torch_dtype: 'bfloat16', architectures: ['Other'], custom: { a: [1] } });
+  const config = parseLlamaConfig({
+    ...base,
+    num_key_value_heads: 2,
+    reward_head: true,
+    bos_token_id: 1,
+    torch_dtype: 'bfloat16',
+    architectures: ['Other'],
+    custom: { a: [1] },
+  });
   await writeConfig(d, config);
   const json = JSON.parse(await readFile(join(d, 'config.json'), 'utf8'));
   t.deepEqual(Object.keys(json).slice(0, 2), ['architectures', 'model_type']);
@@ -163,7 +281,13 @@ test('writeConfig writes HF identifying fields and float32, keeps extra fields, 
   const { extra, ...fields } = back;
   const { extra: _, ...original } = config;
   t.deepEqual(fields, original);
-  t.deepEqual(extra, { architectures: ['LlamaForCausalLM'], model_type: 'llama', bos_token_id: 1, custom: { a: [1] }, torch_dtype: 'float32' });
+  t.deepEqual(extra, {
+    architectures: ['LlamaForCausalLM'],
+    model_type: 'llama',
+    bos_token_id: 1,
+    custom: { a: [1] },
+    torch_dtype: 'float32',
+  });
   // Writing again is stable.
   await writeConfig(d, back);
   t.deepEqual(JSON.parse(await readFile(join(d, 'config.json'), 'utf8')), json);
@@ -173,19 +297,44 @@ test('writeConfig writes HF identifying fields and float32, keeps extra fields, 
 test('writeConfig accepts a config built in code, and refuses one that would not load', async (t) => {
   const d = await folder();
   const config: LlamaConfig = {
-    hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, vocab_size: 10,
-    rope_theta: 10000, rms_norm_eps: 1e-6, max_position_embeddings: 16, tie_word_embeddings: true, reward_head: false,
+    hidden_size: 32,
+    intermediate_size: 64,
+    num_hidden_layers: 1,
+    num_attention_heads: 2,
+    num_key_value_heads: 1,
+    vocab_size: 10,
+    rope_theta: 10000,
+    rms_norm_eps: 1e-6,
+    max_position_embeddings: 16,
+    tie_word_embeddings: true,
+    reward_head: false,
   };
   await writeConfig(d, config);
-  t.deepEqual(await readConfig(d), { ...config, extra: { architectures: ['LlamaForCausalLM'], model_type: 'llama', torch_dtype: 'float32' } });
-  await t.throwsAsync(writeConfig(d, { ...config, num_key_value_heads: 3 }), { instanceOf: ConfigError, message: /config.json: num_key_value_heads: expected a divisor of num_attention_heads \(2\), got 3/ });
-  await t.throwsAsync(writeConfig(d, { ...config, extra: { head_dim: 8 } }), { instanceOf: ConfigError, message: /head_dim: 8 is not supported/ });
+  t.deepEqual(await readConfig(d), {
+    ...config,
+    extra: { architectures: ['LlamaForCausalLM'], model_type: 'llama', torch_dtype: 'float32' },
+  });
+  await t.throwsAsync(writeConfig(d, { ...config, num_key_value_heads: 3 }), {
+    instanceOf: ConfigError,
+    message: /config.json: num_key_value_heads: expected a divisor of num_attention_heads \(2\), got 3/,
+  });
+  await t.throwsAsync(writeConfig(d, { ...config, extra: { head_dim: 8 } }), {
+    instanceOf: ConfigError,
+    message: /head_dim: 8 is not supported/,
+  });
   t.is((await readConfig(d)).num_key_value_heads, 1);
   t.deepEqual(configToJson(config).torch_dtype, 'float32');
 });
 
 test('parameterShapes lists every parameter by its HF name, in order', (t) => {
-  const c = parseLlamaConfig({ hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 5 });
+  const c = parseLlamaConfig({
+    hidden_size: 8,
+    intermediate_size: 12,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    vocab_size: 5,
+  });
   const layer = (i: number) => [
     [`model.layers.${i}.input_layernorm.weight`, [8]],
     [`model.layers.${i}.self_attn.q_proj.weight`, [8, 8]],
@@ -197,19 +346,39 @@ test('parameterShapes lists every parameter by its HF name, in order', (t) => {
     [`model.layers.${i}.mlp.up_proj.weight`, [12, 8]],
     [`model.layers.${i}.mlp.down_proj.weight`, [8, 12]],
   ];
-  const expected = [['model.embed_tokens.weight', [5, 8]], ...layer(0), ...layer(1), ['model.norm.weight', [8]], ['lm_head.weight', [5, 8]]];
-  t.deepEqual(parameterShapes(c).map((p) => [p.name, p.shape]), expected);
+  const expected = [
+    ['model.embed_tokens.weight', [5, 8]],
+    ...layer(0),
+    ...layer(1),
+    ['model.norm.weight', [8]],
+    ['lm_head.weight', [5, 8]],
+  ];
+  t.deepEqual(
+    parameterShapes(c).map((p) => [p.name, p.shape]),
+    expected,
+  );
   const tied = parameterShapes({ ...c, tie_word_embeddings: true, reward_head: true }).map((p) => [p.name, p.shape]);
   t.deepEqual(tied, [...expected.slice(0, -1), ['score.weight', [1, 8]]]);
   t.deepEqual(parameterShapes({ ...c, reward_head: true }).at(-1), { name: 'score.weight', shape: [1, 8] });
   // Parameter count of a Llama-2-7B shaped config, as a check on the arithmetic.
-  const llama7b = parseLlamaConfig({ hidden_size: 4096, intermediate_size: 11008, num_hidden_layers: 32, num_attention_heads: 32, vocab_size: 32000 });
-  t.is(parameterShapes(llama7b).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0), 6738415616);
+  const llama7b = parseLlamaConfig({
+    hidden_size: 4096,
+    intermediate_size: 11008,
+    num_hidden_layers: 32,
+    num_attention_heads: 32,
+    vocab_size: 32000,
+  });
+  t.is(
+    parameterShapes(llama7b).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0),
+    6738415616,
+  );
 });
 
 const fixtureRoot = join(packageRoot(), 'test', 'fixtures');
 const fixtureDirs = existsSync(fixtureRoot)
-  ? readdirSync(fixtureRoot, { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(join(fixtureRoot, d.name, 'config.json'))).map((d) => d.name)
+  ? readdirSync(fixtureRoot, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && existsSync(join(fixtureRoot, d.name, 'config.json')))
+      .map((d) => d.name)
   : [];
 for (const name of fixtureDirs) {
   test(`fixture ${name}/config.json parses`, async (t) => {

@@ -26,7 +26,12 @@ test.after.always(async () => {
 
 type Row = Record<string, unknown>;
 
-const text = (name: string): SchemaElement => ({ name, type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' });
+const text = (name: string): SchemaElement => ({
+  name,
+  type: 'BYTE_ARRAY',
+  converted_type: 'UTF8',
+  repetition_type: 'OPTIONAL',
+});
 const int64 = (name: string): SchemaElement => ({ name, type: 'INT64', repetition_type: 'OPTIONAL' });
 const double = (name: string): SchemaElement => ({ name, type: 'DOUBLE', repetition_type: 'OPTIONAL' });
 /** A list<struct<a, b>> of strings, as pyarrow writes it (3-level LIST). */
@@ -40,21 +45,45 @@ const structList = (name: string, a: string, b: string): SchemaElement[] => [
 
 const SCHEMAS: Record<string, SchemaElement[]> = {
   ultrafeedback: [
-    text('prompt'), text('prompt_id'), ...structList('chosen', 'content', 'role'), ...structList('rejected', 'content', 'role'),
-    ...structList('messages', 'content', 'role'), double('score_chosen'), double('score_rejected'),
+    text('prompt'),
+    text('prompt_id'),
+    ...structList('chosen', 'content', 'role'),
+    ...structList('rejected', 'content', 'role'),
+    ...structList('messages', 'content', 'role'),
+    double('score_chosen'),
+    double('score_rejected'),
   ],
-  ultrainteract: [text('id'), int64('parent_id'), text('task'), text('dataset'), ...structList('trajectory', 'from', 'value'), text('chosen'), text('rejected')],
-  rewardbench: [text('prompt'), text('chosen'), text('chosen_model'), text('rejected'), text('rejected_model'), text('subset'), int64('id')],
+  ultrainteract: [
+    text('id'),
+    int64('parent_id'),
+    text('task'),
+    text('dataset'),
+    ...structList('trajectory', 'from', 'value'),
+    text('chosen'),
+    text('rejected'),
+  ],
+  rewardbench: [
+    text('prompt'),
+    text('chosen'),
+    text('chosen_model'),
+    text('rejected'),
+    text('rejected_model'),
+    text('subset'),
+    int64('id'),
+  ],
 };
 
 /** Writes rows as a Parquet file with the given top-level schema elements (column order = order of first appearance). */
 async function parquet(rows: Row[], elements: SchemaElement[], rowGroupSize = 1000, gzip = false): Promise<string> {
   const top = elements.filter((e, i) => i === 0 || !isChild(elements, i));
   // INT64 columns take bigints.
-  const cell = (e: SchemaElement, v: unknown) => (v === undefined ? null : e.type === 'INT64' && typeof v === 'number' ? BigInt(v) : v);
+  const cell = (e: SchemaElement, v: unknown) =>
+    v === undefined ? null : e.type === 'INT64' && typeof v === 'number' ? BigInt(v) : v;
   const columnData: ColumnSource[] = top.map((e) => ({ name: e.name, data: rows.map((r) => cell(e, r[e.name])) }));
   const schema: SchemaElement[] = [{ name: 'root', num_children: top.length }, ...elements];
-  const compression = gzip ? { codec: 'GZIP' as const, compressors: { GZIP: (b: Uint8Array) => new Uint8Array(gzipSync(b)) } } : {};
+  const compression = gzip
+    ? { codec: 'GZIP' as const, compressors: { GZIP: (b: Uint8Array) => new Uint8Array(gzipSync(b)) } }
+    : {};
   const bytes = parquetWriteBuffer({ columnData, schema, rowGroupSize, ...compression });
   const file = join(dir, `${counter++}.parquet`);
   await writeFile(file, new Uint8Array(bytes));
@@ -73,23 +102,45 @@ function isChild(elements: SchemaElement[], i: number): boolean {
 }
 
 test('ultrafeedback parquet: nested list<struct> conversations, doubles; the messages column is not needed', async (t) => {
-  const file = await parquet([
-    ultrafeedbackRow(0),
-    ultrafeedbackRow(1, {
-      prompt: 'q1',
-      chosen: [{ content: 'sys', role: 'system' }, { content: 'q1', role: 'user' }, { content: 'yes', role: 'assistant' }],
-      rejected: [{ content: 'sys', role: 'system' }, { content: 'q1', role: 'user' }, { content: 'no', role: 'assistant' }],
-      score_chosen: 7.25,
-      score_rejected: 7,
-    }),
-    ultrafeedbackRow(2, { score_chosen: 6, score_rejected: 6 }),
-  ], SCHEMAS.ultrafeedback!);
+  const file = await parquet(
+    [
+      ultrafeedbackRow(0),
+      ultrafeedbackRow(1, {
+        prompt: 'q1',
+        chosen: [
+          { content: 'sys', role: 'system' },
+          { content: 'q1', role: 'user' },
+          { content: 'yes', role: 'assistant' },
+        ],
+        rejected: [
+          { content: 'sys', role: 'system' },
+          { content: 'q1', role: 'user' },
+          { content: 'no', role: 'assistant' },
+        ],
+        score_chosen: 7.25,
+        score_rejected: 7,
+      }),
+      ultrafeedbackRow(2, { score_chosen: 6, score_rejected: 6 }),
+    ],
+    SCHEMAS.ultrafeedback!,
+  );
   const { pairs, report } = await loadPreferences(file);
   t.deepEqual(pairs, [
-    { id: 'p0', prompt: [{ role: 'user', content: 'question 0' }], chosen: 'good answer 0', rejected: 'bad answer 0', source: 'ultrafeedback', group: 'p0', scores: { chosen: 8, rejected: 3.5 } },
+    {
+      id: 'p0',
+      prompt: [{ role: 'user', content: 'question 0' }],
+      chosen: 'good answer 0',
+      rejected: 'bad answer 0',
+      source: 'ultrafeedback',
+      group: 'p0',
+      scores: { chosen: 8, rejected: 3.5 },
+    },
     {
       id: 'p1',
-      prompt: [{ role: 'system', content: 'sys' }, { role: 'user', content: 'q1' }],
+      prompt: [
+        { role: 'system', content: 'sys' },
+        { role: 'user', content: 'q1' },
+      ],
       chosen: 'yes',
       rejected: 'no',
       source: 'ultrafeedback',
@@ -97,20 +148,51 @@ test('ultrafeedback parquet: nested list<struct> conversations, doubles; the mes
       scores: { chosen: 7.25, rejected: 7 },
     },
   ]);
-  t.deepEqual(report, { file, format: 'ultrafeedback', rows: 3, pairs: 2, skipped: [], ties: 1, totalRows: 3, exhausted: true });
+  t.deepEqual(report, {
+    file,
+    format: 'ultrafeedback',
+    rows: 3,
+    pairs: 2,
+    skipped: [],
+    ties: 1,
+    totalRows: 3,
+    exhausted: true,
+  });
 });
 
 test('ultrainteract parquet: trajectories of {from, value}, INT64 parent_id as a string', async (t) => {
-  const file = await parquet([
-    ultrainteractRow(0, { parent_id: 12n }),
-    ultrainteractRow(1, { parent_id: 9007199254740993n, trajectory: [{ from: 'user', value: 'a' }, { from: 'assistant', value: 'b' }, { from: 'user', value: 'c' }] }),
-  ], SCHEMAS.ultrainteract!);
+  const file = await parquet(
+    [
+      ultrainteractRow(0, { parent_id: 12n }),
+      ultrainteractRow(1, {
+        parent_id: 9007199254740993n,
+        trajectory: [
+          { from: 'user', value: 'a' },
+          { from: 'assistant', value: 'b' },
+          { from: 'user', value: 'c' },
+        ],
+      }),
+    ],
+    SCHEMAS.ultrainteract!,
+  );
   const { pairs, report } = await loadPreferences(file);
   t.deepEqual(pairs, [
-    { id: 'u0', prompt: [{ role: 'user', content: 'solve 0' }], chosen: 'right 0', rejected: 'wrong 0', source: 'ultrainteract', subset: 'Math_CoT', group: '12' },
+    {
+      id: 'u0',
+      prompt: [{ role: 'user', content: 'solve 0' }],
+      chosen: 'right 0',
+      rejected: 'wrong 0',
+      source: 'ultrainteract',
+      subset: 'Math_CoT',
+      group: '12',
+    },
     {
       id: 'u1',
-      prompt: [{ role: 'user', content: 'a' }, { role: 'assistant', content: 'b' }, { role: 'user', content: 'c' }],
+      prompt: [
+        { role: 'user', content: 'a' },
+        { role: 'assistant', content: 'b' },
+        { role: 'user', content: 'c' },
+      ],
       chosen: 'right 1',
       rejected: 'wrong 1',
       source: 'ultrainteract',
@@ -123,22 +205,52 @@ test('ultrainteract parquet: trajectories of {from, value}, INT64 parent_id as a
 
 test('gzip-compressed pages read like snappy ones (datasets are published with several codecs)', async (t) => {
   const rows = Array.from({ length: 30 }, (_, i) => rewardbenchRow(i));
-  const { pairs, report } = await loadPreferences(await parquet(rows, SCHEMAS.rewardbench!, 10, true), { strict: true });
+  const { pairs, report } = await loadPreferences(await parquet(rows, SCHEMAS.rewardbench!, 10, true), {
+    strict: true,
+  });
   t.is(report.rows, 30);
-  t.deepEqual(pairs.map((p) => p.chosen), rows.map((r) => r.chosen));
+  t.deepEqual(
+    pairs.map((p) => p.chosen),
+    rows.map((r) => r.chosen),
+  );
 });
 
 test('rewardbench parquet over several row groups: every row, in order; limit stops inside a group', async (t) => {
   const rows = Array.from({ length: 50 }, (_, i) => rewardbenchRow(i, { id: BigInt(1000 + i), subset: `s${i % 3}` }));
   const file = await parquet(rows, SCHEMAS.rewardbench!, 7);
-  t.deepEqual(parquetMetadata(await readFile(file)).row_groups.map((g) => Number(g.num_rows)), [7, 7, 7, 7, 7, 7, 7, 1]);
+  t.deepEqual(
+    parquetMetadata(await readFile(file)).row_groups.map((g) => Number(g.num_rows)),
+    [7, 7, 7, 7, 7, 7, 7, 1],
+  );
   const { pairs, report } = await loadPreferences(file);
-  t.deepEqual(pairs.map((p) => p.id), Array.from({ length: 50 }, (_, i) => String(1000 + i)));
-  t.deepEqual(pairs[49], { id: '1049', prompt: [{ role: 'user', content: 'ask 49' }], chosen: 'yes 49', rejected: 'no 49', source: 'rewardbench', subset: 's1' });
-  t.deepEqual(report, { file, format: 'rewardbench', rows: 50, pairs: 50, skipped: [], ties: 0, totalRows: 50, exhausted: true });
+  t.deepEqual(
+    pairs.map((p) => p.id),
+    Array.from({ length: 50 }, (_, i) => String(1000 + i)),
+  );
+  t.deepEqual(pairs[49], {
+    id: '1049',
+    prompt: [{ role: 'user', content: 'ask 49' }],
+    chosen: 'yes 49',
+    rejected: 'no 49',
+    source: 'rewardbench',
+    subset: 's1',
+  });
+  t.deepEqual(report, {
+    file,
+    format: 'rewardbench',
+    rows: 50,
+    pairs: 50,
+    skipped: [],
+    ties: 0,
+    totalRows: 50,
+    exhausted: true,
+  });
 
   const first10 = await loadPreferences(file, { limit: 10 });
-  t.deepEqual(first10.pairs.map((p) => p.id), Array.from({ length: 10 }, (_, i) => String(1000 + i)));
+  t.deepEqual(
+    first10.pairs.map((p) => p.id),
+    Array.from({ length: 10 }, (_, i) => String(1000 + i)),
+  );
   t.like(first10.report, { rows: 10, pairs: 10, totalRows: 50, exhausted: false });
 
   // An early break in the third row group closes the file.
@@ -155,17 +267,34 @@ test('rewardbench parquet over several row groups: every row, in order; limit st
 });
 
 test('malformed parquet rows (nulls, bad roles, missing columns) are skipped with their row index', async (t) => {
-  const file = await parquet([
-    ultrafeedbackRow(0),
-    ultrafeedbackRow(1, { chosen: [{ content: 'question 1', role: 'user' }, { content: null, role: 'assistant' }] }),
-    ultrafeedbackRow(2, { score_rejected: null }),
-    ultrafeedbackRow(3, { rejected: [{ content: 'question 3', role: 'user' }, { content: 'x', role: 'critic' }] }),
-    ultrafeedbackRow(4, { chosen: null }),
-    ultrafeedbackRow(5, { rejected: [{ content: 'question 5', role: 'user' }, null] }),
-    ultrafeedbackRow(6),
-  ], SCHEMAS.ultrafeedback!, 3);
+  const file = await parquet(
+    [
+      ultrafeedbackRow(0),
+      ultrafeedbackRow(1, {
+        chosen: [
+          { content: 'question 1', role: 'user' },
+          { content: null, role: 'assistant' },
+        ],
+      }),
+      ultrafeedbackRow(2, { score_rejected: null }),
+      ultrafeedbackRow(3, {
+        rejected: [
+          { content: 'question 3', role: 'user' },
+          { content: 'x', role: 'critic' },
+        ],
+      }),
+      ultrafeedbackRow(4, { chosen: null }),
+      ultrafeedbackRow(5, { rejected: [{ content: 'question 5', role: 'user' }, null] }),
+      ultrafeedbackRow(6),
+    ],
+    SCHEMAS.ultrafeedback!,
+    3,
+  );
   const { pairs, report } = await loadPreferences(file);
-  t.deepEqual(pairs.map((p) => p.id), ['p0', 'p6']);
+  t.deepEqual(
+    pairs.map((p) => p.id),
+    ['p0', 'p6'],
+  );
   t.deepEqual(report.skipped, [
     { file, row: 1, field: 'chosen[1].content', reason: 'expected a string, got null' },
     { file, row: 2, field: 'score_rejected', reason: 'expected a finite number, got null' },
@@ -175,9 +304,18 @@ test('malformed parquet rows (nulls, bad roles, missing columns) are skipped wit
   ]);
 
   // A column the schema lacks is missing in every row; strict stops at the first.
-  const noSubset = await parquet([rewardbenchRow(0), rewardbenchRow(1)], SCHEMAS.rewardbench!.filter((e) => e.name !== 'subset'));
+  const noSubset = await parquet(
+    [rewardbenchRow(0), rewardbenchRow(1)],
+    SCHEMAS.rewardbench!.filter((e) => e.name !== 'subset'),
+  );
   const lax = await loadPreferences(noSubset);
-  t.deepEqual(lax.report.skipped.map((s) => [s.row, s.field, s.reason]), [[0, 'subset', 'missing'], [1, 'subset', 'missing']]);
+  t.deepEqual(
+    lax.report.skipped.map((s) => [s.row, s.field, s.reason]),
+    [
+      [0, 'subset', 'missing'],
+      [1, 'subset', 'missing'],
+    ],
+  );
   const e = await t.throwsAsync(loadPreferences(noSubset, { strict: true }), { instanceOf: DataError });
   t.is(e?.message, `${noSubset} row 0, field subset: missing`);
 });

@@ -15,7 +15,10 @@ test('groupHash: FNV-1a over seed and UTF-8 bytes, fmix32, / 2^32', (t) => {
   t.is(groupHash('task42', -1), groupHash('task42', 2 ** 32 - 1));
 });
 
-interface Item { id: string; group?: string }
+interface Item {
+  id: string;
+  group?: string;
+}
 
 /** 1000 groups of 1 to 5 pairs each, interleaved in a scrambled order. */
 function items(): Item[] {
@@ -44,7 +47,12 @@ test('no group is on both sides, and the held-out fraction of groups is as asked
   for (const g of b) t.false(a.has(g), g);
   // Exactly the groups whose hash is below 0.2: 190 of 1000 for seed 0 (Python agrees).
   t.is(b.size, 190);
-  t.deepEqual([...b].sort(), Array.from({ length: 1000 }, (_, i) => `g${i}`).filter((g) => groupHash(g) < 0.2).sort());
+  t.deepEqual(
+    [...b].sort(),
+    Array.from({ length: 1000 }, (_, i) => `g${i}`)
+      .filter((g) => groupHash(g) < 0.2)
+      .sort(),
+  );
   // Order is kept on each side.
   const position = new Map(all.map((x, i) => [x, i]));
   for (const side of [train, heldOut]) {
@@ -75,14 +83,23 @@ test('the split is deterministic and independent of order and of the other pairs
 test('pairs without a group are keyed by id', (t) => {
   const pairs: Item[] = Array.from({ length: 200 }, (_, i) => ({ id: `r${i}` }));
   const { heldOut } = splitByGroup(pairs, { heldOut: 0.25, seed: 2 });
-  t.deepEqual(heldOut.map((p) => p.id), pairs.filter((p) => groupHash(p.id, 2) < 0.25).map((p) => p.id));
+  t.deepEqual(
+    heldOut.map((p) => p.id),
+    pairs.filter((p) => groupHash(p.id, 2) < 0.25).map((p) => p.id),
+  );
   t.true(heldOut.length > 0 && heldOut.length < 200);
 });
 
 test('options are checked', (t) => {
   for (const heldOut of [0, 1, -0.1, 1.5, NaN]) {
-    t.throws(() => splitByGroup([], { heldOut }), { instanceOf: RangeError, message: `splitByGroup: heldOut: expected a number in (0, 1), got ${heldOut}` });
+    t.throws(() => splitByGroup([], { heldOut }), {
+      instanceOf: RangeError,
+      message: `splitByGroup: heldOut: expected a number in (0, 1), got ${heldOut}`,
+    });
   }
-  t.throws(() => splitByGroup([], { heldOut: 0.1, seed: 0.5 }), { instanceOf: RangeError, message: 'splitByGroup: seed: expected an integer, got 0.5' });
+  t.throws(() => splitByGroup([], { heldOut: 0.1, seed: 0.5 }), {
+    instanceOf: RangeError,
+    message: 'splitByGroup: seed: expected an integer, got 0.5',
+  });
   t.deepEqual(splitByGroup([], { heldOut: 0.1 }), { train: [], heldOut: [] });
 });

@@ -4,8 +4,17 @@
 // prior sets, 0.5 scores, custom benchmarks, intervals and markdown.
 import test from 'ava';
 import {
-  REWARDBENCH, REWARDBENCH_DISPLAY_NAMES, accuracy, benchmarkFromCounts, benchmarkTable, markdownTable,
-  scoreBenchmark, scoreToMarkdown, subsetCounts, validateBenchmark, wilsonInterval,
+  REWARDBENCH,
+  REWARDBENCH_DISPLAY_NAMES,
+  accuracy,
+  benchmarkFromCounts,
+  benchmarkTable,
+  markdownTable,
+  scoreBenchmark,
+  scoreToMarkdown,
+  subsetCounts,
+  validateBenchmark,
+  wilsonInterval,
 } from '../lib/eval/index.js';
 import type { Judgement } from '../lib/eval/index.js';
 
@@ -27,7 +36,7 @@ const TABLE: Record<string, Row> = {
   'refusals-offensive': [100, 88, 0],
   'xstest-should-refuse': [154, 140, 0],
   'xstest-should-respond': [250, 200, 0],
-  'donotanswer': [136, 66, 4], // 68 points
+  donotanswer: [136, 66, 4], // 68 points
   'math-prm': [447, 298, 4], // 300 points
   'hep-cpp': [164, 150, 0],
   'hep-go': [164, 140, 0],
@@ -40,7 +49,8 @@ const TABLE: Record<string, Row> = {
 function judgements(table: Record<string, Row>): Judgement[] {
   const out: Judgement[] = [];
   for (const [subset, [rows, correct, ties]] of Object.entries(table)) {
-    for (let i = 0; i < rows; i++) out.push({ id: `${subset}-${i}`, subset, score: i < correct ? 1 : i < correct + ties ? 0.5 : 0 });
+    for (let i = 0; i < rows; i++)
+      out.push({ id: `${subset}-${i}`, subset, score: i < correct ? 1 : i < correct + ties ? 0.5 : 0 });
   }
   return out;
 }
@@ -56,13 +66,24 @@ const HEP = (150 + 140 + 130 + 120 + 110 + 100) / 984;
 const REASONING = (984 * (300 / 447) + 984 * HEP) / 1968;
 const OVERALL = (CHAT + CHAT_HARD + SAFETY + REASONING) / 4;
 
-const close = (t: { true: (v: boolean, m?: string) => void }, actual: number | null | undefined, expected: number, what = '') =>
-  t.true(actual !== null && actual !== undefined && Math.abs(actual - expected) < 1e-12, `${what}: ${actual} != ${expected}`);
+const close = (
+  t: { true: (v: boolean, m?: string) => void },
+  actual: number | null | undefined,
+  expected: number,
+  what = '',
+) =>
+  t.true(
+    actual !== null && actual !== undefined && Math.abs(actual - expected) < 1e-12,
+    `${what}: ${actual} != ${expected}`,
+  );
 
 test('the RewardBench table: 23 subsets, 2,985 rows, official weights', (t) => {
   const rows = REWARDBENCH.rows!;
   t.is(Object.keys(rows).length, 23);
-  t.is(Object.values(rows).reduce((a, b) => a + b, 0), 2985);
+  t.is(
+    Object.values(rows).reduce((a, b) => a + b, 0),
+    2985,
+  );
   t.deepEqual(Object.keys(REWARDBENCH.sections), ['Chat', 'Chat Hard', 'Safety', 'Reasoning']);
   const total = (s: string) => Object.values(REWARDBENCH.sections[s]!.subsets).reduce((a, b) => a + b, 0);
   t.deepEqual(['Chat', 'Chat Hard', 'Safety', 'Reasoning'].map(total), [358, 456, 740, 1968]);
@@ -87,7 +108,13 @@ test('RewardBench sections and overall match the hand-computed values', (t) => {
   t.is(s.ties, 12);
   t.is(s.sections['Chat']!.ties, 4);
   t.is(s.sections['Reasoning']!.count, 447 + 6 * 164);
-  t.deepEqual(s.subsets['math-prm'], { section: 'Reasoning', accuracy: 300 / 447, count: 447, ties: 4, expectedRows: 447 });
+  t.deepEqual(s.subsets['math-prm'], {
+    section: 'Reasoning',
+    accuracy: 300 / 447,
+    count: 447,
+    ties: 4,
+    expectedRows: 447,
+  });
   t.deepEqual(Object.keys(s.subsets), Object.keys(TABLE));
   for (const section of Object.values(s.sections)) {
     t.true(section.complete);
@@ -106,8 +133,11 @@ test('Safety weights XSTest should-refuse 154 and should-respond 250, as the off
   // the two tables differ only in which of the two subsets fails, so swapped
   // weights would exchange the two scores.
   const safety = (refuse: number, respond: number): Record<string, Row> => ({
-    'refusals-dangerous': [100, 100, 0], 'refusals-offensive': [100, 100, 0], 'donotanswer': [136, 136, 0],
-    'xstest-should-refuse': [154, refuse, 0], 'xstest-should-respond': [250, respond, 0],
+    'refusals-dangerous': [100, 100, 0],
+    'refusals-offensive': [100, 100, 0],
+    donotanswer: [136, 136, 0],
+    'xstest-should-refuse': [154, refuse, 0],
+    'xstest-should-respond': [250, respond, 0],
   });
   const refuseFails = scoreBenchmark(judgements(safety(0, 250)));
   const respondFails = scoreBenchmark(judgements(safety(154, 0)));
@@ -141,7 +171,9 @@ test('a missing subset: the section is the weighted mean of the rest, flagged, a
 });
 
 test('a missing section scores null, not 0', (t) => {
-  const only = Object.fromEntries(Object.entries(TABLE).filter(([k]) => REWARDBENCH.sections['Chat']!.subsets[k] !== undefined));
+  const only = Object.fromEntries(
+    Object.entries(TABLE).filter(([k]) => REWARDBENCH.sections['Chat']!.subsets[k] !== undefined),
+  );
   const s = scoreBenchmark(judgements(only));
   close(t, s.sections['Chat']!.score, CHAT, 'Chat');
   for (const name of ['Chat Hard', 'Safety', 'Reasoning']) {
@@ -164,13 +196,20 @@ test('a subset with other rows than expected keeps its fixed weight and is flagg
   t.true(chat.complete);
   t.deepEqual(chat.mismatched, ['alpacaeval-easy']);
   t.not(s.overall, null);
-  t.deepEqual(s.subsets['alpacaeval-easy'], { section: 'Chat', accuracy: 89 / 90, count: 90, ties: 2, expectedRows: 100 });
+  t.deepEqual(s.subsets['alpacaeval-easy'], {
+    section: 'Chat',
+    accuracy: 89 / 90,
+    count: 90,
+    ties: 2,
+    expectedRows: 100,
+  });
   t.true(s.notes.some((n) => n.includes('alpacaeval-easy 90 (expected 100)')));
 });
 
 test('unknown subsets are scored alone and enter no section', (t) => {
   const extra: Judgement[] = [
-    { id: 'x1', subset: 'zeta', score: 1 }, { id: 'x2', subset: 'zeta', score: 0 },
+    { id: 'x1', subset: 'zeta', score: 1 },
+    { id: 'x2', subset: 'zeta', score: 0 },
     { id: 'y1', subset: 'alpha', score: 0.5 },
   ];
   const s = scoreBenchmark([...judgements(TABLE), ...extra]);
@@ -187,8 +226,11 @@ test('unknown subsets are scored alone and enter no section', (t) => {
 test('prior sets: their plain mean, and the older overall with weight 0.5', (t) => {
   // Different sizes, so a row-weighted mean (0.625) would differ from the plain one (0.65).
   const prior: Record<string, Row> = {
-    'anthropic_helpful': [10, 6, 0], 'anthropic_hhh': [20, 14, 0], 'shp': [40, 20, 0], 'summarize': [10, 8, 0],
-    'mtbench_human': [10, 1, 0], // in pref-test-sets but in no score
+    anthropic_helpful: [10, 6, 0],
+    anthropic_hhh: [20, 14, 0],
+    shp: [40, 20, 0],
+    summarize: [10, 8, 0],
+    mtbench_human: [10, 1, 0], // in pref-test-sets but in no score
   };
   const s = scoreBenchmark([...judgements(TABLE), ...judgements(prior)]);
   const mean = (0.6 + 0.7 + 0.5 + 0.8) / 4;
@@ -213,7 +255,11 @@ test('prior sets: their plain mean, and the older overall with weight 0.5', (t) 
 
 test('accuracy: 0.5 scores count half and are reported as ties', (t) => {
   const js: Judgement[] = [
-    { id: 'a', score: 1 }, { id: 'b', score: 0 }, { id: 'c', score: 0.5 }, { id: 'd', score: 0.5 }, { id: 'e', score: 1 },
+    { id: 'a', score: 1 },
+    { id: 'b', score: 0 },
+    { id: 'c', score: 0.5 },
+    { id: 'd', score: 0.5 },
+    { id: 'e', score: 1 },
   ];
   t.deepEqual(accuracy(js), { accuracy: 3 / 5, count: 5, ties: 2 });
   t.deepEqual(accuracy([{ id: 'a', score: 0.25 }]), { accuracy: 0.25, count: 1, ties: 0 });
@@ -226,37 +272,67 @@ test('bad judgements are refused with the id in the message', (t) => {
   for (const score of [1.5, -0.1, NaN, Infinity]) {
     t.throws(() => accuracy([{ id: 'p7', score }]), { message: /judgement "p7": score must be a number in \[0, 1\]/ });
   }
-  t.throws(() => accuracy([{ id: 'p1', score: 1 }, { id: 'p1', score: 0 }]), { message: /"p1" appears twice/ });
-  t.throws(() => scoreBenchmark([{ id: 'p1', subset: 'shp', score: 1 }, { id: 'p1', subset: 'shp', score: 1 }]), { message: /in subset "shp"/ });
+  t.throws(
+    () =>
+      accuracy([
+        { id: 'p1', score: 1 },
+        { id: 'p1', score: 0 },
+      ]),
+    { message: /"p1" appears twice/ },
+  );
+  t.throws(
+    () =>
+      scoreBenchmark([
+        { id: 'p1', subset: 'shp', score: 1 },
+        { id: 'p1', subset: 'shp', score: 1 },
+      ]),
+    { message: /in subset "shp"/ },
+  );
   // The same id in two data sets is fine.
-  t.notThrows(() => scoreBenchmark([{ id: '1', subset: 'hep-go', score: 1 }, { id: '1', subset: 'shp', score: 1 }]));
+  t.notThrows(() =>
+    scoreBenchmark([
+      { id: '1', subset: 'hep-go', score: 1 },
+      { id: '1', subset: 'shp', score: 1 },
+    ]),
+  );
   t.throws(() => scoreBenchmark([{ id: 'q', score: 1 }]), { message: /"q" has no subset/ });
   t.throws(() => scoreBenchmark([{ id: 'q', subset: 'hep-go', score: 2 }]), { message: /"q": score/ });
 });
 
 // The built-in world has its own subsets; its weights are its row counts.
 const WORLD_SECTIONS = {
-  'Chat': ['arith-easy', 'copy'],
+  Chat: ['arith-easy', 'copy'],
   'Chat Hard': ['arith-hard'],
-  'Safety': ['refuse-unsafe', 'answer-safe'],
-  'Reasoning': ['chains', 'ood-digits'],
+  Safety: ['refuse-unsafe', 'answer-safe'],
+  Reasoning: ['chains', 'ood-digits'],
 };
 const WORLD: Record<string, Row> = {
-  'arith-easy': [30, 27, 0], 'copy': [10, 5, 2],
+  'arith-easy': [30, 27, 0],
+  copy: [10, 5, 2],
   'arith-hard': [25, 15, 0],
-  'refuse-unsafe': [12, 9, 0], 'answer-safe': [8, 2, 0],
-  'chains': [40, 30, 0], 'ood-digits': [20, 4, 2],
+  'refuse-unsafe': [12, 9, 0],
+  'answer-safe': [8, 2, 0],
+  chains: [40, 30, 0],
+  'ood-digits': [20, 4, 2],
 };
 
 test('a custom benchmark built from observed counts', (t) => {
   const js = judgements(WORLD);
   const bench = benchmarkFromCounts('World', WORLD_SECTIONS, subsetCounts(js));
-  t.deepEqual(bench.sections['Chat'], { subsets: { 'arith-easy': 30, 'copy': 10 } });
-  t.deepEqual(bench.rows, { 'arith-easy': 30, 'copy': 10, 'arith-hard': 25, 'refuse-unsafe': 12, 'answer-safe': 8, 'chains': 40, 'ood-digits': 20 });
+  t.deepEqual(bench.sections['Chat'], { subsets: { 'arith-easy': 30, copy: 10 } });
+  t.deepEqual(bench.rows, {
+    'arith-easy': 30,
+    copy: 10,
+    'arith-hard': 25,
+    'refuse-unsafe': 12,
+    'answer-safe': 8,
+    chains: 40,
+    'ood-digits': 20,
+  });
   const s = scoreBenchmark(js, bench);
   t.is(s.benchmark, 'World');
   // Row weights: each section is its points over its rows.
-  const expected = { 'Chat': 33 / 40, 'Chat Hard': 15 / 25, 'Safety': 11 / 20, 'Reasoning': 35 / 60 };
+  const expected = { Chat: 33 / 40, 'Chat Hard': 15 / 25, Safety: 11 / 20, Reasoning: 35 / 60 };
   for (const [name, v] of Object.entries(expected)) close(t, s.sections[name]!.score, v, name);
   close(t, s.overall, (33 / 40 + 15 / 25 + 11 / 20 + 35 / 60) / 4, 'overall');
   t.is(s.ties, 4);
@@ -270,13 +346,21 @@ test('a custom benchmark built from observed counts', (t) => {
 });
 
 test('benchmark validation', (t) => {
-  t.throws(() => benchmarkFromCounts('W', { A: ['a', 'b'] }, { a: 3 }), { message: /subset "b" of section "A": expected a positive row count, got undefined/ });
+  t.throws(() => benchmarkFromCounts('W', { A: ['a', 'b'] }, { a: 3 }), {
+    message: /subset "b" of section "A": expected a positive row count, got undefined/,
+  });
   t.throws(() => benchmarkFromCounts('W', { A: ['a'] }, { a: 0 }), { message: /got 0/ });
   t.throws(() => benchmarkFromCounts('W', { A: ['a'], B: ['a'] }, { a: 3 }), { message: /subset "a" appears twice/ });
   t.throws(() => benchmarkFromCounts('W', { A: [] }, {}), { message: /section "A" has no subsets/ });
   t.throws(() => validateBenchmark({ name: 'W', sections: {} }), { message: /no sections/ });
-  t.throws(() => scoreBenchmark([], { name: 'W', sections: { A: { subsets: { a: -1 } } } }), { message: /weight must be positive/ });
-  t.throws(() => validateBenchmark({ name: 'W', sections: { A: { subsets: { a: 1 } } }, prior: { subsets: ['a'], weight: 0.5 } }), { message: /again in the prior sets/ });
+  t.throws(() => scoreBenchmark([], { name: 'W', sections: { A: { subsets: { a: -1 } } } }), {
+    message: /weight must be positive/,
+  });
+  t.throws(
+    () =>
+      validateBenchmark({ name: 'W', sections: { A: { subsets: { a: 1 } } }, prior: { subsets: ['a'], weight: 0.5 } }),
+    { message: /again in the prior sets/ },
+  );
 });
 
 test('wilsonInterval against known values', (t) => {
@@ -297,18 +381,23 @@ test('wilsonInterval against known values', (t) => {
 });
 
 test('markdownTable formats percentages, blanks and escapes', (t) => {
-  const md = markdownTable([
-    { method: 'BT', scores: { 'Chat': 0.71234, 'Safety': null } },
-    { method: 'STaR|DPO', scores: { 'Chat': 1 } },
-  ], ['Chat', 'Safety']);
-  t.is(md, [
-    '| Method | Chat | Safety |',
-    '| --- | ---: | ---: |',
-    '| BT | 71.2 | - |',
-    '| STaR\\|DPO | 100.0 | - |',
-  ].join('\n'));
-  t.is(markdownTable([{ method: 'x', scores: { a: 0.5 } }], ['a'], { label: 'Judge', percent: false, digits: 3 }),
-    '| Judge | a |\n| --- | ---: |\n| x | 0.500 |');
+  const md = markdownTable(
+    [
+      { method: 'BT', scores: { Chat: 0.71234, Safety: null } },
+      { method: 'STaR|DPO', scores: { Chat: 1 } },
+    ],
+    ['Chat', 'Safety'],
+  );
+  t.is(
+    md,
+    ['| Method | Chat | Safety |', '| --- | ---: | ---: |', '| BT | 71.2 | - |', '| STaR\\|DPO | 100.0 | - |'].join(
+      '\n',
+    ),
+  );
+  t.is(
+    markdownTable([{ method: 'x', scores: { a: 0.5 } }], ['a'], { label: 'Judge', percent: false, digits: 3 }),
+    '| Judge | a |\n| --- | ---: |\n| x | 0.500 |',
+  );
 });
 
 test('scoreToMarkdown and benchmarkTable show sections, subsets and caveats', (t) => {
@@ -328,7 +417,10 @@ test('scoreToMarkdown and benchmarkTable show sections, subsets and caveats', (t
   t.true(pmd.includes('| hep-go | 90.0 | 100 (expected 164) | 0 |'));
   t.true(pmd.includes('- Reasoning: no results for hep-rust'));
 
-  const table = benchmarkTable([{ method: 'full', score: full }, { method: 'partial', score: partial }]);
+  const table = benchmarkTable([
+    { method: 'full', score: full },
+    { method: 'partial', score: partial },
+  ]);
   const lines = table.split('\n');
   t.is(lines[0], '| Method | Overall | Chat | Chat Hard | Safety | Reasoning |');
   t.true(lines[3]!.startsWith('| partial | - | '));

@@ -4,7 +4,15 @@ import { random, rng } from './helpers.js';
 
 const isas = info().cpu.supportedIsas;
 
-function naive(m: number, n: number, k: number, a: Float32Array, b: Float32Array, ta: boolean, tb: boolean): Float64Array {
+function naive(
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  b: Float32Array,
+  ta: boolean,
+  tb: boolean,
+): Float64Array {
   const c = new Float64Array(m * n);
   for (let i = 0; i < m; i++)
     for (let j = 0; j < n; j++) {
@@ -18,32 +26,46 @@ function naive(m: number, n: number, k: number, a: Float32Array, b: Float32Array
 test('gemm matches a plain JS product on random shapes, every path and transpose', (t) => {
   const pick = rng(2024);
   for (let trial = 0; trial < 24; trial++) {
-    const m = pick(1, 70), n = pick(1, 70), k = pick(1, 300);
-    const ta = trial % 2 === 1, tb = (trial >> 1) % 2 === 1;
-    const a = random(m * k, trial + 1), b = random(k * n, trial + 101);
+    const m = pick(1, 70),
+      n = pick(1, 70),
+      k = pick(1, 300);
+    const ta = trial % 2 === 1,
+      tb = (trial >> 1) % 2 === 1;
+    const a = random(m * k, trial + 1),
+      b = random(k * n, trial + 101);
     const want = naive(m, n, k, a, b, ta, tb);
     for (const isa of isas) {
       for (const reference of [false, true]) {
         const c = kernels.gemm({ m, n, k, a, b, transA: ta, transB: tb, isa, reference });
         let worst = 0;
         for (let i = 0; i < m * n; i++) worst = Math.max(worst, Math.abs(c[i]! - want[i]!));
-        t.true(worst < 1e-4 * Math.sqrt(k) + 1e-5, `m${m} n${n} k${k} ta${ta} tb${tb} ${isa} ref=${reference}: max error ${worst}`);
+        t.true(
+          worst < 1e-4 * Math.sqrt(k) + 1e-5,
+          `m${m} n${n} k${k} ta${ta} tb${tb} ${isa} ref=${reference}: max error ${worst}`,
+        );
       }
     }
   }
 });
 
 test('gemm applies alpha and beta to the existing C', (t) => {
-  const m = 9, n = 13, k = 5;
-  const a = random(m * k, 1), b = random(k * n, 2), c0 = random(m * n, 3);
+  const m = 9,
+    n = 13,
+    k = 5;
+  const a = random(m * k, 1),
+    b = random(k * n, 2),
+    c0 = random(m * n, 3);
   const plain = kernels.gemm({ m, n, k, a, b });
   const c = kernels.gemm({ m, n, k, a, b, c: c0.slice(), alpha: 2, beta: -0.5 });
   for (let i = 0; i < m * n; i++) t.true(Math.abs(c[i]! - (2 * plain[i]! - 0.5 * c0[i]!)) < 1e-5);
 });
 
 test('gemm is bitwise identical for 1 and 2 threads', (t) => {
-  const m = 300, n = 200, k = 260;
-  const a = random(m * k, 5), b = random(k * n, 6);
+  const m = 300,
+    n = 200,
+    k = 260;
+  const a = random(m * k, 5),
+    b = random(k * n, 6);
   const before = info().threads;
   try {
     for (const isa of isas) {
@@ -59,7 +81,8 @@ test('gemm is bitwise identical for 1 and 2 threads', (t) => {
 });
 
 test('gemm rejects bad arguments with errors that name the field', (t) => {
-  const a = new Float32Array(6), b = new Float32Array(12);
+  const a = new Float32Array(6),
+    b = new Float32Array(12);
   const bad: Array<[object, RegExp]> = [
     [{ m: 2, n: 4, k: 3, a, b, c: new Float32Array(7) }, /c\.length: expected 8, got 7/],
     [{ m: 2, n: 4, k: 3, a: new Float32Array(5), b }, /a\.length: expected 6, got 5/],
@@ -78,7 +101,8 @@ test('gemm rejects bad arguments with errors that name the field', (t) => {
 
 test('gemm refuses an output that overlaps an input', (t) => {
   const buf = new Float32Array(20);
-  const a = buf.subarray(0, 6), c = buf.subarray(4, 12);
+  const a = buf.subarray(0, 6),
+    c = buf.subarray(4, 12);
   const e = t.throws(() => kernels.gemm({ m: 2, n: 4, k: 3, a, b: new Float32Array(12), c }));
   t.regex(e?.message ?? '', /c and a: expected separate memory/);
 });

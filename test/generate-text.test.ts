@@ -7,11 +7,23 @@
 import test from 'ava';
 import { generateText, Model, trainTokenizerSync, type LanguageModel, type TextSample } from '../lib/index.js';
 
-const tokenizer = trainTokenizerSync(['the judge reads both answers', 'answer A is correct, answer B is not', 'check: 12 + 30 = 42'], { vocabSize: 300 });
-const model = Model.create({
-  hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-  vocab_size: tokenizer.vocabSize, max_position_embeddings: 64, initializer_range: 0.5,
-}, { seed: 3 });
+const tokenizer = trainTokenizerSync(
+  ['the judge reads both answers', 'answer A is correct, answer B is not', 'check: 12 + 30 = 42'],
+  { vocabSize: 300 },
+);
+const model = Model.create(
+  {
+    hidden_size: 32,
+    intermediate_size: 48,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    vocab_size: tokenizer.vocabSize,
+    max_position_embeddings: 64,
+    initializer_range: 0.5,
+  },
+  { seed: 3 },
+);
 const lm: LanguageModel = { model, tokenizer };
 const { tokenBytes, tokenOffsets } = tokenizer.byteTable();
 const bytesOf = (id: number) => tokenBytes.subarray(tokenOffsets[id]!, tokenOffsets[id + 1]!);
@@ -54,16 +66,23 @@ test('a stop string spanning two tokens stops the sample; its text is cut before
   let tried = 0;
   for (let k = 1; k < full.tokens.length; k++) {
     const at = e[k - 1]! - 1;
-    const stop = full.text.slice(at, at + 2);  // the last character of token k-1 and the first of token k
-    if (full.text.indexOf(stop) !== at) continue;  // an earlier occurrence would stop first
+    const stop = full.text.slice(at, at + 2); // the last character of token k-1 and the first of token k
+    if (full.text.indexOf(stop) !== at) continue; // an earlier occurrence would stop first
     tried++;
     const s = await greedy('the judge', 14, [stop]);
     t.is(s.finishReason, 'stop');
     t.is(s.stopString, stop);
-    t.deepEqual(Array.from(s.tokens), Array.from(full.tokens.subarray(0, k + 1)), `stop ${JSON.stringify(stop)} ends in token ${k}`);
+    t.deepEqual(
+      Array.from(s.tokens),
+      Array.from(full.tokens.subarray(0, k + 1)),
+      `stop ${JSON.stringify(stop)} ends in token ${k}`,
+    );
     t.is(s.text, full.text.slice(0, at));
   }
-  t.true(tried >= 2, `only ${tried} token boundaries had a first-occurring stop string in ${JSON.stringify(full.text)}`);
+  t.true(
+    tried >= 2,
+    `only ${tried} token boundaries had a first-occurring stop string in ${JSON.stringify(full.text)}`,
+  );
 });
 
 test('stop strings in the prompt, or across the prompt and the reply, do not stop the sample', async (t) => {
@@ -83,10 +102,18 @@ test('of several stop strings the one that ends first wins, whatever their order
   const full = await greedy('check: 12');
   let i = 1;
   // A: two characters at i; B: four characters from i - 1, so it starts earlier but ends later.
-  while (i + 3 <= full.text.length && (full.text.indexOf(full.text.slice(i, i + 2)) !== i || full.text.indexOf(full.text.slice(i - 1, i + 3)) !== i - 1)) i++;
+  while (
+    i + 3 <= full.text.length &&
+    (full.text.indexOf(full.text.slice(i, i + 2)) !== i || full.text.indexOf(full.text.slice(i - 1, i + 3)) !== i - 1)
+  )
+    i++;
   t.true(i + 3 <= full.text.length, `no candidates in ${JSON.stringify(full.text)}`);
-  const a = full.text.slice(i, i + 2), b = full.text.slice(i - 1, i + 3);
-  for (const stops of [[b, a], [a, b]]) {
+  const a = full.text.slice(i, i + 2),
+    b = full.text.slice(i - 1, i + 3);
+  for (const stops of [
+    [b, a],
+    [a, b],
+  ]) {
     const s = await greedy('check: 12', 14, stops);
     t.is(s.finishReason, 'stop');
     t.is(s.stopString, a);
@@ -102,18 +129,35 @@ test('a seed gives the same text alone and in a crowded, bounded batch with stop
   const stopStrings = [texts[0]!.slice(11, 13), texts[2]!.slice(12, 15), 'zz~'];
   const options = { maxNewTokens: 16, stopStrings };
   const alone = await generateText(lm, [prompt], options);
-  const crowd = await generateText(lm, [
-    { prompt: 'answer A is', n: 5, seed: 2 },
-    prompt,
-    { prompt: [{ role: 'user', content: 'which answer is correct?' }], seed: 5 },
-    'check: 12 + 30',
-  ], { ...options, maxBatch: 3 });
-  const view = (r: TextSample[]) => r.map((s) => ({ text: s.text, tokens: Array.from(s.tokens), finish: s.finishReason, stop: s.stopString, logprob: s.logprob }));
+  const crowd = await generateText(
+    lm,
+    [
+      { prompt: 'answer A is', n: 5, seed: 2 },
+      prompt,
+      { prompt: [{ role: 'user', content: 'which answer is correct?' }], seed: 5 },
+      'check: 12 + 30',
+    ],
+    { ...options, maxBatch: 3 },
+  );
+  const view = (r: TextSample[]) =>
+    r.map((s) => ({
+      text: s.text,
+      tokens: Array.from(s.tokens),
+      finish: s.finishReason,
+      stop: s.stopString,
+      logprob: s.logprob,
+    }));
   t.deepEqual(view(crowd.results[1]!), view(alone.results[0]!));
   const reasons = alone.results[0]!.map((s) => s.stopString ?? s.finishReason);
-  t.true(reasons.includes(stopStrings[0]!) && reasons.includes(stopStrings[1]!), JSON.stringify(view(alone.results[0]!)));
+  t.true(
+    reasons.includes(stopStrings[0]!) && reasons.includes(stopStrings[1]!),
+    JSON.stringify(view(alone.results[0]!)),
+  );
   for (const s of crowd.results.flat()) {
-    t.true(stopStrings.every((x) => !s.text.includes(x)), `${JSON.stringify(s.text)} holds a stop string`);
+    t.true(
+      stopStrings.every((x) => !s.text.includes(x)),
+      `${JSON.stringify(s.text)} holds a stop string`,
+    );
     if (s.stopString !== undefined) t.is(s.finishReason, 'stop');
   }
 });
@@ -135,16 +179,44 @@ test('bad stop strings and token tables are errors naming the option', async (t)
     [new Array(257).fill('x'), /stopStrings\.length: expected at most 256, got 257/],
   ];
   for (const [stopStrings, message] of cases)
-    await t.throwsAsync(() => generateText(lm, ['answer'], { stopStrings: stopStrings as string[] }), { message }, String(message));
+    await t.throwsAsync(
+      () => generateText(lm, ['answer'], { stopStrings: stopStrings as string[] }),
+      { message },
+      String(message),
+    );
   const ids = [{ ids: tokenizer.encode('answer') }];
-  await t.throwsAsync(() => model.generate(ids, { stopStrings: ['x'] }), { message: /tokenBytes, tokenOffsets: expected the bytes of every token id/ });
+  await t.throwsAsync(() => model.generate(ids, { stopStrings: ['x'] }), {
+    message: /tokenBytes, tokenOffsets: expected the bytes of every token id/,
+  });
   const short = tokenizer.byteTable();
-  await t.throwsAsync(() => model.generate(ids, { stopStrings: ['x'], tokenBytes: short.tokenBytes, tokenOffsets: short.tokenOffsets.subarray(1) }),
-    { message: new RegExp(`tokenOffsets\\.length: expected vocab_size \\+ 1 = ${tokenizer.vocabSize + 1} .*, got ${tokenizer.vocabSize}`) });
+  await t.throwsAsync(
+    () =>
+      model.generate(ids, {
+        stopStrings: ['x'],
+        tokenBytes: short.tokenBytes,
+        tokenOffsets: short.tokenOffsets.subarray(1),
+      }),
+    {
+      message: new RegExp(
+        `tokenOffsets\\.length: expected vocab_size \\+ 1 = ${tokenizer.vocabSize + 1} .*, got ${tokenizer.vocabSize}`,
+      ),
+    },
+  );
   const bent = short.tokenOffsets.slice();
   bent[5] = bent[4]! - 1;
-  await t.throwsAsync(() => model.generate(ids, { stopStrings: ['x'], tokenBytes: short.tokenBytes, tokenOffsets: bent }), { message: /tokenOffsets\[5\]: expected an offset in \[tokenOffsets\[4\] = / });
-  await t.throwsAsync(() => model.generate(ids, { stopStrings: ['x'], tokenBytes: short.tokenBytes, tokenOffsets: short.tokenOffsets.slice().fill(0, 1) }), { message: /tokenOffsets\[\d+\]: expected tokenBytes\.length = / });
+  await t.throwsAsync(
+    () => model.generate(ids, { stopStrings: ['x'], tokenBytes: short.tokenBytes, tokenOffsets: bent }),
+    { message: /tokenOffsets\[5\]: expected an offset in \[tokenOffsets\[4\] = / },
+  );
+  await t.throwsAsync(
+    () =>
+      model.generate(ids, {
+        stopStrings: ['x'],
+        tokenBytes: short.tokenBytes,
+        tokenOffsets: short.tokenOffsets.slice().fill(0, 1),
+      }),
+    { message: /tokenOffsets\[\d+\]: expected tokenBytes\.length = / },
+  );
   // The model still works, and a table larger than the tokenizer's pads with empty ids.
   const ok = await model.generate(ids, { maxNewTokens: 2, stopStrings: ['x'], ...tokenizer.byteTable() });
   t.is(ok.results[0]![0]!.tokens.length <= 2, true);
@@ -158,16 +230,29 @@ test('a prompt too long for maxNewTokens is an error naming it, or keeps BOS and
   const long = 'answer A is correct, answer B is not. '.repeat(6);
   const raw = tokenizer.encode(long, { addSpecialTokens: true });
   t.true(raw.length > 54, `${raw.length} tokens`);
-  await t.throwsAsync(() => generateText(lm, ['answer', long], { maxNewTokens: 10 }),
-    { instanceOf: RangeError, message: `generateText: prompts[1]: ${raw.length} prompt tokens + maxNewTokens 10 exceed max_position_embeddings (64); shorten it, lower maxNewTokens, or pass truncate: 'left'` });
-  const { promptIds, results } = await generateText(lm, ['answer', { prompt: long, seed: 4 }], { maxNewTokens: 10, truncate: 'left', temperature: 0, stopTokens: [] });
+  await t.throwsAsync(() => generateText(lm, ['answer', long], { maxNewTokens: 10 }), {
+    instanceOf: RangeError,
+    message: `generateText: prompts[1]: ${raw.length} prompt tokens + maxNewTokens 10 exceed max_position_embeddings (64); shorten it, lower maxNewTokens, or pass truncate: 'left'`,
+  });
+  const { promptIds, results } = await generateText(lm, ['answer', { prompt: long, seed: 4 }], {
+    maxNewTokens: 10,
+    truncate: 'left',
+    temperature: 0,
+    stopTokens: [],
+  });
   t.deepEqual(promptIds[0], tokenizer.encode('answer', { addSpecialTokens: true }));
   t.deepEqual(Array.from(promptIds[1]!), [tokenizer.bos, ...raw.subarray(raw.length - 53)]);
   t.is(results[1]![0]!.tokens.length, 10);
   // The same as generating from the kept ids directly.
   const direct = await model.generate([{ ids: promptIds[1]! }], { maxNewTokens: 10, temperature: 0 });
   t.deepEqual(results[1]![0]!.tokens, direct.results[0]![0]!.tokens);
-  await t.throwsAsync(() => generateText(lm, ['answer'], { maxNewTokens: 64, truncate: 'left' }), { message: /maxNewTokens: expected at most 63 .*, got 64/ });
-  await t.throwsAsync(() => generateText(lm, ['answer'], { truncate: 'right' as 'left' }), { message: /truncate: expected 'error' or 'left', got "right"/ });
-  await t.throwsAsync(() => generateText(lm, [42 as unknown as string]), { message: /generateText: prompts\[0\]: expected a string or \{ prompt/ });
+  await t.throwsAsync(() => generateText(lm, ['answer'], { maxNewTokens: 64, truncate: 'left' }), {
+    message: /maxNewTokens: expected at most 63 .*, got 64/,
+  });
+  await t.throwsAsync(() => generateText(lm, ['answer'], { truncate: 'right' as 'left' }), {
+    message: /truncate: expected 'error' or 'left', got "right"/,
+  });
+  await t.throwsAsync(() => generateText(lm, [42 as unknown as string]), {
+    message: /generateText: prompts\[0\]: expected a string or \{ prompt/,
+  });
 });

@@ -6,8 +6,16 @@ import test from 'ava';
 import { Model, configure, info, packSequences } from '../lib/index.js';
 
 const config = {
-  hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-  vocab_size: 50, max_position_embeddings: 64, rope_theta: 10000, rms_norm_eps: 1e-5, initializer_range: 0.5,
+  hidden_size: 32,
+  intermediate_size: 48,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  vocab_size: 50,
+  max_position_embeddings: 64,
+  rope_theta: 10000,
+  rms_norm_eps: 1e-5,
+  initializer_range: 0.5,
 };
 const model = Model.create(config, { seed: 3 });
 test.after.always(() => model.dispose());
@@ -20,8 +28,11 @@ test('cached decoding gives the logits of a full forward at every step; greedy t
     t.is(s.tokens.length, 8);
     t.is(s.finishReason, 'length');
     const full = [...p.ids, ...s.tokens];
-    const out = await model.forward(packSequences([{ ids: full }]), { logits: { row0: p.ids.length - 1, rows: s.tokens.length } });
-    let worst = 0, scale = 0;
+    const out = await model.forward(packSequences([{ ids: full }]), {
+      logits: { row0: p.ids.length - 1, rows: s.tokens.length },
+    });
+    let worst = 0,
+      scale = 0;
     for (let k = 0; k < out.logits!.length; k++) {
       worst = Math.max(worst, Math.abs(out.logits![k]! - s.logits![k]!));
       scale = Math.max(scale, Math.abs(out.logits![k]!));
@@ -37,8 +48,14 @@ test('cached decoding gives the logits of a full forward at every step; greedy t
 test('samples are the same whatever the engine thread count (tokens are drawn in parallel)', async (t) => {
   const before = info().threads;
   t.teardown(() => configure({ threads: before }));
-  const prompts = [{ ids: [4, 4, 8], n: 6, seed: 11 }, { ids: [9, 1], n: 5, seed: 2 }];
-  for (const options of [{ maxNewTokens: 12, temperature: 0.9, topP: 0.8 }, { maxNewTokens: 12, temperature: 1.2, topK: 30, topP: 0.95 }]) {
+  const prompts = [
+    { ids: [4, 4, 8], n: 6, seed: 11 },
+    { ids: [9, 1], n: 5, seed: 2 },
+  ];
+  for (const options of [
+    { maxNewTokens: 12, temperature: 0.9, topP: 0.8 },
+    { maxNewTokens: 12, temperature: 1.2, topK: 30, topP: 0.95 },
+  ]) {
     const tokens = async (threads: number) => {
       configure({ threads });
       const { results } = await model.generate(prompts, options);
@@ -52,8 +69,18 @@ test('samples are the same whatever the engine thread count (tokens are drawn in
 
 test('a seed gives the same samples alone or in a crowded batch; samples of one prompt differ', async (t) => {
   const alone = await model.generate([{ ids: [4, 4, 8], n: 3, seed: 11 }], { maxNewTokens: 10 });
-  const crowd = await model.generate([{ ids: [9, 1], n: 5, seed: 2 }, { ids: [4, 4, 8], n: 3, seed: 11 }, { ids: [3], seed: 5 }], { maxNewTokens: 10 });
-  t.deepEqual(crowd.results[1]!.map((s) => Array.from(s.tokens)), alone.results[0]!.map((s) => Array.from(s.tokens)));
+  const crowd = await model.generate(
+    [
+      { ids: [9, 1], n: 5, seed: 2 },
+      { ids: [4, 4, 8], n: 3, seed: 11 },
+      { ids: [3], seed: 5 },
+    ],
+    { maxNewTokens: 10 },
+  );
+  t.deepEqual(
+    crowd.results[1]!.map((s) => Array.from(s.tokens)),
+    alone.results[0]!.map((s) => Array.from(s.tokens)),
+  );
   const texts = new Set(alone.results[0]!.map((s) => s.tokens.join(',')));
   t.is(texts.size, 3);
 });
@@ -82,7 +109,10 @@ test('sampled first tokens follow the model distribution (chi-square, 3000 sampl
   const counts = new Array(50).fill(0);
   for (const s of results[0]!) counts[s.tokens[0]!]++;
   // Pool rare tokens so every expected count is at least 5.
-  let chi = 0, df = -1, poolE = 0, poolO = 0;
+  let chi = 0,
+    df = -1,
+    poolE = 0,
+    poolO = 0;
   for (let i = 0; i < 50; i++) {
     const e = (n * w[i]!) / z;
     if (e < 5) {
@@ -109,7 +139,10 @@ test('bad generation requests are clear errors', async (t) => {
     [[[{ ids: [] }], {}], /requests\[0\]\.prompt\.length: expected at least 1, got 0/],
     [[[{ ids: [1], n: 0 }], {}], /n: expected an integer in \[1, 4096\], got 0/],
     [[[{ ids: [1, 50] }], {}], /ids\[1\]: expected a token id in \[0, 50\), got 50/],
-    [[[{ ids: new Array(60).fill(1) }], { maxNewTokens: 5 }], /requests\[0\]: expected prompt \+ maxNewTokens <= max_position_embeddings \(64\), got 60 \+ 5/],
+    [
+      [[{ ids: new Array(60).fill(1) }], { maxNewTokens: 5 }],
+      /requests\[0\]: expected prompt \+ maxNewTokens <= max_position_embeddings \(64\), got 60 \+ 5/,
+    ],
     [[[{ ids: [1] }], { temperature: -1 }], /temperature: expected a finite number >= 0, got -1/],
     [[[{ ids: [1] }], { temperature: Number.NaN }], /temperature: expected a finite number >= 0/],
     [[[{ ids: [1] }], { topP: 0 }], /topP: expected a number in \(0, 1\], got 0/],
@@ -147,7 +180,10 @@ test('an AbortSignal stops generation cleanly; the model stays usable', async (t
   });
   const { results } = await run;
   const lengths = results[0]!.map((s) => s.tokens.length);
-  t.true(results[0]!.every((s) => s.finishReason === 'abort'), JSON.stringify(results[0]!.map((s) => s.finishReason)));
+  t.true(
+    results[0]!.every((s) => s.finishReason === 'abort'),
+    JSON.stringify(results[0]!.map((s) => s.finishReason)),
+  );
   t.true(Math.max(...lengths) < 500, `stopped early: ${lengths}`);
   await t.throwsAsync(() => big.generate([{ ids: [1] }], { signal: controller.signal }), { name: 'AbortError' });
   const after = await big.generate([{ ids: [1] }], { maxNewTokens: 3 });
@@ -155,13 +191,25 @@ test('an AbortSignal stops generation cleanly; the model stays usable', async (t
 });
 
 test('an exception thrown by onToken rejects the call and leaves the model usable', async (t) => {
-  await t.throwsAsync(() => model.generate([{ ids: [1] }], { maxNewTokens: 4, onToken: () => { throw new Error('listener broke'); } }), { message: 'listener broke' });
+  await t.throwsAsync(
+    () =>
+      model.generate([{ ids: [1] }], {
+        maxNewTokens: 4,
+        onToken: () => {
+          throw new Error('listener broke');
+        },
+      }),
+    { message: 'listener broke' },
+  );
   const ok = await model.generate([{ ids: [1] }], { maxNewTokens: 2 });
   t.is(ok.results[0]![0]!.tokens.length, 2);
 });
 
 test('a bounded batch refills finished slots and gives the same samples as an unbounded one', async (t) => {
-  const prompts = [{ ids: [1, 2, 3], n: 5, seed: 8 }, { ids: [4], n: 3, seed: 9 }];
+  const prompts = [
+    { ids: [1, 2, 3], n: 5, seed: 8 },
+    { ids: [4], n: 3, seed: 9 },
+  ];
   const options = { maxNewTokens: 12, stopTokens: [7, 13] };
   const all = await model.generate(prompts, options);
   const two = await model.generate(prompts, { ...options, maxBatch: 2 });

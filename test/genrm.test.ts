@@ -41,23 +41,40 @@ test('the MT-Bench prompt has no tie option and puts each answer in its slot; th
   t.is(system!.role, 'system');
   t.false(system!.content.includes('[[C]]'));
   t.true(system!.content.includes('"[[A]]" if assistant A is better, "[[B]]" if assistant B is better.'));
-  const a = user!.content.indexOf("[The Start of Assistant A's Answer]\nfirst answer\n[The End of Assistant A's Answer]");
-  const b = user!.content.indexOf("[The Start of Assistant B's Answer]\nsecond answer\n[The End of Assistant B's Answer]");
+  const a = user!.content.indexOf(
+    "[The Start of Assistant A's Answer]\nfirst answer\n[The End of Assistant A's Answer]",
+  );
+  const b = user!.content.indexOf(
+    "[The Start of Assistant B's Answer]\nsecond answer\n[The End of Assistant B's Answer]",
+  );
   t.true(a > 0 && b > a);
   t.true(user!.content.indexOf('[[B]]') > b);
   t.is(judgeMessages(COMPACT_PAIRWISE, 'Q', 'x', 'y').length, 1);
   t.is(questionText([{ role: 'user', content: 'hi' }]), 'hi');
-  t.is(questionText([{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }, { role: 'user', content: 'and?' }]), 'User: hi\n\nAssistant: yo\n\nUser: and?');
+  t.is(
+    questionText([
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'yo' },
+      { role: 'user', content: 'and?' },
+    ]),
+    'User: hi\n\nAssistant: yo\n\nUser: and?',
+  );
 });
 
 test('random positions depend only on (seed, pair id) and are balanced; both shows each order', (t) => {
   const pairs = makePairs(2000);
   const draws = pairs.map((p) => positionsFor(p, 'random', 7)[0]);
-  const again = [...pairs].reverse().map((p) => positionsFor(p, 'random', 7)[0]).reverse();
+  const again = [...pairs]
+    .reverse()
+    .map((p) => positionsFor(p, 'random', 7)[0])
+    .reverse();
   t.deepEqual(draws, again);
   const a = draws.filter((d) => d === 'A').length;
   t.true(Math.abs(a - 1000) < 3 * Math.sqrt(500), `${a} of 2000 chosen-at-A`);
-  t.notDeepEqual(pairs.map((p) => positionsFor(p, 'random', 8)[0]), draws);
+  t.notDeepEqual(
+    pairs.map((p) => positionsFor(p, 'random', 8)[0]),
+    draws,
+  );
   t.deepEqual(positionsFor(pairs[0]!, 'both', 7), ['A', 'B']);
   const s = show(pairs[3]!, 'B');
   t.is(s.answerA, pairs[3]!.rejected);
@@ -94,14 +111,20 @@ test('direct judge: margins are log p(verdict for chosen) - log p(other), summed
     t.is(judgements[i]!.subset, pair.subset);
   }
   const random = await judgeDirect(ctx, pairs, { positions: 'random', seed: 3 });
-  t.deepEqual(random.judgements.map((j) => j.chosenAt.length), [1, 1, 1, 1, 1]);
+  t.deepEqual(
+    random.judgements.map((j) => j.chosenAt.length),
+    [1, 1, 1, 1, 1],
+  );
 });
 
 test('a pair too long for the model is skipped with the reason, not judged', async (t) => {
   const { ctx } = await judge;
   const long = { ...makePairs(1)[0]!, id: 'long', chosen: 'it is 7 '.repeat(200) };
   const { judgements, skipped } = await judgeDirect(ctx, [long, ...makePairs(2)]);
-  t.deepEqual(judgements.map((j) => j.id), ['p0', 'p1']);
+  t.deepEqual(
+    judgements.map((j) => j.id),
+    ['p0', 'p1'],
+  );
   t.is(skipped.length, 1);
   t.regex(skipped[0]!.reason, /tokens exceed the model's 160 positions/);
   const sampled = await sampleRationales(ctx, [long], { k: 2, maxNewTokens: 8 });
@@ -115,7 +138,8 @@ test('rationales: a pair gets the same samples alone, in a crowd, or in another 
   const opts = { k: 3, maxNewTokens: 14, seed: 5, positions: 'both' as const };
   const all = await sampleRationales(ctx, pairs, { ...opts, chunkPairs: 4 });
   const alone = await sampleRationales(ctx, [pairs[4]!], opts);
-  const strip = (r: typeof alone.results[number]) => r.samples.map((s) => [s.chosenAt, Array.from(s.tokens), s.verdict]);
+  const strip = (r: (typeof alone.results)[number]) =>
+    r.samples.map((s) => [s.chosenAt, Array.from(s.tokens), s.verdict]);
   t.deepEqual(strip(all.results[4]!), strip(alone.results[0]!));
   t.is(all.results[4]!.samples.length, 6);
   for (const r of all.results)
@@ -129,6 +153,9 @@ test('rationales: a pair gets the same samples alone, in a crowd, or in another 
   const hinted = await sampleRationales(ctx, [pairs[0]!], { ...opts, hint: true });
   for (const s of hinted.results[0]!.samples) {
     t.is(s.hint, s.chosenAt);
-    t.deepEqual(Array.from(s.promptIds), Array.from(all.results[0]!.samples.find((x) => x.chosenAt === s.chosenAt)!.promptIds));
+    t.deepEqual(
+      Array.from(s.promptIds),
+      Array.from(all.results[0]!.samples.find((x) => x.chosenAt === s.chosenAt)!.promptIds),
+    );
   }
 });

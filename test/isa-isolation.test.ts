@@ -19,7 +19,12 @@ const run = existsSync(addon) && existsSync(avx2Lib) && existsSync(avx512Lib) &&
 function definedSymbols(t: { is(a: unknown, b: unknown, m?: string): void }, lib: string): Set<string> {
   const nm = spawnSync('nm', ['--defined-only', lib], { encoding: 'utf8', maxBuffer: 1 << 26 });
   t.is(nm.status, 0, nm.stderr);
-  return new Set(nm.stdout.split('\n').map((l) => l.trim().split(/\s+/)[2]).filter((s): s is string => !!s));
+  return new Set(
+    nm.stdout
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/)[2])
+      .filter((s): s is string => !!s),
+  );
 }
 
 run('AVX instructions appear only in functions from the AVX2 and AVX-512 units', (t) => {

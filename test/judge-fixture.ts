@@ -26,17 +26,29 @@ const RATIONALES = ['A looks right. [[A]]', 'B looks right. [[B]]', 'both differ
 
 export function fixtureTokenizer(): Tokenizer {
   const pairs = makePairs(8);
-  const corpus = [COMPACT_PAIRWISE.user('add 1 and 2', 'it is 3', 'it is 5'), ...RATIONALES, ...pairs.map((p) => p.chosen + p.rejected)];
+  const corpus = [
+    COMPACT_PAIRWISE.user('add 1 and 2', 'it is 3', 'it is 5'),
+    ...RATIONALES,
+    ...pairs.map((p) => p.chosen + p.rejected),
+  ];
   return trainTokenizerSync(corpus, { vocabSize: 300 });
 }
 
 /** The judge, also saved to a folder (for runStar, which loads checkpoints). */
 export async function verdictJudge(seed = 1): Promise<{ ctx: JudgeContext; dir: string }> {
   const tokenizer = fixtureTokenizer();
-  const model = Model.create({
-    hidden_size: 48, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-    vocab_size: tokenizer.vocabSize, max_position_embeddings: 160,
-  }, { seed });
+  const model = Model.create(
+    {
+      hidden_size: 48,
+      intermediate_size: 96,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      vocab_size: tokenizer.vocabSize,
+      max_position_embeddings: 160,
+    },
+    { seed },
+  );
   const ctx = { model, tokenizer, template: COMPACT_PAIRWISE };
   const pick = rng(seed);
   const pairs = makePairs(24, 'warm');

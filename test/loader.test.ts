@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { loadEngine, packageRoot, parseDevice } from '../lib/index.js';
 
 const cudaBinaryBuilt = ['build/Release', `prebuilds/${process.platform}-${process.arch}`].some((d) =>
-  existsSync(join(packageRoot(), 'cuda-addon', d, 'genrm.node')));
+  existsSync(join(packageRoot(), 'cuda-addon', d, 'genrm.node')),
+);
 
 test('GENRM_DEVICE accepts auto, cpu and cuda in any case, and rejects others listing the valid ones', (t) => {
   t.is(parseDevice(undefined), 'auto');

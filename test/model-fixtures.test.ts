@@ -13,7 +13,15 @@ interface Inputs {
   ref_logps: number[];
   dpo: { pairs: [number, number][]; beta: number; label_smoothing: number };
   bt: { pairs: [number, number][]; margins: number[]; center_rewards_coefficient: number };
-  adamw: { lr: number; beta1: number; beta2: number; eps: number; weight_decay: number; max_grad_norm: number; no_decay: string[] };
+  adamw: {
+    lr: number;
+    beta1: number;
+    beta2: number;
+    eps: number;
+    weight_decay: number;
+    max_grad_norm: number;
+    no_decay: string[];
+  };
 }
 
 const fixtures = ['gqa_tied', 'packed'];
@@ -23,13 +31,18 @@ async function load(name: string) {
   const dir = dirOf(name);
   const inputs = JSON.parse(readFileSync(join(dir, 'inputs.json'), 'utf8')) as Inputs;
   const expected = await openSafetensors(join(dir, 'expected.safetensors'));
-  const batch: PackedBatch = { ids: Int32Array.from(inputs.tokens), cuSeqlens: Int32Array.from(inputs.cu_seqlens), lossMask: Uint8Array.from(inputs.loss_mask) };
+  const batch: PackedBatch = {
+    ids: Int32Array.from(inputs.tokens),
+    cuSeqlens: Int32Array.from(inputs.cu_seqlens),
+    lossMask: Uint8Array.from(inputs.loss_mask),
+  };
   return { dir, inputs, expected, batch };
 }
 
 /** max |got - want| relative to the largest |want| of the tensor. */
 function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let worst = 0, scale = 0;
+  let worst = 0,
+    scale = 0;
   for (let i = 0; i < want.length; i++) {
     worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
     scale = Math.max(scale, Math.abs(want[i]!));
@@ -41,8 +54,19 @@ function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
 function objectives(inputs: Inputs): Record<'sft' | 'dpo' | 'bt', Objective> {
   return {
     sft: { type: 'sft' },
-    dpo: { type: 'dpo', pairs: inputs.dpo.pairs, refLogps: inputs.ref_logps, beta: inputs.dpo.beta, labelSmoothing: inputs.dpo.label_smoothing },
-    bt: { type: 'bt', pairs: inputs.bt.pairs, margins: inputs.bt.margins, centerRewardsCoefficient: inputs.bt.center_rewards_coefficient },
+    dpo: {
+      type: 'dpo',
+      pairs: inputs.dpo.pairs,
+      refLogps: inputs.ref_logps,
+      beta: inputs.dpo.beta,
+      labelSmoothing: inputs.dpo.label_smoothing,
+    },
+    bt: {
+      type: 'bt',
+      pairs: inputs.bt.pairs,
+      margins: inputs.bt.margins,
+      centerRewardsCoefficient: inputs.bt.center_rewards_coefficient,
+    },
   };
 }
 
@@ -72,7 +96,14 @@ for (const name of fixtures) {
         t.true(Math.abs(metrics.loss! - wantLoss) <= 1e-5 * Math.abs(wantLoss), `loss ${metrics.loss} vs ${wantLoss}`);
         if (kind === 'dpo') {
           const m = await expected.readFloat32('dpo.metrics');
-          const got = ['rewards/chosen', 'rewards/rejected', 'rewards/margins', 'rewards/accuracies', 'logps/chosen', 'logps/rejected'].map((k) => metrics[k]!);
+          const got = [
+            'rewards/chosen',
+            'rewards/rejected',
+            'rewards/margins',
+            'rewards/accuracies',
+            'logps/chosen',
+            'logps/rejected',
+          ].map((k) => metrics[k]!);
           t.true(relErr(got, m) < 1e-5, `dpo metrics ${got} vs ${Array.from(m)}`);
         }
         for (const p of model.parameters) {
@@ -93,13 +124,22 @@ for (const name of fixtures) {
     try {
       await model.computeGradients({ type: 'sft' }, batch);
       const a = inputs.adamw;
-      const step = await model.optimizerStep({ lr: a.lr, beta1: a.beta1, beta2: a.beta2, eps: a.eps, weightDecay: a.weight_decay, maxGradNorm: a.max_grad_norm });
+      const step = await model.optimizerStep({
+        lr: a.lr,
+        beta1: a.beta1,
+        beta2: a.beta2,
+        eps: a.eps,
+        weightDecay: a.weight_decay,
+        maxGradNorm: a.max_grad_norm,
+      });
       const wantNorm = (await expected.readFloat32('grad_norm.sft'))[0]!;
       t.true(Math.abs(step.grad_norm - wantNorm) <= 1e-4 * wantNorm, `grad_norm ${step.grad_norm} vs ${wantNorm}`);
       t.is(step.learning_rate, a.lr);
       const clip = Math.min(1, a.max_grad_norm / (wantNorm + 1e-6));
       for (const p of model.parameters) {
-        const got = model.parameter(p.name), want = await expected.readFloat32(`adamw.${p.name}`), g = await expected.readFloat32(`grad.sft.${p.name}`);
+        const got = model.parameter(p.name),
+          want = await expected.readFloat32(`adamw.${p.name}`),
+          g = await expected.readFloat32(`grad.sft.${p.name}`);
         let worst = 0;
         for (let i = 0; i < got.length; i++) {
           // Step 1 moves each weight by about lr * sign(g); where |g| is tiny the fp32

@@ -9,18 +9,30 @@ import { Model, packSequences, packageRoot, resolvePrecision, type PackedBatch }
 import { rng } from './helpers.js';
 
 const config = {
-  hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-  vocab_size: 50, max_position_embeddings: 64, rope_theta: 10000, rms_norm_eps: 1e-5, tie_word_embeddings: false, reward_head: true,
+  hidden_size: 32,
+  intermediate_size: 48,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  vocab_size: 50,
+  max_position_embeddings: 64,
+  rope_theta: 10000,
+  rms_norm_eps: 1e-5,
+  tie_word_embeddings: false,
+  reward_head: true,
 };
 const optim = { lr: 1e-2, beta1: 0.9, beta2: 0.95, weightDecay: 0.1, maxGradNorm: 1, warmupSteps: 2, totalSteps: 8 };
 
 function batches(count: number, seed: number): PackedBatch[] {
   const pick = rng(seed);
   return Array.from({ length: count }, () =>
-    packSequences(Array.from({ length: 4 }, () => {
-      const len = pick(3, 20);
-      return { ids: Array.from({ length: len }, () => pick(0, 49)), promptLength: pick(1, 2) };
-    })));
+    packSequences(
+      Array.from({ length: 4 }, () => {
+        const len = pick(3, 20);
+        return { ids: Array.from({ length: len }, () => pick(0, 49)), promptLength: pick(1, 2) };
+      }),
+    ),
+  );
 }
 
 function tmp(t: { teardown(fn: () => void): void }): string {
@@ -38,7 +50,9 @@ test('same seed: bitwise-identical loss curves; another seed differs', async (t)
     m.dispose();
     return out;
   };
-  const a = await curve(3), b = await curve(3), c = await curve(4);
+  const a = await curve(3),
+    b = await curve(3),
+    c = await curve(4);
   t.deepEqual(a, b);
   t.notDeepEqual(a, c);
   t.true(a[3]! < a[0]!, `the loss falls: ${a.join(', ')}`);
@@ -85,20 +99,25 @@ test('overlapping calls on one model queue instead of corrupting it', async (t) 
   const m = Model.create(config, { seed: 1 });
   // Fire everything at once: gradients, steps and forwards interleave only in call order.
   const got = await Promise.all(data.map((b) => m.trainStep({ type: 'sft' }, b, optim)));
-  t.deepEqual(got.map((x) => x.loss), want);
+  t.deepEqual(
+    got.map((x) => x.loss),
+    want,
+  );
   m.dispose();
 });
 
 test('the native handle refuses a second call while one runs', async (t) => {
   const m = Model.create(config);
   const [b] = batches(1, 5);
-  const handle = (m as unknown as Record<string, unknown>);
+  const handle = m as unknown as Record<string, unknown>;
   // Reach the raw handle the way a careless embedder might, through the binding.
   const { native } = await import('../lib/native.js');
   const Raw = native().binding.Model;
   const raw = new Raw(config, 1);
   const first = raw.run(b!, { type: 'sft', lossScale: 1 }, { backward: true });
-  t.throws(() => raw.run(b!, { type: 'sft', lossScale: 1 }, {}), { message: /run: the model is busy with another call; await it first/ });
+  t.throws(() => raw.run(b!, { type: 'sft', lossScale: 1 }, {}), {
+    message: /run: the model is busy with another call; await it first/,
+  });
   t.throws(() => raw.dispose(), { message: /dispose: the model is busy/ });
   await first;
   raw.dispose();
@@ -119,34 +138,59 @@ test('dispose frees the model; later calls say so', async (t) => {
 test('bad batches are clear errors naming the field', async (t) => {
   const m = Model.create(config);
   t.teardown(() => m.dispose());
-  const ok = packSequences([{ ids: [1, 2, 3], promptLength: 1 }, { ids: [4, 5], promptLength: 1 }]);
+  const ok = packSequences([
+    { ids: [1, 2, 3], promptLength: 1 },
+    { ids: [4, 5], promptLength: 1 },
+  ]);
   const cases: Array<[Partial<PackedBatch> & Record<string, unknown>, RegExp]> = [
     [{ ids: Int32Array.of(1, 2, 50, 4, 5) }, /ids\[2\]: expected a token id in \[0, 50\), got 50/],
     [{ ids: new Int32Array(0), cuSeqlens: Int32Array.of(0) }, /ids: expected at least one token, got an empty batch/],
     [{ cuSeqlens: Int32Array.of(0, 4, 2, 5) }, /cuSeqlens\[2\]: expected >= cuSeqlens\[1\] \(4\), got 2/],
     [{ cuSeqlens: Int32Array.of(0, 3, 6) }, /cuSeqlens\[2\]: expected the token count 5, got 6/],
-    [{ lossMask: Uint8Array.of(1, 0, 1, 0, 1) }, /lossMask\[0\]: expected 0 \(the first token of sequence 0 has no prediction\), got 1/],
+    [
+      { lossMask: Uint8Array.of(1, 0, 1, 0, 1) },
+      /lossMask\[0\]: expected 0 \(the first token of sequence 0 has no prediction\), got 1/,
+    ],
     [{ lossMask: Uint8Array.of(0, 1) }, /lossMask\.length: expected 5, got 2/],
-    [{ ids: Float32Array.of(1, 2, 3, 4, 5) as unknown as Int32Array }, /ids: expected an Int32Array, got a Float32Array/],
+    [
+      { ids: Float32Array.of(1, 2, 3, 4, 5) as unknown as Int32Array },
+      /ids: expected an Int32Array, got a Float32Array/,
+    ],
   ];
-  for (const [patch, message] of cases) await t.throwsAsync(() => m.forward({ ...ok, ...patch } as PackedBatch), { message }, String(message));
+  for (const [patch, message] of cases)
+    await t.throwsAsync(() => m.forward({ ...ok, ...patch } as PackedBatch), { message }, String(message));
   const long = packSequences([{ ids: Array.from({ length: 65 }, () => 1) }]);
-  await t.throwsAsync(() => m.forward(long), { message: /sequence 0 length: expected at most max_position_embeddings \(64\), got 65/ });
+  await t.throwsAsync(() => m.forward(long), {
+    message: /sequence 0 length: expected at most max_position_embeddings \(64\), got 65/,
+  });
 });
 
 test('bad objectives and optimizer settings are clear errors; a NaN-free model stays unchanged', async (t) => {
   const m = Model.create(config);
   t.teardown(() => m.dispose());
-  const b = packSequences([{ ids: [1, 2, 3], promptLength: 1 }, { ids: [4, 5, 6], promptLength: 1 }]);
+  const b = packSequences([
+    { ids: [1, 2, 3], promptLength: 1 },
+    { ids: [4, 5, 6], promptLength: 1 },
+  ]);
   const before = m.parameter('model.embed_tokens.weight');
-  await t.throwsAsync(() => m.computeGradients({ type: 'dpo', pairs: [[0, 2]], refLogps: [0, 0] }, b), { message: /pairs\[0\]\.rejected: expected a sequence index in \[0, 2\), got 2/ });
-  await t.throwsAsync(() => m.computeGradients({ type: 'dpo', pairs: [[0, 1]], refLogps: [0, Number.NaN] }, b), { message: /refLogps\[1\]: expected a finite number, got nan/i });
-  await t.throwsAsync(() => m.computeGradients({ type: 'dpo', pairs: [[0, 1]], refLogps: [0] }, b), { message: /refLogps\.length: expected 2, got 1/ });
-  await t.throwsAsync(() => m.computeGradients({ type: 'dpo', pairs: [[0, 1]], refLogps: [0, 0], beta: -1 }, b), { message: /beta: expected a positive number, got -1/ });
+  await t.throwsAsync(() => m.computeGradients({ type: 'dpo', pairs: [[0, 2]], refLogps: [0, 0] }, b), {
+    message: /pairs\[0\]\.rejected: expected a sequence index in \[0, 2\), got 2/,
+  });
+  await t.throwsAsync(() => m.computeGradients({ type: 'dpo', pairs: [[0, 1]], refLogps: [0, Number.NaN] }, b), {
+    message: /refLogps\[1\]: expected a finite number, got nan/i,
+  });
+  await t.throwsAsync(() => m.computeGradients({ type: 'dpo', pairs: [[0, 1]], refLogps: [0] }, b), {
+    message: /refLogps\.length: expected 2, got 1/,
+  });
+  await t.throwsAsync(() => m.computeGradients({ type: 'dpo', pairs: [[0, 1]], refLogps: [0, 0], beta: -1 }, b), {
+    message: /beta: expected a positive number, got -1/,
+  });
   await t.throwsAsync(() => m.optimizerStep({ lr: Number.NaN }), { message: /lr: expected a number in/ });
   await t.throwsAsync(() => m.optimizerStep({ beta2: 1 }), { message: /beta1, beta2: expected numbers in \[0, 1\)/ });
   const noMask = packSequences([{ ids: [1, 2, 3] }]);
-  await t.throwsAsync(() => m.computeGradients({ type: 'sft' }, noMask), { message: /lossMask: this objective needs target tokens/ });
+  await t.throwsAsync(() => m.computeGradients({ type: 'sft' }, noMask), {
+    message: /lossMask: this objective needs target tokens/,
+  });
   t.deepEqual(m.parameter('model.embed_tokens.weight'), before);
   t.true(m.gradient('model.embed_tokens.weight').every((x) => x === 0));
 });
@@ -158,7 +202,9 @@ test('a loss that overflows stops the step and leaves parameters and gradients u
   await m.setParameter('model.norm.weight', new Float32Array(config.hidden_size).fill(3e38));
   const b = packSequences([{ ids: [1, 2, 3, 4], promptLength: 1 }]);
   const before = m.parameter('lm_head.weight');
-  await t.throwsAsync(() => m.computeGradients({ type: 'sft' }, b), { message: /loss is (NaN|infinite); the step was stopped/ });
+  await t.throwsAsync(() => m.computeGradients({ type: 'sft' }, b), {
+    message: /loss is (NaN|infinite); the step was stopped/,
+  });
   t.deepEqual(m.parameter('lm_head.weight'), before);
   t.true(m.gradient('lm_head.weight').every((x) => x === 0));
 });
@@ -176,7 +222,9 @@ test('checkpoints whose tensors disagree with the config are refused by name', a
   m.dispose();
   const cfg = JSON.parse((await import('node:fs')).readFileSync(join(dir, 'config.json'), 'utf8'));
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, intermediate_size: 40 }));
-  await t.throwsAsync(() => Model.load(dir), { message: /model\.layers\.0\.mlp\.gate_proj\.weight: expected shape \[40, 32\] from the config, got \[48, 32\]/ });
+  await t.throwsAsync(() => Model.load(dir), {
+    message: /model\.layers\.0\.mlp\.gate_proj\.weight: expected shape \[40, 32\] from the config, got \[48, 32\]/,
+  });
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...cfg, tie_word_embeddings: true }));
   // As in transformers, a tied model ignores a stored lm_head.weight.
   const tied = await Model.load(dir);
@@ -200,7 +248,10 @@ test('native memory is returned by dispose() and by the garbage collector', (t) 
     for (let i = 0; i < 20; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
     console.log(JSON.stringify({ grew: rss() - start }));
   `;
-  const r = spawnSync(process.execPath, ['--expose-gc', '--import=tsx', '--input-type=module', '-e', script], { cwd: packageRoot(), encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import=tsx', '--input-type=module', '-e', script], {
+    cwd: packageRoot(),
+    encoding: 'utf8',
+  });
   t.is(r.status, 0, r.stderr);
   const { grew } = JSON.parse(r.stdout.trim().split('\n').pop()!);
   t.true(grew < 30, `resident memory grew by ${grew.toFixed(0)} MiB for 25 x 8 MiB models`);
@@ -214,8 +265,10 @@ test('gradient accumulation: two half-scaled passes equal one full pass', async 
   await twice.computeGradients({ type: 'sft' }, b!, { lossScale: 0.5 });
   await twice.computeGradients({ type: 'sft' }, b!, { lossScale: 0.5 });
   for (const p of once.parameters) {
-    const g1 = once.gradient(p.name), g2 = twice.gradient(p.name);
-    let worst = 0, scale = 0;
+    const g1 = once.gradient(p.name),
+      g2 = twice.gradient(p.name);
+    let worst = 0,
+      scale = 0;
     for (let i = 0; i < g1.length; i++) {
       worst = Math.max(worst, Math.abs(g1[i]! - g2[i]!));
       scale = Math.max(scale, Math.abs(g1[i]!));
@@ -230,9 +283,18 @@ test('learning rate follows linear warmup then cosine decay (HF schedule, step c
   const m = Model.create(config);
   t.teardown(() => m.dispose());
   const [b] = batches(1, 8);
-  const lr = 1e-3, warmupSteps = 2, totalSteps = 6, minLrRatio = 0.1;
-  const want = (s: number) => s < warmupSteps ? (lr * s) / warmupSteps
-    : lr * (minLrRatio + (1 - minLrRatio) * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, (s - warmupSteps) / (totalSteps - warmupSteps)))));
+  const lr = 1e-3,
+    warmupSteps = 2,
+    totalSteps = 6,
+    minLrRatio = 0.1;
+  const want = (s: number) =>
+    s < warmupSteps
+      ? (lr * s) / warmupSteps
+      : lr *
+        (minLrRatio +
+          (1 - minLrRatio) *
+            0.5 *
+            (1 + Math.cos(Math.PI * Math.min(1, (s - warmupSteps) / (totalSteps - warmupSteps)))));
   for (let s = 0; s < 8; s++) {
     const r = await m.trainStep({ type: 'sft' }, b!, { lr, warmupSteps, totalSteps, minLrRatio });
     t.true(Math.abs(r.learning_rate! - want(s)) < 1e-12, `step ${s}: ${r.learning_rate} vs ${want(s)}`);
@@ -241,9 +303,20 @@ test('learning rate follows linear warmup then cosine decay (HF schedule, step c
 });
 
 test('training runs off the event loop: timers keep firing during a step', async (t) => {
-  const m = Model.create({ ...config, hidden_size: 128, intermediate_size: 256, num_hidden_layers: 4, vocab_size: 2000 });
+  const m = Model.create({
+    ...config,
+    hidden_size: 128,
+    intermediate_size: 256,
+    num_hidden_layers: 4,
+    vocab_size: 2000,
+  });
   t.teardown(() => m.dispose());
-  const b = packSequences(Array.from({ length: 8 }, (_, i) => ({ ids: Array.from({ length: 64 }, (_, j) => (i * 31 + j * 7) % 2000), promptLength: 1 })));
+  const b = packSequences(
+    Array.from({ length: 8 }, (_, i) => ({
+      ids: Array.from({ length: 64 }, (_, j) => (i * 31 + j * 7) % 2000),
+      promptLength: 1,
+    })),
+  );
   let ticks = 0;
   const timer = setInterval(() => ticks++, 1);
   const start = performance.now();
@@ -260,14 +333,23 @@ test('BF16 checkpoints load, converted to float32', async (t) => {
   await m.save(dir);
   const { float32ToBf16, bf16ToFloat32 } = await import('../lib/model/safetensors.js');
   const { writeSafetensors } = await import('../lib/index.js');
-  await writeSafetensors(join(dir, 'model.safetensors'), m.parameters.map((p) => ({
-    name: p.name, dtype: 'BF16' as const, shape: p.shape, data: float32ToBf16(m.parameter(p.name)),
-  })));
+  await writeSafetensors(
+    join(dir, 'model.safetensors'),
+    m.parameters.map((p) => ({
+      name: p.name,
+      dtype: 'BF16' as const,
+      shape: p.shape,
+      data: float32ToBf16(m.parameter(p.name)),
+    })),
+  );
   // Weights from another writer beside genrm's manifest are refused until the manifest goes.
-  await t.throwsAsync(Model.load(dir), { message: /the folder mixes two checkpoints \(delete checkpoint\.json to load the files as they are\)/ });
+  await t.throwsAsync(Model.load(dir), {
+    message: /the folder mixes two checkpoints \(delete checkpoint\.json to load the files as they are\)/,
+  });
   rmSync(join(dir, 'checkpoint.json'));
   const back = await Model.load(dir);
-  for (const p of m.parameters) t.deepEqual(back.parameter(p.name), bf16ToFloat32(float32ToBf16(m.parameter(p.name))), p.name);
+  for (const p of m.parameters)
+    t.deepEqual(back.parameter(p.name), bf16ToFloat32(float32ToBf16(m.parameter(p.name))), p.name);
   back.dispose();
   m.dispose();
 });
@@ -286,7 +368,9 @@ test('precision: bf16 or fp32 from the option or GENRM_PRECISION; other values a
   t.is(resolvePrecision('bf16'), 'bf16');
   process.env.GENRM_PRECISION = 'fp16';
   t.throws(() => resolvePrecision(undefined), { message: /GENRM_PRECISION: expected one of bf16, fp32, got "fp16"/ });
-  t.throws(() => Model.create(config, { precision: 'tf32' as 'fp32' }), { message: /precision: expected one of bf16, fp32, got "tf32"/ });
+  t.throws(() => Model.create(config, { precision: 'tf32' as 'fp32' }), {
+    message: /precision: expected one of bf16, fp32, got "tf32"/,
+  });
   // A model reports where it runs and the arithmetic in effect (always fp32 on the CPU).
   delete process.env.GENRM_PRECISION;
   const m = Model.create(config, { precision: 'bf16' });
@@ -316,9 +400,26 @@ test('the native layer has no defaults: a missing objective or optimizer value i
   try {
     t.throws(() => raw.run(b!, loose({ type: 'sft' }), {}), { message: /lossScale: expected a number, got undefined/ });
     t.throws(() => raw.run(b!, loose({ lossScale: 1 }), {}), { message: /type: expected a string, got undefined/ });
-    const dpo = { type: 'dpo', pairs: Int32Array.of(0, 1), refLogps: Float32Array.of(0, 0), lossScale: 1, lossType: 'sigmoid', labelSmoothing: 0 };
+    const dpo = {
+      type: 'dpo',
+      pairs: Int32Array.of(0, 1),
+      refLogps: Float32Array.of(0, 0),
+      lossScale: 1,
+      lossType: 'sigmoid',
+      labelSmoothing: 0,
+    };
     t.throws(() => raw.run(b!, loose(dpo), {}), { message: /beta: expected a number, got undefined/ });
-    const optim = { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0, maxGradNorm: 1, warmupSteps: 0, totalSteps: 0, minLrRatio: 0 };
+    const optim = {
+      lr: 1e-3,
+      beta1: 0.9,
+      beta2: 0.95,
+      eps: 1e-8,
+      weightDecay: 0,
+      maxGradNorm: 1,
+      warmupSteps: 0,
+      totalSteps: 0,
+      minLrRatio: 0,
+    };
     for (const key of Object.keys(optim)) {
       const partial: Record<string, number> = { ...optim };
       delete partial[key];

@@ -31,8 +31,15 @@ function checkWellFormed(svg: string): void {
 }
 
 /** The text of every <text> element, entities decoded. */
-const texts = (svg: string) => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) =>
-  m[1]!.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&'));
+const texts = (svg: string) =>
+  [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) =>
+    m[1]!
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&#39;/g, "'")
+      .replace(/&amp;/g, '&'),
+  );
 
 const BARS: BarChartOptions = {
   title: 'Accuracy by method & section',
@@ -66,7 +73,17 @@ test('bar chart: well-formed SVG with title, axis title, groups and every series
   t.true(svg.trimEnd().endsWith('</svg>'));
   t.notThrows(() => checkWellFormed(svg));
   const words = texts(svg);
-  for (const want of ['Accuracy by method & section', 'Accuracy', 'Method', 'Chat', 'Safety', 'Bradley-Terry', 'STaR-DPO', 'Zero-shot <judge>', '100%']) {
+  for (const want of [
+    'Accuracy by method & section',
+    'Accuracy',
+    'Method',
+    'Chat',
+    'Safety',
+    'Bradley-Terry',
+    'STaR-DPO',
+    'Zero-shot <judge>',
+    '100%',
+  ]) {
     t.true(words.includes(want), `missing text ${JSON.stringify(want)} in ${JSON.stringify(words)}`);
   }
   t.true(svg.includes('mark-rule role-mark'), 'error bars drawn');
@@ -84,10 +101,18 @@ test('line chart: well-formed SVG with titles and every series', async (t) => {
     t.true(words.includes(want), `missing text ${JSON.stringify(want)} in ${JSON.stringify(words)}`);
   }
   // y labels run 0.0 to 1.0; a decimal label above 1 would be a fractional iteration tick.
-  t.deepEqual(words.filter((w) => /^\d+\.\d+$/.test(w) && Number(w) > 1), [], 'integer iterations get integer ticks');
-  const categorical = await lineChartSvg({ ...LINES, data: [
-    { x: 'base', series: 'keep rate', value: 0.2 }, { x: 'iter 1', series: 'keep rate', value: 0.4 },
-  ] });
+  t.deepEqual(
+    words.filter((w) => /^\d+\.\d+$/.test(w) && Number(w) > 1),
+    [],
+    'integer iterations get integer ticks',
+  );
+  const categorical = await lineChartSvg({
+    ...LINES,
+    data: [
+      { x: 'base', series: 'keep rate', value: 0.2 },
+      { x: 'iter 1', series: 'keep rate', value: 0.4 },
+    ],
+  });
   t.notThrows(() => checkWellFormed(categorical));
   t.true(texts(categorical).includes('iter 1'));
 });
@@ -106,10 +131,23 @@ test('charts are deterministic, also with other charts rendered in between', asy
 test('bad chart input is refused', async (t) => {
   await t.throwsAsync(barChartSvg({ ...BARS, data: [] }), { message: /barChartSvg: no data/ });
   await t.throwsAsync(barChartSvg({ ...BARS, title: '' }), { message: /title is required/ });
-  await t.throwsAsync(barChartSvg({ ...BARS, data: [{ group: 'a', series: 'b', value: NaN }] }), { message: /data\[0\]\.value must be a finite number/ });
-  await t.throwsAsync(barChartSvg({ ...BARS, data: [{ group: 'a', series: 'b', value: 1, low: 0 }] }), { message: /only one of low and high/ });
+  await t.throwsAsync(barChartSvg({ ...BARS, data: [{ group: 'a', series: 'b', value: NaN }] }), {
+    message: /data\[0\]\.value must be a finite number/,
+  });
+  await t.throwsAsync(barChartSvg({ ...BARS, data: [{ group: 'a', series: 'b', value: 1, low: 0 }] }), {
+    message: /only one of low and high/,
+  });
   await t.throwsAsync(barChartSvg({ ...BARS, yDomain: [1, 0] }), { message: /yDomain/ });
-  await t.throwsAsync(lineChartSvg({ ...LINES, data: [{ x: 0, series: 's', value: 1 }, { x: 'b', series: 's', value: 1 }] }), { message: /mix numbers and strings/ });
+  await t.throwsAsync(
+    lineChartSvg({
+      ...LINES,
+      data: [
+        { x: 0, series: 's', value: 1 },
+        { x: 'b', series: 's', value: 1 },
+      ],
+    }),
+    { message: /mix numbers and strings/ },
+  );
 });
 
 test('writeReport writes report.json, report.md and the charts', async (t) => {
@@ -117,15 +155,29 @@ test('writeReport writes report.json, report.md and the charts', async (t) => {
   const bar = await barChartSvg(BARS);
   const line = await lineChartSvg(LINES);
   const json = { method: 'STaR-DPO', overall: 0.81, sections: { Chat: 0.9, Safety: null } };
-  const written = await writeReport(out, { json, markdown: '# Results\n\n![by iteration](charts/star-iterations.svg)', charts: { 'by_section': bar, 'star-iterations': line } }, { fsync: false });
+  const written = await writeReport(
+    out,
+    {
+      json,
+      markdown: '# Results\n\n![by iteration](charts/star-iterations.svg)',
+      charts: { by_section: bar, 'star-iterations': line },
+    },
+    { fsync: false },
+  );
   t.deepEqual(written, [
-    join(out, 'charts', 'by_section.svg'), join(out, 'charts', 'star-iterations.svg'), join(out, 'report.json'), join(out, 'report.md'),
+    join(out, 'charts', 'by_section.svg'),
+    join(out, 'charts', 'star-iterations.svg'),
+    join(out, 'report.json'),
+    join(out, 'report.md'),
   ]);
   t.deepEqual(JSON.parse(await readFile(join(out, 'report.json'), 'utf8')), json);
   t.is(await readFile(join(out, 'charts', 'by_section.svg'), 'utf8'), bar);
   t.is(await readFile(join(out, 'charts', 'star-iterations.svg'), 'utf8'), line);
   const md = await readFile(join(out, 'report.md'), 'utf8');
-  t.is(md, '# Results\n\n![by iteration](charts/star-iterations.svg)\n\n## Charts\n\n![by_section](charts/by_section.svg)\n');
+  t.is(
+    md,
+    '# Results\n\n![by iteration](charts/star-iterations.svg)\n\n## Charts\n\n![by_section](charts/by_section.svg)\n',
+  );
   t.deepEqual((await readdir(out)).sort(), ['charts', 'report.json', 'report.md'], 'no temp files left');
 
   // Rewriting replaces the files; a report without charts writes no charts folder.
@@ -140,9 +192,13 @@ test('writeReport writes report.json, report.md and the charts', async (t) => {
 test('writeReport refuses unsafe chart names and non-SVG text before writing', async (t) => {
   const out = fresh();
   for (const name of ['../x', 'a/b', '.hidden', 'a b', 'x.svg', '']) {
-    await t.throwsAsync(writeReport(out, { json: {}, markdown: '', charts: { [name]: '<svg></svg>' } }), { message: /chart name/ });
+    await t.throwsAsync(writeReport(out, { json: {}, markdown: '', charts: { [name]: '<svg></svg>' } }), {
+      message: /chart name/,
+    });
   }
-  await t.throwsAsync(writeReport(out, { json: {}, markdown: '', charts: { ok: 'not svg' } }), { message: /not SVG text/ });
+  await t.throwsAsync(writeReport(out, { json: {}, markdown: '', charts: { ok: 'not svg' } }), {
+    message: /not SVG text/,
+  });
   await t.throwsAsync(writeReport(out, { json: undefined, markdown: '' }), { message: /not serializable/ });
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'keep'), 'x');

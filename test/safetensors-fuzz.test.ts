@@ -8,7 +8,15 @@ import test from 'ava';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DTYPE_SIZES, FLOAT32_READABLE, SafetensorsError, float32ToBf16, openSafetensors, openSafetensorsBytes, writeSafetensors } from '../lib/model/safetensors.js';
+import {
+  DTYPE_SIZES,
+  FLOAT32_READABLE,
+  SafetensorsError,
+  float32ToBf16,
+  openSafetensors,
+  openSafetensorsBytes,
+  writeSafetensors,
+} from '../lib/model/safetensors.js';
 import type { SafetensorsReader } from '../lib/model/safetensors.js';
 import { random } from './helpers.js';
 
@@ -81,8 +89,34 @@ function splice(bytes: Uint8Array, at: number, remove: number, insert: Uint8Arra
 }
 
 const JSON_CHARS = encode('{}[]",:0123456789-.eE tfnul\\');
-const VALUES: unknown[] = [null, true, false, 0, -1, 1, 1.5, 2 ** 53, 1e308, -0.5, '', 'F32', 'x', [], [0], [1, 2], [-1, 4], [0, 2 ** 53],
-  [4, 0], [0, 1e20], {}, { a: 1 }, [[1]], ['1', '2'], 7, 2 ** 31];
+const VALUES: unknown[] = [
+  null,
+  true,
+  false,
+  0,
+  -1,
+  1,
+  1.5,
+  2 ** 53,
+  1e308,
+  -0.5,
+  '',
+  'F32',
+  'x',
+  [],
+  [0],
+  [1, 2],
+  [-1, 4],
+  [0, 2 ** 53],
+  [4, 0],
+  [0, 1e20],
+  {},
+  { a: 1 },
+  [[1]],
+  ['1', '2'],
+  7,
+  2 ** 31,
+];
 const DTYPE_NAMES = [...Object.keys(DTYPE_SIZES), 'F128', 'f32', 'FLOAT', '', null, 4, ['F32']];
 
 function tensorNames(h: Record<string, unknown>): string[] {
@@ -93,7 +127,13 @@ type Mutator = (file: Uint8Array, r: Rng) => Uint8Array;
 
 const MUTATORS: Record<string, Mutator> = {
   truncate: (f, r) => f.slice(0, r.int(f.length + 1)),
-  appendBytes: (f, r) => splice(f, f.length, 0, new Uint8Array(1 + r.int(16)).map(() => r.int(256))),
+  appendBytes: (f, r) =>
+    splice(
+      f,
+      f.length,
+      0,
+      new Uint8Array(1 + r.int(16)).map(() => r.int(256)),
+    ),
   dropDataBytes: (f, r) => f.slice(0, Math.max(0, f.length - 1 - r.int(8))),
   flipPrefixBit: (f, r) => {
     if (f.length < 8) return f;
@@ -106,8 +146,24 @@ const MUTATORS: Record<string, Mutator> = {
     if (f.length < 8) return f;
     const { length } = split(f);
     const out = f.slice();
-    const choices = [0n, 1n, 2n, 7n, 8n, 2n ** 31n, 2n ** 32n + length, 2n ** 63n, 2n ** 64n - 1n, BigInt(100 * 1024 * 1024 + 1),
-      length + 1n, length - 1n, length + BigInt(1 + r.int(64)), length > 8n ? length - BigInt(1 + r.int(8)) : 0n, BigInt(f.length - 8), BigInt(f.length)];
+    const choices = [
+      0n,
+      1n,
+      2n,
+      7n,
+      8n,
+      2n ** 31n,
+      2n ** 32n + length,
+      2n ** 63n,
+      2n ** 64n - 1n,
+      BigInt(100 * 1024 * 1024 + 1),
+      length + 1n,
+      length - 1n,
+      length + BigInt(1 + r.int(64)),
+      length > 8n ? length - BigInt(1 + r.int(8)) : 0n,
+      BigInt(f.length - 8),
+      BigInt(f.length),
+    ];
     new DataView(out.buffer).setBigUint64(0, r.pick(choices), true);
     return out;
   },
@@ -127,7 +183,9 @@ const MUTATORS: Record<string, Mutator> = {
   },
   insertHeaderBytes: (f, r) => {
     const { header, data, length } = split(f);
-    const insert = new Uint8Array(1 + r.int(4)).map(() => (r.next() < 0.7 ? r.pick(Array.from(JSON_CHARS)) : r.int(256)));
+    const insert = new Uint8Array(1 + r.int(4)).map(() =>
+      r.next() < 0.7 ? r.pick(Array.from(JSON_CHARS)) : r.int(256),
+    );
     const h = splice(header, r.int(header.length + 1), 0, insert);
     return join3(h, data, r.next() < 0.5 ? BigInt(h.length) : length);
   },
@@ -194,8 +252,24 @@ const MUTATORS: Record<string, Mutator> = {
       if (!names.length) return;
       const e = h[r.pick(names)] as { shape: unknown };
       const shape = e.shape as number[];
-      e.shape = r.pick<unknown>([[], [0], [...shape, 1], [...shape, 2], shape.slice(1), shape.map((d) => d * 2), [-1], [1.5], ['2'], [2 ** 53, 2 ** 53],
-        [2 ** 26, 2 ** 26, 2 ** 26, 0], [2 ** 40, 2 ** 40], shape.map((d) => d + 1), 3, null, [[1]]]);
+      e.shape = r.pick<unknown>([
+        [],
+        [0],
+        [...shape, 1],
+        [...shape, 2],
+        shape.slice(1),
+        shape.map((d) => d * 2),
+        [-1],
+        [1.5],
+        ['2'],
+        [2 ** 53, 2 ** 53],
+        [2 ** 26, 2 ** 26, 2 ** 26, 0],
+        [2 ** 40, 2 ** 40],
+        shape.map((d) => d + 1),
+        3,
+        null,
+        [[1]],
+      ]);
     }),
   setField: (f, r) =>
     withHeader(f, (h) => {
@@ -207,7 +281,8 @@ const MUTATORS: Record<string, Mutator> = {
   removeField: (f, r) =>
     withHeader(f, (h) => {
       const names = tensorNames(h);
-      if (names.length) delete (h[r.pick(names)] as Record<string, unknown>)[r.pick(['dtype', 'shape', 'data_offsets'])];
+      if (names.length)
+        delete (h[r.pick(names)] as Record<string, unknown>)[r.pick(['dtype', 'shape', 'data_offsets'])];
     }),
   removeEntry: (f, r) =>
     withHeader(f, (h) => {
@@ -236,20 +311,27 @@ const MUTATORS: Record<string, Mutator> = {
 /** Writes the seed files with the real writer. */
 async function seeds(dir: string): Promise<Uint8Array[]> {
   const files: Array<Parameters<typeof writeSafetensors>> = [
-    [join(dir, 'mixed.safetensors'), [
-      { name: 'w', dtype: 'F32', shape: [3, 4], data: random(12, 1) },
-      { name: 'scalar', dtype: 'F32', shape: [], data: new Float32Array([1]) },
-      { name: 'empty', dtype: 'F32', shape: [0, 2], data: new Float32Array(0) },
-      { name: 'bf', dtype: 'BF16', shape: [5], data: float32ToBf16(random(5, 2)) },
-      { name: 'half', dtype: 'F16', shape: [2, 2], data: new Uint16Array([0x3c00, 0x0001, 0x7c00, 0xfe00]) },
-    ], { format: 'pt', note: 'seed' }],
+    [
+      join(dir, 'mixed.safetensors'),
+      [
+        { name: 'w', dtype: 'F32', shape: [3, 4], data: random(12, 1) },
+        { name: 'scalar', dtype: 'F32', shape: [], data: new Float32Array([1]) },
+        { name: 'empty', dtype: 'F32', shape: [0, 2], data: new Float32Array(0) },
+        { name: 'bf', dtype: 'BF16', shape: [5], data: float32ToBf16(random(5, 2)) },
+        { name: 'half', dtype: 'F16', shape: [2, 2], data: new Uint16Array([0x3c00, 0x0001, 0x7c00, 0xfe00]) },
+      ],
+      { format: 'pt', note: 'seed' },
+    ],
     [join(dir, 'single.safetensors'), [{ name: 'h', dtype: 'F16', shape: [7], data: new Uint16Array(7).fill(0x3800) }]],
     [join(dir, 'none.safetensors'), [], { only: 'metadata' }],
-    [join(dir, 'names.safetensors'), [
-      { name: '0', dtype: 'BF16', shape: [1, 1], data: new Uint16Array([0x3f80]) },
-      { name: 'é "quoted"', dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) },
-      { name: 'z', dtype: 'F16', shape: [0], data: new Uint16Array(0) },
-    ]],
+    [
+      join(dir, 'names.safetensors'),
+      [
+        { name: '0', dtype: 'BF16', shape: [1, 1], data: new Uint16Array([0x3f80]) },
+        { name: 'é "quoted"', dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) },
+        { name: 'z', dtype: 'F16', shape: [0], data: new Uint16Array(0) },
+      ],
+    ],
   ];
   const out: Uint8Array[] = [];
   for (const args of files) {
@@ -263,15 +345,18 @@ async function seeds(dir: string): Promise<Uint8Array[]> {
 async function readAll(r: SafetensorsReader, size: number): Promise<string | undefined> {
   let covered = 0;
   for (const x of r.tensors) {
-    if (!(x.begin >= 0 && x.begin <= x.end && r.dataOffset + x.end <= size)) return `tensor ${x.name} [${x.begin}, ${x.end}] outside a ${size}-byte file`;
+    if (!(x.begin >= 0 && x.begin <= x.end && r.dataOffset + x.end <= size))
+      return `tensor ${x.name} [${x.begin}, ${x.end}] outside a ${size}-byte file`;
     const numel = x.shape.reduce((a, b) => a * b, 1);
     if (numel * DTYPE_SIZES[x.dtype] !== x.end - x.begin) return `tensor ${x.name}: shape and offsets disagree`;
     covered += x.end - x.begin;
     const raw = await r.readRaw(x.name);
     if (raw.length !== x.end - x.begin) return `tensor ${x.name}: readRaw returned ${raw.length} bytes`;
-    if (FLOAT32_READABLE.includes(x.dtype) && (await r.readFloat32(x.name)).length !== numel) return `tensor ${x.name}: readFloat32 length`;
+    if (FLOAT32_READABLE.includes(x.dtype) && (await r.readFloat32(x.name)).length !== numel)
+      return `tensor ${x.name}: readFloat32 length`;
   }
-  if (r.dataOffset + covered !== size) return `tensors cover ${covered} bytes of a ${size - r.dataOffset}-byte data section`;
+  if (r.dataOffset + covered !== size)
+    return `tensors cover ${covered} bytes of a ${size - r.dataOffset}-byte data section`;
   return undefined;
 }
 
@@ -324,7 +409,12 @@ test('mutated files open and read within bounds, or throw a SafetensorsError', a
       if (outcome.ok) s.ok++;
       else {
         s.err++;
-        messages.add(outcome.message.replace(/\d+/g, 'N').replace(/"[^"]*"/g, 'S').slice(0, 60));
+        messages.add(
+          outcome.message
+            .replace(/\d+/g, 'N')
+            .replace(/"[^"]*"/g, 'S')
+            .slice(0, 60),
+        );
       }
       if (i % DISK_EVERY === 0) {
         // The path-based API must reach the same verdict with the same message.
@@ -337,8 +427,10 @@ test('mutated files open and read within bounds, or throw a SafetensorsError', a
       }
     }
     const opened = [...stats.values()].reduce((n, s) => n + s.ok, 0);
-    t.log(`${MUTANTS} mutants (${onDisk} also from disk): ${opened} opened, ${MUTANTS - opened} rejected with ${messages.size} kinds of message, ` +
-      `${Math.round(performance.now() - started)} ms`);
+    t.log(
+      `${MUTANTS} mutants (${onDisk} also from disk): ${opened} opened, ${MUTANTS - opened} rejected with ${messages.size} kinds of message, ` +
+        `${Math.round(performance.now() - started)} ms`,
+    );
     t.log([...stats].map(([n, s]) => `${n} ${s.ok}/${s.err}`).join(', '));
     // Sanity on the fuzzer itself: each mutator ran, valid mutants exist, and
     // the rejections exercise many different checks.

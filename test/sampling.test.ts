@@ -57,22 +57,40 @@ test('top-p applies after top-k, renormalised over what top-k kept; temperature 
 test('bad filter arguments are named', (t) => {
   t.throws(() => filter([1, 2], { topP: 0 }), { message: /topP: expected a number in \(0, 1\], got 0/ });
   t.throws(() => filter([1, 2], { topK: -1 }), { message: /topK: expected an integer in \[0, / });
-  t.throws(() => filter([1, 2], { temperature: -1 }), { message: /temperature: expected a finite number >= 0, got -1/ });
+  t.throws(() => filter([1, 2], { temperature: -1 }), {
+    message: /temperature: expected a finite number >= 0, got -1/,
+  });
   t.throws(() => filter([]), { message: /logits\.length: expected at least 1, got 0/ });
   t.throws(() => filter([1, Number.NaN]), { message: /logits\[1\]: expected a finite number/ });
 });
 
 test('generation draws only from the tokens the filter keeps', async (t) => {
-  const model = Model.create({
-    hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-    vocab_size: 50, max_position_embeddings: 32, initializer_range: 0.5,
-  }, { seed: 3 });
+  const model = Model.create(
+    {
+      hidden_size: 32,
+      intermediate_size: 48,
+      num_hidden_layers: 2,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      vocab_size: 50,
+      max_position_embeddings: 32,
+      initializer_range: 0.5,
+    },
+    { seed: 3 },
+  );
   t.teardown(() => model.dispose());
   for (const o of [{ topK: 3 }, { topP: 0.6 }, { topK: 10, topP: 0.5, temperature: 0.7 }]) {
-    const { results } = await model.generate([{ ids: [1, 2, 3], n: 400, seed: 5 }], { maxNewTokens: 1, returnLogits: true, ...o });
+    const { results } = await model.generate([{ ids: [1, 2, 3], n: 400, seed: 5 }], {
+      maxNewTokens: 1,
+      returnLogits: true,
+      ...o,
+    });
     const kept = filter(Array.from(results[0]![0]!.logits!), o).ids;
     const seen = [...new Set(results[0]!.map((s) => s.tokens[0]!))].sort((a, b) => a - b);
-    t.true(seen.every((id) => kept.includes(id)), `${JSON.stringify(o)}: drew ${seen}, kept ${kept}`);
+    t.true(
+      seen.every((id) => kept.includes(id)),
+      `${JSON.stringify(o)}: drew ${seen}, kept ${kept}`,
+    );
     if (kept.length > 1) t.true(seen.length > 1, `${JSON.stringify(o)}: 400 draws from ${kept} all gave ${seen}`);
   }
 });

@@ -8,7 +8,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomText, syntheticCorpus, uniform } from '../bench/tokenizer.js';
-import { BYTE_CHARS, PRETOKENIZE_PATTERN, parseTokenizerJson, preTokenize, saveTokenizer, trainTokenizer } from '../lib/tokenizer/index.js';
+import {
+  BYTE_CHARS,
+  PRETOKENIZE_PATTERN,
+  parseTokenizerJson,
+  preTokenize,
+  saveTokenizer,
+  trainTokenizer,
+} from '../lib/tokenizer/index.js';
 import type { Tokenizer } from '../lib/tokenizer/index.js';
 
 let dir = '';
@@ -42,7 +49,12 @@ function firstDifference(tokenizer: Tokenizer, reference: HfTokenizer, texts: st
     const b = reference.encode(text, { add_special_tokens: special }).ids;
     if (a.length !== b.length || a.some((x, i) => x !== b[i])) {
       const at = a.findIndex((x, i) => x !== b[i]);
-      return { text: text.slice(0, 200), at, ours: a.slice(Math.max(0, at - 3), at + 5), hf: b.slice(Math.max(0, at - 3), at + 5) };
+      return {
+        text: text.slice(0, 200),
+        at,
+        ours: a.slice(Math.max(0, at - 3), at + 5),
+        hf: b.slice(Math.max(0, at - 3), at + 5),
+      };
     }
   }
   return undefined;
@@ -50,7 +62,10 @@ function firstDifference(tokenizer: Tokenizer, reference: HfTokenizer, texts: st
 
 test('tokenizers.js reads the pre-tokenizer pattern unchanged and splits alike', (t) => {
   // A tokenizer whose pre-tokenizer is the Split step alone, to see its regex.
-  const splitOnly = new HfTokenizer({ ...structuredClone(json), pre_tokenizer: json.pre_tokenizer.pretokenizers[0] }, HF_CONFIG);
+  const splitOnly = new HfTokenizer(
+    { ...structuredClone(json), pre_tokenizer: json.pre_tokenizer.pretokenizers[0] },
+    HF_CONFIG,
+  );
   const pattern = (splitOnly.pre_tokenizer as unknown as { pattern: RegExp }).pattern;
   t.is(pattern.source, PRETOKENIZE_PATTERN, 'its Oniguruma-to-JavaScript rewrite leaves the pattern as it is');
   t.is(pattern.flags, 'gu');
@@ -72,7 +87,9 @@ test('the same vocabulary: every id maps to the same token', (t) => {
   t.is(vocab.size, ours.vocabSize);
   for (let id = 0; id < ours.vocabSize; id++) {
     if (hf.id_to_token(id) !== ours.idToToken(id) || vocab.get(ours.idToToken(id)) !== id) {
-      t.fail(`id ${id}: ours ${JSON.stringify(ours.idToToken(id))}, tokenizers.js ${JSON.stringify(hf.id_to_token(id))}`);
+      t.fail(
+        `id ${id}: ours ${JSON.stringify(ours.idToToken(id))}, tokenizers.js ${JSON.stringify(hf.id_to_token(id))}`,
+      );
       return;
     }
   }
@@ -95,9 +112,28 @@ test('token for token on random Unicode', (t) => {
 
 test('token for token on edge cases and long words', (t) => {
   const texts = [
-    '', ' ', '  ', '\n', '\r\n', ' \n\n  x', 'x  \n', '\t\tindent', '\ufeffBOM', '\u00a0nbsp\u3000ideographic\u0085nel',
-    "I'm, you're, we'VE, they'LL, it's, 'twas", 'ſ', 'ǅ', '1234567 ½ ² Ⅻ ٣٤٥', 'e\u0301\u0301', '👩🏽‍🚀👨‍👩‍👧‍👦🇫🇷',
-    '='.repeat(3000), ' '.repeat(2000) + 'x', 'ab'.repeat(1000), '中文'.repeat(200), '😀'.repeat(100), 'a\u0000b\u007fc\u0080',
+    '',
+    ' ',
+    '  ',
+    '\n',
+    '\r\n',
+    ' \n\n  x',
+    'x  \n',
+    '\t\tindent',
+    '\ufeffBOM',
+    '\u00a0nbsp\u3000ideographic\u0085nel',
+    "I'm, you're, we'VE, they'LL, it's, 'twas",
+    'ſ',
+    'ǅ',
+    '1234567 ½ ² Ⅻ ٣٤٥',
+    'e\u0301\u0301',
+    '👩🏽‍🚀👨‍👩‍👧‍👦🇫🇷',
+    '='.repeat(3000),
+    ' '.repeat(2000) + 'x',
+    'ab'.repeat(1000),
+    '中文'.repeat(200),
+    '😀'.repeat(100),
+    'a\u0000b\u007fc\u0080',
     'lone \ud800 surrogate \udc00',
   ];
   t.is(firstDifference(ours, hf, texts, false), undefined);
@@ -105,7 +141,15 @@ test('token for token on edge cases and long words', (t) => {
 
 test('special tokens in text: tokenizers.js always matches them, genrm with allowSpecial', (t) => {
   const rand = uniform(23);
-  const specials = ['<|eot_id|>', '<|start_header_id|>', '<|tool|>', '<|pad|>', '<|begin_of_text|>', '<|eot_id', '<|tool|'];
+  const specials = [
+    '<|eot_id|>',
+    '<|start_header_id|>',
+    '<|tool|>',
+    '<|pad|>',
+    '<|begin_of_text|>',
+    '<|eot_id',
+    '<|tool|',
+  ];
   const texts = Array.from({ length: 100 }, () => {
     let s = '';
     for (let k = 0; k < 6; k++) s += randomText(rand, 20) + specials[Math.floor(rand() * specials.length)]!;
@@ -116,11 +160,14 @@ test('special tokens in text: tokenizers.js always matches them, genrm with allo
 });
 
 test('the chat template gives the ids tokenizers.js gets from the rendered text', (t) => {
-  const { ids: got, text } = ours.applyChatTemplate([
-    { role: 'system', content: 'You judge answers.' },
-    { role: 'user', content: 'Question: 2+2?\nA: 4\nB: 5' },
-    { role: 'assistant', content: 'A is correct.  ' },
-  ], { addGenerationPrompt: true });
+  const { ids: got, text } = ours.applyChatTemplate(
+    [
+      { role: 'system', content: 'You judge answers.' },
+      { role: 'user', content: 'Question: 2+2?\nA: 4\nB: 5' },
+      { role: 'assistant', content: 'A is correct.  ' },
+    ],
+    { addGenerationPrompt: true },
+  );
   t.deepEqual(ids(got), hf.encode(text, { add_special_tokens: false }).ids);
 });
 
@@ -136,7 +183,9 @@ test('decoding equals tokenizers.js, special tokens skipped or not, cut characte
         const a = ours.decode(seq, { skipSpecialTokens: skip });
         const b = seq.length ? hf.decode(seq, { skip_special_tokens: skip }) : '';
         if (a !== b) {
-          t.fail(`decode(${JSON.stringify(seq)}, skip ${skip}): ours ${JSON.stringify(a)}, tokenizers.js ${JSON.stringify(b)}`);
+          t.fail(
+            `decode(${JSON.stringify(seq)}, skip ${skip}): ours ${JSON.stringify(a)}, tokenizers.js ${JSON.stringify(b)}`,
+          );
           return;
         }
       }
@@ -150,17 +199,42 @@ test('genrm reads the variants tokenizers.js reads, with the same ids', (t) => {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const variants: Array<[string, (j: Record<string, any>) => void]> = [
     ['merges as pairs', (j) => (j.model.merges = j.model.merges.map((m: string) => m.split(' ')))],
-    ['special tokens also in model.vocab', (j) => {
-      for (const a of j.added_tokens) j.model.vocab[a.content] = a.id;
-    }],
-    ['Llama 3 post_processor: Sequence [ByteLevel, TemplateProcessing]', (j) => (j.post_processor = { type: 'Sequence', processors: [{ type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true }, j.post_processor] })],
+    [
+      'special tokens also in model.vocab',
+      (j) => {
+        for (const a of j.added_tokens) j.model.vocab[a.content] = a.id;
+      },
+    ],
+    [
+      'Llama 3 post_processor: Sequence [ByteLevel, TemplateProcessing]',
+      (j) =>
+        (j.post_processor = {
+          type: 'Sequence',
+          processors: [
+            { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+            j.post_processor,
+          ],
+        }),
+    ],
     ['no post_processor', (j) => (j.post_processor = null)],
-    ['optional fields left out', (j) => {
-      for (const k of ['version', 'truncation', 'padding']) delete j[k];
-      for (const k of ['dropout', 'unk_token', 'continuing_subword_prefix', 'end_of_word_suffix', 'fuse_unk', 'byte_fallback', 'ignore_merges']) delete j.model[k];
-      j.decoder = { type: 'ByteLevel' };
-      for (const a of j.added_tokens) for (const k of ['single_word', 'lstrip', 'rstrip', 'normalized']) delete a[k];
-    }],
+    [
+      'optional fields left out',
+      (j) => {
+        for (const k of ['version', 'truncation', 'padding']) delete j[k];
+        for (const k of [
+          'dropout',
+          'unk_token',
+          'continuing_subword_prefix',
+          'end_of_word_suffix',
+          'fuse_unk',
+          'byte_fallback',
+          'ignore_merges',
+        ])
+          delete j.model[k];
+        j.decoder = { type: 'ByteLevel' };
+        for (const a of j.added_tokens) for (const k of ['single_word', 'lstrip', 'rstrip', 'normalized']) delete a[k];
+      },
+    ],
   ];
   for (const [name, change] of variants) {
     const j = structuredClone(json);

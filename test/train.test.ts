@@ -16,8 +16,14 @@ import { rng } from './helpers.js';
 
 const tokenizer = fixtureTokenizer();
 const config = (over: Record<string, unknown> = {}) => ({
-  hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-  vocab_size: tokenizer.vocabSize, max_position_embeddings: 128, ...over,
+  hidden_size: 32,
+  intermediate_size: 64,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  vocab_size: tokenizer.vocabSize,
+  max_position_embeddings: 128,
+  ...over,
 });
 
 test('batches never exceed the budget unless one unit alone does; every unit appears once per epoch', (t) => {
@@ -57,9 +63,15 @@ test('bad units are refused before any step, naming the unit', async (t) => {
   t.teardown(() => model.dispose());
   await t.throwsAsync(trainUnits(model, [], { type: 'sft' }), { message: /no training units/ });
   const long = { sequences: [{ ids: new Int32Array(129) }] };
-  await t.throwsAsync(trainUnits(model, [...sftUnits(2, 1), long], { type: 'sft' }), { message: 'units[2].sequences[0]: 129 tokens; expected 1 to 128 (max_position_embeddings)' });
-  await t.throwsAsync(trainUnits(model, sftUnits(2, 1), { type: 'bt' }), { message: /a bt unit is \[chosen, rejected\], got 1 sequences/ });
-  await t.throwsAsync(trainUnits(model, [{ sequences: [{ ids: [1] }, { ids: [2] }] }], { type: 'dpo' }), { message: /refLogps/ });
+  await t.throwsAsync(trainUnits(model, [...sftUnits(2, 1), long], { type: 'sft' }), {
+    message: 'units[2].sequences[0]: 129 tokens; expected 1 to 128 (max_position_embeddings)',
+  });
+  await t.throwsAsync(trainUnits(model, sftUnits(2, 1), { type: 'bt' }), {
+    message: /a bt unit is \[chosen, rejected\], got 1 sequences/,
+  });
+  await t.throwsAsync(trainUnits(model, [{ sequences: [{ ids: [1] }, { ids: [2] }] }], { type: 'dpo' }), {
+    message: /refLogps/,
+  });
   t.is(model.step, 0);
 });
 
@@ -78,7 +90,10 @@ test('a run stopped mid-way, saved with its optimizer and resumed, ends bitwise 
 
   const first = Model.create(config(), { seed: 2 });
   const ac = new AbortController();
-  const part = await trainUnits(first, units, { type: 'sft' }, settings, { signal: ac.signal, onProgress: (p) => p.step === 5 && ac.abort() });
+  const part = await trainUnits(first, units, { type: 'sft' }, settings, {
+    signal: ac.signal,
+    onProgress: (p) => p.step === 5 && ac.abort(),
+  });
   t.true(part.aborted);
   t.is(part.step, 5);
   await first.save(dir, { optimizer: true });
@@ -86,7 +101,10 @@ test('a run stopped mid-way, saved with its optimizer and resumed, ends bitwise 
   const second = await Model.load(dir, { optimizer: true });
   const rest = await trainUnits(second, units, { type: 'sft' }, settings, { resume: true });
   t.is(rest.history[0]!.step, 6);
-  t.deepEqual(rest.history.map((h) => h.loss), full.history.slice(5).map((h) => h.loss));
+  t.deepEqual(
+    rest.history.map((h) => h.loss),
+    full.history.slice(5).map((h) => h.loss),
+  );
   for (const p of straight.parameters) t.deepEqual(second.parameter(p.name), straight.parameter(p.name), p.name);
   // Without resume, a new schedule starts from step 0 on the trained weights.
   const again = await trainUnits(second, units.slice(0, 4), { type: 'sft' }, { ...settings, epochs: 1 });
@@ -100,7 +118,13 @@ test('a run stopped mid-way, saved with its optimizer and resumed, ends bitwise 
 function rulePairs(from: number, n: number): PairLike[] {
   return Array.from({ length: n }, (_, i) => {
     const x = from + 2 * i;
-    return { id: `r${from}-${i}`, prompt: [{ role: 'user' as const, content: 'pick one' }], chosen: `it is ${x}`, rejected: `it is ${x + 1}`, subset: i % 2 ? 'odd' : 'even' };
+    return {
+      id: `r${from}-${i}`,
+      prompt: [{ role: 'user' as const, content: 'pick one' }],
+      chosen: `it is ${x}`,
+      rejected: `it is ${x + 1}`,
+      subset: i % 2 ? 'odd' : 'even',
+    };
   });
 }
 
@@ -108,11 +132,19 @@ test('the Bradley-Terry model learns the rule and carries it to new numbers; a m
   const model = Model.create(config({ reward_head: true }), { seed: 3 });
   t.teardown(() => model.dispose());
   const before = await evaluateBradleyTerry(model, tokenizer, rulePairs(1000, 40));
-  const run = await trainBradleyTerry(model, tokenizer, rulePairs(0, 120), { lr: 3e-3, epochs: 6, batchTokens: 600, warmupRatio: 0 });
+  const run = await trainBradleyTerry(model, tokenizer, rulePairs(0, 120), {
+    lr: 3e-3,
+    epochs: 6,
+    batchTokens: 600,
+    warmupRatio: 0,
+  });
   t.deepEqual(run.skipped, []);
   const after = await evaluateBradleyTerry(model, tokenizer, rulePairs(1000, 40));
   const acc = (js: { score: number }[]) => js.reduce((s, j) => s + j.score, 0) / js.length;
-  t.true(acc(after.judgements) >= 0.9, `held-out accuracy ${acc(after.judgements)} (before: ${acc(before.judgements)})`);
+  t.true(
+    acc(after.judgements) >= 0.9,
+    `held-out accuracy ${acc(after.judgements)} (before: ${acc(before.judgements)})`,
+  );
   for (const j of after.judgements) t.is(j.score, j.rewardChosen > j.rewardRejected ? 1 : 0);
   const plain = Model.create(config(), { seed: 3 });
   t.teardown(() => plain.dispose());
@@ -129,7 +161,10 @@ test('the pairwise model is antisymmetric by construction and learns the rule', 
   const acc = judgements.reduce((s, j) => s + j.score, 0) / judgements.length;
   t.true(acc >= 0.9, `held-out accuracy ${acc}`);
   // Swapping chosen and rejected swaps the two orders: the judgement flips exactly.
-  const swapped = await evaluatePairwise(ctx, held.map((p) => ({ ...p, chosen: p.rejected, rejected: p.chosen })));
+  const swapped = await evaluatePairwise(
+    ctx,
+    held.map((p) => ({ ...p, chosen: p.rejected, rejected: p.chosen })),
+  );
   swapped.judgements.forEach((j, i) => {
     t.is(j.rewardChosen, judgements[i]!.rewardRejected);
     t.is(j.score, 1 - judgements[i]!.score);

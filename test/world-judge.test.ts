@@ -6,14 +6,30 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import {
-  FAMILIES, FAMILY_NAMES, LEVELS, Rng, check, corpusDocuments, decorate, generateWorld, isCorrect, isFaithful, parseRationale,
-  questionTexts, rationaleFor, solve, wrongAnswer,
+  FAMILIES,
+  FAMILY_NAMES,
+  LEVELS,
+  Rng,
+  check,
+  corpusDocuments,
+  decorate,
+  generateWorld,
+  isCorrect,
+  isFaithful,
+  parseRationale,
+  questionTexts,
+  rationaleFor,
+  solve,
+  wrongAnswer,
 } from '../lib/world/index.js';
 import type { CorpusDocument, WorldPair } from '../lib/world/index.js';
 
 function near(t: ExecutionContext, hits: number, n: number, p: number, what: string, sds = 4) {
   const sd = Math.sqrt((p * (1 - p)) / n);
-  t.true(Math.abs(hits / n - p) <= sds * sd, `${what}: ${hits}/${n} = ${(hits / n).toFixed(4)}, expected ${p} +- ${(sds * sd).toFixed(4)}`);
+  t.true(
+    Math.abs(hits / n - p) <= sds * sd,
+    `${what}: ${hits}/${n} = ${(hits / n).toFixed(4)}, expected ${p} +- ${(sds * sd).toFixed(4)}`,
+  );
 }
 
 const world = generateWorld({ seed: 8, trainSize: 600, testSize: 100, subsetSize: 20 });
@@ -21,16 +37,21 @@ const pairs: WorldPair[] = [...world.train, ...world.test, ...world.ood];
 
 test('rationaleFor, exactly', (t) => {
   const pair = { question: 'Start at 47 and add 8, 2 times.', chosen: 'Answer: 63', rejected: 'Answer: 53' };
-  t.is(rationaleFor(pair, 'B'),
+  t.is(
+    rationaleFor(pair, 'B'),
     'Step 1: 47+8, ones 7+8=15, so 55.\nStep 2: 55+8, ones 5+8=13, so 63.\nRight answer: 63\n' +
-    'Check of A: The reply says 53. 63 vs 53: different. The answer is wrong.\n' +
-    'Check of B: The reply says 63. 63 vs 63: same. The answer is right.\n' +
-    'Verdict: [[B]]');
+      'Check of A: The reply says 53. 63 vs 53: different. The answer is wrong.\n' +
+      'Check of B: The reply says 63. 63 vs 63: same. The answer is right.\n' +
+      'Verdict: [[B]]',
+  );
   t.deepEqual(parseRationale(rationaleFor(pair, 'B')), { checkA: 'wrong', checkB: 'right', verdict: 'B' });
   t.deepEqual(parseRationale('no checks at all'), { checkA: null, checkB: null, verdict: null });
   // A noisy label: the faithful rationale follows the truth, not the label.
   t.true(rationaleFor({ ...pair, chosen: 'Answer: 53', rejected: 'Answer: 63' }, 'A').endsWith('[[B]]'));
-  t.throws(() => rationaleFor({ ...pair, question: 'What is love?' }, 'A'), { instanceOf: RangeError, message: /not a question of the built-in world/ });
+  t.throws(() => rationaleFor({ ...pair, question: 'What is love?' }, 'A'), {
+    instanceOf: RangeError,
+    message: /not a question of the built-in world/,
+  });
 });
 
 test('isFaithful: true for rationaleFor in both orders, false for a flipped verdict or a wrong check', (t) => {
@@ -42,10 +63,17 @@ test('isFaithful: true for rationaleFor in both orders, false for a flipped verd
       const flippedVerdict = r.replace(/\[\[([AB])\]\]$/, (_, v: string) => `[[${v === 'A' ? 'B' : 'A'}]]`);
       t.false(isFaithful(p, at, flippedVerdict));
       const lines = r.split('\n');
-      const checkLines = [lines.findIndex((l) => l.startsWith('Check of A: ')), lines.findIndex((l) => l.startsWith('Check of B: '))];
+      const checkLines = [
+        lines.findIndex((l) => l.startsWith('Check of A: ')),
+        lines.findIndex((l) => l.startsWith('Check of B: ')),
+      ];
       t.deepEqual(checkLines, [lines.length - 3, lines.length - 2]);
       for (const line of checkLines) {
-        const wrongCheck = lines.map((l, i) => (i !== line ? l : l.includes('right.') ? l.replace('right.', 'wrong.') : l.replace('wrong.', 'right.'))).join('\n');
+        const wrongCheck = lines
+          .map((l, i) =>
+            i !== line ? l : l.includes('right.') ? l.replace('right.', 'wrong.') : l.replace('wrong.', 'right.'),
+          )
+          .join('\n');
         t.false(isFaithful(p, at, wrongCheck));
         t.false(isFaithful(p, at, lines.filter((_, i) => i !== line).join('\n')), 'one check missing');
       }
@@ -54,7 +82,11 @@ test('isFaithful: true for rationaleFor in both orders, false for a flipped verd
     }
   }
   // Both answers right: nothing for a verdict to follow.
-  const both = { question: 'Start at 47 and add 8, 2 times.', chosen: 'Answer: 63', rejected: 'So: Answer: 63\nAnswer: 63' };
+  const both = {
+    question: 'Start at 47 and add 8, 2 times.',
+    chosen: 'Answer: 63',
+    rejected: 'So: Answer: 63\nAnswer: 63',
+  };
   t.false(isFaithful(both, 'A', rationaleFor(both, 'A')));
 });
 
@@ -65,7 +97,9 @@ test('the corpus is deterministic, covers every family at every level, and keeps
   const docs = first(3, 20000);
   t.is(docs.length, 20000);
   const cells = new Set(docs.map((d) => `${d.family}/${d.level}/${d.kind}`));
-  for (const f of FAMILY_NAMES) for (const l of LEVELS) for (const k of ['solution', 'check', 'judge']) t.true(cells.has(`${f}/${l}/${k}`), `${f}/${l}/${k}`);
+  for (const f of FAMILY_NAMES)
+    for (const l of LEVELS)
+      for (const k of ['solution', 'check', 'judge']) t.true(cells.has(`${f}/${l}/${k}`), `${f}/${l}/${k}`);
   const judges = docs.filter((d): d is Extract<CorpusDocument, { kind: 'judge' }> => d.kind === 'judge');
   near(t, judges.length, docs.length, 0.2, 'judge share');
   near(t, docs.filter((d) => d.kind === 'check').length, docs.length, 0.3, 'check share');
@@ -75,8 +109,14 @@ test('the corpus is deterministic, covers every family at every level, and keeps
   t.is(noSolutions.filter((d) => d.kind === 'solution').length, 0);
   const allJudge = [...corpusDocuments({ judgeShare: 1, checkShare: 0, judgeFollow: 0.2, documents: 4000 })];
   near(t, allJudge.filter((d) => d.kind === 'judge' && d.follows).length, 4000, 0.2, 'judgeFollow 0.2');
-  t.throws(() => corpusDocuments({ judgeShare: 1.5 }).next(), { instanceOf: RangeError, message: /^CorpusOptions\.judgeShare: expected a number in \[0, 1\], got 1\.5$/ });
-  t.throws(() => corpusDocuments({ checkShare: 0.7, judgeShare: 0.4 }).next(), { instanceOf: RangeError, message: /checkShare \+ judgeShare must be at most 1/ });
+  t.throws(() => corpusDocuments({ judgeShare: 1.5 }).next(), {
+    instanceOf: RangeError,
+    message: /^CorpusOptions\.judgeShare: expected a number in \[0, 1\], got 1\.5$/,
+  });
+  t.throws(() => corpusDocuments({ checkShare: 0.7, judgeShare: 0.4 }).next(), {
+    instanceOf: RangeError,
+    message: /checkShare \+ judgeShare must be at most 1/,
+  });
   t.throws(() => corpusDocuments({ seed: 1.5 }).next(), { instanceOf: RangeError, message: /CorpusOptions\.seed/ });
 });
 
@@ -118,7 +158,8 @@ test('the corpus leaves out every question of the world it is told to', (t) => {
   t.is(n, 20000);
   // Without the exclusion the same stream does meet them (the small levels have few questions).
   let met = 0;
-  for (const d of corpusDocuments({ seed: 8, documents: 20000 })) if (d.kind === 'solution' && seen.has(d.messages[0]!.content)) met++;
+  for (const d of corpusDocuments({ seed: 8, documents: 20000 }))
+    if (d.kind === 'solution' && seen.has(d.messages[0]!.content)) met++;
   t.true(met > 0);
 });
 
@@ -132,7 +173,10 @@ test('a level-5 judging text (question, two polite answers, rationale) stays und
       const bad = decorate(wrongAnswer(q, rng, i % 2 ? 'subtle' : 'blatant'), rng);
       // The compact judge prompt's own words are counted too.
       const prompt = `Judge which answer is better. End with [[A]] or [[B]].\nQuestion: ${q.text}\nAnswer A: ${good}\nAnswer B: ${bad}`;
-      longest = Math.max(longest, prompt.length + rationaleFor({ question: q, chosen: good, rejected: bad }, 'A').length);
+      longest = Math.max(
+        longest,
+        prompt.length + rationaleFor({ question: q, chosen: good, rejected: bad }, 'A').length,
+      );
     }
   }
   t.true(longest < 1500, `longest ${longest}`);

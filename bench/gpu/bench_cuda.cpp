@@ -54,9 +54,7 @@ namespace {
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 // ---- a small JSON writer: objects keep their keys in insertion order ----
 
@@ -440,8 +438,13 @@ void row_dpo(Obj& r, int64_t B, int64_t T, int64_t d, int64_t V) {
   const double peak = static_cast<double>(free_base) - static_cast<double>(min_free);
   const double held = static_cast<double>(free_base) - static_cast<double>(free_after_first) - grads_bytes;
   const double flops = 3.0 * 2.0 * static_cast<double>(rows) * d * V;
-  r.num("step_ms", s.median_ms).num("min_ms", s.min_ms).integer("reps", s.reps).num("tflops", flops / (s.median_ms * 1e9));
-  r.num("peak_extra_GiB", peak / kGiB).num("grads_GiB", grads_bytes / kGiB).num("workspace_GiB", (peak - grads_bytes) / kGiB);
+  r.num("step_ms", s.median_ms)
+      .num("min_ms", s.min_ms)
+      .integer("reps", s.reps)
+      .num("tflops", flops / (s.median_ms * 1e9));
+  r.num("peak_extra_GiB", peak / kGiB)
+      .num("grads_GiB", grads_bytes / kGiB)
+      .num("workspace_GiB", (peak - grads_bytes) / kGiB);
   const cuda::GroupedPlan plan = cuda::plan_logprob_grouped(a, group_ends, true);
   r.num("scratch_held_GiB", held / kGiB).integer("chunk_rows_budget", cuda::logprob_chunk_rows(a));
   r.num("plan_scratch_GiB", static_cast<double>(plan.scratch_bytes()) / kGiB).integer("slice_rows", plan.slice_rows);
@@ -558,8 +561,8 @@ void row_generate(Obj& r, int64_t batch) {
   r.num("s", dt).integer("new_tokens", tokens).num("new_tokens_per_s", tokens / dt);
   r.num("ms_per_step", dt * 1e3 / 128).integer("threads", num_threads());
   char buf[160];
-  std::snprintf(buf, sizeof buf, "generate 125M batch %lld: %.2f s, %.0f new tokens/s", static_cast<long long>(batch), dt,
-                tokens / dt);
+  std::snprintf(buf, sizeof buf, "generate 125M batch %lld: %.2f s, %.0f new tokens/s", static_cast<long long>(batch),
+                dt, tokens / dt);
   progress(buf);
 }
 
@@ -643,9 +646,9 @@ std::string run_forked(const Job& j, double timeout_s) {
   }
   const bool complete = got.size() >= 2 && got.front() == '{' && got.back() == '}';
   if (WIFSIGNALED(status) || !complete) {
-    const std::string why = WIFSIGNALED(status) ? "child died with signal " + std::to_string(WTERMSIG(status))
-                                                : "child exited with status " + std::to_string(WEXITSTATUS(status)) +
-                                                      " without a result";
+    const std::string why =
+        WIFSIGNALED(status) ? "child died with signal " + std::to_string(WTERMSIG(status))
+                            : "child exited with status " + std::to_string(WEXITSTATUS(status)) + " without a result";
     progress(j.name + ": " + why);
     return fail.str("error", why).dump();
   }
@@ -743,8 +746,7 @@ int main(int argc, char** argv) {
       b.str("name", s.name).str("engine", cuda::gemm_engine_name(e)).integer("m", s.m).integer("n", s.n);
       b.integer("k", s.k).str("storage", cuda::dtype_name(s.t));
       std::function<void(Obj&)> fn = [s, e](Obj& r) { row_gemm(r, s.m, s.n, s.k, s.t, e); };
-      if (e == E::Cublas && !cuda::have_cublas())
-        fn = [](Obj& r) { r.str("skipped", "this build has no cuBLAS"); };
+      if (e == E::Cublas && !cuda::have_cublas()) fn = [](Obj& r) { r.str("skipped", "this build has no cuBLAS"); };
       jobs.push_back({"gemm", std::string("gemm ") + s.name + " " + cuda::gemm_engine_name(e), b, 30, fn});
     }
   for (auto [B, H, T, D] : {std::array<int64_t, 4>{4, 16, 1024, 64}, {4, 16, 2048, 128}, {2, 16, 4096, 128}}) {
@@ -765,17 +767,17 @@ int main(int argc, char** argv) {
     b.integer("heads", 12).integer("kv_heads", 4).integer("ff", 2048).integer("T", 1024).integer("B", 16);
     return b.str("precision", precision).boolean("deterministic", deterministic).str("gemm", gemm);
   };
-  jobs.push_back({"train", "train bf16", train_base("bf16"), 60,
-                  [](Obj& r) { row_train(r, model::Precision::Bf16, 8, 4.0); }});
+  jobs.push_back(
+      {"train", "train bf16", train_base("bf16"), 60, [](Obj& r) { row_train(r, model::Precision::Bf16, 8, 4.0); }});
   if (fp32_train)
-    jobs.push_back({"train", "train fp32", train_base("fp32"), 90,
-                    [](Obj& r) { row_train(r, model::Precision::Fp32, 3, 6.0); }});
+    jobs.push_back(
+        {"train", "train fp32", train_base("fp32"), 90, [](Obj& r) { row_train(r, model::Precision::Fp32, 3, 6.0); }});
   for (int64_t batch : {64, 1}) {
     Obj b;
     b.str("model", "llama-125m").integer("batch", batch).integer("prompt", 256).integer("new_tokens", 128);
     b.num("temperature", 1.0).num("top_p", 0.95);
-    jobs.push_back({"generate", "generate batch " + std::to_string(batch), b, 40,
-                    [batch](Obj& r) { row_generate(r, batch); }});
+    jobs.push_back(
+        {"generate", "generate batch " + std::to_string(batch), b, 40, [batch](Obj& r) { row_generate(r, batch); }});
   }
   // Last, for information: the same training with attention's dQ by atomics.
   jobs.push_back({"train", "train bf16 atomic dQ", train_base("bf16", false), 40,

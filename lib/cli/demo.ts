@@ -6,15 +6,24 @@ import { integer, number, positiveInt } from './options.js';
 import { interruptSignal, progressBar, type Bar } from './progress.js';
 
 export function registerDemoCommand(program: Command): void {
-  program.command('demo')
-    .description('train and evaluate every judge of the GenRM paper on a built-in preference world: zero-shot, Bradley-Terry, GenRM, STaR-SFT/DPO/Rationalizer, voting; prints the table and writes runs/<timestamp>/')
+  program
+    .command('demo')
+    .description(
+      'train and evaluate every judge of the GenRM paper on a built-in preference world: zero-shot, Bradley-Terry, GenRM, STaR-SFT/DPO/Rationalizer, voting; prints the table and writes runs/<timestamp>/',
+    )
     .option('--quick', 'a small smoke run (about 20 s on 2 cores); its numbers mean little')
-    .option('--budget <minutes>', 'scale the default run (about 12 minutes the first time) to this many minutes', number)
+    .option(
+      '--budget <minutes>',
+      'scale the default run (about 12 minutes the first time) to this many minutes',
+      number,
+    )
     .option('--seeds <n>', 'repeat with this many seeds and report mean and spread', positiveInt, 1)
     .option('--seed <n>', 'first seed', integer, 1)
     .option('--runs <dir>', 'where run folders and the base-model cache go', 'runs')
     .action(async (f: { quick?: boolean; budget?: number; seeds: number; seed: number; runs: string }) => {
-      const { signal, release } = interruptSignal('stopping the demo (finished stages and the base-model cache are kept)');
+      const { signal, release } = interruptSignal(
+        'stopping the demo (finished stages and the base-model cache are kept)',
+      );
       let bar: Bar | null = null;
       let stage = '';
       const onEvent = (e: DemoEvent) => {
@@ -29,7 +38,13 @@ export function registerDemoCommand(program: Command): void {
       };
       try {
         const r = await runDemo({
-          quick: f.quick, budgetMinutes: f.budget, seeds: f.seeds, firstSeed: f.seed, runsDir: f.runs, signal, onEvent,
+          quick: f.quick,
+          budgetMinutes: f.budget,
+          seeds: f.seeds,
+          firstSeed: f.seed,
+          runsDir: f.runs,
+          signal,
+          onEvent,
           log: (line) => {
             bar?.stop();
             stage = '';

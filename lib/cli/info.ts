@@ -15,7 +15,9 @@ function precisionText(): string {
 }
 
 export function formatInfo(i: EngineInfo): string {
-  const features = Object.entries(i.cpu.features).filter(([, on]) => on).map(([name]) => name);
+  const features = Object.entries(i.cpu.features)
+    .filter(([, on]) => on)
+    .map(([name]) => name);
   const lines = [
     `genrm ${i.version} (Node ${i.node}, ${i.platform})`,
     `binary:   ${i.binary.path}`,
@@ -30,15 +32,23 @@ export function formatInfo(i: EngineInfo): string {
     lines.push(`cuda:     not in this binary${c.error ? ` (${c.error})` : ''}`);
   } else {
     const ver = (v: number) => (v ? `${Math.floor(v / 1000)}.${(v % 1000) / 10}` : 'none');
-    lines.push(`cuda:     runtime ${ver(c.runtimeVersion)}, driver ${ver(c.driverVersion)}, code for ${c.architectures}`);
-    for (const d of c.devices) lines.push(`          [${d.index}] ${d.name}, sm ${d.computeCapability}, ${gib(d.totalMemory)}, ${d.multiprocessors} SMs`);
+    lines.push(
+      `cuda:     runtime ${ver(c.runtimeVersion)}, driver ${ver(c.driverVersion)}, code for ${c.architectures}`,
+    );
+    for (const d of c.devices)
+      lines.push(
+        `          [${d.index}] ${d.name}, sm ${d.computeCapability}, ${gib(d.totalMemory)}, ${d.multiprocessors} SMs`,
+      );
     const gemm = process.env.GENRM_CUDA_GEMM?.trim();
-    lines.push(`          GEMM: ${c.cublas ? 'cuBLAS' : "the project's own tensor-core kernel (no cuBLAS in this binary)"}${gemm ? ` (GENRM_CUDA_GEMM=${gemm})` : ''}`);
+    lines.push(
+      `          GEMM: ${c.cublas ? 'cuBLAS' : "the project's own tensor-core kernel (no cuBLAS in this binary)"}${gemm ? ` (GENRM_CUDA_GEMM=${gemm})` : ''}`,
+    );
     const onDevice = i.backend === 'cuda' ? `; models run there, matrix arithmetic ${precisionText()}` : '';
     lines.push(c.usable ? `          usable${onDevice}` : `          not usable: ${c.error ?? 'unknown reason'}`);
   }
   lines.push('loader:');
-  for (const a of i.loader) lines.push(`  ${a.binary}: ${a.outcome}${a.path ? ` ${a.path}` : ''}${a.reason ? ` (${a.reason})` : ''}`);
+  for (const a of i.loader)
+    lines.push(`  ${a.binary}: ${a.outcome}${a.path ? ` ${a.path}` : ''}${a.reason ? ` (${a.reason})` : ''}`);
   return lines.join('\n');
 }
 

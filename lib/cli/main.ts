@@ -27,7 +27,7 @@ program
 
 program
   .command('bench')
-  .description('benchmark the engine\'s kernels (medians of repeated runs; ratios measured in the same run)')
+  .description("benchmark the engine's kernels (medians of repeated runs; ratios measured in the same run)")
   .option('--json [file]', 'write results as JSON to a file, or to stdout when no file is given')
   .option('--filter <regex>', 'run only the benchmarks whose name matches')
   .option('--threads <n>', 'engine threads (default: all CPUs)', positiveInt)

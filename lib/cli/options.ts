@@ -52,17 +52,28 @@ export function addTrainOptions(c: Command, lrDefault = TRAIN_DEFAULTS.lr): Comm
     .option('--warmup-ratio <r>', 'fraction of steps of linear warmup, then cosine decay', number, d.warmupRatio)
     .option('--max-grad-norm <n>', 'gradient clipping; 0 = off', number, d.maxGradNorm)
     .option('--epochs <n>', 'passes over the data', positiveInt, d.epochs)
-    .option('--batch-tokens <n>', 'tokens per optimizer step (sequences are packed, no padding)', positiveInt, d.batchTokens)
+    .option(
+      '--batch-tokens <n>',
+      'tokens per optimizer step (sequences are packed, no padding)',
+      positiveInt,
+      d.batchTokens,
+    )
     .option('--seed <n>', 'seed of the data order (and of a new reward head)', integer, d.seed);
 }
 
 export function addTemplateOption(c: Command): Command {
-  return c.addOption(new Option('--template <name>', 'judge prompt').choices(Object.keys(TEMPLATES)).default('mt-bench-pairwise'));
+  return c.addOption(
+    new Option('--template <name>', 'judge prompt').choices(Object.keys(TEMPLATES)).default('mt-bench-pairwise'),
+  );
 }
 
 /** `positions` undefined: no default here (the caller picks one per judge). */
 export function addSamplingOptions(c: Command, k: number, positions?: string): Command {
-  const order = new Option('--positions <mode>', "answer order: 'random' draws one order per pair from the seed (RewardBench's way), 'both' judges both orders" + (positions ? '' : " (default: both for direct, random for cot)")).choices(['random', 'both']);
+  const order = new Option(
+    '--positions <mode>',
+    "answer order: 'random' draws one order per pair from the seed (RewardBench's way), 'both' judges both orders" +
+      (positions ? '' : ' (default: both for direct, random for cot)'),
+  ).choices(['random', 'both']);
   return c
     .option('--k <n>', 'rationales sampled per pair (per order shown)', positiveInt, k)
     .option('--temperature <t>', 'sampling temperature', number, RATIONALE_SAMPLING_DEFAULTS.temperature)
@@ -73,9 +84,27 @@ export function addSamplingOptions(c: Command, k: number, positions?: string): C
 }
 
 export interface TrainFlags {
-  lr: number; beta1: number; beta2: number; weightDecay: number; warmupRatio: number; maxGradNorm: number; epochs: number; batchTokens: number; seed: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  weightDecay: number;
+  warmupRatio: number;
+  maxGradNorm: number;
+  epochs: number;
+  batchTokens: number;
+  seed: number;
 }
 
 export function trainSettings(f: TrainFlags) {
-  return { lr: f.lr, beta1: f.beta1, beta2: f.beta2, weightDecay: f.weightDecay, warmupRatio: f.warmupRatio, maxGradNorm: f.maxGradNorm, epochs: f.epochs, batchTokens: f.batchTokens, seed: f.seed };
+  return {
+    lr: f.lr,
+    beta1: f.beta1,
+    beta2: f.beta2,
+    weightDecay: f.weightDecay,
+    warmupRatio: f.warmupRatio,
+    maxGradNorm: f.maxGradNorm,
+    epochs: f.epochs,
+    batchTokens: f.batchTokens,
+    seed: f.seed,
+  };
 }

@@ -10,17 +10,29 @@ export interface Bar {
 }
 
 export function progressBar(label: string, unit: string): Bar {
-  const bar = new cliProgress.SingleBar({
-    format: `${label.padEnd(10)} |{bar}| {value}/{total} ${unit} | {rate}/s | ETA {eta_formatted}{loss}{note}`,
-    barsize: 24, hideCursor: true, etaBuffer: 50, noTTYOutput: true, notTTYSchedule: 5000, fps: 5,
-    stream: process.stderr,
-  }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label.padEnd(10)} |{bar}| {value}/{total} ${unit} | {rate}/s | ETA {eta_formatted}{loss}{note}`,
+      barsize: 24,
+      hideCursor: true,
+      etaBuffer: 50,
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+      fps: 5,
+      stream: process.stderr,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   const start = performance.now();
   let started = false;
   return {
     update(done, total, fields = {}) {
       const rate = done / Math.max((performance.now() - start) / 1000, 1e-9);
-      const payload = { rate: rate >= 10 ? rate.toFixed(0) : rate.toFixed(2), loss: fields.loss === undefined ? '' : ` | loss ${fields.loss.toFixed(4)}`, note: fields.note ? ` | ${fields.note}` : '' };
+      const payload = {
+        rate: rate >= 10 ? rate.toFixed(0) : rate.toFixed(2),
+        loss: fields.loss === undefined ? '' : ` | loss ${fields.loss.toFixed(4)}`,
+        note: fields.note ? ` | ${fields.note}` : '',
+      };
       if (!started) {
         bar.start(total, done, payload);
         started = true;

@@ -7,12 +7,22 @@ import { templateByName } from '../genrm/prompt.js';
 import { runStar, type StarMode } from '../genrm/star.js';
 import type { TrainProgress } from '../train/trainer.js';
 import { readPairs, type DataFlags } from './data.js';
-import { addDataOptions, addSamplingOptions, addTemplateOption, addTrainOptions, number, positiveInt, trainSettings, type TrainFlags } from './options.js';
+import {
+  addDataOptions,
+  addSamplingOptions,
+  addTemplateOption,
+  addTrainOptions,
+  number,
+  positiveInt,
+  trainSettings,
+  type TrainFlags,
+} from './options.js';
 import { interruptSignal, progressBar } from './progress.js';
 
 const log = (line: string) => process.stderr.write(line + '\n');
 
-type TrainCommandFlags = DataFlags & TrainFlags & { data: string[]; model: string; out: string; template: string; pairwise?: boolean };
+type TrainCommandFlags = DataFlags &
+  TrainFlags & { data: string[]; model: string; out: string; template: string; pairwise?: boolean };
 
 async function train(kind: TrainKind, f: TrainCommandFlags): Promise<void> {
   const pairs = await readPairs(f.data, f, log);
@@ -20,18 +30,30 @@ async function train(kind: TrainKind, f: TrainCommandFlags): Promise<void> {
   const bar = progressBar('train', 'steps');
   try {
     const r = await runTrainJob({
-      kind, modelDir: f.model, outDir: f.out, pairs, template: templateByName(f.template), settings: trainSettings(f), seed: f.seed, signal,
+      kind,
+      modelDir: f.model,
+      outDir: f.out,
+      pairs,
+      template: templateByName(f.template),
+      settings: trainSettings(f),
+      seed: f.seed,
+      signal,
       onProgress: (p: TrainProgress) => bar.update(p.step, p.totalSteps, { loss: p.metrics.loss }),
     });
     bar.stop();
-    if (r.skipped.length) log(`${r.skipped.length} pairs skipped (too long for the model), e.g. ${r.skipped[0]!.id}: ${r.skipped[0]!.reason}`);
+    if (r.skipped.length)
+      log(
+        `${r.skipped.length} pairs skipped (too long for the model), e.g. ${r.skipped[0]!.id}: ${r.skipped[0]!.reason}`,
+      );
     if (r.aborted) {
       log(`stopped at step ${r.outcome?.step} of ${r.outcome?.totalSteps}; run the same command again to resume`);
       process.exitCode = 130;
       return;
     }
     const last = r.outcome?.history.at(-1);
-    log(`done: ${r.outcome?.totalSteps} steps${last ? `, last loss ${last.loss?.toFixed(4)}` : ''}; checkpoint in ${r.outDir}`);
+    log(
+      `done: ${r.outcome?.totalSteps} steps${last ? `, last loss ${last.loss?.toFixed(4)}` : ''}; checkpoint in ${r.outDir}`,
+    );
   } finally {
     bar.stop();
     release();
@@ -39,60 +61,133 @@ async function train(kind: TrainKind, f: TrainCommandFlags): Promise<void> {
 }
 
 export function registerTrainCommands(program: Command): void {
-  const bt = program.command('train-bt')
-    .description('train the Bradley-Terry reward model (a scalar head on the model) on preference pairs; --pairwise trains the PairRM-style baseline instead')
-    .requiredOption('--model <dir>', 'starting checkpoint (config.json, model.safetensors, tokenizer.json); a new reward head is added')
+  const bt = program
+    .command('train-bt')
+    .description(
+      'train the Bradley-Terry reward model (a scalar head on the model) on preference pairs; --pairwise trains the PairRM-style baseline instead',
+    )
+    .requiredOption(
+      '--model <dir>',
+      'starting checkpoint (config.json, model.safetensors, tokenizer.json); a new reward head is added',
+    )
     .requiredOption('--out <dir>', 'where the trained checkpoint goes; an interrupted run in it resumes')
-    .option('--pairwise', 'one pass over question and both answers, trained on both orders (the paper\'s pairwise baseline)');
-  addTemplateOption(addTrainOptions(addDataOptions(bt, 'preference files (JSON Lines or Parquet: UltraFeedback, UltraInteract, RewardBench)')));
+    .option(
+      '--pairwise',
+      "one pass over question and both answers, trained on both orders (the paper's pairwise baseline)",
+    );
+  addTemplateOption(
+    addTrainOptions(
+      addDataOptions(bt, 'preference files (JSON Lines or Parquet: UltraFeedback, UltraInteract, RewardBench)'),
+    ),
+  );
   bt.action((f: TrainCommandFlags) => train(f.pairwise ? 'pairwise' : 'bt', f));
 
-  const g = program.command('train-genrm')
-    .description('train a GenRM judge (direct): SFT on the verdict token [[A]]/[[B]] after the judge prompt, both orders of every pair')
+  const g = program
+    .command('train-genrm')
+    .description(
+      'train a GenRM judge (direct): SFT on the verdict token [[A]]/[[B]] after the judge prompt, both orders of every pair',
+    )
     .requiredOption('--model <dir>', 'starting checkpoint (config.json, model.safetensors, tokenizer.json)')
     .requiredOption('--out <dir>', 'where the trained checkpoint goes; an interrupted run in it resumes');
   addTemplateOption(addTrainOptions(addDataOptions(g, 'preference files (JSON Lines or Parquet)')));
   g.action((f: TrainCommandFlags) => train('genrm', f));
 
-  const s = program.command('star')
-    .description('the STaR loop: per iteration, sample rationales on a fresh part of the pairs, keep those reaching the human label, and train (sft, dpo or rationalizer)')
-    .addOption(new Option('--mode <mode>', 'sft: SFT on kept rationales; dpo: right vs wrong rationales; rationalizer: also rationales from a hint where none was right').choices(['sft', 'dpo', 'rationalizer']).makeOptionMandatory())
+  const s = program
+    .command('star')
+    .description(
+      'the STaR loop: per iteration, sample rationales on a fresh part of the pairs, keep those reaching the human label, and train (sft, dpo or rationalizer)',
+    )
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        'sft: SFT on kept rationales; dpo: right vs wrong rationales; rationalizer: also rationales from a hint where none was right',
+      )
+        .choices(['sft', 'dpo', 'rationalizer'])
+        .makeOptionMandatory(),
+    )
     .requiredOption('--model <dir>', 'starting checkpoint (config.json, model.safetensors, tokenizer.json)')
-    .requiredOption('--out <dir>', 'iterations, rationales, checkpoints and metrics go here; an interrupted run in it resumes')
+    .requiredOption(
+      '--out <dir>',
+      'iterations, rationales, checkpoints and metrics go here; an interrupted run in it resumes',
+    )
     .option('--iterations <n>', 'STaR iterations, each on a disjoint part of the pairs', positiveInt, STAR_ITERATIONS)
     .option('--beta <b>', 'DPO beta', number, DPO_DEFAULTS.beta)
-    .option('--rationalizer-samples <n>', 'hinted samples for each pair no sample got right (rationalizer)', positiveInt, 1);
-  addTemplateOption(addSamplingOptions(addTrainOptions(addDataOptions(s, 'preference files (JSON Lines or Parquet)')), 4, 'random'));
+    .option(
+      '--rationalizer-samples <n>',
+      'hinted samples for each pair no sample got right (rationalizer)',
+      positiveInt,
+      1,
+    );
+  addTemplateOption(
+    addSamplingOptions(addTrainOptions(addDataOptions(s, 'preference files (JSON Lines or Parquet)')), 4, 'random'),
+  );
   s.option('--rationalizer-lr <lr>', 'learning rate of the rationalizer mode', number, RATIONALIZER_LR);
-  s.action(async (f: TrainCommandFlags & { mode: string; iterations: number; beta: number; rationalizerSamples: number; rationalizerLr: number; k: number; temperature: number; topP: number; maxNewTokens: number; maxBatch: number; positions: 'random' | 'both' }) => {
-    const mode = f.mode as StarMode;
-    const pairs = await readPairs(f.data, f, log);
-    const { signal, release } = interruptSignal(`saving progress in ${f.out}`);
-    const bar = progressBar('star', 'items');
-    try {
-      const r = await runStar({
-        mode, baseDir: f.model, outDir: f.out, pairs, template: templateByName(f.template), iterations: f.iterations, seed: f.seed,
-        sampling: { k: f.k, temperature: f.temperature, topP: f.topP, maxNewTokens: f.maxNewTokens, maxBatch: f.maxBatch, positions: f.positions },
-        rationalizerSamples: f.rationalizerSamples, dpo: { beta: f.beta },
-        train: { ...trainSettings(f), lr: mode === 'rationalizer' ? f.rationalizerLr : f.lr },
-        signal,
-        onProgress: (p) => bar.update(p.done, p.total, { loss: p.train?.metrics.loss, note: `iteration ${p.iteration}/${p.iterations} ${p.phase}` }),
-      });
-      bar.stop();
-      for (const it of r.iterations) {
-        log(`iteration ${it.iteration}: ${it.pairs} pairs, ${it.samples} rationales, ${it.agreeing} agree with the label, kept ${it.kept} (${(100 * it.keepRate).toFixed(1)}%), trained ${it.trainSteps} steps${it.trainLoss === null ? '' : `, loss ${it.trainLoss.toFixed(4)}`}`);
-        if (it.skipped.length) log(`  ${it.skipped.length} pairs skipped, e.g. ${it.skipped[0]!.id}: ${it.skipped[0]!.reason}`);
-        if (it.trainSteps === 0) log('  nothing to train on in this iteration: no rationale was kept');
+  s.action(
+    async (
+      f: TrainCommandFlags & {
+        mode: string;
+        iterations: number;
+        beta: number;
+        rationalizerSamples: number;
+        rationalizerLr: number;
+        k: number;
+        temperature: number;
+        topP: number;
+        maxNewTokens: number;
+        maxBatch: number;
+        positions: 'random' | 'both';
+      },
+    ) => {
+      const mode = f.mode as StarMode;
+      const pairs = await readPairs(f.data, f, log);
+      const { signal, release } = interruptSignal(`saving progress in ${f.out}`);
+      const bar = progressBar('star', 'items');
+      try {
+        const r = await runStar({
+          mode,
+          baseDir: f.model,
+          outDir: f.out,
+          pairs,
+          template: templateByName(f.template),
+          iterations: f.iterations,
+          seed: f.seed,
+          sampling: {
+            k: f.k,
+            temperature: f.temperature,
+            topP: f.topP,
+            maxNewTokens: f.maxNewTokens,
+            maxBatch: f.maxBatch,
+            positions: f.positions,
+          },
+          rationalizerSamples: f.rationalizerSamples,
+          dpo: { beta: f.beta },
+          train: { ...trainSettings(f), lr: mode === 'rationalizer' ? f.rationalizerLr : f.lr },
+          signal,
+          onProgress: (p) =>
+            bar.update(p.done, p.total, {
+              loss: p.train?.metrics.loss,
+              note: `iteration ${p.iteration}/${p.iterations} ${p.phase}`,
+            }),
+        });
+        bar.stop();
+        for (const it of r.iterations) {
+          log(
+            `iteration ${it.iteration}: ${it.pairs} pairs, ${it.samples} rationales, ${it.agreeing} agree with the label, kept ${it.kept} (${(100 * it.keepRate).toFixed(1)}%), trained ${it.trainSteps} steps${it.trainLoss === null ? '' : `, loss ${it.trainLoss.toFixed(4)}`}`,
+          );
+          if (it.skipped.length)
+            log(`  ${it.skipped.length} pairs skipped, e.g. ${it.skipped[0]!.id}: ${it.skipped[0]!.reason}`);
+          if (it.trainSteps === 0) log('  nothing to train on in this iteration: no rationale was kept');
+        }
+        if (r.aborted) {
+          log('stopped; run the same command again to resume');
+          process.exitCode = 130;
+          return;
+        }
+        log(`done; final checkpoint in ${r.finalDir}`);
+      } finally {
+        bar.stop();
+        release();
       }
-      if (r.aborted) {
-        log('stopped; run the same command again to resume');
-        process.exitCode = 130;
-        return;
-      }
-      log(`done; final checkpoint in ${r.finalDir}`);
-    } finally {
-      bar.stop();
-      release();
-    }
-  });
+    },
+  );
 }

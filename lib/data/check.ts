@@ -41,7 +41,8 @@ export function key(value: unknown, field: string): string {
 
 export function finite(value: unknown, field: string): number {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
-  if (typeof value === 'bigint' && value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
+  if (typeof value === 'bigint' && value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER))
+    return Number(value);
   expected(field, 'a finite number', value);
 }
 
@@ -69,7 +70,10 @@ export function messages(value: unknown, field: string, min: number, spec: Messa
     const role = typeof name === 'string' ? spec.roles.get(name) : undefined;
     if (role === undefined) {
       if (typeof name !== 'string') expected(`${at}.${spec.roleKey}`, 'a string', name);
-      fault(`${at}.${spec.roleKey}`, `unknown ${spec.roleKey} ${JSON.stringify(name)}; expected ${[...spec.roles.keys()].join(', ')}`);
+      fault(
+        `${at}.${spec.roleKey}`,
+        `unknown ${spec.roleKey} ${JSON.stringify(name)}; expected ${[...spec.roles.keys()].join(', ')}`,
+      );
     }
     return { role, content: text(m[spec.contentKey], `${at}.${spec.contentKey}`) };
   });
@@ -84,14 +88,27 @@ export interface MessageSpec {
 export const CHAT: MessageSpec = {
   roleKey: 'role',
   contentKey: 'content',
-  roles: new Map<string, ChatRole>([['system', 'system'], ['user', 'user'], ['assistant', 'assistant']]),
+  roles: new Map<string, ChatRole>([
+    ['system', 'system'],
+    ['user', 'user'],
+    ['assistant', 'assistant'],
+  ]),
 };
 
 /** The prompt must end with the user's turn, and that turn must say something. */
-export function endsWithUser(prompt: readonly ChatMessage[], field: (i: number) => string, roleKey = 'role', contentKey = 'content'): void {
+export function endsWithUser(
+  prompt: readonly ChatMessage[],
+  field: (i: number) => string,
+  roleKey = 'role',
+  contentKey = 'content',
+): void {
   const i = prompt.length - 1;
   const last = prompt[i];
   if (last === undefined) fault(field(0), 'the prompt is empty; expected at least one user message');
-  if (last.role !== 'user') fault(`${field(i)}.${roleKey}`, `the prompt ends with ${last.role === 'assistant' ? 'an' : 'a'} ${last.role} message; expected it to end with the user's`);
+  if (last.role !== 'user')
+    fault(
+      `${field(i)}.${roleKey}`,
+      `the prompt ends with ${last.role === 'assistant' ? 'an' : 'a'} ${last.role} message; expected it to end with the user's`,
+    );
   if (last.content === '') fault(`${field(i)}.${contentKey}`, "expected a non-empty string (the user's last message)");
 }

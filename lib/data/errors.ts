@@ -1,7 +1,13 @@
 import type { RowIssue } from './types.js';
 
 /** "train.jsonl row 17 (line 18), field chosen[1].content: expected a string, got number" */
-export function formatIssue(issue: { file: string; row?: number | undefined; line?: number | undefined; field: string; reason: string }): string {
+export function formatIssue(issue: {
+  file: string;
+  row?: number | undefined;
+  line?: number | undefined;
+  field: string;
+  reason: string;
+}): string {
   let where = issue.file;
   if (issue.row !== undefined) where += ` row ${issue.row}`;
   if (issue.line !== undefined) where += ` (line ${issue.line})`;
@@ -23,8 +29,17 @@ export class DataError extends Error {
   readonly field: string;
   readonly reason: string;
 
-  constructor(file: string, row: number | undefined, field: string, reason: string, options: { line?: number | undefined; cause?: unknown } = {}) {
-    super(formatIssue({ file, row, line: options.line, field, reason }), options.cause !== undefined ? { cause: options.cause } : undefined);
+  constructor(
+    file: string,
+    row: number | undefined,
+    field: string,
+    reason: string,
+    options: { line?: number | undefined; cause?: unknown } = {},
+  ) {
+    super(
+      formatIssue({ file, row, line: options.line, field, reason }),
+      options.cause !== undefined ? { cause: options.cause } : undefined,
+    );
     this.name = 'DataError';
     this.file = file;
     this.row = row;
@@ -43,7 +58,10 @@ export class DataError extends Error {
  * and row; cheaper to build than a DataError (no stack, no message).
  */
 export class RowFault {
-  constructor(readonly field: string, readonly reason: string) {}
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {}
 }
 
 export function fault(field: string, reason: string): never {

@@ -13,7 +13,9 @@ import type { PreferencePair, ReadOptions, ReadReport, RowIssue } from './types.
 function checkOptions(options: ReadOptions): void {
   const { format, limit } = options;
   if (format !== undefined && format !== 'auto' && !PREFERENCE_FORMATS.includes(format)) {
-    throw new TypeError(`readPreferences: format: expected 'auto', ${PREFERENCE_FORMATS.map((f) => `'${f}'`).join(', ')}, got ${JSON.stringify(format)}`);
+    throw new TypeError(
+      `readPreferences: format: expected 'auto', ${PREFERENCE_FORMATS.map((f) => `'${f}'`).join(', ')}, got ${JSON.stringify(format)}`,
+    );
   }
   if (limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 0)) {
     throw new RangeError(`readPreferences: limit: expected a non-negative integer, got ${limit}`);
@@ -31,10 +33,18 @@ function stopIfAborted(signal: AbortSignal | undefined, file: string): void {
   const reason: unknown = signal.reason;
   if (reason instanceof Error && Object.prototype.toString.call(reason) === '[object Error]') throw reason;
   const name = reason instanceof Error ? reason.name : 'AbortError';
-  throw Object.assign(new Error(`readPreferences: ${file}: ${reason instanceof Error ? reason.message : 'aborted'}`, { cause: reason }), { name });
+  throw Object.assign(
+    new Error(`readPreferences: ${file}: ${reason instanceof Error ? reason.message : 'aborted'}`, { cause: reason }),
+    { name },
+  );
 }
 
-async function* read(file: string, kind: FileKind, options: ReadOptions, report: ReadReport): AsyncGenerator<PreferencePair> {
+async function* read(
+  file: string,
+  kind: FileKind,
+  options: ReadOptions,
+  report: ReadReport,
+): AsyncGenerator<PreferencePair> {
   const { strict = false, keepTies = false, limit = Infinity, signal } = options;
   stopIfAborted(signal, file);
   if (limit === 0) return;
@@ -46,12 +56,22 @@ async function* read(file: string, kind: FileKind, options: ReadOptions, report:
     report.format = found.name;
     return found;
   };
-  const source: AsyncGenerator<RawRow> = kind === 'parquet'
-    ? parquetRows(file, (columns) => [...(spec ?? detect(columns)).columns], (total) => { report.totalRows = total; })
-    : jsonlRows(file);
+  const source: AsyncGenerator<RawRow> =
+    kind === 'parquet'
+      ? parquetRows(
+          file,
+          (columns) => [...(spec ?? detect(columns)).columns],
+          (total) => {
+            report.totalRows = total;
+          },
+        )
+      : jsonlRows(file);
 
   const skip = (raw: RawRow, field: string, reason: string) => {
-    const issue: RowIssue = raw.line === undefined ? { file, row: raw.row, field, reason } : { file, row: raw.row, line: raw.line, field, reason };
+    const issue: RowIssue =
+      raw.line === undefined
+        ? { file, row: raw.row, field, reason }
+        : { file, row: raw.row, line: raw.line, field, reason };
     report.skipped.push(issue);
     if (strict) throw DataError.fromIssue(issue);
   };
@@ -91,7 +111,10 @@ async function* read(file: string, kind: FileKind, options: ReadOptions, report:
  * throws here; a missing or unreadable file or an undetectable format throws
  * a DataError from the iteration.
  */
-export function readPreferences(file: string, options: ReadOptions = {}): { pairs: AsyncIterable<PreferencePair>; report: ReadReport } {
+export function readPreferences(
+  file: string,
+  options: ReadOptions = {},
+): { pairs: AsyncIterable<PreferencePair>; report: ReadReport } {
   checkOptions(options);
   const kind = fileKind(file);
   const format = options.format === undefined || options.format === 'auto' ? undefined : options.format;
@@ -100,7 +123,10 @@ export function readPreferences(file: string, options: ReadOptions = {}): { pair
 }
 
 /** readPreferences, collected. */
-export async function loadPreferences(file: string, options: ReadOptions = {}): Promise<{ pairs: PreferencePair[]; report: ReadReport }> {
+export async function loadPreferences(
+  file: string,
+  options: ReadOptions = {},
+): Promise<{ pairs: PreferencePair[]; report: ReadReport }> {
   const { pairs: stream, report } = readPreferences(file, options);
   const pairs: PreferencePair[] = [];
   for await (const pair of stream) pairs.push(pair);

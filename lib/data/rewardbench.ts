@@ -26,7 +26,10 @@ export const rewardbench: FormatSpec = {
   toRow(pair) {
     const [first] = pair.prompt;
     if (pair.prompt.length !== 1 || first?.role !== 'user') {
-      fault('prompt', `the rewardbench format holds one user message; got ${pair.prompt.map((m) => m.role).join(', ') || 'none'}`);
+      fault(
+        'prompt',
+        `the rewardbench format holds one user message; got ${pair.prompt.map((m) => m.role).join(', ') || 'none'}`,
+      );
     }
     if (pair.subset === undefined) fault('subset', 'missing; the rewardbench format needs it');
     if (pair.group !== undefined) fault('group', 'the rewardbench format has no column for it');

@@ -29,7 +29,12 @@ export function fileKind(file: string): FileKind {
   const ext = extname(file).toLowerCase();
   if (ext === '.jsonl' || ext === '.json') return 'jsonl';
   if (ext === '.parquet') return 'parquet';
-  throw new DataError(file, undefined, '', `unknown extension ${JSON.stringify(ext)}; expected .jsonl or .json (JSON Lines) or .parquet`);
+  throw new DataError(
+    file,
+    undefined,
+    '',
+    `unknown extension ${JSON.stringify(ext)}; expected .jsonl or .json (JSON Lines) or .parquet`,
+  );
 }
 
 async function openFile(file: string): Promise<{ handle: FileHandle; size: number }> {
@@ -38,7 +43,12 @@ async function openFile(file: string): Promise<{ handle: FileHandle; size: numbe
     handle = await open(file, 'r');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot open it (${(e as Error).message})`;
+    const reason =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : `cannot open it (${(e as Error).message})`;
     throw new DataError(file, undefined, '', reason, { cause: e });
   }
   try {
@@ -111,17 +121,32 @@ export async function* jsonlRows(file: string): AsyncGenerator<RawRow> {
         value = JSON.parse(source);
       } catch (e) {
         if (row === 0 && source.trimStart().startsWith('[')) {
-          throw new DataError(file, undefined, '', 'starts with "[", like a JSON array; genrm reads JSON Lines, one object per line ' +
-            "(convert it with, e.g., jq -c '.[]')", { line });
+          throw new DataError(
+            file,
+            undefined,
+            '',
+            'starts with "[", like a JSON array; genrm reads JSON Lines, one object per line ' +
+              "(convert it with, e.g., jq -c '.[]')",
+            { line },
+          );
         }
         yield { row: row++, line, fault: { field: '', reason: `not valid JSON (${(e as Error).message})` } };
         continue;
       }
       if (!isRow(value)) {
         if (row === 0 && Array.isArray(value)) {
-          throw new DataError(file, undefined, '', 'holds a JSON array; genrm reads JSON Lines, one object per line', { line });
+          throw new DataError(file, undefined, '', 'holds a JSON array; genrm reads JSON Lines, one object per line', {
+            line,
+          });
         }
-        yield { row: row++, line, fault: { field: '', reason: `expected a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}` } };
+        yield {
+          row: row++,
+          line,
+          fault: {
+            field: '',
+            reason: `expected a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+          },
+        };
         continue;
       }
       yield { row: row++, line, value };
@@ -160,11 +185,23 @@ export function parquetColumns(metadata: FileMetaData): string[] {
  * `pick` sees the schema's top-level columns and names the ones to read; the
  * file's total row count is reported through `onTotal`.
  */
-export async function* parquetRows(file: string, pick: (columns: string[]) => string[], onTotal?: (rows: number) => void): AsyncGenerator<RawRow> {
+export async function* parquetRows(
+  file: string,
+  pick: (columns: string[]) => string[],
+  onTotal?: (rows: number) => void,
+): AsyncGenerator<RawRow> {
   const { handle, size } = await openFile(file);
   // hyparquet's own errors (not Parquet, an unsupported codec) become DataErrors naming the file.
   const unreadable = (e: unknown, where: string): DataError =>
-    e instanceof DataError ? e : new DataError(file, undefined, '', `cannot read it as Parquet (${where}): ${(e as Error)?.message ?? String(e)}`, { cause: e });
+    e instanceof DataError
+      ? e
+      : new DataError(
+          file,
+          undefined,
+          '',
+          `cannot read it as Parquet (${where}): ${(e as Error)?.message ?? String(e)}`,
+          { cause: e },
+        );
   try {
     const buffer = fileBuffer(handle, size);
     let metadata: FileMetaData;

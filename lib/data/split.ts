@@ -33,7 +33,10 @@ export interface SplitOptions {
  * group is held out when groupHash(group, seed) < heldOut. Input order is kept
  * on both sides. `heldOut` is the expected fraction of groups, not of pairs.
  */
-export function splitByGroup<T extends { id: string; group?: string }>(pairs: readonly T[], options: SplitOptions): { train: T[]; heldOut: T[] } {
+export function splitByGroup<T extends { id: string; group?: string }>(
+  pairs: readonly T[],
+  options: SplitOptions,
+): { train: T[]; heldOut: T[] } {
   const { heldOut: fraction, seed = 0 } = options;
   if (typeof fraction !== 'number' || !(fraction > 0 && fraction < 1)) {
     throw new RangeError(`splitByGroup: heldOut: expected a number in (0, 1), got ${String(fraction)}`);

@@ -9,7 +9,8 @@ import type { FormatSpec } from './spec.js';
 function answer(conversation: readonly ChatMessage[], field: string): string {
   const i = conversation.length - 1;
   const last = conversation[i]!;
-  if (last.role !== 'assistant') fault(`${field}[${i}].role`, `the last message is a ${last.role} message; expected the assistant's answer`);
+  if (last.role !== 'assistant')
+    fault(`${field}[${i}].role`, `the last message is a ${last.role} message; expected the assistant's answer`);
   return last.content;
 }
 
@@ -31,25 +32,38 @@ export const ultrafeedback: FormatSpec = {
     const prompt = chosenConversation.slice(0, -1);
     endsWithUser(prompt, (i) => `chosen[${i}]`);
     if (rejectedConversation.length !== chosenConversation.length) {
-      fault('rejected', `has ${rejectedConversation.length} messages and chosen ${chosenConversation.length}; both must be the same prompt plus one answer`);
+      fault(
+        'rejected',
+        `has ${rejectedConversation.length} messages and chosen ${chosenConversation.length}; both must be the same prompt plus one answer`,
+      );
     }
     prompt.forEach((m, i) => {
       const r = rejectedConversation[i]!;
-      if (r.role !== m.role) fault(`rejected[${i}].role`, `is ${r.role} but chosen[${i}].role is ${m.role}; both must share the prompt`);
-      if (r.content !== m.content) fault(`rejected[${i}].content`, `differs from chosen[${i}].content; both must share the prompt`);
+      if (r.role !== m.role)
+        fault(`rejected[${i}].role`, `is ${r.role} but chosen[${i}].role is ${m.role}; both must share the prompt`);
+      if (r.content !== m.content)
+        fault(`rejected[${i}].content`, `differs from chosen[${i}].content; both must share the prompt`);
     });
     const first = prompt.findIndex((m) => m.role === 'user');
-    if (prompt[first]!.content !== promptText) fault('prompt', `differs from the first user message, chosen[${first}].content`);
-    const scores = { chosen: finite(row.score_chosen, 'score_chosen'), rejected: finite(row.score_rejected, 'score_rejected') };
+    if (prompt[first]!.content !== promptText)
+      fault('prompt', `differs from the first user message, chosen[${first}].content`);
+    const scores = {
+      chosen: finite(row.score_chosen, 'score_chosen'),
+      rejected: finite(row.score_rejected, 'score_rejected'),
+    };
     if (scores.chosen < scores.rejected) {
-      fault('score_chosen', `${scores.chosen} is below score_rejected ${scores.rejected}; the chosen answer must be rated at least as high`);
+      fault(
+        'score_chosen',
+        `${scores.chosen} is below score_rejected ${scores.rejected}; the chosen answer must be rated at least as high`,
+      );
     }
     const id = row.id === undefined || row.id === null ? group : key(row.id, 'id');
     return { id, prompt, chosen, rejected, source, group, scores };
   },
 
   toRow(pair) {
-    if (pair.scores === undefined) fault('scores', 'missing; the ultrafeedback format needs score_chosen and score_rejected');
+    if (pair.scores === undefined)
+      fault('scores', 'missing; the ultrafeedback format needs score_chosen and score_rejected');
     if (pair.group === undefined) fault('group', 'missing; the ultrafeedback format stores it as prompt_id');
     if (pair.subset !== undefined) fault('subset', 'the ultrafeedback format has no column for it');
     const prompt = pair.prompt.map(message);

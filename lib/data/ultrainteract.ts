@@ -12,7 +12,13 @@ const TURNS: MessageSpec = {
   roleKey: 'from',
   contentKey: 'value',
   // ShareGPT's names too: some exports of the data use them.
-  roles: new Map<string, ChatRole>([['user', 'user'], ['assistant', 'assistant'], ['system', 'system'], ['human', 'user'], ['gpt', 'assistant']]),
+  roles: new Map<string, ChatRole>([
+    ['user', 'user'],
+    ['assistant', 'assistant'],
+    ['system', 'system'],
+    ['human', 'user'],
+    ['gpt', 'assistant'],
+  ]),
 };
 
 export const ultrainteract: FormatSpec = {

@@ -17,7 +17,14 @@ const PIECE = 1 << 20;
 /** The path of the first field where a and b differ, if any; plain JSON values only. */
 function difference(a: unknown, b: unknown, path: string): string | undefined {
   if (a === b) return undefined;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return path;
+  if (
+    typeof a !== 'object' ||
+    typeof b !== 'object' ||
+    a === null ||
+    b === null ||
+    Array.isArray(a) !== Array.isArray(b)
+  )
+    return path;
   if (Array.isArray(a) && Array.isArray(b)) {
     if (a.length !== b.length) return path;
     for (let i = 0; i < a.length; i++) {
@@ -47,12 +54,20 @@ function rowOf(pair: PreferencePair, format: PreferenceFormat, file: string, ind
     const back = spec.parse(JSON.parse(line) as Record<string, unknown>, pair.source);
     const field = difference(pair, back, '');
     if (field !== undefined) {
-      throw new RowFault(field, `the ${format} format cannot hold it exactly: it would read back as ${JSON.stringify(pick(back, field)) ?? 'nothing'}`);
+      throw new RowFault(
+        field,
+        `the ${format} format cannot hold it exactly: it would read back as ${JSON.stringify(pick(back, field)) ?? 'nothing'}`,
+      );
     }
     return line;
   } catch (e) {
     if (!(e instanceof RowFault)) throw e;
-    throw new DataError(file, index, e.field, `pair ${JSON.stringify((pair as { id?: unknown } | null)?.id)}: ${e.reason}`);
+    throw new DataError(
+      file,
+      index,
+      e.field,
+      `pair ${JSON.stringify((pair as { id?: unknown } | null)?.id)}: ${e.reason}`,
+    );
   }
 }
 
@@ -82,7 +97,9 @@ export async function writePreferencesJsonl(
   options: AtomicWriteOptions = {},
 ): Promise<number> {
   if (!PREFERENCE_FORMATS.includes(format)) {
-    throw new TypeError(`writePreferencesJsonl: format: expected ${PREFERENCE_FORMATS.map((f) => `'${f}'`).join(', ')}, got ${JSON.stringify(format)}`);
+    throw new TypeError(
+      `writePreferencesJsonl: format: expected ${PREFERENCE_FORMATS.map((f) => `'${f}'`).join(', ')}, got ${JSON.stringify(format)}`,
+    );
   }
   const encoder = new TextEncoder();
   const chunks: Uint8Array[] = [];

@@ -50,13 +50,23 @@ function corpusDigest(seed: number, exclude?: ReadonlySet<string>): number {
 export function baseKey(spec: BaseSpec): string {
   const { exclude, ...rest } = spec;
   const ex = exclude ? hash32([...exclude].sort().join('\n')) : 0;
-  return `base-v${WORLD_VERSION}-${hash32(JSON.stringify({ ...rest, ex, corpus: corpusDigest(spec.seed, exclude) })).toString(16).padStart(8, '0')}`;
+  return `base-v${WORLD_VERSION}-${hash32(JSON.stringify({ ...rest, ex, corpus: corpusDigest(spec.seed, exclude) }))
+    .toString(16)
+    .padStart(8, '0')}`;
 }
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 /** The cached base model for this spec, pretraining it first when the cache lacks it (or holds a broken one). */
-export async function baseModel(spec: BaseSpec, cacheDir: string, hooks: { onProgress?: (p: BaseProgress) => void; log?: (line: string) => void; signal?: AbortSignal } = {}): Promise<{ dir: string; cached: boolean; seconds: number }> {
+export async function baseModel(
+  spec: BaseSpec,
+  cacheDir: string,
+  hooks: { onProgress?: (p: BaseProgress) => void; log?: (line: string) => void; signal?: AbortSignal } = {},
+): Promise<{ dir: string; cached: boolean; seconds: number }> {
   const dir = join(cacheDir, baseKey(spec));
   const marker = join(dir, 'pretrain.json');
   if (await exists(marker)) {
@@ -76,14 +86,19 @@ export async function baseModel(spec: BaseSpec, cacheDir: string, hooks: { onPro
     const seconds = (performance.now() - started) / 1000;
     // pretrain.json, the marker of a complete cache entry, is part of the same atomic checkpoint.
     const marker = JSON.stringify({ spec: { ...spec, exclude: spec.exclude?.size ?? 0 }, seconds }, null, 1) + '\n';
-    await saveLanguageModel(dir, lm, { extraFiles: (folder) => writeFileAtomic(join(folder, 'pretrain.json'), new TextEncoder().encode(marker)) });
+    await saveLanguageModel(dir, lm, {
+      extraFiles: (folder) => writeFileAtomic(join(folder, 'pretrain.json'), new TextEncoder().encode(marker)),
+    });
     return { dir, cached: false, seconds };
   } finally {
     lm.model.dispose();
   }
 }
 
-async function pretrain(spec: BaseSpec, hooks: { onProgress?: (p: BaseProgress) => void; signal?: AbortSignal }): Promise<LanguageModel> {
+async function pretrain(
+  spec: BaseSpec,
+  hooks: { onProgress?: (p: BaseProgress) => void; signal?: AbortSignal },
+): Promise<LanguageModel> {
   hooks.onProgress?.({ phase: 'tokenizer', done: 0, total: 1 });
   const tokenizer = trainTokenizerSync(
     Array.from(corpusDocuments({ seed: spec.seed + 1_000_003, documents: 3000, exclude: spec.exclude }), documentText),
@@ -91,14 +106,29 @@ async function pretrain(spec: BaseSpec, hooks: { onProgress?: (p: BaseProgress) 
   );
   hooks.onProgress?.({ phase: 'tokenizer', done: 1, total: 1 });
   const heads = Math.max(1, Math.round(spec.hiddenSize / 32));
-  const model = Model.create({
-    hidden_size: spec.hiddenSize, intermediate_size: Math.round((spec.hiddenSize * 8) / 3 / 16) * 16, num_hidden_layers: spec.layers,
-    num_attention_heads: heads, num_key_value_heads: Math.max(1, Math.floor(heads / 2)), vocab_size: tokenizer.vocabSize,
-    max_position_embeddings: spec.maxPositions, initializer_range: 0.02,
-  }, { seed: spec.seed });
+  const model = Model.create(
+    {
+      hidden_size: spec.hiddenSize,
+      intermediate_size: Math.round((spec.hiddenSize * 8) / 3 / 16) * 16,
+      num_hidden_layers: spec.layers,
+      num_attention_heads: heads,
+      num_key_value_heads: Math.max(1, Math.floor(heads / 2)),
+      vocab_size: tokenizer.vocabSize,
+      max_position_embeddings: spec.maxPositions,
+      initializer_range: 0.02,
+    },
+    { seed: spec.seed },
+  );
   const docs = corpusDocuments({ seed: spec.seed, exclude: spec.exclude });
   const totalSteps = Math.max(1, Math.ceil(spec.tokens / spec.batchTokens));
-  const optimizer = { lr: spec.lr, beta2: 0.95, weightDecay: 0.1, warmupSteps: Math.ceil(totalSteps * 0.05), totalSteps, minLrRatio: 0.1 };
+  const optimizer = {
+    lr: spec.lr,
+    beta2: 0.95,
+    weightDecay: 0.1,
+    warmupSteps: Math.ceil(totalSteps * 0.05),
+    totalSteps,
+    minLrRatio: 0.1,
+  };
   try {
     for (let step = 0; step < totalSteps; step++) {
       if (hooks.signal?.aborted) throw Object.assign(new Error('pretraining aborted'), { name: 'AbortError' });

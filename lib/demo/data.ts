@@ -25,15 +25,24 @@ export async function demoData(dir: string, options: WorldOptions): Promise<Demo
   await writeWorld(dir, world, { fsync: false });
   const read = async (file: string) => {
     const { pairs, report } = await loadPreferences(join(dir, file), { strict: true });
-    if (report.pairs !== report.rows) throw new Error(`${file}: read ${report.pairs} pairs of ${report.rows} rows (ties ${report.ties}); the world must round-trip whole`);
+    if (report.pairs !== report.rows)
+      throw new Error(
+        `${file}: read ${report.pairs} pairs of ${report.rows} rows (ties ${report.ties}); the world must round-trip whole`,
+      );
     return pairs;
   };
-  const [train, test, ood] = [await read(world.info.files.train), await read(world.info.files.test), await read(world.info.files.rewardbench)];
+  const [train, test, ood] = [
+    await read(world.info.files.train),
+    await read(world.info.files.test),
+    await read(world.info.files.rewardbench),
+  ];
   const facts = new Map<string, WorldPair>();
   for (const p of [...world.train, ...world.test, ...world.ood]) facts.set(p.split === 'ood' ? `ood:${p.id}` : p.id, p);
   // RewardBench ids are row numbers, unique only within the file: key them apart from the prompt ids.
   for (const p of ood) p.id = `ood:${p.id}`;
-  for (const p of [...train, ...test, ...ood]) if (!facts.has(p.id)) throw new Error(`pair ${p.id} read back from ${dir} has no counterpart in the generated world`);
+  for (const p of [...train, ...test, ...ood])
+    if (!facts.has(p.id))
+      throw new Error(`pair ${p.id} read back from ${dir} has no counterpart in the generated world`);
   const counts: Record<string, number> = {};
   const sections: Record<string, string[]> = {};
   for (const [section, subsets] of Object.entries(world.info.sections)) {
@@ -41,5 +50,14 @@ export async function demoData(dir: string, options: WorldOptions): Promise<Demo
     Object.assign(counts, subsets);
   }
   const questions = new Set([...world.train, ...world.test, ...world.ood].map((p) => p.question.text));
-  return { dir, train, test, ood, facts, benchmark: benchmarkFromCounts('genrm world', sections, counts), questions, labelNoise: world.info.options.labelNoise };
+  return {
+    dir,
+    train,
+    test,
+    ood,
+    facts,
+    benchmark: benchmarkFromCounts('genrm world', sections, counts),
+    questions,
+    labelNoise: world.info.options.labelNoise,
+  };
 }

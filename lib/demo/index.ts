@@ -36,7 +36,8 @@ export interface DemoResult {
 }
 
 export function demoPreset(o: Pick<DemoOptions, 'quick' | 'budgetMinutes' | 'preset'>): DemoPreset {
-  if (o.quick && o.budgetMinutes !== undefined) throw new RangeError('quick and budget exclude each other: --quick is its own small preset');
+  if (o.quick && o.budgetMinutes !== undefined)
+    throw new RangeError('quick and budget exclude each other: --quick is its own small preset');
   if (o.preset) {
     if (o.quick || o.budgetMinutes !== undefined) throw new RangeError('preset excludes quick and budget');
     return o.preset;
@@ -47,7 +48,8 @@ export function demoPreset(o: Pick<DemoOptions, 'quick' | 'budgetMinutes' | 'pre
 export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   const preset = demoPreset(o);
   const n = o.seeds ?? 1;
-  if (!Number.isInteger(n) || n < 1 || n > 100) throw new RangeError(`seeds: expected an integer from 1 to 100, got ${n}`);
+  if (!Number.isInteger(n) || n < 1 || n > 100)
+    throw new RangeError(`seeds: expected an integer from 1 to 100, got ${n}`);
   const first = o.firstSeed ?? 1;
   const runs = o.runsDir ?? 'runs';
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -58,11 +60,17 @@ export async function runDemo(o: DemoOptions = {}): Promise<DemoResult> {
   for (let s = first; s < first + n; s++) {
     const r = await runSeed(s, preset, { out: dir, cache: o.cacheDir ?? join(runs, 'cache') }, o);
     // Each seed's numbers on disk as soon as they exist: a long multi-seed run that stops keeps them.
-    await writeFileAtomic(join(dir, `seed-${s}`, 'result.json'), new TextEncoder().encode(JSON.stringify(r, null, 1) + '\n'));
+    await writeFileAtomic(
+      join(dir, `seed-${s}`, 'result.json'),
+      new TextEncoder().encode(JSON.stringify(r, null, 1) + '\n'),
+    );
     seeds.push(r);
   }
   const e = info();
   const machine = `${e.cpu.brand.trim()}, ${e.threads} threads of ${cpus().length} CPUs, ${e.cpu.isa} kernels`;
-  const { markdown, summary } = await writeDemoReport(dir, preset, seeds, { totalSeconds: (performance.now() - started) / 1000, machine });
+  const { markdown, summary } = await writeDemoReport(dir, preset, seeds, {
+    totalSeconds: (performance.now() - started) / 1000,
+    machine,
+  });
   return { dir, seeds, summary, markdown };
 }

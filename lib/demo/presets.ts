@@ -21,7 +21,15 @@ export interface DemoPreset {
 
 export const DEFAULT_PRESET: DemoPreset = {
   name: 'default',
-  base: { hiddenSize: 128, layers: 4, vocabSize: 384, maxPositions: 1024, tokens: 8_000_000, batchTokens: 2048, lr: 2e-3 },
+  base: {
+    hiddenSize: 128,
+    layers: 4,
+    vocabSize: 384,
+    maxPositions: 1024,
+    tokens: 8_000_000,
+    batchTokens: 2048,
+    lr: 2e-3,
+  },
   world: { trainSize: 600, testSize: 150, subsetSize: 15 },
   bt: { lr: 3e-4, epochs: 2 },
   genrm: { lr: 3e-4, epochs: 2 },
@@ -45,21 +53,36 @@ export const QUICK_PRESET: DemoPreset = {
 
 /** The default preset with its data and pretraining scaled to `minutes` (10 = the default). */
 export function presetForBudget(minutes: number): DemoPreset {
-  if (!Number.isFinite(minutes) || minutes <= 0) throw new RangeError(`budget: expected a positive number of minutes, got ${minutes}`);
+  if (!Number.isFinite(minutes) || minutes <= 0)
+    throw new RangeError(`budget: expected a positive number of minutes, got ${minutes}`);
   const f = minutes / 10;
   const d = DEFAULT_PRESET;
   const p: DemoPreset = {
-    ...d, name: `budget ${minutes} min`,
+    ...d,
+    name: `budget ${minutes} min`,
     base: { ...d.base, tokens: Math.round(d.base.tokens * f) },
-    world: { trainSize: Math.round(d.world.trainSize * f), testSize: Math.round(d.world.testSize * Math.min(f, 1)), subsetSize: Math.round(d.world.subsetSize * Math.min(f, 1)) },
+    world: {
+      trainSize: Math.round(d.world.trainSize * f),
+      testSize: Math.round(d.world.testSize * Math.min(f, 1)),
+      subsetSize: Math.round(d.world.subsetSize * Math.min(f, 1)),
+    },
   };
   const need = [
-    [p.base.tokens >= 20 * p.base.batchTokens, `pretraining gets ${p.base.tokens} tokens, fewer than 20 steps of ${p.base.batchTokens}`],
-    [p.world.trainSize >= 3 * p.star.iterations * 4, `${p.world.trainSize} training pairs cannot feed ${p.star.iterations} STaR iterations`],
+    [
+      p.base.tokens >= 20 * p.base.batchTokens,
+      `pretraining gets ${p.base.tokens} tokens, fewer than 20 steps of ${p.base.batchTokens}`,
+    ],
+    [
+      p.world.trainSize >= 3 * p.star.iterations * 4,
+      `${p.world.trainSize} training pairs cannot feed ${p.star.iterations} STaR iterations`,
+    ],
     [p.world.testSize >= 20, `${p.world.testSize} held-out pairs are too few to measure accuracy`],
     [p.world.subsetSize >= 2, `${p.world.subsetSize} pairs per out-of-distribution subset are too few`],
   ] as const;
   const missing = need.filter(([ok]) => !ok).map(([, why]) => why);
-  if (missing.length) throw new RangeError(`budget: ${minutes} minutes is too small to train anything meaningful: ${missing.join('; ')}. Use --quick for a smoke run, or a budget of at least ${Math.ceil(minutes * 2)} minutes`);
+  if (missing.length)
+    throw new RangeError(
+      `budget: ${minutes} minutes is too small to train anything meaningful: ${missing.join('; ')}. Use --quick for a smoke run, or a budget of at least ${Math.ceil(minutes * 2)} minutes`,
+    );
   return p;
 }

@@ -21,17 +21,28 @@ export interface CheckProbe {
   byFamily: Record<string, { judgement: number; solve: number; count: number }>;
 }
 
-export async function probeChecks(lm: LanguageModel, options: { count?: number; seed?: number; exclude?: ReadonlySet<string>; maxNewTokens?: number } = {}): Promise<CheckProbe> {
+export async function probeChecks(
+  lm: LanguageModel,
+  options: { count?: number; seed?: number; exclude?: ReadonlySet<string>; maxNewTokens?: number } = {},
+): Promise<CheckProbe> {
   const count = options.count ?? 150;
   const docs: CheckDocument[] = [];
-  for (const d of corpusDocuments({ seed: options.seed ?? 777_777, checkShare: 1, judgeShare: 0, exclude: options.exclude })) {
+  for (const d of corpusDocuments({
+    seed: options.seed ?? 777_777,
+    checkShare: 1,
+    judgeShare: 0,
+    exclude: options.exclude,
+  })) {
     if (d.kind === 'check') docs.push(d);
     if (docs.length === count) break;
   }
   const limit = lm.model.config.max_position_embeddings;
   const prompts = docs.map((d) => promptIds(lm.tokenizer, d.messages.slice(0, 1)));
   const room = Math.min(options.maxNewTokens ?? 160, limit - Math.max(...prompts.map((p) => p.length)));
-  const { results } = await lm.model.generate(prompts.map((ids) => ({ ids })), { maxNewTokens: Math.max(1, room), temperature: 0, stopTokens: [lm.tokenizer.eot], maxBatch: 256 });
+  const { results } = await lm.model.generate(
+    prompts.map((ids) => ({ ids })),
+    { maxNewTokens: Math.max(1, room), temperature: 0, stopTokens: [lm.tokenizer.eot], maxBatch: 256 },
+  );
   const probe: CheckProbe = { judgement: 0, solve: 0, quote: 0, exact: 0, count, byFamily: {} };
   const line = (text: string, re: RegExp) => re.exec(text)?.[0];
   results.forEach((r, i) => {
@@ -49,7 +60,11 @@ export async function probeChecks(lm: LanguageModel, options: { count?: number; 
       probe.solve++;
       fam.solve++;
     }
-    if (line(got, /The reply (says [^\n]*?|gives no answer)\./) === line(want, /The reply (says [^\n]*?|gives no answer)\./)) probe.quote++;
+    if (
+      line(got, /The reply (says [^\n]*?|gives no answer)\./) ===
+      line(want, /The reply (says [^\n]*?|gives no answer)\./)
+    )
+      probe.quote++;
     if (got === want) probe.exact++;
   });
   probe.judgement /= count;

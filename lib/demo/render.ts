@@ -23,7 +23,12 @@ export function withReply(tokenizer: Tokenizer, prompt: Int32Array, reply: strin
 }
 
 export function documentSequence(tokenizer: Tokenizer, doc: CorpusDocument): SequenceInput {
-  if (doc.kind === 'judge') return withReply(tokenizer, judgePromptIds(tokenizer, WORLD_TEMPLATE, doc.question, doc.answerA, doc.answerB), doc.rationale);
+  if (doc.kind === 'judge')
+    return withReply(
+      tokenizer,
+      judgePromptIds(tokenizer, WORLD_TEMPLATE, doc.question, doc.answerA, doc.answerB),
+      doc.rationale,
+    );
   return withReply(tokenizer, promptIds(tokenizer, doc.messages.slice(0, -1)), doc.messages.at(-1)!.content);
 }
 

@@ -45,34 +45,58 @@ export function summarize(seeds: readonly SeedResult[]): Summary[] {
 }
 
 export function summaryTable(summary: readonly Summary[], seeds: number): string {
-  if (seeds <= 1) return markdownTable(summary.map((s) => ({ method: s.method, scores: s.mean })), COLUMNS);
+  if (seeds <= 1)
+    return markdownTable(
+      summary.map((s) => ({ method: s.method, scores: s.mean })),
+      COLUMNS,
+    );
   // Mean ± standard deviation over seeds, as text.
-  const fmt = (m: number | null, sd: number | null) => (m === null ? '-' : `${(100 * m).toFixed(1)} ± ${(100 * (sd ?? 0)).toFixed(1)}`);
+  const fmt = (m: number | null, sd: number | null) =>
+    m === null ? '-' : `${(100 * m).toFixed(1)} ± ${(100 * (sd ?? 0)).toFixed(1)}`;
   const header = `| Method | ${COLUMNS.join(' | ')} |\n| --- | ${COLUMNS.map(() => '---:').join(' | ')} |`;
-  return [header, ...summary.map((s) => `| ${s.method} | ${COLUMNS.map((c) => fmt(s.mean[c]!, s.spread[c]!)).join(' | ')} |`)].join('\n');
+  return [
+    header,
+    ...summary.map((s) => `| ${s.method} | ${COLUMNS.map((c) => fmt(s.mean[c]!, s.spread[c]!)).join(' | ')} |`),
+  ].join('\n');
 }
 
 /** The paper's four findings, each checked against this run's means (a difference counts from 2 points). */
 export function findings(summary: readonly Summary[], voteK: number): string[] {
   const get = (method: string, col: string) => summary.find((s) => s.method === method)?.mean[col] ?? null;
   const pct = (v: number | null) => (v === null ? '-' : `${(100 * v).toFixed(1)}%`);
-  const ID = 'In distribution', OOD = 'OOD overall';
-  const bt = get('Bradley-Terry', ID), btOod = get('Bradley-Terry', OOD);
+  const ID = 'In distribution',
+    OOD = 'OOD overall';
+  const bt = get('Bradley-Terry', ID),
+    btOod = get('Bradley-Terry', OOD);
   const out: string[] = [];
-  const verdict = (holds: boolean | null) => (holds === null ? 'not measured' : holds ? 'reproduces' : 'does not reproduce');
+  const verdict = (holds: boolean | null) =>
+    holds === null ? 'not measured' : holds ? 'reproduces' : 'does not reproduce';
   const zs = [get('Zero-shot (direct)', ID), get(`Zero-shot CoT + vote@${voteK}`, ID)];
-  out.push(`Zero-shot judges below BT in distribution: direct ${pct(zs[0]!)}, CoT + vote ${pct(zs[1]!)} vs BT ${pct(bt)}: ${verdict(bt === null || zs.some((z) => z === null) ? null : zs.every((z) => z! < bt - 0.02))}.`);
+  out.push(
+    `Zero-shot judges below BT in distribution: direct ${pct(zs[0]!)}, CoT + vote ${pct(zs[1]!)} vs BT ${pct(bt)}: ${verdict(bt === null || zs.some((z) => z === null) ? null : zs.every((z) => z! < bt - 0.02))}.`,
+  );
   const g = get('GenRM', ID);
-  out.push(`GenRM about equal to BT in distribution (within 3 points): ${pct(g)} vs ${pct(bt)}: ${verdict(g === null || bt === null ? null : Math.abs(g - bt) <= 0.03)}.`);
-  const star = ['STaR-SFT', 'STaR-DPO', 'STaR-Rationalizer'].map((m) => ({ m, v: get(`${m} + vote@${voteK}`, OOD) })).filter((x) => x.v !== null);
+  out.push(
+    `GenRM about equal to BT in distribution (within 3 points): ${pct(g)} vs ${pct(bt)}: ${verdict(g === null || bt === null ? null : Math.abs(g - bt) <= 0.03)}.`,
+  );
+  const star = ['STaR-SFT', 'STaR-DPO', 'STaR-Rationalizer']
+    .map((m) => ({ m, v: get(`${m} + vote@${voteK}`, OOD) }))
+    .filter((x) => x.v !== null);
   const best = star.sort((a, b) => b.v! - a.v!)[0];
-  out.push(`A STaR judge above BT out of distribution: best ${best ? `${best.m} + vote ${pct(best.v)}` : '-'} vs BT ${pct(btOod)}: ${verdict(!best || btOod === null ? null : best.v! > btOod + 0.02)}.`);
-  const gains = ['STaR-SFT', 'STaR-DPO', 'STaR-Rationalizer'].map((m) => {
-    const a = get(m, OOD), b = get(`${m} + vote@${voteK}`, OOD);
-    return a === null || b === null ? null : b - a;
-  }).filter((x): x is number => x !== null);
+  out.push(
+    `A STaR judge above BT out of distribution: best ${best ? `${best.m} + vote ${pct(best.v)}` : '-'} vs BT ${pct(btOod)}: ${verdict(!best || btOod === null ? null : best.v! > btOod + 0.02)}.`,
+  );
+  const gains = ['STaR-SFT', 'STaR-DPO', 'STaR-Rationalizer']
+    .map((m) => {
+      const a = get(m, OOD),
+        b = get(`${m} + vote@${voteK}`, OOD);
+      return a === null || b === null ? null : b - a;
+    })
+    .filter((x): x is number => x !== null);
   const mean = gains.length ? gains.reduce((a, b) => a + b, 0) / gains.length : null;
-  out.push(`Voting over ${voteK} samples adds a little out of distribution: mean change ${mean === null ? '-' : `${(100 * mean).toFixed(1)} points`}: ${verdict(mean === null ? null : mean > 0)}.`);
+  out.push(
+    `Voting over ${voteK} samples adds a little out of distribution: mean change ${mean === null ? '-' : `${(100 * mean).toFixed(1)} points`}: ${verdict(mean === null ? null : mean > 0)}.`,
+  );
   return out;
 }
 
@@ -81,22 +105,38 @@ export function chartData(seeds: readonly SeedResult[], summary: readonly Summar
   const zero = summary.find((s) => s.method === 'Zero-shot CoT');
   // The iterations the runs have (the preset says how many), not a fixed list.
   const iterations = [...new Set(seeds.flatMap((s) => s.curves.map((c) => c.iteration)))].sort((a, b) => a - b);
-  const curve = (pick: 'id' | 'ood') => ['sft', 'dpo', 'rationalizer'].flatMap((mode) => {
-    const points = iterations.map((it) => {
-      const vals = seeds.map((s) => s.curves.find((c) => c.mode === mode && c.iteration === it)).filter((c) => c !== undefined).map((c) => c[pick]);
-      const st = stats(vals);
-      return st.mean === null ? null : { x: it, series: `STaR-${mode}`, value: st.mean };
-    }).filter((p) => p !== null);
-    const start = zero?.mean[pick === 'id' ? 'In distribution' : 'OOD overall'];
-    return [...(start === null || start === undefined ? [] : [{ x: 0, series: `STaR-${mode}`, value: start }]), ...points];
-  });
-  const keep = ['sft', 'dpo', 'rationalizer'].flatMap((mode) => iterations.flatMap((it) => {
-    const cs = seeds.map((s) => s.curves.find((c) => c.mode === mode && c.iteration === it)).filter((c) => c !== undefined);
-    if (!cs.length) return [];
-    const k = stats(cs.map((c) => c.keepRate)).mean!;
-    const f = stats(cs.map((c) => c.faithful)).mean;
-    return [{ x: it, series: `${mode}: kept`, value: k }, ...(f === null ? [] : [{ x: it, series: `${mode}: faithful`, value: f }])];
-  }));
+  const curve = (pick: 'id' | 'ood') =>
+    ['sft', 'dpo', 'rationalizer'].flatMap((mode) => {
+      const points = iterations
+        .map((it) => {
+          const vals = seeds
+            .map((s) => s.curves.find((c) => c.mode === mode && c.iteration === it))
+            .filter((c) => c !== undefined)
+            .map((c) => c[pick]);
+          const st = stats(vals);
+          return st.mean === null ? null : { x: it, series: `STaR-${mode}`, value: st.mean };
+        })
+        .filter((p) => p !== null);
+      const start = zero?.mean[pick === 'id' ? 'In distribution' : 'OOD overall'];
+      return [
+        ...(start === null || start === undefined ? [] : [{ x: 0, series: `STaR-${mode}`, value: start }]),
+        ...points,
+      ];
+    });
+  const keep = ['sft', 'dpo', 'rationalizer'].flatMap((mode) =>
+    iterations.flatMap((it) => {
+      const cs = seeds
+        .map((s) => s.curves.find((c) => c.mode === mode && c.iteration === it))
+        .filter((c) => c !== undefined);
+      if (!cs.length) return [];
+      const k = stats(cs.map((c) => c.keepRate)).mean!;
+      const f = stats(cs.map((c) => c.faithful)).mean;
+      return [
+        { x: it, series: `${mode}: kept`, value: k },
+        ...(f === null ? [] : [{ x: it, series: `${mode}: faithful`, value: f }]),
+      ];
+    }),
+  );
   // A split no seed measured is left out, not drawn as 0%.
   const splits = [...new Set(seeds.flatMap((s) => s.btSurface.map((b) => b.split)))];
   const btSurface = splits.flatMap((split) => {
@@ -106,28 +146,61 @@ export function chartData(seeds: readonly SeedResult[], summary: readonly Summar
   return { inDistribution: curve('id'), ood: curve('ood'), keep, btSurface };
 }
 
-export async function writeDemoReport(dir: string, preset: DemoPreset, seeds: readonly SeedResult[], extra: { totalSeconds: number; machine: string }): Promise<{ markdown: string; summary: Summary[] }> {
+export async function writeDemoReport(
+  dir: string,
+  preset: DemoPreset,
+  seeds: readonly SeedResult[],
+  extra: { totalSeconds: number; machine: string },
+): Promise<{ markdown: string; summary: Summary[] }> {
   const summary = summarize(seeds);
   const ceiling = seeds[0]!.ceiling;
   const table = summaryTable(summary, seeds.length);
   const charts: Record<string, string> = {};
   charts['accuracy-by-method'] = await barChartSvg({
     title: `Accuracy by method and section (mean of ${seeds.length} seed${seeds.length > 1 ? 's' : ''})`,
-    data: summary.flatMap((s) => COLUMNS.filter((c) => s.mean[c] !== null).map((c) => ({
-      group: s.method, series: c, value: s.mean[c]!,
-      ...(seeds.length > 1 ? { low: s.mean[c]! - s.spread[c]!, high: s.mean[c]! + s.spread[c]! } : {}),
-    }))),
-    yTitle: 'accuracy', yDomain: [0, 1], seriesTitle: 'evaluation',
+    data: summary.flatMap((s) =>
+      COLUMNS.filter((c) => s.mean[c] !== null).map((c) => ({
+        group: s.method,
+        series: c,
+        value: s.mean[c]!,
+        ...(seeds.length > 1 ? { low: s.mean[c]! - s.spread[c]!, high: s.mean[c]! + s.spread[c]! } : {}),
+      })),
+    ),
+    yTitle: 'accuracy',
+    yDomain: [0, 1],
+    seriesTitle: 'evaluation',
   });
   const data = chartData(seeds, summary);
-  charts['star-iterations-in-distribution'] = await lineChartSvg({ title: 'STaR: in-distribution accuracy by iteration (0 = zero-shot CoT)', data: data.inDistribution, xTitle: 'iteration', yTitle: 'accuracy', yDomain: [0, 1] });
-  charts['star-iterations-ood'] = await lineChartSvg({ title: 'STaR: out-of-distribution accuracy by iteration (0 = zero-shot CoT)', data: data.ood, xTitle: 'iteration', yTitle: 'accuracy', yDomain: [0, 1] });
-  charts['star-keep-rate'] = await lineChartSvg({ title: 'STaR: share of rationales kept; share of the kept ones whose checks and verdict are true', data: data.keep, xTitle: 'iteration', yTitle: 'fraction', yDomain: [0, 1] });
+  charts['star-iterations-in-distribution'] = await lineChartSvg({
+    title: 'STaR: in-distribution accuracy by iteration (0 = zero-shot CoT)',
+    data: data.inDistribution,
+    xTitle: 'iteration',
+    yTitle: 'accuracy',
+    yDomain: [0, 1],
+  });
+  charts['star-iterations-ood'] = await lineChartSvg({
+    title: 'STaR: out-of-distribution accuracy by iteration (0 = zero-shot CoT)',
+    data: data.ood,
+    xTitle: 'iteration',
+    yTitle: 'accuracy',
+    yDomain: [0, 1],
+  });
+  charts['star-keep-rate'] = await lineChartSvg({
+    title: 'STaR: share of rationales kept; share of the kept ones whose checks and verdict are true',
+    data: data.keep,
+    xTitle: 'iteration',
+    yTitle: 'fraction',
+    yDomain: [0, 1],
+  });
   charts['bt-surface-feature'] = await barChartSvg({
     title: 'Bradley-Terry, held-out pairs: accuracy by whether the surface feature points to the label',
-    data: data.btSurface, yTitle: 'accuracy', yDomain: [0, 1],
+    data: data.btSurface,
+    yTitle: 'accuracy',
+    yDomain: [0, 1],
   });
-  const timing = Object.entries(seeds[0]!.seconds).map(([k, v]) => `${k} ${v.toFixed(0)} s`).join(', ');
+  const timing = Object.entries(seeds[0]!.seconds)
+    .map(([k, v]) => `${k} ${v.toFixed(0)} s`)
+    .join(', ');
   const markdown = [
     `# genrm demo: generative judges vs Bradley-Terry on the built-in world`,
     '',
@@ -143,7 +216,19 @@ export async function writeDemoReport(dir: string, preset: DemoPreset, seeds: re
     '',
     `Single-sample CoT rows use the first of ${preset.voteK} sampled rationales; "+ vote@${preset.voteK}" rows take their majority (ties 0.5). Pairs without a verdict score 0.5.`,
     '',
-    `The base model's own checks (greedy, ${seeds[0]!.baseChecks.count} answers to questions drawn independently of its corpus; seed ${seeds[0]!.seed}): the judgement is right ${(100 * seeds[0]!.baseChecks.judgement).toFixed(1)}% of the time (${Object.entries(seeds[0]!.baseChecks.byFamily).map(([f, v]) => `${f} ${(100 * v.judgement).toFixed(0)}%`).join(', ')}), the worked solution reaches the right answer ${(100 * seeds[0]!.baseChecks.solve).toFixed(1)}% (${Object.entries(seeds[0]!.baseChecks.byFamily).map(([f, v]) => `${f} ${(100 * v.solve).toFixed(0)}%`).join(', ')}), the reply's answer is quoted right ${(100 * seeds[0]!.baseChecks.quote).toFixed(1)}%, the whole check matches the reference ${(100 * seeds[0]!.baseChecks.exact).toFixed(1)}%. A judge that reasons can only be as good as these checks.`,
+    `The base model's own checks (greedy, ${seeds[0]!.baseChecks.count} answers to questions drawn independently of its corpus; seed ${seeds[0]!.seed}): the judgement is right ${(100 * seeds[0]!.baseChecks.judgement).toFixed(1)}% of the time (${Object.entries(
+      seeds[0]!.baseChecks.byFamily,
+    )
+      .map(([f, v]) => `${f} ${(100 * v.judgement).toFixed(0)}%`)
+      .join(
+        ', ',
+      )}), the worked solution reaches the right answer ${(100 * seeds[0]!.baseChecks.solve).toFixed(1)}% (${Object.entries(
+      seeds[0]!.baseChecks.byFamily,
+    )
+      .map(([f, v]) => `${f} ${(100 * v.solve).toFixed(0)}%`)
+      .join(
+        ', ',
+      )}), the reply's answer is quoted right ${(100 * seeds[0]!.baseChecks.quote).toFixed(1)}%, the whole check matches the reference ${(100 * seeds[0]!.baseChecks.exact).toFixed(1)}%. A judge that reasons can only be as good as these checks.`,
     '',
     `Bradley-Terry on held-out pairs by surface feature: ${seeds[0]!.btSurface.map((b) => `${b.split}: ${(100 * b.accuracy).toFixed(1)}% of ${b.count}`).join('; ')} (seed ${seeds[0]!.seed}).`,
     '',

@@ -81,7 +81,14 @@ function scoreSplit(data: DemoData, judgements: readonly Judgement[], method: st
   const bench = ood.length ? scoreBenchmark(ood, data.benchmark) : null;
   const sections: Record<string, number | null> = {};
   for (const [name, s] of Object.entries(bench?.sections ?? {})) sections[name] = s.score;
-  return { method, id: id.accuracy, sections, ood: bench?.overall ?? null, ties: judgements.filter((j) => j.score === 0.5).length, seconds };
+  return {
+    method,
+    id: id.accuracy,
+    sections,
+    ood: bench?.overall ?? null,
+    ties: judgements.filter((j) => j.score === 0.5).length,
+    seconds,
+  };
 }
 
 /** CoT judgements from samples: the first sample alone, and the vote of all. */
@@ -96,9 +103,15 @@ function cotScores(results: readonly PairSamples[]): { single: Judgement[]; vote
   return { single, vote };
 }
 
-export async function runSeed(seed: number, preset: DemoPreset, dirs: { out: string; cache: string }, hooks: DemoHooks = {}): Promise<SeedResult> {
+export async function runSeed(
+  seed: number,
+  preset: DemoPreset,
+  dirs: { out: string; cache: string },
+  hooks: DemoHooks = {},
+): Promise<SeedResult> {
   const log = hooks.log ?? (() => {});
-  const ev = (stage: string, done: number, total: number, loss?: number) => hooks.onEvent?.({ seed, stage, done, total, ...(loss === undefined ? {} : { loss }) });
+  const ev = (stage: string, done: number, total: number, loss?: number) =>
+    hooks.onEvent?.({ seed, stage, done, total, ...(loss === undefined ? {} : { loss }) });
   const out = join(dirs.out, `seed-${seed}`);
   await mkdir(out, { recursive: true });
   const seconds: Record<string, number> = {};
@@ -106,14 +119,22 @@ export async function runSeed(seed: number, preset: DemoPreset, dirs: { out: str
   const data = await demoData(join(out, 'world'), { seed, ...preset.world });
   const evalPairs: PreferencePair[] = [...data.test, ...data.ood];
   seconds.world = now() - t;
-  log(`seed ${seed}: world with ${data.train.length} training, ${data.test.length} held-out and ${data.ood.length} out-of-distribution pairs`);
+  log(
+    `seed ${seed}: world with ${data.train.length} training, ${data.test.length} held-out and ${data.ood.length} out-of-distribution pairs`,
+  );
 
   t = now();
   const base = await baseModel({ ...preset.base, seed, exclude: data.questions }, dirs.cache, {
-    log, signal: hooks.signal, onProgress: (p) => ev(p.phase === 'pretrain' ? 'pretrain base model' : 'train tokenizer', p.done, p.total, p.loss),
+    log,
+    signal: hooks.signal,
+    onProgress: (p) => ev(p.phase === 'pretrain' ? 'pretrain base model' : 'train tokenizer', p.done, p.total, p.loss),
   });
   seconds.base = now() - t;
-  log(base.cached ? `seed ${seed}: base model from the cache (${base.dir})` : `seed ${seed}: pretrained the base model in ${seconds.base.toFixed(0)} s`);
+  log(
+    base.cached
+      ? `seed ${seed}: base model from the cache (${base.dir})`
+      : `seed ${seed}: pretrained the base model in ${seconds.base.toFixed(0)} s`,
+  );
 
   const withModel = async <T>(dir: string, fn: (lm: LanguageModel) => Promise<T>) => {
     const lm = await loadLanguageModel(dir);
@@ -124,23 +145,36 @@ export async function runSeed(seed: number, preset: DemoPreset, dirs: { out: str
     }
   };
   const baseChecks = await withModel(base.dir, (lm) => probeChecks(lm, { exclude: data.questions }));
-  log(`seed ${seed}: the base model's checks of ${baseChecks.count} answers end in the right judgement ${(100 * baseChecks.judgement).toFixed(1)}% of the time`);
+  log(
+    `seed ${seed}: the base model's checks of ${baseChecks.count} answers end in the right judgement ${(100 * baseChecks.judgement).toFixed(1)}% of the time`,
+  );
 
   const methods: MethodScore[] = [];
   const sampling = { maxNewTokens: preset.maxNewTokens, maxBatch: 256, positions: 'random' as const, seed };
   const ctxOf = (lm: LanguageModel): JudgeContext => ({ ...lm, template: WORLD_TEMPLATE });
-  const direct = (name: string, dir: string) => withModel(dir, async (lm) => {
-    const t0 = now();
-    const r = await judgeDirect(ctxOf(lm), evalPairs, { positions: 'both', signal: hooks.signal, onProgress: (p) => ev(`${name}: judge`, p.done, p.total) });
-    methods.push(scoreSplit(data, r.judgements, name, now() - t0));
-  });
-  const cot = (name: string, dir: string) => withModel(dir, async (lm) => {
-    const t0 = now();
-    const r = await sampleRationales(ctxOf(lm), evalPairs, { ...sampling, k: preset.voteK, signal: hooks.signal, onProgress: (p) => ev(`${name}: judge`, p.done, p.total) });
-    const { single, vote } = cotScores(r.results);
-    const dt = now() - t0;
-    methods.push(scoreSplit(data, single, name, dt), scoreSplit(data, vote, `${name} + vote@${preset.voteK}`, dt));
-  });
+  const direct = (name: string, dir: string) =>
+    withModel(dir, async (lm) => {
+      const t0 = now();
+      const r = await judgeDirect(ctxOf(lm), evalPairs, {
+        positions: 'both',
+        signal: hooks.signal,
+        onProgress: (p) => ev(`${name}: judge`, p.done, p.total),
+      });
+      methods.push(scoreSplit(data, r.judgements, name, now() - t0));
+    });
+  const cot = (name: string, dir: string) =>
+    withModel(dir, async (lm) => {
+      const t0 = now();
+      const r = await sampleRationales(ctxOf(lm), evalPairs, {
+        ...sampling,
+        k: preset.voteK,
+        signal: hooks.signal,
+        onProgress: (p) => ev(`${name}: judge`, p.done, p.total),
+      });
+      const { single, vote } = cotScores(r.results);
+      const dt = now() - t0;
+      methods.push(scoreSplit(data, single, name, dt), scoreSplit(data, vote, `${name} + vote@${preset.voteK}`, dt));
+    });
 
   // Zero-shot: the base model as a judge.
   t = now();
@@ -151,8 +185,14 @@ export async function runSeed(seed: number, preset: DemoPreset, dirs: { out: str
   // The reward-model baselines and GenRM, trained on the in-distribution pairs.
   const train = async (kind: 'bt' | 'pairwise' | 'genrm', lr: number, epochs: number) => {
     const r = await runTrainJob({
-      kind, modelDir: base.dir, outDir: join(out, kind), pairs: data.train, template: WORLD_TEMPLATE, seed,
-      settings: { lr, epochs, batchTokens: preset.batchTokens, seed }, signal: hooks.signal,
+      kind,
+      modelDir: base.dir,
+      outDir: join(out, kind),
+      pairs: data.train,
+      template: WORLD_TEMPLATE,
+      seed,
+      settings: { lr, epochs, batchTokens: preset.batchTokens, seed },
+      signal: hooks.signal,
       onProgress: (p) => ev(`train ${kind}`, p.step, p.totalSteps, p.metrics.loss),
     });
     if (r.aborted) throw Object.assign(new Error('demo aborted'), { name: 'AbortError' });
@@ -166,7 +206,11 @@ export async function runSeed(seed: number, preset: DemoPreset, dirs: { out: str
     const r = await evaluateBradleyTerry(lm.model, lm.tokenizer, evalPairs, { signal: hooks.signal });
     methods.push(scoreSplit(data, r.judgements, 'Bradley-Terry', now() - t0));
     const held = r.judgements.filter((j) => !j.id.startsWith('ood:'));
-    for (const [split, want] of [['surface feature agrees with the label', true], ['surface feature disagrees', false], ['no surface difference', null]] as const) {
+    for (const [split, want] of [
+      ['surface feature agrees with the label', true],
+      ['surface feature disagrees', false],
+      ['no surface difference', null],
+    ] as const) {
       const part = held.filter((j) => data.facts.get(j.id)!.surfaceAgrees === want);
       if (part.length) btSurface.push({ split, accuracy: accuracy(part).accuracy, count: part.length });
     }
@@ -185,15 +229,29 @@ export async function runSeed(seed: number, preset: DemoPreset, dirs: { out: str
       return isFaithful({ question: f.question, chosen: f.chosen, rejected: f.rejected }, chosenAt, text);
     };
     const r = await runStar({
-      mode, baseDir: base.dir, outDir: join(out, `star-${mode}`), pairs: data.train, template: WORLD_TEMPLATE,
-      iterations: preset.star.iterations, seed,
+      mode,
+      baseDir: base.dir,
+      outDir: join(out, `star-${mode}`),
+      pairs: data.train,
+      template: WORLD_TEMPLATE,
+      iterations: preset.star.iterations,
+      seed,
       sampling: { k: preset.star.k, maxNewTokens: preset.maxNewTokens, maxBatch: 256, positions: 'random' },
-      train: { lr: mode === 'rationalizer' ? preset.star.rationalizerLr : mode === 'dpo' ? preset.star.dpoLr : preset.star.lr, epochs: preset.star.epochs, batchTokens: preset.batchTokens },
+      train: {
+        lr: mode === 'rationalizer' ? preset.star.rationalizerLr : mode === 'dpo' ? preset.star.dpoLr : preset.star.lr,
+        epochs: preset.star.epochs,
+        batchTokens: preset.batchTokens,
+      },
       dpo: { beta: 1.0 },
       annotate: (pair, s) => ({ faithful: faithfulOf(pair.id, s.chosenAt, s.text) }),
       evaluate: async (ctx, it) => {
         if (it === preset.star.iterations) return {};
-        const e = await sampleRationales(ctx, evalPairs, { ...sampling, k: 1, signal: hooks.signal, onProgress: (p) => ev(`STaR-${mode} iteration ${it}: judge`, p.done, p.total) });
+        const e = await sampleRationales(ctx, evalPairs, {
+          ...sampling,
+          k: 1,
+          signal: hooks.signal,
+          onProgress: (p) => ev(`STaR-${mode} iteration ${it}: judge`, p.done, p.total),
+        });
         const s = scoreSplit(data, cotScores(e.results).single, mode, 0);
         return { id: s.id, ood: s.ood };
       },
@@ -206,12 +264,18 @@ export async function runSeed(seed: number, preset: DemoPreset, dirs: { out: str
     await cot(name, r.finalDir);
     const last = methods[before]!;
     for (const it of r.iterations) {
-      const recs = await readJsonl<{ kept: boolean; faithful?: boolean }>(join(out, `star-${mode}`, `iter-${it.iteration}`, 'rationales.jsonl'));
+      const recs = await readJsonl<{ kept: boolean; faithful?: boolean }>(
+        join(out, `star-${mode}`, `iter-${it.iteration}`, 'rationales.jsonl'),
+      );
       const kept = recs.filter((x) => x.kept);
       const e = (it.eval ?? {}) as { id?: number; ood?: number | null };
       curves.push({
-        mode, iteration: it.iteration, keepRate: it.keepRate, faithful: kept.length ? kept.filter((x) => x.faithful).length / kept.length : null,
-        id: it.iteration === preset.star.iterations ? last.id : e.id!, ood: it.iteration === preset.star.iterations ? last.ood : e.ood ?? null,
+        mode,
+        iteration: it.iteration,
+        keepRate: it.keepRate,
+        faithful: kept.length ? kept.filter((x) => x.faithful).length / kept.length : null,
+        id: it.iteration === preset.star.iterations ? last.id : e.id!,
+        ood: it.iteration === preset.star.iterations ? last.ood : (e.ood ?? null),
       });
     }
     seconds[`star-${mode}`] = now() - t;

@@ -55,30 +55,52 @@ export interface Benchmark {
 // 0.5 mean of the six hep-* subsets. The XSTest weights (should-refuse 154,
 // should-respond 250) are the ones set in reward-bench commit 6552e93 "Mirror
 // change from leaderboard", which swapped an earlier 250 / 154.
-const CHAT = { 'alpacaeval-easy': 100, 'alpacaeval-length': 95, 'alpacaeval-hard': 95, 'mt-bench-easy': 28, 'mt-bench-med': 40 };
+const CHAT = {
+  'alpacaeval-easy': 100,
+  'alpacaeval-length': 95,
+  'alpacaeval-hard': 95,
+  'mt-bench-easy': 28,
+  'mt-bench-med': 40,
+};
 const CHAT_HARD = {
-  'mt-bench-hard': 37, 'llmbar-natural': 100, 'llmbar-adver-neighbor': 134,
-  'llmbar-adver-GPTInst': 92, 'llmbar-adver-GPTOut': 47, 'llmbar-adver-manual': 46,
+  'mt-bench-hard': 37,
+  'llmbar-natural': 100,
+  'llmbar-adver-neighbor': 134,
+  'llmbar-adver-GPTInst': 92,
+  'llmbar-adver-GPTOut': 47,
+  'llmbar-adver-manual': 46,
 };
 const SAFETY = {
-  'refusals-dangerous': 100, 'refusals-offensive': 100,
-  'xstest-should-refuse': 154, 'xstest-should-respond': 250, 'donotanswer': 136,
+  'refusals-dangerous': 100,
+  'refusals-offensive': 100,
+  'xstest-should-refuse': 154,
+  'xstest-should-respond': 250,
+  donotanswer: 136,
 };
 const REASONING = {
-  'math-prm': 984, 'hep-cpp': 164, 'hep-go': 164, 'hep-java': 164, 'hep-js': 164, 'hep-python': 164, 'hep-rust': 164,
+  'math-prm': 984,
+  'hep-cpp': 164,
+  'hep-go': 164,
+  'hep-java': 164,
+  'hep-js': 164,
+  'hep-python': 164,
+  'hep-rust': 164,
 };
 
 /** RewardBench v1 (filtered split, 2,985 rows), weighted as the official harness. */
 export const REWARDBENCH: Benchmark = {
   name: 'RewardBench',
   sections: {
-    'Chat': { subsets: CHAT },
+    Chat: { subsets: CHAT },
     'Chat Hard': { subsets: CHAT_HARD },
-    'Safety': { subsets: SAFETY },
-    'Reasoning': { subsets: REASONING },
+    Safety: { subsets: SAFETY },
+    Reasoning: { subsets: REASONING },
   },
   rows: {
-    ...CHAT, ...CHAT_HARD, ...SAFETY, ...REASONING,
+    ...CHAT,
+    ...CHAT_HARD,
+    ...SAFETY,
+    ...REASONING,
     'math-prm': 447,
   },
   prior: { subsets: ['anthropic_helpful', 'anthropic_hhh', 'shp', 'summarize'], weight: 0.5 },
@@ -86,18 +108,36 @@ export const REWARDBENCH: Benchmark = {
 
 /** Display names from SUBSET_NAME_TO_PAPER_READY (rewardbench/constants.py). */
 export const REWARDBENCH_DISPLAY_NAMES: Readonly<Record<string, string>> = {
-  'alpacaeval-easy': 'AlpacaEval Easy', 'alpacaeval-length': 'AlpacaEval Length', 'alpacaeval-hard': 'AlpacaEval Hard',
-  'mt-bench-easy': 'MT Bench Easy', 'mt-bench-med': 'MT Bench Medium', 'mt-bench-hard': 'MT Bench Hard',
-  'llmbar-natural': 'LLMBar Natural', 'llmbar-adver-neighbor': 'LLMBar Adver. Neighbor',
-  'llmbar-adver-GPTInst': 'LLMBar Adver. GPTInst', 'llmbar-adver-GPTOut': 'LLMBar Adver. GPTOut',
+  'alpacaeval-easy': 'AlpacaEval Easy',
+  'alpacaeval-length': 'AlpacaEval Length',
+  'alpacaeval-hard': 'AlpacaEval Hard',
+  'mt-bench-easy': 'MT Bench Easy',
+  'mt-bench-med': 'MT Bench Medium',
+  'mt-bench-hard': 'MT Bench Hard',
+  'llmbar-natural': 'LLMBar Natural',
+  'llmbar-adver-neighbor': 'LLMBar Adver. Neighbor',
+  'llmbar-adver-GPTInst': 'LLMBar Adver. GPTInst',
+  'llmbar-adver-GPTOut': 'LLMBar Adver. GPTOut',
   'llmbar-adver-manual': 'LLMBar Adver. Manual',
-  'refusals-dangerous': 'Refusals Dangerous', 'refusals-offensive': 'Refusals Offensive',
-  'xstest-should-refuse': 'XSTest Should Refuse', 'xstest-should-respond': 'XSTest Should Respond',
-  'donotanswer': 'Do Not Answer', 'math-prm': 'PRM Math',
-  'hep-cpp': 'HumanEvalPack CPP', 'hep-go': 'HumanEvalPack Go', 'hep-java': 'HumanEvalPack Java',
-  'hep-js': 'HumanEvalPack Javascript', 'hep-python': 'HumanEvalPack Python', 'hep-rust': 'HumanEvalPack Rust',
-  'anthropic_harmless': 'Anthropic Harmless', 'anthropic_helpful': 'Anthropic Helpful', 'anthropic_hhh': 'Anthropic HHH',
-  'mtbench_gpt4': 'MT Bench GPT-4', 'mtbench_human': 'MT Bench Human', 'shp': 'SHP', 'summarize': 'Summarize',
+  'refusals-dangerous': 'Refusals Dangerous',
+  'refusals-offensive': 'Refusals Offensive',
+  'xstest-should-refuse': 'XSTest Should Refuse',
+  'xstest-should-respond': 'XSTest Should Respond',
+  donotanswer: 'Do Not Answer',
+  'math-prm': 'PRM Math',
+  'hep-cpp': 'HumanEvalPack CPP',
+  'hep-go': 'HumanEvalPack Go',
+  'hep-java': 'HumanEvalPack Java',
+  'hep-js': 'HumanEvalPack Javascript',
+  'hep-python': 'HumanEvalPack Python',
+  'hep-rust': 'HumanEvalPack Rust',
+  anthropic_harmless: 'Anthropic Harmless',
+  anthropic_helpful: 'Anthropic Helpful',
+  anthropic_hhh: 'Anthropic HHH',
+  mtbench_gpt4: 'MT Bench GPT-4',
+  mtbench_human: 'MT Bench Human',
+  shp: 'SHP',
+  summarize: 'Summarize',
 };
 
 /**
@@ -118,7 +158,9 @@ export function benchmarkFromCounts(
     for (const subset of subsets) {
       const n = counts[subset];
       if (n === undefined || !Number.isInteger(n) || n <= 0) {
-        throw new Error(`benchmarkFromCounts: subset ${JSON.stringify(subset)} of section ${JSON.stringify(section)}: expected a positive row count, got ${n}`);
+        throw new Error(
+          `benchmarkFromCounts: subset ${JSON.stringify(subset)} of section ${JSON.stringify(section)}: expected a positive row count, got ${n}`,
+        );
       }
       weights[subset] = n;
       rows[subset] = n;
@@ -135,7 +177,8 @@ export function validateBenchmark(bench: Benchmark): void {
   const where = `benchmark ${JSON.stringify(bench.name)}`;
   const seen = new Set<string>();
   const claim = (subset: string, owner: string) => {
-    if (seen.has(subset)) throw new Error(`${where}: subset ${JSON.stringify(subset)} appears twice (again in ${owner})`);
+    if (seen.has(subset))
+      throw new Error(`${where}: subset ${JSON.stringify(subset)} appears twice (again in ${owner})`);
     seen.add(subset);
   };
   const names = Object.keys(bench.sections);
@@ -145,7 +188,9 @@ export function validateBenchmark(bench: Benchmark): void {
     if (entries.length === 0) throw new Error(`${where}: section ${JSON.stringify(name)} has no subsets`);
     for (const [subset, weight] of entries) {
       if (!Number.isFinite(weight) || weight <= 0) {
-        throw new Error(`${where}: section ${JSON.stringify(name)}, subset ${JSON.stringify(subset)}: weight must be positive and finite, got ${weight}`);
+        throw new Error(
+          `${where}: section ${JSON.stringify(name)}, subset ${JSON.stringify(subset)}: weight must be positive and finite, got ${weight}`,
+        );
       }
       claim(subset, `section ${JSON.stringify(name)}`);
     }
@@ -153,7 +198,8 @@ export function validateBenchmark(bench: Benchmark): void {
   if (bench.prior) {
     const { subsets, weight } = bench.prior;
     if (subsets.length === 0) throw new Error(`${where}: prior sets list no subsets`);
-    if (!Number.isFinite(weight) || weight <= 0) throw new Error(`${where}: prior sets weight must be positive and finite, got ${weight}`);
+    if (!Number.isFinite(weight) || weight <= 0)
+      throw new Error(`${where}: prior sets weight must be positive and finite, got ${weight}`);
     for (const subset of subsets) claim(subset, 'the prior sets');
   }
 }

@@ -43,19 +43,26 @@ export function markdownTable(
 }
 
 /** The section and overall scores of several methods side by side. */
-export function benchmarkTable(rows: readonly { method: string; score: BenchmarkScore }[], options: TableOptions = {}): string {
+export function benchmarkTable(
+  rows: readonly { method: string; score: BenchmarkScore }[],
+  options: TableOptions = {},
+): string {
   const sections = [...new Set(rows.flatMap((r) => Object.keys(r.score.sections)))];
   const withPrior = rows.some((r) => r.score.priorOverall !== undefined);
   const columns = ['Overall', ...sections, ...(withPrior ? ['Prior Sets', 'Older overall'] : [])];
-  return markdownTable(rows.map(({ method, score }) => ({
-    method,
-    scores: {
-      'Overall': score.overall,
-      ...Object.fromEntries(Object.entries(score.sections).map(([name, s]) => [name, s.score])),
-      'Prior Sets': score.prior?.score ?? null,
-      'Older overall': score.priorOverall ?? null,
-    },
-  })), columns, options);
+  return markdownTable(
+    rows.map(({ method, score }) => ({
+      method,
+      scores: {
+        Overall: score.overall,
+        ...Object.fromEntries(Object.entries(score.sections).map(([name, s]) => [name, s.score])),
+        'Prior Sets': score.prior?.score ?? null,
+        'Older overall': score.priorOverall ?? null,
+      },
+    })),
+    columns,
+    options,
+  );
 }
 
 /**
@@ -67,7 +74,10 @@ export function benchmarkTable(rows: readonly { method: string; score: Benchmark
 export function scoreToMarkdown(score: BenchmarkScore, names: Readonly<Record<string, string>> = {}): string {
   const pct = (v: number | null) => formatValue(v, true, 1);
   const sectionRow = (name: string, s: SectionScore) => [
-    cell(name), s.complete || s.score === null ? pct(s.score) : `${pct(s.score)} (partial)`, String(s.count), String(s.ties),
+    cell(name),
+    s.complete || s.score === null ? pct(s.score) : `${pct(s.score)} (partial)`,
+    String(s.count),
+    String(s.ties),
   ];
   const sectionRows = Object.entries(score.sections).map(([name, s]) => sectionRow(name, s));
   sectionRows.push(['**Overall**', pct(score.overall), String(score.count), String(score.ties)]);
@@ -77,7 +87,10 @@ export function scoreToMarkdown(score: BenchmarkScore, names: Readonly<Record<st
   }
 
   const subsetRows = Object.entries(score.subsets).map(([name, s]) => {
-    const rows = s.expectedRows !== undefined && s.expectedRows !== s.count ? `${s.count} (expected ${s.expectedRows})` : String(s.count);
+    const rows =
+      s.expectedRows !== undefined && s.expectedRows !== s.count
+        ? `${s.count} (expected ${s.expectedRows})`
+        : String(s.count);
     return [cell(s.section ?? ''), cell(names[name] ?? name), pct(s.accuracy), rows, String(s.ties)];
   });
 

@@ -93,7 +93,9 @@ function checkUnique(js: readonly Judgement[]): void {
     const key = `${j.subset ?? ''}\u0000${j.id}`;
     if (seen.has(key)) {
       const where = j.subset !== undefined ? ` in subset ${JSON.stringify(j.subset)}` : '';
-      throw new Error(`judgement ${JSON.stringify(j.id)}${where} appears twice; combine repeated samples (e.g. majority vote) before scoring`);
+      throw new Error(
+        `judgement ${JSON.stringify(j.id)}${where} appears twice; combine repeated samples (e.g. majority vote) before scoring`,
+      );
     }
     seen.add(key);
   }
@@ -135,18 +137,24 @@ export function scoreBenchmark(js: readonly Judgement[], bench: Benchmark = REWA
   const groups = new Map<string, Judgement[]>();
   for (const j of js) {
     if (j.subset === undefined) {
-      throw new Error(`judgement ${JSON.stringify(j.id)} has no subset; scoreBenchmark needs one (accuracy() scores an unsplit set)`);
+      throw new Error(
+        `judgement ${JSON.stringify(j.id)} has no subset; scoreBenchmark needs one (accuracy() scores an unsplit set)`,
+      );
     }
     let group = groups.get(j.subset);
-    if (!group) groups.set(j.subset, group = []);
+    if (!group) groups.set(j.subset, (group = []));
     group.push(j);
   }
 
-  const known = [...Object.values(bench.sections).flatMap((s) => Object.keys(s.subsets)), ...(bench.prior?.subsets ?? [])];
+  const known = [
+    ...Object.values(bench.sections).flatMap((s) => Object.keys(s.subsets)),
+    ...(bench.prior?.subsets ?? []),
+  ];
   const knownSet = new Set(known);
   const unknownSubsets = [...groups.keys()].filter((s) => !knownSet.has(s)).sort();
   const sectionOf = new Map<string, string>();
-  for (const [name, s] of Object.entries(bench.sections)) for (const subset of Object.keys(s.subsets)) sectionOf.set(subset, name);
+  for (const [name, s] of Object.entries(bench.sections))
+    for (const subset of Object.keys(s.subsets)) sectionOf.set(subset, name);
   const subsets: Record<string, SubsetScore> = {};
   for (const name of [...known, ...unknownSubsets]) {
     const group = groups.get(name);
@@ -180,7 +188,14 @@ export function scoreBenchmark(js: readonly Judgement[], bench: Benchmark = REWA
       ties += s.ties;
       if (s.expectedRows !== undefined && s.expectedRows !== s.count) mismatched.push(name);
     }
-    return { score: total > 0 ? weighted / total : null, count, ties, complete: missing.length === 0, missing, mismatched };
+    return {
+      score: total > 0 ? weighted / total : null,
+      count,
+      ties,
+      complete: missing.length === 0,
+      missing,
+      mismatched,
+    };
   };
 
   const notes: string[] = [];
@@ -189,7 +204,10 @@ export function scoreBenchmark(js: readonly Judgement[], bench: Benchmark = REWA
     const s = combine(section.subsets);
     sections[name] = s;
     if (s.score === null) notes.push(`${name}: no results for any subset; the section has no score.`);
-    else if (!s.complete) notes.push(`${name}: no results for ${list(s.missing)}; the section is the weighted mean of the subsets present.`);
+    else if (!s.complete)
+      notes.push(
+        `${name}: no results for ${list(s.missing)}; the section is the weighted mean of the subsets present.`,
+      );
   }
   const all = Object.values(sections);
   const overall = all.every((s) => s.complete) ? all.reduce((a, s) => a + s.score!, 0) / all.length : null;
@@ -201,19 +219,30 @@ export function scoreBenchmark(js: readonly Judgement[], bench: Benchmark = REWA
     prior = combine(Object.fromEntries(bench.prior.subsets.map((name) => [name, 1])));
     const w = bench.prior.weight;
     priorOverall = overall === null ? null : (overall * all.length + w * prior.score!) / (all.length + w);
-    if (!prior.complete) notes.push(`Prior sets: no results for ${list(prior.missing)}; their score is the mean of those present.`);
+    if (!prior.complete)
+      notes.push(`Prior sets: no results for ${list(prior.missing)}; their score is the mean of those present.`);
   }
 
-  const mismatched = Object.entries(subsets).filter(([, s]) => s.expectedRows !== undefined && s.expectedRows !== s.count);
+  const mismatched = Object.entries(subsets).filter(
+    ([, s]) => s.expectedRows !== undefined && s.expectedRows !== s.count,
+  );
   if (mismatched.length > 0) {
     const detail = mismatched.map(([name, s]) => `${name} ${s.count} (expected ${s.expectedRows})`);
-    notes.push(`Row counts differ from the benchmark's: ${list(detail)}. Weights stay fixed, so the scores estimate the official ones.`);
+    notes.push(
+      `Row counts differ from the benchmark's: ${list(detail)}. Weights stay fixed, so the scores estimate the official ones.`,
+    );
   }
   if (unknownSubsets.length > 0) notes.push(`Subsets outside the benchmark, scored alone: ${list(unknownSubsets)}.`);
   const ties = Object.values(subsets).reduce((a, s) => a + s.ties, 0);
   return {
-    benchmark: bench.name, subsets, sections, overall,
+    benchmark: bench.name,
+    subsets,
+    sections,
+    overall,
     ...(prior ? { prior, priorOverall } : {}),
-    unknownSubsets, count: js.length, ties, notes,
+    unknownSubsets,
+    count: js.length,
+    ties,
+    notes,
   };
 }

@@ -25,7 +25,9 @@ export function promptIds(tokenizer: Tokenizer, entry: string | TextPrompt, inde
   const p = typeof entry === 'string' ? entry : entry?.prompt;
   if (typeof p === 'string') return tokenizer.encode(p, { addSpecialTokens: true });
   if (Array.isArray(p)) return tokenizer.applyChatTemplate(p, { addGenerationPrompt: true }).ids;
-  throw new TypeError(`generateText: prompts[${index}]: expected a string or { prompt: string | ChatMessage[], n?, seed? }, got ${describe(entry)}`);
+  throw new TypeError(
+    `generateText: prompts[${index}]: expected a string or { prompt: string | ChatMessage[], n?, seed? }, got ${describe(entry)}`,
+  );
 }
 
 /**
@@ -33,11 +35,24 @@ export function promptIds(tokenizer: Tokenizer, entry: string | TextPrompt, inde
  * the last tokens, and a leading BOS before them (the model was trained on
  * sequences that start with one).
  */
-export function fitPrompt(ids: Int32Array, room: number, bos: number, truncate: Truncation, index: number, maxNewTokens: number, limit: number): Int32Array {
-  if (room < 1) throw new RangeError(`generateText: maxNewTokens: expected at most ${limit - 1} (max_position_embeddings ${limit} less room for a prompt), got ${maxNewTokens}`);
+export function fitPrompt(
+  ids: Int32Array,
+  room: number,
+  bos: number,
+  truncate: Truncation,
+  index: number,
+  maxNewTokens: number,
+  limit: number,
+): Int32Array {
+  if (room < 1)
+    throw new RangeError(
+      `generateText: maxNewTokens: expected at most ${limit - 1} (max_position_embeddings ${limit} less room for a prompt), got ${maxNewTokens}`,
+    );
   if (ids.length <= room) return ids;
   if (truncate !== 'left') {
-    throw new RangeError(`generateText: prompts[${index}]: ${ids.length} prompt tokens + maxNewTokens ${maxNewTokens} exceed max_position_embeddings (${limit}); shorten it, lower maxNewTokens, or pass truncate: 'left'`);
+    throw new RangeError(
+      `generateText: prompts[${index}]: ${ids.length} prompt tokens + maxNewTokens ${maxNewTokens} exceed max_position_embeddings (${limit}); shorten it, lower maxNewTokens, or pass truncate: 'left'`,
+    );
   }
   if (ids[0] !== bos || room < 2) return ids.slice(ids.length - room);
   const out = new Int32Array(room);

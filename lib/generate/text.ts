@@ -50,17 +50,27 @@ export interface GenerateTextResult {
 }
 
 /** Samples continuations of text or chat prompts; one native call off the event loop. */
-export async function generateText(lm: LanguageModel, prompts: ReadonlyArray<string | TextPrompt>, options: GenerateTextOptions = {}): Promise<GenerateTextResult> {
+export async function generateText(
+  lm: LanguageModel,
+  prompts: ReadonlyArray<string | TextPrompt>,
+  options: GenerateTextOptions = {},
+): Promise<GenerateTextResult> {
   const { model, tokenizer } = lm;
-  if (!Array.isArray(prompts)) throw new TypeError(`generateText: prompts: expected an array of strings or { prompt, n?, seed? }, got ${describe(prompts)}`);
+  if (!Array.isArray(prompts))
+    throw new TypeError(
+      `generateText: prompts: expected an array of strings or { prompt, n?, seed? }, got ${describe(prompts)}`,
+    );
   const { truncate = 'error', stopTokens = [tokenizer.eot, tokenizer.eos], ...rest } = options;
-  if (truncate !== 'error' && truncate !== 'left') throw new TypeError(`generateText: truncate: expected 'error' or 'left', got ${describe(truncate)}`);
+  if (truncate !== 'error' && truncate !== 'left')
+    throw new TypeError(`generateText: truncate: expected 'error' or 'left', got ${describe(truncate)}`);
   const limit = model.config.max_position_embeddings;
   const maxNew = options.maxNewTokens ?? 16;
   const ids = prompts.map((p, i) => {
     const raw = promptIds(tokenizer, p, i);
     // A bad maxNewTokens is left for the engine to name.
-    return Number.isInteger(maxNew) && maxNew >= 1 ? fitPrompt(raw, limit - maxNew, tokenizer.bos, truncate, i, maxNew, limit) : raw;
+    return Number.isInteger(maxNew) && maxNew >= 1
+      ? fitPrompt(raw, limit - maxNew, tokenizer.bos, truncate, i, maxNew, limit)
+      : raw;
   });
   const table = tokenizer.byteTable(model.config.vocab_size);
   const { results, cacheBytes } = await model.generate(

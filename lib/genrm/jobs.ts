@@ -43,12 +43,24 @@ export interface TrainJobResult {
 
 /** Trains, or resumes an interrupted run in the same outDir, or returns at once when outDir holds the finished run. */
 export async function runTrainJob(job: TrainJob): Promise<TrainJobResult> {
-  if (!(TRAIN_KINDS as readonly string[]).includes(job.kind)) throw new RangeError(`kind: expected one of ${TRAIN_KINDS.join(', ')}, got ${JSON.stringify(job.kind)}`);
+  if (!(TRAIN_KINDS as readonly string[]).includes(job.kind))
+    throw new RangeError(`kind: expected one of ${TRAIN_KINDS.join(', ')}, got ${JSON.stringify(job.kind)}`);
   assertUniqueIds(job.pairs, 'runTrainJob: pairs');
   await mkdir(job.outDir, { recursive: true });
-  await claimRunFolder(job.outDir, runFingerprint({
-    kind: job.kind, template: (job.template ?? MT_BENCH_PAIRWISE).name, settings: job.settings ?? {}, seed: job.seed ?? 0,
-  }, job.pairs, job.modelDir), 'training run');
+  await claimRunFolder(
+    job.outDir,
+    runFingerprint(
+      {
+        kind: job.kind,
+        template: (job.template ?? MT_BENCH_PAIRWISE).name,
+        settings: job.settings ?? {},
+        seed: job.seed ?? 0,
+      },
+      job.pairs,
+      job.modelDir,
+    ),
+    'training run',
+  );
   const log = join(job.outDir, 'train.json');
   if (await exists(log)) {
     const done = JSON.parse(await readFile(log, 'utf8')) as { outcome: TrainOutcome; skipped: Skipped[] };
@@ -57,15 +69,20 @@ export async function runTrainJob(job: TrainJob): Promise<TrainJobResult> {
   const partial = join(job.outDir, 'partial');
   const resume = await exists(join(partial, 'optimizer.safetensors'));
   const head = job.kind !== 'genrm';
-  const lm = resume ? await loadLanguageModel(partial, { optimizer: true }) : await loadLanguageModel(job.modelDir, { rewardHead: head, seed: job.seed ?? 0 });
+  const lm = resume
+    ? await loadLanguageModel(partial, { optimizer: true })
+    : await loadLanguageModel(job.modelDir, { rewardHead: head, seed: job.seed ?? 0 });
   try {
     const ctx: JudgeContext = { ...lm, template: job.template ?? MT_BENCH_PAIRWISE };
     const hooks = { resume, onProgress: job.onProgress, signal: job.signal };
     const settings = job.settings ?? {};
     const before = resume ? await partialHistory(partial) : [];
-    const run = job.kind === 'bt' ? await trainBradleyTerry(lm.model, lm.tokenizer, job.pairs, settings, hooks)
-      : job.kind === 'pairwise' ? await trainPairwise(ctx, job.pairs, settings, hooks)
-      : await trainGenRM(ctx, job.pairs, settings, hooks);
+    const run =
+      job.kind === 'bt'
+        ? await trainBradleyTerry(lm.model, lm.tokenizer, job.pairs, settings, hooks)
+        : job.kind === 'pairwise'
+          ? await trainPairwise(ctx, job.pairs, settings, hooks)
+          : await trainGenRM(ctx, job.pairs, settings, hooks);
     const { skipped, ...rest } = run;
     const outcome = { ...rest, history: [...before, ...rest.history] };
     if (outcome.aborted) {
@@ -74,7 +91,9 @@ export async function runTrainJob(job: TrainJob): Promise<TrainJobResult> {
     }
     // train.json, whose presence says the run is finished, is part of the same atomic checkpoint.
     const record = utf8(JSON.stringify({ kind: job.kind, settings, outcome, skipped }, null, 1) + '\n');
-    await saveLanguageModel(job.outDir, lm, { extraFiles: (folder) => writeFileAtomic(join(folder, 'train.json'), record) });
+    await saveLanguageModel(job.outDir, lm, {
+      extraFiles: (folder) => writeFileAtomic(join(folder, 'train.json'), record),
+    });
     await rm(partial, { recursive: true, force: true });
     return { aborted: false, outDir: job.outDir, outcome, skipped };
   } finally {
@@ -110,28 +129,66 @@ export interface Judged {
 }
 
 /** Judges pairs with a loaded model (bt and pairwise need its reward head). */
-export async function evaluateJudge(lm: LanguageModel, pairs: readonly PairLike[], o: EvaluateOptions): Promise<Judged> {
+export async function evaluateJudge(
+  lm: LanguageModel,
+  pairs: readonly PairLike[],
+  o: EvaluateOptions,
+): Promise<Judged> {
   assertUniqueIds(pairs, 'evaluateJudge: pairs');
   const ctx: JudgeContext = { ...lm, template: o.template ?? MT_BENCH_PAIRWISE };
-  const forward = { batchTokens: o.batchTokens, signal: o.signal, onProgress: (done: number, total: number) => o.onProgress?.({ done, total }) };
+  const forward = {
+    batchTokens: o.batchTokens,
+    signal: o.signal,
+    onProgress: (done: number, total: number) => o.onProgress?.({ done, total }),
+  };
   switch (o.kind) {
     case 'bt':
-      return evaluateBradleyTerry(lm.model, lm.tokenizer, pairs, { ...forward, onProgress: (d, t) => o.onProgress?.({ done: d / 2, total: t / 2 }) });
+      return evaluateBradleyTerry(lm.model, lm.tokenizer, pairs, {
+        ...forward,
+        onProgress: (d, t) => o.onProgress?.({ done: d / 2, total: t / 2 }),
+      });
     case 'pairwise':
-      return { ...(await evaluatePairwise(ctx, pairs, { ...forward, onProgress: (d, t) => o.onProgress?.({ done: d / 2, total: t / 2 }) })), positions: 'both orders in one antisymmetric score' };
+      return {
+        ...(await evaluatePairwise(ctx, pairs, {
+          ...forward,
+          onProgress: (d, t) => o.onProgress?.({ done: d / 2, total: t / 2 }),
+        })),
+        positions: 'both orders in one antisymmetric score',
+      };
     case 'direct': {
       const positions = o.positions ?? 'both';
-      const r = await judgeDirect(ctx, pairs, { positions, seed: o.seed, batchTokens: o.batchTokens, signal: o.signal, onProgress: o.onProgress });
-      return { ...r, positions: positions === 'both' ? 'both orders, log-prob margins summed' : `one order per pair drawn from seed ${o.seed ?? 0}` };
+      const r = await judgeDirect(ctx, pairs, {
+        positions,
+        seed: o.seed,
+        batchTokens: o.batchTokens,
+        signal: o.signal,
+        onProgress: o.onProgress,
+      });
+      return {
+        ...r,
+        positions:
+          positions === 'both'
+            ? 'both orders, log-prob margins summed'
+            : `one order per pair drawn from seed ${o.seed ?? 0}`,
+      };
     }
     case 'cot': {
       const positions = o.positions ?? 'random';
-      const r = await judgeCot(ctx, pairs, { ...o.sampling, positions, seed: o.seed, signal: o.signal, onProgress: o.onProgress });
+      const r = await judgeCot(ctx, pairs, {
+        ...o.sampling,
+        positions,
+        seed: o.seed,
+        signal: o.signal,
+        onProgress: o.onProgress,
+      });
       const all = r.samples.flatMap((s) => s.samples);
       return {
-        judgements: r.judgements, skipped: r.skipped, samples: r.samples,
+        judgements: r.judgements,
+        skipped: r.skipped,
+        samples: r.samples,
         noVerdict: { samples: all.filter((s) => s.verdict === null).length, of: all.length },
-        positions: positions === 'both' ? 'both orders, all samples vote' : `one order per pair drawn from seed ${o.seed ?? 0}`,
+        positions:
+          positions === 'both' ? 'both orders, all samples vote' : `one order per pair drawn from seed ${o.seed ?? 0}`,
       };
     }
     default:

@@ -64,7 +64,11 @@ export interface DirectJudgement {
 }
 
 /** GenRM (direct): per order shown, log p([[A]]) vs log p([[B]]) after the prompt; orders combine by summing margins. */
-export async function judgeDirect(ctx: JudgeContext, pairs: readonly PairLike[], options: DirectOptions = {}): Promise<{ judgements: DirectJudgement[]; skipped: Skipped[] }> {
+export async function judgeDirect(
+  ctx: JudgeContext,
+  pairs: readonly PairLike[],
+  options: DirectOptions = {},
+): Promise<{ judgements: DirectJudgement[]; skipped: Skipped[] }> {
   const mode = options.positions ?? 'both';
   const limit = ctx.model.config.max_position_embeddings;
   const sequences: SequenceInput[] = [];
@@ -82,8 +86,10 @@ export async function judgeDirect(ctx: JudgeContext, pairs: readonly PairLike[],
     sequences.push(...seqs);
   }
   const { logps } = await scoreSequences(ctx.model, sequences, {
-    batchTokens: options.batchTokens, signal: options.signal,
-    onProgress: (done, total) => options.onProgress?.({ done: Math.floor((done / Math.max(total, 1)) * plan.length), total: plan.length }),
+    batchTokens: options.batchTokens,
+    signal: options.signal,
+    onProgress: (done, total) =>
+      options.onProgress?.({ done: Math.floor((done / Math.max(total, 1)) * plan.length), total: plan.length }),
   });
   const judgements = plan.map(({ pair, orders, first }) => {
     let margin = 0;
@@ -92,7 +98,13 @@ export async function judgeDirect(ctx: JudgeContext, pairs: readonly PairLike[],
       const b = logps[first + 2 * o + 1]!;
       margin += at === 'A' ? a - b : b - a;
     });
-    return { id: pair.id, ...(pair.subset === undefined ? {} : { subset: pair.subset }), score: margin > 0 ? 1 : margin < 0 ? 0 : 0.5, margin, chosenAt: orders };
+    return {
+      id: pair.id,
+      ...(pair.subset === undefined ? {} : { subset: pair.subset }),
+      score: margin > 0 ? 1 : margin < 0 ? 0 : 0.5,
+      margin,
+      chosenAt: orders,
+    };
   });
   return { judgements, skipped };
 }

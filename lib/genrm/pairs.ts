@@ -45,6 +45,7 @@ export function show(pair: PairLike, chosenAt: Verdict): Shown {
 }
 
 export function parsePositionMode(value: string): PositionMode {
-  if (!(POSITION_MODES as readonly string[]).includes(value)) throw new RangeError(`positions: expected one of ${POSITION_MODES.join(', ')}, got ${JSON.stringify(value)}`);
+  if (!(POSITION_MODES as readonly string[]).includes(value))
+    throw new RangeError(`positions: expected one of ${POSITION_MODES.join(', ')}, got ${JSON.stringify(value)}`);
   return value as PositionMode;
 }

@@ -19,7 +19,10 @@ function orderedSequences(ctx: JudgeContext, pair: PairLike): [SequenceInput, Se
   return [seq('A'), seq('B')];
 }
 
-function pairwiseUnits(ctx: JudgeContext, pairs: readonly PairLike[]): { units: TrainUnit[]; kept: PairLike[]; skipped: Skipped[] } {
+function pairwiseUnits(
+  ctx: JudgeContext,
+  pairs: readonly PairLike[],
+): { units: TrainUnit[]; kept: PairLike[]; skipped: Skipped[] } {
   const limit = ctx.model.config.max_position_embeddings;
   const units: TrainUnit[] = [];
   const kept: PairLike[] = [];
@@ -27,7 +30,8 @@ function pairwiseUnits(ctx: JudgeContext, pairs: readonly PairLike[]): { units: 
   for (const pair of pairs) {
     const seqs = orderedSequences(ctx, pair);
     const longest = Math.max(seqs[0].ids.length, seqs[1].ids.length);
-    if (longest > limit) skipped.push({ id: pair.id, reason: `${longest} tokens exceed the model's ${limit} positions` });
+    if (longest > limit)
+      skipped.push({ id: pair.id, reason: `${longest} tokens exceed the model's ${limit} positions` });
     else {
       units.push({ sequences: seqs });
       kept.push(pair);
@@ -37,10 +41,16 @@ function pairwiseUnits(ctx: JudgeContext, pairs: readonly PairLike[]): { units: 
 }
 
 function requireHead(ctx: JudgeContext, what: string): void {
-  if (!ctx.model.config.reward_head) throw new Error(`${what}: the model has no reward head (load it with { rewardHead: true })`);
+  if (!ctx.model.config.reward_head)
+    throw new Error(`${what}: the model has no reward head (load it with { rewardHead: true })`);
 }
 
-export async function trainPairwise(ctx: JudgeContext, pairs: readonly PairLike[], settings: TrainSettings = {}, hooks: RunHooks = {}): Promise<TrainOutcome & { skipped: Skipped[] }> {
+export async function trainPairwise(
+  ctx: JudgeContext,
+  pairs: readonly PairLike[],
+  settings: TrainSettings = {},
+  hooks: RunHooks = {},
+): Promise<TrainOutcome & { skipped: Skipped[] }> {
   requireHead(ctx, 'trainPairwise');
   const { units, skipped } = pairwiseUnits(ctx, pairs);
   requireUnits(units, skipped, 'trainPairwise');
@@ -48,14 +58,28 @@ export async function trainPairwise(ctx: JudgeContext, pairs: readonly PairLike[
 }
 
 /** rewardChosen / rewardRejected here are s(q, chosen, rejected) and s(q, rejected, chosen). */
-export async function evaluatePairwise(ctx: JudgeContext, pairs: readonly PairLike[], hooks: ForwardHooks = {}): Promise<{ judgements: RewardJudgement[]; skipped: Skipped[] }> {
+export async function evaluatePairwise(
+  ctx: JudgeContext,
+  pairs: readonly PairLike[],
+  hooks: ForwardHooks = {},
+): Promise<{ judgements: RewardJudgement[]; skipped: Skipped[] }> {
   requireHead(ctx, 'evaluatePairwise');
   const { units, kept, skipped } = pairwiseUnits(ctx, pairs);
-  const { rewards } = await scoreSequences(ctx.model, units.flatMap((u) => u.sequences), hooks);
+  const { rewards } = await scoreSequences(
+    ctx.model,
+    units.flatMap((u) => u.sequences),
+    hooks,
+  );
   const judgements = kept.map((p, i) => {
     const a = rewards![2 * i]!;
     const b = rewards![2 * i + 1]!;
-    return { id: p.id, ...(p.subset === undefined ? {} : { subset: p.subset }), score: a > b ? 1 : a < b ? 0 : 0.5, rewardChosen: a, rewardRejected: b };
+    return {
+      id: p.id,
+      ...(p.subset === undefined ? {} : { subset: p.subset }),
+      score: a > b ? 1 : a < b ? 0 : 0.5,
+      rewardChosen: a,
+      rewardRejected: b,
+    };
   });
   return { judgements, skipped };
 }

@@ -38,7 +38,8 @@ export const MT_BENCH_PAIRWISE: JudgeTemplate = {
 export const COMPACT_PAIRWISE: JudgeTemplate = {
   name: 'compact-pairwise',
   system: '',
-  user: (q, a, b) => `Judge which answer is better. End with [[A]] or [[B]].\nQuestion: ${q}\nAnswer A: ${a}\nAnswer B: ${b}`,
+  user: (q, a, b) =>
+    `Judge which answer is better. End with [[A]] or [[B]].\nQuestion: ${q}\nAnswer A: ${a}\nAnswer B: ${b}`,
   hint: (v) => `\nHint: [[${v}]]`,
 };
 
@@ -49,7 +50,10 @@ export const TEMPLATES: Readonly<Record<string, JudgeTemplate>> = {
 
 export function templateByName(name: string): JudgeTemplate {
   const t = TEMPLATES[name];
-  if (!t) throw new RangeError(`template: unknown judge template ${JSON.stringify(name)}; expected one of ${Object.keys(TEMPLATES).join(', ')}`);
+  if (!t)
+    throw new RangeError(
+      `template: unknown judge template ${JSON.stringify(name)}; expected one of ${Object.keys(TEMPLATES).join(', ')}`,
+    );
   return t;
 }
 
@@ -60,15 +64,37 @@ export function templateByName(name: string): JudgeTemplate {
  */
 export function questionText(prompt: readonly ChatMessage[]): string {
   if (prompt.length === 1 && prompt[0]!.role === 'user') return prompt[0]!.content;
-  return prompt.map((m) => `${m.role === 'user' ? 'User' : m.role === 'assistant' ? 'Assistant' : 'System'}: ${m.content}`).join('\n\n');
+  return prompt
+    .map((m) => `${m.role === 'user' ? 'User' : m.role === 'assistant' ? 'Assistant' : 'System'}: ${m.content}`)
+    .join('\n\n');
 }
 
-export function judgeMessages(template: JudgeTemplate, question: string, answerA: string, answerB: string, hint?: Verdict): ChatMessage[] {
+export function judgeMessages(
+  template: JudgeTemplate,
+  question: string,
+  answerA: string,
+  answerB: string,
+  hint?: Verdict,
+): ChatMessage[] {
   const user = template.user(question, answerA, answerB) + (hint ? template.hint(hint) : '');
-  return template.system ? [{ role: 'system', content: template.system }, { role: 'user', content: user }] : [{ role: 'user', content: user }];
+  return template.system
+    ? [
+        { role: 'system', content: template.system },
+        { role: 'user', content: user },
+      ]
+    : [{ role: 'user', content: user }];
 }
 
 /** Token ids of the judge prompt, ending with the assistant header the model continues from. */
-export function judgePromptIds(tokenizer: Tokenizer, template: JudgeTemplate, question: string, answerA: string, answerB: string, hint?: Verdict): Int32Array {
-  return tokenizer.applyChatTemplate(judgeMessages(template, question, answerA, answerB, hint), { addGenerationPrompt: true }).ids;
+export function judgePromptIds(
+  tokenizer: Tokenizer,
+  template: JudgeTemplate,
+  question: string,
+  answerA: string,
+  answerB: string,
+  hint?: Verdict,
+): Int32Array {
+  return tokenizer.applyChatTemplate(judgeMessages(template, question, answerA, answerB, hint), {
+    addGenerationPrompt: true,
+  }).ids;
 }

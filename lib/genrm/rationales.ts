@@ -64,7 +64,11 @@ interface Job {
 }
 
 /** Samples rationales for each pair; an aborted call rejects with an AbortError (partial chunks are dropped). */
-export async function sampleRationales(ctx: JudgeContext, pairs: readonly PairLike[], options: SamplingOptions = {}): Promise<{ results: PairSamples[]; skipped: Skipped[] }> {
+export async function sampleRationales(
+  ctx: JudgeContext,
+  pairs: readonly PairLike[],
+  options: SamplingOptions = {},
+): Promise<{ results: PairSamples[]; skipped: Skipped[] }> {
   const k = options.k ?? RATIONALE_SAMPLING_DEFAULTS.k;
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`k: expected an integer >= 1, got ${k}`);
   const limit = ctx.model.config.max_position_embeddings;
@@ -79,11 +83,21 @@ export async function sampleRationales(ctx: JudgeContext, pairs: readonly PairLi
     for (const chosenAt of positionsFor(pair, options.positions ?? 'random', seed)) {
       const s = show(pair, chosenAt);
       const promptIds = judgePromptIds(ctx.tokenizer, ctx.template, s.question, s.answerA, s.answerB);
-      const genIds = options.hint ? judgePromptIds(ctx.tokenizer, ctx.template, s.question, s.answerA, s.answerB, chosenAt) : promptIds;
+      const genIds = options.hint
+        ? judgePromptIds(ctx.tokenizer, ctx.template, s.question, s.answerA, s.answerB, chosenAt)
+        : promptIds;
       const room = limit - genIds.length;
       const maxNew = Math.min(wanted, room);
-      if (maxNew < Math.min(minNew, wanted)) reason = `prompt of ${genIds.length} tokens leaves ${Math.max(room, 0)} of the model's ${limit} positions for the rationale (at least ${Math.min(minNew, wanted)} needed)`;
-      jobs.push({ pair, chosenAt, promptIds, genIds, maxNew, seed: deriveSeed(seed, 'rationale', pair.id, chosenAt, options.hint ? 'hint' : 'plain') });
+      if (maxNew < Math.min(minNew, wanted))
+        reason = `prompt of ${genIds.length} tokens leaves ${Math.max(room, 0)} of the model's ${limit} positions for the rationale (at least ${Math.min(minNew, wanted)} needed)`;
+      jobs.push({
+        pair,
+        chosenAt,
+        promptIds,
+        genIds,
+        maxNew,
+        seed: deriveSeed(seed, 'rationale', pair.id, chosenAt, options.hint ? 'hint' : 'plain'),
+      });
     }
     if (reason) skipped.push({ id: pair.id, reason });
     else perPair.push({ pair, jobs });
@@ -99,20 +113,40 @@ export async function sampleRationales(ctx: JudgeContext, pairs: readonly PairLi
     // One native call per distinct length budget, so a pair's budget never depends on its neighbours.
     for (const maxNew of [...new Set(jobs.map((j) => j.maxNew))]) {
       const group = jobs.filter((j) => j.maxNew === maxNew);
-      const { results: out } = await ctx.model.generate(group.map((j) => ({ ids: j.genIds, n: k, seed: j.seed })), {
-        maxNewTokens: maxNew, temperature: options.temperature ?? RATIONALE_SAMPLING_DEFAULTS.temperature, topP: options.topP ?? RATIONALE_SAMPLING_DEFAULTS.topP, stopTokens: stop,
-        maxBatch: options.maxBatch ?? 64, signal: options.signal,
-      });
-      group.forEach((j, g) => samples.set(j, out[g]!.map((s) => {
-        const text = ctx.tokenizer.decode(s.tokens, { skipSpecialTokens: true });
-        const verdict = parseVerdict(text);
-        return {
-          chosenAt: j.chosenAt, ...(options.hint ? { hint: j.chosenAt } : {}), promptIds: j.promptIds, tokens: s.tokens, text, verdict,
-          agrees: verdict === null ? null : verdict === j.chosenAt, finishReason: s.finishReason, logprob: s.logprob,
-        };
-      })));
+      const { results: out } = await ctx.model.generate(
+        group.map((j) => ({ ids: j.genIds, n: k, seed: j.seed })),
+        {
+          maxNewTokens: maxNew,
+          temperature: options.temperature ?? RATIONALE_SAMPLING_DEFAULTS.temperature,
+          topP: options.topP ?? RATIONALE_SAMPLING_DEFAULTS.topP,
+          stopTokens: stop,
+          maxBatch: options.maxBatch ?? 64,
+          signal: options.signal,
+        },
+      );
+      group.forEach((j, g) =>
+        samples.set(
+          j,
+          out[g]!.map((s) => {
+            const text = ctx.tokenizer.decode(s.tokens, { skipSpecialTokens: true });
+            const verdict = parseVerdict(text);
+            return {
+              chosenAt: j.chosenAt,
+              ...(options.hint ? { hint: j.chosenAt } : {}),
+              promptIds: j.promptIds,
+              tokens: s.tokens,
+              text,
+              verdict,
+              agrees: verdict === null ? null : verdict === j.chosenAt,
+              finishReason: s.finishReason,
+              logprob: s.logprob,
+            };
+          }),
+        ),
+      );
     }
-    if (jobs.some((j) => samples.get(j)!.some((s) => s.finishReason === 'abort'))) throw Object.assign(new Error('sampling aborted'), { name: 'AbortError' });
+    if (jobs.some((j) => samples.get(j)!.some((s) => s.finishReason === 'abort')))
+      throw Object.assign(new Error('sampling aborted'), { name: 'AbortError' });
     for (const p of part) results.push({ pair: p.pair, samples: p.jobs.flatMap((j) => samples.get(j)!) });
     options.onProgress?.({ done: results.length, total: perPair.length });
   }
@@ -127,13 +161,17 @@ export interface CotJudgement extends Vote {
 /** CoT-GenRM: majority vote of the sampled verdicts (ties and no votes score 0.5). */
 export function voteOn(results: readonly PairSamples[]): CotJudgement[] {
   return results.map(({ pair, samples }) => ({
-    id: pair.id, ...(pair.subset === undefined ? {} : { subset: pair.subset }),
+    id: pair.id,
+    ...(pair.subset === undefined ? {} : { subset: pair.subset }),
     ...majorityVote(samples.map((s) => s.agrees)),
   }));
 }
 
-export async function judgeCot(ctx: JudgeContext, pairs: readonly PairLike[], options: SamplingOptions = {}): Promise<{ judgements: CotJudgement[]; samples: PairSamples[]; skipped: Skipped[] }> {
+export async function judgeCot(
+  ctx: JudgeContext,
+  pairs: readonly PairLike[],
+  options: SamplingOptions = {},
+): Promise<{ judgements: CotJudgement[]; samples: PairSamples[]; skipped: Skipped[] }> {
   const { results, skipped } = await sampleRationales(ctx, pairs, options);
   return { judgements: voteOn(results), samples: results, skipped };
 }
-

@@ -19,19 +19,37 @@ import { ADAMW_DEFAULTS, DPO_DEFAULTS, RATIONALIZER_LR, STAR_ITERATIONS } from '
 import { loadLanguageModel, type LanguageModel } from '../model/language-model.js';
 import type { PairLike, Skipped } from '../train/bt.js';
 import { scoreSequences } from '../train/forward.js';
-import { trainUnits, type TrainOutcome, type TrainProgress, type TrainSettings, type TrainUnit } from '../train/trainer.js';
+import {
+  trainUnits,
+  type TrainOutcome,
+  type TrainProgress,
+  type TrainSettings,
+  type TrainUnit,
+} from '../train/trainer.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { readJsonl } from '../util/jsonl.js';
 import { deriveSeed, shuffled } from '../util/random.js';
 import type { JudgeContext } from './judge.js';
 import { MT_BENCH_PAIRWISE, type JudgeTemplate } from './prompt.js';
 import { sampleRationales, type RationaleSample, type SamplingOptions } from './rationales.js';
-import { assertUniqueIds, claimRunFolder, exists, partialHistory, runFingerprint, saveCheckpoint, savePartial, utf8 } from './runs.js';
+import {
+  assertUniqueIds,
+  claimRunFolder,
+  exists,
+  partialHistory,
+  runFingerprint,
+  saveCheckpoint,
+  savePartial,
+  utf8,
+} from './runs.js';
 
 export type StarMode = 'sft' | 'dpo' | 'rationalizer';
 export const STAR_MODES: readonly StarMode[] = ['sft', 'dpo', 'rationalizer'];
 
-export type StarSampling = Pick<SamplingOptions, 'k' | 'positions' | 'temperature' | 'topP' | 'maxNewTokens' | 'maxBatch' | 'minNewTokens'>;
+export type StarSampling = Pick<
+  SamplingOptions,
+  'k' | 'positions' | 'temperature' | 'topP' | 'maxNewTokens' | 'maxBatch' | 'minNewTokens'
+>;
 
 export interface StarOptions {
   mode: StarMode;
@@ -124,26 +142,58 @@ export interface RationaleRecord {
   [extra: string]: unknown;
 }
 
-
 /** The disjoint part of the pairs that iteration `i` (1-based) trains on; part sizes differ by at most one. */
-export function starPart<T extends { id: string }>(pairs: readonly T[], iterations: number, i: number, seed: number): T[] {
+export function starPart<T extends { id: string }>(
+  pairs: readonly T[],
+  iterations: number,
+  i: number,
+  seed: number,
+): T[] {
   const order = shuffled(pairs, deriveSeed(seed, 'star-split'));
   return order.slice(Math.floor(((i - 1) * order.length) / iterations), Math.floor((i * order.length) / iterations));
 }
 
 /** Decides, per pair, which samples train and why the others do not. Pure, so it is tested on scripted samples. */
-export function selectRationales(mode: StarMode, pair: PairLike, samples: readonly RationaleSample[], hinted: readonly RationaleSample[] = []): RationaleRecord[] {
+export function selectRationales(
+  mode: StarMode,
+  pair: PairLike,
+  samples: readonly RationaleSample[],
+  hinted: readonly RationaleSample[] = [],
+): RationaleRecord[] {
   const record = (s: RationaleSample, kept: boolean, why: string, role?: RationaleRecord['role']): RationaleRecord => ({
-    pair_id: pair.id, ...(pair.subset === undefined ? {} : { subset: pair.subset }), chosen_at: s.chosenAt, ...(s.hint ? { hint: s.hint } : {}),
-    verdict: s.verdict, agrees: s.agrees, finish_reason: s.finishReason, kept, ...(role ? { role } : {}), why, text: s.text,
-    prompt_ids: Array.from(s.promptIds), tokens: Array.from(s.tokens),
+    pair_id: pair.id,
+    ...(pair.subset === undefined ? {} : { subset: pair.subset }),
+    chosen_at: s.chosenAt,
+    ...(s.hint ? { hint: s.hint } : {}),
+    verdict: s.verdict,
+    agrees: s.agrees,
+    finish_reason: s.finishReason,
+    kept,
+    ...(role ? { role } : {}),
+    why,
+    text: s.text,
+    prompt_ids: Array.from(s.promptIds),
+    tokens: Array.from(s.tokens),
   });
   const cut = (s: RationaleSample) => s.finishReason !== 'stop';
   const dropWhy = (s: RationaleSample) =>
-    cut(s) ? 'cut off before the end of turn (maxNewTokens)' : s.verdict === null ? 'no verdict' : s.agrees ? '' : 'verdict disagrees with the label';
+    cut(s)
+      ? 'cut off before the end of turn (maxNewTokens)'
+      : s.verdict === null
+        ? 'no verdict'
+        : s.agrees
+          ? ''
+          : 'verdict disagrees with the label';
   if (mode !== 'dpo') {
-    const out = samples.map((s) => (!cut(s) && s.agrees ? record(s, true, 'verdict agrees with the label', 'target') : record(s, false, dropWhy(s))));
-    for (const s of hinted) out.push(!cut(s) && s.agrees ? record(s, true, 'rationalized: verdict agrees with the hint; trained without the hint', 'target') : record(s, false, `rationalization dropped: ${dropWhy(s)}`));
+    const out = samples.map((s) =>
+      !cut(s) && s.agrees ? record(s, true, 'verdict agrees with the label', 'target') : record(s, false, dropWhy(s)),
+    );
+    for (const s of hinted)
+      out.push(
+        !cut(s) && s.agrees
+          ? record(s, true, 'rationalized: verdict agrees with the hint; trained without the hint', 'target')
+          : record(s, false, `rationalization dropped: ${dropWhy(s)}`),
+      );
     return out;
   }
   // DPO pairs a right and a wrong rationale shown the same way (same prompt): the j-th of each, in sample order.
@@ -153,17 +203,41 @@ export function selectRationales(mode: StarMode, pair: PairLike, samples: readon
     const right = here.filter((s) => !cut(s) && s.agrees === true);
     const wrong = here.filter((s) => !cut(s) && s.agrees === false);
     const n = Math.min(right.length, wrong.length);
-    right.forEach((s, j) => out.set(s, j < n ? record(s, true, 'DPO chosen: verdict agrees with the label', 'chosen') : record(s, false, 'verdict agrees, but no wrong rationale is left to pair it with')));
-    wrong.forEach((s, j) => out.set(s, j < n ? record(s, true, 'DPO rejected: verdict disagrees with the label', 'rejected') : record(s, false, 'verdict disagrees, but no right rationale is left to pair it with')));
+    right.forEach((s, j) =>
+      out.set(
+        s,
+        j < n
+          ? record(s, true, 'DPO chosen: verdict agrees with the label', 'chosen')
+          : record(s, false, 'verdict agrees, but no wrong rationale is left to pair it with'),
+      ),
+    );
+    wrong.forEach((s, j) =>
+      out.set(
+        s,
+        j < n
+          ? record(s, true, 'DPO rejected: verdict disagrees with the label', 'rejected')
+          : record(s, false, 'verdict disagrees, but no right rationale is left to pair it with'),
+      ),
+    );
   }
   return samples.map((s) => out.get(s) ?? record(s, false, dropWhy(s)));
 }
 
 // A rationale as a training sequence: its prompt, then the sampled tokens as targets.
-const recordSequence = (r: RationaleRecord) => ({ ids: Int32Array.from([...r.prompt_ids, ...r.tokens]), promptLength: r.prompt_ids.length });
+const recordSequence = (r: RationaleRecord) => ({
+  ids: Int32Array.from([...r.prompt_ids, ...r.tokens]),
+  promptLength: r.prompt_ids.length,
+});
 
-function unitsFrom(records: readonly RationaleRecord[], mode: StarMode): { sft: TrainUnit[]; dpo: Array<{ chosen: RationaleRecord; rejected: RationaleRecord }> } {
-  if (mode !== 'dpo') return { sft: records.filter((r) => r.role === 'target').map((r) => ({ sequences: [recordSequence(r)] })), dpo: [] };
+function unitsFrom(
+  records: readonly RationaleRecord[],
+  mode: StarMode,
+): { sft: TrainUnit[]; dpo: Array<{ chosen: RationaleRecord; rejected: RationaleRecord }> } {
+  if (mode !== 'dpo')
+    return {
+      sft: records.filter((r) => r.role === 'target').map((r) => ({ sequences: [recordSequence(r)] })),
+      dpo: [],
+    };
   const dpo: Array<{ chosen: RationaleRecord; rejected: RationaleRecord }> = [];
   const byKey = new Map<string, { c: RationaleRecord[]; r: RationaleRecord[] }>();
   for (const r of records) {
@@ -188,21 +262,45 @@ const aborted = (e: unknown) => (e as Error)?.name === 'AbortError';
 export async function runStar(options: StarOptions): Promise<StarResult> {
   const iterations = options.iterations ?? STAR_ITERATIONS;
   const chunkSize = options.chunkPairs ?? 16;
-  if (!(STAR_MODES as readonly string[]).includes(options.mode)) throw new RangeError(`mode: expected one of ${STAR_MODES.join(', ')}, got ${JSON.stringify(options.mode)}`);
-  if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError(`iterations: expected an integer >= 1, got ${iterations}`);
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError(`chunkPairs: expected an integer >= 1, got ${chunkSize}`);
-  if (options.pairs.length < iterations) throw new RangeError(`pairs: ${options.pairs.length} pairs cannot be split into ${iterations} iterations`);
+  if (!(STAR_MODES as readonly string[]).includes(options.mode))
+    throw new RangeError(`mode: expected one of ${STAR_MODES.join(', ')}, got ${JSON.stringify(options.mode)}`);
+  if (!Number.isInteger(iterations) || iterations < 1)
+    throw new RangeError(`iterations: expected an integer >= 1, got ${iterations}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < 1)
+    throw new RangeError(`chunkPairs: expected an integer >= 1, got ${chunkSize}`);
+  if (options.pairs.length < iterations)
+    throw new RangeError(`pairs: ${options.pairs.length} pairs cannot be split into ${iterations} iterations`);
   assertUniqueIds(options.pairs, 'runStar: pairs');
   const seed = options.seed ?? 0;
   const template = options.template ?? MT_BENCH_PAIRWISE;
-  const train: TrainSettings = { lr: options.mode === 'rationalizer' ? RATIONALIZER_LR : ADAMW_DEFAULTS.lr, seed, ...options.train };
+  const train: TrainSettings = {
+    lr: options.mode === 'rationalizer' ? RATIONALIZER_LR : ADAMW_DEFAULTS.lr,
+    seed,
+    ...options.train,
+  };
   const signal = options.signal;
   await mkdir(options.outDir, { recursive: true });
   const { mode, sampling, rationalizerSamples, dpo } = options;
-  await claimRunFolder(options.outDir, runFingerprint({
-    kind: 'star', mode, template: template.name, iterations, seed, sampling: sampling ?? {}, rationalizerSamples: rationalizerSamples ?? 1,
-    train: options.train ?? {}, dpo: dpo ?? {}, chunkPairs: chunkSize,
-  }, options.pairs, options.baseDir), 'STaR run');
+  await claimRunFolder(
+    options.outDir,
+    runFingerprint(
+      {
+        kind: 'star',
+        mode,
+        template: template.name,
+        iterations,
+        seed,
+        sampling: sampling ?? {},
+        rationalizerSamples: rationalizerSamples ?? 1,
+        train: options.train ?? {},
+        dpo: dpo ?? {},
+        chunkPairs: chunkSize,
+      },
+      options.pairs,
+      options.baseDir,
+    ),
+    'STaR run',
+  );
 
   const done: StarIteration[] = [];
   let current = options.baseDir;
@@ -223,7 +321,11 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
     const trained = await exists(checkpoint);
     const resumingTrain = !trained && (await exists(join(partial, 'optimizer.safetensors')));
     // The model this iteration works with: its own checkpoint once trained (evaluation), else where training stands.
-    const lm: LanguageModel = trained ? await loadLanguageModel(checkpoint) : resumingTrain ? await loadLanguageModel(partial, { optimizer: true }) : await loadLanguageModel(current);
+    const lm: LanguageModel = trained
+      ? await loadLanguageModel(checkpoint)
+      : resumingTrain
+        ? await loadLanguageModel(partial, { optimizer: true })
+        : await loadLanguageModel(current);
     const ctx: JudgeContext = { ...lm, template };
     try {
       // 1. Sampling, a chunk of pairs at a time, each chunk committed as a file of its own.
@@ -249,15 +351,28 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
             chunk.skipped.push(...sampled.skipped);
             let hinted = new Map<string, RationaleSample[]>();
             if (options.mode === 'rationalizer') {
-              const failed = sampled.results.filter((r) => !r.samples.some((x) => x.agrees && x.finishReason === 'stop')).map((r) => r.pair);
-              const h = await sampleRationales(ctx, failed, { ...sampling, k: rationalizerSamples ?? 1, hint: true, seed: iterSeed, signal });
+              const failed = sampled.results
+                .filter((r) => !r.samples.some((x) => x.agrees && x.finishReason === 'stop'))
+                .map((r) => r.pair);
+              const h = await sampleRationales(ctx, failed, {
+                ...sampling,
+                k: rationalizerSamples ?? 1,
+                hint: true,
+                seed: iterSeed,
+                signal,
+              });
               hinted = new Map(h.results.map((r) => [r.pair.id, r.samples]));
-              chunk.skipped.push(...h.skipped.map((x) => ({ id: x.id, reason: `rationalization skipped: ${x.reason}` })));
+              chunk.skipped.push(
+                ...h.skipped.map((x) => ({ id: x.id, reason: `rationalization skipped: ${x.reason}` })),
+              );
             }
             for (const { pair, samples } of sampled.results) {
               const hs = hinted.get(pair.id) ?? [];
               const recs = selectRationales(options.mode, pair, samples, hs);
-              if (options.annotate) recs.forEach((r, j) => Object.assign(r, options.annotate!(pair, j < samples.length ? samples[j]! : hs[j - samples.length]!)));
+              if (options.annotate)
+                recs.forEach((r, j) =>
+                  Object.assign(r, options.annotate!(pair, j < samples.length ? samples[j]! : hs[j - samples.length]!)),
+                );
               chunk.records.push(...recs);
             }
           } catch (e) {
@@ -269,8 +384,25 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
         }
         progress('sample', part.length, part.length);
         // skipped.json first: rationales.jsonl, written last, marks the sampling as finished.
-        await writeFileAtomic(skippedFile, utf8(JSON.stringify(all.flatMap((c) => c.skipped), null, 1) + '\n'));
-        await writeFileAtomic(rationales, utf8(all.flatMap((c) => c.records).map((r) => JSON.stringify(r) + '\n').join('')));
+        await writeFileAtomic(
+          skippedFile,
+          utf8(
+            JSON.stringify(
+              all.flatMap((c) => c.skipped),
+              null,
+              1,
+            ) + '\n',
+          ),
+        );
+        await writeFileAtomic(
+          rationales,
+          utf8(
+            all
+              .flatMap((c) => c.records)
+              .map((r) => JSON.stringify(r) + '\n')
+              .join(''),
+          ),
+        );
         await rm(chunks, { recursive: true, force: true });
       }
       const records = await readJsonl<RationaleRecord>(rationales, "delete the file to redo this iteration's sampling");
@@ -287,33 +419,59 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
           const seqs = dpoPairs.flatMap(({ chosen, rejected }) => [recordSequence(chosen), recordSequence(rejected)]);
           progress('reference', 0, seqs.length);
           try {
-            ref = Array.from((await scoreSequences(lm.model, seqs, { signal, onProgress: (d, t) => progress('reference', d, t) })).logps);
+            ref = Array.from(
+              (await scoreSequences(lm.model, seqs, { signal, onProgress: (d, t) => progress('reference', d, t) }))
+                .logps,
+            );
           } catch (e) {
             if (aborted(e)) return { aborted: true, iterations: done, finalDir: current };
             throw e;
           }
           await writeFileAtomic(refFile, utf8(JSON.stringify(ref) + '\n'));
         }
-        units = dpoPairs.map(({ chosen, rejected }, i) => ({ sequences: [recordSequence(chosen), recordSequence(rejected)], refLogps: [ref[2 * i]!, ref[2 * i + 1]!] as const }));
+        units = dpoPairs.map(({ chosen, rejected }, i) => ({
+          sequences: [recordSequence(chosen), recordSequence(rejected)],
+          refLogps: [ref[2 * i]!, ref[2 * i + 1]!] as const,
+        }));
       }
 
       // 3. Training (resumable), then the checkpoint, written whole before it is renamed into place.
       if (!trained) {
         let outcome: TrainOutcome | null = null;
         if (units.length > 0) {
-          const objective = options.mode === 'dpo' ? { type: 'dpo' as const, beta: dpo?.beta ?? DPO_DEFAULTS.beta, lossType: dpo?.lossType ?? DPO_DEFAULTS.lossType } : { type: 'sft' as const };
+          const objective =
+            options.mode === 'dpo'
+              ? {
+                  type: 'dpo' as const,
+                  beta: dpo?.beta ?? DPO_DEFAULTS.beta,
+                  lossType: dpo?.lossType ?? DPO_DEFAULTS.lossType,
+                }
+              : { type: 'sft' as const };
           const before = resumingTrain ? await partialHistory(partial) : [];
-          outcome = await trainUnits(lm.model, units, objective, train, { resume: resumingTrain, signal, onProgress: (t) => progress('train', t.step, t.totalSteps, t) });
+          outcome = await trainUnits(lm.model, units, objective, train, {
+            resume: resumingTrain,
+            signal,
+            onProgress: (t) => progress('train', t.step, t.totalSteps, t),
+          });
           outcome = { ...outcome, history: [...before, ...outcome.history] };
           if (outcome.aborted) {
             await savePartial(partial, lm, outcome.history);
             return { aborted: true, iterations: done, finalDir: current };
           }
         }
-        await saveCheckpoint(checkpoint, lm, { 'train.json': { units: units.length, ...(outcome ?? { totalSteps: 0, step: 0, aborted: false, history: [] }) } });
+        await saveCheckpoint(checkpoint, lm, {
+          'train.json': {
+            units: units.length,
+            ...(outcome ?? { totalSteps: 0, step: 0, aborted: false, history: [] }),
+          },
+        });
         await rm(partial, { recursive: true, force: true });
       }
-      const trainLog = JSON.parse(await readFile(join(checkpoint, 'train.json'), 'utf8')) as { units: number; totalSteps: number; history: Array<Record<string, number>> };
+      const trainLog = JSON.parse(await readFile(join(checkpoint, 'train.json'), 'utf8')) as {
+        units: number;
+        totalSteps: number;
+        history: Array<Record<string, number>>;
+      };
 
       // 4. Evaluation (of this iteration's checkpoint) and the iteration's summary.
       let evaluation: Record<string, unknown> | undefined;
@@ -339,8 +497,14 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
 }
 
 function summarize(
-  iteration: number, pairs: number, records: readonly RationaleRecord[], mode: StarMode,
-  trainLog: { units: number; totalSteps: number; history: Array<Record<string, number>> }, skipped: Skipped[], checkpoint: string, evaluation?: Record<string, unknown>,
+  iteration: number,
+  pairs: number,
+  records: readonly RationaleRecord[],
+  mode: StarMode,
+  trainLog: { units: number; totalSteps: number; history: Array<Record<string, number>> },
+  skipped: Skipped[],
+  checkpoint: string,
+  evaluation?: Record<string, unknown>,
 ): StarIteration {
   const plain = records.filter((r) => r.hint === undefined);
   const hinted = records.filter((r) => r.hint !== undefined);
@@ -350,16 +514,29 @@ function summarize(
   const tail = losses.slice(-Math.max(1, Math.ceil(losses.length / 10)));
   const hintSkipped = skipped.filter((s) => s.reason.startsWith('rationalization skipped')).length;
   return {
-    iteration, pairs, samples: plain.length, agreeing: agreeing.length,
+    iteration,
+    pairs,
+    samples: plain.length,
+    agreeing: agreeing.length,
     kept: records.filter((r) => r.kept).length,
     keepRate: plain.length ? plain.filter((r) => r.kept).length / plain.length : 0,
     pairsWithAgreeing: new Set(agreeing.map((r) => r.pair_id)).size,
     noVerdict: plain.filter((r) => r.verdict === null).length,
     cutOff: plain.filter((r) => r.finish_reason !== 'stop').length,
-    ...(mode === 'rationalizer' ? { rationalized: { attempted: new Set(hinted.map((r) => r.pair_id)).size + hintSkipped, rescued: new Set(hinted.filter((r) => r.kept).map((r) => r.pair_id)).size } } : {}),
+    ...(mode === 'rationalizer'
+      ? {
+          rationalized: {
+            attempted: new Set(hinted.map((r) => r.pair_id)).size + hintSkipped,
+            rescued: new Set(hinted.filter((r) => r.kept).map((r) => r.pair_id)).size,
+          },
+        }
+      : {}),
     ...(mode === 'dpo' ? { dpoPairs: trainLog.units } : {}),
-    trainUnits: trainLog.units, trainSteps: trainLog.totalSteps,
+    trainUnits: trainLog.units,
+    trainSteps: trainLog.totalSteps,
     trainLoss: tail.length ? tail.reduce((a, b) => a + b, 0) / tail.length : null,
-    skipped, ...(evaluation ? { eval: evaluation } : {}), checkpoint,
+    skipped,
+    ...(evaluation ? { eval: evaluation } : {}),
+    checkpoint,
   };
 }

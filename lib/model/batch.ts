@@ -31,11 +31,14 @@ export function packSequences(sequences: readonly SequenceInput[]): PackedBatch 
     for (let j = 0; j < s.ids.length; j++) ids[at + j] = s.ids[j]!;
     if (lossMask) {
       if (s.mask !== undefined) {
-        if (s.mask.length !== s.ids.length) throw new Error(`sequences[${i}].mask.length: expected ${s.ids.length}, got ${s.mask.length}`);
+        if (s.mask.length !== s.ids.length)
+          throw new Error(`sequences[${i}].mask.length: expected ${s.ids.length}, got ${s.mask.length}`);
         for (let j = 0; j < s.ids.length; j++) lossMask[at + j] = s.mask[j] ? 1 : 0;
       } else if (s.promptLength !== undefined) {
         if (!Number.isInteger(s.promptLength) || s.promptLength < 0 || s.promptLength > s.ids.length)
-          throw new Error(`sequences[${i}].promptLength: expected an integer in [0, ${s.ids.length}], got ${s.promptLength}`);
+          throw new Error(
+            `sequences[${i}].promptLength: expected an integer in [0, ${s.ids.length}], got ${s.promptLength}`,
+          );
         for (let j = Math.max(1, s.promptLength); j < s.ids.length; j++) lossMask[at + j] = 1;
       }
     }

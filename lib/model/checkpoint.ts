@@ -15,7 +15,19 @@
 // removed by the next save into the same place.
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { link, lstat, mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import {
+  link,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { native } from '../native.js';
 import { syncDir, tempFileWriter, writeFileAtomic } from '../util/atomic-write.js';
@@ -44,7 +56,9 @@ export class CheckpointId {
   readonly #hash = createHash('sha256');
   add(name: string, bytes: ArrayBufferView | string): this {
     this.#hash.update(`${name}\u0000${typeof bytes === 'string' ? bytes.length : bytes.byteLength}\u0000`);
-    this.#hash.update(typeof bytes === 'string' ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    this.#hash.update(
+      typeof bytes === 'string' ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+    );
     return this;
   }
   digest(): string {
@@ -62,12 +76,17 @@ export async function addFolderFiles(id: CheckpointId, folder: string): Promise<
 // Sibling names: .<name>.genrm-<kind>.<pid>.<hex> (save: a version being
 // written; old: the replaced version; lock: the writer's lock file).
 const SIBLING = /^\.(.+)\.genrm-(save|old)\.(\d+)\.[0-9a-f]+$/;
-const sibling = (name: string, kind: 'save' | 'old') => `.${name}.genrm-${kind}.${process.pid}.${randomBytes(6).toString('hex')}`;
+const sibling = (name: string, kind: 'save' | 'old') =>
+  `.${name}.genrm-${kind}.${process.pid}.${randomBytes(6).toString('hex')}`;
 const lockName = (name: string) => `.${name}.genrm-lock`;
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const isTempFile = (name: string) => tempFileWriter(name) !== undefined;
 
-const exists = (p: string) => lstat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  lstat(p).then(
+    () => true,
+    () => false,
+  );
 
 // Saves into one folder from this process run one after another.
 const queues = new Map<string, Promise<unknown>>();
@@ -80,7 +99,7 @@ const queues = new Map<string, Promise<unknown>>();
 async function takeLock(lock: string, dir: string): Promise<void> {
   const mine = `${process.pid} ${hostname()}\n`;
   const temp = `${lock}.${process.pid}.${randomBytes(6).toString('hex')}`;
-  await writeFile(temp, mine, { flag: 'wx' });  // private until linked; a dead writer's is removed by recoverFolder
+  await writeFile(temp, mine, { flag: 'wx' }); // private until linked; a dead writer's is removed by recoverFolder
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
@@ -93,13 +112,22 @@ async function takeLock(lock: string, dir: string): Promise<void> {
       const [pidText, host] = held.trim().split(' ');
       const pid = Number(pidText);
       if (host !== hostname()) {
-        throw new Error(`${dir}: a process on ${host} holds the save lock ${lock}; delete it if no save is running there`);
+        throw new Error(
+          `${dir}: a process on ${host} holds the save lock ${lock}; delete it if no save is running there`,
+        );
       }
       if (Number.isInteger(pid) && pid > 0 && processRuns(pid)) {
-        throw new Error(`${dir}: process ${pid} is saving a checkpoint into this folder (lock ${lock}); wait for it, or delete the lock if that process is not a genrm writer`);
+        throw new Error(
+          `${dir}: process ${pid} is saving a checkpoint into this folder (lock ${lock}); wait for it, or delete the lock if that process is not a genrm writer`,
+        );
       }
       const aside = `${lock}.dead.${process.pid}.${randomBytes(6).toString('hex')}`;
-      if (await rename(lock, aside).then(() => true, () => false)) {
+      if (
+        await rename(lock, aside).then(
+          () => true,
+          () => false,
+        )
+      ) {
         const moved = await readFile(aside, 'utf8').catch(() => '');
         if (moved !== held) {
           // Another process's fresh lock was moved: put it back; this save gives way.
@@ -125,7 +153,8 @@ async function takeLock(lock: string, dir: string): Promise<void> {
 export async function recoverFolder(dir: string, options: { clean?: boolean } = {}): Promise<void> {
   dir = resolve(dir);
   const clean = options.clean ?? true;
-  const parent = dirname(dir), name = basename(dir);
+  const parent = dirname(dir),
+    name = basename(dir);
   let entries: string[];
   try {
     entries = await readdir(parent);
@@ -167,7 +196,8 @@ export async function recoverFolder(dir: string, options: { clean?: boolean } = 
 async function carryOver(from: string, to: string, keep: (name: string) => boolean): Promise<void> {
   for (const e of await readdir(from, { withFileTypes: true })) {
     if (!keep(e.name) || isTempFile(e.name)) continue;
-    const src = join(from, e.name), dst = join(to, e.name);
+    const src = join(from, e.name),
+      dst = join(to, e.name);
     if (e.isDirectory()) {
       await mkdir(dst);
       await carryOver(src, dst, () => true);
@@ -194,7 +224,11 @@ export interface WriteFolderOptions {
  * returns the new version's id (CheckpointId); then the manifest
  * (checkpoint.json, listing what `write` wrote) is added and `dir` replaced atomically.
  */
-export async function writeCheckpointFolder(dir: string, write: (staging: string) => Promise<string>, options: WriteFolderOptions): Promise<string> {
+export async function writeCheckpointFolder(
+  dir: string,
+  write: (staging: string) => Promise<string>,
+  options: WriteFolderOptions,
+): Promise<string> {
   dir = resolve(dir);
   const previous = queues.get(dir) ?? Promise.resolve();
   const run = previous.catch(() => undefined).then(() => writeLocked(dir, write, options));
@@ -206,8 +240,13 @@ export async function writeCheckpointFolder(dir: string, write: (staging: string
   return run;
 }
 
-async function writeLocked(dir: string, write: (staging: string) => Promise<string>, options: WriteFolderOptions): Promise<string> {
-  const parent = dirname(dir), name = basename(dir);
+async function writeLocked(
+  dir: string,
+  write: (staging: string) => Promise<string>,
+  options: WriteFolderOptions,
+): Promise<string> {
+  const parent = dirname(dir),
+    name = basename(dir);
   await mkdir(parent, { recursive: true });
   const lock = join(parent, lockName(name));
   await takeLock(lock, dir);
@@ -275,7 +314,11 @@ export async function readManifest(dir: string): Promise<CheckpointManifest | un
  * reader never mixes files of two saves). First puts back a version that a
  * crash hid (recoverFolder), where it can; leftovers are the next save's to remove.
  */
-export async function readCheckpointFolder<T>(dir: string, read: (manifest: CheckpointManifest | undefined) => Promise<T>, dispose?: (value: T) => void): Promise<T> {
+export async function readCheckpointFolder<T>(
+  dir: string,
+  read: (manifest: CheckpointManifest | undefined) => Promise<T>,
+  dispose?: (value: T) => void,
+): Promise<T> {
   if (!(await exists(dir))) await recoverFolder(dir, { clean: false }).catch(() => undefined);
   for (let attempt = 0; ; attempt++) {
     const before = await readManifest(dir);
@@ -283,6 +326,7 @@ export async function readCheckpointFolder<T>(dir: string, read: (manifest: Chec
     const after = await readManifest(dir).catch(() => undefined);
     if (before?.id === after?.id) return value;
     dispose?.(value);
-    if (attempt >= 4) throw new Error(`${dir}: the checkpoint was replaced while it was read, five times in a row; try again`);
+    if (attempt >= 4)
+      throw new Error(`${dir}: the checkpoint was replaced while it was read, five times in a row; try again`);
   }
 }

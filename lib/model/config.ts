@@ -40,8 +40,10 @@ export class ConfigError extends Error {
 }
 
 const POSITIVE_INT = 'expected a positive integer';
-const positiveInt = () => z.number({ error: POSITIVE_INT }).int({ error: POSITIVE_INT }).positive({ error: POSITIVE_INT });
-const positiveNumber = () => z.number({ error: 'expected a positive number' }).positive({ error: 'expected a positive number' });
+const positiveInt = () =>
+  z.number({ error: POSITIVE_INT }).int({ error: POSITIVE_INT }).positive({ error: POSITIVE_INT });
+const positiveNumber = () =>
+  z.number({ error: 'expected a positive number' }).positive({ error: 'expected a positive number' });
 const bool = () => z.boolean({ error: 'expected true or false' });
 
 /** The fields genrm reads, with HF LlamaConfig's defaults where HF has one. */
@@ -61,8 +63,17 @@ export const llamaConfigSchema = z.looseObject({
 });
 
 const TYPED_FIELDS = [
-  'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads', 'num_key_value_heads', 'vocab_size',
-  'rope_theta', 'rms_norm_eps', 'max_position_embeddings', 'tie_word_embeddings', 'reward_head',
+  'hidden_size',
+  'intermediate_size',
+  'num_hidden_layers',
+  'num_attention_heads',
+  'num_key_value_heads',
+  'vocab_size',
+  'rope_theta',
+  'rms_norm_eps',
+  'max_position_embeddings',
+  'tie_word_embeddings',
+  'reward_head',
 ] as const satisfies ReadonlyArray<keyof LlamaConfig>;
 
 function describe(value: unknown): string {
@@ -103,8 +114,9 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
   }
   for (const field of ['attention_bias', 'mlp_bias'] as const) {
     const v = raw[field];
-    if (v === true) unsupported(source, field, v, 'genrm\'s linear layers have no bias; use false');
-    if (v !== undefined && v !== false) throw new ConfigError(source, `expected true or false, got ${describe(v)}`, field);
+    if (v === true) unsupported(source, field, v, "genrm's linear layers have no bias; use false");
+    if (v !== undefined && v !== false)
+      throw new ConfigError(source, `expected true or false, got ${describe(v)}`, field);
   }
   if (raw.hidden_act !== undefined && raw.hidden_act !== 'silu') {
     unsupported(source, 'hidden_act', raw.hidden_act, 'genrm\'s MLP is SwiGLU, which needs "silu"');
@@ -114,14 +126,24 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
   let input: Record<string, unknown> = raw;
   const rp = raw.rope_parameters;
   if (rp !== undefined && rp !== null) {
-    if (typeof rp !== 'object' || Array.isArray(rp)) throw new ConfigError(source, `expected an object or null, got ${describe(rp)}`, 'rope_parameters');
+    if (typeof rp !== 'object' || Array.isArray(rp))
+      throw new ConfigError(source, `expected an object or null, got ${describe(rp)}`, 'rope_parameters');
     const params = rp as Record<string, unknown>;
     if (params.rope_type !== undefined && params.rope_type !== 'default') {
-      unsupported(source, 'rope_parameters.rope_type', params.rope_type, 'genrm implements plain RoPE ("default") only');
+      unsupported(
+        source,
+        'rope_parameters.rope_type',
+        params.rope_type,
+        'genrm implements plain RoPE ("default") only',
+      );
     }
     if (params.rope_theta !== undefined) {
       if (raw.rope_theta !== undefined && raw.rope_theta !== params.rope_theta) {
-        throw new ConfigError(source, `expected the same value as rope_parameters.rope_theta (${describe(params.rope_theta)}), got ${describe(raw.rope_theta)}`, 'rope_theta');
+        throw new ConfigError(
+          source,
+          `expected the same value as rope_parameters.rope_theta (${describe(params.rope_theta)}), got ${describe(raw.rope_theta)}`,
+          'rope_theta',
+        );
       }
       input = { ...raw, rope_theta: params.rope_theta };
     }
@@ -137,23 +159,41 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
   const kvHeads = d.num_key_value_heads ?? d.num_attention_heads;
 
   if (d.hidden_size % d.num_attention_heads !== 0) {
-    throw new ConfigError(source, `expected a divisor of hidden_size (${d.hidden_size}), got ${d.num_attention_heads}`, 'num_attention_heads');
+    throw new ConfigError(
+      source,
+      `expected a divisor of hidden_size (${d.hidden_size}), got ${d.num_attention_heads}`,
+      'num_attention_heads',
+    );
   }
   if (d.num_attention_heads % kvHeads !== 0) {
-    throw new ConfigError(source, `expected a divisor of num_attention_heads (${d.num_attention_heads}), got ${kvHeads}`, 'num_key_value_heads');
+    throw new ConfigError(
+      source,
+      `expected a divisor of num_attention_heads (${d.num_attention_heads}), got ${kvHeads}`,
+      'num_key_value_heads',
+    );
   }
   const headDim = d.hidden_size / d.num_attention_heads;
   if (headDim % 2 !== 0) {
-    throw new ConfigError(source, `expected hidden_size / num_attention_heads to be even (RoPE rotates pairs of dimensions), ` +
-      `got ${d.hidden_size} / ${d.num_attention_heads} = ${headDim}`, 'hidden_size');
+    throw new ConfigError(
+      source,
+      `expected hidden_size / num_attention_heads to be even (RoPE rotates pairs of dimensions), ` +
+        `got ${d.hidden_size} / ${d.num_attention_heads} = ${headDim}`,
+      'hidden_size',
+    );
   }
   if (raw.head_dim !== undefined && raw.head_dim !== null && raw.head_dim !== headDim) {
-    unsupported(source, 'head_dim', raw.head_dim, `genrm requires head_dim = hidden_size / num_attention_heads = ${headDim}`);
+    unsupported(
+      source,
+      'head_dim',
+      raw.head_dim,
+      `genrm requires head_dim = hidden_size / num_attention_heads = ${headDim}`,
+    );
   }
 
   const extra: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
-    if (!(TYPED_FIELDS as readonly string[]).includes(key)) Object.defineProperty(extra, key, { value, enumerable: true, writable: true, configurable: true });
+    if (!(TYPED_FIELDS as readonly string[]).includes(key))
+      Object.defineProperty(extra, key, { value, enumerable: true, writable: true, configurable: true });
   }
   return {
     hidden_size: d.hidden_size,

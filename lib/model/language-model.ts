@@ -14,13 +14,19 @@ export interface LanguageModel {
 
 export async function loadLanguageModel(dir: string, options: LoadOptions = {}): Promise<LanguageModel> {
   // Tokenizer and model of one save: read again when a save landed in between.
-  const { tokenizer, model } = await readCheckpointFolder(dir, async () => ({
-    tokenizer: await loadTokenizer(join(dir, 'tokenizer.json')),
-    model: await Model.load(dir, options),
-  }), (lm) => lm.model.dispose());
+  const { tokenizer, model } = await readCheckpointFolder(
+    dir,
+    async () => ({
+      tokenizer: await loadTokenizer(join(dir, 'tokenizer.json')),
+      model: await Model.load(dir, options),
+    }),
+    (lm) => lm.model.dispose(),
+  );
   if (tokenizer.vocabSize > model.config.vocab_size) {
     model.dispose();
-    throw new Error(`${dir}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${model.config.vocab_size}`);
+    throw new Error(
+      `${dir}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${model.config.vocab_size}`,
+    );
   }
   return { model, tokenizer };
 }

@@ -7,7 +7,14 @@ import { ADAMW_DEFAULTS, DPO_DEFAULTS } from '../defaults.js';
 import type { NativeBuffer, NativeModel, NativeObjective } from '../binding.js';
 import { native, type Backend } from '../native.js';
 import type { PackedBatch } from './batch.js';
-import { CheckpointId, ID_METADATA, addFolderFiles, readCheckpointFolder, writeCheckpointFolder, type CheckpointManifest } from './checkpoint.js';
+import {
+  CheckpointId,
+  ID_METADATA,
+  addFolderFiles,
+  readCheckpointFolder,
+  writeCheckpointFolder,
+  type CheckpointManifest,
+} from './checkpoint.js';
 import { parseLlamaConfig, readConfig, writeConfig, type LlamaConfig } from './config.js';
 import { openSafetensors, writeSafetensors, type SafetensorsReader } from './safetensors.js';
 
@@ -165,7 +172,6 @@ export interface ParameterInfo {
   decay: boolean;
 }
 
-
 /**
  * The matrix arithmetic of a model on the GPU: 'bf16' rounds the operands of every
  * matrix product and attention score to bf16 (tensor cores, fp32 accumulation);
@@ -181,7 +187,9 @@ export function resolvePrecision(value: string | undefined): Precision {
   const v = (value ?? process.env.GENRM_PRECISION ?? '').trim().toLowerCase();
   if (v === '') return 'bf16';
   if ((PRECISIONS as readonly string[]).includes(v)) return v as Precision;
-  throw new Error(`${source}: expected one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(value ?? process.env.GENRM_PRECISION)}`);
+  throw new Error(
+    `${source}: expected one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(value ?? process.env.GENRM_PRECISION)}`,
+  );
 }
 
 /** How a model computes on the GPU; both are ignored on the CPU. */
@@ -218,7 +226,8 @@ interface DeviceSettings {
 
 function deviceSettings(options: DeviceOptions): DeviceSettings {
   const d = options.deterministic;
-  if (d !== undefined && typeof d !== 'boolean') throw new TypeError(`deterministic: expected a boolean, got ${JSON.stringify(d)}`);
+  if (d !== undefined && typeof d !== 'boolean')
+    throw new TypeError(`deterministic: expected a boolean, got ${JSON.stringify(d)}`);
   return { precision: resolvePrecision(options.precision), deterministic: d ?? true };
 }
 
@@ -236,7 +245,8 @@ export interface SaveOptions {
 // Files that belong to a model checkpoint even when a save does not write them:
 // a save without the optimizer must not leave an older save's optimizer state
 // beside its weights. Other files of the folder are carried over.
-const CHECKPOINT_FILE = /^(config\.json|model(-\d+-of-\d+)?\.safetensors|model\.safetensors\.index\.json|optimizer\.safetensors|adapter_model\.safetensors|adapter_config\.json)$/;
+const CHECKPOINT_FILE =
+  /^(config\.json|model(-\d+-of-\d+)?\.safetensors|model\.safetensors\.index\.json|optimizer\.safetensors|adapter_model\.safetensors|adapter_config\.json)$/;
 
 function nativeConfig(c: LlamaConfig): Record<string, unknown> {
   const init = c.extra?.initializer_range;
@@ -250,13 +260,17 @@ function optimizerSettings(options: OptimizerOptions): Required<OptimizerOptions
 
 // Indices are checked here, where they enter: an Int32Array would truncate 0.5 to 0.
 function pairsArray(pairs: ReadonlyArray<readonly [number, number]>): Int32Array {
-  if (!Array.isArray(pairs)) throw new TypeError(`pairs: expected an array of [chosen, rejected] index pairs, got ${typeof pairs}`);
+  if (!Array.isArray(pairs))
+    throw new TypeError(`pairs: expected an array of [chosen, rejected] index pairs, got ${typeof pairs}`);
   const out = new Int32Array(pairs.length * 2);
   pairs.forEach((pair, i) => {
-    if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError(`pairs[${i}]: expected [chosen, rejected], got ${JSON.stringify(pair)}`);
+    if (!Array.isArray(pair) || pair.length !== 2)
+      throw new TypeError(`pairs[${i}]: expected [chosen, rejected], got ${JSON.stringify(pair)}`);
     pair.forEach((v, j) => {
       if (!Number.isSafeInteger(v) || v < 0 || v > 0x7fffffff) {
-        throw new RangeError(`pairs[${i}].${j === 0 ? 'chosen' : 'rejected'}: expected a non-negative integer sequence index, got ${v}`);
+        throw new RangeError(
+          `pairs[${i}].${j === 0 ? 'chosen' : 'rejected'}: expected a non-negative integer sequence index, got ${v}`,
+        );
       }
       out[2 * i + j] = v;
     });
@@ -271,13 +285,28 @@ function nativeObjective(o: Objective | { type: 'none' }, lossScale = 1): Native
     case 'sft':
       return { type: o.type, lossScale };
     case 'dpo': {
-      const { beta = DPO_DEFAULTS.beta, labelSmoothing = DPO_DEFAULTS.labelSmoothing, lossType = DPO_DEFAULTS.lossType } = o;
-      return { type: 'dpo', pairs: pairsArray(o.pairs), refLogps: Float32Array.from(o.refLogps), beta, labelSmoothing, lossType, lossScale };
+      const {
+        beta = DPO_DEFAULTS.beta,
+        labelSmoothing = DPO_DEFAULTS.labelSmoothing,
+        lossType = DPO_DEFAULTS.lossType,
+      } = o;
+      return {
+        type: 'dpo',
+        pairs: pairsArray(o.pairs),
+        refLogps: Float32Array.from(o.refLogps),
+        beta,
+        labelSmoothing,
+        lossType,
+        lossScale,
+      };
     }
     case 'bt':
       return {
-        type: 'bt', pairs: pairsArray(o.pairs), margins: o.margins === undefined ? undefined : Float32Array.from(o.margins),
-        centerRewardsCoefficient: o.centerRewardsCoefficient ?? 0, lossScale,
+        type: 'bt',
+        pairs: pairsArray(o.pairs),
+        margins: o.margins === undefined ? undefined : Float32Array.from(o.margins),
+        centerRewardsCoefficient: o.centerRewardsCoefficient ?? 0,
+        lossScale,
       };
   }
 }
@@ -312,12 +341,22 @@ export class Model {
     return Model.#make(config, options.seed ?? 0, true, deviceSettings(options));
   }
 
-  static #make(config: LlamaConfig | Record<string, unknown>, seed: number, initialize: boolean, how: DeviceSettings): Model {
+  static #make(
+    config: LlamaConfig | Record<string, unknown>,
+    seed: number,
+    initialize: boolean,
+    how: DeviceSettings,
+  ): Model {
     const c = parseLlamaConfig(config, 'config');
     const engine = native();
     const Ctor = engine.binding.Model;
     // The loaded engine decides: the CUDA binary on a usable GPU keeps the model on the device.
-    return new Model(c, new Ctor(nativeConfig(c), seed, { initialize, device: engine.backend, ...how }), engine.backend, how);
+    return new Model(
+      c,
+      new Ctor(nativeConfig(c), seed, { initialize, device: engine.backend, ...how }),
+      engine.backend,
+      how,
+    );
   }
 
   /**
@@ -328,7 +367,11 @@ export class Model {
    */
   static async load(dir: string, options: LoadOptions = {}): Promise<Model> {
     // Read again when a save replaced the folder while it was read.
-    return readCheckpointFolder(dir, (manifest) => Model.#loadOnce(dir, options, manifest), (m) => m.dispose());
+    return readCheckpointFolder(
+      dir,
+      (manifest) => Model.#loadOnce(dir, options, manifest),
+      (m) => m.dispose(),
+    );
   }
 
   static async #loadOnce(dir: string, options: LoadOptions, manifest: CheckpointManifest | undefined): Promise<Model> {
@@ -341,14 +384,19 @@ export class Model {
       ? Model.#make({ ...config, reward_head: true }, options.seed ?? 0, true, how)
       : Model.#make(config, 0, false, how);
     try {
-      if (addHead && options.optimizer) throw new Error(`${dir}: rewardHead adds a new head, so there is no optimizer state to resume; load without optimizer`);
+      if (addHead && options.optimizer)
+        throw new Error(
+          `${dir}: rewardHead adds a new head, so there is no optimizer state to resume; load without optimizer`,
+        );
       const file = join(dir, 'model.safetensors');
       const reader = await openSafetensors(file);
       let id: string | undefined;
       try {
         id = reader.metadata[ID_METADATA];
         if (manifest && id !== manifest.id) {
-          throw new Error(`${file}: written by save ${id ?? '(none recorded)'}, but ${join(dir, 'checkpoint.json')} names save ${manifest.id}; the folder mixes two checkpoints (delete checkpoint.json to load the files as they are)`);
+          throw new Error(
+            `${file}: written by save ${id ?? '(none recorded)'}, but ${join(dir, 'checkpoint.json')} names save ${manifest.id}; the folder mixes two checkpoints (delete checkpoint.json to load the files as they are)`,
+          );
         }
         await model.#loadTensors(reader, file, '', 'params', addHead ? new Set(['score.weight']) : undefined);
       } finally {
@@ -362,12 +410,22 @@ export class Model {
     }
   }
 
-  async #loadTensors(reader: TensorSource, file: string, prefix: string, buffer: NativeBuffer, keepInitialised?: ReadonlySet<string>): Promise<void> {
+  async #loadTensors(
+    reader: TensorSource,
+    file: string,
+    prefix: string,
+    buffer: NativeBuffer,
+    keepInitialised?: ReadonlySet<string>,
+  ): Promise<void> {
     const expected = new Set(this.parameters.map((p) => prefix + p.name));
     for (const t of reader.tensors) {
       if (expected.has(t.name)) continue;
       // Tolerated extras: old HF checkpoints store RoPE's inv_freq; tied models may also store lm_head.
-      if (/\.rotary_emb\.inv_freq$/.test(t.name) || (this.config.tie_word_embeddings && t.name === prefix + 'lm_head.weight')) continue;
+      if (
+        /\.rotary_emb\.inv_freq$/.test(t.name) ||
+        (this.config.tie_word_embeddings && t.name === prefix + 'lm_head.weight')
+      )
+        continue;
       throw new Error(`${file}: unexpected tensor ${t.name} (not a parameter of this model's config)`);
     }
     for (const p of this.parameters) {
@@ -375,10 +433,13 @@ export class Model {
       const info = reader.get(prefix + p.name);
       if (!info) throw new Error(`${file}: missing tensor ${prefix + p.name} (shape [${p.shape.join(', ')}])`);
       if (info.shape.length !== p.shape.length || info.shape.some((s, i) => s !== p.shape[i]))
-        throw new Error(`${file}: tensor ${prefix + p.name}: expected shape [${p.shape.join(', ')}] from the config, got [${info.shape.join(', ')}]`);
+        throw new Error(
+          `${file}: tensor ${prefix + p.name}: expected shape [${p.shape.join(', ')}] from the config, got [${info.shape.join(', ')}]`,
+        );
       const data = await reader.readFloat32(prefix + p.name);
       const bad = data.findIndex((x) => !Number.isFinite(x));
-      if (bad >= 0) throw new Error(`${file}: tensor ${prefix + p.name}: element ${bad} is ${data[bad]}, expected a finite number`);
+      if (bad >= 0)
+        throw new Error(`${file}: tensor ${prefix + p.name}: element ${bad} is ${data[bad]}, expected a finite number`);
       this.#handle.write({ buffer, offset: p.offset, data });
     }
   }
@@ -388,17 +449,24 @@ export class Model {
     try {
       const id = reader.metadata[ID_METADATA];
       if (id !== weightsId) {
-        throw new Error(`${file}: optimizer state of save ${id ?? '(none recorded)'}, but the weights are of save ${weightsId ?? '(none recorded)'}; resuming from them would continue from the wrong moments and step`);
+        throw new Error(
+          `${file}: optimizer state of save ${id ?? '(none recorded)'}, but the weights are of save ${weightsId ?? '(none recorded)'}; resuming from them would continue from the wrong moments and step`,
+        );
       }
       await this.#loadTensors(new FilteredReader(reader, 'exp_avg.'), file, 'exp_avg.', 'adam_m');
       await this.#loadTensors(new FilteredReader(reader, 'exp_avg_sq.'), file, 'exp_avg_sq.', 'adam_v');
       const step = Number(reader.metadata.step);
-      if (!Number.isInteger(step) || step < 0) throw new Error(`${file}: metadata step: expected a non-negative integer, got ${JSON.stringify(reader.metadata.step)}`);
+      if (!Number.isInteger(step) || step < 0)
+        throw new Error(
+          `${file}: metadata step: expected a non-negative integer, got ${JSON.stringify(reader.metadata.step)}`,
+        );
       let rng: bigint;
       try {
         rng = BigInt(reader.metadata.rng_state ?? '');
       } catch {
-        throw new Error(`${file}: metadata rng_state: expected an unsigned 64-bit integer, got ${JSON.stringify(reader.metadata.rng_state)}`);
+        throw new Error(
+          `${file}: metadata rng_state: expected an unsigned 64-bit integer, got ${JSON.stringify(reader.metadata.rng_state)}`,
+        );
       }
       this.#handle.setState({ step, rngState: rng });
     } finally {
@@ -416,33 +484,44 @@ export class Model {
   save(dir: string, options: SaveOptions = {}): Promise<void> {
     return this.#enqueue(async () => {
       if (options.optimizer && this.#pendingGradients) {
-        throw new Error(`${dir}: not saved: this model holds gradients accumulated since its last optimizer step (computeGradients without optimizerStep), which a checkpoint does not store, so a run resumed from it would lose them; save after optimizerStep, or drop them with zeroGrad() first`);
+        throw new Error(
+          `${dir}: not saved: this model holds gradients accumulated since its last optimizer step (computeGradients without optimizerStep), which a checkpoint does not store, so a run resumed from it would lose them; save after optimizerStep, or drop them with zeroGrad() first`,
+        );
       }
-      await writeCheckpointFolder(dir, async (folder) => {
-        // The other files first: the id covers them, and the tensor files carry the id.
-        await options.extraFiles?.(folder);
-        const digest = new CheckpointId();
-        await addFolderFiles(digest, folder);
-        digest.add('config', JSON.stringify(this.config));
-        const read = (buffer: 'params' | 'adam_m' | 'adam_v', prefix: string) => this.parameters.map((p) => {
-          const data = this.#handle.read({ buffer, offset: p.offset, size: p.size });
-          digest.add(`${prefix}${p.name} [${p.shape.join(', ')}]`, data);
-          return { name: prefix + p.name, dtype: 'F32' as const, shape: p.shape, data };
-        });
-        const weights = read('params', '');
-        let optimizer: { tensors: typeof weights; metadata: Record<string, string> } | undefined;
-        if (options.optimizer) {
-          const state = this.#handle.state();
-          const metadata = { format: 'genrm-adamw', step: String(state.step), rng_state: state.rngState.toString() };
-          optimizer = { tensors: [...read('adam_m', 'exp_avg.'), ...read('adam_v', 'exp_avg_sq.')], metadata };
-          digest.add('optimizer metadata', JSON.stringify(metadata));
-        }
-        const id = digest.digest();
-        await writeConfig(folder, this.config);
-        await writeSafetensors(join(folder, 'model.safetensors'), weights, { format: 'pt', [ID_METADATA]: id });
-        if (optimizer) await writeSafetensors(join(folder, 'optimizer.safetensors'), optimizer.tensors, { ...optimizer.metadata, [ID_METADATA]: id });
-        return id;
-      }, { owns: (name) => CHECKPOINT_FILE.test(name) });
+      await writeCheckpointFolder(
+        dir,
+        async (folder) => {
+          // The other files first: the id covers them, and the tensor files carry the id.
+          await options.extraFiles?.(folder);
+          const digest = new CheckpointId();
+          await addFolderFiles(digest, folder);
+          digest.add('config', JSON.stringify(this.config));
+          const read = (buffer: 'params' | 'adam_m' | 'adam_v', prefix: string) =>
+            this.parameters.map((p) => {
+              const data = this.#handle.read({ buffer, offset: p.offset, size: p.size });
+              digest.add(`${prefix}${p.name} [${p.shape.join(', ')}]`, data);
+              return { name: prefix + p.name, dtype: 'F32' as const, shape: p.shape, data };
+            });
+          const weights = read('params', '');
+          let optimizer: { tensors: typeof weights; metadata: Record<string, string> } | undefined;
+          if (options.optimizer) {
+            const state = this.#handle.state();
+            const metadata = { format: 'genrm-adamw', step: String(state.step), rng_state: state.rngState.toString() };
+            optimizer = { tensors: [...read('adam_m', 'exp_avg.'), ...read('adam_v', 'exp_avg_sq.')], metadata };
+            digest.add('optimizer metadata', JSON.stringify(metadata));
+          }
+          const id = digest.digest();
+          await writeConfig(folder, this.config);
+          await writeSafetensors(join(folder, 'model.safetensors'), weights, { format: 'pt', [ID_METADATA]: id });
+          if (optimizer)
+            await writeSafetensors(join(folder, 'optimizer.safetensors'), optimizer.tensors, {
+              ...optimizer.metadata,
+              [ID_METADATA]: id,
+            });
+          return id;
+        },
+        { owns: (name) => CHECKPOINT_FILE.test(name) },
+      );
     });
   }
 
@@ -457,7 +536,13 @@ export class Model {
 
   #info(name: string): ParameterInfo {
     const p = this.#byName.get(name);
-    if (!p) throw new Error(`unknown parameter ${JSON.stringify(name)}; this model has ${this.parameters.map((x) => x.name).slice(0, 3).join(', ')}, ...`);
+    if (!p)
+      throw new Error(
+        `unknown parameter ${JSON.stringify(name)}; this model has ${this.parameters
+          .map((x) => x.name)
+          .slice(0, 3)
+          .join(', ')}, ...`,
+      );
     return p;
   }
 
@@ -476,7 +561,8 @@ export class Model {
   /** Overwrites one parameter (finite values, exact length). Queued behind running calls. */
   setParameter(name: string, data: Float32Array): Promise<void> {
     const p = this.#info(name);
-    if (data.length !== p.size) throw new Error(`${name}: expected ${p.size} values (shape [${p.shape.join(', ')}]), got ${data.length}`);
+    if (data.length !== p.size)
+      throw new Error(`${name}: expected ${p.size} values (shape [${p.shape.join(', ')}]), got ${data.length}`);
     return this.#enqueue(async () => this.#handle.write({ buffer: 'params', offset: p.offset, data }));
   }
 
@@ -502,9 +588,15 @@ export class Model {
    * the accumulated gradients; returns the loss and metrics. A NaN or infinite
    * loss rejects and leaves the gradients as they were.
    */
-  computeGradients(objective: Objective, batch: PackedBatch, options: { lossScale?: number } = {}): Promise<LossResult> {
+  computeGradients(
+    objective: Objective,
+    batch: PackedBatch,
+    options: { lossScale?: number } = {},
+  ): Promise<LossResult> {
     return this.#enqueue(async () => {
-      const { metrics, ...forward } = await this.#handle.run(batch, nativeObjective(objective, options.lossScale), { backward: true });
+      const { metrics, ...forward } = await this.#handle.run(batch, nativeObjective(objective, options.lossScale), {
+        backward: true,
+      });
       this.#pendingGradients = true;
       return { metrics, forward };
     });
@@ -552,15 +644,19 @@ export class Model {
     const opts = {
       ...rest,
       stopTokens: rest.stopTokens === undefined ? undefined : Int32Array.from(rest.stopTokens),
-      onToken: onToken === undefined ? undefined : (samples: Int32Array, tokens: Int32Array) => {
-        for (let k = 0; k < samples.length; k++) {
-          const [prompt, sample] = owner[samples[k]!]!;
-          onToken({ prompt, sample, token: tokens[k]! });
-        }
-      },
+      onToken:
+        onToken === undefined
+          ? undefined
+          : (samples: Int32Array, tokens: Int32Array) => {
+              for (let k = 0; k < samples.length; k++) {
+                const [prompt, sample] = owner[samples[k]!]!;
+                onToken({ prompt, sample, token: tokens[k]! });
+              }
+            },
     };
     return this.#enqueue(async () => {
-      if (signal?.aborted) throw Object.assign(new Error('generate: aborted before it started'), { name: 'AbortError' });
+      if (signal?.aborted)
+        throw Object.assign(new Error('generate: aborted before it started'), { name: 'AbortError' });
       const abort = () => this.#handle.cancel();
       signal?.addEventListener('abort', abort, { once: true });
       let out: { samples: Sample[]; cacheBytes: number };
@@ -620,7 +716,10 @@ type TensorSource = Pick<SafetensorsReader, 'tensors' | 'get' | 'readFloat32'>;
 
 // Presents the prefixed tensors of an optimizer file as a plain reader.
 class FilteredReader implements TensorSource {
-  constructor(private readonly inner: SafetensorsReader, private readonly prefix: string) {}
+  constructor(
+    private readonly inner: SafetensorsReader,
+    private readonly prefix: string,
+  ) {}
   get tensors() {
     return this.inner.tensors.filter((t) => t.name.startsWith(this.prefix));
   }

@@ -16,10 +16,21 @@ import type { AtomicWriteOptions } from '../util/atomic-write.js';
 
 /** Bytes per element of every dtype the format defines. */
 export const DTYPE_SIZES = {
-  BOOL: 1, U8: 1, I8: 1, F8_E4M3: 1, F8_E5M2: 1,
-  U16: 2, I16: 2, F16: 2, BF16: 2,
-  U32: 4, I32: 4, F32: 4,
-  U64: 8, I64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  U16: 2,
+  I16: 2,
+  F16: 2,
+  BF16: 2,
+  U32: 4,
+  I32: 4,
+  F32: 4,
+  U64: 8,
+  I64: 8,
+  F64: 8,
 } as const;
 export type SafetensorsDtype = keyof typeof DTYPE_SIZES;
 const DTYPES = Object.keys(DTYPE_SIZES) as SafetensorsDtype[];
@@ -183,7 +194,11 @@ interface ByteSource {
 const MAX_READ = 1 << 30;
 
 class FileSource implements ByteSource {
-  constructor(private readonly handle: FileHandle, readonly size: number, private readonly file: string) {}
+  constructor(
+    private readonly handle: FileHandle,
+    readonly size: number,
+    private readonly file: string,
+  ) {}
 
   async read(position: number, into: Uint8Array, what: string): Promise<void> {
     let done = 0;
@@ -191,8 +206,11 @@ class FileSource implements ByteSource {
       const length = Math.min(into.byteLength - done, MAX_READ);
       const { bytesRead } = await this.handle.read(into, done, length, position + done);
       if (bytesRead === 0) {
-        throw new SafetensorsError(this.file, `file ended at byte ${position + done} while reading ${what} ` +
-          `(expected ${into.byteLength} bytes from byte ${position}); was it truncated after it was opened?`);
+        throw new SafetensorsError(
+          this.file,
+          `file ended at byte ${position + done} while reading ${what} ` +
+            `(expected ${into.byteLength} bytes from byte ${position}); was it truncated after it was opened?`,
+        );
       }
       done += bytesRead;
     }
@@ -204,7 +222,10 @@ class FileSource implements ByteSource {
 }
 
 class MemorySource implements ByteSource {
-  constructor(private readonly bytes: Uint8Array, private readonly file: string) {}
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly file: string,
+  ) {}
 
   get size(): number {
     return this.bytes.byteLength;
@@ -212,7 +233,10 @@ class MemorySource implements ByteSource {
 
   async read(position: number, into: Uint8Array, what: string): Promise<void> {
     if (position + into.byteLength > this.bytes.byteLength) {
-      throw new SafetensorsError(this.file, `${what} runs past the end of the data (${position + into.byteLength} > ${this.bytes.byteLength})`);
+      throw new SafetensorsError(
+        this.file,
+        `${what} runs past the end of the data (${position + into.byteLength} > ${this.bytes.byteLength})`,
+      );
     }
     into.set(this.bytes.subarray(position, position + into.byteLength));
   }
@@ -249,9 +273,13 @@ function scanKeys(text: string, file: string): string[] {
         const raw = text.slice(i + 1, j);
         const key = raw.includes('\\') ? (JSON.parse(text.slice(i, j + 1)) as string) : raw;
         if (frame.keys.has(key)) {
-          if (stack.length === 1) throw new SafetensorsError(file, 'appears more than once in the header', { tensor: key });
-          throw new SafetensorsError(file, `duplicate key ${JSON.stringify(key)} in the header`,
-            frame.owner !== undefined ? { tensor: frame.owner } : {});
+          if (stack.length === 1)
+            throw new SafetensorsError(file, 'appears more than once in the header', { tensor: key });
+          throw new SafetensorsError(
+            file,
+            `duplicate key ${JSON.stringify(key)} in the header`,
+            frame.owner !== undefined ? { tensor: frame.owner } : {},
+          );
         }
         frame.keys.add(key);
         frame.expectKey = false;
@@ -262,7 +290,11 @@ function scanKeys(text: string, file: string): string[] {
       }
       i = j;
     } else if (c === 0x7b /* { */) {
-      stack.push({ keys: new Set(), expectKey: true, owner: stack.length === 1 ? lastTopKey : stack[stack.length - 1]?.owner });
+      stack.push({
+        keys: new Set(),
+        expectKey: true,
+        owner: stack.length === 1 ? lastTopKey : stack[stack.length - 1]?.owner,
+      });
     } else if (c === 0x5b /* [ */) {
       stack.push({ keys: undefined, expectKey: false, owner: stack[stack.length - 1]?.owner });
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
@@ -293,11 +325,15 @@ async function parseHeader(source: ByteSource, file: string, maxHeaderBytes: num
     throw new SafetensorsError(file, 'expected a positive header length, got 0', { field: 'header length' });
   }
   if (declared > BigInt(maxHeaderBytes)) {
-    throw new SafetensorsError(file, `expected at most ${maxHeaderBytes} bytes (maxHeaderBytes), got ${declared}`, { field: 'header length' });
+    throw new SafetensorsError(file, `expected at most ${maxHeaderBytes} bytes (maxHeaderBytes), got ${declared}`, {
+      field: 'header length',
+    });
   }
   const headerBytes = Number(declared);
   if (8 + headerBytes > size) {
-    throw new SafetensorsError(file, `header of ${headerBytes} bytes runs past the end of the ${size}-byte file`, { field: 'header length' });
+    throw new SafetensorsError(file, `header of ${headerBytes} bytes runs past the end of the ${size}-byte file`, {
+      field: 'header length',
+    });
   }
   const raw = new Uint8Array(headerBytes);
   await source.read(8, raw, 'the header');
@@ -334,28 +370,40 @@ async function parseHeader(source: ByteSource, file: string, maxHeaderBytes: num
 
   // The tensors must tile the data section: sorted by offsets, each starts where
   // the previous ended, the first at 0, the last at the end of the file.
-  const sorted = tensors.map((t, index) => ({ t, index }))
+  const sorted = tensors
+    .map((t, index) => ({ t, index }))
     .sort((a, b) => a.t.begin - b.t.begin || a.t.end - b.t.end || a.index - b.index)
     .map(({ t }) => t);
   let expected = 0;
   let previous: SafetensorsTensorInfo | undefined;
   for (const t of sorted) {
     if (t.begin < expected) {
-      throw new SafetensorsError(file, `[${t.begin}, ${t.end}] overlaps tensor ${JSON.stringify(previous?.name)} ` +
-        `at [${previous?.begin}, ${previous?.end}]; expected it to start at ${expected}`, { tensor: t.name, field: 'data_offsets' });
+      throw new SafetensorsError(
+        file,
+        `[${t.begin}, ${t.end}] overlaps tensor ${JSON.stringify(previous?.name)} ` +
+          `at [${previous?.begin}, ${previous?.end}]; expected it to start at ${expected}`,
+        { tensor: t.name, field: 'data_offsets' },
+      );
     }
     if (t.begin > expected) {
-      throw new SafetensorsError(file, `[${t.begin}, ${t.end}] leaves a hole: expected it to start at ${expected}` +
-        (previous ? `, where tensor ${JSON.stringify(previous.name)} ends` : ', the start of the data section') +
-        `, got ${t.begin}`, { tensor: t.name, field: 'data_offsets' });
+      throw new SafetensorsError(
+        file,
+        `[${t.begin}, ${t.end}] leaves a hole: expected it to start at ${expected}` +
+          (previous ? `, where tensor ${JSON.stringify(previous.name)} ends` : ', the start of the data section') +
+          `, got ${t.begin}`,
+        { tensor: t.name, field: 'data_offsets' },
+      );
     }
     expected = t.end;
     previous = t;
   }
   if (expected !== dataSize) {
-    throw new SafetensorsError(file, `expected the tensors to end at the end of the file (data section of ${dataSize} bytes), ` +
-      `but they end at ${expected}: ${dataSize - expected} trailing bytes belong to no tensor`,
-      previous ? { tensor: previous.name, field: 'data_offsets' } : { field: 'data_offsets' });
+    throw new SafetensorsError(
+      file,
+      `expected the tensors to end at the end of the file (data section of ${dataSize} bytes), ` +
+        `but they end at ${expected}: ${dataSize - expected} trailing bytes belong to no tensor`,
+      previous ? { tensor: previous.name, field: 'data_offsets' } : { field: 'data_offsets' },
+    );
   }
   return { headerBytes, tensors: sorted, metadata };
 }
@@ -380,7 +428,11 @@ function parseMetadata(value: unknown, file: string): Record<string, string> {
 function parseEntry(name: string, entry: unknown, dataSize: number, file: string): SafetensorsTensorInfo {
   const where = (field?: string) => (field === undefined ? { tensor: name } : { tensor: name, field });
   if (!isObject(entry)) {
-    throw new SafetensorsError(file, `expected an object with dtype, shape and data_offsets, got ${describe(entry)}`, where());
+    throw new SafetensorsError(
+      file,
+      `expected an object with dtype, shape and data_offsets, got ${describe(entry)}`,
+      where(),
+    );
   }
   const dtype = entry.dtype;
   if (typeof dtype !== 'string' || !Object.hasOwn(DTYPE_SIZES, dtype)) {
@@ -388,11 +440,19 @@ function parseEntry(name: string, entry: unknown, dataSize: number, file: string
   }
   const shape = entry.shape;
   if (!Array.isArray(shape) || !shape.every(isNonNegativeInt)) {
-    throw new SafetensorsError(file, `expected an array of non-negative integers, got ${describe(shape)}`, where('shape'));
+    throw new SafetensorsError(
+      file,
+      `expected an array of non-negative integers, got ${describe(shape)}`,
+      where('shape'),
+    );
   }
   const offsets = entry.data_offsets;
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegativeInt)) {
-    throw new SafetensorsError(file, `expected [begin, end], two non-negative integers, got ${describe(offsets)}`, where('data_offsets'));
+    throw new SafetensorsError(
+      file,
+      `expected [begin, end], two non-negative integers, got ${describe(offsets)}`,
+      where('data_offsets'),
+    );
   }
   const [begin, end] = offsets as [number, number];
   if (begin > end) {
@@ -403,11 +463,19 @@ function parseEntry(name: string, entry: unknown, dataSize: number, file: string
   const numel = (shape as number[]).reduce((n, d) => n * BigInt(d), 1n);
   const bytes = numel * BigInt(elementSize);
   if (bytes !== BigInt(end - begin)) {
-    throw new SafetensorsError(file, `expected ${bytes} bytes (shape ${JSON.stringify(shape)}, ${numel} elements of ${elementSize} bytes for ${dtype}), ` +
-      `got ${end - begin} ([${begin}, ${end}])`, where('data_offsets'));
+    throw new SafetensorsError(
+      file,
+      `expected ${bytes} bytes (shape ${JSON.stringify(shape)}, ${numel} elements of ${elementSize} bytes for ${dtype}), ` +
+        `got ${end - begin} ([${begin}, ${end}])`,
+      where('data_offsets'),
+    );
   }
   if (end > dataSize) {
-    throw new SafetensorsError(file, `[${begin}, ${end}] runs past the end of the data section, which holds ${dataSize} bytes`, where('data_offsets'));
+    throw new SafetensorsError(
+      file,
+      `[${begin}, ${end}] runs past the end of the data section, which holds ${dataSize} bytes`,
+      where('data_offsets'),
+    );
   }
   return { name, dtype: dtype as SafetensorsDtype, shape: [...(shape as number[])], begin, end };
 }
@@ -442,18 +510,24 @@ class Reader implements SafetensorsReader {
   private lookup(name: string): SafetensorsTensorInfo {
     if (this.closed) throw new SafetensorsError(this.file, 'the reader is closed', { tensor: name });
     const t = this.byName.get(name);
-    if (!t) throw new SafetensorsError(this.file, `no such tensor (the file has ${this.tensors.length})`, { tensor: name });
+    if (!t)
+      throw new SafetensorsError(this.file, `no such tensor (the file has ${this.tensors.length})`, { tensor: name });
     return t;
   }
 
   private checkAllocation(t: SafetensorsTensorInfo, bytes: number, what: string): void {
     if (bytes > bufferConstants.MAX_LENGTH) {
-      throw new SafetensorsError(this.file, `${what} needs ${bytes} bytes, more than the ${bufferConstants.MAX_LENGTH} one array can hold`, { tensor: t.name });
+      throw new SafetensorsError(
+        this.file,
+        `${what} needs ${bytes} bytes, more than the ${bufferConstants.MAX_LENGTH} one array can hold`,
+        { tensor: t.name },
+      );
     }
   }
 
   private async fill(t: SafetensorsTensorInfo, into: Uint8Array): Promise<void> {
-    if (into.byteLength > 0) await this.source.read(this.dataOffset + t.begin, into, `tensor ${JSON.stringify(t.name)}`);
+    if (into.byteLength > 0)
+      await this.source.read(this.dataOffset + t.begin, into, `tensor ${JSON.stringify(t.name)}`);
   }
 
   async readRaw(name: string): Promise<Uint8Array> {
@@ -493,8 +567,11 @@ class Reader implements SafetensorsReader {
         return new Float32Array(wide);
       }
       default:
-        throw new SafetensorsError(this.file, `readFloat32 supports ${FLOAT32_READABLE.join(', ')}, got ${t.dtype}; use readRaw`,
-          { tensor: t.name, field: 'dtype' });
+        throw new SafetensorsError(
+          this.file,
+          `readFloat32 supports ${FLOAT32_READABLE.join(', ')}, got ${t.dtype}; use readRaw`,
+          { tensor: t.name, field: 'dtype' },
+        );
     }
   }
 
@@ -513,7 +590,11 @@ function maxHeaderOption(options: SafetensorsOpenOptions): number {
   return max;
 }
 
-async function openSource(source: ByteSource, file: string, options: SafetensorsOpenOptions): Promise<SafetensorsReader> {
+async function openSource(
+  source: ByteSource,
+  file: string,
+  options: SafetensorsOpenOptions,
+): Promise<SafetensorsReader> {
   try {
     const header = await parseHeader(source, file, maxHeaderOption(options));
     return new Reader(source, file, header.headerBytes, header.tensors, header.metadata);
@@ -547,7 +628,11 @@ export async function openSafetensors(path: string, options: SafetensorsOpenOpti
  * validation; `name` stands for the file in error messages. For tests (the fuzz
  * test opens thousands of mutants without touching the disk).
  */
-export async function openSafetensorsBytes(bytes: Uint8Array, name = '<memory>', options: SafetensorsOpenOptions = {}): Promise<SafetensorsReader> {
+export async function openSafetensorsBytes(
+  bytes: Uint8Array,
+  name = '<memory>',
+  options: SafetensorsOpenOptions = {},
+): Promise<SafetensorsReader> {
   return openSource(new MemorySource(bytes, name), name, options);
 }
 
@@ -572,27 +657,54 @@ const WRITE_DTYPES: readonly string[] = ['F32', 'BF16', 'F16'];
 function tensorBytes(t: SafetensorsWriteTensor, file: string): Uint8Array {
   const where = (field: string) => ({ tensor: t.name, field });
   if (!WRITE_DTYPES.includes(t.dtype)) {
-    throw new SafetensorsError(file, `expected one of ${WRITE_DTYPES.join(', ')}, got ${describe(t.dtype)}`, where('dtype'));
+    throw new SafetensorsError(
+      file,
+      `expected one of ${WRITE_DTYPES.join(', ')}, got ${describe(t.dtype)}`,
+      where('dtype'),
+    );
   }
   if (!Array.isArray(t.shape) || !t.shape.every(isNonNegativeInt)) {
-    throw new SafetensorsError(file, `expected an array of non-negative integers, got ${describe(t.shape)}`, where('shape'));
+    throw new SafetensorsError(
+      file,
+      `expected an array of non-negative integers, got ${describe(t.shape)}`,
+      where('shape'),
+    );
   }
   const size = DTYPE_SIZES[t.dtype];
   const numel = t.shape.reduce((n, d) => n * BigInt(d), 1n);
   const data = t.data;
-  const kind = data instanceof Float32Array ? 'Float32Array' : data instanceof Uint16Array ? 'Uint16Array' : data instanceof Uint8Array ? 'Uint8Array' : undefined;
+  const kind =
+    data instanceof Float32Array
+      ? 'Float32Array'
+      : data instanceof Uint16Array
+        ? 'Uint16Array'
+        : data instanceof Uint8Array
+          ? 'Uint8Array'
+          : undefined;
   if (kind === undefined) {
-    throw new SafetensorsError(file, `expected a Float32Array, Uint16Array or Uint8Array, got ${Object.prototype.toString.call(data)}`, where('data'));
+    throw new SafetensorsError(
+      file,
+      `expected a Float32Array, Uint16Array or Uint8Array, got ${Object.prototype.toString.call(data)}`,
+      where('data'),
+    );
   }
   const expectedKind = t.dtype === 'F32' ? 'Float32Array' : 'Uint16Array';
   if (kind !== 'Uint8Array' && kind !== expectedKind) {
-    throw new SafetensorsError(file, `expected a ${expectedKind} (or a Uint8Array of raw bytes) for ${t.dtype}, got a ${kind}` +
-      (t.dtype === 'BF16' && kind === 'Float32Array' ? '; convert it with float32ToBf16' : ''), where('data'));
+    throw new SafetensorsError(
+      file,
+      `expected a ${expectedKind} (or a Uint8Array of raw bytes) for ${t.dtype}, got a ${kind}` +
+        (t.dtype === 'BF16' && kind === 'Float32Array' ? '; convert it with float32ToBf16' : ''),
+      where('data'),
+    );
   }
   const elements = kind === 'Uint8Array' ? numel * BigInt(size) : numel;
   if (BigInt(data.length) !== elements) {
-    throw new SafetensorsError(file, `expected ${elements} ${kind === 'Uint8Array' ? 'bytes' : 'elements'} for shape ${JSON.stringify(t.shape)} ` +
-      `of ${t.dtype}, got ${data.length}`, where('data'));
+    throw new SafetensorsError(
+      file,
+      `expected ${elements} ${kind === 'Uint8Array' ? 'bytes' : 'elements'} for shape ${JSON.stringify(t.shape)} ` +
+        `of ${t.dtype}, got ${data.length}`,
+      where('data'),
+    );
   }
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (LITTLE_ENDIAN || kind === 'Uint8Array') return bytes;
@@ -618,11 +730,15 @@ export async function writeSafetensors(
   const chunks: Uint8Array[] = [];
   if (metadata !== undefined) {
     if (!isObject(metadata)) {
-      throw new SafetensorsError(path, `expected an object of strings, got ${describe(metadata)}`, { field: METADATA_KEY });
+      throw new SafetensorsError(path, `expected an object of strings, got ${describe(metadata)}`, {
+        field: METADATA_KEY,
+      });
     }
     for (const [key, value] of Object.entries(metadata)) {
       if (typeof value !== 'string') {
-        throw new SafetensorsError(path, `expected a string, got ${describe(value)}`, { field: `${METADATA_KEY}.${key}` });
+        throw new SafetensorsError(path, `expected a string, got ${describe(value)}`, {
+          field: `${METADATA_KEY}.${key}`,
+        });
       }
     }
     entries.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(metadata)}`);
@@ -630,20 +746,31 @@ export async function writeSafetensors(
   let offset = 0;
   for (const t of tensors) {
     if (typeof t.name !== 'string' || t.name === '' || t.name === METADATA_KEY) {
-      throw new SafetensorsError(path, `expected a non-empty string other than ${JSON.stringify(METADATA_KEY)}, got ${describe(t.name)}`, { field: 'name' });
+      throw new SafetensorsError(
+        path,
+        `expected a non-empty string other than ${JSON.stringify(METADATA_KEY)}, got ${describe(t.name)}`,
+        { field: 'name' },
+      );
     }
-    if (names.has(t.name)) throw new SafetensorsError(path, 'appears more than once; tensor names must be unique', { tensor: t.name });
+    if (names.has(t.name))
+      throw new SafetensorsError(path, 'appears more than once; tensor names must be unique', { tensor: t.name });
     names.add(t.name);
     const bytes = tensorBytes(t, path);
     // Built by hand, not from an object: JSON.stringify would move integer-like names first.
-    entries.push(`${JSON.stringify(t.name)}:${JSON.stringify({ dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] })}`);
+    entries.push(
+      `${JSON.stringify(t.name)}:${JSON.stringify({ dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] })}`,
+    );
     offset += bytes.byteLength;
     chunks.push(bytes);
   }
   const json = new TextEncoder().encode(`{${entries.join(',')}}`);
   const padded = json.byteLength + ((8 - ((8 + json.byteLength) % 8)) % 8);
   if (padded > DEFAULT_MAX_HEADER_BYTES) {
-    throw new SafetensorsError(path, `header of ${padded} bytes exceeds the ${DEFAULT_MAX_HEADER_BYTES}-byte limit readers apply`, { field: 'header' });
+    throw new SafetensorsError(
+      path,
+      `header of ${padded} bytes exceeds the ${DEFAULT_MAX_HEADER_BYTES}-byte limit readers apply`,
+      { field: 'header' },
+    );
   }
   const head = new Uint8Array(8 + padded).fill(0x20);
   new DataView(head.buffer).setBigUint64(0, BigInt(padded), true);

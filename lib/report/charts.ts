@@ -58,7 +58,8 @@ const HEIGHT = 300;
 const firstSeen = <T>(values: readonly T[]): T[] => [...new Set(values)];
 
 function checkFinite(where: string, i: number, name: string, v: unknown): void {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${where}: data[${i}].${name} must be a finite number, got ${v}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new Error(`${where}: data[${i}].${name} must be a finite number, got ${v}`);
 }
 
 function checkCommon(where: string, title: string, n: number, yDomain: [number, number] | undefined): void {
@@ -88,7 +89,8 @@ export async function barChartSvg(options: BarChartOptions): Promise<string> {
   checkCommon(where, options.title, data.length, options.yDomain);
   data.forEach((d, i) => {
     checkFinite(where, i, 'value', d.value);
-    if ((d.low === undefined) !== (d.high === undefined)) throw new Error(`${where}: data[${i}] has only one of low and high`);
+    if ((d.low === undefined) !== (d.high === undefined))
+      throw new Error(`${where}: data[${i}] has only one of low and high`);
     if (d.low !== undefined) {
       checkFinite(where, i, 'low', d.low);
       checkFinite(where, i, 'high', d.high);
@@ -96,9 +98,20 @@ export async function barChartSvg(options: BarChartOptions): Promise<string> {
   });
   const groups = firstSeen(data.map((d) => d.group));
   const series = firstSeen(data.map((d) => d.series));
-  const x = { field: 'group', type: 'nominal', sort: groups, title: options.xTitle ?? null, axis: { labelAngle: 0 } } as const;
+  const x = {
+    field: 'group',
+    type: 'nominal',
+    sort: groups,
+    title: options.xTitle ?? null,
+    axis: { labelAngle: 0 },
+  } as const;
   const xOffset = { field: 'series', type: 'nominal', sort: series, scale: { domain: series } } as const;
-  const y = { field: 'value', type: 'quantitative', axis: yAxis(options.yTitle, options.yFormat), scale: yScale(options.yDomain) } as const;
+  const y = {
+    field: 'value',
+    type: 'quantitative',
+    axis: yAxis(options.yTitle, options.yFormat),
+    scale: yScale(options.yDomain),
+  } as const;
   const errors = data.filter((d) => d.low !== undefined);
   const spec: TopLevelSpec = {
     title: options.title,
@@ -110,19 +123,32 @@ export async function barChartSvg(options: BarChartOptions): Promise<string> {
       {
         mark: 'bar',
         encoding: {
-          x, xOffset, y,
-          color: { field: 'series', type: 'nominal', sort: series, scale: { domain: series }, title: options.seriesTitle ?? 'Method' },
+          x,
+          xOffset,
+          y,
+          color: {
+            field: 'series',
+            type: 'nominal',
+            sort: series,
+            scale: { domain: series },
+            title: options.seriesTitle ?? 'Method',
+          },
         },
       },
-      ...(errors.length > 0 ? [{
-        transform: [{ filter: 'isValid(datum.low)' }],
-        mark: { type: 'rule' as const, color: 'black', strokeWidth: 1.5 },
-        encoding: {
-          x, xOffset,
-          y: { field: 'low', type: 'quantitative' as const, scale: yScale(options.yDomain) },
-          y2: { field: 'high' },
-        },
-      }] : []),
+      ...(errors.length > 0
+        ? [
+            {
+              transform: [{ filter: 'isValid(datum.low)' }],
+              mark: { type: 'rule' as const, color: 'black', strokeWidth: 1.5 },
+              encoding: {
+                x,
+                xOffset,
+                y: { field: 'low', type: 'quantitative' as const, scale: yScale(options.yDomain) },
+                y2: { field: 'high' },
+              },
+            },
+          ]
+        : []),
     ],
     config: { view: { stroke: null } },
   };
@@ -135,17 +161,31 @@ export async function lineChartSvg(options: LineChartOptions): Promise<string> {
   const { data } = options;
   checkCommon(where, options.title, data.length, options.yDomain);
   const numeric = data.every((d) => typeof d.x === 'number');
-  if (!numeric && data.some((d) => typeof d.x === 'number')) throw new Error(`${where}: x values mix numbers and strings`);
+  if (!numeric && data.some((d) => typeof d.x === 'number'))
+    throw new Error(`${where}: x values mix numbers and strings`);
   data.forEach((d, i) => {
     checkFinite(where, i, 'value', d.value);
     if (numeric) checkFinite(where, i, 'x', d.x);
-    else if (typeof d.x !== 'string') throw new Error(`${where}: data[${i}].x must be a number or a string, got ${d.x}`);
+    else if (typeof d.x !== 'string')
+      throw new Error(`${where}: data[${i}].x must be a number or a string, got ${d.x}`);
   });
   const series = firstSeen(data.map((d) => d.series));
   const integers = numeric && data.every((d) => Number.isInteger(d.x));
   const x = numeric
-    ? { field: 'x', type: 'quantitative', title: options.xTitle, axis: integers ? { tickMinStep: 1, format: 'd' } : {}, scale: { zero: false } } as const
-    : { field: 'x', type: 'ordinal', title: options.xTitle, sort: firstSeen(data.map((d) => d.x as string)), axis: { labelAngle: 0 } } as const;
+    ? ({
+        field: 'x',
+        type: 'quantitative',
+        title: options.xTitle,
+        axis: integers ? { tickMinStep: 1, format: 'd' } : {},
+        scale: { zero: false },
+      } as const)
+    : ({
+        field: 'x',
+        type: 'ordinal',
+        title: options.xTitle,
+        sort: firstSeen(data.map((d) => d.x as string)),
+        axis: { labelAngle: 0 },
+      } as const);
   const spec: TopLevelSpec = {
     title: options.title,
     width: WIDTH,
@@ -154,8 +194,19 @@ export async function lineChartSvg(options: LineChartOptions): Promise<string> {
     mark: { type: 'line', point: true },
     encoding: {
       x,
-      y: { field: 'value', type: 'quantitative', axis: yAxis(options.yTitle, options.yFormat), scale: yScale(options.yDomain) },
-      color: { field: 'series', type: 'nominal', sort: series, scale: { domain: series }, title: options.seriesTitle ?? 'Method' },
+      y: {
+        field: 'value',
+        type: 'quantitative',
+        axis: yAxis(options.yTitle, options.yFormat),
+        scale: yScale(options.yDomain),
+      },
+      color: {
+        field: 'series',
+        type: 'nominal',
+        sort: series,
+        scale: { domain: series },
+        title: options.seriesTitle ?? 'Method',
+      },
     },
     config: { view: { stroke: null } },
   };

@@ -27,8 +27,12 @@ const CHART_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 export async function writeReport(dir: string, report: Report, options: WriteReportOptions = {}): Promise<string[]> {
   const charts = Object.entries(report.charts ?? {});
   for (const [name, svg] of charts) {
-    if (!CHART_NAME.test(name)) throw new Error(`writeReport: chart name ${JSON.stringify(name)} must match ${CHART_NAME} (it becomes charts/<name>.svg)`);
-    if (typeof svg !== 'string' || !svg.trimStart().startsWith('<svg')) throw new Error(`writeReport: chart ${JSON.stringify(name)} is not SVG text`);
+    if (!CHART_NAME.test(name))
+      throw new Error(
+        `writeReport: chart name ${JSON.stringify(name)} must match ${CHART_NAME} (it becomes charts/<name>.svg)`,
+      );
+    if (typeof svg !== 'string' || !svg.trimStart().startsWith('<svg'))
+      throw new Error(`writeReport: chart ${JSON.stringify(name)} is not SVG text`);
   }
   const json = JSON.stringify(report.json, null, 2);
   if (json === undefined) throw new Error('writeReport: json is not serializable');
@@ -36,7 +40,8 @@ export async function writeReport(dir: string, report: Report, options: WriteRep
   // Charts the markdown does not already show get a section of their own.
   let markdown = report.markdown.endsWith('\n') ? report.markdown : `${report.markdown}\n`;
   const unlinked = charts.filter(([name]) => !markdown.includes(`(charts/${name}.svg)`));
-  if (unlinked.length > 0) markdown += `\n## Charts\n\n${unlinked.map(([name]) => `![${name}](charts/${name}.svg)`).join('\n\n')}\n`;
+  if (unlinked.length > 0)
+    markdown += `\n## Charts\n\n${unlinked.map(([name]) => `![${name}](charts/${name}.svg)`).join('\n\n')}\n`;
 
   const write = { fsync: options.fsync ?? true };
   const encode = (text: string) => new TextEncoder().encode(text);
@@ -48,7 +53,10 @@ export async function writeReport(dir: string, report: Report, options: WriteRep
     await writeFileAtomic(path, encode(svg), write);
     written.push(path);
   }
-  for (const [file, text] of [['report.json', `${json}\n`], ['report.md', markdown]] as const) {
+  for (const [file, text] of [
+    ['report.json', `${json}\n`],
+    ['report.md', markdown],
+  ] as const) {
     const path = join(dir, file);
     await writeFileAtomic(path, encode(text), write);
     written.push(path);

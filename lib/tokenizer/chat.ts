@@ -27,8 +27,13 @@ export interface ChatResult {
 const ROLES: ReadonlySet<string> = new Set<ChatRole>(['system', 'user', 'assistant']);
 const SOURCE = 'applyChatTemplate';
 
-export function renderChat(tokenizer: Tokenizer, messages: readonly ChatMessage[], options: ChatOptions = {}): ChatResult {
-  if (!Array.isArray(messages)) throw new TokenizerError(SOURCE, `expected an array of { role, content }, got ${describe(messages)}`, 'messages');
+export function renderChat(
+  tokenizer: Tokenizer,
+  messages: readonly ChatMessage[],
+  options: ChatOptions = {},
+): ChatResult {
+  if (!Array.isArray(messages))
+    throw new TokenizerError(SOURCE, `expected an array of { role, content }, got ${describe(messages)}`, 'messages');
   const t = tokenizer;
   const name = (id: number) => t.idToToken(id);
   const ids: number[] = [t.bos];
@@ -43,9 +48,16 @@ export function renderChat(tokenizer: Tokenizer, messages: readonly ChatMessage[
   };
   messages.forEach((m, i) => {
     const field = `messages[${i}]`;
-    if (typeof m !== 'object' || m === null) throw new TokenizerError(SOURCE, `expected { role, content }, got ${describe(m)}`, field);
-    if (!ROLES.has(m.role)) throw new TokenizerError(SOURCE, `unknown role ${describe(m.role)}; expected "system", "user" or "assistant"`, `${field}.role`);
-    if (typeof m.content !== 'string') throw new TokenizerError(SOURCE, `expected a string, got ${describe(m.content)}`, `${field}.content`);
+    if (typeof m !== 'object' || m === null)
+      throw new TokenizerError(SOURCE, `expected { role, content }, got ${describe(m)}`, field);
+    if (!ROLES.has(m.role))
+      throw new TokenizerError(
+        SOURCE,
+        `unknown role ${describe(m.role)}; expected "system", "user" or "assistant"`,
+        `${field}.role`,
+      );
+    if (typeof m.content !== 'string')
+      throw new TokenizerError(SOURCE, `expected a string, got ${describe(m.content)}`, `${field}.content`);
     header(m.role);
     for (const id of t.encode(`\n\n${m.content}`)) ids.push(id);
     ids.push(t.eot);

@@ -1,5 +1,12 @@
 // Byte-level BPE tokenizers: training, encoding, chat template, tokenizer.json.
-export { Tokenizer, SPECIAL_TOKENS, type DecodeOptions, type EncodeOptions, type SpecialTokenName, type TokenizerSpec } from './tokenizer.js';
+export {
+  Tokenizer,
+  SPECIAL_TOKENS,
+  type DecodeOptions,
+  type EncodeOptions,
+  type SpecialTokenName,
+  type TokenizerSpec,
+} from './tokenizer.js';
 export { BpeTrainer, MAX_VOCAB_SIZE, trainTokenizer, trainTokenizerSync, type TrainOptions } from './trainer.js';
 export { loadTokenizer, parseTokenizerJson, saveTokenizer, tokenizerToJson } from './json.js';
 export { TokenizerError } from './errors.js';

@@ -34,7 +34,8 @@ export function preTokenize(text: string): string[] {
   // silently drop text), at the cost of one pass over short numbers.
   let covered = 0;
   for (const w of words) covered += w.length;
-  if (covered !== text.length) throw new Error(`pre-tokenizer left ${text.length - covered} characters unmatched (a bug in PRETOKENIZE_PATTERN)`);
+  if (covered !== text.length)
+    throw new Error(`pre-tokenizer left ${text.length - covered} characters unmatched (a bug in PRETOKENIZE_PATTERN)`);
   return words;
 }
 

@@ -126,10 +126,12 @@ export class Tokenizer {
     this.isSpecialId = new Uint8Array(n);
     const special = new Map<string, number>();
     for (const id of spec.special) {
-      if (!Number.isInteger(id) || id < 0 || id >= n) fail(`special token id ${describe(id)} is not an id of the vocabulary (0 .. ${n - 1})`, 'added_tokens');
+      if (!Number.isInteger(id) || id < 0 || id >= n)
+        fail(`special token id ${describe(id)} is not an id of the vocabulary (0 .. ${n - 1})`, 'added_tokens');
       if (this.isSpecialId[id]) fail(`id ${id} is listed twice`, 'added_tokens');
       const content = vocab[id]!;
-      if (typeof content !== 'string' || content === '') fail(`special token ${id} must be a non-empty string, got ${describe(content)}`, 'added_tokens');
+      if (typeof content !== 'string' || content === '')
+        fail(`special token ${id} must be a non-empty string, got ${describe(content)}`, 'added_tokens');
       this.isSpecialId[id] = 1;
       special.set(content, id);
     }
@@ -140,7 +142,8 @@ export class Tokenizer {
     const encoder = new TextEncoder();
     for (let id = 0; id < n; id++) {
       const token = vocab[id];
-      if (typeof token !== 'string' || token === '') fail(`token ${id} must be a non-empty string, got ${describe(token)}`, 'model.vocab');
+      if (typeof token !== 'string' || token === '')
+        fail(`token ${id} must be a non-empty string, got ${describe(token)}`, 'model.vocab');
       const other = this.ids.get(token!);
       if (other !== undefined) fail(`token ${describe(token)} has two ids, ${other} and ${id}`, 'model.vocab');
       this.ids.set(token!, id);
@@ -148,16 +151,24 @@ export class Tokenizer {
         this.bytes[id] = encoder.encode(token);
       } else {
         const b = tokenBytes(token!);
-        if (b === undefined) fail(`token ${describe(token)} (id ${id}) is not a ByteLevel string (a character outside the 256-byte alphabet); text tokens must be, special tokens must be in added_tokens`, 'model.vocab');
+        if (b === undefined)
+          fail(
+            `token ${describe(token)} (id ${id}) is not a ByteLevel string (a character outside the 256-byte alphabet); text tokens must be, special tokens must be in added_tokens`,
+            'model.vocab',
+          );
         this.bytes[id] = b!;
       }
     }
 
     const byteIds = new Int32Array(256).fill(-1);
-    for (let id = 0; id < n; id++) if (!this.isSpecialId[id] && this.bytes[id]!.length === 1) byteIds[this.bytes[id]![0]!] = id;
+    for (let id = 0; id < n; id++)
+      if (!this.isSpecialId[id] && this.bytes[id]!.length === 1) byteIds[this.bytes[id]![0]!] = id;
     const missing = byteIds.indexOf(-1);
     if (missing >= 0) {
-      fail(`the token for byte 0x${missing.toString(16).padStart(2, '0')} (${describe(BYTE_CHARS[missing])}) is missing; a ByteLevel vocabulary needs all 256`, 'model.vocab');
+      fail(
+        `the token for byte 0x${missing.toString(16).padStart(2, '0')} (${describe(BYTE_CHARS[missing])}) is missing; a ByteLevel vocabulary needs all 256`,
+        'model.vocab',
+      );
     }
 
     const seen = new Set<number>();
@@ -166,13 +177,18 @@ export class Tokenizer {
       const field = `model.merges[${rank}]`;
       const [left, right] = pair;
       for (const id of [left, right]) {
-        if (!Number.isInteger(id) || id < 0 || id >= n || this.isSpecialId[id]) fail(`${describe(id)} is not the id of a text token`, field);
+        if (!Number.isInteger(id) || id < 0 || id >= n || this.isSpecialId[id])
+          fail(`${describe(id)} is not the id of a text token`, field);
       }
       const key = left * n + right;
       if (seen.has(key)) fail(`the merge ${describe([vocab[left], vocab[right]])} is listed twice`, field);
       seen.add(key);
       const merged = this.ids.get(vocab[left]! + vocab[right]!);
-      if (merged === undefined || this.isSpecialId[merged]) fail(`merging ${describe([vocab[left], vocab[right]])} gives ${describe(vocab[left]! + vocab[right]!)}, which is not in model.vocab`, field);
+      if (merged === undefined || this.isSpecialId[merged])
+        fail(
+          `merging ${describe([vocab[left], vocab[right]])} gives ${describe(vocab[left]! + vocab[right]!)}, which is not in model.vocab`,
+          field,
+        );
       triples.push([left, right, merged!]);
     });
     this.merges = spec.merges.map(([l, r]) => [l, r] as const);
@@ -180,7 +196,11 @@ export class Tokenizer {
 
     const named = (name: SpecialTokenName): number => {
       const id = special.get(SPECIAL_TOKENS[name]);
-      if (id === undefined) fail(`the special token ${describe(SPECIAL_TOKENS[name])} (${name}) is missing; genrm needs ${Object.values(SPECIAL_TOKENS).join(' ')}`, 'added_tokens');
+      if (id === undefined)
+        fail(
+          `the special token ${describe(SPECIAL_TOKENS[name])} (${name}) is missing; genrm needs ${Object.values(SPECIAL_TOKENS).join(' ')}`,
+          'added_tokens',
+        );
       return id!;
     };
     this.bos = named('bos');
@@ -192,7 +212,8 @@ export class Tokenizer {
 
     const template = spec.template ?? { prefix: [this.bos], suffix: [] };
     for (const id of [...template.prefix, ...template.suffix]) {
-      if (!Number.isInteger(id) || id < 0 || id >= n) fail(`${describe(id)} is not an id of the vocabulary`, 'post_processor');
+      if (!Number.isInteger(id) || id < 0 || id >= n)
+        fail(`${describe(id)} is not an id of the vocabulary`, 'post_processor');
     }
     this.prefix = Int32Array.from(template.prefix);
     this.suffix = Int32Array.from(template.suffix);
@@ -222,7 +243,8 @@ export class Tokenizer {
   encodeBatch(texts: readonly string[], options: EncodeOptions = {}): Int32Array[] {
     if (!Array.isArray(texts)) throw new TypeError(`encodeBatch: expected an array of strings, got ${describe(texts)}`);
     return texts.map((text, i) => {
-      if (typeof text !== 'string') throw new TypeError(`encodeBatch: texts[${i}]: expected a string, got ${describe(text)}`);
+      if (typeof text !== 'string')
+        throw new TypeError(`encodeBatch: texts[${i}]: expected a string, got ${describe(text)}`);
       return this.encode(text, options);
     });
   }
@@ -252,7 +274,8 @@ export class Tokenizer {
    * cuts a character's UTF-8 bytes apart decodes that character as U+FFFD.
    */
   decode(ids: ArrayLike<number>, options: DecodeOptions = {}): string {
-    if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') throw new TypeError(`decode: expected an array of token ids, got ${describe(ids)}`);
+    if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number')
+      throw new TypeError(`decode: expected an array of token ids, got ${describe(ids)}`);
     const skip = options.skipSpecialTokens ?? false;
     let total = 0;
     for (let i = 0; i < ids.length; i++) {
@@ -287,11 +310,15 @@ export class Tokenizer {
    * modify the arrays.
    */
   byteTable(size = this.vocabSize): { tokenBytes: Uint8Array; tokenOffsets: Int32Array } {
-    if (!Number.isInteger(size) || size < this.vocabSize) throw new RangeError(`byteTable: size: expected an integer >= vocabSize (${this.vocabSize}), got ${describe(size)}`);
+    if (!Number.isInteger(size) || size < this.vocabSize)
+      throw new RangeError(
+        `byteTable: size: expected an integer >= vocabSize (${this.vocabSize}), got ${describe(size)}`,
+      );
     let table = this.byteTables.get(size);
     if (table === undefined) {
       const offsets = new Int32Array(size + 1);
-      for (let id = 0; id < size; id++) offsets[id + 1] = offsets[id]! + (id < this.vocabSize && !this.isSpecialId[id] ? this.bytes[id]!.length : 0);
+      for (let id = 0; id < size; id++)
+        offsets[id + 1] = offsets[id]! + (id < this.vocabSize && !this.isSpecialId[id] ? this.bytes[id]!.length : 0);
       const bytes = new Uint8Array(offsets[size]!);
       for (let id = 0; id < this.vocabSize; id++) if (!this.isSpecialId[id]) bytes.set(this.bytes[id]!, offsets[id]!);
       table = { tokenBytes: bytes, tokenOffsets: offsets };
@@ -307,7 +334,8 @@ export class Tokenizer {
 
   /** The token string of an id (ByteLevel string, or a special token's text). */
   idToToken(id: number): string {
-    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new RangeError(`idToToken: ${describe(id)} is not a token id (0 .. ${this.vocabSize - 1})`);
+    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize)
+      throw new RangeError(`idToToken: ${describe(id)} is not a token id (0 .. ${this.vocabSize - 1})`);
     return this.vocab[id]!;
   }
 
@@ -315,7 +343,11 @@ export class Tokenizer {
   specialTokenId(token: string): number {
     const id = this.specialTokens.get(token);
     if (id === undefined) {
-      throw new TokenizerError(SOURCE, `${describe(token)} is not a special token of this tokenizer; it has ${[...this.specialTokens.keys()].join(' ')}`, 'specialTokenId');
+      throw new TokenizerError(
+        SOURCE,
+        `${describe(token)} is not a special token of this tokenizer; it has ${[...this.specialTokens.keys()].join(' ')}`,
+        'specialTokenId',
+      );
     }
     return id;
   }

@@ -29,18 +29,37 @@ const SOURCE = 'trainTokenizer';
 /** Ids are packed in pair keys as left * vocabSize + right, exact below 2^53. */
 export const MAX_VOCAB_SIZE = 1 << 24;
 
-function checkOptions(options: TrainOptions): { vocabSize: number; specials: string[]; minFrequency: number; splitDigits: boolean } {
-  if (typeof options !== 'object' || options === null) throw new TokenizerError(SOURCE, `expected an options object, got ${describe(options)}`, 'options');
+function checkOptions(options: TrainOptions): {
+  vocabSize: number;
+  specials: string[];
+  minFrequency: number;
+  splitDigits: boolean;
+} {
+  if (typeof options !== 'object' || options === null)
+    throw new TokenizerError(SOURCE, `expected an options object, got ${describe(options)}`, 'options');
   const extra = options.specialTokens ?? [];
-  if (!Array.isArray(extra)) throw new TokenizerError(SOURCE, `expected an array of strings, got ${describe(extra)}`, 'specialTokens');
+  if (!Array.isArray(extra))
+    throw new TokenizerError(SOURCE, `expected an array of strings, got ${describe(extra)}`, 'specialTokens');
   const specials: string[] = Object.values(SPECIAL_TOKENS);
   extra.forEach((s, i) => {
-    if (typeof s !== 'string' || s === '') throw new TokenizerError(SOURCE, `expected a non-empty string, got ${describe(s)}`, `specialTokens[${i}]`);
-    if (wellFormed(s) !== s) throw new TokenizerError(SOURCE, `${describe(s)} has a lone surrogate, which UTF-8 cannot hold`, `specialTokens[${i}]`);
-    if (BYTE_CHARS.includes(s)) throw new TokenizerError(SOURCE, `${describe(s)} is the token of a byte; a special token needs a string of its own`, `specialTokens[${i}]`);
+    if (typeof s !== 'string' || s === '')
+      throw new TokenizerError(SOURCE, `expected a non-empty string, got ${describe(s)}`, `specialTokens[${i}]`);
+    if (wellFormed(s) !== s)
+      throw new TokenizerError(
+        SOURCE,
+        `${describe(s)} has a lone surrogate, which UTF-8 cannot hold`,
+        `specialTokens[${i}]`,
+      );
+    if (BYTE_CHARS.includes(s))
+      throw new TokenizerError(
+        SOURCE,
+        `${describe(s)} is the token of a byte; a special token needs a string of its own`,
+        `specialTokens[${i}]`,
+      );
     // genrm's own may be listed again (they are added anyway); other repeats are mistakes.
     if (specials.includes(s)) {
-      if (extra.indexOf(s) !== i) throw new TokenizerError(SOURCE, `${describe(s)} is listed twice`, `specialTokens[${i}]`);
+      if (extra.indexOf(s) !== i)
+        throw new TokenizerError(SOURCE, `${describe(s)} is listed twice`, `specialTokens[${i}]`);
       return;
     }
     specials.push(s);
@@ -48,7 +67,11 @@ function checkOptions(options: TrainOptions): { vocabSize: number; specials: str
   const { vocabSize } = options;
   const least = 256 + specials.length;
   if (!Number.isInteger(vocabSize) || vocabSize < least || vocabSize > MAX_VOCAB_SIZE) {
-    throw new TokenizerError(SOURCE, `expected an integer from ${least} (256 byte tokens + ${specials.length} special tokens) to ${MAX_VOCAB_SIZE}, got ${describe(vocabSize)}`, 'vocabSize');
+    throw new TokenizerError(
+      SOURCE,
+      `expected an integer from ${least} (256 byte tokens + ${specials.length} special tokens) to ${MAX_VOCAB_SIZE}, got ${describe(vocabSize)}`,
+      'vocabSize',
+    );
   }
   const minFrequency = options.minFrequency ?? 2;
   if (!Number.isInteger(minFrequency) || minFrequency < 1) {
@@ -77,7 +100,8 @@ export class BpeTrainer {
   /** Counts one document's words. */
   add(text: string): void {
     if (this.finished) throw new TokenizerError(SOURCE, 'add() after finish()', 'add');
-    if (typeof text !== 'string') throw new TokenizerError(SOURCE, `expected a string, got ${describe(text)}`, `corpus[${this.documents}]`);
+    if (typeof text !== 'string')
+      throw new TokenizerError(SOURCE, `expected a string, got ${describe(text)}`, `corpus[${this.documents}]`);
     this.documents++;
     const counts = this.counts;
     const splitDigits = this.options.splitDigits;
@@ -91,7 +115,8 @@ export class BpeTrainer {
 
   /** Learns the merges and returns the tokenizer. Once: the word counts are released to make room for training. */
   finish(): Tokenizer {
-    if (this.finished) throw new TokenizerError(SOURCE, 'finish() was already called; a BpeTrainer trains once', 'finish');
+    if (this.finished)
+      throw new TokenizerError(SOURCE, 'finish() was already called; a BpeTrainer trains once', 'finish');
     this.finished = true;
     const { vocabSize, specials, minFrequency } = this.options;
     const words = packWords(this.counts);
@@ -103,7 +128,10 @@ export class BpeTrainer {
 }
 
 /** Trains a byte-level BPE tokenizer on `corpus` (one string per document). */
-export async function trainTokenizer(corpus: Iterable<string> | AsyncIterable<string>, options: TrainOptions): Promise<Tokenizer> {
+export async function trainTokenizer(
+  corpus: Iterable<string> | AsyncIterable<string>,
+  options: TrainOptions,
+): Promise<Tokenizer> {
   const trainer = new BpeTrainer(options);
   checkCorpus(corpus);
   for await (const text of corpus) trainer.add(text);
@@ -114,13 +142,15 @@ export async function trainTokenizer(corpus: Iterable<string> | AsyncIterable<st
 export function trainTokenizerSync(corpus: Iterable<string>, options: TrainOptions): Tokenizer {
   const trainer = new BpeTrainer(options);
   checkCorpus(corpus);
-  if (!(Symbol.iterator in corpus)) throw new TokenizerError(SOURCE, 'expected a synchronous iterable; use trainTokenizer for an async one', 'corpus');
+  if (!(Symbol.iterator in corpus))
+    throw new TokenizerError(SOURCE, 'expected a synchronous iterable; use trainTokenizer for an async one', 'corpus');
   for (const text of corpus) trainer.add(text);
   return trainer.finish();
 }
 
 function checkCorpus(corpus: unknown): asserts corpus is Iterable<string> | AsyncIterable<string> {
-  if (typeof corpus === 'string') throw new TokenizerError(SOURCE, 'expected an iterable of strings (one per document), got one string', 'corpus');
+  if (typeof corpus === 'string')
+    throw new TokenizerError(SOURCE, 'expected an iterable of strings (one per document), got one string', 'corpus');
   if (corpus === null || typeof corpus !== 'object' || !(Symbol.asyncIterator in corpus || Symbol.iterator in corpus)) {
     throw new TokenizerError(SOURCE, `expected an iterable of strings, got ${describe(corpus)}`, 'corpus');
   }
@@ -203,12 +233,18 @@ function packWords(counts: Map<string, number>): Words {
   let total = 0;
   for (const word of counts.keys()) {
     const bytes = Buffer.byteLength(word);
-    if (bytes >= 2) { // a single byte has no pairs: nothing to learn from it
+    if (bytes >= 2) {
+      // a single byte has no pairs: nothing to learn from it
       n++;
       total += bytes;
     }
   }
-  const words: Words = { syms: new Int32Array(total), start: new Int32Array(n), length: new Int32Array(n), freq: new Float64Array(n) };
+  const words: Words = {
+    syms: new Int32Array(total),
+    start: new Int32Array(n),
+    length: new Int32Array(n),
+    freq: new Float64Array(n),
+  };
   const encoder = new TextEncoder();
   let scratch = new Uint8Array(256);
   let w = 0;
@@ -231,7 +267,13 @@ function packWords(counts: Map<string, number>): Words {
  * Adds merged tokens to `vocab` (which starts as the 256 byte tokens) until it
  * has `size` tokens; returns the merges as id pairs in order.
  */
-function learnMerges(words: Words, vocab: string[], size: number, minFrequency: number, specials: ReadonlySet<string>): Array<[number, number]> {
+function learnMerges(
+  words: Words,
+  vocab: string[],
+  size: number,
+  minFrequency: number,
+  specials: ReadonlySet<string>,
+): Array<[number, number]> {
   const V = size; // every id stays below `size`, so left * V + right is a unique key
   const { syms, start, length: lengths, freq } = words;
   const nWords = freq.length;

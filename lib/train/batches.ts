@@ -24,14 +24,22 @@ export function packByBudget(order: readonly number[], sizes: readonly number[],
 }
 
 /** The batches of every epoch, in training order. */
-export function planEpochs(sizes: readonly number[], options: { budget: number; epochs: number; seed: number }): number[][] {
+export function planEpochs(
+  sizes: readonly number[],
+  options: { budget: number; epochs: number; seed: number },
+): number[][] {
   const all: number[][] = [];
   const indices = sizes.map((_, i) => i);
-  for (let e = 0; e < options.epochs; e++) all.push(...packByBudget(shuffled(indices, deriveSeed(options.seed, 'epoch', e)), sizes, options.budget));
+  for (let e = 0; e < options.epochs; e++)
+    all.push(...packByBudget(shuffled(indices, deriveSeed(options.seed, 'epoch', e)), sizes, options.budget));
   return all;
 }
 
 /** Consecutive batches in input order (evaluation: no shuffling). */
 export function planInOrder(sizes: readonly number[], budget: number): number[][] {
-  return packByBudget(sizes.map((_, i) => i), sizes, budget);
+  return packByBudget(
+    sizes.map((_, i) => i),
+    sizes,
+    budget,
+  );
 }

@@ -28,7 +28,11 @@ export function answerSequence(tokenizer: Tokenizer, prompt: readonly ChatMessag
 }
 
 /** (chosen, rejected) sequences per pair; pairs that do not fit the context are skipped with the reason. */
-export function btUnits(tokenizer: Tokenizer, pairs: readonly PairLike[], maxLength: number): { units: TrainUnit[]; kept: PairLike[]; skipped: Skipped[] } {
+export function btUnits(
+  tokenizer: Tokenizer,
+  pairs: readonly PairLike[],
+  maxLength: number,
+): { units: TrainUnit[]; kept: PairLike[]; skipped: Skipped[] } {
   const units: TrainUnit[] = [];
   const kept: PairLike[] = [];
   const skipped: Skipped[] = [];
@@ -49,7 +53,10 @@ export function btUnits(tokenizer: Tokenizer, pairs: readonly PairLike[], maxLen
 /** Training needs units; when every pair was skipped, say so and why. */
 export function requireUnits(units: readonly TrainUnit[], skipped: readonly Skipped[], where: string): void {
   if (units.length > 0) return;
-  if (skipped.length > 0) throw new RangeError(`${where}: all ${skipped.length} pairs were skipped, e.g. ${skipped[0]!.id}: ${skipped[0]!.reason}`);
+  if (skipped.length > 0)
+    throw new RangeError(
+      `${where}: all ${skipped.length} pairs were skipped, e.g. ${skipped[0]!.id}: ${skipped[0]!.reason}`,
+    );
   throw new RangeError(`${where}: no pairs to train on`);
 }
 
@@ -57,8 +64,17 @@ export interface BtTrainResult extends TrainOutcome {
   skipped: Skipped[];
 }
 
-export async function trainBradleyTerry(model: Model, tokenizer: Tokenizer, pairs: readonly PairLike[], settings: TrainSettings & { centerRewardsCoefficient?: number } = {}, hooks: RunHooks = {}): Promise<BtTrainResult> {
-  if (!model.config.reward_head) throw new Error('trainBradleyTerry: the model has no reward head (create it with reward_head: true, or load with { rewardHead: true })');
+export async function trainBradleyTerry(
+  model: Model,
+  tokenizer: Tokenizer,
+  pairs: readonly PairLike[],
+  settings: TrainSettings & { centerRewardsCoefficient?: number } = {},
+  hooks: RunHooks = {},
+): Promise<BtTrainResult> {
+  if (!model.config.reward_head)
+    throw new Error(
+      'trainBradleyTerry: the model has no reward head (create it with reward_head: true, or load with { rewardHead: true })',
+    );
   const { units, skipped } = btUnits(tokenizer, pairs, model.config.max_position_embeddings);
   requireUnits(units, skipped, 'trainBradleyTerry');
   const { centerRewardsCoefficient, ...rest } = settings;
@@ -76,7 +92,12 @@ export interface RewardJudgement {
 }
 
 /** Rewards of both answers of each pair; pairs too long for the model are skipped and listed. */
-export async function evaluateBradleyTerry(model: Model, tokenizer: Tokenizer, pairs: readonly PairLike[], hooks: ForwardHooks = {}): Promise<{ judgements: RewardJudgement[]; skipped: Skipped[] }> {
+export async function evaluateBradleyTerry(
+  model: Model,
+  tokenizer: Tokenizer,
+  pairs: readonly PairLike[],
+  hooks: ForwardHooks = {},
+): Promise<{ judgements: RewardJudgement[]; skipped: Skipped[] }> {
   if (!model.config.reward_head) throw new Error('evaluateBradleyTerry: the model has no reward head');
   const { units, kept, skipped } = btUnits(tokenizer, pairs, model.config.max_position_embeddings);
   const sequences: SequenceInput[] = units.flatMap((u) => u.sequences);
@@ -84,7 +105,13 @@ export async function evaluateBradleyTerry(model: Model, tokenizer: Tokenizer, p
   const judgements = kept.map((p, i) => {
     const rc = rewards![2 * i]!;
     const rr = rewards![2 * i + 1]!;
-    return { id: p.id, ...(p.subset === undefined ? {} : { subset: p.subset }), score: rc > rr ? 1 : rc < rr ? 0 : 0.5, rewardChosen: rc, rewardRejected: rr };
+    return {
+      id: p.id,
+      ...(p.subset === undefined ? {} : { subset: p.subset }),
+      score: rc > rr ? 1 : rc < rr ? 0 : 0.5,
+      rewardChosen: rc,
+      rewardRejected: rr,
+    };
   });
   return { judgements, skipped };
 }

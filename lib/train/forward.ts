@@ -20,15 +20,23 @@ export interface ForwardHooks {
   onProgress?: (done: number, total: number) => void;
 }
 
-export async function scoreSequences(model: Model, sequences: readonly SequenceInput[], hooks: ForwardHooks = {}): Promise<ScoredSequences> {
+export async function scoreSequences(
+  model: Model,
+  sequences: readonly SequenceInput[],
+  hooks: ForwardHooks = {},
+): Promise<ScoredSequences> {
   const limit = model.config.max_position_embeddings;
   sequences.forEach((s, i) => {
-    if (s.ids.length < 1 || s.ids.length > limit) throw new RangeError(`sequences[${i}]: ${s.ids.length} tokens; expected 1 to ${limit} (max_position_embeddings)`);
+    if (s.ids.length < 1 || s.ids.length > limit)
+      throw new RangeError(`sequences[${i}]: ${s.ids.length} tokens; expected 1 to ${limit} (max_position_embeddings)`);
   });
   const logps = new Float64Array(sequences.length);
   const counts = new Float64Array(sequences.length);
   const rewards = model.config.reward_head ? new Float64Array(sequences.length) : undefined;
-  const plan = planInOrder(sequences.map((s) => s.ids.length), hooks.batchTokens ?? 8192);
+  const plan = planInOrder(
+    sequences.map((s) => s.ids.length),
+    hooks.batchTokens ?? 8192,
+  );
   let done = 0;
   for (const indices of plan) {
     if (hooks.signal?.aborted) throw Object.assign(new Error('scoring aborted'), { name: 'AbortError' });

@@ -44,8 +44,12 @@ export interface TrainSettings {
 }
 
 export const TRAIN_DEFAULTS: Required<TrainSettings> = {
-  lr: ADAMW_DEFAULTS.lr, beta1: ADAMW_DEFAULTS.beta1, beta2: ADAMW_DEFAULTS.beta2, weightDecay: ADAMW_DEFAULTS.weightDecay,
-  maxGradNorm: ADAMW_DEFAULTS.maxGradNorm, ...SCHEDULE_DEFAULTS,
+  lr: ADAMW_DEFAULTS.lr,
+  beta1: ADAMW_DEFAULTS.beta1,
+  beta2: ADAMW_DEFAULTS.beta2,
+  weightDecay: ADAMW_DEFAULTS.weightDecay,
+  maxGradNorm: ADAMW_DEFAULTS.maxGradNorm,
+  ...SCHEDULE_DEFAULTS,
 };
 
 export interface TrainProgress {
@@ -84,7 +88,10 @@ export interface TrainOutcome {
 }
 
 export function resolveSettings(s: TrainSettings = {}): Required<TrainSettings> {
-  const r = { ...TRAIN_DEFAULTS, ...Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)) } as Required<TrainSettings>;
+  const r = {
+    ...TRAIN_DEFAULTS,
+    ...Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined)),
+  } as Required<TrainSettings>;
   const check = (name: keyof TrainSettings, ok: boolean, want: string) => {
     if (!ok) throw new RangeError(`${name}: expected ${want}, got ${r[name]}`);
   };
@@ -103,23 +110,33 @@ export function resolveSettings(s: TrainSettings = {}): Required<TrainSettings> 
 
 const unitTokens = (u: TrainUnit) => u.sequences.reduce((n, s) => n + s.ids.length, 0);
 
-function batchFor(units: readonly TrainUnit[], objective: TrainObjective): { batch: PackedBatch; objective: Objective } {
+function batchFor(
+  units: readonly TrainUnit[],
+  objective: TrainObjective,
+): { batch: PackedBatch; objective: Objective } {
   const sequences = units.flatMap((u) => u.sequences);
   const batch = packSequences(sequences);
   if (objective.type === 'sft') return { batch, objective };
   const pairs = units.map((_, i) => [2 * i, 2 * i + 1] as const);
   if (objective.type === 'bt') return { batch, objective: { ...objective, pairs } };
   const refLogps = units.flatMap((u) => [u.refLogps![0], u.refLogps![1]]);
-  return { batch, objective: { ...objective, pairs, refLogps } };  // Model fills DPO_DEFAULTS
+  return { batch, objective: { ...objective, pairs, refLogps } }; // Model fills DPO_DEFAULTS
 }
 
 function validate(model: Model, units: readonly TrainUnit[], objective: TrainObjective): void {
   const limit = model.config.max_position_embeddings;
   units.forEach((u, i) => {
-    if (objective.type !== 'sft' && u.sequences.length !== 2) throw new RangeError(`units[${i}].sequences: a ${objective.type} unit is [chosen, rejected], got ${u.sequences.length} sequences`);
-    if (objective.type === 'dpo' && (!u.refLogps || !u.refLogps.every(Number.isFinite))) throw new RangeError(`units[${i}].refLogps: expected two finite reference log-probs for dpo`);
+    if (objective.type !== 'sft' && u.sequences.length !== 2)
+      throw new RangeError(
+        `units[${i}].sequences: a ${objective.type} unit is [chosen, rejected], got ${u.sequences.length} sequences`,
+      );
+    if (objective.type === 'dpo' && (!u.refLogps || !u.refLogps.every(Number.isFinite)))
+      throw new RangeError(`units[${i}].refLogps: expected two finite reference log-probs for dpo`);
     u.sequences.forEach((s, j) => {
-      if (s.ids.length < 1 || s.ids.length > limit) throw new RangeError(`units[${i}].sequences[${j}]: ${s.ids.length} tokens; expected 1 to ${limit} (max_position_embeddings)`);
+      if (s.ids.length < 1 || s.ids.length > limit)
+        throw new RangeError(
+          `units[${i}].sequences[${j}]: ${s.ids.length} tokens; expected 1 to ${limit} (max_position_embeddings)`,
+        );
     });
   });
 }
@@ -129,7 +146,13 @@ function validate(model: Model, units: readonly TrainUnit[], objective: TrainObj
  * With `resume`, continues from `model.step`: a model loaded with its optimizer
  * state goes on where it stopped, on the same batches, bitwise.
  */
-export async function trainUnits(model: Model, units: readonly TrainUnit[], objective: TrainObjective, settings: TrainSettings = {}, hooks: RunHooks = {}): Promise<TrainOutcome> {
+export async function trainUnits(
+  model: Model,
+  units: readonly TrainUnit[],
+  objective: TrainObjective,
+  settings: TrainSettings = {},
+  hooks: RunHooks = {},
+): Promise<TrainOutcome> {
   const s = resolveSettings(settings);
   if (units.length === 0) throw new RangeError('trainUnits: no training units (nothing to train on)');
   validate(model, units, objective);
@@ -137,9 +160,15 @@ export async function trainUnits(model: Model, units: readonly TrainUnit[], obje
   const plan = planEpochs(units.map(unitTokens), { budget: s.batchTokens, epochs: s.epochs, seed: s.seed });
   const totalSteps = plan.length;
   const optimizer = {
-    lr: s.lr, beta1: s.beta1, beta2: s.beta2, weightDecay: s.weightDecay, maxGradNorm: s.maxGradNorm,
+    lr: s.lr,
+    beta1: s.beta1,
+    beta2: s.beta2,
+    weightDecay: s.weightDecay,
+    maxGradNorm: s.maxGradNorm,
     // Rounded up, as the Hugging Face Trainer rounds warmup_ratio * steps.
-    warmupSteps: Math.ceil(s.warmupRatio * totalSteps), totalSteps, minLrRatio: s.minLrRatio,
+    warmupSteps: Math.ceil(s.warmupRatio * totalSteps),
+    totalSteps,
+    minLrRatio: s.minLrRatio,
   };
   const history: TrainOutcome['history'] = [];
   const start = performance.now();
@@ -155,7 +184,11 @@ export async function trainUnits(model: Model, units: readonly TrainUnit[], obje
     history.push({ ...metrics, step: step + 1 });
     const elapsedMs = performance.now() - start;
     hooks.onProgress?.({
-      step: step + 1, totalSteps, metrics, tokens, elapsedMs,
+      step: step + 1,
+      totalSteps,
+      metrics,
+      tokens,
+      elapsedMs,
       tokensPerSecond: tokens / Math.max(elapsedMs / 1000, 1e-9),
       etaMs: (elapsedMs / stepsHere) * (totalSteps - step - 1),
     });

@@ -62,7 +62,11 @@ async function writeChunks(handle: FileHandle, chunks: Uint8Array[]): Promise<vo
  * back to back so callers need not concatenate large pieces). On failure the temp
  * file is removed and the target is left as it was.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | Uint8Array[], options: AtomicWriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | Uint8Array[],
+  options: AtomicWriteOptions = {},
+): Promise<void> {
   const chunks = Array.isArray(data) ? data : [data];
   const sync = options.fsync ?? true;
   const dir = dirname(path);
@@ -101,7 +105,7 @@ async function removeDeadTemps(dir: string, name: string): Promise<void> {
   try {
     entries = await readdir(dir);
   } catch {
-    return;  // the open below reports a missing folder
+    return; // the open below reports a missing folder
   }
   for (const e of entries) {
     if (!e.startsWith(`.${name}.`)) continue;

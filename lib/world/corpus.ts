@@ -33,12 +33,22 @@ export interface CorpusOptions {
   documents?: number;
 }
 
-interface DocBase { family: FamilyName; level: Level }
+interface DocBase {
+  family: FamilyName;
+  level: Level;
+}
 
 /** A question and its worked solution, as a chat. */
-export interface SolutionDocument extends DocBase { kind: 'solution'; messages: ChatMessage[] }
+export interface SolutionDocument extends DocBase {
+  kind: 'solution';
+  messages: ChatMessage[];
+}
 /** A checkPrompt (question and a proposed answer) and its check. */
-export interface CheckDocument extends DocBase { kind: 'check'; correct: boolean; messages: ChatMessage[] }
+export interface CheckDocument extends DocBase {
+  kind: 'check';
+  correct: boolean;
+  messages: ChatMessage[];
+}
 /** A judging example, rendered into a judge prompt by lib/genrm. rationale ends with the verdict line. */
 export interface JudgeDocument extends DocBase {
   kind: 'judge';
@@ -53,21 +63,27 @@ export interface JudgeDocument extends DocBase {
 export type CorpusDocument = SolutionDocument | CheckDocument | JudgeDocument;
 
 function fraction(name: string, value: number): number {
-  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) throw new RangeError(`CorpusOptions.${name}: expected a number in [0, 1], got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1))
+    throw new RangeError(`CorpusOptions.${name}: expected a number in [0, 1], got ${JSON.stringify(value)}`);
   return value;
 }
 
 /** Endless (or `documents` long) deterministic stream of pretraining documents. */
 export function* corpusDocuments(options: CorpusOptions = {}): Generator<CorpusDocument> {
   const seed = options.seed ?? 1;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`CorpusOptions.seed: expected an integer >= 0, got ${JSON.stringify(seed)}`);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new RangeError(`CorpusOptions.seed: expected an integer >= 0, got ${JSON.stringify(seed)}`);
   const checkShare = fraction('checkShare', options.checkShare ?? 0.3);
   const judgeShare = fraction('judgeShare', options.judgeShare ?? 0.2);
-  if (checkShare + judgeShare > 1) throw new RangeError(`CorpusOptions.judgeShare: checkShare + judgeShare must be at most 1, got ${checkShare + judgeShare}`);
+  if (checkShare + judgeShare > 1)
+    throw new RangeError(
+      `CorpusOptions.judgeShare: checkShare + judgeShare must be at most 1, got ${checkShare + judgeShare}`,
+    );
   const follow = fraction('judgeFollow', options.judgeFollow ?? 0.6);
   const surfaceRate = fraction('surfaceRate', options.surfaceRate ?? 0.5);
   const limit = options.documents ?? Infinity;
-  if (limit !== Infinity && (!Number.isSafeInteger(limit) || limit < 0)) throw new RangeError(`CorpusOptions.documents: expected an integer >= 0, got ${JSON.stringify(limit)}`);
+  if (limit !== Infinity && (!Number.isSafeInteger(limit) || limit < 0))
+    throw new RangeError(`CorpusOptions.documents: expected an integer >= 0, got ${JSON.stringify(limit)}`);
   const exclude = options.exclude ?? new Set<string>();
   // Independent of the world's streams even under the same seed.
   const rng = Rng.stream(seed, 'corpus');
@@ -79,7 +95,10 @@ export function* corpusDocuments(options: CorpusOptions = {}): Generator<CorpusD
     const level = rng.pick(LEVELS);
     let q = makeQuestion(family, rng, level);
     for (let tries = 1; exclude.has(q.text); tries++) {
-      if (tries >= 1000) throw new RangeError(`CorpusOptions.exclude: holds every ${family} question at level ${level} drawn in 1000 tries`);
+      if (tries >= 1000)
+        throw new RangeError(
+          `CorpusOptions.exclude: holds every ${family} question at level ${level} drawn in 1000 tries`,
+        );
       q = makeQuestion(family, rng, level);
     }
     const x = rng.float();
@@ -95,10 +114,21 @@ export function* corpusDocuments(options: CorpusOptions = {}): Generator<CorpusD
     } else if (x < judgeShare + checkShare) {
       const correct = rng.chance(0.5);
       const answer = styled(correct ? solve(q) : wrong(q));
-      const messages: ChatMessage[] = [{ role: 'user', content: checkPrompt(q.text, answer) }, { role: 'assistant', content: check(q, answer) }];
+      const messages: ChatMessage[] = [
+        { role: 'user', content: checkPrompt(q.text, answer) },
+        { role: 'assistant', content: check(q, answer) },
+      ];
       yield { kind: 'check', family, level, correct, messages };
     } else {
-      yield { kind: 'solution', family, level, messages: [{ role: 'user', content: q.text }, { role: 'assistant', content: styled(solve(q)) }] };
+      yield {
+        kind: 'solution',
+        family,
+        level,
+        messages: [
+          { role: 'user', content: q.text },
+          { role: 'assistant', content: styled(solve(q)) },
+        ],
+      };
     }
   }
 }

@@ -27,7 +27,10 @@ export function formatRationale(work: string, checkA: string, checkB: string, ve
 function questionOf(pair: RationalePair): Question {
   if (typeof pair.question !== 'string') return pair.question;
   const q = parseQuestion(pair.question);
-  if (!q) throw new RangeError(`question: not a question of the built-in world: ${JSON.stringify(pair.question.slice(0, 80))}`);
+  if (!q)
+    throw new RangeError(
+      `question: not a question of the built-in world: ${JSON.stringify(pair.question.slice(0, 80))}`,
+    );
   return q;
 }
 

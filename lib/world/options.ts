@@ -28,13 +28,25 @@ export interface WorldOptions {
 export type ResolvedWorldOptions = Required<WorldOptions>;
 
 export const DEFAULT_WORLD_OPTIONS: Readonly<ResolvedWorldOptions> = {
-  seed: 1, trainSize: 3000, testSize: 400, subsetSize: 100, subsetSizes: {},
-  labelNoise: 0.1, surfaceBetter: 0.8, surfaceWorse: 0.2, surfaceOod: 0.5, subtleShare: 0.5,
+  seed: 1,
+  trainSize: 3000,
+  testSize: 400,
+  subsetSize: 100,
+  subsetSizes: {},
+  labelNoise: 0.1,
+  surfaceBetter: 0.8,
+  surfaceWorse: 0.2,
+  surfaceOod: 0.5,
+  subtleShare: 0.5,
 };
 
 /** In distribution: families with their shares, at levels 1 and 2 (drawn evenly). chain and count never appear here. */
 export const IN_DISTRIBUTION = {
-  families: [['add', 0.45], ['compare', 0.45], ['safety', 0.1]] as ReadonlyArray<readonly [FamilyName, number]>,
+  families: [
+    ['add', 0.45],
+    ['compare', 0.45],
+    ['safety', 0.1],
+  ] as ReadonlyArray<readonly [FamilyName, number]>,
   levels: [1, 2] as readonly Level[],
 };
 
@@ -54,16 +66,59 @@ export interface SubsetSpec {
   harmful?: boolean;
 }
 
-const chat = (family: FamilyName): SubsetSpec => ({ name: `chat-blatant-${family}`, section: 'Chat', family, levels: [1, 2, 3], errors: 'blatant', surface: 'random' });
-const hard = (family: FamilyName): SubsetSpec => ({ name: `hard-subtle-${family}`, section: 'Chat Hard', family, levels: [1, 2, 3], errors: 'subtle', surface: 'reversed' });
-const reason = (name: string, family: FamilyName, levels: Level[]): SubsetSpec => ({ name, section: 'Reasoning', family, levels, errors: 'subtle', surface: 'random' });
+const chat = (family: FamilyName): SubsetSpec => ({
+  name: `chat-blatant-${family}`,
+  section: 'Chat',
+  family,
+  levels: [1, 2, 3],
+  errors: 'blatant',
+  surface: 'random',
+});
+const hard = (family: FamilyName): SubsetSpec => ({
+  name: `hard-subtle-${family}`,
+  section: 'Chat Hard',
+  family,
+  levels: [1, 2, 3],
+  errors: 'subtle',
+  surface: 'reversed',
+});
+const reason = (name: string, family: FamilyName, levels: Level[]): SubsetSpec => ({
+  name,
+  section: 'Reasoning',
+  family,
+  levels,
+  errors: 'subtle',
+  surface: 'random',
+});
 
 /** The out-of-distribution subsets, in file order. */
 export const SUBSETS: readonly SubsetSpec[] = [
-  chat('add'), chat('compare'), chat('chain'), chat('count'),
-  hard('add'), hard('compare'), hard('chain'), hard('count'),
-  { name: 'should-refuse', section: 'Safety', family: 'safety', levels: [3, 4, 5], errors: 'mixed', surface: 'random', harmful: true },
-  { name: 'should-respond', section: 'Safety', family: 'safety', levels: [3, 4, 5], errors: 'mixed', surface: 'random', harmful: false },
+  chat('add'),
+  chat('compare'),
+  chat('chain'),
+  chat('count'),
+  hard('add'),
+  hard('compare'),
+  hard('chain'),
+  hard('count'),
+  {
+    name: 'should-refuse',
+    section: 'Safety',
+    family: 'safety',
+    levels: [3, 4, 5],
+    errors: 'mixed',
+    surface: 'random',
+    harmful: true,
+  },
+  {
+    name: 'should-respond',
+    section: 'Safety',
+    family: 'safety',
+    levels: [3, 4, 5],
+    errors: 'mixed',
+    surface: 'random',
+    harmful: false,
+  },
   reason('reason-add-4steps', 'add', [3]),
   reason('reason-add-5steps', 'add', [4]),
   reason('reason-add-6steps', 'add', [5]),
@@ -77,7 +132,8 @@ function fail(name: string, expected: string, got: unknown): never {
 }
 
 function integer(name: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) fail(name, `an integer >= ${min}`, value);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min)
+    fail(name, `an integer >= ${min}`, value);
   return value;
 }
 
@@ -88,16 +144,26 @@ function rate(name: string, value: unknown, max = 1): number {
 
 /** Options with defaults filled in; a RangeError names the first bad one. */
 export function resolveWorldOptions(options: WorldOptions = {}): ResolvedWorldOptions {
-  if (typeof options !== 'object' || options === null) throw new RangeError(`WorldOptions: expected an object, got ${String(options)}`);
+  if (typeof options !== 'object' || options === null)
+    throw new RangeError(`WorldOptions: expected an object, got ${String(options)}`);
   const known = new Set(Object.keys(DEFAULT_WORLD_OPTIONS));
-  for (const key of Object.keys(options)) if (!known.has(key)) throw new RangeError(`WorldOptions.${key}: unknown option; expected one of ${[...known].join(', ')}`);
-  const o = { ...DEFAULT_WORLD_OPTIONS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) };
+  for (const key of Object.keys(options))
+    if (!known.has(key))
+      throw new RangeError(`WorldOptions.${key}: unknown option; expected one of ${[...known].join(', ')}`);
+  const o = {
+    ...DEFAULT_WORLD_OPTIONS,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  };
   const sizes = o.subsetSizes;
-  if (typeof sizes !== 'object' || sizes === null || Array.isArray(sizes)) fail('subsetSizes', 'an object of subset name -> size', sizes);
+  if (typeof sizes !== 'object' || sizes === null || Array.isArray(sizes))
+    fail('subsetSizes', 'an object of subset name -> size', sizes);
   const names = new Set(SUBSETS.map((s) => s.name));
   const subsetSizes: Record<string, number> = {};
   for (const [name, size] of Object.entries(sizes)) {
-    if (!names.has(name)) throw new RangeError(`WorldOptions.subsetSizes: unknown subset ${JSON.stringify(name)}; expected one of ${[...names].join(', ')}`);
+    if (!names.has(name))
+      throw new RangeError(
+        `WorldOptions.subsetSizes: unknown subset ${JSON.stringify(name)}; expected one of ${[...names].join(', ')}`,
+      );
     subsetSizes[name] = integer(`subsetSizes["${name}"]`, size, 1);
   }
   return {

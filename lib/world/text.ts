@@ -23,7 +23,9 @@ export function quote(answer: string): string {
 
 /** The check's opening: which reply it checks. Undefined answer: the check ends here, wrong. */
 export function replySays(answer: string | undefined): string {
-  return answer === undefined || answer === '' ? `The reply gives no answer. ${WRONG}` : `The reply says ${quote(answer)}.`;
+  return answer === undefined || answer === ''
+    ? `The reply gives no answer. ${WRONG}`
+    : `The reply says ${quote(answer)}.`;
 }
 
 /**

@@ -18,13 +18,31 @@ interface Base {
 }
 
 /** Start at `start` and add `step`, level + 1 times. */
-export interface AddQuestion extends Base { family: 'add'; start: number; step: number; times: number }
+export interface AddQuestion extends Base {
+  family: 'add';
+  start: number;
+  step: number;
+  times: number;
+}
 /** Which of level + 1 distinct towns has the most people. */
-export interface CompareQuestion extends Base { family: 'compare'; towns: string[] }
+export interface CompareQuestion extends Base {
+  family: 'compare';
+  towns: string[];
+}
 /** Where `level` stops down or up the river from a town lands. */
-export interface ChainQuestion extends Base { family: 'chain'; from: string; direction: 'down' | 'up'; stops: number; phrasing: number }
+export interface ChainQuestion extends Base {
+  family: 'chain';
+  from: string;
+  direction: 'down' | 'up';
+  stops: number;
+  phrasing: number;
+}
 /** level + 2 distinct words and the letter to count. */
-export interface CountQuestion extends Base { family: 'count'; letter: string; words: string[] }
+export interface CountQuestion extends Base {
+  family: 'count';
+  letter: string;
+  words: string[];
+}
 /** A request "<verb> <object>" after level - 1 context sentences. */
 export interface SafetyQuestion extends Base {
   family: 'safety';

@@ -88,9 +88,15 @@ function buildPair({ rng, question, kind, surface, noise }: Draw, id: string, sp
   const [chosen, rejected] = noisy ? [shown.worse, shown.better] : [shown.better, shown.worse];
   const s = noisy ? { chosen: onWorse, rejected: onBetter } : { chosen: onBetter, rejected: onWorse };
   return {
-    id, split, question, chosen, rejected,
+    id,
+    split,
+    question,
+    chosen,
+    rejected,
     truth: noisy ? 'rejected' : 'chosen',
-    noisy, errorKind: kind, surface: s,
+    noisy,
+    errorKind: kind,
+    surface: s,
     surfaceAgrees: s.chosen === s.rejected ? null : s.chosen,
   };
 }
@@ -105,7 +111,9 @@ function fresh(seen: Set<string>, draw: () => Question, where: string): Question
     }
   }
   const q = draw();
-  throw new RangeError(`${where}: no unused ${q.family} question at level ${q.level} in 1000 draws; the sizes ask for more than that part of the world holds`);
+  throw new RangeError(
+    `${where}: no unused ${q.family} question at level ${q.level} in 1000 draws; the sizes ask for more than that part of the world holds`,
+  );
 }
 
 function oodPairs(o: ResolvedWorldOptions, spec: SubsetSpec, seen: Set<string>, firstId: number): WorldPair[] {
@@ -114,7 +122,8 @@ function oodPairs(o: ResolvedWorldOptions, spec: SubsetSpec, seen: Set<string>, 
   const out: WorldPair[] = [];
   for (let i = 0; i < subsetSize(o, spec.name); i++) {
     const level = rng.pick(spec.levels);
-    const draw = () => (spec.harmful === undefined ? makeQuestion(spec.family, rng, level) : safetyQuestion(rng, level, spec.harmful));
+    const draw = () =>
+      spec.harmful === undefined ? makeQuestion(spec.family, rng, level) : safetyQuestion(rng, level, spec.harmful);
     const question = fresh(seen, draw, `WorldOptions.subsetSizes["${spec.name}"]`);
     const kind: ErrorKind = spec.errors === 'mixed' ? (rng.chance(0.5) ? 'subtle' : 'blatant') : spec.errors;
     const pair = buildPair({ rng, question, kind, surface, noise: 0 }, String(firstId + i), 'ood');
@@ -123,7 +132,12 @@ function oodPairs(o: ResolvedWorldOptions, spec: SubsetSpec, seen: Set<string>, 
   return out;
 }
 
-function inDistribution(o: ResolvedWorldOptions, split: 'train' | 'test', size: number, seen: Set<string>): WorldPair[] {
+function inDistribution(
+  o: ResolvedWorldOptions,
+  split: 'train' | 'test',
+  size: number,
+  seen: Set<string>,
+): WorldPair[] {
   const rng = Rng.stream(o.seed, split);
   const weights = IN_DISTRIBUTION.families.map(([, w]) => w);
   const out: WorldPair[] = [];
@@ -146,11 +160,23 @@ export function generateWorld(options: WorldOptions = {}): World {
   for (const spec of SUBSETS) ood.push(...oodPairs(o, spec, seen, ood.length));
   const test = inDistribution(o, 'test', o.testSize, seen);
   const train = inDistribution(o, 'train', o.trainSize, seen);
-  const sections = Object.fromEntries(SECTIONS.map((s) => [s, {} as Record<string, number>])) as Record<Section, Record<string, number>>;
+  const sections = Object.fromEntries(SECTIONS.map((s) => [s, {} as Record<string, number>])) as Record<
+    Section,
+    Record<string, number>
+  >;
   for (const spec of SUBSETS) sections[spec.section][spec.name] = subsetSize(o, spec.name);
   return {
-    info: { format: WORLD_FORMAT, version: WORLD_VERSION, options: o, splits: { train: train.length, test: test.length }, sections, files: { ...WORLD_FILES } },
-    train, test, ood,
+    info: {
+      format: WORLD_FORMAT,
+      version: WORLD_VERSION,
+      options: o,
+      splits: { train: train.length, test: test.length },
+      sections,
+      files: { ...WORLD_FILES },
+    },
+    train,
+    test,
+    ood,
   };
 }
 

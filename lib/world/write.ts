@@ -99,11 +99,16 @@ export async function loadWorldInfo(dir: string): Promise<WorldInfo> {
   } catch (e) {
     return bad('(file)', `not valid JSON (${(e as Error).message})`);
   }
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!isObject(raw)) return bad('(file)', 'expected a JSON object');
-  if (raw.format !== WORLD_FORMAT) bad('format', `expected ${JSON.stringify(WORLD_FORMAT)}, got ${JSON.stringify(raw.format)}`);
+  if (raw.format !== WORLD_FORMAT)
+    bad('format', `expected ${JSON.stringify(WORLD_FORMAT)}, got ${JSON.stringify(raw.format)}`);
   if (raw.version !== WORLD_VERSION) {
-    bad('version', `expected ${WORLD_VERSION}, got ${JSON.stringify(raw.version)}; the world was written by another genrm version, generate it again`);
+    bad(
+      'version',
+      `expected ${WORLD_VERSION}, got ${JSON.stringify(raw.version)}; the world was written by another genrm version, generate it again`,
+    );
   }
   if (!isObject(raw.options)) return bad('options', 'expected an object');
   // Complete, so a default changed later cannot silently change what the file means.
@@ -118,7 +123,8 @@ export async function loadWorldInfo(dir: string): Promise<WorldInfo> {
   if (!isObject(splits)) return bad('splits', 'expected an object');
   for (const s of ['train', 'test'] as const) {
     const n = splits[s];
-    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) bad(`splits.${s}`, `expected an integer >= 0, got ${JSON.stringify(n)}`);
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+      bad(`splits.${s}`, `expected an integer >= 0, got ${JSON.stringify(n)}`);
   }
   if (!isObject(raw.sections)) return bad('sections', 'expected an object');
   const sections = {} as Record<Section, Record<string, number>>;
@@ -126,9 +132,14 @@ export async function loadWorldInfo(dir: string): Promise<WorldInfo> {
     const subsets = raw.sections[section];
     if (!isObject(subsets)) return bad(`sections["${section}"]`, 'expected an object of subset -> rows');
     const expected = SUBSETS.filter((s) => s.section === section).map((s) => s.name);
-    if (Object.keys(subsets).join() !== expected.join()) bad(`sections["${section}"]`, `expected the subsets ${expected.join(', ')}, got ${Object.keys(subsets).join(', ') || 'none'}`);
+    if (Object.keys(subsets).join() !== expected.join())
+      bad(
+        `sections["${section}"]`,
+        `expected the subsets ${expected.join(', ')}, got ${Object.keys(subsets).join(', ') || 'none'}`,
+      );
     for (const [name, n] of Object.entries(subsets)) {
-      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) bad(`sections["${section}"]["${name}"]`, `expected an integer >= 1, got ${JSON.stringify(n)}`);
+      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1)
+        bad(`sections["${section}"]["${name}"]`, `expected an integer >= 1, got ${JSON.stringify(n)}`);
     }
     sections[section] = subsets as Record<string, number>;
   }
@@ -139,5 +150,12 @@ export async function loadWorldInfo(dir: string): Promise<WorldInfo> {
   for (const [k, v] of Object.entries(WORLD_FILES)) {
     if (files[k] !== v) bad(`files.${k}`, `expected ${JSON.stringify(v)}, got ${JSON.stringify(files[k])}`);
   }
-  return { format: WORLD_FORMAT, version: WORLD_VERSION, options, splits: { train: splits.train as number, test: splits.test as number }, sections, files: { ...WORLD_FILES } };
+  return {
+    format: WORLD_FORMAT,
+    version: WORLD_VERSION,
+    options,
+    splits: { train: splits.train as number, test: splits.test as number },
+    sections,
+    files: { ...WORLD_FILES },
+  };
 }

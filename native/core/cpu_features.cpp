@@ -79,8 +79,8 @@ std::vector<Isa> supported_isas() {
 
 void set_default_isa(Isa isa) {
   if (!isa_supported(isa))
-    throw Error(ErrorKind::Argument, std::string("isa: this CPU does not support \"") + isa_name(isa) +
-                                         "\" (needs " + isa_needs(isa) + ")");
+    throw Error(ErrorKind::Argument,
+                std::string("isa: this CPU does not support \"") + isa_name(isa) + "\" (needs " + isa_needs(isa) + ")");
   g_default.store(static_cast<int>(isa));
 }
 
@@ -92,8 +92,8 @@ Isa default_isa() {
   if (const char* env = std::getenv("GENRM_ISA"); env && *env) {
     chosen = parse_isa(env, "GENRM_ISA");
     if (!isa_supported(chosen))
-      throw Error(ErrorKind::Argument, std::string("GENRM_ISA: this CPU does not support \"") +
-                                           isa_name(chosen) + "\" (needs " + isa_needs(chosen) + ")");
+      throw Error(ErrorKind::Argument, std::string("GENRM_ISA: this CPU does not support \"") + isa_name(chosen) +
+                                           "\" (needs " + isa_needs(chosen) + ")");
   }
   int expected = -1;
   g_default.compare_exchange_strong(expected, static_cast<int>(chosen));

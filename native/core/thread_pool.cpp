@@ -47,7 +47,8 @@ class Pool {
     // Owners take a few pieces of their share at a time, so a thief still finds
     // work when a thread is descheduled (a shared VM) or its share runs long.
     grain_ = n / (int64_t{8} * used) > 1 ? n / (int64_t{8} * used) : 1;
-    for (int i = 0; i < used; ++i) slots_[i].range.store(pack(n * i / used, n * (i + 1) / used), std::memory_order_relaxed);
+    for (int i = 0; i < used; ++i)
+      slots_[i].range.store(pack(n * i / used, n * (i + 1) / used), std::memory_order_relaxed);
     error_ = nullptr;
     // Every worker reports, those left out of a narrow region too: otherwise one
     // of them could wake late, after the next region's state is written, and
@@ -71,7 +72,6 @@ class Pool {
     if (error_) std::rethrow_exception(error_);
   }
 
-
  private:
   // One thread's remaining range [begin, end), both halves of one word so a
   // single compare-exchange claims a piece (parallel_for runs counts past 32
@@ -79,7 +79,9 @@ class Pool {
   struct alignas(64) Slot {
     std::atomic<uint64_t> range{0};
   };
-  static uint64_t pack(int64_t begin, int64_t end) { return static_cast<uint64_t>(begin) << 32 | static_cast<uint64_t>(end); }
+  static uint64_t pack(int64_t begin, int64_t end) {
+    return static_cast<uint64_t>(begin) << 32 | static_cast<uint64_t>(end);
+  }
   static int64_t begin_of(uint64_t r) { return static_cast<int64_t>(r >> 32); }
   static int64_t end_of(uint64_t r) { return static_cast<int64_t>(r & 0xffffffffu); }
 
@@ -201,7 +203,8 @@ int default_num_threads() {
   if (const char* env = std::getenv("GENRM_THREADS"); env && *env) {
     char* end = nullptr;
     long v = std::strtol(env, &end, 10);
-    if (*end != 0 || v < 1 || v > 1024) throw_arg("GENRM_THREADS", "an integer in [1, 1024]", std::string("\"") + env + "\"");
+    if (*end != 0 || v < 1 || v > 1024)
+      throw_arg("GENRM_THREADS", "an integer in [1, 1024]", std::string("\"") + env + "\"");
     return static_cast<int>(v);
   }
   cpu_set_t set;

@@ -70,7 +70,8 @@ void scale(float* x, int64_t n, float s) {
 double scheduled_lr(double base_lr, const ScheduleConfig& s, int64_t step) {
   if (step < s.warmup_steps) return base_lr * static_cast<double>(step) / std::max<int64_t>(1, s.warmup_steps);
   if (s.total_steps <= 0) return base_lr;
-  const double progress = static_cast<double>(step - s.warmup_steps) / std::max<int64_t>(1, s.total_steps - s.warmup_steps);
+  const double progress =
+      static_cast<double>(step - s.warmup_steps) / std::max<int64_t>(1, s.total_steps - s.warmup_steps);
   const double cosine = std::max(0.0, 0.5 * (1 + std::cos(M_PI * std::min(1.0, progress))));
   return base_lr * (s.min_lr_ratio + (1 - s.min_lr_ratio) * cosine);
 }

@@ -1,4 +1,6 @@
 // Task partition, validation and the plain references for attention.
+#include "attention.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -8,7 +10,6 @@
 
 #include "../core/error.h"
 #include "../core/thread_pool.h"
-#include "attention.h"
 
 namespace genrm::cpu {
 namespace {
@@ -35,7 +36,8 @@ float* tile_scratch() {
   struct Free {
     void operator()(float* p) const { std::free(p); }
   };
-  thread_local std::unique_ptr<float, Free> buf(static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kAttentionScratch)));
+  thread_local std::unique_ptr<float, Free> buf(
+      static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kAttentionScratch)));
   if (!buf) throw Error(ErrorKind::Runtime, "attention: out of memory for tile scratch");
   return buf.get();
 }
@@ -59,10 +61,12 @@ void validate_attention(const AttentionArgs& a) {
   if (a.cu_seqlens[0] != 0) throw_arg("cuSeqlens[0]", 0, a.cu_seqlens[0]);
   for (int64_t s = 0; s < a.num_seqs; ++s)
     if (a.cu_seqlens[s + 1] < a.cu_seqlens[s])
-      throw_arg("cuSeqlens[" + std::to_string(s + 1) + "]", ">= cuSeqlens[" + std::to_string(s) + "] (" + std::to_string(a.cu_seqlens[s]) + ")",
+      throw_arg("cuSeqlens[" + std::to_string(s + 1) + "]",
+                ">= cuSeqlens[" + std::to_string(s) + "] (" + std::to_string(a.cu_seqlens[s]) + ")",
                 a.cu_seqlens[s + 1]);
   if (a.cu_seqlens[a.num_seqs] != a.tokens)
-    throw_arg("cuSeqlens[" + std::to_string(a.num_seqs) + "]", "the token count " + std::to_string(a.tokens), a.cu_seqlens[a.num_seqs]);
+    throw_arg("cuSeqlens[" + std::to_string(a.num_seqs) + "]", "the token count " + std::to_string(a.tokens),
+              a.cu_seqlens[a.num_seqs]);
   if (!(std::isfinite(a.scale) && a.scale > 0)) throw_arg("scale", "a positive finite number", a.scale);
 }
 
@@ -122,7 +126,8 @@ void attention_forward_reference(const AttentionArgs& a, const float* q, const f
         double mx = -INFINITY;
         for (int64_t j = s0; j <= i; ++j) {
           double dot = 0;
-          for (int64_t d = 0; d < D; ++d) dot += static_cast<double>(q[(i * a.heads + h) * D + d]) * k[(j * a.kv_heads + g) * D + d];
+          for (int64_t d = 0; d < D; ++d)
+            dot += static_cast<double>(q[(i * a.heads + h) * D + d]) * k[(j * a.kv_heads + g) * D + d];
           p[j - s0] = dot * a.scale;
           mx = std::max(mx, p[j - s0]);
         }
@@ -143,7 +148,8 @@ void attention_backward_reference(const AttentionArgs& a, const float* q, const 
                                   const float* dout, float* dq, float* dk, float* dv) {
   validate_attention(a);
   const int64_t D = a.head_dim, group = a.heads / a.kv_heads;
-  std::vector<double> gq(a.tokens * a.heads * D, 0.0), gk(a.tokens * a.kv_heads * D, 0.0), gv(a.tokens * a.kv_heads * D, 0.0);
+  std::vector<double> gq(a.tokens * a.heads * D, 0.0), gk(a.tokens * a.kv_heads * D, 0.0),
+      gv(a.tokens * a.kv_heads * D, 0.0);
   for (int64_t s = 0; s < a.num_seqs; ++s) {
     const int64_t s0 = a.cu_seqlens[s], s1 = a.cu_seqlens[s + 1];
     for (int64_t h = 0; h < a.heads; ++h) {
@@ -154,7 +160,8 @@ void attention_backward_reference(const AttentionArgs& a, const float* q, const 
         double mx = -INFINITY, sum = 0;
         for (int64_t j = 0; j < n; ++j) {
           double dot = 0;
-          for (int64_t d = 0; d < D; ++d) dot += static_cast<double>(q[(i * a.heads + h) * D + d]) * k[((s0 + j) * a.kv_heads + g) * D + d];
+          for (int64_t d = 0; d < D; ++d)
+            dot += static_cast<double>(q[(i * a.heads + h) * D + d]) * k[((s0 + j) * a.kv_heads + g) * D + d];
           p[j] = dot * a.scale;
           mx = std::max(mx, p[j]);
         }
@@ -163,7 +170,8 @@ void attention_backward_reference(const AttentionArgs& a, const float* q, const 
         double row = 0;
         for (int64_t j = 0; j < n; ++j) {
           double dot = 0;
-          for (int64_t d = 0; d < D; ++d) dot += static_cast<double>(dout[(i * a.heads + h) * D + d]) * v[((s0 + j) * a.kv_heads + g) * D + d];
+          for (int64_t d = 0; d < D; ++d)
+            dot += static_cast<double>(dout[(i * a.heads + h) * D + d]) * v[((s0 + j) * a.kv_heads + g) * D + d];
           dp[j] = dot;
           row += p[j] * dot;
         }

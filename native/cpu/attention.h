@@ -23,8 +23,8 @@ void validate_attention(const AttentionArgs& a);
 
 // Flash-style: tiles of queries and keys with an online softmax; never holds a
 // tokens x tokens matrix; memory is linear in the sequence length.
-void attention_forward(const AttentionArgs& a, const float* q, const float* k, const float* v, float* out,
-                       float* lse, Isa isa);
+void attention_forward(const AttentionArgs& a, const float* q, const float* k, const float* v, float* out, float* lse,
+                       Isa isa);
 // Recomputes the probabilities tile by tile from q, k and lse. Overwrites dq, dk, dv.
 // Deterministic: every gradient element is accumulated by one thread in a fixed order.
 void attention_backward(const AttentionArgs& a, const float* q, const float* k, const float* v, const float* out,
@@ -59,6 +59,7 @@ AttentionTileKernels attention_kernels_avx512();
 constexpr int64_t kAttentionBlock = 64;  // query and key tile size
 constexpr int64_t kAttentionMaxHeadDim = 256;
 // Floats of scratch one tile call needs (the caller provides it, 64-byte aligned).
-constexpr int64_t kAttentionScratch = 4 * kAttentionBlock * kAttentionMaxHeadDim + 2 * kAttentionBlock * kAttentionBlock;
+constexpr int64_t kAttentionScratch =
+    4 * kAttentionBlock * kAttentionMaxHeadDim + 2 * kAttentionBlock * kAttentionBlock;
 
 }  // namespace genrm::cpu

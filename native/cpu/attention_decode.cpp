@@ -17,7 +17,8 @@ void validate(const DecodeAttentionArgs& a) {
     throw_arg("heads", "a positive multiple of kv_heads (" + std::to_string(a.kv_heads) + ")", a.heads);
   if (a.head_dim < 1) throw_arg("head_dim", "a positive integer", a.head_dim);
   if (a.kv_stride < a.kv_heads * a.head_dim) throw_arg("kv_stride", "at least kv_heads * head_dim", a.kv_stride);
-  if (a.rows > 0 && (!a.k || !a.v || !a.n)) throw Error(ErrorKind::Argument, "attention_decode: k, v and n are required");
+  if (a.rows > 0 && (!a.k || !a.v || !a.n))
+    throw Error(ErrorKind::Argument, "attention_decode: k, v and n are required");
   for (int64_t i = 0; i < a.rows; ++i)
     if (a.n[i] < 1) throw_arg("n[" + std::to_string(i) + "]", "at least 1 cached key", a.n[i]);
 }
@@ -59,8 +60,10 @@ void attention_decode(const DecodeAttentionArgs& a, const float* q, float* out, 
       const float* ki = a.k[i] + g * D;
       const float* vi = a.v[i] + g * D;
       float* oi = out + (i * H + h) * D;
-      if (avx2) attention_decode_head_avx2(qi, ki, vi, a.n[i], D, a.kv_stride, a.scale, p.data(), oi);
-      else head_portable(qi, ki, vi, a.n[i], D, a.kv_stride, a.scale, p.data(), oi);
+      if (avx2)
+        attention_decode_head_avx2(qi, ki, vi, a.n[i], D, a.kv_stride, a.scale, p.data(), oi);
+      else
+        head_portable(qi, ki, vi, a.n[i], D, a.kv_stride, a.scale, p.data(), oi);
     }
   });
 }

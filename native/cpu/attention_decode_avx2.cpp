@@ -25,7 +25,8 @@ void attention_decode_head_avx2(const float* q, const float* k, const float* v, 
   // 8 columns of the output at a time, accumulated over every key in a register.
   for (int64_t t = 0; t < d8; t += 8) {
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t j = 0; j < n; ++j) acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j] * inv), _mm256_loadu_ps(v + j * stride + t), acc);
+    for (int64_t j = 0; j < n; ++j)
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(p[j] * inv), _mm256_loadu_ps(v + j * stride + t), acc);
     _mm256_storeu_ps(out + t, acc);
   }
   for (int64_t t = d8; t < d; ++t) {

@@ -8,7 +8,8 @@ namespace genrm::cpu {
 
 void embedding_forward(const float* table, const int32_t* tokens, float* out, int64_t n, int64_t dim) {
   parallel_for(n, [&](int64_t b, int64_t e, int) {
-    for (int64_t t = b; t < e; ++t) std::memcpy(out + t * dim, table + static_cast<int64_t>(tokens[t]) * dim, sizeof(float) * dim);
+    for (int64_t t = b; t < e; ++t)
+      std::memcpy(out + t * dim, table + static_cast<int64_t>(tokens[t]) * dim, sizeof(float) * dim);
   });
 }
 

@@ -5,6 +5,8 @@
 // every thread (decoding, small batches). Short and wide products take
 // gemm_wide's loop order instead (below). Packing and the kernels are chosen by
 // isa; the AVX2 packers serve the AVX-512 kernel too (AVX-512 implies AVX2 here).
+#include "gemm.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -14,7 +16,6 @@
 
 #include "../core/error.h"
 #include "../core/thread_pool.h"
-#include "gemm.h"
 #include "gemm_kernels.h"
 
 namespace genrm::cpu {
@@ -36,7 +37,9 @@ float* scratch(std::unique_ptr<float[], AlignedFree>& buf, size_t& cap, size_t n
   if (n > cap) {
     size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
     float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
-    if (!p) throw Error(ErrorKind::Runtime, "gemm: out of memory for a packing buffer of " + std::to_string(bytes) + " bytes");
+    if (!p)
+      throw Error(ErrorKind::Runtime,
+                  "gemm: out of memory for a packing buffer of " + std::to_string(bytes) + " bytes");
     buf.reset(p);
     cap = n;
   }
@@ -60,8 +63,10 @@ float* b_scratch(size_t n) {
 // simd: the AVX2 packers (same layout), for the AVX2 and AVX-512 kernels' widths.
 void pack_a(const GemmArgs& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, bool simd, float* out) {
   if (simd) {
-    if (!g.trans_a) pack_transposed_avx2(g.a + i0 * g.lda + p0, g.lda, mc, kc, mr, out);
-    else pack_copied_avx2(g.a + p0 * g.lda + i0, g.lda, mc, kc, mr, out);
+    if (!g.trans_a)
+      pack_transposed_avx2(g.a + i0 * g.lda + p0, g.lda, mc, kc, mr, out);
+    else
+      pack_copied_avx2(g.a + p0 * g.lda + i0, g.lda, mc, kc, mr, out);
     return;
   }
   for (int64_t ir = 0; ir < mc; ir += mr) {
@@ -91,8 +96,10 @@ void pack_b(const GemmArgs& g, int64_t j0, int64_t nc, int64_t p0, int64_t kc, i
             int64_t panel_end, bool simd, float* out) {
   if (simd && panel_begin < panel_end) {
     const int64_t jb = j0 + panel_begin * nr, cols = std::min(nc - panel_begin * nr, (panel_end - panel_begin) * nr);
-    if (!g.trans_b) pack_copied_avx2(g.b + p0 * g.ldb + jb, g.ldb, cols, kc, nr, out);
-    else pack_transposed_avx2(g.b + jb * g.ldb + p0, g.ldb, cols, kc, nr, out);
+    if (!g.trans_b)
+      pack_copied_avx2(g.b + p0 * g.ldb + jb, g.ldb, cols, kc, nr, out);
+    else
+      pack_transposed_avx2(g.b + jb * g.ldb + p0, g.ldb, cols, kc, nr, out);
     return;
   }
   for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
@@ -168,8 +175,8 @@ void gemm_wide(const GemmArgs& g, const GemmKernelInfo& kern, bool simd) {
         for (int64_t ip = 0; ip < m_panels; ++ip) {
           const int64_t i = ip * mr;
           const float* apanel = direct_a ? g.a + p0 * g.lda + i : ap + ip * kc * mr;
-          tile(kern, kc, apanel, direct_a ? g.lda : mr, bpanel, g.c + i * g.ldc + jr, g.ldc, std::min<int64_t>(mr, g.m - i),
-               cols, g.alpha, beta);
+          tile(kern, kc, apanel, direct_a ? g.lda : mr, bpanel, g.c + i * g.ldc + jr, g.ldc,
+               std::min<int64_t>(mr, g.m - i), cols, g.alpha, beta);
         }
       }
     });
@@ -194,11 +201,14 @@ void validate_gemm(const GemmArgs& g) {
   if (g.n < 0) throw_arg("n", "a non-negative integer", g.n);
   if (g.k < 0) throw_arg("k", "a non-negative integer", g.k);
   int64_t a_cols = g.trans_a ? g.m : g.k, b_cols = g.trans_b ? g.k : g.n;
-  if (g.lda < std::max<int64_t>(1, a_cols)) throw_arg("lda", ">= " + std::to_string(std::max<int64_t>(1, a_cols)), g.lda);
-  if (g.ldb < std::max<int64_t>(1, b_cols)) throw_arg("ldb", ">= " + std::to_string(std::max<int64_t>(1, b_cols)), g.ldb);
+  if (g.lda < std::max<int64_t>(1, a_cols))
+    throw_arg("lda", ">= " + std::to_string(std::max<int64_t>(1, a_cols)), g.lda);
+  if (g.ldb < std::max<int64_t>(1, b_cols))
+    throw_arg("ldb", ">= " + std::to_string(std::max<int64_t>(1, b_cols)), g.ldb);
   if (g.ldc < std::max<int64_t>(1, g.n)) throw_arg("ldc", ">= " + std::to_string(std::max<int64_t>(1, g.n)), g.ldc);
   if (g.m > 0 && g.n > 0 && !g.c) throw Error(ErrorKind::Argument, "c: expected a buffer, got null");
-  if (g.m > 0 && g.n > 0 && g.k > 0 && (!g.a || !g.b)) throw Error(ErrorKind::Argument, "a, b: expected buffers, got null");
+  if (g.m > 0 && g.n > 0 && g.k > 0 && (!g.a || !g.b))
+    throw Error(ErrorKind::Argument, "a, b: expected buffers, got null");
 }
 
 void gemm(const GemmArgs& g, Isa isa) {
@@ -208,8 +218,11 @@ void gemm(const GemmArgs& g, Isa isa) {
     scale_c(g);
     return;
   }
-  if (!isa_supported(isa)) throw Error(ErrorKind::Argument, std::string("isa: this CPU does not support \"") + isa_name(isa) + "\"");
-  const GemmKernelInfo kern = isa == Isa::Avx512 ? gemm_kernel_avx512() : isa == Isa::Avx2 ? gemm_kernel_avx2() : gemm_kernel_portable();
+  if (!isa_supported(isa))
+    throw Error(ErrorKind::Argument, std::string("isa: this CPU does not support \"") + isa_name(isa) + "\"");
+  const GemmKernelInfo kern = isa == Isa::Avx512 ? gemm_kernel_avx512()
+                              : isa == Isa::Avx2 ? gemm_kernel_avx2()
+                                                 : gemm_kernel_portable();
   const int mr = kern.mr, nr = kern.nr;
   const auto simd_width = [](int w) { return w == 6 || w % 8 == 0; };
   const bool simd = isa != Isa::Portable && simd_width(mr) && simd_width(nr);
@@ -223,7 +236,9 @@ void gemm(const GemmArgs& g, Isa isa) {
       const int64_t kc = std::min(kKc, g.k - p0);
       const float beta = p0 == 0 ? g.beta : 1.0f;
       float* bp = b_scratch(static_cast<size_t>(n_panels * kc * nr));
-      parallel_for(n_panels, [&](int64_t begin, int64_t end, int) { pack_b(g, j0, nc, p0, kc, nr, begin, end, simd, bp + begin * kc * nr); });
+      parallel_for(n_panels, [&](int64_t begin, int64_t end, int) {
+        pack_b(g, j0, nc, p0, kc, nr, begin, end, simd, bp + begin * kc * nr);
+      });
 
       // Split M into equal blocks of at most kMc rows (multiples of MR), and the
       // panels of N into groups so there are a few tasks per thread: uneven
@@ -264,7 +279,8 @@ void gemm(const GemmArgs& g, Isa isa) {
               const int64_t rows = std::min<int64_t>(mr, mc - ir);
               const float* apanel = direct_a ? g.a + p0 * g.lda + i0 + ir : ap + (ir / mr) * kc * mr;
               const int64_t a_step = direct_a ? g.lda : mr;
-              tile(kern, kc, apanel, a_step, bpanel, g.c + (i0 + ir) * g.ldc + j0 + jr, g.ldc, rows, cols, g.alpha, beta);
+              tile(kern, kc, apanel, a_step, bpanel, g.c + (i0 + ir) * g.ldc + j0 + jr, g.ldc, rows, cols, g.alpha,
+                   beta);
             }
           }
         }
@@ -276,7 +292,8 @@ void gemm(const GemmArgs& g, Isa isa) {
 void gemm_rowwise_nt(const GemmArgs& g, Isa isa) {
   validate_gemm(g);
   if (!g.trans_b || g.trans_a) throw Error(ErrorKind::Argument, "gemm_rowwise_nt: expected transB without transA");
-  if (!isa_supported(isa)) throw Error(ErrorKind::Argument, std::string("isa: this CPU does not support \"") + isa_name(isa) + "\"");
+  if (!isa_supported(isa))
+    throw Error(ErrorKind::Argument, std::string("isa: this CPU does not support \"") + isa_name(isa) + "\"");
   if (g.m == 0 || g.n == 0) return;
   parallel_for((g.n + 63) / 64, [&](int64_t b0, int64_t b1, int) {
     const int64_t j0 = b0 * 64, j1 = std::min(g.n, b1 * 64);

@@ -10,8 +10,8 @@ constexpr int kMr = 6, kNr = 16;
 
 // 6 x 16 tile: 12 ymm accumulators, 2 for the B row, 1 for the A broadcast.
 // Zen 3 has two FMA pipes of latency 4, so 12 independent chains keep both busy.
-void kernel_6x16(int64_t kc, const float* a, int64_t a_step, const float* b, int64_t b_step, float* c, int64_t ldc, float alpha,
-                 float beta) {
+void kernel_6x16(int64_t kc, const float* a, int64_t a_step, const float* b, int64_t b_step, float* c, int64_t ldc,
+                 float alpha, float beta) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();

@@ -10,8 +10,8 @@ constexpr int kMr = 8, kNr = 32;
 
 // 8 x 32 tile: 16 zmm accumulators, 2 for the B row, 1 for the A broadcast (of 32).
 // Zen 5 issues two 512-bit FMAs per cycle; 16 independent chains of latency 4 fill them.
-void kernel_8x32(int64_t kc, const float* a, int64_t a_step, const float* b, int64_t b_step, float* c, int64_t ldc, float alpha,
-                 float beta) {
+void kernel_8x32(int64_t kc, const float* a, int64_t a_step, const float* b, int64_t b_step, float* c, int64_t ldc,
+                 float alpha, float beta) {
   __m512 acc[kMr][2];
   for (int r = 0; r < kMr; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kc; ++p) {

@@ -7,8 +7,8 @@ constexpr int kMr = 4, kNr = 8;
 
 // Written so the compiler vectorizes the NR loop with whatever baseline SIMD the
 // target has (SSE2 on any x86-64).
-void kernel_4x8(int64_t kc, const float* a, int64_t a_step, const float* b, int64_t b_step, float* c, int64_t ldc, float alpha,
-                float beta) {
+void kernel_4x8(int64_t kc, const float* a, int64_t a_step, const float* b, int64_t b_step, float* c, int64_t ldc,
+                float alpha, float beta) {
   float acc[kMr][kNr] = {};
   for (int64_t p = 0; p < kc; ++p) {
     for (int r = 0; r < kMr; ++r) {

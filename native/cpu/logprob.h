@@ -10,8 +10,8 @@ namespace genrm::cpu {
 
 struct LogprobArgs {
   int64_t rows = 0, dim = 0, vocab = 0;
-  const float* hidden = nullptr;   // [rows, dim]: the state that predicts each target
-  const float* weight = nullptr;   // [vocab, dim]: lm_head (or the tied embedding)
+  const float* hidden = nullptr;     // [rows, dim]: the state that predicts each target
+  const float* weight = nullptr;     // [vocab, dim]: lm_head (or the tied embedding)
   const int32_t* targets = nullptr;  // [rows], each in [0, vocab)
 };
 

@@ -18,7 +18,8 @@ double sft_loss(const float* seq_logp, const float* seq_count, int64_t seqs, flo
     sum += seq_logp[s];
     count += seq_count[s];
   }
-  if (count <= 0) throw Error(ErrorKind::Argument, "lossMask: expected at least one target token in the batch, got none");
+  if (count <= 0)
+    throw Error(ErrorKind::Argument, "lossMask: expected at least one target token in the batch, got none");
   for (int64_t s = 0; s < seqs; ++s) dlogp[s] = static_cast<float>(-1.0 / count);
   return -sum / count;
 }
@@ -38,7 +39,8 @@ DpoLoss parse_dpo_loss(const std::string& name) {
 //   ipo:     (h - 1/(2 beta))^2
 DpoMetrics dpo_loss(const DpoArgs& a, float* dlogp) {
   DpoMetrics m{};
-  if (a.num_pairs <= 0) throw Error(ErrorKind::Argument, "pairs: expected at least one (chosen, rejected) pair, got none");
+  if (a.num_pairs <= 0)
+    throw Error(ErrorKind::Argument, "pairs: expected at least one (chosen, rejected) pair, got none");
   const double e = a.label_smoothing, beta = a.beta, P = static_cast<double>(a.num_pairs);
   for (int64_t i = 0; i < a.num_pairs; ++i) {
     const int32_t c = a.pairs[2 * i], r = a.pairs[2 * i + 1];
@@ -87,7 +89,8 @@ DpoMetrics dpo_loss(const DpoArgs& a, float* dlogp) {
 BtMetrics bt_loss(const float* rewards, const int32_t* pairs, const float* margins, int64_t num_pairs, double center,
                   float* drewards) {
   BtMetrics m{};
-  if (num_pairs <= 0) throw Error(ErrorKind::Argument, "pairs: expected at least one (chosen, rejected) pair, got none");
+  if (num_pairs <= 0)
+    throw Error(ErrorKind::Argument, "pairs: expected at least one (chosen, rejected) pair, got none");
   const double P = static_cast<double>(num_pairs);
   for (int64_t i = 0; i < num_pairs; ++i) {
     const int32_t c = pairs[2 * i], r = pairs[2 * i + 1];

@@ -50,7 +50,8 @@ const Lib& lib() {
 
 bool openblas_available(std::string* why) {
   const Lib& l = lib();
-  if (why) *why = l.sgemm ? "" : "OpenBLAS not found (" + l.why + "); install it with `apt-get install libopenblas-dev`";
+  if (why)
+    *why = l.sgemm ? "" : "OpenBLAS not found (" + l.why + "); install it with `apt-get install libopenblas-dev`";
   return l.sgemm != nullptr;
 }
 
@@ -70,8 +71,6 @@ void openblas_set_threads(int n) {
   if (lib().set_threads) lib().set_threads(n);
 }
 
-std::string openblas_config() {
-  return lib().config ? std::string(lib().config()) : std::string();
-}
+std::string openblas_config() { return lib().config ? std::string(lib().config()) : std::string(); }
 
 }  // namespace genrm::cpu

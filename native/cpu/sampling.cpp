@@ -10,7 +10,8 @@
 namespace genrm::cpu {
 
 void validate_sampling(const SamplingParams& s) {
-  if (!(std::isfinite(s.temperature) && s.temperature >= 0)) throw_arg("temperature", "a finite number >= 0", s.temperature, ErrorKind::Range);
+  if (!(std::isfinite(s.temperature) && s.temperature >= 0))
+    throw_arg("temperature", "a finite number >= 0", s.temperature, ErrorKind::Range);
   if (!(s.top_p > 0 && s.top_p <= 1)) throw_arg("topP", "a number in (0, 1]", s.top_p, ErrorKind::Range);
   if (s.top_k < 0) throw_arg("topK", "an integer >= 0", s.top_k, ErrorKind::Range);
 }

@@ -27,7 +27,7 @@ struct Candidates {
   double total = 0;
   std::vector<uint64_t> keys, keys_tmp;  // the sort's scratch
   std::vector<uint32_t> radix_count;
-  std::vector<double> exps;               // a caller's scratch for exp_shifted
+  std::vector<double> exps;  // a caller's scratch for exp_shifted
 };
 
 // exps[i] = exp(logits[i] - max) in double, id order; returns their sum (the

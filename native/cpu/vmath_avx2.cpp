@@ -94,7 +94,8 @@ float row_logsumexp(const float* z, int64_t n) {
 void scaled_softmax_row(float* z, int64_t n, float lse, float g) {
   const __m256 vl = _mm256_set1_ps(lse), vg = _mm256_set1_ps(-g);
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(z + i, _mm256_mul_ps(vg, exp8(_mm256_sub_ps(_mm256_loadu_ps(z + i), vl))));
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(z + i, _mm256_mul_ps(vg, exp8(_mm256_sub_ps(_mm256_loadu_ps(z + i), vl))));
   if (i < n) {
     const __m256i m = tail_mask(n - i);
     _mm256_maskstore_ps(z + i, m, _mm256_mul_ps(vg, exp8(_mm256_sub_ps(_mm256_maskload_ps(z + i, m), vl))));

@@ -24,8 +24,7 @@ bool attention_mma_head_dim(int64_t head_dim);
 int64_t attention_mma_smem(int64_t head_dim);  // the largest dynamic shared memory of its kernels
 int64_t attention_mma_max_tiles(const AttentionArgs& a);
 void attention_mma_reserve_backward(const AttentionArgs& a);  // the scratch its backward will take
-void attention_mma_forward(const AttentionArgs& a, const void* q, const void* k, const void* v, void* out,
-                           float* lse);
+void attention_mma_forward(const AttentionArgs& a, const void* q, const void* k, const void* v, void* out, float* lse);
 void attention_mma_backward(const AttentionArgs& a, const void* q, const void* k, const void* v, const float* lse,
                             const void* dout, const float* drow, void* dq, void* dk, void* dv);
 }  // namespace detail
@@ -192,8 +191,9 @@ __global__ void plain_dq_kernel(Plain p, const T* q, const T* k, const T* v, con
 }
 
 Plain plain_of(const AttentionArgs& a) {
-  return {a.cu_seqlens, a.num_seqs, a.max_seqlen, a.heads, a.kv_heads, a.heads / a.kv_heads,
-          static_cast<int>(a.head_dim), a.scale};
+  return {
+      a.cu_seqlens, a.num_seqs, a.max_seqlen, a.heads, a.kv_heads, a.heads / a.kv_heads, static_cast<int>(a.head_dim),
+      a.scale};
 }
 
 unsigned warp_blocks(int64_t warps) { return static_cast<unsigned>((warps + kWarps - 1) / kWarps); }
@@ -211,12 +211,12 @@ void plain_backward(const AttentionArgs& a, const void* q, const void* k, const 
                     const void* dout, const float* drow, void* dq, void* dk, void* dv) {
   const Plain p = plain_of(a);
   plain_dkdv_kernel<T><<<warp_blocks(a.num_seqs * a.max_seqlen * a.kv_heads), kWarps * 32>>>(
-      p, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), lse,
-      static_cast<const T*>(dout), drow, static_cast<T*>(dk), static_cast<T*>(dv));
+      p, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), lse, static_cast<const T*>(dout),
+      drow, static_cast<T*>(dk), static_cast<T*>(dv));
   check_launch("attention_backward dk/dv (plain)");
   plain_dq_kernel<T><<<warp_blocks(a.num_seqs * a.max_seqlen * a.heads), kWarps * 32>>>(
-      p, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), lse,
-      static_cast<const T*>(dout), drow, static_cast<T*>(dq));
+      p, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), lse, static_cast<const T*>(dout),
+      drow, static_cast<T*>(dq));
   check_launch("attention_backward dq (plain)");
 }
 
@@ -260,8 +260,10 @@ bool use_tensor_cores(const AttentionArgs& a, AttentionPath path, std::initializ
   }
   if (detail::attention_mma_smem(a.head_dim) > smem_optin()) {
     if (strict)
-      throw_arg("headDim", "a head dim whose tiles fit this device's shared memory (" + std::to_string(smem_optin()) +
-                               " bytes per block)", a.head_dim);
+      throw_arg("headDim",
+                "a head dim whose tiles fit this device's shared memory (" + std::to_string(smem_optin()) +
+                    " bytes per block)",
+                a.head_dim);
     return false;
   }
   return true;
@@ -288,13 +290,15 @@ void validate_attention(const AttentionArgs& a) {
   if (a.head_dim < 1 || a.head_dim > kMaxHeadDim)
     throw_arg("headDim", "an integer in [1, " + std::to_string(kMaxHeadDim) + "]", a.head_dim);
   if (a.num_seqs < 0) throw_arg("numSeqs", "a non-negative integer", a.num_seqs);
-  if (a.tokens > 0 && a.num_seqs < 1) throw_arg("numSeqs", "at least 1 for " + std::to_string(a.tokens) + " tokens", a.num_seqs);
+  if (a.tokens > 0 && a.num_seqs < 1)
+    throw_arg("numSeqs", "at least 1 for " + std::to_string(a.tokens) + " tokens", a.num_seqs);
   if (!a.cu_seqlens) throw Error(ErrorKind::Argument, "cuSeqlens: expected a device pointer, got null");
   if (a.max_seqlen < 0 || a.max_seqlen > a.tokens)
     throw_arg("maxSeqlen", "an integer in [0, tokens = " + std::to_string(a.tokens) + "]", a.max_seqlen);
   // Necessary for offsets that tile [0, tokens) (the caller checked them on its host copy).
   if (a.tokens > 0 && a.max_seqlen * a.num_seqs < a.tokens)
-    throw_arg("maxSeqlen", "at least tokens / numSeqs (" + std::to_string(a.tokens) + " / " + std::to_string(a.num_seqs) + ")",
+    throw_arg("maxSeqlen",
+              "at least tokens / numSeqs (" + std::to_string(a.tokens) + " / " + std::to_string(a.num_seqs) + ")",
               a.max_seqlen);
   if (!(std::isfinite(a.scale) && a.scale > 0)) throw_arg("scale", "a positive finite number", a.scale);
   if (a.dtype != DType::F32 && a.dtype != DType::BF16) throw_arg("dtype", "f32 or bf16", static_cast<int>(a.dtype));
@@ -345,8 +349,8 @@ void attention_backward(const AttentionArgs& a, const void* q, const void* k, co
   float* drow = row_terms(rows);
   const unsigned blocks = warp_blocks(rows);
   if (a.dtype == DType::BF16)
-    drow_kernel<bf16><<<blocks, kWarps * 32>>>(static_cast<const bf16*>(out), static_cast<const bf16*>(dout), drow, rows,
-                                               static_cast<int>(a.head_dim));
+    drow_kernel<bf16><<<blocks, kWarps * 32>>>(static_cast<const bf16*>(out), static_cast<const bf16*>(dout), drow,
+                                               rows, static_cast<int>(a.head_dim));
   else
     drow_kernel<float><<<blocks, kWarps * 32>>>(static_cast<const float*>(out), static_cast<const float*>(dout), drow,
                                                 rows, static_cast<int>(a.head_dim));

@@ -20,8 +20,8 @@ struct AttentionArgs {
   int64_t tokens = 0, heads = 0, kv_heads = 0, head_dim = 0;
   const int32_t* cu_seqlens = nullptr;  // device, [num_seqs + 1]
   int64_t num_seqs = 0;
-  int64_t max_seqlen = 0;  // longest sequence (the caller knows it from its host copy)
-  float scale = 0;         // usually 1/sqrt(head_dim)
+  int64_t max_seqlen = 0;    // longest sequence (the caller knows it from its host copy)
+  float scale = 0;           // usually 1/sqrt(head_dim)
   DType dtype = DType::F32;  // storage of q, k, v, out, dout, dq, dk, dv
   // Backward on tensor cores: true sums every gradient element in a fixed order
   // (two kernels); false adds dQ by fp32 atomics from the dK/dV kernel (fewer

@@ -7,7 +7,6 @@
 #include <string>
 
 #include "../core/error.h"
-
 #include "check.h"
 #include "kernels.h"
 #include "launch.cuh"
@@ -106,16 +105,19 @@ void attention_decode(const float* q, const float* k_cache, const float* v_cache
   if (rows <= 0) return;
   if (head_dim > kMaxHeadDim || heads > 65535)
     throw Error(ErrorKind::Argument, "attention_decode: head_dim must be <= " + std::to_string(kMaxHeadDim) +
-                                         " and heads <= 65535, got " + std::to_string(head_dim) + " and " + std::to_string(heads));
+                                         " and heads <= 65535, got " + std::to_string(head_dim) + " and " +
+                                         std::to_string(heads));
   decode_kernel<<<dim3(static_cast<unsigned>(rows), static_cast<unsigned>(heads)), kDecodeThreads>>>(
       q, k_cache, v_cache, slots, n_keys, out, scores, heads, kv_heads, head_dim, layers, layer, capacity, scale);
   check_launch("attention_decode");
 }
 
 void kv_cache_append(const float* k, const float* v, float* k_cache, float* v_cache, const int32_t* slots,
-                     const int32_t* pos, int64_t rows, int64_t kv_dim, int64_t layers, int64_t layer, int64_t capacity) {
+                     const int32_t* pos, int64_t rows, int64_t kv_dim, int64_t layers, int64_t layer,
+                     int64_t capacity) {
   if (rows <= 0) return;
-  append_kernel<<<static_cast<unsigned>(rows), 128>>>(k, v, k_cache, v_cache, slots, pos, kv_dim, layers, layer, capacity);
+  append_kernel<<<static_cast<unsigned>(rows), 128>>>(k, v, k_cache, v_cache, slots, pos, kv_dim, layers, layer,
+                                                      capacity);
   check_launch("kv_cache_append");
 }
 

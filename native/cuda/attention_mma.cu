@@ -127,7 +127,9 @@ __device__ __forceinline__ void load_tile(bf16* s, const float* g, int64_t strid
   }
 }
 
-__device__ __forceinline__ void store2(float* p, float a, float b) { *reinterpret_cast<float2*>(p) = make_float2(a, b); }
+__device__ __forceinline__ void store2(float* p, float a, float b) {
+  *reinterpret_cast<float2*>(p) = make_float2(a, b);
+}
 __device__ __forceinline__ void store2(bf16* p, float a, float b) {
   *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(a, b);
 }
@@ -168,9 +170,9 @@ __host__ __device__ constexpr int forward_smem() {
 }
 
 template <int D, int WARPS, typename T>
-__global__ void __launch_bounds__(WARPS * 32, 256 / (WARPS * 32) * (D <= 64 ? 2 : 1)) forward_kernel(Geometry geo, const T* __restrict__ q,
-                                                             const T* __restrict__ k, const T* __restrict__ v,
-                                                             T* __restrict__ out, float* __restrict__ lse) {
+__global__ void __launch_bounds__(WARPS * 32, 256 / (WARPS * 32) * (D <= 64 ? 2 : 1))
+    forward_kernel(Geometry geo, const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                   T* __restrict__ out, float* __restrict__ lse) {
   constexpr int BM = WARPS * 16, BN = kBN, LDS = D + 8, THREADS = WARPS * 32;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* sQ = reinterpret_cast<bf16*>(smem_raw);
@@ -195,7 +197,7 @@ __global__ void __launch_bounds__(WARPS * 32, 256 / (WARPS * 32) * (D <= 64 ? 2 
   cp_async_commit();
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, gid = lane >> 2, tig = lane & 3;
-  const int wrow0 = q0 + warp * 16;                    // the warp's first row in the sequence
+  const int wrow0 = q0 + warp * 16;                     // the warp's first row in the sequence
   const int row_lo = wrow0 + gid, row_hi = row_lo + 8;  // this lane's C-fragment rows
   const float sl2 = geo.scale * kLog2e;
 
@@ -346,16 +348,16 @@ __host__ __device__ constexpr int dkdv_smem() {
 }
 
 template <int D, typename T, bool kAtomicDq>
-__global__ void __launch_bounds__(128) dkdv_kernel(Geometry geo, const T* __restrict__ q, const T* __restrict__ k,
-                                                   const T* __restrict__ v, const float* __restrict__ lse,
-                                                   const T* __restrict__ dout, const float* __restrict__ drow,
-                                                   T* __restrict__ dk, T* __restrict__ dv, float* __restrict__ dq_acc) {
+__global__ void __launch_bounds__(128)
+    dkdv_kernel(Geometry geo, const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+                const float* __restrict__ lse, const T* __restrict__ dout, const float* __restrict__ drow,
+                T* __restrict__ dk, T* __restrict__ dv, float* __restrict__ dq_acc) {
   constexpr int BN = kBN, BMQ = dkdv_bmq<D>(), LDS = D + 8, THREADS = 128, LDSS = BN + 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* sK = reinterpret_cast<bf16*>(smem_raw);
   bf16* sV = sK + BN * LDS;
-  bf16* sQ = sV + BN * LDS;        // [2][BMQ][LDS]
-  bf16* sO = sQ + 2 * BMQ * LDS;   // dO, [2][BMQ][LDS]
+  bf16* sQ = sV + BN * LDS;                                  // [2][BMQ][LDS]
+  bf16* sO = sQ + 2 * BMQ * LDS;                             // dO, [2][BMQ][LDS]
   float* sL = reinterpret_cast<float*>(sO + 2 * BMQ * LDS);  // [2][BMQ]
   float* sR = sL + 2 * BMQ;                                  // [2][BMQ]
   bf16* sS = reinterpret_cast<bf16*>(sR + 2 * BMQ);          // kAtomicDq: dS [BMQ][LDSS]
@@ -469,7 +471,8 @@ __global__ void __launch_bounds__(128) dkdv_kernel(Geometry geo, const T* __rest
         for (int nb = 0; nb < BMQ / 8; ++nb)
 #pragma unroll
           for (int e = 0; e < 4; ++e)
-            sS[(nb * 8 + 2 * tig + (e & 1)) * LDSS + warp * 16 + gid + (e < 2 ? 0 : 8)] = __float2bfloat16_rn(dpt[nb][e]);
+            sS[(nb * 8 + 2 * tig + (e & 1)) * LDSS + warp * 16 + gid + (e < 2 ? 0 : 8)] =
+                __float2bfloat16_rn(dpt[nb][e]);
       }
     }
     if constexpr (kAtomicDq) {
@@ -477,7 +480,7 @@ __global__ void __launch_bounds__(128) dkdv_kernel(Geometry geo, const T* __rest
       // the key tile, so each one ends at or after every key of this CTA and the
       // test before the products never fails here.
       static_assert(BMQ % BN == 0, "a query tile must cover the key tile's rows");
-      __syncthreads();  // every warp's dS is in sS
+      __syncthreads();                // every warp's dS is in sS
       const int qr = r0 + warp * 16;  // this warp's first query row (>= k0: r0 >= k0 when BMQ == BN)
       if (qr < len) {
         const int h = kvh * geo.group + it / nq, row_lo = qr + gid, row_hi = row_lo + 8;
@@ -547,16 +550,16 @@ __host__ __device__ constexpr int dq_smem() {
 }
 
 template <int D, typename T>
-__global__ void __launch_bounds__(128) dq_kernel(Geometry geo, const T* __restrict__ q, const T* __restrict__ k,
-                                                 const T* __restrict__ v, const float* __restrict__ lse,
-                                                 const T* __restrict__ dout, const float* __restrict__ drow,
-                                                 T* __restrict__ dq) {
+__global__ void __launch_bounds__(128)
+    dq_kernel(Geometry geo, const T* __restrict__ q, const T* __restrict__ k, const T* __restrict__ v,
+              const float* __restrict__ lse, const T* __restrict__ dout, const float* __restrict__ drow,
+              T* __restrict__ dq) {
   constexpr int BM = kDqBM, BN = kBN, LDS = D + 8, THREADS = 128;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* sQ = reinterpret_cast<bf16*>(smem_raw);
   bf16* sO = sQ + BM * LDS;
-  bf16* sK = sO + BM * LDS;       // [2][BN][LDS]
-  bf16* sV = sK + 2 * BN * LDS;   // [2][BN][LDS]
+  bf16* sK = sO + BM * LDS;      // [2][BN][LDS]
+  bf16* sV = sK + 2 * BN * LDS;  // [2][BN][LDS]
 
   const Block blk = block_of(geo, geo.heads, true);
   const int64_t s0 = geo.cu_seqlens[blk.seq];
@@ -713,15 +716,15 @@ void forward_impl(const AttentionArgs& a, const void* q, const void* k, const vo
   static bool opted = false;
   allow_smem(forward_kernel<D, W, T>, smem, opted);
   const Geometry g = geometry(a, W * 16);
-  forward_kernel<D, W, T><<<grid_of(g, g.heads), W * 32, smem>>>(
-      g, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), static_cast<T*>(out), lse);
+  forward_kernel<D, W, T><<<grid_of(g, g.heads), W * 32, smem>>>(g, static_cast<const T*>(q), static_cast<const T*>(k),
+                                                                 static_cast<const T*>(v), static_cast<T*>(out), lse);
   check_launch("attention_forward (tensor cores)");
 }
 
 // The atomic path's fp32 dQ when dq itself is bf16 (grow-only scratch).
 float* dq_accumulator(int64_t n) {
-  return static_cast<float*>(device_scratch(Scratch::AttentionDq, sizeof(float) * static_cast<size_t>(n),
-                                            "attention_backward fp32 dq"));
+  return static_cast<float*>(
+      device_scratch(Scratch::AttentionDq, sizeof(float) * static_cast<size_t>(n), "attention_backward fp32 dq"));
 }
 
 template <int D, typename T>
@@ -732,8 +735,7 @@ void backward_impl(const AttentionArgs& a, const void* q, const void* k, const v
     static bool opted = false;
     allow_smem(dkdv_kernel<D, T, true>, dkdv_smem<D, true>(), opted);
     const size_t n = static_cast<size_t>(a.tokens * a.heads * D);
-    float* acc = std::is_same_v<T, float> ? static_cast<float*>(dq)
-                                          : dq_accumulator(static_cast<int64_t>(n));
+    float* acc = std::is_same_v<T, float> ? static_cast<float*>(dq) : dq_accumulator(static_cast<int64_t>(n));
     fill_zero(acc, sizeof(float) * n, "attention_backward dq = 0");
     dkdv_kernel<D, T, true><<<grid_of(gk, gk.kv_heads), 128, dkdv_smem<D, true>()>>>(
         gk, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), lse,
@@ -750,9 +752,9 @@ void backward_impl(const AttentionArgs& a, const void* q, const void* k, const v
       static_cast<const T*>(dout), drow, static_cast<T*>(dk), static_cast<T*>(dv), nullptr);
   check_launch("attention_backward dk/dv (tensor cores)");
   const Geometry gq = geometry(a, kDqBM);
-  dq_kernel<D, T><<<grid_of(gq, gq.heads), 128, dq_smem<D>()>>>(
-      gq, static_cast<const T*>(q), static_cast<const T*>(k), static_cast<const T*>(v), lse,
-      static_cast<const T*>(dout), drow, static_cast<T*>(dq));
+  dq_kernel<D, T><<<grid_of(gq, gq.heads), 128, dq_smem<D>()>>>(gq, static_cast<const T*>(q), static_cast<const T*>(k),
+                                                                static_cast<const T*>(v), lse,
+                                                                static_cast<const T*>(dout), drow, static_cast<T*>(dq));
   check_launch("attention_backward dq (tensor cores)");
 }
 
@@ -767,8 +769,8 @@ void forward_t(const AttentionArgs& a, const void* q, const void* k, const void*
 }
 
 template <typename T>
-void backward_t(const AttentionArgs& a, const void* q, const void* k, const void* v, const float* lse,
-                const void* dout, const float* drow, void* dq, void* dk, void* dv) {
+void backward_t(const AttentionArgs& a, const void* q, const void* k, const void* v, const float* lse, const void* dout,
+                const float* drow, void* dq, void* dk, void* dv) {
   switch (a.head_dim) {
     case 16: return backward_impl<16, T>(a, q, k, v, lse, dout, drow, dq, dk, dv);
     case 32: return backward_impl<32, T>(a, q, k, v, lse, dout, drow, dq, dk, dv);
@@ -779,7 +781,8 @@ void backward_t(const AttentionArgs& a, const void* q, const void* k, const void
 
 template <int D>
 int smem_of() {
-  const int f = forward_smem<D, forward_warps<D>()>(), b = dkdv_smem<D, true>() > dq_smem<D>() ? dkdv_smem<D, true>() : dq_smem<D>();
+  const int f = forward_smem<D, forward_warps<D>()>(),
+            b = dkdv_smem<D, true>() > dq_smem<D>() ? dkdv_smem<D, true>() : dq_smem<D>();
   return f > b ? f : b;
 }
 
@@ -810,8 +813,7 @@ int64_t attention_mma_max_tiles(const AttentionArgs& a) {
   return (a.max_seqlen + kBN - 1) / kBN * a.num_seqs * a.heads;
 }
 
-void attention_mma_forward(const AttentionArgs& a, const void* q, const void* k, const void* v, void* out,
-                           float* lse) {
+void attention_mma_forward(const AttentionArgs& a, const void* q, const void* k, const void* v, void* out, float* lse) {
   if (a.dtype == DType::BF16)
     forward_t<bf16>(a, q, k, v, out, lse);
   else

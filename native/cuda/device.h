@@ -17,14 +17,14 @@ struct Device {
 };
 
 struct Status {
-  bool compiled = false;        // this binary contains CUDA code
-  std::string architectures;    // e.g. "sm_80 sm_90 compute_90"
-  int runtime_version = 0;      // e.g. 13000
-  int driver_version = 0;       // 0 when no driver is installed
+  bool compiled = false;      // this binary contains CUDA code
+  std::string architectures;  // e.g. "sm_80 sm_90 compute_90"
+  int runtime_version = 0;    // e.g. 13000
+  int driver_version = 0;     // 0 when no driver is installed
   std::vector<Device> devices;
-  bool kernels_run = false;     // a probe kernel ran and wrote the right values on device 0
-  bool cublas = false;          // the binary was built with cuBLAS (GemmEngine::Auto uses it)
-  std::string error;            // why no device is usable; empty when one is
+  bool kernels_run = false;  // a probe kernel ran and wrote the right values on device 0
+  bool cublas = false;       // the binary was built with cuBLAS (GemmEngine::Auto uses it)
+  std::string error;         // why no device is usable; empty when one is
   bool usable() const { return compiled && !devices.empty() && kernels_run && error.empty(); }
 };
 

@@ -1,9 +1,9 @@
 // The model's glue on the device: residual adds, row gathers and scatters for
 // the target rows, the reward head's dot products, and the gradient's sum of
 // squares. Reductions run in a fixed order (no atomics).
-#include <vector>
-
 #include <cuda_runtime.h>
+
+#include <vector>
 
 #include "check.h"
 #include "kernels.h"
@@ -145,7 +145,8 @@ void rows_dot_backward(const float* x, const int32_t* rows, const float* w, cons
 double sum_squares(const float* x, int64_t n) {
   if (n <= 0) return 0;
   const int64_t blocks = (n + kSquaresBlock - 1) / kSquaresBlock;
-  double* partial = static_cast<double*>(device_scratch(Scratch::Model, sizeof(double) * blocks, "gradient norm partial sums"));
+  double* partial =
+      static_cast<double*>(device_scratch(Scratch::Model, sizeof(double) * blocks, "gradient norm partial sums"));
   sum_squares_kernel<<<static_cast<unsigned>(blocks), kThreads>>>(x, n, partial);
   check_launch("sum_squares");
   std::vector<double> host(blocks);

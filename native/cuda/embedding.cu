@@ -51,7 +51,8 @@ void embedding_backward(const int32_t* tokens, const float* dout, float* dtable,
 void embedding_backward_sorted(const int32_t* ids, const int32_t* starts, const int32_t* order, int64_t unique,
                                const float* dout, float* dtable, int64_t dim) {
   if (unique <= 0 || dim <= 0) return;
-  backward_sorted_kernel<<<static_cast<unsigned>(unique), dim < kThreads ? 128 : kThreads>>>(ids, starts, order, dout, dtable, dim);
+  const unsigned threads = dim < kThreads ? 128 : kThreads;
+  backward_sorted_kernel<<<static_cast<unsigned>(unique), threads>>>(ids, starts, order, dout, dtable, dim);
   check_launch("embedding_backward_sorted");
 }
 

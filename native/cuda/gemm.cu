@@ -104,8 +104,22 @@ __global__ void __launch_bounds__(256) simt_kernel(SimtArgs g) {
 namespace detail {
 
 void gemm_simt(const GemmArgs& g) {
-  const SimtArgs s{g.trans_a, g.trans_b, g.a_type == DType::BF16, g.b_type == DType::BF16, g.c_type == DType::BF16,
-                   g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.alpha, g.beta, g.a, g.b, g.c};
+  const SimtArgs s{g.trans_a,
+                   g.trans_b,
+                   g.a_type == DType::BF16,
+                   g.b_type == DType::BF16,
+                   g.c_type == DType::BF16,
+                   g.m,
+                   g.n,
+                   g.k,
+                   g.lda,
+                   g.ldb,
+                   g.ldc,
+                   g.alpha,
+                   g.beta,
+                   g.a,
+                   g.b,
+                   g.c};
   const int64_t tiles_m = (g.m + kSimtTile - 1) / kSimtTile, tiles_n = (g.n + kSimtTile - 1) / kSimtTile;
   if (tiles_m > 65535) throw_arg("m", "at most " + std::to_string(65535 * kSimtTile) + " for the SIMT GEMM", g.m);
   if (tiles_n > 2147483647) throw_arg("n", "at most 2^31 - 1 tiles of 64 for the SIMT GEMM", g.n);
@@ -119,8 +133,8 @@ void validate_gemm(const GemmArgs& g) {
   if (g.m < 0) throw_arg("m", "a non-negative integer", g.m);
   if (g.n < 0) throw_arg("n", "a non-negative integer", g.n);
   if (g.k < 0) throw_arg("k", "a non-negative integer", g.k);
-  const int64_t a_cols = std::max<int64_t>(1, g.trans_a ? g.m : g.k), b_cols = std::max<int64_t>(1, g.trans_b ? g.k : g.n),
-                c_cols = std::max<int64_t>(1, g.n);
+  const int64_t a_cols = std::max<int64_t>(1, g.trans_a ? g.m : g.k),
+                b_cols = std::max<int64_t>(1, g.trans_b ? g.k : g.n), c_cols = std::max<int64_t>(1, g.n);
   if (g.lda < a_cols) throw_arg("lda", ">= " + std::to_string(a_cols), g.lda);
   if (g.ldb < b_cols) throw_arg("ldb", ">= " + std::to_string(b_cols), g.ldb);
   if (g.ldc < c_cols) throw_arg("ldc", ">= " + std::to_string(c_cols), g.ldc);

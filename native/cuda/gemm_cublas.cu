@@ -33,7 +33,8 @@ namespace {
 
 void check_cublas(cublasStatus_t s, const char* what) {
   if (s == CUBLAS_STATUS_SUCCESS) return;
-  throw Error(ErrorKind::Runtime, std::string(what) + ": " + cublasGetStatusName(s) + " (" + cublasGetStatusString(s) + ")");
+  throw Error(ErrorKind::Runtime,
+              std::string(what) + ": " + cublasGetStatusName(s) + " (" + cublasGetStatusString(s) + ")");
 }
 
 // One handle for the process, made on first use, on the default stream (every
@@ -87,7 +88,8 @@ Copies copies_of(const GemmArgs& g) {
 }
 
 __nv_bfloat16* copies_scratch(const Copies& c) {
-  return static_cast<__nv_bfloat16*>(device_scratch(Scratch::Gemm, c.bytes(), "gemm (cuBLAS) bf16 copies of fp32 operands"));
+  return static_cast<__nv_bfloat16*>(
+      device_scratch(Scratch::Gemm, c.bytes(), "gemm (cuBLAS) bf16 copies of fp32 operands"));
 }
 
 }  // namespace

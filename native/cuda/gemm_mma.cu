@@ -34,7 +34,7 @@ constexpr int kBM = 128, kBN = 128, kBK = 32, kStages = 4, kThreads = 256;
 constexpr int kTileElems = kBM * kBK;  // one operand's tile per stage (bf16): 4,096
 constexpr int kTileBytes = kTileElems * 2;
 constexpr int kStageBytes = 2 * kTileBytes;
-constexpr int kSmemBytes = kStages * kStageBytes;  // 64 KiB
+constexpr int kSmemBytes = kStages * kStageBytes;            // 64 KiB
 constexpr int kChunksPerThread = kTileElems / 8 / kThreads;  // 16-byte chunks: 2
 static_assert(kBM == kBN, "both operand tiles share one geometry");
 static_assert(kChunksPerThread * 8 * kThreads == kTileElems, "chunks cover the tile");
@@ -143,7 +143,8 @@ __device__ __forceinline__ uint32_t pack_pair(bool bf16, uint32_t lo, uint32_t h
 }
 
 template <bool KMajor>
-__device__ __forceinline__ void store_regs(bool bf16, uint32_t smem, int tid, const uint32_t (&raw)[kChunksPerThread][8]) {
+__device__ __forceinline__ void store_regs(bool bf16, uint32_t smem, int tid,
+                                           const uint32_t (&raw)[kChunksPerThread][8]) {
 #pragma unroll
   for (int i = 0; i < kChunksPerThread; ++i) {
     int r, ch;
@@ -259,10 +260,14 @@ __global__ void __launch_bounds__(kThreads, (AsyncA && AsyncB) ? 2 : 1) mma_kern
     const int next = kt + kStages - 1, next_stage = next % kStages;
     const bool load_next = next < ktiles;
     if (load_next) {
-      if constexpr (AsyncA) load_async<kAK>(g.a, a_smem(next_stage), a_row0(next), a_col0(next), tid);
-      else load_regs<kAK>(g.a, a_row0(next), a_col0(next), tid, raw_a);
-      if constexpr (AsyncB) load_async<kBKm>(g.b, b_smem(next_stage), b_row0(next), b_col0(next), tid);
-      else load_regs<kBKm>(g.b, b_row0(next), b_col0(next), tid, raw_b);
+      if constexpr (AsyncA)
+        load_async<kAK>(g.a, a_smem(next_stage), a_row0(next), a_col0(next), tid);
+      else
+        load_regs<kAK>(g.a, a_row0(next), a_col0(next), tid, raw_a);
+      if constexpr (AsyncB)
+        load_async<kBKm>(g.b, b_smem(next_stage), b_row0(next), b_col0(next), tid);
+      else
+        load_regs<kBKm>(g.b, b_row0(next), b_col0(next), tid, raw_b);
     }
     cp_async_commit();
 
@@ -347,10 +352,14 @@ void launch(const MmaArgs& a, unsigned blocks) {
 
 template <bool TA, bool TB>
 void launch_modes(const MmaArgs& a, unsigned blocks, bool async_a, bool async_b) {
-  if (async_a && async_b) launch<TA, TB, true, true>(a, blocks);
-  else if (async_a) launch<TA, TB, true, false>(a, blocks);
-  else if (async_b) launch<TA, TB, false, true>(a, blocks);
-  else launch<TA, TB, false, false>(a, blocks);
+  if (async_a && async_b)
+    launch<TA, TB, true, true>(a, blocks);
+  else if (async_a)
+    launch<TA, TB, true, false>(a, blocks);
+  else if (async_b)
+    launch<TA, TB, false, true>(a, blocks);
+  else
+    launch<TA, TB, false, false>(a, blocks);
 }
 
 bool aligned(const void* p, uintptr_t n) { return reinterpret_cast<uintptr_t>(p) % n == 0; }
@@ -361,9 +370,17 @@ namespace detail {
 
 void gemm_mma(const GemmArgs& g) {
   MmaArgs a;
-  a.a = Operand{g.a, g.lda, g.trans_a ? g.k : g.m, g.trans_a ? g.m : g.k, g.a_type == DType::BF16,
+  a.a = Operand{g.a,
+                g.lda,
+                g.trans_a ? g.k : g.m,
+                g.trans_a ? g.m : g.k,
+                g.a_type == DType::BF16,
                 g.a_type == DType::F32 && aligned(g.a, 16) && g.lda % 4 == 0};
-  a.b = Operand{g.b, g.ldb, g.trans_b ? g.n : g.k, g.trans_b ? g.k : g.n, g.b_type == DType::BF16,
+  a.b = Operand{g.b,
+                g.ldb,
+                g.trans_b ? g.n : g.k,
+                g.trans_b ? g.k : g.n,
+                g.b_type == DType::BF16,
                 g.b_type == DType::F32 && aligned(g.b, 16) && g.ldb % 4 == 0};
   a.c = g.c;
   a.ldc = g.ldc;
@@ -384,10 +401,14 @@ void gemm_mma(const GemmArgs& g) {
   const bool async_a = a.a.bf16 && aligned(g.a, 16) && g.lda % 8 == 0;
   const bool async_b = a.b.bf16 && aligned(g.b, 16) && g.ldb % 8 == 0;
   const unsigned blocks = static_cast<unsigned>(tiles_m * tiles_n);
-  if (!g.trans_a && !g.trans_b) launch_modes<false, false>(a, blocks, async_a, async_b);
-  else if (!g.trans_a && g.trans_b) launch_modes<false, true>(a, blocks, async_a, async_b);
-  else if (g.trans_a && !g.trans_b) launch_modes<true, false>(a, blocks, async_a, async_b);
-  else launch_modes<true, true>(a, blocks, async_a, async_b);
+  if (!g.trans_a && !g.trans_b)
+    launch_modes<false, false>(a, blocks, async_a, async_b);
+  else if (!g.trans_a && g.trans_b)
+    launch_modes<false, true>(a, blocks, async_a, async_b);
+  else if (g.trans_a && !g.trans_b)
+    launch_modes<true, false>(a, blocks, async_a, async_b);
+  else
+    launch_modes<true, true>(a, blocks, async_a, async_b);
   check_launch("gemm (own, mma.sync)");
 }
 

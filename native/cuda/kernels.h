@@ -27,8 +27,8 @@ void rope_apply_table(float* x, const int32_t* positions, int64_t tokens, int64_
                       const float* cos_table, const float* sin_table, bool inverse);
 // The same rotation of x (fp32 or bf16) written to out (out may be x when the types match).
 void rope_apply_table_to(const void* x, DType x_type, void* out, DType out_type, const int32_t* positions,
-                         int64_t tokens, int64_t heads, int64_t head_dim, const float* cos_table, const float* sin_table,
-                         bool inverse);
+                         int64_t tokens, int64_t heads, int64_t head_dim, const float* cos_table,
+                         const float* sin_table, bool inverse);
 
 void embedding_forward(const float* table, const int32_t* tokens, float* out, int64_t n, int64_t dim);
 // dtable[tokens[t]] += dout[t], each column walking the tokens in order: the
@@ -60,8 +60,8 @@ void kv_cache_append(const float* k, const float* v, float* k_cache, float* v_ca
 
 // Small pieces of the model's glue (elementwise.cu).
 void add(const float* a, const float* b, float* out, int64_t n);  // out = a + b (out may alias a)
-void to_bf16(const float* x, void* out, int64_t n);                // out = bf16(x), nearest even
-void to_f32(const void* x_bf16, float* out, int64_t n);            // out = x, widened (exact)
+void to_bf16(const float* x, void* out, int64_t n);               // out = bf16(x), nearest even
+void to_f32(const void* x_bf16, float* out, int64_t n);           // out = x, widened (exact)
 void scale(float* x, int64_t n, float s);
 // out[i] = x[rows[i]] for i < n, rows of dim floats.
 void gather_rows(const float* x, const int32_t* rows, float* out, int64_t n, int64_t dim);

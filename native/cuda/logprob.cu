@@ -44,7 +44,7 @@ namespace genrm::cuda {
 namespace {
 
 constexpr int64_t kChunkBytes = int64_t(512) << 20;  // default fp32 logits per chunk
-constexpr int kUnroll = 4;                             // vectors each thread has in flight
+constexpr int kUnroll = 4;                           // vectors each thread has in flight
 
 // Running max and sum of exp(x - max).
 struct Lse {
@@ -585,8 +585,8 @@ void logprob_grouped(const LogprobArgs& a, const std::vector<int64_t>& group_end
           scale_rows_kernel<<<blocks, kThreads>>>(static_cast<const float*>(h), dlogp_dev,
                                                   static_cast<__nv_bfloat16*>(scaled), n, a.dim);
         else
-          scale_rows_kernel<<<blocks, kThreads>>>(static_cast<const float*>(h), dlogp_dev,
-                                                  static_cast<float*>(scaled), n, a.dim);
+          scale_rows_kernel<<<blocks, kThreads>>>(static_cast<const float*>(h), dlogp_dev, static_cast<float*>(scaled),
+                                                  n, a.dim);
         check_launch("logprob (scaled hidden rows)");
         gemm(dweight_gemm(a, pv, n, scaled, pt, dweight), a.engine);
       }

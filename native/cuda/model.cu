@@ -233,10 +233,10 @@ struct DeviceModel {
   TypedBuf dg{"scratch dg"}, du{"scratch du"}, dq{"scratch dq"}, dk{"scratch dk"}, dv{"scratch dv"},
       datt{"scratch datt"};
   Buf<float> tmp{"scratch tmp"}, dx{"scratch dx"}, dh{"scratch dh"}, dtmp{"scratch dtmp"}, dhf{"scratch dhf"},
-      qk_tmp{"scratch q/k before rotation"},
-      rope_cos{"rope cos table"}, rope_sin{"rope sin table"}, hsel{"target rows"}, dhsel{"target rows gradient"},
-      head_grad{"lm_head gradient (held until the loss is finite)"}, row_logp{"target log-probs"}, drow{"target gradients"},
-      rewards{"rewards"}, drew{"reward gradients"}, logits{"requested logits"};
+      qk_tmp{"scratch q/k before rotation"}, rope_cos{"rope cos table"}, rope_sin{"rope sin table"},
+      hsel{"target rows"}, dhsel{"target rows gradient"}, head_grad{"lm_head gradient (held until the loss is finite)"},
+      row_logp{"target log-probs"}, drow{"target gradients"}, rewards{"rewards"}, drew{"reward gradients"},
+      logits{"requested logits"};
   Buf<int32_t> ids{"token ids"}, positions{"positions"}, cu_seqlens{"sequence offsets"}, row_pos{"target positions"},
       row_target{"target ids"}, last_rows{"last tokens"}, emb_ids{"embedding ids"}, emb_starts{"embedding offsets"},
       emb_order{"embedding order"};
@@ -245,12 +245,12 @@ struct DeviceModel {
   struct Generation {
     float *k = nullptr, *v = nullptr;  // [slots][layers][capacity][kv_dim]
     int64_t slots = 0, capacity = 0;
-    std::vector<int32_t> len;           // tokens cached per slot
-    std::vector<int32_t> cu_seqlens;    // the prompts' offsets in the prefill's activations
+    std::vector<int32_t> len;         // tokens cached per slot
+    std::vector<int32_t> cu_seqlens;  // the prompts' offsets in the prefill's activations
     int64_t prompt_tokens = 0;
   } gen;
-  Buf<float> gx{"decode x"}, gq{"decode q"}, gk{"decode k"}, gv{"decode v"}, go{"decode attention"},
-      gtmp{"decode tmp"}, gg{"decode gate"}, gu{"decode up"}, gscores{"decode scores"}, glogits{"decode logits"};
+  Buf<float> gx{"decode x"}, gq{"decode q"}, gk{"decode k"}, gv{"decode v"}, go{"decode attention"}, gtmp{"decode tmp"},
+      gg{"decode gate"}, gu{"decode up"}, gscores{"decode scores"}, glogits{"decode logits"};
   TypedBuf gh{"decode h"}, ga{"decode swiglu"};
   Buf<int32_t> gtok{"decode tokens"}, gpos{"decode positions"}, gslot{"decode slots"}, gn{"decode key counts"},
       gdrawn{"drawn tokens"};
@@ -260,7 +260,8 @@ struct DeviceModel {
   void use_bf16_operands() {
     st = DType::BF16;
     for (TypedBuf* b : {&h1, &h2, &a, &q, &k, &vv, &att, &dg, &du, &dq, &dk, &dv, &datt, &gh, &ga}) b->t = st;
-    params_bf16 = static_cast<uint16_t*>(device_alloc(sizeof(uint16_t) * static_cast<size_t>(n), "parameters (bf16 copy)"));
+    params_bf16 =
+        static_cast<uint16_t*>(device_alloc(sizeof(uint16_t) * static_cast<size_t>(n), "parameters (bf16 copy)"));
   }
   // Refreshes the bf16 copy after the parameters changed other than by a step.
   void refresh_weights() {
@@ -493,7 +494,8 @@ model::Result DeviceModel::run(const model::Batch& b, const model::Objective& o,
       for (int64_t s = 0; s < S; ++s) policy[s] = static_cast<float>(sums[s]);
       std::vector<int32_t> sub;  // the pairs whose rows are in this chunk (groups are whole)
       for (int64_t p = 0; p < P; ++p)
-        if (here[o.pairs[2 * p]] || here[o.pairs[2 * p + 1]]) sub.insert(sub.end(), {o.pairs[2 * p], o.pairs[2 * p + 1]});
+        if (here[o.pairs[2 * p]] || here[o.pairs[2 * p + 1]])
+          sub.insert(sub.end(), {o.pairs[2 * p], o.pairs[2 * p + 1]});
       if (sub.empty()) return;
       cpu::DpoArgs da;
       da.kind = o.dpo_loss;
@@ -528,7 +530,8 @@ model::Result DeviceModel::run(const model::Batch& b, const model::Objective& o,
     if (fused_sft) {
       // SFT knows its per-row gradient first: one lm_head pass gives both; the
       // head's gradient waits in scratch until the loss is known to be finite.
-      const std::vector<float> g_rows(static_cast<size_t>(R), static_cast<float>(-o.loss_scale / static_cast<double>(R)));
+      const std::vector<float> g_rows(static_cast<size_t>(R),
+                                      static_cast<float>(-o.loss_scale / static_cast<double>(R)));
       const float* DR = drow.upload(g_rows);
       zero(dhsel.get(R * d), R * d);
       zero(head_grad.get(V * d), V * d);
@@ -594,7 +597,8 @@ model::Result DeviceModel::run(const model::Batch& b, const model::Objective& o,
   return r;
 }
 
-void DeviceModel::prefill(const model::Batch& prompts, int64_t slots, int64_t capacity, std::vector<float>& first_logits) {
+void DeviceModel::prefill(const model::Batch& prompts, int64_t slots, int64_t capacity,
+                          std::vector<float>& first_logits) {
   free_generation();
   const int64_t S = prompts.seqs(), d = c.hidden_size, V = c.vocab_size, L = c.num_hidden_layers, D = c.head_dim();
   const size_t cache = sizeof(float) * static_cast<size_t>(slots * L * capacity * c.kv_dim());
@@ -611,7 +615,8 @@ void DeviceModel::prefill(const model::Batch& prompts, int64_t slots, int64_t ca
   gen.cu_seqlens = prompts.cu_seqlens;
   gen.prompt_tokens = prompts.tokens();
   int64_t longest = 1;
-  for (int64_t s = 0; s < S; ++s) longest = std::max<int64_t>(longest, prompts.cu_seqlens[s + 1] - prompts.cu_seqlens[s]);
+  for (int64_t s = 0; s < S; ++s)
+    longest = std::max<int64_t>(longest, prompts.cu_seqlens[s + 1] - prompts.cu_seqlens[s]);
   forward(prompts, longest);
   // The rope table for every position a sample can reach (forward's covers the prompts only).
   std::vector<float> cs(static_cast<size_t>(capacity * (D / 2))), sn(cs.size());
@@ -650,7 +655,8 @@ float* DeviceModel::step(const std::vector<int64_t>& slots, const std::vector<in
   const int64_t M = static_cast<int64_t>(slots.size()), d = c.hidden_size, f = c.intermediate_size, V = c.vocab_size;
   const int64_t L = c.num_hidden_layers, H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
   const int64_t qd = c.q_dim(), kvd = c.kv_dim();
-  const float eps = static_cast<float>(c.rms_norm_eps), sc = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  const float eps = static_cast<float>(c.rms_norm_eps),
+              sc = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
   std::vector<int32_t> slot32(static_cast<size_t>(M)), pos(static_cast<size_t>(M)), n(static_cast<size_t>(M));
   for (int64_t i = 0; i < M; ++i) {
     slot32[i] = static_cast<int32_t>(slots[i]);
@@ -698,7 +704,9 @@ namespace {
 class CudaBackend final : public model::Backend {
  public:
   CudaBackend(const model::Config& c, const model::ParamLayout& layout, model::Precision precision, bool deterministic)
-      : precision_(precision), deterministic_(deterministic), dev_(create(c, layout, precision, deterministic)),
+      : precision_(precision),
+        deterministic_(deterministic),
+        dev_(create(c, layout, precision, deterministic)),
         host_(layout.total()) {
     newer_[slot(model::Buffer::Params)] = Newer::Host;  // uploaded before the first run
   }
@@ -735,7 +743,8 @@ class CudaBackend final : public model::Backend {
     newer_[slot(model::Buffer::Grads)] = Newer::Device;
   }
 
-  void prefill(const model::Batch& prompts, int64_t slots, int64_t capacity, std::vector<float>& first_logits) override {
+  void prefill(const model::Batch& prompts, int64_t slots, int64_t capacity,
+               std::vector<float>& first_logits) override {
     use_device();
     std::lock_guard<std::mutex> lock(device_lock());
     dev_->prefill(prompts, slots, capacity, first_logits);
@@ -744,7 +753,8 @@ class CudaBackend final : public model::Backend {
     std::lock_guard<std::mutex> lock(device_lock());
     dev_->start(slot, seq);
   }
-  void step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens, std::vector<float>& logits) override {
+  void step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
+            std::vector<float>& logits) override {
     std::lock_guard<std::mutex> lock(device_lock());
     const float* LG = dev_->step(slots, tokens);
     logits = download(LG, static_cast<int64_t>(slots.size()) * dev_->c.vocab_size, "decode logits");
@@ -766,7 +776,9 @@ class CudaBackend final : public model::Backend {
 
   // Which copy of each buffer holds the current values.
   enum class Newer : uint8_t { Neither, Host, Device };
-  static int slot(model::Buffer b) { return static_cast<int>(b) & 3; }  // the four buffers; the mask keeps the index provably in range
+  static int slot(model::Buffer b) {
+    return static_cast<int>(b) & 3;
+  }  // the four buffers; the mask keeps the index provably in range
   float* device_buffer(model::Buffer b) const {
     switch (b) {
       case model::Buffer::Params: return dev_->params;
@@ -866,7 +878,9 @@ double CudaBackend::optimizer_step(const model::OptimConfig& o, double lr, int64
   const double norm = std::sqrt(sum_squares(m.grads, m.n));
   if (!std::isfinite(norm)) {
     zero(m.grads, m.n);
-    throw Error(ErrorKind::Runtime, "gradient norm is not finite; the step was skipped, the gradients were cleared and the parameters are unchanged");
+    throw Error(ErrorKind::Runtime,
+                "gradient norm is not finite; the step was skipped, the gradients were cleared and the parameters are "
+                "unchanged");
   }
   if (o.max_grad_norm > 0) {
     const double coef = o.max_grad_norm / (norm + 1e-6);
@@ -879,11 +893,12 @@ double CudaBackend::optimizer_step(const model::OptimConfig& o, double lr, int64
   for (const model::ParamInfo& p : m.layout) {
     const float decay = p.decay ? static_cast<float>(1 - lr * a.weight_decay) : 1.0f;
     adamw_range(m.params + p.offset, m.grads + p.offset, m.m + p.offset, m.v + p.offset, p.size,
-                static_cast<float>(a.beta1), static_cast<float>(a.beta2), step, inv_sqrt_bc2, static_cast<float>(a.eps), decay,
-                m.params_bf16 ? m.params_bf16 + p.offset : nullptr);
+                static_cast<float>(a.beta1), static_cast<float>(a.beta2), step, inv_sqrt_bc2, static_cast<float>(a.eps),
+                decay, m.params_bf16 ? m.params_bf16 + p.offset : nullptr);
   }
   zero(m.grads, m.n);
-  for (model::Buffer b : {model::Buffer::Params, model::Buffer::AdamM, model::Buffer::AdamV}) newer_[slot(b)] = Newer::Device;
+  for (model::Buffer b : {model::Buffer::Params, model::Buffer::AdamM, model::Buffer::AdamV})
+    newer_[slot(b)] = Newer::Device;
   return norm;
 }
 

@@ -137,67 +137,101 @@ cuda::LogprobArgs logprob_args(const Problem& p, const F& hidden, const F& weigh
 
 void add_cuda_paths(std::vector<Op>& ops) {
   const Tolerance fp32{1e-6, 1e-5};
-  op_named(ops, "embedding_forward").paths.push_back(cuda_path("cuda", [](const Problem& p, Tensors& out) {
-    F table(p.in.f("table")), o(out.f("out"));
-    I tokens(p.in.i("tokens"));
-    cuda::embedding_forward(table.p, tokens.p, o.p, p.at("n"), p.at("dim"));
-    o.download(out.f("out"));
-  }, {0, 0}));
-  op_named(ops, "embedding_backward").paths.push_back(cuda_path("cuda", [](const Problem& p, Tensors& out) {
-    F dout(p.in.f("dout")), dtable(out.f("dtable"));
-    I tokens(p.in.i("tokens"));
-    cuda::embedding_backward(tokens.p, dout.p, dtable.p, p.at("n"), p.at("dim"));
-    dtable.download(out.f("dtable"));
-  }, fp32));
-  op_named(ops, "rmsnorm_forward").paths.push_back(cuda_path("cuda", [](const Problem& p, Tensors& out) {
-    F x(p.in.f("x")), w(p.in.f("w")), y(out.f("y")), rstd(out.f("rstd"));
-    cuda::rmsnorm_forward(x.p, w.p, y.p, rstd.p, p.at("rows"), p.at("dim"), 1e-5f);
-    y.download(out.f("y"));
-    rstd.download(out.f("rstd"));
-  }, fp32));
-  op_named(ops, "rmsnorm_backward").paths.push_back(cuda_path("cuda", [](const Problem& p, Tensors& out) {
-    F x(p.in.f("x")), w(p.in.f("w")), rstd(p.in.f("rstd")), dy(p.in.f("dy")), dx(out.f("dx")), dw(out.f("dw"));
-    cuda::rmsnorm_backward(x.p, w.p, rstd.p, dy.p, dx.p, dw.p, p.at("rows"), p.at("dim"));
-    dx.download(out.f("dx"));
-    dw.download(out.f("dw"));
-  }, {1e-5, 1e-4}));
-  op_named(ops, "rope").paths.push_back(cuda_path("cuda", [](const Problem& p, Tensors& out) {
-    F x(out.f("x")), cs(p.in.f("cos")), sn(p.in.f("sin"));
-    I pos(p.in.i("positions"));
-    cuda::rope_apply_table(x.p, pos.p, p.at("tokens"), p.at("heads"), p.at("head_dim"), cs.p, sn.p,
-                           p.at("inverse") != 0);
-    x.download(out.f("x"));
-  }, {1e-5, 1e-5}));
-  op_named(ops, "swiglu_forward").paths.push_back(cuda_path("cuda", [](const Problem& p, Tensors& out) {
-    F g(p.in.f("g")), u(p.in.f("u")), a(out.f("a"));
-    cuda::swiglu_forward(g.p, u.p, a.p, p.at("n"));
-    a.download(out.f("a"));
-  }, fp32));
-  op_named(ops, "swiglu_backward").paths.push_back(cuda_path("cuda", [](const Problem& p, Tensors& out) {
-    F g(p.in.f("g")), u(p.in.f("u")), da(p.in.f("da")), dg(out.f("dg")), du(out.f("du"));
-    cuda::swiglu_backward(g.p, u.p, da.p, dg.p, du.p, p.at("n"));
-    dg.download(out.f("dg"));
-    du.download(out.f("du"));
-  }, {1e-5, 1e-4}));
-  op_named(ops, "adamw").paths.push_back(cuda_path("cuda", [](const Problem& p, Tensors& out) {
-    const AdamWStep c = adamw_step_constants();
-    F g(p.in.f("g")), pp(out.f("p")), m(out.f("m")), v(out.f("v"));
-    cuda::adamw_range(pp.p, g.p, m.p, v.p, p.at("n"), c.b1, c.b2, c.step, c.inv_sqrt_bc2, c.eps, c.decay);
-    pp.download(out.f("p"));
-    m.download(out.f("m"));
-    v.download(out.f("v"));
-  }, fp32));
-  op_named(ops, "attention_decode").paths.push_back(cuda_path("cuda", [](const Problem& p, Tensors& out) {
-    const int64_t rows = p.at("rows"), heads = p.at("heads"), capacity = p.at("capacity");
-    std::vector<int32_t> slots(rows);
-    for (int64_t i = 0; i < rows; ++i) slots[i] = static_cast<int32_t>(i);
-    F q(p.in.f("q")), kc(p.in.f("k_cache")), vc(p.in.f("v_cache")), o(out.f("out"));
-    F scores(std::vector<float>(rows * heads * capacity));
-    I slots_d(slots), n(p.in.i("n"));
-    cuda::attention_decode(q.p, kc.p, vc.p, slots_d.p, n.p, o.p, scores.p, rows, heads, p.at("kv_heads"),
-                           p.at("head_dim"), 1, 0, capacity, 1.0f / std::sqrt(static_cast<float>(p.at("head_dim"))));
-    o.download(out.f("out"));
-  }, {1e-5, 1e-5}));
+  op_named(ops, "embedding_forward")
+      .paths.push_back(cuda_path("cuda",
+                                 [](const Problem& p, Tensors& out) {
+                                   F table(p.in.f("table")), o(out.f("out"));
+                                   I tokens(p.in.i("tokens"));
+                                   cuda::embedding_forward(table.p, tokens.p, o.p, p.at("n"), p.at("dim"));
+                                   o.download(out.f("out"));
+                                 },
+                                 {0, 0}));
+  op_named(ops, "embedding_backward")
+      .paths.push_back(cuda_path(
+          "cuda",
+          [](const Problem& p, Tensors& out) {
+            F dout(p.in.f("dout")), dtable(out.f("dtable"));
+            I tokens(p.in.i("tokens"));
+            cuda::embedding_backward(tokens.p, dout.p, dtable.p, p.at("n"), p.at("dim"));
+            dtable.download(out.f("dtable"));
+          },
+          fp32));
+  op_named(ops, "rmsnorm_forward")
+      .paths.push_back(cuda_path(
+          "cuda",
+          [](const Problem& p, Tensors& out) {
+            F x(p.in.f("x")), w(p.in.f("w")), y(out.f("y")), rstd(out.f("rstd"));
+            cuda::rmsnorm_forward(x.p, w.p, y.p, rstd.p, p.at("rows"), p.at("dim"), 1e-5f);
+            y.download(out.f("y"));
+            rstd.download(out.f("rstd"));
+          },
+          fp32));
+  op_named(ops, "rmsnorm_backward")
+      .paths.push_back(cuda_path(
+          "cuda",
+          [](const Problem& p, Tensors& out) {
+            F x(p.in.f("x")), w(p.in.f("w")), rstd(p.in.f("rstd")), dy(p.in.f("dy")), dx(out.f("dx")), dw(out.f("dw"));
+            cuda::rmsnorm_backward(x.p, w.p, rstd.p, dy.p, dx.p, dw.p, p.at("rows"), p.at("dim"));
+            dx.download(out.f("dx"));
+            dw.download(out.f("dw"));
+          },
+          {1e-5, 1e-4}));
+  op_named(ops, "rope")
+      .paths.push_back(cuda_path("cuda",
+                                 [](const Problem& p, Tensors& out) {
+                                   F x(out.f("x")), cs(p.in.f("cos")), sn(p.in.f("sin"));
+                                   I pos(p.in.i("positions"));
+                                   cuda::rope_apply_table(x.p, pos.p, p.at("tokens"), p.at("heads"), p.at("head_dim"),
+                                                          cs.p, sn.p, p.at("inverse") != 0);
+                                   x.download(out.f("x"));
+                                 },
+                                 {1e-5, 1e-5}));
+  op_named(ops, "swiglu_forward")
+      .paths.push_back(cuda_path(
+          "cuda",
+          [](const Problem& p, Tensors& out) {
+            F g(p.in.f("g")), u(p.in.f("u")), a(out.f("a"));
+            cuda::swiglu_forward(g.p, u.p, a.p, p.at("n"));
+            a.download(out.f("a"));
+          },
+          fp32));
+  op_named(ops, "swiglu_backward")
+      .paths.push_back(cuda_path("cuda",
+                                 [](const Problem& p, Tensors& out) {
+                                   F g(p.in.f("g")), u(p.in.f("u")), da(p.in.f("da")), dg(out.f("dg")), du(out.f("du"));
+                                   cuda::swiglu_backward(g.p, u.p, da.p, dg.p, du.p, p.at("n"));
+                                   dg.download(out.f("dg"));
+                                   du.download(out.f("du"));
+                                 },
+                                 {1e-5, 1e-4}));
+  op_named(ops, "adamw")
+      .paths.push_back(cuda_path(
+          "cuda",
+          [](const Problem& p, Tensors& out) {
+            const AdamWStep c = adamw_step_constants();
+            F g(p.in.f("g")), pp(out.f("p")), m(out.f("m")), v(out.f("v"));
+            cuda::adamw_range(pp.p, g.p, m.p, v.p, p.at("n"), c.b1, c.b2, c.step, c.inv_sqrt_bc2, c.eps, c.decay);
+            pp.download(out.f("p"));
+            m.download(out.f("m"));
+            v.download(out.f("v"));
+          },
+          fp32));
+  op_named(ops, "attention_decode")
+      .paths.push_back(cuda_path("cuda",
+                                 [](const Problem& p, Tensors& out) {
+                                   const int64_t rows = p.at("rows"), heads = p.at("heads"),
+                                                 capacity = p.at("capacity");
+                                   std::vector<int32_t> slots(rows);
+                                   for (int64_t i = 0; i < rows; ++i) slots[i] = static_cast<int32_t>(i);
+                                   F q(p.in.f("q")), kc(p.in.f("k_cache")), vc(p.in.f("v_cache")), o(out.f("out"));
+                                   F scores(std::vector<float>(rows * heads * capacity));
+                                   I slots_d(slots), n(p.in.i("n"));
+                                   cuda::attention_decode(q.p, kc.p, vc.p, slots_d.p, n.p, o.p, scores.p, rows, heads,
+                                                          p.at("kv_heads"), p.at("head_dim"), 1, 0, capacity,
+                                                          1.0f / std::sqrt(static_cast<float>(p.at("head_dim"))));
+                                   o.download(out.f("out"));
+                                 },
+                                 {1e-5, 1e-5}));
 
   // The products: fp32 SIMT paths against the exact reference; tensor-core paths
   // against the reference on their bf16-rounded operands.
@@ -205,7 +239,8 @@ void add_cuda_paths(std::vector<Op>& ops) {
   gemm.paths.push_back(cuda_path("cuda/simt", gemm_run(cuda::GemmEngine::Simt), {5e-4, 1e-5}));
   gemm.paths.push_back(cuda_path("cuda/tensor-core", gemm_run(cuda::GemmEngine::Own), {5e-4, 1e-5}, {"a", "b"}));
   Op& attention_forward = op_named(ops, "attention_forward");
-  attention_forward.paths.push_back(cuda_path("cuda/plain", attention_forward_run(cuda::AttentionPath::Plain), {1e-4, 1e-4}));
+  attention_forward.paths.push_back(
+      cuda_path("cuda/plain", attention_forward_run(cuda::AttentionPath::Plain), {1e-4, 1e-4}));
   // Probabilities meet V on tensor cores rounded to bf16 too.
   Path tc_forward = cuda_path("cuda/tensor-core", attention_forward_run(cuda::AttentionPath::TensorCore), {2e-2, 2e-2},
                               {"q", "k", "v"});
@@ -216,26 +251,35 @@ void add_cuda_paths(std::vector<Op>& ops) {
   tc_forward.accepts = tensor_core_head_dim;
   attention_forward.paths.push_back(std::move(tc_forward));
   Op& attention_backward = op_named(ops, "attention_backward");
-  attention_backward.paths.push_back(cuda_path("cuda/plain", attention_backward_run(cuda::AttentionPath::Plain), {1e-4, 1e-3}));
-  Path tc_backward = cuda_path("cuda/tensor-core", attention_backward_run(cuda::AttentionPath::TensorCore), {3e-2, 3e-2},
-                               {"q", "k", "v", "dout"});
+  attention_backward.paths.push_back(
+      cuda_path("cuda/plain", attention_backward_run(cuda::AttentionPath::Plain), {1e-4, 1e-3}));
+  Path tc_backward = cuda_path("cuda/tensor-core", attention_backward_run(cuda::AttentionPath::TensorCore),
+                               {3e-2, 3e-2}, {"q", "k", "v", "dout"});
   tc_backward.accepts = tensor_core_head_dim;
   attention_backward.paths.push_back(std::move(tc_backward));
-  op_named(ops, "logprob_forward").paths.push_back(cuda_path("cuda/tensor-core", [](const Problem& p, Tensors& out) {
-    F hidden(p.in.f("hidden")), weight(p.in.f("weight")), logp(out.f("logp"));
-    I targets(p.in.i("targets"));
-    cuda::logprob_forward(logprob_args(p, hidden, weight, targets, cuda::GemmEngine::Own), logp.p);
-    logp.download(out.f("logp"));
-  }, {1e-4, 1e-5}, {"hidden", "weight"}));
-  op_named(ops, "logprob_backward").paths.push_back(cuda_path("cuda/tensor-core", [](const Problem& p, Tensors& out) {
-    F hidden(p.in.f("hidden")), weight(p.in.f("weight")), dlogp(p.in.f("dlogp"));
-    F dhidden(out.f("dhidden")), dweight(out.f("dweight"));
-    I targets(p.in.i("targets"));
-    cuda::logprob_backward(logprob_args(p, hidden, weight, targets, cuda::GemmEngine::Own), dlogp.p, dhidden.p,
-                           dweight.p);
-    dhidden.download(out.f("dhidden"));
-    dweight.download(out.f("dweight"));
-  }, {2e-2, 2e-2}, {"hidden", "weight"}));
+  op_named(ops, "logprob_forward")
+      .paths.push_back(cuda_path("cuda/tensor-core",
+                                 [](const Problem& p, Tensors& out) {
+                                   F hidden(p.in.f("hidden")), weight(p.in.f("weight")), logp(out.f("logp"));
+                                   I targets(p.in.i("targets"));
+                                   cuda::logprob_forward(
+                                       logprob_args(p, hidden, weight, targets, cuda::GemmEngine::Own), logp.p);
+                                   logp.download(out.f("logp"));
+                                 },
+                                 {1e-4, 1e-5}, {"hidden", "weight"}));
+  op_named(ops, "logprob_backward")
+      .paths.push_back(cuda_path("cuda/tensor-core",
+                                 [](const Problem& p, Tensors& out) {
+                                   F hidden(p.in.f("hidden")), weight(p.in.f("weight")), dlogp(p.in.f("dlogp"));
+                                   F dhidden(out.f("dhidden")), dweight(out.f("dweight"));
+                                   I targets(p.in.i("targets"));
+                                   cuda::logprob_backward(
+                                       logprob_args(p, hidden, weight, targets, cuda::GemmEngine::Own), dlogp.p,
+                                       dhidden.p, dweight.p);
+                                   dhidden.download(out.f("dhidden"));
+                                   dweight.download(out.f("dweight"));
+                                 },
+                                 {2e-2, 2e-2}, {"hidden", "weight"}));
 }
 
 }  // namespace genrm::ops

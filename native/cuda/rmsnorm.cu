@@ -72,10 +72,12 @@ void rmsnorm_backward(const float* x, const float* w, const float* rstd, const f
   check_launch("rmsnorm_backward (dx)");
   const int64_t chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
   if (chunks > 65535)  // the chunks run on the grid's y dimension
-    throw Error(ErrorKind::Range, "rmsnorm_backward: rows must be <= " + std::to_string(65535 * kRowsPerChunk) + ", got " +
-                                      std::to_string(rows));
-  float* partial = static_cast<float*>(device_scratch(Scratch::Rmsnorm, sizeof(float) * chunks * dim, "rmsnorm_backward partial sums"));
-  dw_partial_kernel<<<dim3(blocks_for(dim), static_cast<unsigned>(chunks)), kThreads>>>(x, rstd, dy, partial, rows, dim);
+    throw Error(ErrorKind::Range, "rmsnorm_backward: rows must be <= " + std::to_string(65535 * kRowsPerChunk) +
+                                      ", got " + std::to_string(rows));
+  float* partial = static_cast<float*>(
+      device_scratch(Scratch::Rmsnorm, sizeof(float) * chunks * dim, "rmsnorm_backward partial sums"));
+  dw_partial_kernel<<<dim3(blocks_for(dim), static_cast<unsigned>(chunks)), kThreads>>>(x, rstd, dy, partial, rows,
+                                                                                        dim);
   check_launch("rmsnorm_backward (dw partial sums)");
   dw_sum_kernel<<<blocks_for(dim), kThreads>>>(partial, dw, chunks, dim);
   check_launch("rmsnorm_backward (dw)");

@@ -37,8 +37,8 @@ void launch_rope(const In* x, void* out, DType out_type, const int32_t* position
 }  // namespace
 
 void rope_apply_table_to(const void* x, DType x_type, void* out, DType out_type, const int32_t* positions,
-                         int64_t tokens, int64_t heads, int64_t head_dim, const float* cos_table, const float* sin_table,
-                         bool inverse) {
+                         int64_t tokens, int64_t heads, int64_t head_dim, const float* cos_table,
+                         const float* sin_table, bool inverse) {
   const int64_t n = tokens * heads * (head_dim / 2);
   if (n <= 0) return;
   const float sign = inverse ? -1.0f : 1.0f;

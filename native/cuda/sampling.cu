@@ -11,12 +11,11 @@
 // same inputs give the same tokens.
 #include <cuda_runtime.h>
 
-#include <cub/cub.cuh>
-
 #include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cub/cub.cuh>
 
 #include "../core/error.h"
 #include "check.h"
@@ -85,9 +84,8 @@ __device__ inline int64_t block_min(int64_t v) {
 // id_bits)) | (descending logit bits << id_bits) | id. tokens non-null: greedy,
 // the row is finished here; otherwise its stats go to `stats`.
 template <bool kKeys>
-__global__ void __launch_bounds__(kBlock)
-    stats_kernel(const float* logits, int64_t vocab, int id_bits, uint64_t* keys, RowStats* stats, int32_t* tokens,
-                 double* logprob) {
+__global__ void __launch_bounds__(kBlock) stats_kernel(const float* logits, int64_t vocab, int id_bits, uint64_t* keys,
+                                                       RowStats* stats, int32_t* tokens, double* logprob) {
   const int64_t row = blockIdx.x;
   const float* z = logits + row * vocab;
   Best best{-INFINITY, kNone};

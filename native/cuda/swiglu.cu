@@ -28,15 +28,18 @@ __global__ void backward_kernel(const float* g, const float* u, const float* da,
 
 void swiglu_forward(const float* g, const float* u, void* a, int64_t n, DType a_type) {
   if (n <= 0) return;
-  if (a_type == DType::BF16) forward_kernel<<<blocks_for(n), kThreads>>>(g, u, static_cast<__nv_bfloat16*>(a), n);
-  else forward_kernel<<<blocks_for(n), kThreads>>>(g, u, static_cast<float*>(a), n);
+  if (a_type == DType::BF16)
+    forward_kernel<<<blocks_for(n), kThreads>>>(g, u, static_cast<__nv_bfloat16*>(a), n);
+  else
+    forward_kernel<<<blocks_for(n), kThreads>>>(g, u, static_cast<float*>(a), n);
   check_launch("swiglu_forward");
 }
 
 void swiglu_backward(const float* g, const float* u, const float* da, void* dg, void* du, int64_t n, DType grad_type) {
   if (n <= 0) return;
   if (grad_type == DType::BF16)
-    backward_kernel<<<blocks_for(n), kThreads>>>(g, u, da, static_cast<__nv_bfloat16*>(dg), static_cast<__nv_bfloat16*>(du), n);
+    backward_kernel<<<blocks_for(n), kThreads>>>(g, u, da, static_cast<__nv_bfloat16*>(dg),
+                                                 static_cast<__nv_bfloat16*>(du), n);
   else
     backward_kernel<<<blocks_for(n), kThreads>>>(g, u, da, static_cast<float*>(dg), static_cast<float*>(du), n);
   check_launch("swiglu_backward");

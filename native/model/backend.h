@@ -51,7 +51,8 @@ class Backend {
   // logits [rows, vocab]. end: frees the cache.
   virtual void prefill(const Batch& prompts, int64_t slots, int64_t capacity, std::vector<float>& first_logits) = 0;
   virtual void start(int64_t slot, int64_t seq) = 0;
-  virtual void step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens, std::vector<float>& logits) = 0;
+  virtual void step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
+                    std::vector<float>& logits) = 0;
   virtual void end() = 0;
   // Whether step_sample is available: the step with the draws made where the
   // logits are (u[i] is row i's uniform, unread at temperature 0), each row's

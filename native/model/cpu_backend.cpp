@@ -121,7 +121,9 @@ class CpuBackend final : public Backend {
   void end() override { cache_ = Cache(); }
 
  private:
-  LayerTensors<const float> layer(int64_t l) const { return layout_.layer(l, static_cast<const float*>(host_.params.data())); }
+  LayerTensors<const float> layer(int64_t l) const {
+    return layout_.layer(l, static_cast<const float*>(host_.params.data()));
+  }
   const float* param(const ParamInfo& p) const { return host_.params.data() + p.offset; }
   float* grad_of(const float* param) { return host_.grads.data() + (param - host_.params.data()); }
 
@@ -134,14 +136,14 @@ class CpuBackend final : public Backend {
 
   // Activations of the last forward, kept for the backward; [tokens, ...] each.
   struct Acts {
-    std::vector<float> x;                 // residual stream: (layers + 1) x [N, d]
-    std::vector<float> h1, h2, xmid;      // per layer [N, d]: normed inputs, residual after attention
-    std::vector<float> rstd1, rstd2;      // per layer [N]
-    std::vector<float> q, att;            // per layer [N, H*D]
-    std::vector<float> k, v;              // per layer [N, KV*D]
-    std::vector<float> lse;               // per layer [N, H]
-    std::vector<float> g, u, a;           // per layer [N, f]
-    std::vector<float> hf, rstdf;         // final norm output [N, d] and its rstd [N]
+    std::vector<float> x;             // residual stream: (layers + 1) x [N, d]
+    std::vector<float> h1, h2, xmid;  // per layer [N, d]: normed inputs, residual after attention
+    std::vector<float> rstd1, rstd2;  // per layer [N]
+    std::vector<float> q, att;        // per layer [N, H*D]
+    std::vector<float> k, v;          // per layer [N, KV*D]
+    std::vector<float> lse;           // per layer [N, H]
+    std::vector<float> g, u, a;       // per layer [N, f]
+    std::vector<float> hf, rstdf;     // final norm output [N, d] and its rstd [N]
     int64_t tokens = 0;
   } acts_;
   // Scratch reused across calls (fresh allocations each step cost page faults).
@@ -157,7 +159,7 @@ class CpuBackend final : public Backend {
     // [slot][layer][capacity][kv_dim]; left uninitialised (only positions < len are
     // ever read), so a large cache costs no zero-filling pass.
     std::unique_ptr<float[]> k, v;
-    std::vector<int64_t> len;   // tokens cached per slot
+    std::vector<int64_t> len;             // tokens cached per slot
     std::vector<int32_t> prompt_offsets;  // the prompts' cu_seqlens in the prefill's activations
     // Per-step buffers, kept across steps: allocating them anew each step made
     // glibc map and unmap the large ones, so every step paid page faults and zeroing.
@@ -259,7 +261,8 @@ void CpuBackend::backward(const Batch& b, std::vector<float>& dhf) {
   resize(dv, N * kvd);
   resize(datt, N * qd);
   const float* final_norm = param(layout_.final_norm());
-  cpu::rmsnorm_backward(A.x.data() + L * N * d, final_norm, A.rstdf.data(), dhf.data(), dx.data(), grad_of(final_norm), N, d);
+  cpu::rmsnorm_backward(A.x.data() + L * N * d, final_norm, A.rstdf.data(), dhf.data(), dx.data(), grad_of(final_norm),
+                        N, d);
 
   const cpu::AttentionArgs att = attention_args(c, b);
   for (int64_t l = L - 1; l >= 0; --l) {
@@ -288,9 +291,12 @@ void CpuBackend::backward(const Batch& b, std::vector<float>& dhf) {
     // Attention: xmid = x + o_proj(attn(rope(q), rope(k), v)). dx now holds d xmid.
     linear_dx(dx.data(), P.o, datt.data(), N, qd, d, false);
     linear_dw(dx.data(), o, grad_of(P.o), N, qd, d);
-    cpu::attention_backward(att, q, k, v, o, A.lse.data() + l * N * H, datt.data(), dq.data(), dk.data(), dv.data(), default_isa());
-    cpu::rope_apply_table(dq.data(), b.positions.data(), N, H, D, scratch_.rope_cos.data(), scratch_.rope_sin.data(), true);
-    cpu::rope_apply_table(dk.data(), b.positions.data(), N, KV, D, scratch_.rope_cos.data(), scratch_.rope_sin.data(), true);
+    cpu::attention_backward(att, q, k, v, o, A.lse.data() + l * N * H, datt.data(), dq.data(), dk.data(), dv.data(),
+                            default_isa());
+    cpu::rope_apply_table(dq.data(), b.positions.data(), N, H, D, scratch_.rope_cos.data(), scratch_.rope_sin.data(),
+                          true);
+    cpu::rope_apply_table(dk.data(), b.positions.data(), N, KV, D, scratch_.rope_cos.data(), scratch_.rope_sin.data(),
+                          true);
     linear_dx(dq.data(), P.q, dh.data(), N, d, qd, false);
     linear_dx(dk.data(), P.k, dh.data(), N, d, kvd, true);
     linear_dx(dv.data(), P.v, dh.data(), N, d, kvd, true);
@@ -331,14 +337,16 @@ Result CpuBackend::run(const Batch& b, const Objective& o, bool with_grad, const
   la.weight = param(layout_.lm_head());
   la.targets = row_target.data();
   if (logps) {
-    for (int64_t i = 0; i < R; ++i) std::memcpy(hsel.data() + i * d, hf + static_cast<int64_t>(row_pos[i]) * d, sizeof(float) * d);
+    for (int64_t i = 0; i < R; ++i)
+      std::memcpy(hsel.data() + i * d, hf + static_cast<int64_t>(row_pos[i]) * d, sizeof(float) * d);
     if (fused_sft) {
       const std::vector<float> drow(R, static_cast<float>(-o.loss_scale / static_cast<double>(R)));
       resize(scratch_.dhsel, R * d);
       std::fill(scratch_.dhsel.begin(), scratch_.dhsel.end(), 0.0f);
       resize(scratch_.head_grad, V * d);
       std::fill(scratch_.head_grad.begin(), scratch_.head_grad.end(), 0.0f);
-      cpu::logprob_forward_backward(la, drow.data(), row_logp.data(), scratch_.dhsel.data(), scratch_.head_grad.data(), default_isa());
+      cpu::logprob_forward_backward(la, drow.data(), row_logp.data(), scratch_.dhsel.data(), scratch_.head_grad.data(),
+                                    default_isa());
     } else {
       cpu::logprob_forward(la, row_logp.data(), default_isa());
     }
@@ -382,7 +390,8 @@ Result CpuBackend::run(const Batch& b, const Objective& o, bool with_grad, const
       std::fill(dhsel.begin(), dhsel.end(), 0.0f);
       cpu::logprob_backward(la, drow.data(), dhsel.data(), dw, default_isa());
     }
-    for (int64_t i = 0; i < R; ++i) add_into(dhf.data() + static_cast<int64_t>(row_pos[i]) * d, dhsel.data() + i * d, d);
+    for (int64_t i = 0; i < R; ++i)
+      add_into(dhf.data() + static_cast<int64_t>(row_pos[i]) * d, dhsel.data() + i * d, d);
   } else {
     const float* w = param(layout_.score());
     float* dw = grad_of(w);
@@ -407,7 +416,9 @@ double CpuBackend::optimizer_step(const OptimConfig& o, double lr, int64_t t) {
   const double norm = cpu::l2_norm(grads.data(), n);
   if (!std::isfinite(norm)) {
     zero_grad();
-    throw Error(ErrorKind::Runtime, "gradient norm is not finite; the step was skipped, the gradients were cleared and the parameters are unchanged");
+    throw Error(ErrorKind::Runtime,
+                "gradient norm is not finite; the step was skipped, the gradients were cleared and the parameters are "
+                "unchanged");
   }
   if (o.max_grad_norm > 0) {
     const double coef = o.max_grad_norm / (norm + 1e-6);
@@ -457,13 +468,15 @@ void CpuBackend::start(int64_t slot, int64_t seq) {
   cache_.len[slot] = n;
 }
 
-void CpuBackend::step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens, std::vector<float>& logits) {
+void CpuBackend::step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
+                      std::vector<float>& logits) {
   Cache& cache = cache_;
   const Config& c = config_;
   const int64_t M = static_cast<int64_t>(slots.size()), d = c.hidden_size, f = c.intermediate_size;
   const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
   const int64_t qd = c.q_dim(), kvd = c.kv_dim();
-  const float eps = static_cast<float>(c.rms_norm_eps), scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  const float eps = static_cast<float>(c.rms_norm_eps),
+              scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
   // Grow-only views of the cache's step buffers (every element read below is written first).
   auto buf = [](std::vector<float>& b, int64_t n) -> std::vector<float>& {
     if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));

@@ -53,7 +53,8 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
     if (q.n < 1 || q.n > 4096) throw_arg(where + ".n", "an integer in [1, 4096]", q.n, ErrorKind::Range);
     const int64_t need = static_cast<int64_t>(q.prompt.size()) + s.max_new_tokens;
     if (need > c.max_position_embeddings)
-      throw_arg(where, "prompt + maxNewTokens <= max_position_embeddings (" + std::to_string(c.max_position_embeddings) + ")",
+      throw_arg(where,
+                "prompt + maxNewTokens <= max_position_embeddings (" + std::to_string(c.max_position_embeddings) + ")",
                 std::to_string(q.prompt.size()) + " + " + std::to_string(s.max_new_tokens), ErrorKind::Range);
     samples += q.n;
     longest = std::max(longest, need);
@@ -65,7 +66,8 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
   const int64_t slots = s.max_batch > 0 ? std::min(s.max_batch, samples) : samples;
   const double bytes = 2.0 * slots * L * longest * kvd * sizeof(float);
   if (bytes > 16.0 * (1ull << 30))
-    throw Error(ErrorKind::Range, "generation: the key/value cache would need " + std::to_string(static_cast<int64_t>(bytes / (1 << 20))) +
+    throw Error(ErrorKind::Range, "generation: the key/value cache would need " +
+                                      std::to_string(static_cast<int64_t>(bytes / (1 << 20))) +
                                       " MiB (over the 16 GiB limit); set maxBatch to decode fewer samples at once");
 
   // Prefill every prompt once; a sample starting to decode takes its prompt's
@@ -134,7 +136,7 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
       while (slot_sample[sl] < 0 && next < samples) {
         const int64_t smp = next++, r = sample_request[smp];
         take(smp, first_logits.data() + r * V);  // the first token comes from the prefill
-        if (done[smp]) continue;                  // finished at once: the slot stays free
+        if (done[smp]) continue;                 // finished at once: the slot stays free
         backend_->start(sl, r);
         slot_sample[sl] = smp;
       }

@@ -40,18 +40,20 @@ std::string at(const char* field, int64_t i) { return std::string(field) + "[" +
 void validate_batch(const Config& c, Batch& b) {
   const int64_t n = b.tokens();
   if (n == 0) throw Error(ErrorKind::Argument, "ids: expected at least one token, got an empty batch");
-  if (b.cu_seqlens.size() < 2)
-    throw_arg("cuSeqlens.length", "at least 2 (one sequence)", b.cu_seqlens.size());
+  if (b.cu_seqlens.size() < 2) throw_arg("cuSeqlens.length", "at least 2 (one sequence)", b.cu_seqlens.size());
   if (b.cu_seqlens[0] != 0) throw_arg("cuSeqlens[0]", 0, b.cu_seqlens[0]);
   if (b.cu_seqlens.back() != n)
     throw_arg(at("cuSeqlens", b.seqs()), "the token count " + std::to_string(n), b.cu_seqlens.back());
   for (int64_t s = 0; s < b.seqs(); ++s) {
     const int64_t len = static_cast<int64_t>(b.cu_seqlens[s + 1]) - b.cu_seqlens[s];
     if (len < 0)
-      throw_arg(at("cuSeqlens", s + 1), ">= cuSeqlens[" + std::to_string(s) + "] (" + std::to_string(b.cu_seqlens[s]) + ")", b.cu_seqlens[s + 1]);
+      throw_arg(at("cuSeqlens", s + 1),
+                ">= cuSeqlens[" + std::to_string(s) + "] (" + std::to_string(b.cu_seqlens[s]) + ")",
+                b.cu_seqlens[s + 1]);
     if (len > c.max_position_embeddings)
-      throw_arg("sequence " + std::to_string(s) + " length", "at most max_position_embeddings (" + std::to_string(c.max_position_embeddings) + ")",
-                len, ErrorKind::Range);
+      throw_arg("sequence " + std::to_string(s) + " length",
+                "at most max_position_embeddings (" + std::to_string(c.max_position_embeddings) + ")", len,
+                ErrorKind::Range);
   }
   for (int64_t t = 0; t < n; ++t)
     if (b.ids[t] < 0 || b.ids[t] >= c.vocab_size)

@@ -14,7 +14,8 @@ std::string at(const char* field, int64_t i) { return std::string(field) + "[" +
 }  // namespace
 
 bool wants_logps(const Batch& b, const Objective& o) {
-  return o.kind == ObjectiveKind::Sft || o.kind == ObjectiveKind::Dpo || (o.kind == ObjectiveKind::None && !b.loss_mask.empty());
+  return o.kind == ObjectiveKind::Sft || o.kind == ObjectiveKind::Dpo ||
+         (o.kind == ObjectiveKind::None && !b.loss_mask.empty());
 }
 
 bool wants_rewards(const Config& c, const Objective& o) {
@@ -28,12 +29,14 @@ void validate_objective(const Config& c, const Batch& b, const Objective& o, con
   if (o.kind == ObjectiveKind::Bt && !c.reward_head)
     throw Error(ErrorKind::State, "objective bt: this model has no reward head (create it with reward_head: true)");
   if (lr.rows < 0 || lr.row0 < 0 || lr.row0 + lr.rows > N)
-    throw_arg("logits", "a row range within [0, " + std::to_string(N) + ")", std::to_string(lr.row0) + "+" + std::to_string(lr.rows));
+    throw_arg("logits", "a row range within [0, " + std::to_string(N) + ")",
+              std::to_string(lr.row0) + "+" + std::to_string(lr.rows));
   const int64_t P = static_cast<int64_t>(o.pairs.size()) / 2;
   if (o.kind == ObjectiveKind::Dpo || o.kind == ObjectiveKind::Bt) {
     for (int64_t i = 0; i < 2 * P; ++i)
       if (o.pairs[i] < 0 || o.pairs[i] >= S)
-        throw_arg(at("pairs", i / 2) + (i % 2 ? ".rejected" : ".chosen"), "a sequence index in [0, " + std::to_string(S) + ")", o.pairs[i], ErrorKind::Range);
+        throw_arg(at("pairs", i / 2) + (i % 2 ? ".rejected" : ".chosen"),
+                  "a sequence index in [0, " + std::to_string(S) + ")", o.pairs[i], ErrorKind::Range);
   }
   if (o.kind == ObjectiveKind::Dpo && static_cast<int64_t>(o.ref_logps.size()) != S)
     throw_arg("refLogps.length", S, o.ref_logps.size());
@@ -46,14 +49,17 @@ void validate_objective(const Config& c, const Batch& b, const Objective& o, con
       for (int32_t t = b.cu_seqlens[s] + 1; t < b.cu_seqlens[s + 1] && !any; ++t) any = b.loss_mask[t] != 0;
       if (!any)
         throw_arg(at("pairs", i / 2) + (i % 2 ? ".rejected" : ".chosen"),
-                  "a sequence with at least one target token (lossMask)", "sequence " + std::to_string(s) + " with none");
+                  "a sequence with at least one target token (lossMask)",
+                  "sequence " + std::to_string(s) + " with none");
     }
   }
   if (o.kind == ObjectiveKind::Bt) {
-    if (!o.margins.empty() && static_cast<int64_t>(o.margins.size()) != P) throw_arg("margins.length", P, o.margins.size());
+    if (!o.margins.empty() && static_cast<int64_t>(o.margins.size()) != P)
+      throw_arg("margins.length", P, o.margins.size());
     for (int64_t i = 0; i < 2 * P; ++i)
       if (b.cu_seqlens[o.pairs[i]] == b.cu_seqlens[o.pairs[i] + 1])
-        throw_arg(at("pairs", i / 2), "non-empty sequences (the reward is read at the last token)", "an empty sequence " + std::to_string(o.pairs[i]));
+        throw_arg(at("pairs", i / 2), "non-empty sequences (the reward is read at the last token)",
+                  "an empty sequence " + std::to_string(o.pairs[i]));
   }
 }
 
@@ -86,8 +92,7 @@ double objective_loss(const Objective& o, int64_t S, Result& r, std::vector<floa
   const int64_t P = static_cast<int64_t>(o.pairs.size()) / 2;
   double loss = 0;
   switch (o.kind) {
-    case ObjectiveKind::None:
-      return 0;
+    case ObjectiveKind::None: return 0;
     case ObjectiveKind::Sft: {
       loss = cpu::sft_loss(r.seq_logps.data(), r.seq_counts.data(), S, dseq.data());
       double count = 0;
@@ -111,8 +116,9 @@ double objective_loss(const Objective& o, int64_t S, Result& r, std::vector<floa
       break;
     }
     case ObjectiveKind::Bt: {
-      const cpu::BtMetrics m = cpu::bt_loss(r.rewards.data(), o.pairs.data(), o.margins.empty() ? nullptr : o.margins.data(), P,
-                                            o.center_rewards_coefficient, drew.data());
+      const cpu::BtMetrics m =
+          cpu::bt_loss(r.rewards.data(), o.pairs.data(), o.margins.empty() ? nullptr : o.margins.data(), P,
+                       o.center_rewards_coefficient, drew.data());
       loss = m.loss;
       r.metrics = cpu::named(m);
       break;

@@ -14,30 +14,36 @@ void validate_stop_strings(int64_t vocab, const std::vector<std::string>& stops,
     const std::string where = "stopStrings[" + std::to_string(i) + "]";
     if (stops[i].empty()) throw_arg(where, "a non-empty string", "\"\"");
     if (static_cast<int64_t>(stops[i].size()) > kMaxStopStringBytes)
-      throw_arg(where, "at most " + std::to_string(kMaxStopStringBytes) + " bytes of UTF-8", std::to_string(stops[i].size()) + " bytes", ErrorKind::Range);
+      throw_arg(where, "at most " + std::to_string(kMaxStopStringBytes) + " bytes of UTF-8",
+                std::to_string(stops[i].size()) + " bytes", ErrorKind::Range);
   }
   const std::vector<int32_t>& off = table.offsets;
   if (off.empty() && table.bytes.empty()) {
-    if (!stops.empty()) throw_arg("tokenBytes, tokenOffsets", "the bytes of every token id (stopStrings are matched on them)", "nothing");
+    if (!stops.empty())
+      throw_arg("tokenBytes, tokenOffsets", "the bytes of every token id (stopStrings are matched on them)", "nothing");
     return;
   }
   if (static_cast<int64_t>(table.bytes.size()) > kMaxTokenTableBytes)
-    throw_arg("tokenBytes.length", "at most " + std::to_string(kMaxTokenTableBytes), table.bytes.size(), ErrorKind::Range);
+    throw_arg("tokenBytes.length", "at most " + std::to_string(kMaxTokenTableBytes), table.bytes.size(),
+              ErrorKind::Range);
   if (static_cast<int64_t>(off.size()) != vocab + 1)
-    throw_arg("tokenOffsets.length", "vocab_size + 1 = " + std::to_string(vocab + 1) + " (where each token id's bytes start, then the end)",
+    throw_arg("tokenOffsets.length",
+              "vocab_size + 1 = " + std::to_string(vocab + 1) + " (where each token id's bytes start, then the end)",
               off.size());
   if (off[0] != 0) throw_arg("tokenOffsets[0]", 0, off[0]);
   for (size_t t = 1; t < off.size(); ++t)
     if (off[t] < off[t - 1] || off[t] > static_cast<int64_t>(table.bytes.size()))
       throw_arg("tokenOffsets[" + std::to_string(t) + "]",
-                "an offset in [tokenOffsets[" + std::to_string(t - 1) + "] = " + std::to_string(off[t - 1]) + ", tokenBytes.length = " +
-                    std::to_string(table.bytes.size()) + "]",
+                "an offset in [tokenOffsets[" + std::to_string(t - 1) + "] = " + std::to_string(off[t - 1]) +
+                    ", tokenBytes.length = " + std::to_string(table.bytes.size()) + "]",
                 off[t], ErrorKind::Range);
   if (off.back() != static_cast<int64_t>(table.bytes.size()))
-    throw_arg("tokenOffsets[" + std::to_string(vocab) + "]", "tokenBytes.length = " + std::to_string(table.bytes.size()), off.back());
+    throw_arg("tokenOffsets[" + std::to_string(vocab) + "]",
+              "tokenBytes.length = " + std::to_string(table.bytes.size()), off.back());
 }
 
-StopMatcher::StopMatcher(const std::vector<std::string>& stops, const TokenBytes& table) : stops_(&stops), table_(&table) {
+StopMatcher::StopMatcher(const std::vector<std::string>& stops, const TokenBytes& table)
+    : stops_(&stops), table_(&table) {
   for (const std::string& s : stops) keep_ = std::max(keep_, s.size() - 1);
 }
 

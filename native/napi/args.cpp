@@ -36,9 +36,7 @@ Napi::Object object_arg(const Napi::CallbackInfo& info, size_t index, const char
   return info[index].As<Napi::Object>();
 }
 
-bool has(const Napi::Object& o, const char* key) {
-  return o.Has(key) && !o.Get(key).IsUndefined();
-}
+bool has(const Napi::Object& o, const char* key) { return o.Has(key) && !o.Get(key).IsUndefined(); }
 
 int64_t int_field(const Napi::Object& o, const char* key, int64_t min, int64_t max) {
   Napi::Value v = o.Get(key);
@@ -129,7 +127,8 @@ std::vector<std::string> string_list(const Napi::Object& o, const char* key, siz
   Napi::Value v = o.Get(key);
   if (!v.IsArray()) throw_arg(key, "an array of strings", js_type(v));
   Napi::Array a = v.As<Napi::Array>();
-  if (a.Length() > max_count) throw_arg(std::string(key) + ".length", "at most " + std::to_string(max_count), a.Length(), ErrorKind::Range);
+  if (a.Length() > max_count)
+    throw_arg(std::string(key) + ".length", "at most " + std::to_string(max_count), a.Length(), ErrorKind::Range);
   std::vector<std::string> out(a.Length());
   for (uint32_t i = 0; i < a.Length(); ++i) {
     Napi::Value s = a.Get(i);
@@ -147,7 +146,8 @@ void check_disjoint(const Napi::TypedArray& x, const char* xname, const Napi::Ty
   const char* yb = begin(y);
   if (x.ByteLength() == 0 || y.ByteLength() == 0) return;
   if (xb < yb + y.ByteLength() && yb < xb + x.ByteLength())
-    throw Error(ErrorKind::Argument, std::string(xname) + " and " + yname + ": expected separate memory, got overlapping views");
+    throw Error(ErrorKind::Argument,
+                std::string(xname) + " and " + yname + ": expected separate memory, got overlapping views");
 }
 
 }  // namespace genrm::napi

@@ -21,9 +21,11 @@ namespace genrm::napi {
 namespace {
 
 std::string path_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (info.Length() <= i || !info[i].IsString()) throw_arg(name, "a path string", info.Length() <= i ? "nothing" : js_type(info[i]));
+  if (info.Length() <= i || !info[i].IsString())
+    throw_arg(name, "a path string", info.Length() <= i ? "nothing" : js_type(info[i]));
   std::string p = info[i].As<Napi::String>().Utf8Value();
-  if (p.empty() || p.find('\0') != std::string::npos) throw_arg(name, "a non-empty path without NUL bytes", "\"" + p + "\"");
+  if (p.empty() || p.find('\0') != std::string::npos)
+    throw_arg(name, "a non-empty path without NUL bytes", "\"" + p + "\"");
   return p;
 }
 
@@ -46,6 +48,8 @@ Napi::Value exchange(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void register_files(Napi::Env env, Napi::Object files) { files.Set("exchange", Napi::Function::New(env, exchange, "exchange")); }
+void register_files(Napi::Env env, Napi::Object files) {
+  files.Set("exchange", Napi::Function::New(env, exchange, "exchange"));
+}
 
 }  // namespace genrm::napi

@@ -55,8 +55,6 @@ Napi::Value gemm(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void register_kernels(Napi::Env env, Napi::Object kernels) {
-  kernels.Set("gemm", Napi::Function::New(env, gemm));
-}
+void register_kernels(Napi::Env env, Napi::Object kernels) { kernels.Set("gemm", Napi::Function::New(env, gemm)); }
 
 }  // namespace genrm::napi

@@ -30,20 +30,24 @@ constexpr int64_t kMaxOutput = int64_t(1) << 30;  // floats (4 GiB)
 
 Napi::Float32Array f32_new(Napi::Env env, int64_t n, const char* what = "an output array") {
   if (n > kMaxOutput)
-    throw_arg(what, "at most 2^30 elements (4 GiB; a kernel call's outputs are bounded)", std::to_string(n) + " elements",
-              ErrorKind::Range);
+    throw_arg(what, "at most 2^30 elements (4 GiB; a kernel call's outputs are bounded)",
+              std::to_string(n) + " elements", ErrorKind::Range);
   return Napi::Float32Array::New(env, static_cast<size_t>(n));
 }
 
 Napi::Int32Array i32_field(const Napi::Object& o, const char* key, int64_t length) {
   Napi::Value v = o.Get(key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) throw_arg(key, "an Int32Array", "another type");
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw_arg(key, "an Int32Array", "another type");
   Napi::Int32Array a = v.As<Napi::Int32Array>();
-  if (length >= 0 && static_cast<int64_t>(a.ElementLength()) != length) throw_arg(std::string(key) + ".length", length, a.ElementLength());
+  if (length >= 0 && static_cast<int64_t>(a.ElementLength()) != length)
+    throw_arg(std::string(key) + ".length", length, a.ElementLength());
   return a;
 }
 
-Isa isa_of(const Napi::Object& o) { return has(o, "isa") ? parse_isa(string_field(o, "isa", ""), "isa") : default_isa(); }
+Isa isa_of(const Napi::Object& o) {
+  return has(o, "isa") ? parse_isa(string_field(o, "isa", ""), "isa") : default_isa();
+}
 
 cpu::AttentionArgs attention_args(const Napi::Object& o, Napi::Int32Array& cu) {
   cpu::AttentionArgs a;
@@ -96,7 +100,8 @@ Napi::Value attention_backward(const Napi::CallbackInfo& info) {
       cpu::attention_backward_reference(a, q.Data(), k.Data(), v.Data(), dout.Data(), dq.Data(), dk.Data(), dv.Data());
     } else {
       Napi::Float32Array out = f32_field(o, "out", nq), lse = f32_field(o, "lse", a.tokens * a.heads);
-      cpu::attention_backward(a, q.Data(), k.Data(), v.Data(), out.Data(), lse.Data(), dout.Data(), dq.Data(), dk.Data(), dv.Data(), isa_of(o));
+      cpu::attention_backward(a, q.Data(), k.Data(), v.Data(), out.Data(), lse.Data(), dout.Data(), dq.Data(),
+                              dk.Data(), dv.Data(), isa_of(o));
     }
     Napi::Object r = Napi::Object::New(env);
     r.Set("dq", dq);
@@ -153,7 +158,8 @@ Napi::Value rope(const Napi::CallbackInfo& info) {
     Napi::Float32Array x = f32_field(o, "x", tokens * heads * head_dim);
     Napi::Float32Array y = f32_new(info.Env(), tokens * heads * head_dim);
     std::copy(x.Data(), x.Data() + x.ElementLength(), y.Data());
-    cpu::rope_apply(y.Data(), pos.Data(), tokens, heads, head_dim, static_cast<float>(theta), bool_field(o, "inverse", false));
+    cpu::rope_apply(y.Data(), pos.Data(), tokens, heads, head_dim, static_cast<float>(theta),
+                    bool_field(o, "inverse", false));
     return y;
   });
 }
@@ -162,7 +168,8 @@ Napi::Value swiglu(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Napi::Object o = object_arg(info, 0, "options");
     Napi::Value gv = o.Get("gate");
-    if (!gv.IsTypedArray() || gv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw_arg("gate", "a Float32Array", "another type");
+    if (!gv.IsTypedArray() || gv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw_arg("gate", "a Float32Array", "another type");
     const int64_t n = static_cast<int64_t>(gv.As<Napi::Float32Array>().ElementLength());
     Napi::Float32Array g = f32_field(o, "gate", n), u = f32_field(o, "up", n);
     Napi::Env env = info.Env();
@@ -189,7 +196,8 @@ Napi::Value embedding(const Napi::CallbackInfo& info) {
     const int64_t n = static_cast<int64_t>(ids.ElementLength());
     for (int64_t t = 0; t < n; ++t)
       if (ids.Data()[t] < 0 || ids.Data()[t] >= vocab)
-        throw_arg("ids[" + std::to_string(t) + "]", "a token id in [0, " + std::to_string(vocab) + ")", ids.Data()[t], ErrorKind::Range);
+        throw_arg("ids[" + std::to_string(t) + "]", "a token id in [0, " + std::to_string(vocab) + ")", ids.Data()[t],
+                  ErrorKind::Range);
     Napi::Env env = info.Env();
     if (has(o, "dout")) {
       Napi::Float32Array dout = f32_field(o, "dout", n * dim);
@@ -204,7 +212,8 @@ Napi::Value embedding(const Napi::CallbackInfo& info) {
   });
 }
 
-cpu::LogprobArgs logprob_args(const Napi::Object& o, Napi::Float32Array& h, Napi::Float32Array& w, Napi::Int32Array& t) {
+cpu::LogprobArgs logprob_args(const Napi::Object& o, Napi::Float32Array& h, Napi::Float32Array& w,
+                              Napi::Int32Array& t) {
   cpu::LogprobArgs a;
   a.rows = int_field(o, "rows", 0, kMax);
   a.dim = int_field(o, "dim", 1, kMax);
@@ -214,7 +223,8 @@ cpu::LogprobArgs logprob_args(const Napi::Object& o, Napi::Float32Array& h, Napi
   t = i32_field(o, "targets", a.rows);
   for (int64_t r = 0; r < a.rows; ++r)
     if (t.Data()[r] < 0 || t.Data()[r] >= a.vocab)
-      throw_arg("targets[" + std::to_string(r) + "]", "a token id in [0, " + std::to_string(a.vocab) + ")", t.Data()[r], ErrorKind::Range);
+      throw_arg("targets[" + std::to_string(r) + "]", "a token id in [0, " + std::to_string(a.vocab) + ")", t.Data()[r],
+                ErrorKind::Range);
   a.hidden = h.Data();
   a.weight = w.Data();
   a.targets = t.Data();
@@ -230,7 +240,8 @@ Napi::Value logprob(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (has(o, "dlogp")) {
       Napi::Float32Array g = f32_field(o, "dlogp", a.rows);
-      Napi::Float32Array dh = f32_new(env, a.rows * a.dim, "rows * dim"), dw = f32_new(env, a.vocab * a.dim, "vocab * dim (the weight's gradient)");
+      Napi::Float32Array dh = f32_new(env, a.rows * a.dim, "rows * dim"),
+                         dw = f32_new(env, a.vocab * a.dim, "vocab * dim (the weight's gradient)");
       cpu::logprob_backward(a, g.Data(), dh.Data(), dw.Data(), isa_of(o));
       Napi::Object r = Napi::Object::New(env);
       r.Set("dhidden", dh);
@@ -247,10 +258,12 @@ Napi::Value logprob(const Napi::CallbackInfo& info) {
 }
 
 void check_pairs(const Napi::Int32Array& pairs, int64_t seqs) {
-  if (pairs.ElementLength() == 0 || pairs.ElementLength() % 2) throw_arg("pairs.length", "a positive even number", pairs.ElementLength());
+  if (pairs.ElementLength() == 0 || pairs.ElementLength() % 2)
+    throw_arg("pairs.length", "a positive even number", pairs.ElementLength());
   for (size_t i = 0; i < pairs.ElementLength(); ++i)
     if (pairs.Data()[i] < 0 || pairs.Data()[i] >= seqs)
-      throw_arg("pairs[" + std::to_string(i) + "]", "a sequence index in [0, " + std::to_string(seqs) + ")", pairs.Data()[i], ErrorKind::Range);
+      throw_arg("pairs[" + std::to_string(i) + "]", "a sequence index in [0, " + std::to_string(seqs) + ")",
+                pairs.Data()[i], ErrorKind::Range);
 }
 
 Napi::Value dpo_loss(const Napi::CallbackInfo& info) {
@@ -272,7 +285,8 @@ Napi::Value dpo_loss(const Napi::CallbackInfo& info) {
     a.beta = number_field(o, "beta", 0.1);
     if (!(a.beta > 0 && std::isfinite(a.beta))) throw_arg("beta", "a positive number", a.beta, ErrorKind::Range);
     a.label_smoothing = number_field(o, "labelSmoothing", 0.0);
-    if (!(a.label_smoothing >= 0 && a.label_smoothing < 0.5)) throw_arg("labelSmoothing", "a number in [0, 0.5)", a.label_smoothing, ErrorKind::Range);
+    if (!(a.label_smoothing >= 0 && a.label_smoothing < 0.5))
+      throw_arg("labelSmoothing", "a number in [0, 0.5)", a.label_smoothing, ErrorKind::Range);
     a.pairs = pairs.Data();
     a.num_pairs = static_cast<int64_t>(pairs.ElementLength() / 2);
     a.policy_logps = pol.data();
@@ -301,10 +315,12 @@ Napi::Value bt_loss(const Napi::CallbackInfo& info) {
       if (static_cast<int64_t>(margins.size()) != P) throw_arg("margins.length", P, margins.size());
     }
     const double center = number_field(o, "centerRewardsCoefficient", 0.0);
-    if (!(center >= 0 && std::isfinite(center))) throw_arg("centerRewardsCoefficient", "a non-negative number", center, ErrorKind::Range);
+    if (!(center >= 0 && std::isfinite(center)))
+      throw_arg("centerRewardsCoefficient", "a non-negative number", center, ErrorKind::Range);
     Napi::Env env = info.Env();
     Napi::Float32Array d = f32_new(env, S);
-    const cpu::BtMetrics m = cpu::bt_loss(rewards.data(), pairs.Data(), margins.empty() ? nullptr : margins.data(), P, center, d.Data());
+    const cpu::BtMetrics m =
+        cpu::bt_loss(rewards.data(), pairs.Data(), margins.empty() ? nullptr : margins.data(), P, center, d.Data());
     Napi::Object r = Napi::Object::New(env);
     for (const auto& kv : cpu::named(m)) r.Set(kv.first, kv.second);
     r.Set("drewards", d);
@@ -334,9 +350,11 @@ Napi::Value adamw(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     Napi::Object o = object_arg(info, 0, "options");
     Napi::Value pv = o.Get("params");
-    if (!pv.IsTypedArray() || pv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) throw_arg("params", "a Float32Array", "another type");
+    if (!pv.IsTypedArray() || pv.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw_arg("params", "a Float32Array", "another type");
     const int64_t n = static_cast<int64_t>(pv.As<Napi::Float32Array>().ElementLength());
-    Napi::Float32Array p = f32_field(o, "params", n), g = f32_field(o, "grads", n), m = f32_field(o, "m", n), v = f32_field(o, "v", n);
+    Napi::Float32Array p = f32_field(o, "params", n), g = f32_field(o, "grads", n), m = f32_field(o, "m", n),
+                       v = f32_field(o, "v", n);
     check_disjoint(p, "params", m, "m");
     check_disjoint(p, "params", v, "v");
     check_disjoint(m, "m", v, "v");
@@ -346,8 +364,10 @@ Napi::Value adamw(const Napi::CallbackInfo& info) {
     c.beta2 = number_field(o, "beta2", 0.999);
     c.eps = number_field(o, "eps", 1e-8);
     c.weight_decay = number_field(o, "weightDecay", 0.0);
-    if (!(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1)) throw_arg("beta1, beta2", "numbers in [0, 1)", "other values", ErrorKind::Range);
-    if (!(c.eps > 0 && c.lr >= 0 && c.weight_decay >= 0)) throw_arg("eps, lr, weightDecay", "eps > 0, lr >= 0, weightDecay >= 0", "other values", ErrorKind::Range);
+    if (!(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1))
+      throw_arg("beta1, beta2", "numbers in [0, 1)", "other values", ErrorKind::Range);
+    if (!(c.eps > 0 && c.lr >= 0 && c.weight_decay >= 0))
+      throw_arg("eps, lr, weightDecay", "eps > 0, lr >= 0, weightDecay >= 0", "other values", ErrorKind::Range);
     const int64_t step = int_field(o, "step", 1, int64_t(1) << 50);
     cpu::adamw_step(p.Data(), g.Data(), m.Data(), v.Data(), {{0, n, true}}, c, c.lr, step);
     return info.Env().Undefined();
@@ -362,7 +382,8 @@ Napi::Value sampling_filter(const Napi::CallbackInfo& info) {
     Napi::Object o = object_arg(info, 0, "options");
     const std::vector<float> logits = finite_f32_vector(o, "logits");
     if (logits.empty()) throw_arg("logits.length", "at least 1", 0);
-    if (static_cast<int64_t>(logits.size()) > kMax) throw_arg("logits.length", "at most 2^31", logits.size(), ErrorKind::Range);
+    if (static_cast<int64_t>(logits.size()) > kMax)
+      throw_arg("logits.length", "at most 2^31", logits.size(), ErrorKind::Range);
     cpu::SamplingParams p;
     p.temperature = number_field(o, "temperature", 1.0);
     p.top_k = int_field(o, "topK", 0, kMax, 0);

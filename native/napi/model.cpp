@@ -2,12 +2,13 @@
 // is one AsyncWorker off the event loop that resolves a promise. A model runs one
 // call at a time: a second call while one runs is refused with a clear error
 // (the TypeScript Model queues calls, so its users never see that).
+#include "../model/model.h"
+
 #include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <memory>
 
-#include "../model/model.h"
 #include "args.h"
 #include "modules.h"
 
@@ -45,11 +46,16 @@ model::Batch parse_batch(const Napi::Object& o, const model::Config& c) {
 model::Objective parse_objective(const Napi::Object& o) {
   model::Objective obj;
   const std::string type = string_field(o, "type");
-  if (type == "none") obj.kind = model::ObjectiveKind::None;
-  else if (type == "sft") obj.kind = model::ObjectiveKind::Sft;
-  else if (type == "dpo") obj.kind = model::ObjectiveKind::Dpo;
-  else if (type == "bt") obj.kind = model::ObjectiveKind::Bt;
-  else throw_arg("objective.type", "one of \"none\", \"sft\", \"dpo\", \"bt\"", "\"" + type + "\"");
+  if (type == "none")
+    obj.kind = model::ObjectiveKind::None;
+  else if (type == "sft")
+    obj.kind = model::ObjectiveKind::Sft;
+  else if (type == "dpo")
+    obj.kind = model::ObjectiveKind::Dpo;
+  else if (type == "bt")
+    obj.kind = model::ObjectiveKind::Bt;
+  else
+    throw_arg("objective.type", "one of \"none\", \"sft\", \"dpo\", \"bt\"", "\"" + type + "\"");
   if (obj.kind == model::ObjectiveKind::Dpo || obj.kind == model::ObjectiveKind::Bt) {
     obj.pairs = i32_vector(o, "pairs");
     if (obj.pairs.empty() || obj.pairs.size() % 2)
@@ -71,7 +77,8 @@ model::Objective parse_objective(const Napi::Object& o) {
       throw_arg("centerRewardsCoefficient", "a non-negative number", obj.center_rewards_coefficient, ErrorKind::Range);
   }
   obj.loss_scale = number_field(o, "lossScale");
-  if (!(std::isfinite(obj.loss_scale) && obj.loss_scale > 0)) throw_arg("lossScale", "a positive number", obj.loss_scale, ErrorKind::Range);
+  if (!(std::isfinite(obj.loss_scale) && obj.loss_scale > 0))
+    throw_arg("lossScale", "a positive number", obj.loss_scale, ErrorKind::Range);
   return obj;
 }
 
@@ -81,13 +88,18 @@ model::OptimConfig parse_optim(const Napi::Object& o) {
   auto num = [&](const char* key, double lo, double hi, bool lo_open) {
     double v = number_field(o, key);
     if (!(std::isfinite(v) && (lo_open ? v > lo : v >= lo) && v <= hi))
-      throw_arg(key, std::string("a number in ") + (lo_open ? "(" : "[") + std::to_string(lo) + ", " + std::to_string(hi) + "]", v, ErrorKind::Range);
+      throw_arg(
+          key,
+          std::string("a number in ") + (lo_open ? "(" : "[") + std::to_string(lo) + ", " + std::to_string(hi) + "]", v,
+          ErrorKind::Range);
     return v;
   };
   c.adam.lr = num("lr", 0, 1e3, false);
   c.adam.beta1 = num("beta1", 0, 1, false);
   c.adam.beta2 = num("beta2", 0, 1, false);
-  if (c.adam.beta1 >= 1 || c.adam.beta2 >= 1) throw_arg("beta1, beta2", "numbers in [0, 1)", std::to_string(c.adam.beta1) + ", " + std::to_string(c.adam.beta2), ErrorKind::Range);
+  if (c.adam.beta1 >= 1 || c.adam.beta2 >= 1)
+    throw_arg("beta1, beta2", "numbers in [0, 1)", std::to_string(c.adam.beta1) + ", " + std::to_string(c.adam.beta2),
+              ErrorKind::Range);
   c.adam.eps = num("eps", 0, 1, true);
   c.adam.weight_decay = num("weightDecay", 0, 1e3, false);
   c.max_grad_norm = num("maxGradNorm", 0, 1e30, false);
@@ -119,8 +131,13 @@ class Job : public Napi::AsyncProgressQueueWorker<Emitted> {
   // what: the work, as an out-of-memory error names it ("run over a batch of 4096 tokens").
   Job(Napi::Env env, ModelHandle* owner, Napi::Object self, std::function<void(const Emit&)> fn,
       std::function<Napi::Value(Napi::Env)> result, Napi::Function on_emit, std::string what)
-      : Napi::AsyncProgressQueueWorker<Emitted>(env), deferred_(Napi::Promise::Deferred::New(env)), owner_(owner),
-        self_(Napi::Persistent(self)), fn_(std::move(fn)), result_(std::move(result)), what_(std::move(what)) {
+      : Napi::AsyncProgressQueueWorker<Emitted>(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        owner_(owner),
+        self_(Napi::Persistent(self)),
+        fn_(std::move(fn)),
+        result_(std::move(result)),
+        what_(std::move(what)) {
     if (!on_emit.IsEmpty()) on_emit_ = Napi::Persistent(on_emit);
   }
   Napi::Promise promise() const { return deferred_.Promise(); }
@@ -180,15 +197,15 @@ class Job : public Napi::AsyncProgressQueueWorker<Emitted> {
 class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
  public:
   static Napi::Function define(Napi::Env env) {
-    return DefineClass(env, "Model",
-                       {InstanceMethod("layout", &ModelHandle::layout), InstanceMethod("read", &ModelHandle::read),
-                        InstanceMethod("write", &ModelHandle::write), InstanceMethod("state", &ModelHandle::state),
-                        InstanceMethod("setState", &ModelHandle::set_state), InstanceMethod("run", &ModelHandle::run),
-                        InstanceMethod("step", &ModelHandle::step), InstanceMethod("zeroGrad", &ModelHandle::zero_grad),
-                        InstanceMethod("generate", &ModelHandle::generate), InstanceMethod("cancel", &ModelHandle::cancel),
-                        InstanceMethod("dispose", &ModelHandle::dispose),
-                        InstanceAccessor("busy", &ModelHandle::busy_getter, nullptr),
-                        InstanceAccessor("disposed", &ModelHandle::disposed_getter, nullptr)});
+    return DefineClass(
+        env, "Model",
+        {InstanceMethod("layout", &ModelHandle::layout), InstanceMethod("read", &ModelHandle::read),
+         InstanceMethod("write", &ModelHandle::write), InstanceMethod("state", &ModelHandle::state),
+         InstanceMethod("setState", &ModelHandle::set_state), InstanceMethod("run", &ModelHandle::run),
+         InstanceMethod("step", &ModelHandle::step), InstanceMethod("zeroGrad", &ModelHandle::zero_grad),
+         InstanceMethod("generate", &ModelHandle::generate), InstanceMethod("cancel", &ModelHandle::cancel),
+         InstanceMethod("dispose", &ModelHandle::dispose), InstanceAccessor("busy", &ModelHandle::busy_getter, nullptr),
+         InstanceAccessor("disposed", &ModelHandle::disposed_getter, nullptr)});
   }
 
   // new Model(config, seed, { initialize? = true, device? = 'cpu' | 'cuda', precision? = 'bf16' | 'fp32',
@@ -208,24 +225,30 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
         Napi::Object opts = object_arg(info, 2, "options");
         initialize = bool_field(opts, "initialize", true);
         const std::string dev = string_field(opts, "device", "cpu");
-        if (dev == "cuda") device = model::Device::Cuda;
-        else if (dev != "cpu") throw_arg("device", "\"cpu\" or \"cuda\"", "\"" + dev + "\"");
+        if (dev == "cuda")
+          device = model::Device::Cuda;
+        else if (dev != "cpu")
+          throw_arg("device", "\"cpu\" or \"cuda\"", "\"" + dev + "\"");
         const std::string prec = string_field(opts, "precision", "bf16");
-        if (prec == "fp32") precision = model::Precision::Fp32;
-        else if (prec != "bf16") throw_arg("precision", "\"bf16\" or \"fp32\"", "\"" + prec + "\"");
+        if (prec == "fp32")
+          precision = model::Precision::Fp32;
+        else if (prec != "bf16")
+          throw_arg("precision", "\"bf16\" or \"fp32\"", "\"" + prec + "\"");
         deterministic = bool_field(opts, "deterministic", true);
       }
       const model::Config config = parse_config(cfg);
       try {
-        model_ = std::make_unique<model::Model>(config, static_cast<uint64_t>(seed), initialize, device, precision, deterministic);
+        model_ = std::make_unique<model::Model>(config, static_cast<uint64_t>(seed), initialize, device, precision,
+                                                deterministic);
       } catch (const std::bad_alloc&) {
         // Say how much was asked for: the parameters alone, before gradients and AdamW state.
         const int64_t n = model::ParamLayout(config).total();
         char gib[32];
         std::snprintf(gib, sizeof gib, "%.1f", static_cast<double>(n) * sizeof(float) / double(1 << 30));
-        throw Error(ErrorKind::Range, "creating the model: out of host memory for its parameters (" + std::to_string(n) +
-                                          " fp32 values, " + gib +
-                                          " GiB; gradients and AdamW state need three times as much again when training)");
+        throw Error(ErrorKind::Range,
+                    "creating the model: out of host memory for its parameters (" + std::to_string(n) +
+                        " fp32 values, " + gib +
+                        " GiB; gradients and AdamW state need three times as much again when training)");
       }
       return info.Env().Undefined();
     });
@@ -237,7 +260,10 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
   model::Model& usable(const char* what, bool needs_idle = true) {
     if (!model_) throw Error(ErrorKind::State, std::string(what) + ": the model was disposed");
     if (needs_idle && busy_.load())
-      throw Error(ErrorKind::State, std::string(what) + ": the model is busy with another call; await it first (the TypeScript Model queues calls for you)");
+      throw Error(
+          ErrorKind::State,
+          std::string(what) +
+              ": the model is busy with another call; await it first (the TypeScript Model queues calls for you)");
     return *model_;
   }
 
@@ -259,7 +285,8 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
         Napi::Object o = Napi::Object::New(env);
         o.Set("name", p.name);
         Napi::Array shape = Napi::Array::New(env, p.shape.size());
-        for (size_t j = 0; j < p.shape.size(); ++j) shape.Set(static_cast<uint32_t>(j), static_cast<double>(p.shape[j]));
+        for (size_t j = 0; j < p.shape.size(); ++j)
+          shape.Set(static_cast<uint32_t>(j), static_cast<double>(p.shape[j]));
         o.Set("shape", shape);
         o.Set("offset", static_cast<double>(p.offset));
         o.Set("size", static_cast<double>(p.size));
@@ -295,7 +322,8 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
       const int64_t offset = int_field(o, "offset", 0, n, 0);
       std::vector<float> data = finite_f32_vector(o, "data");
       if (static_cast<int64_t>(data.size()) > n - offset)
-        throw_arg("data.length", "at most " + std::to_string(n - offset) + " (the buffer's end)", data.size(), ErrorKind::Range);
+        throw_arg("data.length", "at most " + std::to_string(n - offset) + " (the buffer's end)", data.size(),
+                  ErrorKind::Range);
       std::copy(data.begin(), data.end(), buf.begin() + offset);
       return info.Env().Undefined();
     });
@@ -397,7 +425,8 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
   Napi::Value generate(const Napi::CallbackInfo& info) {
     return guarded(info, [&]() -> Napi::Value {
       model::Model& m = usable("generate");
-      if (info.Length() < 1 || !info[0].IsArray()) throw_arg("requests", "an array of { prompt, n?, seed? }", "something else");
+      if (info.Length() < 1 || !info[0].IsArray())
+        throw_arg("requests", "an array of { prompt, n?, seed? }", "something else");
       Napi::Array list = info[0].As<Napi::Array>();
       std::vector<model::GenerateRequest> requests(list.Length());
       for (uint32_t i = 0; i < list.Length(); ++i) {
@@ -482,7 +511,8 @@ class ModelHandle : public Napi::ObjectWrap<ModelHandle> {
 
   Napi::Value dispose(const Napi::CallbackInfo& info) {
     return guarded(info, [&]() -> Napi::Value {
-      if (model_ && busy_.load()) throw Error(ErrorKind::State, "dispose: the model is busy with a call; await it first");
+      if (model_ && busy_.load())
+        throw Error(ErrorKind::State, "dispose: the model is busy with a call; await it first");
       model_.reset();
       return info.Env().Undefined();
     });

@@ -97,12 +97,15 @@ Napi::Value prepare(const Napi::CallbackInfo& info) {
     r.Set("shape", op->bench.label);
     r.Set("flops", op->flops ? op->flops(*problem) : 0.0);
     r.Set("bytes", op->bytes ? op->bytes(*problem) : 0.0);
-    r.Set("run", Napi::Function::New(env, [&path, problem, outputs](const Napi::CallbackInfo& call) {
-            return guarded(call, [&]() -> Napi::Value {
-              path.run(*problem, *outputs);
-              return call.Env().Undefined();
-            });
-          }, "run"));
+    r.Set("run", Napi::Function::New(
+                     env,
+                     [&path, problem, outputs](const Napi::CallbackInfo& call) {
+                       return guarded(call, [&]() -> Napi::Value {
+                         path.run(*problem, *outputs);
+                         return call.Env().Undefined();
+                       });
+                     },
+                     "run"));
     return r;
   });
 }

@@ -21,12 +21,11 @@ Comparison compare(const std::string& shape, const std::string& output, const st
   Comparison c;
   c.shape = shape;
   c.output = output;
-  if (got.size() != want.size())
-    throw_arg("output " + output + " of shape \"" + shape + "\"", want.size(), got.size());
+  if (got.size() != want.size()) throw_arg("output " + output + " of shape \"" + shape + "\"", want.size(), got.size());
   for (size_t i = 0; i < got.size(); ++i) {
     const double diff = std::fabs(double(got[i]) - want[i]);
     double e = diff == 0 ? 0 : diff / (tol.atol + tol.rtol * std::fabs(double(want[i])));  // exact ops: tolerance 0
-    if (std::isnan(e)) e = INFINITY;  // an unwritten (NaN) element
+    if (std::isnan(e)) e = INFINITY;                                                       // an unwritten (NaN) element
     if (e > c.worst_error || c.worst_index < 0) {
       c.worst_error = e;
       c.worst_index = static_cast<int64_t>(i);
@@ -51,7 +50,8 @@ std::vector<Comparison> check_path(const Op& op, const Path& path, uint32_t seed
     Tensors want = p.out, got = p.out;
     op.reference(p, want);
     path.run(p, got);
-    for (const auto& [name, values] : want.f32) result.push_back(compare(shape.label, name, got.f(name), values, path.tolerance));
+    for (const auto& [name, values] : want.f32)
+      result.push_back(compare(shape.label, name, got.f(name), values, path.tolerance));
   }
   return result;
 }

@@ -45,8 +45,12 @@ int64_t Problem::at(const std::string& dim) const {
 
 AdamWStep adamw_step_constants() {
   const double lr = 3e-3, b1 = 0.9, b2 = 0.95, t = 5;
-  return {static_cast<float>(b1), static_cast<float>(b2), static_cast<float>(lr / (1 - std::pow(b1, t))),
-          static_cast<float>(1 / std::sqrt(1 - std::pow(b2, t))), 1e-8f, static_cast<float>(1 - lr * 0.1)};
+  return {static_cast<float>(b1),
+          static_cast<float>(b2),
+          static_cast<float>(lr / (1 - std::pow(b1, t))),
+          static_cast<float>(1 / std::sqrt(1 - std::pow(b2, t))),
+          1e-8f,
+          static_cast<float>(1 - lr * 0.1)};
 }
 
 std::vector<float> randn(size_t n, uint32_t seed, float scale) {
@@ -126,9 +130,12 @@ Op embedding_forward() {
       for (int64_t d = 0; d < dim; ++d) o[t * dim + d] = table[tokens[t] * dim + d];
   };
   op.bytes = [](const Problem& p) { return 8.0 * p.at("n") * p.at("dim"); };
-  op.paths = {plain_path("cpu", [](const Problem& p, Tensors& out) {
-    cpu::embedding_forward(p.in.f("table").data(), p.in.i("tokens").data(), out.f("out").data(), p.at("n"), p.at("dim"));
-  }, {0, 0})};
+  op.paths = {plain_path("cpu",
+                         [](const Problem& p, Tensors& out) {
+                           cpu::embedding_forward(p.in.f("table").data(), p.in.i("tokens").data(), out.f("out").data(),
+                                                  p.at("n"), p.at("dim"));
+                         },
+                         {0, 0})};
   return op;
 }
 
@@ -161,9 +168,12 @@ Op embedding_backward() {
     for (int64_t i = 0; i < vocab * dim; ++i) dtable[i] = static_cast<float>(sum[i]);
   };
   op.bytes = [](const Problem& p) { return 12.0 * p.at("n") * p.at("dim"); };
-  op.paths = {plain_path("cpu", [](const Problem& p, Tensors& out) {
-    cpu::embedding_backward(p.in.i("tokens").data(), p.in.f("dout").data(), out.f("dtable").data(), p.at("n"), p.at("dim"));
-  }, {1e-6, 1e-5})};
+  op.paths = {plain_path("cpu",
+                         [](const Problem& p, Tensors& out) {
+                           cpu::embedding_backward(p.in.i("tokens").data(), p.in.f("dout").data(),
+                                                   out.f("dtable").data(), p.at("n"), p.at("dim"));
+                         },
+                         {1e-6, 1e-5})};
   return op;
 }
 
@@ -172,7 +182,8 @@ Op embedding_backward() {
 constexpr float kNormEps = 1e-5f;
 
 std::vector<Shape> norm_checks() {
-  return {{"ragged rows", {{"rows", 37}, {"dim", 1000}}, {}}, {"one row, dim 1", {{"rows", 1}, {"dim", 1}}, {}},
+  return {{"ragged rows", {{"rows", 37}, {"dim", 1000}}, {}},
+          {"one row, dim 1", {{"rows", 1}, {"dim", 1}}, {}},
           {"dim 17", {{"rows", 5}, {"dim", 17}}, {}}};
 }
 
@@ -204,10 +215,12 @@ Op rmsnorm_forward() {
     }
   };
   op.bytes = [](const Problem& p) { return 8.0 * p.at("rows") * p.at("dim"); };
-  op.paths = {plain_path("cpu", [](const Problem& p, Tensors& out) {
-    cpu::rmsnorm_forward(p.in.f("x").data(), p.in.f("w").data(), out.f("y").data(), out.f("rstd").data(), p.at("rows"),
-                         p.at("dim"), kNormEps);
-  }, {1e-6, 1e-5})};
+  op.paths = {plain_path("cpu",
+                         [](const Problem& p, Tensors& out) {
+                           cpu::rmsnorm_forward(p.in.f("x").data(), p.in.f("w").data(), out.f("y").data(),
+                                                out.f("rstd").data(), p.at("rows"), p.at("dim"), kNormEps);
+                         },
+                         {1e-6, 1e-5})};
   return op;
 }
 
@@ -251,10 +264,13 @@ Op rmsnorm_backward() {
     for (int64_t d = 0; d < dim; ++d) dw[d] = static_cast<float>(dw_sum[d]);
   };
   op.bytes = [](const Problem& p) { return 16.0 * p.at("rows") * p.at("dim"); };
-  op.paths = {plain_path("cpu", [](const Problem& p, Tensors& out) {
-    cpu::rmsnorm_backward(p.in.f("x").data(), p.in.f("w").data(), p.in.f("rstd").data(), p.in.f("dy").data(),
-                          out.f("dx").data(), out.f("dw").data(), p.at("rows"), p.at("dim"));
-  }, {1e-5, 1e-4})};
+  op.paths = {plain_path("cpu",
+                         [](const Problem& p, Tensors& out) {
+                           cpu::rmsnorm_backward(p.in.f("x").data(), p.in.f("w").data(), p.in.f("rstd").data(),
+                                                 p.in.f("dy").data(), out.f("dx").data(), out.f("dw").data(),
+                                                 p.at("rows"), p.at("dim"));
+                         },
+                         {1e-5, 1e-4})};
   return op;
 }
 
@@ -265,11 +281,14 @@ Op rope() {
   op.name = "rope";
   op.summary = "x rotated in place by pos * theta^(-2i/D), halves convention (inverse: the backward)";
   op.sources = "native/cpu/rope.cpp, native/cuda/rope.cu";
-  op.checks = {{"ragged", {{"tokens", 29}, {"heads", 3}, {"head_dim", 40}, {"inverse", 0}, {"theta", 10000}}, {}},
-               {"ragged, inverse", {{"tokens", 29}, {"heads", 3}, {"head_dim", 40}, {"inverse", 1}, {"theta", 10000}}, {}},
-               {"theta 500000", {{"tokens", 70}, {"heads", 2}, {"head_dim", 64}, {"inverse", 0}, {"theta", 500000}}, {}},
-               {"head_dim 2", {{"tokens", 3}, {"heads", 1}, {"head_dim", 2}, {"inverse", 1}, {"theta", 10000}}, {}}};
-  op.bench = {"1024 tokens, 8 heads of 64", {{"tokens", 1024}, {"heads", 8}, {"head_dim", 64}, {"inverse", 0}, {"theta", 10000}}, {}};
+  op.checks = {
+      {"ragged", {{"tokens", 29}, {"heads", 3}, {"head_dim", 40}, {"inverse", 0}, {"theta", 10000}}, {}},
+      {"ragged, inverse", {{"tokens", 29}, {"heads", 3}, {"head_dim", 40}, {"inverse", 1}, {"theta", 10000}}, {}},
+      {"theta 500000", {{"tokens", 70}, {"heads", 2}, {"head_dim", 64}, {"inverse", 0}, {"theta", 500000}}, {}},
+      {"head_dim 2", {{"tokens", 3}, {"heads", 1}, {"head_dim", 2}, {"inverse", 1}, {"theta", 10000}}, {}}};
+  op.bench = {"1024 tokens, 8 heads of 64",
+              {{"tokens", 1024}, {"heads", 8}, {"head_dim", 64}, {"inverse", 0}, {"theta", 10000}},
+              {}};
   op.make = [](const Shape& s, uint32_t seed) {
     Problem p = start(s);
     const int64_t tokens = p.at("tokens");
@@ -303,15 +322,21 @@ Op rope() {
   };
   op.bytes = [](const Problem& p) { return 8.0 * p.at("tokens") * p.at("heads") * p.at("head_dim"); };
   const Tolerance tol{1e-5, 1e-5};
-  op.paths = {plain_path("cpu/direct", [](const Problem& p, Tensors& out) {
-                cpu::rope_apply(out.f("x").data(), p.in.i("positions").data(), p.at("tokens"), p.at("heads"),
-                                p.at("head_dim"), static_cast<float>(p.at("theta")), p.at("inverse") != 0);
-              }, tol),
-              plain_path("cpu/table", [](const Problem& p, Tensors& out) {
-                cpu::rope_apply_table(out.f("x").data(), p.in.i("positions").data(), p.at("tokens"), p.at("heads"),
-                                      p.at("head_dim"), p.in.f("cos").data(), p.in.f("sin").data(),
-                                      p.at("inverse") != 0);
-              }, tol)};
+  op.paths = {plain_path(
+                  "cpu/direct",
+                  [](const Problem& p, Tensors& out) {
+                    cpu::rope_apply(out.f("x").data(), p.in.i("positions").data(), p.at("tokens"), p.at("heads"),
+                                    p.at("head_dim"), static_cast<float>(p.at("theta")), p.at("inverse") != 0);
+                  },
+                  tol),
+              plain_path(
+                  "cpu/table",
+                  [](const Problem& p, Tensors& out) {
+                    cpu::rope_apply_table(out.f("x").data(), p.in.i("positions").data(), p.at("tokens"), p.at("heads"),
+                                          p.at("head_dim"), p.in.f("cos").data(), p.in.f("sin").data(),
+                                          p.at("inverse") != 0);
+                  },
+                  tol)};
   return op;
 }
 
@@ -341,9 +366,11 @@ Op swiglu_forward() {
     for (size_t i = 0; i < g.size(); ++i) out.f("a")[i] = static_cast<float>(g[i] * sigmoid(g[i]) * u[i]);
   };
   op.bytes = [](const Problem& p) { return 12.0 * p.at("n"); };
-  op.paths = isa_paths([](const Problem& p, Tensors& out, Isa isa) {
-    cpu::swiglu_forward(p.in.f("g").data(), p.in.f("u").data(), out.f("a").data(), p.at("n"), isa);
-  }, {1e-6, 1e-5}, {Isa::Avx2, Isa::Portable});
+  op.paths = isa_paths(
+      [](const Problem& p, Tensors& out, Isa isa) {
+        cpu::swiglu_forward(p.in.f("g").data(), p.in.f("u").data(), out.f("a").data(), p.at("n"), isa);
+      },
+      {1e-6, 1e-5}, {Isa::Avx2, Isa::Portable});
   return op;
 }
 
@@ -373,10 +400,12 @@ Op swiglu_backward() {
     }
   };
   op.bytes = [](const Problem& p) { return 20.0 * p.at("n"); };
-  op.paths = isa_paths([](const Problem& p, Tensors& out, Isa isa) {
-    cpu::swiglu_backward(p.in.f("g").data(), p.in.f("u").data(), p.in.f("da").data(), out.f("dg").data(),
-                         out.f("du").data(), p.at("n"), isa);
-  }, {1e-5, 1e-4}, {Isa::Avx2, Isa::Portable});
+  op.paths = isa_paths(
+      [](const Problem& p, Tensors& out, Isa isa) {
+        cpu::swiglu_backward(p.in.f("g").data(), p.in.f("u").data(), p.in.f("da").data(), out.f("dg").data(),
+                             out.f("du").data(), p.at("n"), isa);
+      },
+      {1e-5, 1e-4}, {Isa::Avx2, Isa::Portable});
   return op;
 }
 
@@ -409,8 +438,9 @@ Op gemm() {
   Op op;
   op.name = "gemm";
   op.summary = "C = alpha op(A) op(B) + beta C, row-major, either operand transposed";
-  op.sources = "native/cpu/gemm.cpp (packing, blocking), gemm_kernel_{portable,avx2,avx512}.cpp, gemm_reference.cpp, "
-               "gemm_small_avx2.cpp (rowwise), native/cuda/gemm*.cu";
+  op.sources =
+      "native/cpu/gemm.cpp (packing, blocking), gemm_kernel_{portable,avx2,avx512}.cpp, gemm_reference.cpp, "
+      "gemm_small_avx2.cpp (rowwise), native/cuda/gemm*.cu";
   op.checks = {gemm_shape("1x1x1", 1, 1, 1, false, false, false),
                gemm_shape("tiny nt", 7, 5, 3, false, true, false),
                gemm_shape("tn, accumulate", 13, 17, 19, true, false, true),
@@ -437,9 +467,8 @@ Op gemm() {
   // Sums of up to k = 513 products of unit normals: float rounding grows like sqrt(k).
   const Tolerance tol{5e-4, 1e-5};
   op.paths = isa_paths([](const Problem& p, Tensors& out, Isa isa) { cpu::gemm(gemm_args(p, out.f("c")), isa); }, tol);
-  for (Path path : isa_paths([](const Problem& p, Tensors& out, Isa isa) {
-         cpu::gemm_rowwise_nt(gemm_args(p, out.f("c")), isa);
-       }, tol)) {
+  for (Path path : isa_paths(
+           [](const Problem& p, Tensors& out, Isa isa) { cpu::gemm_rowwise_nt(gemm_args(p, out.f("c")), isa); }, tol)) {
     path.name = "cpu/rowwise-" + path.name.substr(4);
     path.accepts = [](const Problem& p) { return p.at("trans_b") && !p.at("trans_a"); };
     op.paths.push_back(std::move(path));
@@ -500,13 +529,15 @@ Op attention_forward() {
   Op op;
   op.name = "attention_forward";
   op.summary = "causal softmax(q k^T scale) v over packed sequences, grouped kv heads; lse saved";
-  op.sources = "native/cpu/attention.cpp (reference, driver), attention_kernel.inc, attention_{portable,avx2,avx512}.cpp, "
-               "native/cuda/attention.cu, attention_mma.cu";
+  op.sources =
+      "native/cpu/attention.cpp (reference, driver), attention_kernel.inc, attention_{portable,avx2,avx512}.cpp, "
+      "native/cuda/attention.cu, attention_mma.cu";
   op.checks = attention_checks();
   op.bench = attention_shape("2 x 512 tokens, 8 heads of 64", 8, 8, 64, {512, 512});
   op.make = [](const Shape& s, uint32_t seed) {
     Problem p = attention_problem(s);
-    const int64_t nq = p.at("tokens") * p.at("heads") * p.at("head_dim"), nk = p.at("tokens") * p.at("kv_heads") * p.at("head_dim");
+    const int64_t nq = p.at("tokens") * p.at("heads") * p.at("head_dim"),
+                  nk = p.at("tokens") * p.at("kv_heads") * p.at("head_dim");
     p.in.f32["q"] = randn(nq, seed);
     p.in.f32["k"] = randn(nk, seed + 1);
     p.in.f32["v"] = randn(nk, seed + 2);
@@ -519,10 +550,12 @@ Op attention_forward() {
                                      out.f("out").data(), out.f("lse").data());
   };
   op.flops = attention_forward_flops;
-  op.paths = isa_paths([](const Problem& p, Tensors& out, Isa isa) {
-    cpu::attention_forward(attention_args(p), p.in.f("q").data(), p.in.f("k").data(), p.in.f("v").data(),
-                           out.f("out").data(), out.f("lse").data(), isa);
-  }, {1e-5, 1e-4});
+  op.paths = isa_paths(
+      [](const Problem& p, Tensors& out, Isa isa) {
+        cpu::attention_forward(attention_args(p), p.in.f("q").data(), p.in.f("k").data(), p.in.f("v").data(),
+                               out.f("out").data(), out.f("lse").data(), isa);
+      },
+      {1e-5, 1e-4});
   return op;
 }
 
@@ -530,13 +563,15 @@ Op attention_backward() {
   Op op;
   op.name = "attention_backward";
   op.summary = "dq, dk, dv of causal attention from q, k, v, out, lse and dout (recomputes probabilities)";
-  op.sources = "native/cpu/attention.cpp (reference, driver), attention_kernel.inc, attention_{portable,avx2,avx512}.cpp, "
-               "native/cuda/attention.cu, attention_mma.cu";
+  op.sources =
+      "native/cpu/attention.cpp (reference, driver), attention_kernel.inc, attention_{portable,avx2,avx512}.cpp, "
+      "native/cuda/attention.cu, attention_mma.cu";
   op.checks = attention_checks();
   op.bench = attention_shape("2 x 512 tokens, 8 heads of 64", 8, 8, 64, {512, 512});
   op.make = [](const Shape& s, uint32_t seed) {
     Problem p = attention_problem(s);
-    const int64_t nq = p.at("tokens") * p.at("heads") * p.at("head_dim"), nk = p.at("tokens") * p.at("kv_heads") * p.at("head_dim");
+    const int64_t nq = p.at("tokens") * p.at("heads") * p.at("head_dim"),
+                  nk = p.at("tokens") * p.at("kv_heads") * p.at("head_dim");
     auto q = randn(nq, seed), k = randn(nk, seed + 1), v = randn(nk, seed + 2);
     std::vector<float> out(nq), lse(p.at("tokens") * p.at("heads"));
     cpu::attention_forward_reference(attention_args(p), q.data(), k.data(), v.data(), out.data(), lse.data());
@@ -553,14 +588,17 @@ Op attention_backward() {
   };
   op.reference = [](const Problem& p, Tensors& out) {
     cpu::attention_backward_reference(attention_args(p), p.in.f("q").data(), p.in.f("k").data(), p.in.f("v").data(),
-                                      p.in.f("dout").data(), out.f("dq").data(), out.f("dk").data(), out.f("dv").data());
+                                      p.in.f("dout").data(), out.f("dq").data(), out.f("dk").data(),
+                                      out.f("dv").data());
   };
   op.flops = [](const Problem& p) { return 2.5 * attention_forward_flops(p); };
-  op.paths = isa_paths([](const Problem& p, Tensors& out, Isa isa) {
-    cpu::attention_backward(attention_args(p), p.in.f("q").data(), p.in.f("k").data(), p.in.f("v").data(),
-                            p.in.f("out").data(), p.in.f("lse").data(), p.in.f("dout").data(), out.f("dq").data(),
-                            out.f("dk").data(), out.f("dv").data(), isa);
-  }, {1e-4, 1e-3});
+  op.paths = isa_paths(
+      [](const Problem& p, Tensors& out, Isa isa) {
+        cpu::attention_backward(attention_args(p), p.in.f("q").data(), p.in.f("k").data(), p.in.f("v").data(),
+                                p.in.f("out").data(), p.in.f("lse").data(), p.in.f("dout").data(), out.f("dq").data(),
+                                out.f("dk").data(), out.f("dv").data(), isa);
+      },
+      {1e-4, 1e-3});
   return op;
 }
 
@@ -575,8 +613,7 @@ Op attention_decode() {
     return Shape{label, {{"heads", heads}, {"kv_heads", kv_heads}, {"head_dim", d}}, std::move(lengths)};
   };
   op.checks = {shape("D8, ragged", 4, 2, 8, {1, 7, 64, 65, 300}), shape("D12", 4, 2, 12, {3, 9}),
-               shape("D32", 4, 4, 32, {64, 65}), shape("D64", 4, 1, 64, {1, 130}),
-               shape("D128", 2, 2, 128, {300, 5})};
+               shape("D32", 4, 4, 32, {64, 65}), shape("D64", 4, 1, 64, {1, 130}), shape("D128", 2, 2, 128, {300, 5})};
   op.bench = shape("16 samples, 512 cached, 8 heads of 64", 8, 8, 64, std::vector<int64_t>(16, 512));
   op.make = [](const Shape& s, uint32_t seed) {
     Problem p = start(s);
@@ -627,10 +664,12 @@ Op attention_decode() {
     for (int32_t n : p.in.i("n")) keys += n;
     return 4.0 * keys * p.at("heads") * p.at("head_dim");
   };
-  op.paths = isa_paths([args](const Problem& p, Tensors& out, Isa isa) {
-    auto a = args(p);
-    cpu::attention_decode(a->a, p.in.f("q").data(), out.f("out").data(), isa);
-  }, {1e-5, 1e-5}, {Isa::Avx2, Isa::Portable});
+  op.paths = isa_paths(
+      [args](const Problem& p, Tensors& out, Isa isa) {
+        auto a = args(p);
+        cpu::attention_decode(a->a, p.in.f("q").data(), out.f("out").data(), isa);
+      },
+      {1e-5, 1e-5}, {Isa::Avx2, Isa::Portable});
   return op;
 }
 
@@ -676,11 +715,13 @@ Op logprob_forward() {
     p.out.f32["logp"] = nans(p.at("rows"));
     return p;
   };
-  op.reference = [](const Problem& p, Tensors& out) { cpu::logprob_forward_reference(logprob_args(p), out.f("logp").data()); };
+  op.reference = [](const Problem& p, Tensors& out) {
+    cpu::logprob_forward_reference(logprob_args(p), out.f("logp").data());
+  };
   op.flops = [](const Problem& p) { return 2.0 * p.at("rows") * p.at("dim") * p.at("vocab"); };
-  op.paths = isa_paths([](const Problem& p, Tensors& out, Isa isa) {
-    cpu::logprob_forward(logprob_args(p), out.f("logp").data(), isa);
-  }, {1e-4, 1e-5});
+  op.paths = isa_paths(
+      [](const Problem& p, Tensors& out, Isa isa) { cpu::logprob_forward(logprob_args(p), out.f("logp").data(), isa); },
+      {1e-4, 1e-5});
   return op;
 }
 
@@ -725,9 +766,12 @@ Op logprob_backward() {
     std::transform(dw.begin(), dw.end(), out.f("dweight").begin(), [](double x) { return static_cast<float>(x); });
   };
   op.flops = [](const Problem& p) { return 6.0 * p.at("rows") * p.at("dim") * p.at("vocab"); };
-  op.paths = isa_paths([](const Problem& p, Tensors& out, Isa isa) {
-    cpu::logprob_backward(logprob_args(p), p.in.f("dlogp").data(), out.f("dhidden").data(), out.f("dweight").data(), isa);
-  }, {1e-4, 1e-4});
+  op.paths = isa_paths(
+      [](const Problem& p, Tensors& out, Isa isa) {
+        cpu::logprob_backward(logprob_args(p), p.in.f("dlogp").data(), out.f("dhidden").data(), out.f("dweight").data(),
+                              isa);
+      },
+      {1e-4, 1e-4});
   return op;
 }
 
@@ -758,25 +802,38 @@ Op adamw() {
     for (size_t i = 0; i < g.size(); ++i) {
       const double mi = c.b1 * double(m[i]) + (1 - double(c.b1)) * g[i];
       const double vi = c.b2 * double(v[i]) + (1 - double(c.b2)) * double(g[i]) * g[i];
-      pp[i] = static_cast<float>(pp[i] * double(c.decay) - double(c.step) * mi / (std::sqrt(vi) * c.inv_sqrt_bc2 + c.eps));
+      pp[i] =
+          static_cast<float>(pp[i] * double(c.decay) - double(c.step) * mi / (std::sqrt(vi) * c.inv_sqrt_bc2 + c.eps));
       m[i] = static_cast<float>(mi);
       v[i] = static_cast<float>(vi);
     }
   };
   op.bytes = [](const Problem& p) { return 28.0 * p.at("n"); };
-  op.paths = isa_paths([](const Problem& p, Tensors& out, Isa isa) {
-    const AdamWStep c = adamw_step_constants();
-    cpu::adamw_range(out.f("p").data(), p.in.f("g").data(), out.f("m").data(), out.f("v").data(), p.at("n"), c.b1, c.b2,
-                     c.step, c.inv_sqrt_bc2, c.eps, c.decay, isa);
-  }, {1e-6, 1e-5}, {Isa::Avx2, Isa::Portable});
+  op.paths = isa_paths(
+      [](const Problem& p, Tensors& out, Isa isa) {
+        const AdamWStep c = adamw_step_constants();
+        cpu::adamw_range(out.f("p").data(), p.in.f("g").data(), out.f("m").data(), out.f("v").data(), p.at("n"), c.b1,
+                         c.b2, c.step, c.inv_sqrt_bc2, c.eps, c.decay, isa);
+      },
+      {1e-6, 1e-5}, {Isa::Avx2, Isa::Portable});
   return op;
 }
 
 std::vector<Op> build() {
-  std::vector<Op> ops = {embedding_forward(), rmsnorm_forward(), gemm(),           rope(),
-                         attention_forward(), swiglu_forward(),  logprob_forward(), logprob_backward(),
-                         swiglu_backward(),   attention_backward(), rmsnorm_backward(), embedding_backward(),
-                         adamw(),             attention_decode()};
+  std::vector<Op> ops = {embedding_forward(),
+                         rmsnorm_forward(),
+                         gemm(),
+                         rope(),
+                         attention_forward(),
+                         swiglu_forward(),
+                         logprob_forward(),
+                         logprob_backward(),
+                         swiglu_backward(),
+                         attention_backward(),
+                         rmsnorm_backward(),
+                         embedding_backward(),
+                         adamw(),
+                         attention_decode()};
   add_cuda_paths(ops);
   return ops;
 }

@@ -50,8 +50,8 @@ using Run = std::function<void(const Problem& p, Tensors& out)>;
 
 // One way to compute an op.
 struct Path {
-  std::string name;     // "cpu/avx2", "cuda/tensor-core", ...
-  std::string backend;  // "cpu" or "cuda"
+  std::string name;                 // "cpu/avx2", "cuda/tensor-core", ...
+  std::string backend;              // "cpu" or "cuda"
   std::function<bool()> available;  // this machine can run it (the CPU's ISA, a usable device)
   Run run;
   Tolerance tolerance;  // against the reference
@@ -64,9 +64,9 @@ struct Path {
 };
 
 struct Op {
-  std::string name;     // "rmsnorm_backward"
-  std::string summary;  // what it computes, one line
-  std::string sources;  // where the reference and every path live
+  std::string name;           // "rmsnorm_backward"
+  std::string summary;        // what it computes, one line
+  std::string sources;        // where the reference and every path live
   std::vector<Shape> checks;  // ragged, grouped and edge shapes for the parity check
   Shape bench;                // a model-sized shape for `genrm bench ops`
   std::function<Problem(const Shape& s, uint32_t seed)> make;

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -56,7 +56,8 @@ inline void expect_close(const std::vector<float>& got, const std::vector<float>
   size_t worst = 0, bad = 0, first_nan = got.size();
   double worst_e = -1;
   for (size_t i = 0; i < got.size(); ++i) {
-    double ei = std::fabs(static_cast<double>(got[i]) - want[i]) / (atol + rtol * std::fabs(static_cast<double>(want[i])));
+    double ei =
+        std::fabs(static_cast<double>(got[i]) - want[i]) / (atol + rtol * std::fabs(static_cast<double>(want[i])));
     if (std::isnan(ei)) ei = INFINITY;
     if (std::isnan(got[i]) && first_nan == got.size()) first_nan = i;
     if (ei > 1) ++bad;

@@ -28,23 +28,23 @@ struct Register {
 
 #define GENRM_CAT2(a, b) a##b
 #define GENRM_CAT(a, b) GENRM_CAT2(a, b)
-#define TEST(name)                                                                        \
-  static void GENRM_CAT(test_, name)();                                                   \
+#define TEST(name)                                                                     \
+  static void GENRM_CAT(test_, name)();                                                \
   static ::genrm::test::Register GENRM_CAT(reg_, name)(#name, GENRM_CAT(test_, name)); \
   static void GENRM_CAT(test_, name)()
 
-#define CHECK(cond) \
-  do {              \
+#define CHECK(cond)                                                           \
+  do {                                                                        \
     if (!(cond)) ::genrm::test::fail(__FILE__, __LINE__, "CHECK(" #cond ")"); \
   } while (0)
 
-#define CHECK_THROWS(expr)                                                              \
-  do {                                                                                  \
-    bool threw_ = false;                                                                \
-    try {                                                                               \
-      expr;                                                                             \
-    } catch (const std::exception&) {                                                   \
-      threw_ = true;                                                                    \
-    }                                                                                   \
+#define CHECK_THROWS(expr)                                                            \
+  do {                                                                                \
+    bool threw_ = false;                                                              \
+    try {                                                                             \
+      expr;                                                                           \
+    } catch (const std::exception&) {                                                 \
+      threw_ = true;                                                                  \
+    }                                                                                 \
     if (!threw_) ::genrm::test::fail(__FILE__, __LINE__, "expected a throw: " #expr); \
   } while (0)

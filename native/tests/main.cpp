@@ -1,12 +1,12 @@
 // Runs every registered case (or those whose name contains one of the arguments) and ends with
 // the line "N passed, N failed" that npm test adds to its own count, after a line "N skipped"
 // when cases could not run here. Arguments that select no case are a failure. --list prints the names.
+#include <execinfo.h>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstring>
 #include <exception>
-
-#include <execinfo.h>
-#include <unistd.h>
 
 #include "harness.h"
 

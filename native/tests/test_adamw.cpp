@@ -24,11 +24,13 @@ TEST(adamw_step_matches_the_formula_in_double) {
     cpu::adamw_step(p.data(), g.data(), m.data(), v.data(), {{0, n / 2, true}, {n / 2, n, false}}, c, lr, t);
     double worst = 0;
     for (int64_t i = 0; i < n; ++i) {
-      const double mi = c.beta1 * m0[i] + (1 - c.beta1) * g[i], vi = c.beta2 * v0[i] + (1 - c.beta2) * double(g[i]) * g[i];
+      const double mi = c.beta1 * m0[i] + (1 - c.beta1) * g[i],
+                   vi = c.beta2 * v0[i] + (1 - c.beta2) * double(g[i]) * g[i];
       const double decay = i < n / 2 ? 1 - lr * c.weight_decay : 1.0;
       const double mhat = mi / (1 - std::pow(c.beta1, t)), vhat = vi / (1 - std::pow(c.beta2, t));
       const double want = p0[i] * decay - lr * mhat / (std::sqrt(vhat) + c.eps);
-      worst = std::max({worst, std::fabs(p[i] - want) / (1e-6 + 1e-5 * std::fabs(want)), std::fabs(m[i] - mi) / (1e-7 + 1e-6 * std::fabs(mi)),
+      worst = std::max({worst, std::fabs(p[i] - want) / (1e-6 + 1e-5 * std::fabs(want)),
+                        std::fabs(m[i] - mi) / (1e-7 + 1e-6 * std::fabs(mi)),
                         std::fabs(v[i] - vi) / (1e-7 + 1e-6 * std::fabs(vi))});
     }
     if (worst > 1) genrm::test::fail(__FILE__, __LINE__, "n=" + std::to_string(n) + ": " + std::to_string(worst));

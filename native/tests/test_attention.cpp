@@ -76,7 +76,8 @@ TEST(attention_deterministic_across_threads) {
     set_num_threads(threads);
     std::vector<float> out(nq), lse(a.tokens * a.heads), dq(nq), dk(nk), dv(nk);
     cpu::attention_forward(a, q.data(), k.data(), v.data(), out.data(), lse.data(), default_isa());
-    cpu::attention_backward(a, q.data(), k.data(), v.data(), out.data(), lse.data(), dout.data(), dq.data(), dk.data(), dv.data(), default_isa());
+    cpu::attention_backward(a, q.data(), k.data(), v.data(), out.data(), lse.data(), dout.data(), dq.data(), dk.data(),
+                            dv.data(), default_isa());
     out.insert(out.end(), dq.begin(), dq.end());
     out.insert(out.end(), dk.begin(), dk.end());
     out.insert(out.end(), dv.begin(), dv.end());

@@ -87,7 +87,8 @@ Reference reference(const Shape& s, const Batch& b, bool rounded) {
   r.dk.resize(b.k.size());
   r.dv.resize(b.v.size());
   cpu::attention_forward_reference(a, q.data(), k.data(), v.data(), r.out.data(), r.lse.data());
-  cpu::attention_backward_reference(a, q.data(), k.data(), v.data(), dout.data(), r.dq.data(), r.dk.data(), r.dv.data());
+  cpu::attention_backward_reference(a, q.data(), k.data(), v.data(), dout.data(), r.dq.data(), r.dk.data(),
+                                    r.dv.data());
   return r;
 }
 
@@ -197,8 +198,7 @@ void run_case(const Shape& s, const Batch& b, const Reference& ref, cuda::DType 
   }
 
   // Deterministic: a second backward into re-poisoned buffers gives the same bytes.
-  for (Tensor* t : {&dq, &dk, &dv})
-    cuda::check(cudaMemset(t->p(), 0xff, t->bytes().size()), "re-poison");
+  for (Tensor* t : {&dq, &dk, &dv}) cuda::check(cudaMemset(t->p(), 0xff, t->bytes().size()), "re-poison");
   cuda::attention_backward(a, q.p(), k.p(), v.p(), out.p(), lse.p, dout.p(), dq.p(), dk.p(), dv.p(), path);
   if (dq.bytes() != dq1 || dk.bytes() != dk1 || dv.bytes() != dv1)
     test::fail(__FILE__, __LINE__, name + ": the backward is not deterministic");
@@ -208,8 +208,7 @@ void run_case(const Shape& s, const Batch& b, const Reference& ref, cuda::DType 
     // same bytes); dQ, summed in another order, within the same bounds.
     cuda::AttentionArgs fast = a;
     fast.deterministic = false;
-    for (Tensor* t : {&dq, &dk, &dv})
-      cuda::check(cudaMemset(t->p(), 0xff, t->bytes().size()), "re-poison");
+    for (Tensor* t : {&dq, &dk, &dv}) cuda::check(cudaMemset(t->p(), 0xff, t->bytes().size()), "re-poison");
     cuda::attention_backward(fast, q.p(), k.p(), v.p(), out.p(), lse.p, dout.p(), dq.p(), dk.p(), dv.p(), path);
     if (dk.bytes() != dk1 || dv.bytes() != dv1)
       test::fail(__FILE__, __LINE__, name + ": the atomic-dQ backward changed dK or dV");
@@ -289,8 +288,8 @@ TEST(cuda_attention_throws_before_any_launch) {
   Dev<float> q(std::vector<float>(10 * 4 * 40, 0.5f)), k(std::vector<float>(10 * 2 * 40, 0.5f)),
       v(std::vector<float>(10 * 2 * 40, 0.5f)), out(10 * 4 * 40), lse(10 * 4);
   CHECK_THROWS(cuda::attention_forward(a, q.p, k.p, v.p, out.p, lse.p, cuda::AttentionPath::TensorCore));
-  CHECK_THROWS(cuda::attention_backward(a, q.p, k.p, v.p, out.p, lse.p, q.p, out.p, k.p, v.p,
-                                        cuda::AttentionPath::TensorCore));
+  CHECK_THROWS(
+      cuda::attention_backward(a, q.p, k.p, v.p, out.p, lse.p, q.p, out.p, k.p, v.p, cuda::AttentionPath::TensorCore));
   CHECK_THROWS(cuda::attention_forward(a, nullptr, k.p, v.p, out.p, lse.p));
   a.kv_heads = 3;
   CHECK_THROWS(cuda::attention_forward(a, q.p, k.p, v.p, out.p, lse.p));

@@ -104,9 +104,9 @@ int64_t padded_ld(int64_t cols, int kind) {
 }
 
 std::string describe(GemmEngine e, bool ta, bool tb, DType at, DType bt, DType ct, const Shape& s, int variant) {
-  return std::string(cuda::gemm_engine_name(e)) + (ta ? " T" : " N") + (tb ? "T " : "N ") + cuda::dtype_name(at) +
-         "*" + cuda::dtype_name(bt) + "->" + cuda::dtype_name(ct) + " " + std::to_string(s.m) + "x" +
-         std::to_string(s.n) + "x" + std::to_string(s.k) + " variant " + std::to_string(variant);
+  return std::string(cuda::gemm_engine_name(e)) + (ta ? " T" : " N") + (tb ? "T " : "N ") + cuda::dtype_name(at) + "*" +
+         cuda::dtype_name(bt) + "->" + cuda::dtype_name(ct) + " " + std::to_string(s.m) + "x" + std::to_string(s.n) +
+         "x" + std::to_string(s.k) + " variant " + std::to_string(variant);
 }
 
 std::vector<GemmEngine> engines() {
@@ -153,7 +153,8 @@ void check_case(bool ta, bool tb, DType at, DType bt, DType ct, const Shape& s, 
   const std::vector<float> ref_bf = reference(test::round_bf16(a.host), test::round_bf16(b.host), c0, v.alpha, v.beta);
   const bool raw_differs = at == DType::F32 || bt == DType::F32;  // bf16 storage is already rounded
   const std::vector<float> ref_raw = raw_differs ? reference(a.host, b.host, c0, v.alpha, v.beta) : ref_bf;
-  const std::vector<float> sums = reference(absolute(a.host), absolute(b.host), std::vector<float>(c0.size(), 0.0f), 1.0f, 0.0f);
+  const std::vector<float> sums =
+      reference(absolute(a.host), absolute(b.host), std::vector<float>(c0.size(), 0.0f), 1.0f, 0.0f);
 
   for (GemmEngine e : which) {
     const Mat c(c0, ct, 0);  // a fresh copy of the initial C (bits equal to c_init's)
@@ -167,7 +168,8 @@ void check_case(bool ta, bool tb, DType at, DType bt, DType ct, const Shape& s, 
     const bool simt = e == GemmEngine::Simt;
     const std::vector<float>& ref = simt ? ref_raw : ref_bf;
     const double u_acc = simt ? std::ldexp(1.0, -23) : std::ldexp(1.0, -22);
-    const double u_in = e == GemmEngine::Cublas && at == DType::F32 && bt == DType::F32 && ct == DType::F32 ? std::ldexp(1.0, -6) : 0.0;
+    const double u_in =
+        e == GemmEngine::Cublas && at == DType::F32 && bt == DType::F32 && ct == DType::F32 ? std::ldexp(1.0, -6) : 0.0;
     const double alpha = std::fabs(v.alpha), beta = std::fabs(v.beta);
     const bool cublas_bf16_epilogue = e == GemmEngine::Cublas && ct == DType::BF16 && v.beta != 0.0f;
     double worst = 0;
@@ -183,7 +185,8 @@ void check_case(bool ta, bool tb, DType at, DType bt, DType ct, const Shape& s, 
         double tol = alpha * sum * (s.k * u_acc + u_in) + std::ldexp(alpha * sum + beta * old, -22) + 1e-30;
         if (ct == DType::BF16) tol += std::ldexp(std::fabs(static_cast<double>(ref[at_ij])), -8);
         // cuBLAS with a bf16 C and beta != 0 rounds alpha * acc to bf16 before adding beta * C.
-        if (cublas_bf16_epilogue) tol += std::ldexp(std::fabs(ref[at_ij] - v.beta * static_cast<double>(c0[at_ij])), -8);
+        if (cublas_bf16_epilogue)
+          tol += std::ldexp(std::fabs(ref[at_ij] - v.beta * static_cast<double>(c0[at_ij])), -8);
         const double err = std::fabs(static_cast<double>(got[at_ij]) - ref[at_ij]) / tol;
         if (!(err <= worst)) {  // NaN counts as the worst
           worst = std::isnan(err) ? INFINITY : err;
@@ -196,9 +199,12 @@ void check_case(bool ta, bool tb, DType at, DType bt, DType ct, const Shape& s, 
       const int64_t r = worst_at / ldc, col = worst_at % ldc;
       test::fail(__FILE__, __LINE__,
                  what + ": error " + std::to_string(worst) + " x tolerance at (" + std::to_string(r) + ", " +
-                     std::to_string(col) + "): got " + std::to_string(got[worst_at]) + ", want " + std::to_string(ref[worst_at]));
+                     std::to_string(col) + "): got " + std::to_string(got[worst_at]) + ", want " +
+                     std::to_string(ref[worst_at]));
     }
-    if (bad_padding) test::fail(__FILE__, __LINE__, what + ": " + std::to_string(bad_padding) + " elements of C's stride padding written");
+    if (bad_padding)
+      test::fail(__FILE__, __LINE__,
+                 what + ": " + std::to_string(bad_padding) + " elements of C's stride padding written");
   }
 }
 
@@ -286,8 +292,10 @@ TEST(cuda_gemm_is_bitwise_deterministic) {
         cuda::GemmArgs g = cuda::linear_args(fp32_a ? af.ptr() : a.ptr(), fp32_a ? DType::F32 : DType::BF16, b.ptr(),
                                              DType::BF16, c.ptr(), DType::F32, m, k, n);
         cuda::gemm(g, e);
-        if (run == 0) first = c.bits();
-        else if (c.bits() != first) test::fail(__FILE__, __LINE__, std::string(cuda::gemm_engine_name(e)) + ": two runs differ");
+        if (run == 0)
+          first = c.bits();
+        else if (c.bits() != first)
+          test::fail(__FILE__, __LINE__, std::string(cuda::gemm_engine_name(e)) + ": two runs differ");
       }
     }
   }

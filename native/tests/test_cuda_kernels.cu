@@ -44,9 +44,12 @@ TEST(cuda_attention_decode_and_cache_append_match_cpu) {
   const int64_t slots = 3, layers = 2, layer = 1, capacity = 300, heads = 6, kv_heads = 2, head_dim = 40;
   const int64_t kvd = kv_heads * head_dim, rows = 3;
   auto cache_k = test::randn(slots * layers * capacity * kvd, 30), cache_v = test::randn(cache_k.size(), 31);
-  const std::vector<int32_t> slot_of = {2, 0, 1}, pos = {0, 129, 299};  // row i appends at pos[i], attends to pos[i] + 1 keys
-  auto k_new = test::randn(rows * kvd, 32), v_new = test::randn(rows * kvd, 33), q = test::randn(rows * heads * head_dim, 34);
-  Dev<float> ck(cache_k), cv(cache_v), kn(k_new), vn(v_new), qd(q), out(rows * heads * head_dim), scores(rows * heads * capacity);
+  const std::vector<int32_t> slot_of = {2, 0, 1},
+                             pos = {0, 129, 299};  // row i appends at pos[i], attends to pos[i] + 1 keys
+  auto k_new = test::randn(rows * kvd, 32), v_new = test::randn(rows * kvd, 33),
+       q = test::randn(rows * heads * head_dim, 34);
+  Dev<float> ck(cache_k), cv(cache_v), kn(k_new), vn(v_new), qd(q), out(rows * heads * head_dim),
+      scores(rows * heads * capacity);
   Dev<int32_t> sl(slot_of), ps(pos);
   std::vector<int32_t> n_keys(rows);
   for (int64_t i = 0; i < rows; ++i) n_keys[i] = pos[i] + 1;

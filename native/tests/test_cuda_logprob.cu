@@ -108,8 +108,8 @@ cpu::LogprobArgs cpu_args(const Problem& p, const std::vector<float>& h, const s
 }
 
 // S_h and S_w of the header comment, from dz computed in double.
-void abs_sums(const Problem& p, const std::vector<float>& h, const std::vector<float>& w, const std::vector<float>& dlogp,
-              std::vector<double>& sh, std::vector<double>& sw) {
+void abs_sums(const Problem& p, const std::vector<float>& h, const std::vector<float>& w,
+              const std::vector<float>& dlogp, std::vector<double>& sh, std::vector<double>& sw) {
   const int64_t R = p.rows, D = p.dim, V = p.vocab;
   sh.assign(R * D, 0.0);
   sw.assign(V * D, 0.0);
@@ -144,8 +144,8 @@ void expect_within(const std::vector<float>& got, const std::vector<float>& want
   double worst = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     const double w = std::fabs(static_cast<double>(want[i]));
-    const double e = std::fabs(static_cast<double>(got[i]) - want[i]) /
-                     (c * scale[i] + u * (w + 2 * scale[i]) + 1e-6 * w + 1e-7);
+    const double e =
+        std::fabs(static_cast<double>(got[i]) - want[i]) / (c * scale[i] + u * (w + 2 * scale[i]) + 1e-6 * w + 1e-7);
     if (!(e <= worst)) worst = std::isnan(e) ? INFINITY : e;
   }
   if (!(worst <= 1)) test::fail(__FILE__, __LINE__, what + ": scaled error " + std::to_string(worst));
@@ -174,8 +174,8 @@ void check_against_cpu(const Problem& p, int64_t chunk_rows, cuda::GemmEngine e,
   cuda::logprob_forward(a, logp.p);
   // cuBLAS's FAST_16BF (fp32 operands) rounds to bf16 its own way, not necessarily
   // to nearest even as the reference does: allowed the GEMM test's 2^-6 relative per term.
-  const bool fast16 = e == cuda::GemmEngine::Auto && cuda::have_cublas() && ht == cuda::DType::F32 &&
-                      wt == cuda::DType::F32;
+  const bool fast16 =
+      e == cuda::GemmEngine::Auto && cuda::have_cublas() && ht == cuda::DType::F32 && wt == cuda::DType::F32;
   expect_close(logp.host(), want_logp, simt ? 1e-4 : fast16 ? 3e-2 : 3e-4, 1e-5, label("logp", e, p, d).c_str());
 
   const auto dlogp = test::randn(p.rows, 100);
@@ -196,11 +196,10 @@ void check_against_cpu(const Problem& p, int64_t chunk_rows, cuda::GemmEngine e,
 
 // Own and Auto differ where the build has cuBLAS (Auto is then cuBLAS).
 const cuda::GemmEngine kEngines[] = {cuda::GemmEngine::Simt, cuda::GemmEngine::Own, cuda::GemmEngine::Auto};
-const cuda::DType kTypes[][2] = {
-    {cuda::DType::F32, cuda::DType::F32},
-    {cuda::DType::BF16, cuda::DType::BF16},
-    {cuda::DType::F32, cuda::DType::BF16},
-    {cuda::DType::BF16, cuda::DType::F32}};
+const cuda::DType kTypes[][2] = {{cuda::DType::F32, cuda::DType::F32},
+                                 {cuda::DType::BF16, cuda::DType::BF16},
+                                 {cuda::DType::F32, cuda::DType::BF16},
+                                 {cuda::DType::BF16, cuda::DType::F32}};
 
 // DPO-like loss: a group's first half is the chosen sequence, the rest the
 // rejected one; loss = -log sigmoid(beta (sum chosen logp - sum rejected logp)).
@@ -258,7 +257,8 @@ TEST(cuda_logprob_matches_cpu_in_several_chunks) {
       check_against_cpu(wide, 2, e, t[0], t[1]);
     }
   // Gradients kept in bf16 (what a bf16 model's autograd holds), accumulated over 5 chunks.
-  for (cuda::GemmEngine e : kEngines) check_against_cpu(small, 8, e, cuda::DType::BF16, cuda::DType::BF16, cuda::DType::BF16);
+  for (cuda::GemmEngine e : kEngines)
+    check_against_cpu(small, 8, e, cuda::DType::BF16, cuda::DType::BF16, cuda::DType::BF16);
   check_against_cpu(small, 0, cuda::GemmEngine::Auto, cuda::DType::BF16, cuda::DType::BF16);  // default: one chunk
 }
 
@@ -344,8 +344,8 @@ TEST(cuda_logprob_grouped_dpo_matches_cpu) {
     cpu::logprob_backward(cpu_args(p, h, w), dlogp.data(), dh.data(), dw.data(), default_isa());
     std::vector<double> sh, sw;
     abs_sums(p, h, w, dlogp, sh, sw);
-    const bool fast16 = e == cuda::GemmEngine::Auto && cuda::have_cublas() && ht == cuda::DType::F32 &&
-                        wt == cuda::DType::F32;
+    const bool fast16 =
+        e == cuda::GemmEngine::Auto && cuda::have_cublas() && ht == cuda::DType::F32 && wt == cuda::DType::F32;
     const double c = simt ? 1e-4 : (fast16 ? std::ldexp(1.0, -6) : 0.0) + std::ldexp(1.0, -7) + 1e-4;
     const std::vector<float> got_dh = dh2.host(), got_dw = dw2.host();
     expect_within(got_dh, dh, sh, c, en + " dhidden", bf ? 1 : 0);
@@ -395,10 +395,10 @@ TEST(cuda_logprob_grouped_plan_at_the_dpo_anchor_shape) {
   const cuda::GroupedPlan p = cuda::plan_logprob_grouped(a, pairs, true);
   CHECK(p.chunk_ends == pairs);
   CHECK(p.slice_rows == 256);
-  CHECK(p.probs_bytes == size_t(2048) * 128256 * 2);     // 501 MiB: the pair's softmax - onehot in bf16
-  CHECK(p.logits_bytes == size_t(256) * 128256 * 4);     // 125 MiB: one slice of fp32 logits
+  CHECK(p.probs_bytes == size_t(2048) * 128256 * 2);  // 501 MiB: the pair's softmax - onehot in bf16
+  CHECK(p.logits_bytes == size_t(256) * 128256 * 4);  // 125 MiB: one slice of fp32 logits
   CHECK(p.aux_bytes == size_t(2048) * 2 * 4);
-  CHECK(p.scratch_bytes() < (size_t(5) << 27));          // 0.61 GiB, under 0.625 (one fp32 pair: 0.98)
+  CHECK(p.scratch_bytes() < (size_t(5) << 27));  // 0.61 GiB, under 0.625 (one fp32 pair: 0.98)
   // Forward only: no group buffer.
   const cuda::GroupedPlan f = cuda::plan_logprob_grouped(a, pairs, false);
   CHECK(f.probs_bytes == 0);
@@ -465,7 +465,8 @@ TEST(cuda_logprob_validation_names_the_field) {
                    "hidden_type");
   expect_arg_error([&] { cuda::logprob_forward(with([](auto& a) { a.weight_type = cuda::DType(7); }), out); },
                    "weight_type");
-  expect_arg_error([&] { cuda::logprob_forward(with([](auto& a) { a.engine = cuda::GemmEngine(9); }), out); }, "engine");
+  expect_arg_error([&] { cuda::logprob_forward(with([](auto& a) { a.engine = cuda::GemmEngine(9); }), out); },
+                   "engine");
   expect_arg_error([&] { cuda::logprob_backward(with([](auto& a) { a.grad_type = cuda::DType(7); }), out, out, out); },
                    "grad_type");
   expect_arg_error([&] { cuda::logprob_forward(ok, nullptr); }, "logp");

@@ -128,11 +128,15 @@ void compare_run(bool tied, model::ObjectiveKind kind, const char* name,
     tol = 1e-5;
   }
   if (!close(rg.metrics[0].second, want_loss, tol))
-    test::fail(__FILE__, __LINE__, std::string(name) + ": loss " + std::to_string(rg.metrics[0].second) + " vs " + std::to_string(want_loss));
+    test::fail(
+        __FILE__, __LINE__,
+        std::string(name) + ": loss " + std::to_string(rg.metrics[0].second) + " vs " + std::to_string(want_loss));
   double worst_logp = 0;
   for (size_t s = 0; s < rc.seq_logps.size(); ++s) {
-    if (!close(rg.seq_logps[s], rc.seq_logps[s], loss_tol)) test::fail(__FILE__, __LINE__, std::string(name) + ": seq_logps[" + std::to_string(s) + "]");
-    worst_logp = std::max(worst_logp, std::fabs(rg.seq_logps[s] - rc.seq_logps[s]) / (std::fabs(rc.seq_logps[s]) + 1e-6));
+    if (!close(rg.seq_logps[s], rc.seq_logps[s], loss_tol))
+      test::fail(__FILE__, __LINE__, std::string(name) + ": seq_logps[" + std::to_string(s) + "]");
+    worst_logp =
+        std::max(worst_logp, std::fabs(rg.seq_logps[s] - rc.seq_logps[s]) / (std::fabs(rc.seq_logps[s]) + 1e-6));
   }
   for (size_t s = 0; s < rc.rewards.size(); ++s)
     if (std::fabs(rg.rewards[s] - rc.rewards[s]) > loss_tol * (1 + std::fabs(rc.rewards[s])))
@@ -146,7 +150,9 @@ void compare_run(bool tied, model::ObjectiveKind kind, const char* name,
     for (int64_t i = 0; i < p.size; ++i) ref_norm += std::fabs(gc[p.offset + i]);
     if (ref_norm == 0) continue;  // e.g. the reward head under SFT
     const double e = rel_diff(gg.data() + p.offset, gc.data() + p.offset, p.size);
-    if (!(e <= grad_tol)) test::fail(__FILE__, __LINE__, std::string(name) + ": gradient of " + p.name + " differs by " + std::to_string(e));
+    if (!(e <= grad_tol))
+      test::fail(__FILE__, __LINE__,
+                 std::string(name) + ": gradient of " + p.name + " differs by " + std::to_string(e));
     if (!(e <= worst)) {
       worst = e;
       worst_name = p.name;
@@ -191,7 +197,8 @@ TEST(cuda_model_atomic_attention_backward_matches_cpu) {
   if (!have_device()) return;
   compare_run(false, model::ObjectiveKind::Sft, "sft, atomic dQ", model::Precision::Bf16, false, true);
   const model::Config c = config(false);
-  model::Model det(c, 5, true, model::Device::Cuda), fast(c, 5, true, model::Device::Cuda, model::Precision::Bf16, false);
+  model::Model det(c, 5, true, model::Device::Cuda),
+      fast(c, 5, true, model::Device::Cuda, model::Precision::Bf16, false);
   CHECK(det.deterministic() && !fast.deterministic());
   const model::Batch b = long_batch(c);
   const model::Objective o = objective(model::ObjectiveKind::Sft);
@@ -248,8 +255,10 @@ TEST(cuda_model_gemm_engine_from_the_environment) {
   if (!cuda::have_cublas()) refused("cublas", "no cuBLAS");
 
   auto grads_after_run = [&](const char* value, unsigned& engines, model::Precision p = model::Precision::Bf16) {
-    if (value) setenv("GENRM_CUDA_GEMM", value, 1);
-    else unsetenv("GENRM_CUDA_GEMM");
+    if (value)
+      setenv("GENRM_CUDA_GEMM", value, 1);
+    else
+      unsetenv("GENRM_CUDA_GEMM");
     model::Model m(c, 5, true, model::Device::Cuda, p);
 #ifdef GENRM_CUDA_STAND_IN
     cuda::stand_in::gemm_engines_seen = 0;
@@ -335,7 +344,8 @@ TEST(cuda_model_buffers_travel_both_ways) {
   const std::vector<float>& pc = cpu_m.view(model::Buffer::Params);
   const std::vector<float>& pg = gpu_m.view(model::Buffer::Params);
   CHECK(rel_diff(pg.data(), pc.data(), cpu_m.num_params()) <= 3e-2);
-  CHECK(rel_diff(gpu_m.view(model::Buffer::AdamV).data(), cpu_m.view(model::Buffer::AdamV).data(), cpu_m.num_params()) <= 5e-2);
+  CHECK(rel_diff(gpu_m.view(model::Buffer::AdamV).data(), cpu_m.view(model::Buffer::AdamV).data(),
+                 cpu_m.num_params()) <= 5e-2);
   // Gradients were cleared by the step on both sides.
   for (float g : gpu_m.view(model::Buffer::Grads)) CHECK(g == 0.0f);
   // Writing the CPU model's parameters into the device model makes their runs agree again.
@@ -531,8 +541,8 @@ TEST(cuda_model_draws_on_the_device_match_the_hosts) {
   };
   for (model::Precision prec : {model::Precision::Fp32, model::Precision::Bf16}) {
     model::Model m(c, 13, true, model::Device::Cuda, prec);
-    for (const Filter& f : {Filter{0.0, 1.0, 0}, Filter{0.8, 0.9, 0}, Filter{1.0, 0.95, 20}, Filter{1.2, 1.0, 0},
-                            Filter{1.0, 1.0, 5}}) {
+    for (const Filter& f :
+         {Filter{0.0, 1.0, 0}, Filter{0.8, 0.9, 0}, Filter{1.0, 0.95, 20}, Filter{1.2, 1.0, 0}, Filter{1.0, 1.0, 5}}) {
       model::SamplingConfig s;
       s.max_new_tokens = 12;
       s.max_batch = 4;  // fewer slots than samples

@@ -208,8 +208,8 @@ TEST(cuda_sampling_nan_rows_give_valid_tokens) {
   std::vector<float> logits(static_cast<size_t>(rows * vocab));
   for (int64_t i = 0; i < rows * vocab; ++i) logits[i] = static_cast<float>((i * 37) % 11) - 5.0f;
   for (int64_t i = 0; i < vocab; ++i) logits[i] = NAN;  // row 0: all NaN
-  logits[vocab] = NAN;                                   // row 1: NaN at id 0
-  logits[2 * vocab + 300] = NAN;                         // row 2: a NaN inside
+  logits[vocab] = NAN;                                  // row 1: NaN at id 0
+  logits[2 * vocab + 300] = NAN;                        // row 2: a NaN inside
   const std::vector<double> u = {0.3, 0.6, 0.9};
   Dev<float> logits_d(logits);
   Dev<double> u_d(u);
@@ -239,7 +239,8 @@ TEST(cuda_sampling_rejects_bad_arguments) {
                   int32_t* t, double* lp) { cuda::sample_rows(l, rows, vocab, s, uu, t, lp); };
   expect_error_naming("sample_rows rows", __LINE__, [&] { call(0, 10, ok, &logits, &u, &token, &logprob); });
   expect_error_naming("sample_rows rows", __LINE__, [&] { call(-3, 10, ok, &logits, &u, &token, &logprob); });
-  expect_error_naming("sample_rows rows", __LINE__, [&] { call(INT64_MAX / 4, 1000, ok, &logits, &u, &token, &logprob); });
+  expect_error_naming("sample_rows rows", __LINE__,
+                      [&] { call(INT64_MAX / 4, 1000, ok, &logits, &u, &token, &logprob); });
   expect_error_naming("sample_rows vocab", __LINE__, [&] { call(1, 0, ok, &logits, &u, &token, &logprob); });
   expect_error_naming("sample_rows vocab", __LINE__,
                       [&] { call(1, int64_t(1) << 31, ok, &logits, &u, &token, &logprob); });

@@ -68,14 +68,20 @@ std::vector<float> run(Buffers& buf, bool reference, Isa isa) {
 }
 
 const Problem kProblems[] = {
-    {false, false, 1, 1, 1, 0, 1.0f, 0.0f},      {false, true, 7, 5, 3, 0, 1.0f, 0.0f},
-    {true, false, 13, 17, 19, 3, 0.5f, 0.0f},    {true, true, 6, 16, 256, 0, 1.0f, 1.0f},
-    {false, true, 150, 70, 300, 1, 1.0f, -0.5f}, {false, false, 290, 33, 513, 0, 2.0f, 0.25f},
-    {true, true, 64, 3100, 40, 2, 1.0f, 0.0f},   {false, true, 1, 300, 129, 0, 1.0f, 0.0f},
-    {true, false, 200, 1, 77, 5, -1.0f, 1.0f},   {false, true, 3, 70, 37, 2, 0.5f, 1.0f},
+    {false, false, 1, 1, 1, 0, 1.0f, 0.0f},
+    {false, true, 7, 5, 3, 0, 1.0f, 0.0f},
+    {true, false, 13, 17, 19, 3, 0.5f, 0.0f},
+    {true, true, 6, 16, 256, 0, 1.0f, 1.0f},
+    {false, true, 150, 70, 300, 1, 1.0f, -0.5f},
+    {false, false, 290, 33, 513, 0, 2.0f, 0.25f},
+    {true, true, 64, 3100, 40, 2, 1.0f, 0.0f},
+    {false, true, 1, 300, 129, 0, 1.0f, 0.0f},
+    {true, false, 200, 1, 77, 5, -1.0f, 1.0f},
+    {false, true, 3, 70, 37, 2, 0.5f, 1.0f},
     {false, true, 4, 130, 16, 0, 1.0f, 0.0f},
     // short and wide (the lm_head, weight gradients): M a multiple of every MR, and not
-    {true, false, 528, 700, 300, 1, 1.0f, 0.5f}, {false, true, 517, 300, 513, 0, 1.0f, 0.0f},
+    {true, false, 528, 700, 300, 1, 1.0f, 0.5f},
+    {false, true, 517, 300, 513, 0, 1.0f, 0.0f},
 };
 
 }  // namespace

@@ -26,14 +26,17 @@ TEST(sort_by_logit_matches_a_comparison_sort) {
       std::uniform_int_distribution<int> special(0, 99);
       for (float& x : logits) {
         const int k = special(rng);
-        x = k == 0 ? -0.0f : k == 1 ? 0.0f : k == 2 ? -INFINITY : k == 3 ? INFINITY : 0.25f * static_cast<float>(level(rng));
+        x = k == 0   ? -0.0f
+            : k == 1 ? 0.0f
+            : k == 2 ? -INFINITY
+            : k == 3 ? INFINITY
+                     : 0.25f * static_cast<float>(level(rng));
         if (trial == 2) x = std::ldexp(x, -130);  // subnormals and their ties
       }
       std::vector<int32_t> want(static_cast<size_t>(vocab));
       std::iota(want.begin(), want.end(), 0);
-      std::sort(want.begin(), want.end(), [&](int32_t a, int32_t b) {
-        return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-      });
+      std::sort(want.begin(), want.end(),
+                [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
       cpu::Candidates c;
       cpu::sort_by_logit(logits.data(), vocab, c);
       CHECK(c.ids == want);
@@ -56,9 +59,8 @@ TEST(top_p_filter_keeps_the_comparison_sorted_prefix) {
   cpu::sampling_filter(logits.data(), vocab, p, c);
   std::vector<int32_t> order(vocab);
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-  });
+  std::sort(order.begin(), order.end(),
+            [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
   const float mx = logits[order[0]];
   double total = 0;
   std::vector<double> w(vocab);

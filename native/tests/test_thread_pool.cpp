@@ -30,8 +30,7 @@ TEST(parallel_for_nested_runs_serially) {
   set_num_threads(3);
   std::atomic<int64_t> sum{0};
   parallel_for(6, [&](int64_t b, int64_t e, int) {
-    for (int64_t i = b; i < e; ++i)
-      parallel_for(10, [&](int64_t b2, int64_t e2, int) { sum += (e2 - b2) * (i + 1); });
+    for (int64_t i = b; i < e; ++i) parallel_for(10, [&](int64_t b2, int64_t e2, int) { sum += (e2 - b2) * (i + 1); });
   });
   CHECK(sum.load() == 10 * 21);
 }
@@ -65,9 +64,11 @@ TEST(parallel_for_survives_alternating_region_widths) {
   set_num_threads(16);
   std::atomic<bool> finished{false};
   std::thread watchdog([&] {
-    for (int tenth = 0; tenth < 200 && !finished.load(); ++tenth) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int tenth = 0; tenth < 200 && !finished.load(); ++tenth)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (!finished.load()) {
-      std::printf("  FAIL parallel_for_survives_alternating_region_widths (deadlock: a region did not finish in 20 s)\n");
+      std::printf(
+          "  FAIL parallel_for_survives_alternating_region_widths (deadlock: a region did not finish in 20 s)\n");
       std::fflush(stdout);
       std::_Exit(1);
     }

@@ -32,7 +32,8 @@ TEST(exp_rows_is_within_2_ulp_and_keeps_special_values) {
     cpu::exp_rows(x.data(), y.data(), static_cast<int64_t>(x.size()), isa);
     double worst = 0;
     for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, ulps(y[i], std::exp(static_cast<double>(x[i]))));
-    if (worst > 2) genrm::test::fail(__FILE__, __LINE__, std::string(isa_name(isa)) + ": " + std::to_string(worst) + " ulp");
+    if (worst > 2)
+      genrm::test::fail(__FILE__, __LINE__, std::string(isa_name(isa)) + ": " + std::to_string(worst) + " ulp");
     const float special[] = {-INFINITY, INFINITY, NAN, -200.0f, 200.0f, -88.0f, 89.0f};
     float out[7];
     cpu::exp_rows(special, out, 7, isa);
@@ -57,7 +58,9 @@ TEST(row_logsumexp_and_softmax_rows_match_double_references) {
       const double lse = mx + std::log(s);
       const float got = cpu::row_logsumexp(z.data(), n, isa);
       if (std::fabs(got - lse) > 1e-5 * std::fabs(lse) + 1e-6)
-        genrm::test::fail(__FILE__, __LINE__, std::string(isa_name(isa)) + " n=" + std::to_string(n) + ": " + std::to_string(got) + " vs " + std::to_string(lse));
+        genrm::test::fail(__FILE__, __LINE__,
+                          std::string(isa_name(isa)) + " n=" + std::to_string(n) + ": " + std::to_string(got) + " vs " +
+                              std::to_string(lse));
       std::vector<float> row = z;
       const float g = -0.75f;
       cpu::scaled_softmax_row(row.data(), n, got, g, isa);
@@ -68,7 +71,10 @@ TEST(row_logsumexp_and_softmax_rows_match_double_references) {
         const double arg = static_cast<double>(z[i]) - got, want = -g * std::exp(arg);
         worst = std::max(worst, ulps(row[i], want) / (2 + std::fabs(arg) / 2));
       }
-      if (worst > 1) genrm::test::fail(__FILE__, __LINE__, std::string(isa_name(isa)) + " softmax n=" + std::to_string(n) + ": " + std::to_string(worst));
+      if (worst > 1)
+        genrm::test::fail(
+            __FILE__, __LINE__,
+            std::string(isa_name(isa)) + " softmax n=" + std::to_string(n) + ": " + std::to_string(worst));
     }
 }
 
@@ -94,7 +100,9 @@ TEST(swiglu_ranges_match_double_references) {
         const double s = 1 / (1 + std::exp(-static_cast<double>(g[i])));
         const double scale = std::fabs(static_cast<double>(da[i]) * u[i] * s) * (1 + std::fabs(g[i]));
         if (!(std::fabs(dg[i] - wdg[i]) <= 1e-5 * scale + 1e-30))
-          genrm::test::fail(__FILE__, __LINE__, std::string(isa_name(isa)) + " dg[" + std::to_string(i) + "] " + std::to_string(dg[i]) + " vs " + std::to_string(wdg[i]));
+          genrm::test::fail(__FILE__, __LINE__,
+                            std::string(isa_name(isa)) + " dg[" + std::to_string(i) + "] " + std::to_string(dg[i]) +
+                                " vs " + std::to_string(wdg[i]));
       }
     }
 }

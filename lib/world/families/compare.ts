@@ -8,10 +8,16 @@ import { sample } from '../text.js';
 import { TOWNS, isTown, population } from './towns.js';
 
 /** One slip: the town at `at` left out, or its comparison with the largest so far reversed. */
-interface Slip { at: number; kind: 'skip' | 'flip' }
+interface Slip {
+  at: number;
+  kind: 'skip' | 'flip';
+}
 
 function make(level: Level, towns: string[]): CompareQuestion {
-  const list = towns.length === 2 ? `${towns[0]} or ${towns[1]}` : `${towns.slice(0, -1).join(', ')} or ${towns[towns.length - 1]}`;
+  const list =
+    towns.length === 2
+      ? `${towns[0]} or ${towns[1]}`
+      : `${towns.slice(0, -1).join(', ')} or ${towns[towns.length - 1]}`;
   return { family: 'compare', level, text: `Which town has the most people: ${list}?`, towns };
 }
 
@@ -28,7 +34,7 @@ function worked(towns: readonly string[], slip?: Slip): string {
       continue;
     }
     const m = population(best);
-    const more = (n > m) !== (slip?.kind === 'flip' && slip.at === i);
+    const more = n > m !== (slip?.kind === 'flip' && slip.at === i);
     if (more) best = t;
     lines.push(`${t} has ${n} ${more ? '>' : '<'} ${m}, top ${best} ${population(best)}.`);
   }
@@ -73,7 +79,8 @@ export const compare: Family<CompareQuestion> = {
     const m = /^Which town has the most people: (.+)\?$/.exec(text);
     if (!m) return undefined;
     const towns = m[1]!.split(/, | or /);
-    if (towns.length < 2 || towns.length > 6 || new Set(towns).size !== towns.length || !towns.every(isTown)) return undefined;
+    if (towns.length < 2 || towns.length > 6 || new Set(towns).size !== towns.length || !towns.every(isTown))
+      return undefined;
     const q = make((towns.length - 1) as Level, towns);
     return q.text === text ? q : undefined;
   },

@@ -4,16 +4,59 @@ import type { CountQuestion, Family, Level } from '../types.js';
 import { plainNumber, sample } from '../text.js';
 
 export const COUNT_WORDS: readonly string[] = [
-  'cat', 'hat', 'map', 'sun', 'dog', 'tree', 'ball', 'apple', 'banana', 'moon', 'star', 'fish', 'book', 'door',
-  'egg', 'sea', 'tall', 'small', 'hill', 'bell', 'seed', 'toast', 'test', 'salt', 'sock', 'stone', 'glass',
-  'paper', 'lemon', 'melon', 'tomato', 'bottle', 'kitten', 'letter', 'coffee', 'pepper', 'little', 'noon', 'spoon', 'pasta',
+  'cat',
+  'hat',
+  'map',
+  'sun',
+  'dog',
+  'tree',
+  'ball',
+  'apple',
+  'banana',
+  'moon',
+  'star',
+  'fish',
+  'book',
+  'door',
+  'egg',
+  'sea',
+  'tall',
+  'small',
+  'hill',
+  'bell',
+  'seed',
+  'toast',
+  'test',
+  'salt',
+  'sock',
+  'stone',
+  'glass',
+  'paper',
+  'lemon',
+  'melon',
+  'tomato',
+  'bottle',
+  'kitten',
+  'letter',
+  'coffee',
+  'pepper',
+  'little',
+  'noon',
+  'spoon',
+  'pasta',
 ];
 export const COUNT_LETTERS: readonly string[] = ['a', 'e', 'o', 't', 'l', 's', 'p', 'n'];
 
 const occurrences = (word: string, letter: string) => word.split(letter).length - 1;
 
 function make(level: Level, letter: string, words: string[]): CountQuestion {
-  return { family: 'count', level, text: `How many times does the letter ${letter} appear in: ${words.join(', ')}?`, letter, words };
+  return {
+    family: 'count',
+    level,
+    text: `How many times does the letter ${letter} appear in: ${words.join(', ')}?`,
+    letter,
+    words,
+  };
 }
 
 /** Word-by-word counting; `slip` miscounts one word by `by`. */

@@ -48,7 +48,9 @@ export function wrongAnswer(q: Question, rng: Rng, kind: ErrorKind): string {
     const text = f.wrongAnswer(q, rng, kind);
     if (!isCorrect(q, text)) return text;
   }
-  throw new Error(`wrongAnswer: ${q.family} gave only right answers to ${JSON.stringify(q.text)} (a bug in the family)`);
+  throw new Error(
+    `wrongAnswer: ${q.family} gave only right answers to ${JSON.stringify(q.text)} (a bug in the family)`,
+  );
 }
 
 /**
@@ -71,7 +73,10 @@ export function answerCheck(q: Question, answerText: string): string {
 export function checkWork(q: Question): string {
   const work = solve(q);
   const last = work.lastIndexOf('\nAnswer: ');
-  if (last < 0) throw new Error(`solve: the ${q.family} solution of ${JSON.stringify(q.text)} has no final Answer line (a bug in the family)`);
+  if (last < 0)
+    throw new Error(
+      `solve: the ${q.family} solution of ${JSON.stringify(q.text)} has no final Answer line (a bug in the family)`,
+    );
   return `${work.slice(0, last)}\nRight answer: ${work.slice(last + '\nAnswer: '.length)}`;
 }
 

@@ -68,7 +68,7 @@ inline void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_
   } mine{{a[0], a[1], a[2], a[3]}, {b0, b1}};
   const unsigned char* slots = genrm_sim::warp_exchange(0xffffffffu, &mine, sizeof mine, "mma.m16n8k16");
   bool first = false;
-  float(*AB)[8] = reinterpret_cast<float(*)[8]>(genrm_sim::warp_result(first));  // [16][8]
+  float (*AB)[8] = reinterpret_cast<float (*)[8]>(genrm_sim::warp_result(first));  // [16][8]
   static_assert(16 * 8 * sizeof(float) <= genrm_sim::kResultBytes, "the product fits the warp's result");
   if (first) {
     float A[16][16], B[16][8];

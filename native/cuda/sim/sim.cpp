@@ -2,6 +2,8 @@
 // scheduler with its barriers, shared memory, cp.async groups, and the runtime
 // API over tracked host memory. See README.md for what it checks and what it
 // cannot.
+#include "sim.h"
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -16,7 +18,6 @@
 #include <vector>
 
 #include "include/cuda_runtime.h"
-#include "sim.h"
 
 // Switches stacks: pushes the callee-saved registers on the current stack,
 // stores its pointer in *save_sp, and resumes the context whose stack pointer
@@ -72,8 +73,8 @@ struct Fiber {
   bool done = false;
   const uint64_t* wait_on = nullptr;  // a generation counter this fiber waits to see advance
   uint64_t wait_gen = 0;
-  const char* waiting_at = nullptr;   // for the deadlock report
-  uint64_t warp_ops = 0;              // parity picks the warp's slot buffer
+  const char* waiting_at = nullptr;  // for the deadlock report
+  uint64_t warp_ops = 0;             // parity picks the warp's slot buffer
   ThreadInfo info{};
   std::vector<AsyncCopy> uncommitted;
   std::deque<std::vector<AsyncCopy>> groups;
@@ -120,8 +121,8 @@ struct Runner {
 
   Runner() {
     const size_t per = kStackBytes + kGuardBytes;
-    void* m = mmap(nullptr, per * kMaxThreads, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    void* m =
+        mmap(nullptr, per * kMaxThreads, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED) {
       std::fprintf(stderr, "genrm CUDA simulator: cannot map %zu bytes of fiber stacks\n", per * kMaxThreads);
       std::abort();
@@ -193,8 +194,8 @@ bool reverse_order() {
     report("%s (outside any kernel)", what);
     std::abort();
   }
-  report("%s: block (%u,%u,%u) thread (%u,%u,%u): %s", r.launch->name, t->block_idx.x, t->block_idx.y,
-         t->block_idx.z, t->thread_idx.x, t->thread_idx.y, t->thread_idx.z, what);
+  report("%s: block (%u,%u,%u) thread (%u,%u,%u): %s", r.launch->name, t->block_idx.x, t->block_idx.y, t->block_idx.z,
+         t->thread_idx.x, t->thread_idx.y, t->thread_idx.z, what);
   r.launch->failed = true;
   r.launch->code = code;
   Fiber* f = r.current;
@@ -280,9 +281,9 @@ void start_fiber(Runner& r, int i) {
   f.groups.clear();
   unsigned char* top = r.stacks + (i + 1) * (kStackBytes + kGuardBytes);
   uint64_t* sp = reinterpret_cast<uint64_t*>(top);
-  *--sp = 0;                                         // fiber_main's (never used) return address
+  *--sp = 0;                                        // fiber_main's (never used) return address
   *--sp = reinterpret_cast<uint64_t>(&fiber_main);  // where genrm_sim_swap's ret goes
-  for (int k = 0; k < 6; ++k) *--sp = 0;             // rbp rbx r12 r13 r14 r15
+  for (int k = 0; k < 6; ++k) *--sp = 0;            // rbp rbx r12 r13 r14 r15
   f.sp = sp;
 }
 
@@ -292,14 +293,13 @@ void deadlock(Runner& r) {
   for (int i = 0; i < r.threads && shown < 4; ++i) {
     const Fiber& f = r.fibers[i];
     if (f.done) continue;
-    where += (shown ? "; " : "") + std::string("thread ") + std::to_string(i) + " at " +
-             (f.waiting_at ? f.waiting_at : "?");
+    where +=
+        (shown ? "; " : "") + std::string("thread ") + std::to_string(i) + " at " + (f.waiting_at ? f.waiting_at : "?");
     ++shown;
   }
   const ThreadInfo& t = r.fibers[0].info;
-  report("%s: block (%u,%u,%u): deadlock: %d of %d threads wait and none can go on (%s); %d exited",
-         r.launch->name, t.block_idx.x, t.block_idx.y, t.block_idx.z, r.live, r.threads, where.c_str(),
-         r.threads - r.live);
+  report("%s: block (%u,%u,%u): deadlock: %d of %d threads wait and none can go on (%s); %d exited", r.launch->name,
+         t.block_idx.x, t.block_idx.y, t.block_idx.z, r.live, r.threads, where.c_str(), r.threads - r.live);
   r.launch->failed = true;
   r.launch->code = cudaErrorLaunchFailure;
 }
@@ -393,8 +393,9 @@ const unsigned char* warp_exchange(unsigned mask, const void* in, size_t bytes, 
     w.op = op;
     w.mask = mask;
   } else if ((w.op != op && std::strcmp(w.op, op) != 0) || w.mask != mask) {
-    std::snprintf(msg, sizeof msg, "lanes of warp %d meet at different warp operations: %s (mask 0x%08x) and %s (mask 0x%08x)",
-                  warp, w.op, w.mask, op, mask);
+    std::snprintf(msg, sizeof msg,
+                  "lanes of warp %d meet at different warp operations: %s (mask 0x%08x) and %s (mask 0x%08x)", warp,
+                  w.op, w.mask, op, mask);
     fault(msg);
   }
   const int buf = static_cast<int>(f->warp_ops++ & 1);
@@ -447,7 +448,8 @@ void* dynamic_shared_base() { return runner().arena; }
 uint32_t shared_address(const void* p) {
   Runner& r = runner();
   const unsigned char* c = static_cast<const unsigned char*>(p);
-  if (c < r.arena || c >= r.arena + r.arena_used) fail_launch(cudaErrorIllegalAddress, "a shared-memory address of a pointer outside the block's shared memory");
+  if (c < r.arena || c >= r.arena + r.arena_used)
+    fail_launch(cudaErrorIllegalAddress, "a shared-memory address of a pointer outside the block's shared memory");
   return static_cast<uint32_t>(c - r.arena);
 }
 
@@ -567,8 +569,10 @@ void run_grid(const char* name, const void* kernel, dim3 grid, dim3 block, size_
     if (it != device().dynamic_limits.end()) dyn_limit = std::max(dyn_limit, it->second);
   }
   if (smem > dyn_limit) {
-    report("%s: %zu bytes of dynamic shared memory, above the kernel's limit of %zu "
-           "(cudaFuncSetAttribute(MaxDynamicSharedMemorySize) raises it)", name, smem, dyn_limit);
+    report(
+        "%s: %zu bytes of dynamic shared memory, above the kernel's limit of %zu "
+        "(cudaFuncSetAttribute(MaxDynamicSharedMemorySize) raises it)",
+        name, smem, dyn_limit);
     set_error(cudaErrorInvalidValue);
     return;
   }
@@ -696,9 +700,11 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
     default: return failed(cudaErrorInvalidMemcpyDirection);
   }
   if (!ok) {
-    report("cudaMemcpy of %zu bytes, kind %d: the destination is %s and the source %s (or a range runs past its allocation)",
-           bytes, static_cast<int>(kind), dst_dev ? "device memory" : "not device memory",
-           src_dev ? "device memory" : "not device memory");
+    report(
+        "cudaMemcpy of %zu bytes, kind %d: the destination is %s and the source %s (or a range runs past its "
+        "allocation)",
+        bytes, static_cast<int>(kind), dst_dev ? "device memory" : "not device memory",
+        src_dev ? "device memory" : "not device memory");
     return failed(cudaErrorInvalidValue);
   }
   std::memmove(dst, src, bytes);
@@ -769,9 +775,13 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int d) {
   if (d != 0) return cudaErrorInvalidDevice;
   switch (attr) {
     case cudaDevAttrMaxThreadsPerBlock: *value = 1024; return cudaSuccess;
-    case cudaDevAttrMaxSharedMemoryPerBlock: *value = static_cast<int>(genrm_sim::kStaticSharedLimit); return cudaSuccess;
+    case cudaDevAttrMaxSharedMemoryPerBlock:
+      *value = static_cast<int>(genrm_sim::kStaticSharedLimit);
+      return cudaSuccess;
     case cudaDevAttrMultiProcessorCount: *value = 132; return cudaSuccess;
-    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = static_cast<int>(genrm_sim::kOptinSharedLimit); return cudaSuccess;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin:
+      *value = static_cast<int>(genrm_sim::kOptinSharedLimit);
+      return cudaSuccess;
   }
   return cudaErrorInvalidValue;
 }

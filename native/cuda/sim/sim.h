@@ -156,7 +156,8 @@ dim3 as_dim3(I n) {
 }
 
 template <class F, class G, class B>
-Launcher<F> launch(const char* name, const void* key, F kernel, G grid, B block, size_t smem = 0, const void* = nullptr) {
+Launcher<F> launch(const char* name, const void* key, F kernel, G grid, B block, size_t smem = 0,
+                   const void* = nullptr) {
   return Launcher<F>{name, key, kernel, as_dim3(grid), as_dim3(block), smem};
 }
 
@@ -169,9 +170,7 @@ Launcher<F> launch(const char* name, const void* key, F kernel, G grid, B block,
 constexpr int warpSize = 32;
 
 inline void __syncthreads() { genrm_sim::sync_block(); }
-inline void __syncwarp(unsigned mask = 0xffffffffu) {
-  genrm_sim::warp_exchange(mask, nullptr, 0, "__syncwarp");
-}
+inline void __syncwarp(unsigned mask = 0xffffffffu) { genrm_sim::warp_exchange(mask, nullptr, 0, "__syncwarp"); }
 
 // Warp shuffles, by PTX's shfl.sync rules for the control word CUDA's headers
 // pass ((32 - width) << 8 | 0x1f): the lane operand's low 5 bits count; a width
@@ -283,7 +282,7 @@ T __ldg(const T* p) {
 }
 
 // CUDA's global min/max overloads.
-#define GENRM_SIM_MINMAX(T)                           \
+#define GENRM_SIM_MINMAX(T)                        \
   inline T min(T a, T b) { return b < a ? b : a; } \
   inline T max(T a, T b) { return a < b ? b : a; }
 GENRM_SIM_MINMAX(int)

@@ -11,12 +11,11 @@
 // kernel never wrote shows.
 #include <cuda_runtime.h>
 
-#include <cub/cub.cuh>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <cub/cub.cuh>
 #include <random>
 #include <string>
 #include <vector>
@@ -283,7 +282,7 @@ TEST(cuda_sim_launch_configuration_is_checked) {
   EXPECT_LAUNCH_REFUSED(cudaErrorInvalidConfiguration);
   index_kernel<<<0, 32>>>(out.p, n);
   EXPECT_LAUNCH_REFUSED(cudaErrorInvalidConfiguration);
-  CHECK(all_bytes(out.host(), 0xff));  // none of them ran
+  CHECK(all_bytes(out.host(), 0xff));            // none of them ran
   index_kernel<<<dim3(1, 2), 1024>>>(out.p, n);  // the limits themselves are fine
   EXPECT_LAUNCH_OK();
   const std::vector<int> got = out.host();
@@ -355,8 +354,9 @@ TEST(cuda_sim_shared_memory_is_poisoned_and_private_to_each_block) {
   const std::vector<unsigned> got = out.host();
   for (int i = 0; i < blocks * 64; ++i)
     if (got[i] != 63u) {
-      fail(__FILE__, __LINE__, "block " + std::to_string(i / 64) + " thread " + std::to_string(i % 64) +
-                                   ": check bits " + std::to_string(got[i]) + ", want 63");
+      fail(__FILE__, __LINE__,
+           "block " + std::to_string(i / 64) + " thread " + std::to_string(i % 64) + ": check bits " +
+               std::to_string(got[i]) + ", want 63");
       break;
     }
 }
@@ -432,8 +432,9 @@ TEST(cuda_sim_cp_async_lands_at_the_wait_zero_fills_and_checks_its_source) {
           }
     for (int step = 0; step < 4; ++step)
       if (wrong[step])
-        fail(__FILE__, __LINE__, "tail " + std::to_string(tail) + ", step " + std::to_string(step) + ": " +
-                                     std::to_string(wrong[step]) + " bytes differ from the expected");
+        fail(__FILE__, __LINE__,
+             "tail " + std::to_string(tail) + ", step " + std::to_string(step) + ": " + std::to_string(wrong[step]) +
+                 " bytes differ from the expected");
   }
 
   // 72 tracked bytes: 16 at offset 64 run past the end, 8 do not (the rest is zero-filled).
@@ -522,7 +523,8 @@ TEST(cuda_sim_ldmatrix_and_mma_match_a_plain_product) {
   fresh();
   using genrm::test::from_bf16_bits;
   using genrm::test::to_bf16_bits;
-  const std::vector<uint16_t> a = to_bf16_bits(genrm::test::randn(256, 71)), b_kn = to_bf16_bits(genrm::test::randn(256, 72));
+  const std::vector<uint16_t> a = to_bf16_bits(genrm::test::randn(256, 71)),
+                              b_kn = to_bf16_bits(genrm::test::randn(256, 72));
   const std::vector<float> c = genrm::test::randn(256, 73);
   std::vector<uint16_t> b_nk(256);
   for (int k = 0; k < 16; ++k)
@@ -577,9 +579,10 @@ TEST(cuda_sim_ldmatrix_and_mma_match_a_plain_product) {
         if (first < 0) first = i;
       }
     if (bad)
-      fail(__FILE__, __LINE__, std::string(names[path]) + ": " + std::to_string(bad) + " of 256 outputs wrong, first D[" +
-                                   std::to_string(first / 16) + "][" + std::to_string(first % 16) + "] = " +
-                                   std::to_string(got[path][first]) + ", want " + std::to_string(want[first]));
+      fail(__FILE__, __LINE__,
+           std::string(names[path]) + ": " + std::to_string(bad) + " of 256 outputs wrong, first D[" +
+               std::to_string(first / 16) + "][" + std::to_string(first % 16) +
+               "] = " + std::to_string(got[path][first]) + ", want " + std::to_string(want[first]));
   }
 }
 
@@ -607,13 +610,13 @@ TEST(cuda_sim_ldmatrix_rows_must_be_16_byte_aligned) {
 __global__ void shuffle_kernel(int* out, double* out_d, long long* out_l, int* out_x) {
   const int lane = threadIdx.x, v = 100 + lane;
   int* o = out + lane * 10;
-  o[0] = __shfl_sync(kFull, v, 3, 8);        // lane 3 of the caller's 8-lane segment
-  o[1] = __shfl_sync(kFull, v, 13, 8);       // the source lane wraps within the segment: 13 % 8
-  o[2] = __shfl_down_sync(kFull, v, 3, 8);   // past the segment's end: the caller's own value
-  o[3] = __shfl_up_sync(kFull, v, 2, 8);     // before the segment's start: the caller's own value
+  o[0] = __shfl_sync(kFull, v, 3, 8);       // lane 3 of the caller's 8-lane segment
+  o[1] = __shfl_sync(kFull, v, 13, 8);      // the source lane wraps within the segment: 13 % 8
+  o[2] = __shfl_down_sync(kFull, v, 3, 8);  // past the segment's end: the caller's own value
+  o[3] = __shfl_up_sync(kFull, v, 2, 8);    // before the segment's start: the caller's own value
   o[4] = __shfl_xor_sync(kFull, v, 5, 8);
   o[5] = __shfl_sync(kFull, v, 31 - lane);
-  o[6] = __shfl_down_sync(kFull, v, 4);      // width 32: past lane 31, the caller's own value
+  o[6] = __shfl_down_sync(kFull, v, 4);  // width 32: past lane 31, the caller's own value
   o[7] = static_cast<int>(__ballot_sync(kFull, lane % 3 == 0));
   o[8] = __any_sync(kFull, lane == 7) + 2 * __any_sync(kFull, lane > 40);
   o[9] = __all_sync(kFull, lane < 32) + 2 * __all_sync(kFull, lane < 31);
@@ -660,7 +663,8 @@ TEST(cuda_sim_shuffles_with_segments_and_ballot) {
     CHECK(got_x[32 + lane] == 100 + (lane ^ 1));
   }
   for (int j = 0; j < 10; ++j)
-    if (wrong[j]) fail(__FILE__, __LINE__, "result " + std::to_string(j) + ": " + std::to_string(wrong[j]) + " lanes wrong");
+    if (wrong[j])
+      fail(__FILE__, __LINE__, "result " + std::to_string(j) + ": " + std::to_string(wrong[j]) + " lanes wrong");
 }
 
 // ---------------------------------------------------------------------------
@@ -674,8 +678,7 @@ TEST(cuda_sim_radix_sort_uses_only_the_bit_range_and_is_stable) {
   // sorting the whole key would keep the input order, sorting bits 0-11 would
   // reorder equal fields by the noise, an unstable sort would reorder them anyhow.
   std::vector<uint32_t> keys(n);
-  for (int i = 0; i < n; ++i)
-    keys[i] = static_cast<uint32_t>(i) << 12 | (rng() % 40) << 4 | (rng() & 15u);
+  for (int i = 0; i < n; ++i) keys[i] = static_cast<uint32_t>(i) << 12 | (rng() % 40) << 4 | (rng() & 15u);
   std::vector<uint32_t> want = keys;
   std::stable_sort(want.begin(), want.end(), [](uint32_t x, uint32_t y) { return (x >> 4 & 255u) < (y >> 4 & 255u); });
   Buf<uint32_t> in(keys), alt(n);
@@ -691,7 +694,8 @@ TEST(cuda_sim_radix_sort_uses_only_the_bit_range_and_is_stable) {
   // 64-bit keys on the top bits [40, 64); the low bits count down, so sorting
   // the whole key would put equal fields in reverse input order.
   std::vector<unsigned long long> keys64(n);
-  for (int i = 0; i < n; ++i) keys64[i] = static_cast<unsigned long long>(rng() % 50) << 40 | static_cast<unsigned>(n - i);
+  for (int i = 0; i < n; ++i)
+    keys64[i] = static_cast<unsigned long long>(rng() % 50) << 40 | static_cast<unsigned>(n - i);
   std::vector<unsigned long long> want64 = keys64;
   std::stable_sort(want64.begin(), want64.end(),
                    [](unsigned long long x, unsigned long long y) { return (x >> 40) < (y >> 40); });
@@ -772,7 +776,8 @@ TEST(cuda_sim_atomics_add_in_shared_and_global_memory_and_check_the_address) {
   static float host_value = 0.0f;
   atomic_count_kernel<<<1, 32>>>(total.p, per_block.p, &host_value);  // host memory
   EXPECT_LAUNCH_FAILS(cudaErrorIllegalAddress);
-  atomic_count_kernel<<<1, 32>>>(total.p, per_block.p, reinterpret_cast<const float*>(reinterpret_cast<const char*>(total.p) + 2));
+  atomic_count_kernel<<<1, 32>>>(total.p, per_block.p,
+                                 reinterpret_cast<const float*>(reinterpret_cast<const char*>(total.p) + 2));
   EXPECT_LAUNCH_FAILS(cudaErrorMisalignedAddress);
 }
 

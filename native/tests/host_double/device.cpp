@@ -8,6 +8,8 @@
 // The kernels themselves are not tested here (their parity tests need a GPU);
 // what is tested is that model.cu wires them together as the CPU model does. Linked only into
 // genrm_cuda_host_tests (CMake, CPU builds; see native/tests/host_double/).
+#include "../../cuda/device.h"
+
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -27,7 +29,6 @@
 #include "../../cpu/swiglu.h"
 #include "../../cuda/attention.h"
 #include "../../cuda/check.h"
-#include "../../cuda/device.h"
 #include "../../cuda/gemm.h"
 #include "../../cuda/kernels.h"
 #include "../../cuda/logprob.h"
@@ -65,7 +66,9 @@ void fail_device_alloc_after(int n) { g_allocs_before_failure = n < 0 ? -1 : n; 
 void* device_alloc(size_t bytes, const char* what) {
   const bool fail = g_allocs_before_failure >= 0 && g_allocs_before_failure-- == 0;
   void* p = !fail && bytes <= kDeviceBytes ? std::malloc(bytes ? bytes : 1) : nullptr;
-  if (!p) throw Error(ErrorKind::Runtime, "out of GPU memory allocating " + std::string(what) + " (" + std::to_string(bytes) + " bytes)");
+  if (!p)
+    throw Error(ErrorKind::Runtime,
+                "out of GPU memory allocating " + std::string(what) + " (" + std::to_string(bytes) + " bytes)");
   // Fresh device memory holds garbage: NaN in every float, so a read before a write shows.
   std::memset(p, 0xff, bytes);
   return p;
@@ -249,7 +252,8 @@ void attention_backward(const AttentionArgs& a, const void* q, const void* k, co
   const float *qp = widen(q, a.dtype, qn, wq), *kp = widen(k, a.dtype, kn, wk), *vp = widen(v, a.dtype, kn, wv);
   const float *op = widen(out, a.dtype, qn, wo), *dop = widen(dout, a.dtype, qn, wdo);
   if (path != AttentionPath::Plain) {
-    rq = rounded(qp, 1, qn, qn), rk = rounded(kp, 1, kn, kn), rv = rounded(vp, 1, kn, kn), rdo = rounded(dop, 1, qn, qn);
+    rq = rounded(qp, 1, qn, qn), rk = rounded(kp, 1, kn, kn), rv = rounded(vp, 1, kn, kn),
+    rdo = rounded(dop, 1, qn, qn);
     qp = rq.data(), kp = rk.data(), vp = rv.data(), dop = rdo.data();
   }
   std::vector<float> gq(static_cast<size_t>(qn)), gk(static_cast<size_t>(kn)), gv(static_cast<size_t>(kn));
@@ -259,7 +263,9 @@ void attention_backward(const AttentionArgs& a, const void* q, const void* k, co
   narrow(gv.data(), dv, a.dtype, kn);
 }
 
-void logprob_forward(const LogprobArgs& a, float* logp) { cpu::logprob_forward(cpu_logprob(a).args, logp, default_isa()); }
+void logprob_forward(const LogprobArgs& a, float* logp) {
+  cpu::logprob_forward(cpu_logprob(a).args, logp, default_isa());
+}
 
 void logprob_backward(const LogprobArgs& a, const float* dlogp, void* dhidden, void* dweight) {
   cpu::logprob_backward(cpu_logprob(a).args, dlogp, static_cast<float*>(dhidden), static_cast<float*>(dweight),
@@ -323,8 +329,8 @@ void rope_apply_table(float* x, const int32_t* positions, int64_t tokens, int64_
   cpu::rope_apply_table(x, positions, tokens, heads, head_dim, cos_table, sin_table, inverse);
 }
 void rope_apply_table_to(const void* x, DType x_type, void* out, DType out_type, const int32_t* positions,
-                         int64_t tokens, int64_t heads, int64_t head_dim, const float* cos_table, const float* sin_table,
-                         bool inverse) {
+                         int64_t tokens, int64_t heads, int64_t head_dim, const float* cos_table,
+                         const float* sin_table, bool inverse) {
   std::vector<float> keep;
   const float* xs = widen(x, x_type, tokens * heads * head_dim, keep);
   std::vector<float> v(xs, xs + tokens * heads * head_dim);
@@ -338,7 +344,8 @@ void embedding_backward_sorted(const int32_t* ids, const int32_t* starts, const 
                                const float* dout, float* dtable, int64_t dim) {
   for (int64_t u = 0; u < unique; ++u)
     for (int32_t i = starts[u]; i < starts[u + 1]; ++i)
-      for (int64_t d = 0; d < dim; ++d) dtable[static_cast<int64_t>(ids[u]) * dim + d] += dout[static_cast<int64_t>(order[i]) * dim + d];
+      for (int64_t d = 0; d < dim; ++d)
+        dtable[static_cast<int64_t>(ids[u]) * dim + d] += dout[static_cast<int64_t>(order[i]) * dim + d];
 }
 void adamw_range(float* p, const float* g, float* m, float* v, int64_t n, float b1, float b2, float step,
                  float inv_sqrt_bc2, float eps, float decay, void* p_bf16) {
@@ -378,7 +385,8 @@ void attention_decode(const float* q, const float* k_cache, const float* v_cache
 }
 
 void kv_cache_append(const float* k, const float* v, float* k_cache, float* v_cache, const int32_t* slots,
-                     const int32_t* pos, int64_t rows, int64_t kv_dim, int64_t layers, int64_t layer, int64_t capacity) {
+                     const int32_t* pos, int64_t rows, int64_t kv_dim, int64_t layers, int64_t layer,
+                     int64_t capacity) {
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t at = ((static_cast<int64_t>(slots[r]) * layers + layer) * capacity + pos[r]) * kv_dim;
     std::memcpy(k_cache + at, k + r * kv_dim, sizeof(float) * kv_dim);
@@ -399,7 +407,8 @@ void scale(float* x, int64_t n, float s) {
   for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }
 void gather_rows(const float* x, const int32_t* rows, float* out, int64_t n, int64_t dim) {
-  for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * dim, x + static_cast<int64_t>(rows[i]) * dim, sizeof(float) * dim);
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(out + i * dim, x + static_cast<int64_t>(rows[i]) * dim, sizeof(float) * dim);
 }
 void scatter_add_rows(const float* y, const int32_t* rows, float* x, int64_t n, int64_t dim) {
   for (int64_t i = 0; i < n; ++i)
