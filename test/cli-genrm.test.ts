@@ -1,8 +1,9 @@
 // The GenRM commands end to end through the compiled CLI, on the tiny judge and
-// files in the datasets' own layouts: train-bt (and --pairwise), train-genrm,
-// star, eval (RewardBench scoring) and judge; Ctrl-C saves, and the same
-// command resumes; bad input is a clear error.
-import test from 'ava';
+// files in the datasets' own layouts: train-bt (and --pairwise) and train-genrm
+// learn a preference that holds on held-out questions, star, eval (RewardBench
+// scoring) and judge run; Ctrl-C saves, and the same command resumes; bad input
+// is a clear error.
+import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -17,6 +18,10 @@ let root = '';
 let model = '';
 let uf = '';
 let rb = '';
+// A preference the tiny judge can learn and then apply to questions it never saw:
+// the preferred answer states the sum, the other hedges between two numbers.
+let learn = '';
+let heldOut = '';
 test.before(async () => {
   root = await mkdtemp(join(tmpdir(), 'genrm-cli-'));
   const { ctx, dir } = await verdictJudge(3);
@@ -31,6 +36,23 @@ test.before(async () => {
     });
   uf = join(root, 'train_prefs.jsonl');
   await writePreferencesJsonl(uf, asPairs(24, 'u'), 'ultrafeedback');
+  const hedged = (from: number, n: number, prefix: string): PreferencePair[] =>
+    Array.from({ length: n }, (_, k) => {
+      const i = from + k;
+      return {
+        id: `${prefix}${i}`,
+        prompt: [{ role: 'user', content: `add ${i} and ${i + 1}` }],
+        chosen: `it is ${2 * i + 1}.`,
+        rejected: `it is ${2 * i + 1} or so, maybe ${2 * i + 4}?`,
+        source: 'test',
+        group: `${prefix}${i}`,
+        scores: { chosen: 8, rejected: 4 },
+      };
+    });
+  learn = join(root, 'learn.jsonl');
+  await writePreferencesJsonl(learn, hedged(0, 48, 'l'), 'ultrafeedback');
+  heldOut = join(root, 'held_out.jsonl');
+  await writePreferencesJsonl(heldOut, hedged(100, 48, 'h'), 'ultrafeedback');
   rb = join(root, 'filtered.jsonl');
   const all = Object.values(REWARDBENCH.sections).flatMap((s) => Object.keys(s.subsets));
   await writePreferencesJsonl(rb, asPairs(all.length * 2, 'r', all), 'rewardbench');
@@ -48,23 +70,43 @@ function cli(args: string[]) {
 }
 const fast = ['--lr', '1e-3', '--batch-tokens', '400', '--template', 'compact-pairwise'];
 
-test.serial('train-bt and train-bt --pairwise write reward models that eval scores', (t) => {
+/** eval --json's accuracy of one judge on one file: { accuracy, count, low, high } (a 95% Wilson interval). */
+function heldOutAccuracy(t: ExecutionContext, args: string[]) {
+  const e = cli(['eval', ...args, '--data', heldOut, '--json', '--template', 'compact-pairwise']);
+  t.is(e.status, 0, e.stderr);
+  const [res] = JSON.parse(e.stdout);
+  t.is(res.accuracy.count, 48);
+  return res.accuracy as { accuracy: number; low: number; high: number };
+}
+
+test.serial('train-bt and train-bt --pairwise learn a preference that holds on held-out questions', (t) => {
   for (const [name, extra] of [
     ['bt', []],
     ['pairwise', ['--pairwise']],
   ] as const) {
     const out = join(root, name);
-    const r = cli(['train-bt', '--model', model, '--data', uf, '--out', out, ...fast, ...extra]);
+    const r = cli(['train-bt', '--model', model, '--data', learn, '--out', out, ...fast, ...extra]);
     t.is(r.status, 0, r.stderr);
-    t.regex(r.stderr, /ultrafeedback format, 24 rows, 24 pairs/);
+    t.regex(r.stderr, /ultrafeedback format, 48 rows, 48 pairs/);
     t.regex(r.stderr, /done: \d+ steps, last loss/);
     t.true(existsSync(join(out, 'model.safetensors')) && existsSync(join(out, 'tokenizer.json')));
-    const e = cli(['eval', '--model', out, '--judge', name, '--data', uf, '--json', '--template', 'compact-pairwise']);
-    t.is(e.status, 0, e.stderr);
-    const [res] = JSON.parse(e.stdout);
-    t.is(res.accuracy.count, 24);
-    t.true(res.accuracy.accuracy >= 0 && res.accuracy.accuracy <= 1);
+    // Chance is 0.5; the 95% interval's lower end must clear it on 48 pairs of new questions.
+    const acc = heldOutAccuracy(t, ['--model', out, '--judge', name]);
+    t.true(acc.low > 0.5, `${name}: held-out accuracy ${acc.accuracy} (95% interval from ${acc.low})`);
   }
+});
+
+test.serial('train-genrm learns to judge: held-out accuracy clears the untrained judge', (t) => {
+  const before = heldOutAccuracy(t, ['--model', model, '--judge', 'direct']);
+  const out = join(root, 'genrm-learn');
+  const r = cli(['train-genrm', '--model', model, '--data', learn, '--out', out, ...fast]);
+  t.is(r.status, 0, r.stderr);
+  const after = heldOutAccuracy(t, ['--model', out, '--judge', 'direct']);
+  // The intervals do not overlap: the difference is learning, not the draw of pairs.
+  t.true(
+    after.low > before.high,
+    `held-out accuracy ${before.accuracy} [${before.low}, ${before.high}] -> ${after.accuracy} [${after.low}, ${after.high}]`,
+  );
 });
 
 test.serial(
