@@ -1,5 +1,7 @@
 // Timing for benchmarks: warm up, then repeat until both a minimum count and a
 // minimum time are reached, and report the median (robust on shared machines).
+import { rng } from '../lib/util/random.js';
+
 export interface Timing {
   medianMs: number;
   minMs: number;
@@ -43,16 +45,7 @@ export interface BenchResult {
 }
 
 export function randomArray(n: number, seed: number): Float32Array {
-  // xorshift32: cheap, deterministic fill in [-1, 1).
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
+  // Uniform in [-1, 1) from the library's seeded generator.
+  const next = rng(seed);
+  return Float32Array.from({ length: n }, () => 2 * next() - 1);
 }

@@ -2,19 +2,11 @@
 // then times bulk encoding of held-out text of the same kind (MB of UTF-8 per
 // second). The corpus generator is shared with the tokenizer tests.
 import { trainTokenizerSync } from '../lib/tokenizer/trainer.js';
+import { rng } from '../lib/util/random.js';
 import { time, type BenchResult, type TimeOptions } from './harness.js';
 
-/** A seeded source of uniform numbers in [0, 1) (mulberry32). */
-export function uniform(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+/** A seeded source of uniform numbers in [0, 1): the library's generator (lib/util/random.ts). */
+export const uniform = rng;
 
 const SYLLABLES = [
   'ka',

@@ -69,6 +69,9 @@ function cli(args: string[]) {
   });
 }
 const fast = ['--lr', '1e-3', '--batch-tokens', '400', '--template', 'compact-pairwise'];
+// Three passes over the 48 pairs: enough to overturn the fixture judge's own leaning,
+// which (depending on its seed) can be to prefer the hedging answer in every pair.
+const learnEpochs = ['--epochs', '3'];
 
 /** eval --json's accuracy of one judge on one file: { accuracy, count, low, high } (a 95% Wilson interval). */
 function heldOutAccuracy(t: ExecutionContext, args: string[]) {
@@ -85,7 +88,7 @@ test.serial('train-bt and train-bt --pairwise learn a preference that holds on h
     ['pairwise', ['--pairwise']],
   ] as const) {
     const out = join(root, name);
-    const r = cli(['train-bt', '--model', model, '--data', learn, '--out', out, ...fast, ...extra]);
+    const r = cli(['train-bt', '--model', model, '--data', learn, '--out', out, ...fast, ...learnEpochs, ...extra]);
     t.is(r.status, 0, r.stderr);
     t.regex(r.stderr, /ultrafeedback format, 48 rows, 48 pairs/);
     t.regex(r.stderr, /done: \d+ steps, last loss/);
@@ -99,7 +102,7 @@ test.serial('train-bt and train-bt --pairwise learn a preference that holds on h
 test.serial('train-genrm learns to judge: held-out accuracy clears the untrained judge', (t) => {
   const before = heldOutAccuracy(t, ['--model', model, '--judge', 'direct']);
   const out = join(root, 'genrm-learn');
-  const r = cli(['train-genrm', '--model', model, '--data', learn, '--out', out, ...fast]);
+  const r = cli(['train-genrm', '--model', model, '--data', learn, '--out', out, ...fast, ...learnEpochs]);
   t.is(r.status, 0, r.stderr);
   const after = heldOutAccuracy(t, ['--model', out, '--judge', 'direct']);
   // The intervals do not overlap: the difference is learning, not the draw of pairs.

@@ -2,28 +2,18 @@
 import { readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../lib/package-root.js';
+import { rng as seededRng } from '../lib/util/random.js';
 
-/** Deterministic uniform values in [-1, 1) (mulberry32). */
+/** Deterministic uniform values in [-1, 1), from the library's seeded generator (lib/util/random.ts). */
 export function random(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 2 ** 31 - 1;
-  }
-  return out;
+  const next = seededRng(seed);
+  return Float32Array.from({ length: n }, () => 2 * next() - 1);
 }
 
-/** A seeded integer source for choosing shapes the test did not pick by hand. */
+/** A seeded integer source in [lo, hi] for choosing shapes the test did not pick by hand. */
 export function rng(seed: number): (lo: number, hi: number) => number {
-  let s = seed >>> 0;
-  return (lo, hi) => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return lo + (s % (hi - lo + 1));
-  };
+  const next = seededRng(seed);
+  return (lo, hi) => lo + Math.floor(next() * (hi - lo + 1));
 }
 
 export const cliPath = join(packageRoot(), 'dist', 'lib', 'cli', 'main.js');

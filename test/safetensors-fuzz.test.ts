@@ -18,21 +18,15 @@ import {
   writeSafetensors,
 } from '../lib/model/safetensors.js';
 import type { SafetensorsReader } from '../lib/model/safetensors.js';
+import { rng } from '../lib/util/random.js';
 import { random } from './helpers.js';
 
 const MUTANTS = 10_000;
 const DISK_EVERY = 50;
 
-/** mulberry32: a small seeded PRNG with good low bits. */
+/** The library's seeded generator (lib/util/random.ts), with integer and pick helpers. */
 function prng(seed: number) {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
+  const next = rng(seed);
   const int = (n: number) => Math.floor(next() * n);
   const pick = <T>(items: readonly T[]): T => items[int(items.length)]!;
   return { next, int, pick };
