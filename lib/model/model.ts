@@ -17,6 +17,7 @@ import {
 } from './checkpoint.js';
 import { parseLlamaConfig, readConfig, writeConfig, type LlamaConfig } from './config.js';
 import { openSafetensors, writeSafetensors, type SafetensorsReader } from './safetensors.js';
+import { openWeights, writeWeights } from './weights.js';
 
 export type DpoLossType = 'sigmoid' | 'ipo' | 'hinge' | 'robust';
 
@@ -240,6 +241,12 @@ export interface SaveOptions {
    * written there becomes part of the same atomic checkpoint.
    */
   extraFiles?: (folder: string) => Promise<void>;
+  /**
+   * Largest weights file, in bytes: weights over it are written as shards
+   * model-0000i-of-0000n.safetensors with model.safetensors.index.json, as
+   * transformers writes them. Default 5e9 (transformers' "5GB").
+   */
+  maxShardBytes?: number;
 }
 
 // Files that belong to a model checkpoint even when a save does not write them:
@@ -360,7 +367,8 @@ export class Model {
   }
 
   /**
-   * Loads `<dir>/config.json` and `<dir>/model.safetensors` (F32, BF16 or F16), and
+   * Loads `<dir>/config.json` and the weights (F32, BF16 or F16): `model.safetensors`, or the shards
+   * `model.safetensors.index.json` names, as transformers saves large models; and
    * optimizer.safetensors when asked. `rewardHead: true` turns a language model
    * into a reward model: the checkpoint's weights plus a new `score.weight`,
    * initialised from `seed` (a reward model's own checkpoint loads as it is).
@@ -388,17 +396,22 @@ export class Model {
         throw new Error(
           `${dir}: rewardHead adds a new head, so there is no optimizer state to resume; load without optimizer`,
         );
-      const file = join(dir, 'model.safetensors');
-      const reader = await openSafetensors(file);
+      const reader = await openWeights(dir);
       let id: string | undefined;
       try {
         id = reader.metadata[ID_METADATA];
-        if (manifest && id !== manifest.id) {
-          throw new Error(
-            `${file}: written by save ${id ?? '(none recorded)'}, but ${join(dir, 'checkpoint.json')} names save ${manifest.id}; the folder mixes two checkpoints (delete checkpoint.json to load the files as they are)`,
-          );
+        for (const { file, metadata } of reader.fileMetadata) {
+          if (manifest && metadata[ID_METADATA] !== manifest.id) {
+            throw new Error(
+              `${file}: written by save ${metadata[ID_METADATA] ?? '(none recorded)'}, but ${join(dir, 'checkpoint.json')} names save ${manifest.id}; the folder mixes two checkpoints (delete checkpoint.json to load the files as they are)`,
+            );
+          }
+          if (metadata[ID_METADATA] !== id)
+            throw new Error(
+              `${file}: written by save ${metadata[ID_METADATA] ?? '(none recorded)'}, but ${reader.fileMetadata[0]!.file} by save ${id ?? '(none recorded)'}; the shards come from two checkpoints`,
+            );
         }
-        await model.#loadTensors(reader, file, '', 'params', addHead ? new Set(['score.weight']) : undefined);
+        await model.#loadTensors(reader, reader.file, '', 'params', addHead ? new Set(['score.weight']) : undefined);
       } finally {
         await reader.close();
       }
@@ -476,7 +489,8 @@ export class Model {
 
   /**
    * Saves the checkpoint folder `dir`: config.json, model.safetensors (F32, HF
-   * names), optionally optimizer.safetensors, and checkpoint.json naming the
+   * names; shards and their index over maxShardBytes), optionally
+   * optimizer.safetensors, and checkpoint.json naming the
    * save. The folder is replaced as one unit (checkpoint.ts): a reader, a kill
    * or a full disk finds the whole old checkpoint or the whole new one. Other
    * files in the folder are kept.
@@ -512,7 +526,7 @@ export class Model {
           }
           const id = digest.digest();
           await writeConfig(folder, this.config);
-          await writeSafetensors(join(folder, 'model.safetensors'), weights, { format: 'pt', [ID_METADATA]: id });
+          await writeWeights(folder, weights, { format: 'pt', [ID_METADATA]: id }, options.maxShardBytes);
           if (optimizer)
             await writeSafetensors(join(folder, 'optimizer.safetensors'), optimizer.tensors, {
               ...optimizer.metadata,
