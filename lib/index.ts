@@ -43,7 +43,10 @@ export {
   readConfig,
   writeConfig,
   parameterShapes,
+  headDim,
+  ROPE_TYPES,
   type LlamaConfig,
+  type RopeScaling,
 } from './model/config.js';
 export { openSafetensors, writeSafetensors, SafetensorsError, type SafetensorsReader } from './model/safetensors.js';
 export * from './tokenizer/index.js';

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import {
   ConfigError,
   configToJson,
+  headDim,
   parameterShapes,
   parseLlamaConfig,
   readConfig,
@@ -75,14 +76,14 @@ test('an HF config.json: supported features pass, other fields are kept in extra
   });
   t.is(c.num_key_value_heads, 2);
   t.is(c.rope_theta, 500000);
+  t.is(c.head_dim, 16);
+  t.is(c.rope_scaling, undefined);
   t.true(c.tie_word_embeddings);
   t.true(c.reward_head);
+  t.is(c.model_type, undefined); // "llama", the default
   t.deepEqual(c.extra, {
     architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
-    head_dim: 16,
     hidden_act: 'silu',
-    rope_scaling: null,
     attention_bias: false,
     mlp_bias: false,
     bos_token_id: 1,
@@ -104,19 +105,27 @@ test('parsing a parsed config gives it back unchanged (extra fields are not nest
   t.is(twice.extra?.initializer_range, 0.02);
   t.false('extra' in (twice.extra ?? {}));
   // The merged extra fields are still checked.
-  fails(t, { ...once, extra: { ...once.extra, head_dim: 8 } }, /head_dim: 8 is not supported/, 'head_dim');
+  fails(t, { ...once, extra: { ...once.extra, mlp_bias: true } }, /mlp_bias: true is not supported/, 'mlp_bias');
   // Typed fields win over stale copies in extra.
   t.is(parseLlamaConfig({ ...once, extra: { hidden_size: 5 } }).hidden_size, 64);
   t.deepEqual(parseLlamaConfig({ ...once, extra: { hidden_size: 5 } }).extra, {});
 });
 
-test('transformers v5 rope_parameters: the default rope type is read, others are refused', (t) => {
+test('transformers v5 rope_parameters: theta and the scaling are read from it, as from rope_scaling', (t) => {
   t.is(parseLlamaConfig({ ...base, rope_parameters: { rope_type: 'default', rope_theta: 1e6 } }).rope_theta, 1e6);
   t.is(parseLlamaConfig({ ...base, rope_theta: 1e6, rope_parameters: { rope_theta: 1e6 } }).rope_theta, 1e6);
+  const v5 = parseLlamaConfig({ ...base, rope_parameters: { ...LLAMA3_SCALING, rope_theta: 5e5 } });
+  t.is(v5.rope_theta, 5e5);
+  t.deepEqual(v5.rope_scaling, LLAMA3_SCALING);
   fails(
     t,
     { ...base, rope_parameters: { rope_type: 'llama3', rope_theta: 1e6 } },
-    /rope_parameters.rope_type: "llama3" is not supported: genrm implements plain RoPE \("default"\) only/,
+    /rope_parameters.factor: expected a positive number, got nothing \(the field is missing\)/,
+  );
+  fails(
+    t,
+    { ...base, rope_scaling: { rope_type: 'linear', factor: 2 }, rope_parameters: LLAMA3_SCALING },
+    /rope_scaling: expected the same scaling as rope_parameters/,
   );
   fails(
     t,
@@ -173,7 +182,7 @@ test('head and key/value head counts must divide evenly, and the head dimension 
   fails(
     t,
     { ...base, num_attention_heads: 5 },
-    /num_attention_heads: expected a divisor of hidden_size \(64\), got 5/,
+    /num_attention_heads: expected a divisor of hidden_size \(64\) when head_dim is not given, got 5/,
     'num_attention_heads',
   );
   fails(
@@ -190,19 +199,24 @@ test('head and key/value head counts must divide evenly, and the head dimension 
   fails(
     t,
     { ...base, hidden_size: 60, num_attention_heads: 4 },
-    /hidden_size: expected hidden_size \/ num_attention_heads to be even \(RoPE rotates pairs of dimensions\), got 60 \/ 4 = 15/,
+    /hidden_size: expected an even head dimension \(RoPE rotates pairs of dimensions\), got 60 \/ 4 = 15/,
     'hidden_size',
   );
   t.is(parseLlamaConfig({ ...base, hidden_size: 6, num_attention_heads: 3, num_key_value_heads: 1 }).hidden_size, 6);
 });
 
 test('features genrm does not implement are refused by name', (t) => {
-  fails(
-    t,
-    { ...base, rope_scaling: { rope_type: 'linear', factor: 2 } },
-    /rope_scaling: \{"rope_type":"linear","factor":2\} is not supported: genrm implements plain RoPE only/,
-    'rope_scaling',
-  );
+  for (const kind of ['dynamic', 'yarn', 'longrope']) {
+    fails(
+      t,
+      { ...base, rope_scaling: { rope_type: kind, factor: 2 } },
+      new RegExp(
+        `rope_scaling.rope_type: "${kind}" is not supported: genrm computes "default", "linear", "llama3" RoPE`,
+      ),
+      'rope_scaling.rope_type',
+    );
+  }
+  fails(t, { ...base, rope_scaling: { factor: 2 } }, /rope_scaling.rope_type: expected one of default, linear, llama3/);
   fails(
     t,
     { ...base, attention_bias: true },
@@ -219,14 +233,20 @@ test('features genrm does not implement are refused by name', (t) => {
   );
   fails(
     t,
-    { ...base, head_dim: 32 },
-    /head_dim: 32 is not supported: genrm requires head_dim = hidden_size \/ num_attention_heads = 16/,
+    { ...base, head_dim: 512 },
+    /head_dim: 512 is not supported: genrm's attention kernels take head dimensions up to 256/,
     'head_dim',
   );
   fails(
     t,
-    { ...base, model_type: 'mistral' },
-    /model_type: "mistral" is not supported: genrm implements "llama" models only/,
+    { ...base, head_dim: 15 },
+    /head_dim: expected an even head dimension \(RoPE rotates pairs of dimensions\), got 15/,
+    'head_dim',
+  );
+  fails(
+    t,
+    { ...base, model_type: 'qwen2' },
+    /model_type: "qwen2" is not supported: genrm implements "llama" and "mistral" models/,
     'model_type',
   );
   // A feature is named even when other fields are wrong too.
@@ -283,7 +303,6 @@ test('writeConfig writes HF identifying fields and float32, keeps extra fields, 
   t.deepEqual(fields, original);
   t.deepEqual(extra, {
     architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
     bos_token_id: 1,
     custom: { a: [1] },
     torch_dtype: 'float32',
@@ -312,16 +331,18 @@ test('writeConfig accepts a config built in code, and refuses one that would not
   await writeConfig(d, config);
   t.deepEqual(await readConfig(d), {
     ...config,
-    extra: { architectures: ['LlamaForCausalLM'], model_type: 'llama', torch_dtype: 'float32' },
+    extra: { architectures: ['LlamaForCausalLM'], torch_dtype: 'float32' },
   });
   await t.throwsAsync(writeConfig(d, { ...config, num_key_value_heads: 3 }), {
     instanceOf: ConfigError,
     message: /config.json: num_key_value_heads: expected a divisor of num_attention_heads \(2\), got 3/,
   });
-  await t.throwsAsync(writeConfig(d, { ...config, extra: { head_dim: 8 } }), {
+  await t.throwsAsync(writeConfig(d, { ...config, extra: { mlp_bias: true } }), {
     instanceOf: ConfigError,
-    message: /head_dim: 8 is not supported/,
+    message: /mlp_bias: true is not supported/,
   });
+  // A stale head_dim in extra is not written: the model's own head dimension is the typed field's.
+  t.false('head_dim' in configToJson({ ...config, extra: { head_dim: 8 } }));
   t.is((await readConfig(d)).num_key_value_heads, 1);
   t.deepEqual(configToJson(config).torch_dtype, 'float32');
 });
@@ -386,3 +407,136 @@ for (const name of fixtureDirs) {
     t.true(parameterShapes(c).length >= 3 + 9 * c.num_hidden_layers);
   });
 }
+
+const LLAMA3_SCALING = {
+  factor: 8.0,
+  low_freq_factor: 1.0,
+  high_freq_factor: 4.0,
+  original_max_position_embeddings: 8192,
+  rope_type: 'llama3',
+};
+
+// The config.json files of Llama-3.1-8B-Instruct (the paper's model) and
+// Llama-3.2-1B-Instruct as Meta publishes them.
+const LLAMA_31_8B = {
+  architectures: ['LlamaForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 128000,
+  eos_token_id: [128001, 128008, 128009],
+  hidden_act: 'silu',
+  hidden_size: 4096,
+  initializer_range: 0.02,
+  intermediate_size: 14336,
+  max_position_embeddings: 131072,
+  mlp_bias: false,
+  model_type: 'llama',
+  num_attention_heads: 32,
+  num_hidden_layers: 32,
+  num_key_value_heads: 8,
+  pretraining_tp: 1,
+  rms_norm_eps: 1e-5,
+  rope_scaling: LLAMA3_SCALING,
+  rope_theta: 500000.0,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.43.0.dev0',
+  use_cache: true,
+  vocab_size: 128256,
+};
+const LLAMA_32_1B = {
+  ...LLAMA_31_8B,
+  head_dim: 64,
+  hidden_size: 2048,
+  intermediate_size: 8192,
+  num_hidden_layers: 16,
+  rope_scaling: { ...LLAMA3_SCALING, factor: 32.0 },
+  tie_word_embeddings: true,
+  transformers_version: '4.45.0.dev0',
+};
+
+test('Llama 3.1 and 3.2 configs as published load with their llama3 RoPE scaling and write back the same', (t) => {
+  for (const json of [LLAMA_31_8B, LLAMA_32_1B]) {
+    const c = parseLlamaConfig(json);
+    t.deepEqual(c.rope_scaling, json.rope_scaling);
+    t.is(headDim(c), (json as { head_dim?: number }).head_dim ?? 128);
+    // Every field of the file comes back (torch_dtype is the stored dtype's, float32 here).
+    const back = configToJson(c);
+    for (const [key, value] of Object.entries(json)) if (key !== 'torch_dtype') t.deepEqual(back[key], value, key);
+    t.deepEqual(parseLlamaConfig(back), { ...c, extra: { ...c.extra, torch_dtype: 'float32' } });
+  }
+  // The legacy key "type" is read as transformers reads it.
+  const legacy = parseLlamaConfig({ ...base, rope_scaling: { type: 'linear', factor: 4 } });
+  t.deepEqual(legacy.rope_scaling, { type: 'linear', rope_type: 'linear', factor: 4 });
+  fails(
+    t,
+    { ...base, rope_scaling: { ...LLAMA3_SCALING, high_freq_factor: 0.5 } },
+    /rope_scaling.high_freq_factor: expected a number above low_freq_factor \(1\), got 0.5/,
+    'rope_scaling.high_freq_factor',
+  );
+  fails(
+    t,
+    { ...base, rope_scaling: { ...LLAMA3_SCALING, original_max_position_embeddings: 81.5 } },
+    /rope_scaling.original_max_position_embeddings: expected a positive integer, got 81.5/,
+  );
+});
+
+test('an explicit head_dim sets the attention width apart from hidden_size', (t) => {
+  const c = parseLlamaConfig({ ...base, head_dim: 32 });
+  t.is(headDim(c), 32);
+  const shapes = new Map(parameterShapes(c).map((p) => [p.name, p.shape]));
+  t.deepEqual(shapes.get('model.layers.0.self_attn.q_proj.weight'), [4 * 32, 64]);
+  t.deepEqual(shapes.get('model.layers.0.self_attn.k_proj.weight'), [4 * 32, 64]);
+  t.deepEqual(shapes.get('model.layers.0.self_attn.o_proj.weight'), [64, 4 * 32]);
+  // hidden_size need not divide by the heads when head_dim is given (Qwen3-style shapes).
+  t.is(headDim(parseLlamaConfig({ ...base, hidden_size: 60, head_dim: 16 })), 16);
+});
+
+// Mistral-7B-Instruct-v0.3's config.json as published (no window), and v0.1's window.
+const MISTRAL_7B_V03 = {
+  architectures: ['MistralForCausalLM'],
+  attention_dropout: 0.0,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  hidden_act: 'silu',
+  hidden_size: 4096,
+  initializer_range: 0.02,
+  intermediate_size: 14336,
+  max_position_embeddings: 32768,
+  model_type: 'mistral',
+  num_attention_heads: 32,
+  num_hidden_layers: 32,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-5,
+  rope_theta: 1000000.0,
+  sliding_window: null,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.42.0.dev0',
+  use_cache: true,
+  vocab_size: 32768,
+};
+
+test('Mistral configs load as Llama with a window, and write back as Mistral', (t) => {
+  const c = parseLlamaConfig(MISTRAL_7B_V03);
+  t.is(c.model_type, 'mistral');
+  t.is(c.sliding_window, undefined);
+  const back = configToJson(c);
+  for (const [key, value] of Object.entries(MISTRAL_7B_V03))
+    if (key !== 'torch_dtype') t.deepEqual(back[key], value, key);
+  const v01 = parseLlamaConfig({ ...MISTRAL_7B_V03, sliding_window: 4096, rope_theta: 10000.0, vocab_size: 32000 });
+  t.is(v01.sliding_window, 4096);
+  t.is(configToJson(v01).sliding_window, 4096);
+  fails(
+    t,
+    { ...MISTRAL_7B_V03, sliding_window: 0 },
+    /sliding_window: expected a positive integer or null, got 0/,
+    'sliding_window',
+  );
+  fails(
+    t,
+    { ...base, model_type: 'qwen2' },
+    /model_type: "qwen2" is not supported: genrm implements "llama" and "mistral" models/,
+    'model_type',
+  );
+});

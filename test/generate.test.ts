@@ -18,32 +18,55 @@ const config = {
   initializer_range: 0.5,
 };
 const model = Model.create(config, { seed: 3 });
+const plain = model;
 test.after.always(() => model.dispose());
 
-test('cached decoding gives the logits of a full forward at every step; greedy takes their argmax', async (t) => {
-  const prompts = [{ ids: [1, 7, 3, 9, 4] }, { ids: [2, 5] }];
-  const { results } = await model.generate(prompts, { maxNewTokens: 8, temperature: 0, returnLogits: true });
-  for (const [i, p] of prompts.entries()) {
-    const s = results[i]![0]!;
-    t.is(s.tokens.length, 8);
-    t.is(s.finishReason, 'length');
-    const full = [...p.ids, ...s.tokens];
-    const out = await model.forward(packSequences([{ ids: full }]), {
-      logits: { row0: p.ids.length - 1, rows: s.tokens.length },
-    });
-    let worst = 0,
-      scale = 0;
-    for (let k = 0; k < out.logits!.length; k++) {
-      worst = Math.max(worst, Math.abs(out.logits![k]! - s.logits![k]!));
-      scale = Math.max(scale, Math.abs(out.logits![k]!));
+// A Llama 3.x-shaped model too: llama3 RoPE scaling whose three frequency bands
+// all fall within these positions, and a head dimension apart from hidden / heads.
+const scaled = Model.create(
+  {
+    ...config,
+    head_dim: 12,
+    rope_scaling: {
+      rope_type: 'llama3',
+      factor: 8,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 64,
+    },
+  },
+  { seed: 4 },
+);
+test.after.always(() => scaled.dispose());
+
+for (const [name, model] of [
+  ['plain', () => plain],
+  ['llama3-scaled, head_dim 12', () => scaled],
+] as const)
+  test(`${name}: cached decoding gives the logits of a full forward at every step; greedy takes their argmax`, async (t) => {
+    const prompts = [{ ids: [1, 7, 3, 9, 4] }, { ids: [2, 5] }];
+    const { results } = await model().generate(prompts, { maxNewTokens: 8, temperature: 0, returnLogits: true });
+    for (const [i, p] of prompts.entries()) {
+      const s = results[i]![0]!;
+      t.is(s.tokens.length, 8);
+      t.is(s.finishReason, 'length');
+      const full = [...p.ids, ...s.tokens];
+      const out = await model().forward(packSequences([{ ids: full }]), {
+        logits: { row0: p.ids.length - 1, rows: s.tokens.length },
+      });
+      let worst = 0,
+        scale = 0;
+      for (let k = 0; k < out.logits!.length; k++) {
+        worst = Math.max(worst, Math.abs(out.logits![k]! - s.logits![k]!));
+        scale = Math.max(scale, Math.abs(out.logits![k]!));
+      }
+      t.true(worst <= 1e-5 * scale, `prompt ${i}: max difference ${worst} (scale ${scale})`);
+      for (let step = 0; step < s.tokens.length; step++) {
+        const row = out.logits!.subarray(step * 50, (step + 1) * 50);
+        t.is(s.tokens[step], row.indexOf(Math.max(...row)), `prompt ${i} step ${step}`);
+      }
     }
-    t.true(worst <= 1e-5 * scale, `prompt ${i}: max difference ${worst} (scale ${scale})`);
-    for (let step = 0; step < s.tokens.length; step++) {
-      const row = out.logits!.subarray(step * 50, (step + 1) * 50);
-      t.is(s.tokens[step], row.indexOf(Math.max(...row)), `prompt ${i} step ${step}`);
-    }
-  }
-});
+  });
 
 test('samples are the same whatever the engine thread count (tokens are drawn in parallel)', async (t) => {
   const before = info().threads;

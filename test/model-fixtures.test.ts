@@ -24,7 +24,7 @@ interface Inputs {
   };
 }
 
-const fixtures = ['gqa_tied', 'packed'];
+const fixtures = ['gqa_tied', 'packed', 'llama3_scaled'];
 const dirOf = (name: string) => join(packageRoot(), 'test', 'fixtures', name);
 
 async function load(name: string) {

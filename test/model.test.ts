@@ -430,3 +430,19 @@ test('the native layer has no defaults: a missing objective or optimizer value i
     raw.dispose();
   }
 });
+
+test('a Mistral model with a sliding window runs sequences up to the window and refuses longer ones by name', async (t) => {
+  const m = Model.create({ ...config, model_type: 'mistral', sliding_window: 8 });
+  t.teardown(() => m.dispose());
+  t.is(m.config.model_type, 'mistral');
+  const fits = await m.forward(packSequences([{ ids: [1, 2, 3, 4, 5, 6, 7, 8] }]), { logits: { row0: 0, rows: 8 } });
+  t.is(fits.logits!.length, 8 * config.vocab_size);
+  await t.throwsAsync(() => m.forward(packSequences([{ ids: [1, 2, 3, 4, 5, 6, 7, 8, 9] }])), {
+    message: /sequence 0 length: expected at most sliding_window \(8; genrm does not compute windowed attention/,
+  });
+  await t.throwsAsync(() => m.generate([{ ids: [1, 2, 3, 4, 5] }], { maxNewTokens: 4 }), {
+    message: /requests\[0\]: expected prompt \+ maxNewTokens <= sliding_window \(8;.*got 5 \+ 4/,
+  });
+  const { results } = await m.generate([{ ids: [1, 2, 3, 4, 5] }], { maxNewTokens: 3, temperature: 0 });
+  t.is(results[0]![0]!.tokens.length, 3);
+});

@@ -8,6 +8,11 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 export interface LlamaConfig {
+  /**
+   * The family as config.json names it: "llama" (the default), or "mistral", Llama's architecture with an
+   * optional sliding attention window. Written back with the family's architectures entry.
+   */
+  model_type?: ModelType;
   hidden_size: number;
   intermediate_size: number;
   num_hidden_layers: number;
@@ -20,11 +25,46 @@ export interface LlamaConfig {
   max_position_embeddings: number;
   /** lm_head shares model.embed_tokens.weight (no lm_head.weight tensor). */
   tie_word_embeddings: boolean;
+  /**
+   * Width of each attention head when the file gives one (Qwen3, Llama 3.x publish it); absent: hidden_size /
+   * num_attention_heads. q_proj then maps hidden_size to num_attention_heads * head_dim.
+   */
+  head_dim?: number;
+  /** RoPE's scaling as the file gives it (the keys it had, with rope_type always set); absent: plain RoPE. */
+  rope_scaling?: RopeScaling;
+  /**
+   * Mistral's attention window; absent: none. genrm computes full attention, equal to the windowed one on
+   * sequences of at most this many tokens, and refuses longer ones.
+   */
+  sliding_window?: number;
   /** genrm's own: a Bradley-Terry scalar head, score.weight [1, hidden_size]. */
   reward_head: boolean;
   /** Other config.json fields (bos_token_id, initializer_range, ...), kept so writing back preserves them. */
   extra?: Record<string, unknown>;
 }
+
+/**
+ * The rope_scaling variants genrm computes exactly (transformers' modeling_rope_utils): "linear" divides every
+ * frequency by factor; "llama3" (Llama 3.1-3.3) divides the low ones, keeps the high ones and blends between.
+ */
+export type RopeScaling =
+  | { rope_type: 'linear'; factor: number; [key: string]: unknown }
+  | {
+      rope_type: 'llama3';
+      factor: number;
+      low_freq_factor: number;
+      high_freq_factor: number;
+      original_max_position_embeddings: number;
+      [key: string]: unknown;
+    };
+
+/** config.json model_type values genrm implements. */
+export const MODEL_TYPES = ['llama', 'mistral'] as const;
+export type ModelType = (typeof MODEL_TYPES)[number];
+const ARCHITECTURES: Record<ModelType, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM' };
+
+/** rope_scaling.rope_type values genrm implements (and "default": plain RoPE). */
+export const ROPE_TYPES = ['default', 'linear', 'llama3'] as const;
 
 /** A config.json (or config object) genrm cannot use; names the source and the field. */
 export class ConfigError extends Error {
@@ -63,6 +103,7 @@ export const llamaConfigSchema = z.looseObject({
 });
 
 const TYPED_FIELDS = [
+  'model_type',
   'hidden_size',
   'intermediate_size',
   'num_hidden_layers',
@@ -73,6 +114,9 @@ const TYPED_FIELDS = [
   'rms_norm_eps',
   'max_position_embeddings',
   'tie_word_embeddings',
+  'head_dim',
+  'rope_scaling',
+  'sliding_window',
   'reward_head',
 ] as const satisfies ReadonlyArray<keyof LlamaConfig>;
 
@@ -106,12 +150,23 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
 
   // Features checked first: a config that uses one should say so, not fail on a
   // field that only matters once the feature is gone.
-  if (raw.model_type !== undefined && raw.model_type !== 'llama') {
-    unsupported(source, 'model_type', raw.model_type, 'genrm implements "llama" models only');
+  const modelType = raw.model_type ?? 'llama';
+  if (!(MODEL_TYPES as readonly unknown[]).includes(modelType)) {
+    unsupported(
+      source,
+      'model_type',
+      raw.model_type,
+      `genrm implements ${MODEL_TYPES.map((m) => `"${m}"`).join(' and ')} models`,
+    );
   }
-  if (raw.rope_scaling !== undefined && raw.rope_scaling !== null) {
-    unsupported(source, 'rope_scaling', raw.rope_scaling, 'genrm implements plain RoPE only; use null or leave it out');
+  let slidingWindow: number | undefined;
+  if (modelType === 'mistral' && raw.sliding_window !== undefined && raw.sliding_window !== null) {
+    const w = raw.sliding_window;
+    if (typeof w !== 'number' || !Number.isInteger(w) || w < 1)
+      throw new ConfigError(source, `expected a positive integer or null, got ${describe(w)}`, 'sliding_window');
+    slidingWindow = w;
   }
+  let ropeScaling = parseRopeScaling(raw.rope_scaling, source, 'rope_scaling');
   for (const field of ['attention_bias', 'mlp_bias'] as const) {
     const v = raw[field];
     if (v === true) unsupported(source, field, v, "genrm's linear layers have no bias; use false");
@@ -122,20 +177,23 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
     unsupported(source, 'hidden_act', raw.hidden_act, 'genrm\'s MLP is SwiGLU, which needs "silu"');
   }
 
-  // Transformers v5 moved rope_theta into rope_parameters ({rope_type, rope_theta}).
+  // Transformers v5 moved rope_theta and the scaling fields into rope_parameters
+  // ({rope_type, rope_theta, factor, ...}).
   let input: Record<string, unknown> = raw;
   const rp = raw.rope_parameters;
   if (rp !== undefined && rp !== null) {
     if (typeof rp !== 'object' || Array.isArray(rp))
       throw new ConfigError(source, `expected an object or null, got ${describe(rp)}`, 'rope_parameters');
     const params = rp as Record<string, unknown>;
-    if (params.rope_type !== undefined && params.rope_type !== 'default') {
-      unsupported(
-        source,
-        'rope_parameters.rope_type',
-        params.rope_type,
-        'genrm implements plain RoPE ("default") only',
-      );
+    const fromParameters = parseRopeScaling(params, source, 'rope_parameters');
+    if (fromParameters !== undefined) {
+      if (ropeScaling !== undefined && JSON.stringify(ropeScaling) !== JSON.stringify(fromParameters))
+        throw new ConfigError(
+          source,
+          `expected the same scaling as rope_parameters (${describe(params)}), got ${describe(raw.rope_scaling)}`,
+          'rope_scaling',
+        );
+      ropeScaling = fromParameters;
     }
     if (params.rope_theta !== undefined) {
       if (raw.rope_theta !== undefined && raw.rope_theta !== params.rope_theta) {
@@ -158,10 +216,16 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
   const d = result.data;
   const kvHeads = d.num_key_value_heads ?? d.num_attention_heads;
 
-  if (d.hidden_size % d.num_attention_heads !== 0) {
+  let explicitHeadDim: number | undefined;
+  if (raw.head_dim !== undefined && raw.head_dim !== null) {
+    const v = raw.head_dim;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+      throw new ConfigError(source, `${POSITIVE_INT}, got ${describe(v)}`, 'head_dim');
+    explicitHeadDim = v;
+  } else if (d.hidden_size % d.num_attention_heads !== 0) {
     throw new ConfigError(
       source,
-      `expected a divisor of hidden_size (${d.hidden_size}), got ${d.num_attention_heads}`,
+      `expected a divisor of hidden_size (${d.hidden_size}) when head_dim is not given, got ${d.num_attention_heads}`,
       'num_attention_heads',
     );
   }
@@ -172,22 +236,19 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
       'num_key_value_heads',
     );
   }
-  const headDim = d.hidden_size / d.num_attention_heads;
+  const headDim = explicitHeadDim ?? d.hidden_size / d.num_attention_heads;
+  const headDimField = explicitHeadDim !== undefined ? 'head_dim' : 'hidden_size';
+  const headDimText =
+    explicitHeadDim !== undefined ? `${headDim}` : `${d.hidden_size} / ${d.num_attention_heads} = ${headDim}`;
   if (headDim % 2 !== 0) {
     throw new ConfigError(
       source,
-      `expected hidden_size / num_attention_heads to be even (RoPE rotates pairs of dimensions), ` +
-        `got ${d.hidden_size} / ${d.num_attention_heads} = ${headDim}`,
-      'hidden_size',
+      `expected an even head dimension (RoPE rotates pairs of dimensions), got ${headDimText}`,
+      headDimField,
     );
   }
-  if (raw.head_dim !== undefined && raw.head_dim !== null && raw.head_dim !== headDim) {
-    unsupported(
-      source,
-      'head_dim',
-      raw.head_dim,
-      `genrm requires head_dim = hidden_size / num_attention_heads = ${headDim}`,
-    );
+  if (headDim > MAX_HEAD_DIM) {
+    unsupported(source, headDimField, headDim, `genrm's attention kernels take head dimensions up to ${MAX_HEAD_DIM}`);
   }
 
   const extra: Record<string, unknown> = {};
@@ -196,6 +257,7 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
       Object.defineProperty(extra, key, { value, enumerable: true, writable: true, configurable: true });
   }
   return {
+    ...(modelType !== 'llama' ? { model_type: modelType as ModelType } : {}),
     hidden_size: d.hidden_size,
     intermediate_size: d.intermediate_size,
     num_hidden_layers: d.num_hidden_layers,
@@ -206,14 +268,91 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
     rms_norm_eps: d.rms_norm_eps,
     max_position_embeddings: d.max_position_embeddings,
     tie_word_embeddings: d.tie_word_embeddings,
+    ...(explicitHeadDim !== undefined ? { head_dim: explicitHeadDim } : {}),
+    ...(ropeScaling !== undefined ? { rope_scaling: ropeScaling } : {}),
+    ...(slidingWindow !== undefined ? { sliding_window: slidingWindow } : {}),
     reward_head: d.reward_head,
     extra,
   };
 }
 
-/** hidden_size / num_attention_heads. */
+const MAX_HEAD_DIM = 256;
+
+function scalingNumber(
+  params: Record<string, unknown>,
+  key: string,
+  source: string,
+  field: string,
+  check: (v: number) => boolean,
+  expected: string,
+): number {
+  const v = params[key];
+  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v))
+    throw new ConfigError(source, `expected ${expected}, got ${describe(v)}`, `${field}.${key}`);
+  return v;
+}
+
+/**
+ * rope_scaling (or v5's rope_parameters) as genrm computes it: undefined for plain RoPE, the normalised object for
+ * "linear" and "llama3", and a ConfigError naming the field for anything else (dynamic, yarn, longrope... change
+ * the model with the sequence length or the attention's scale, which genrm does not compute).
+ */
+function parseRopeScaling(value: unknown, source: string, field: string): RopeScaling | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new ConfigError(source, `expected an object or null, got ${describe(value)}`, field);
+  const params = value as Record<string, unknown>;
+  // Older configs name the variant "type"; transformers reads either.
+  const kind = params.rope_type ?? params.type;
+  const supported = `genrm computes ${ROPE_TYPES.map((t) => `"${t}"`).join(', ')} RoPE exactly`;
+  if (kind === undefined && field === 'rope_parameters') return undefined;
+  if (typeof kind !== 'string')
+    throw new ConfigError(
+      source,
+      `expected one of ${ROPE_TYPES.join(', ')}, got ${describe(kind)}`,
+      `${field}.rope_type`,
+    );
+  if (kind === 'default') return undefined;
+  if (kind !== 'linear' && kind !== 'llama3') unsupported(source, `${field}.rope_type`, kind, supported);
+  const positive = (v: number) => v > 0;
+  const factor = scalingNumber(params, 'factor', source, field, positive, 'a positive number');
+  if (kind === 'linear') return { ...stripV5(params), rope_type: 'linear', factor };
+  const low = scalingNumber(params, 'low_freq_factor', source, field, positive, 'a positive number');
+  const high = scalingNumber(
+    params,
+    'high_freq_factor',
+    source,
+    field,
+    (v) => v > low,
+    `a number above low_freq_factor (${low})`,
+  );
+  const original = scalingNumber(
+    params,
+    'original_max_position_embeddings',
+    source,
+    field,
+    (v) => Number.isInteger(v) && v > 0,
+    'a positive integer',
+  );
+  return {
+    ...stripV5(params),
+    rope_type: 'llama3',
+    factor,
+    low_freq_factor: low,
+    high_freq_factor: high,
+    original_max_position_embeddings: original,
+  };
+}
+
+/** rope_parameters' rope_theta belongs to the config, not to the scaling. */
+function stripV5(params: Record<string, unknown>): Record<string, unknown> {
+  const { rope_theta: _, ...rest } = params;
+  return rest;
+}
+
+/** head_dim when the config gives one, else hidden_size / num_attention_heads. */
 export function headDim(config: LlamaConfig): number {
-  return config.hidden_size / config.num_attention_heads;
+  return config.head_dim ?? config.hidden_size / config.num_attention_heads;
 }
 
 /** Reads and validates `<dir>/config.json`. */
@@ -236,10 +375,14 @@ export async function readConfig(dir: string): Promise<LlamaConfig> {
 
 /** The JSON object writeConfig writes: HF's identifying fields, the config, then extra fields. */
 export function configToJson(config: LlamaConfig): Record<string, unknown> {
-  const out: Record<string, unknown> = { architectures: ['LlamaForCausalLM'], model_type: 'llama' };
-  for (const key of TYPED_FIELDS) out[key] = config[key];
+  const family = config.model_type ?? 'llama';
+  const out: Record<string, unknown> = { architectures: [ARCHITECTURES[family]], model_type: family };
+  for (const key of TYPED_FIELDS) if (config[key] !== undefined) out[key] = config[key];
+  // Mistral's configs always carry the key; null is "no window".
+  if (family === 'mistral') out.sliding_window = config.sliding_window ?? null;
   for (const [key, value] of Object.entries(config.extra ?? {})) {
-    if (key in out || key === 'torch_dtype') continue;
+    // A stale copy of a typed field in extra never overrides (or resurrects) the typed value.
+    if (key in out || key === 'torch_dtype' || (TYPED_FIELDS as readonly string[]).includes(key)) continue;
     Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
   }
   out.torch_dtype = 'float32';

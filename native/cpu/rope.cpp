@@ -7,12 +7,16 @@
 
 namespace genrm::cpu {
 
-void rope_apply(float* x, const int32_t* positions, int64_t tokens, int64_t heads, int64_t head_dim, float theta,
-                bool inverse) {
-  const int64_t half = head_dim / 2;
-  std::vector<double> inv_freq(half);
+std::vector<double> rope_default_inv_freq(double theta, int64_t head_dim) {
   // As HF computes it: theta ** (arange(0, D, 2) / D), in float64 here for accuracy.
-  for (int64_t i = 0; i < half; ++i) inv_freq[i] = 1.0 / std::pow(static_cast<double>(theta), (2.0 * i) / head_dim);
+  std::vector<double> inv_freq(head_dim / 2);
+  for (int64_t i = 0; i < head_dim / 2; ++i) inv_freq[i] = 1.0 / std::pow(theta, (2.0 * i) / head_dim);
+  return inv_freq;
+}
+
+void rope_apply(float* x, const int32_t* positions, int64_t tokens, int64_t heads, int64_t head_dim,
+                const double* inv_freq, bool inverse) {
+  const int64_t half = head_dim / 2;
   const float sign = inverse ? -1.0f : 1.0f;
   parallel_for(tokens, [&](int64_t b, int64_t e, int) {
     std::vector<float> cs(half), sn(half);
@@ -35,13 +39,12 @@ void rope_apply(float* x, const int32_t* positions, int64_t tokens, int64_t head
   });
 }
 
-void rope_table(float theta, int64_t head_dim, int64_t max_position, float* cos_out, float* sin_out) {
+void rope_table(const double* inv_freq, int64_t head_dim, int64_t max_position, float* cos_out, float* sin_out) {
   const int64_t half = head_dim / 2;
   for (int64_t i = 0; i < half; ++i) {
-    const double inv = 1.0 / std::pow(static_cast<double>(theta), (2.0 * i) / head_dim);
     for (int64_t p = 0; p < max_position; ++p) {
-      cos_out[p * half + i] = static_cast<float>(std::cos(p * inv));
-      sin_out[p * half + i] = static_cast<float>(std::sin(p * inv));
+      cos_out[p * half + i] = static_cast<float>(std::cos(p * inv_freq[i]));
+      sin_out[p * half + i] = static_cast<float>(std::sin(p * inv_freq[i]));
     }
   }
 }

@@ -349,7 +349,7 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
   positions.upload(b.positions);
   cu_seqlens.upload(b.cu_seqlens);
   std::vector<float> cs(static_cast<size_t>(longest * (D / 2))), sn(cs.size());
-  cpu::rope_table(static_cast<float>(c.rope_theta), D, longest, cs.data(), sn.data());
+  cpu::rope_table(model::rope_inv_freq(c).data(), D, longest, cs.data(), sn.data());
   const float* rc = rope_cos.upload(cs);
   const float* rs = rope_sin.upload(sn);
   const AttentionArgs at = attention_args(b, longest);
@@ -620,7 +620,7 @@ void DeviceModel::prefill(const model::Batch& prompts, int64_t slots, int64_t ca
   forward(prompts, longest);
   // The rope table for every position a sample can reach (forward's covers the prompts only).
   std::vector<float> cs(static_cast<size_t>(capacity * (D / 2))), sn(cs.size());
-  cpu::rope_table(static_cast<float>(c.rope_theta), D, capacity, cs.data(), sn.data());
+  cpu::rope_table(model::rope_inv_freq(c).data(), D, capacity, cs.data(), sn.data());
   rope_cos.upload(cs);
   rope_sin.upload(sn);
   std::vector<int32_t> last(static_cast<size_t>(S));

@@ -59,19 +59,10 @@ Op& op_named(std::vector<Op>& ops, const std::string& name) {
 
 cuda::GemmArgs gemm_args(const Problem& p, const F& a, const F& b, F& c) {
   cuda::GemmArgs g;
-  g.trans_a = p.at("trans_a") != 0;
-  g.trans_b = p.at("trans_b") != 0;
-  g.m = p.at("m");
-  g.n = p.at("n");
-  g.k = p.at("k");
+  set_gemm_shape(p, g);
   g.a = a.p;
   g.b = b.p;
   g.c = c.p;
-  g.lda = std::max<int64_t>(1, g.trans_a ? g.m : g.k);
-  g.ldb = std::max<int64_t>(1, g.trans_b ? g.k : g.n);
-  g.ldc = std::max<int64_t>(1, g.n);
-  g.alpha = p.at("accumulate") ? 0.75f : 1.0f;  // as the CPU paths (native/ops/table.cpp)
-  g.beta = p.at("accumulate") ? -0.5f : 0.0f;
   return g;
 }
 

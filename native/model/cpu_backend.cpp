@@ -103,7 +103,8 @@ void project(const float* x, const float* w, float* y, int64_t m, int64_t in, in
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const Config& c, const ParamLayout& layout) : config_(c), layout_(layout), host_(layout.total()) {}
+  CpuBackend(const Config& c, const ParamLayout& layout)
+      : config_(c), layout_(layout), host_(layout.total()), inv_freq_(rope_inv_freq(c)) {}
 
   Device device() const override { return Device::Cpu; }
   Precision precision() const override { return Precision::Fp32; }
@@ -133,6 +134,7 @@ class CpuBackend final : public Backend {
   Config config_;
   ParamLayout layout_;
   HostBuffers host_;
+  std::vector<double> inv_freq_;  // RoPE's, with the config's scaling
 
   // Activations of the last forward, kept for the backward; [tokens, ...] each.
   struct Acts {
@@ -200,7 +202,7 @@ void CpuBackend::forward(const Batch& b) {
   for (int64_t s = 0; s < b.seqs(); ++s) longest = std::max<int64_t>(longest, b.cu_seqlens[s + 1] - b.cu_seqlens[s]);
   resize(scratch_.rope_cos, longest * (D / 2));
   resize(scratch_.rope_sin, longest * (D / 2));
-  cpu::rope_table(static_cast<float>(c.rope_theta), D, longest, scratch_.rope_cos.data(), scratch_.rope_sin.data());
+  cpu::rope_table(inv_freq_.data(), D, longest, scratch_.rope_cos.data(), scratch_.rope_sin.data());
   const float* rcos = scratch_.rope_cos.data();
   const float* rsin = scratch_.rope_sin.data();
   const cpu::AttentionArgs att = attention_args(c, b);
@@ -506,8 +508,8 @@ void CpuBackend::step(const std::vector<int64_t>& slots, const std::vector<int32
     project(h.data(), P.q, q.data(), M, d, qd);
     project(h.data(), P.k, k.data(), M, d, kvd);
     project(h.data(), P.v, v.data(), M, d, kvd);
-    cpu::rope_apply(q.data(), pos.data(), M, H, D, static_cast<float>(c.rope_theta), false);
-    cpu::rope_apply(k.data(), pos.data(), M, KV, D, static_cast<float>(c.rope_theta), false);
+    cpu::rope_apply(q.data(), pos.data(), M, H, D, inv_freq_.data(), false);
+    cpu::rope_apply(k.data(), pos.data(), M, KV, D, inv_freq_.data(), false);
     for (int64_t i = 0; i < M; ++i) {
       std::memcpy(cache.k_at(slots[i], l) + pos[i] * kvd, k.data() + i * kvd, sizeof(float) * kvd);
       std::memcpy(cache.v_at(slots[i], l) + pos[i] * kvd, v.data() + i * kvd, sizeof(float) * kvd);

@@ -56,6 +56,11 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
       throw_arg(where,
                 "prompt + maxNewTokens <= max_position_embeddings (" + std::to_string(c.max_position_embeddings) + ")",
                 std::to_string(q.prompt.size()) + " + " + std::to_string(s.max_new_tokens), ErrorKind::Range);
+    if (c.sliding_window > 0 && need > c.sliding_window)
+      throw_arg(where,
+                "prompt + maxNewTokens <= sliding_window (" + std::to_string(c.sliding_window) +
+                    "; genrm does not compute windowed attention, which differs from full attention only beyond it)",
+                std::to_string(q.prompt.size()) + " + " + std::to_string(s.max_new_tokens), ErrorKind::Range);
     samples += q.n;
     longest = std::max(longest, need);
     prompts.ids.insert(prompts.ids.end(), q.prompt.begin(), q.prompt.end());

@@ -54,6 +54,11 @@ void validate_batch(const Config& c, Batch& b) {
       throw_arg("sequence " + std::to_string(s) + " length",
                 "at most max_position_embeddings (" + std::to_string(c.max_position_embeddings) + ")", len,
                 ErrorKind::Range);
+    if (c.sliding_window > 0 && len > c.sliding_window)
+      throw_arg("sequence " + std::to_string(s) + " length",
+                "at most sliding_window (" + std::to_string(c.sliding_window) +
+                    "; genrm does not compute windowed attention, which differs from full attention only beyond it)",
+                len, ErrorKind::Range);
   }
   for (int64_t t = 0; t < n; ++t)
     if (b.ids[t] < 0 || b.ids[t] >= c.vocab_size)

@@ -158,8 +158,8 @@ Napi::Value rope(const Napi::CallbackInfo& info) {
     Napi::Float32Array x = f32_field(o, "x", tokens * heads * head_dim);
     Napi::Float32Array y = f32_new(info.Env(), tokens * heads * head_dim);
     std::copy(x.Data(), x.Data() + x.ElementLength(), y.Data());
-    cpu::rope_apply(y.Data(), pos.Data(), tokens, heads, head_dim, static_cast<float>(theta),
-                    bool_field(o, "inverse", false));
+    const std::vector<double> inv_freq = cpu::rope_default_inv_freq(static_cast<float>(theta), head_dim);
+    cpu::rope_apply(y.Data(), pos.Data(), tokens, heads, head_dim, inv_freq.data(), bool_field(o, "inverse", false));
     return y;
   });
 }

@@ -25,6 +25,31 @@ model::Config parse_config(const Napi::Object& o) {
   c.vocab_size = int_field(o, "vocab_size", 1, 1 << 24);
   c.max_position_embeddings = int_field(o, "max_position_embeddings", 1, 1 << 24, 2048);
   c.rope_theta = number_field(o, "rope_theta", 10000.0);
+  // head_dim, sliding_window and rope_scaling as lib/model/config.ts normalises them (null or absent: the plain
+  // model).
+  if (has(o, "head_dim") && !o.Get("head_dim").IsNull()) c.explicit_head_dim = int_field(o, "head_dim", 1, 1024);
+  if (has(o, "sliding_window") && !o.Get("sliding_window").IsNull())
+    c.sliding_window = int_field(o, "sliding_window", 1, 1 << 24);
+  if (has(o, "rope_scaling") && !o.Get("rope_scaling").IsNull()) {
+    Napi::Value v = o.Get("rope_scaling");
+    if (!v.IsObject()) throw_arg("rope_scaling", "an object or null", js_type(v));
+    Napi::Object r = v.As<Napi::Object>();
+    const std::string type = string_field(r, "rope_type");
+    model::RopeScaling& rs = c.rope_scaling;
+    if (type == "default") {
+      rs.type = model::RopeType::Default;
+    } else if (type == "linear" || type == "llama3") {
+      rs.type = type == "linear" ? model::RopeType::Linear : model::RopeType::Llama3;
+      rs.factor = number_field(r, "factor");
+      if (rs.type == model::RopeType::Llama3) {
+        rs.low_freq_factor = number_field(r, "low_freq_factor");
+        rs.high_freq_factor = number_field(r, "high_freq_factor");
+        rs.original_max_position_embeddings = int_field(r, "original_max_position_embeddings", 1, 1 << 24);
+      }
+    } else {
+      throw_arg("rope_scaling.rope_type", "one of \"default\", \"linear\", \"llama3\"", "\"" + type + "\"");
+    }
+  }
   c.rms_norm_eps = number_field(o, "rms_norm_eps", 1e-6);
   c.initializer_range = number_field(o, "initializer_range", 0.02);
   c.tie_word_embeddings = bool_field(o, "tie_word_embeddings", false);

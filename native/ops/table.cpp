@@ -103,22 +103,34 @@ double sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
 
 // ---- embedding ----
 
-Op embedding_forward() {
+// The shapes, sources and token ids both embedding ops share: many repeats of
+// few ids, so the backward's sums over repeated rows are exercised.
+Op embedding_op(const std::string& name, const std::string& summary) {
   Op op;
-  op.name = "embedding_forward";
-  op.summary = "out[t] = table[tokens[t]]";
+  op.name = name;
+  op.summary = summary;
   op.sources = "native/cpu/embedding.cpp, native/cuda/embedding.cu";
   op.checks = {{"repeated tokens", {{"vocab", 50}, {"dim", 300}, {"n", 77}}, {}},
                {"one token", {{"vocab", 3}, {"dim", 1}, {"n", 1}}, {}}};
   op.bench = {"V32000 d512, 1024 tokens", {{"vocab", 32000}, {"dim", 512}, {"n", 1024}}, {}};
+  return op;
+}
+
+Problem embedding_problem(const Shape& s, uint32_t seed) {
+  Problem p = start(s);
+  const int64_t n = p.at("n"), ids = std::min<int64_t>(p.at("vocab"), 17);
+  std::vector<int32_t> tokens(n);
+  for (int64_t t = 0; t < n; ++t) tokens[t] = static_cast<int32_t>((t * 13 + seed) % ids);
+  p.in.i32["tokens"] = tokens;
+  return p;
+}
+
+Op embedding_forward() {
+  Op op = embedding_op("embedding_forward", "out[t] = table[tokens[t]]");
   op.make = [](const Shape& s, uint32_t seed) {
-    Problem p = start(s);
-    const int64_t vocab = p.at("vocab"), dim = p.at("dim"), n = p.at("n");
-    p.in.f32["table"] = randn(vocab * dim, seed);
-    std::vector<int32_t> tokens(n);
-    for (int64_t t = 0; t < n; ++t) tokens[t] = static_cast<int32_t>((t * 13 + seed) % std::min<int64_t>(vocab, 17));
-    p.in.i32["tokens"] = tokens;
-    p.out.f32["out"] = nans(n * dim);
+    Problem p = embedding_problem(s, seed);
+    p.in.f32["table"] = randn(p.at("vocab") * p.at("dim"), seed);
+    p.out.f32["out"] = nans(p.at("n") * p.at("dim"));
     return p;
   };
   op.reference = [](const Problem& p, Tensors& out) {
@@ -140,21 +152,11 @@ Op embedding_forward() {
 }
 
 Op embedding_backward() {
-  Op op;
-  op.name = "embedding_backward";
-  op.summary = "dtable[tokens[t]] += dout[t], tokens in order";
-  op.sources = "native/cpu/embedding.cpp, native/cuda/embedding.cu";
-  op.checks = {{"repeated tokens", {{"vocab", 50}, {"dim", 300}, {"n", 77}}, {}},
-               {"one token", {{"vocab", 3}, {"dim", 1}, {"n", 1}}, {}}};
-  op.bench = {"V32000 d512, 1024 tokens", {{"vocab", 32000}, {"dim", 512}, {"n", 1024}}, {}};
+  Op op = embedding_op("embedding_backward", "dtable[tokens[t]] += dout[t], tokens in order");
   op.make = [](const Shape& s, uint32_t seed) {
-    Problem p = start(s);
-    const int64_t vocab = p.at("vocab"), dim = p.at("dim"), n = p.at("n");
-    p.in.f32["dout"] = randn(n * dim, seed);
-    std::vector<int32_t> tokens(n);
-    for (int64_t t = 0; t < n; ++t) tokens[t] = static_cast<int32_t>((t * 13 + seed) % std::min<int64_t>(vocab, 17));
-    p.in.i32["tokens"] = tokens;
-    p.out.f32["dtable"] = randn(vocab * dim, seed + 1);
+    Problem p = embedding_problem(s, seed);
+    p.in.f32["dout"] = randn(p.at("n") * p.at("dim"), seed);
+    p.out.f32["dtable"] = randn(p.at("vocab") * p.at("dim"), seed + 1);
     return p;
   };
   op.reference = [](const Problem& p, Tensors& out) {
@@ -299,7 +301,8 @@ Op rope() {
     // table paths; the reference computes every angle itself.
     const int64_t max_pos = 2 * tokens + 1, half = p.at("head_dim") / 2;
     std::vector<float> cs(max_pos * half), sn(cs.size());
-    cpu::rope_table(static_cast<float>(p.at("theta")), p.at("head_dim"), max_pos, cs.data(), sn.data());
+    const auto inv_freq = cpu::rope_default_inv_freq(static_cast<double>(p.at("theta")), p.at("head_dim"));
+    cpu::rope_table(inv_freq.data(), p.at("head_dim"), max_pos, cs.data(), sn.data());
     p.in.f32["cos"] = cs;
     p.in.f32["sin"] = sn;
     p.out.f32["x"] = randn(tokens * p.at("heads") * p.at("head_dim"), seed);
@@ -322,21 +325,22 @@ Op rope() {
   };
   op.bytes = [](const Problem& p) { return 8.0 * p.at("tokens") * p.at("heads") * p.at("head_dim"); };
   const Tolerance tol{1e-5, 1e-5};
-  op.paths = {plain_path(
-                  "cpu/direct",
-                  [](const Problem& p, Tensors& out) {
-                    cpu::rope_apply(out.f("x").data(), p.in.i("positions").data(), p.at("tokens"), p.at("heads"),
-                                    p.at("head_dim"), static_cast<float>(p.at("theta")), p.at("inverse") != 0);
-                  },
-                  tol),
-              plain_path(
-                  "cpu/table",
-                  [](const Problem& p, Tensors& out) {
-                    cpu::rope_apply_table(out.f("x").data(), p.in.i("positions").data(), p.at("tokens"), p.at("heads"),
-                                          p.at("head_dim"), p.in.f("cos").data(), p.in.f("sin").data(),
-                                          p.at("inverse") != 0);
-                  },
-                  tol)};
+  op.paths = {
+      plain_path(
+          "cpu/direct",
+          [](const Problem& p, Tensors& out) {
+            const auto inv_freq = cpu::rope_default_inv_freq(static_cast<double>(p.at("theta")), p.at("head_dim"));
+            cpu::rope_apply(out.f("x").data(), p.in.i("positions").data(), p.at("tokens"), p.at("heads"),
+                            p.at("head_dim"), inv_freq.data(), p.at("inverse") != 0);
+          },
+          tol),
+      plain_path(
+          "cpu/table",
+          [](const Problem& p, Tensors& out) {
+            cpu::rope_apply_table(out.f("x").data(), p.in.i("positions").data(), p.at("tokens"), p.at("heads"),
+                                  p.at("head_dim"), p.in.f("cos").data(), p.in.f("sin").data(), p.at("inverse") != 0);
+          },
+          tol)};
   return op;
 }
 
@@ -417,20 +421,10 @@ Shape gemm_shape(const std::string& label, int64_t m, int64_t n, int64_t k, bool
 
 cpu::GemmArgs gemm_args(const Problem& p, std::vector<float>& c) {
   cpu::GemmArgs g;
-  g.trans_a = p.at("trans_a") != 0;
-  g.trans_b = p.at("trans_b") != 0;
-  g.m = p.at("m");
-  g.n = p.at("n");
-  g.k = p.at("k");
+  set_gemm_shape(p, g);
   g.a = p.in.f("a").data();
   g.b = p.in.f("b").data();
   g.c = c.data();
-  g.lda = std::max<int64_t>(1, g.trans_a ? g.m : g.k);
-  g.ldb = std::max<int64_t>(1, g.trans_b ? g.k : g.n);
-  g.ldc = std::max<int64_t>(1, g.n);
-  // Accumulating shapes exercise alpha and beta; the others overwrite C.
-  g.alpha = p.at("accumulate") ? 0.75f : 1.0f;
-  g.beta = p.at("accumulate") ? -0.5f : 0.0f;
   return g;
 }
 

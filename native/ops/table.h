@@ -107,6 +107,26 @@ struct AdamWStep {
 };
 AdamWStep adamw_step_constants();
 
+// The gemm op's shape, strides and scalars from its problem, for the CPU's and
+// the CUDA engine's GemmArgs alike (their fields share names): accumulating
+// shapes exercise alpha and beta, the others overwrite C.
+template <typename GemmArgs>
+void set_gemm_shape(const Problem& p, GemmArgs& g) {
+  g.trans_a = p.at("trans_a") != 0;
+  g.trans_b = p.at("trans_b") != 0;
+  g.m = p.at("m");
+  g.n = p.at("n");
+  g.k = p.at("k");
+  g.lda = g.trans_a ? g.m : g.k;
+  g.ldb = g.trans_b ? g.k : g.n;
+  g.ldc = g.n;
+  if (g.lda < 1) g.lda = 1;
+  if (g.ldb < 1) g.ldb = 1;
+  if (g.ldc < 1) g.ldc = 1;
+  g.alpha = p.at("accumulate") ? 0.75f : 1.0f;
+  g.beta = p.at("accumulate") ? -0.5f : 0.0f;
+}
+
 // The CUDA paths (native/cuda/ops_table.cu); builds without CUDA add none.
 void add_cuda_paths(std::vector<Op>& ops);
 

@@ -182,7 +182,7 @@ TEST(cuda_bf16_outputs_are_the_fp32_outputs_rounded) {
 
   const int64_t tokens = 29, heads = 3, head_dim = 40, max_pos = 64;
   std::vector<float> cs(max_pos * head_dim / 2), sn(cs.size());
-  cpu::rope_table(10000.0f, head_dim, max_pos, cs.data(), sn.data());
+  cpu::rope_table(cpu::rope_default_inv_freq(10000.0, head_dim).data(), head_dim, max_pos, cs.data(), sn.data());
   std::vector<int32_t> pos(tokens);
   for (int64_t t = 0; t < tokens; ++t) pos[t] = static_cast<int32_t>((t * 5) % max_pos);
   Dev<float> cs_d(cs), sn_d(sn);
