@@ -492,8 +492,8 @@ test('loading: unsupported models and pipelines name the field', async (t) => {
   await loadFails(t, { ...b(), model: { ...b().model, dropout: 0.1 } }, /model\.dropout: 0\.1 is not supported/);
   await loadFails(
     t,
-    { ...b(), model: { ...b().model, ignore_merges: true } },
-    /model\.ignore_merges: true is not supported/,
+    { ...b(), model: { ...b().model, ignore_merges: 'yes' } },
+    /model\.ignore_merges: expected true or false, got "yes"/,
   );
   await loadFails(
     t,
@@ -507,7 +507,7 @@ test('loading: unsupported models and pipelines name the field', async (t) => {
   await loadFails(
     t,
     pre,
-    /pre_tokenizer\.pretokenizers\[0\]\.pattern\.Regex: .* is not supported: genrm splits with its own pattern only/,
+    /pre_tokenizer\.pretokenizers\[0\]\.pattern\.Regex: .* is not supported: genrm splits with its own pattern or Llama 3's/,
     'pre_tokenizer.pretokenizers[0].pattern.Regex',
   );
   await loadFails(
@@ -593,13 +593,21 @@ test('loading: corrupt vocabularies and merges name the field', async (t) => {
 test('loading: special tokens are checked', async (t) => {
   const b = base;
   const noEot = b();
-  noEot.added_tokens = noEot.added_tokens.filter((a: { content: string }) => a.content !== '<|pad|>');
+  noEot.added_tokens.find((a: { content: string }) => a.content === '<|eot_id|>').content = '<|other|>';
   await loadFails(
     t,
     noEot,
-    /added_tokens: the special token "<\|pad\|>" \(pad\) is missing; genrm needs/,
+    /added_tokens: the special token "<\|eot_id\|>" \(eot\) is missing; genrm needs <\|begin_of_text\|> <\|end_of_text\|> <\|start_header_id\|> <\|end_header_id\|> <\|eot_id\|>$/,
     'added_tokens',
   );
+  // Published tokenizers have no <|pad|>: genrm never pads, and eos stands in.
+  const noPad = b();
+  noPad.added_tokens = noPad.added_tokens.filter((a: { content: string }) => a.content !== '<|pad|>');
+  const dir = await mkdtemp(join(tmpdir(), 'genrm-nopad-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(noPad));
+  const loaded = await loadTokenizer(dir);
+  t.is(loaded.pad, loaded.eos);
   const nonSpecial = b();
   nonSpecial.added_tokens[0].special = false;
   await loadFails(

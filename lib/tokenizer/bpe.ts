@@ -3,6 +3,7 @@
 // learned), the leftmost one on a tie, until no adjacent pair has a merge. This
 // is what Hugging Face `tokenizers` does, so ids match token for token.
 
+import { BYTE_CHARS } from './bytes.js';
 import { detach } from './pretokenize.js';
 
 const NONE = 0x7fffffff;
@@ -29,8 +30,16 @@ export class BpeModel {
   private readonly syms = new Int32Array(SHORT_WORD);
   private readonly pairRanks = new Int32Array(SHORT_WORD);
 
-  /** `merges[rank]` = [left, right, merged] ids; ids are below `stride`. */
-  constructor(byteIds: Int32Array, merges: ReadonlyArray<readonly [number, number, number]>, stride: number) {
+  /**
+   * `merges[rank]` = [left, right, merged] ids; ids are below `stride`. With `wholeWords` (ByteLevel string →
+   * id; tokenizer.json's ignore_merges), a word that is a token is that token, without merging.
+   */
+  constructor(
+    byteIds: Int32Array,
+    merges: ReadonlyArray<readonly [number, number, number]>,
+    stride: number,
+    private readonly wholeWords?: ReadonlyMap<string, number>,
+  ) {
     this.byteIds = byteIds;
     this.stride = stride;
     this.mergedIds = new Int32Array(merges.length);
@@ -48,7 +57,7 @@ export class BpeModel {
   encodeWord(word: string): Int32Array {
     const hit = this.cache.get(word);
     if (hit !== undefined) return hit;
-    const ids = this.merge(word);
+    const ids = this.wholeWord(word) ?? this.merge(word);
     if (word.length <= CACHE_MAX_WORD) {
       // First in, first out: cheaper than LRU bookkeeping on every hit, and the
       // frequent words come back in right after an eviction.
@@ -56,6 +65,15 @@ export class BpeModel {
       this.cache.set(detach(word), ids);
     }
     return ids;
+  }
+
+  private wholeWord(word: string): Int32Array | undefined {
+    if (this.wholeWords === undefined) return undefined;
+    const n = this.utf8(word);
+    let key = '';
+    for (let i = 0; i < n; i++) key += BYTE_CHARS[this.scratch[i]!];
+    const id = this.wholeWords.get(key);
+    return id === undefined ? undefined : Int32Array.of(id);
   }
 
   private utf8(word: string): number {

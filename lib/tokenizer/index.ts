@@ -10,6 +10,6 @@ export {
 export { BpeTrainer, MAX_VOCAB_SIZE, trainTokenizer, trainTokenizerSync, type TrainOptions } from './trainer.js';
 export { loadTokenizer, parseTokenizerJson, saveTokenizer, tokenizerToJson } from './json.js';
 export { TokenizerError } from './errors.js';
-export { PRETOKENIZE_PATTERN, preTokenize } from './pretokenize.js';
+export { LLAMA3_PATTERN, PRETOKENIZE_PATTERN, SPLIT_PATTERNS, preTokenize } from './pretokenize.js';
 export { BYTE_CHARS } from './bytes.js';
 export type { ChatMessage, ChatOptions, ChatResult, ChatRole } from './chat.js';

@@ -8,13 +8,15 @@
 //  - post_processor: TemplateProcessing putting <|begin_of_text|> first, what
 //    encode(..., { addSpecialTokens: true }) does (HF adds it by default).
 // Reading accepts that pipeline only (a different pattern or normalizer would
-// tokenize differently without notice), with merges in either format.
+// tokenize differently without notice), with merges in either format; and
+// Llama 3's (its published Split pattern, model.ignore_merges true, no <|pad|>),
+// which it writes back as it read it.
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { TokenizerError, describe } from './errors.js';
-import { PRETOKENIZE_PATTERN } from './pretokenize.js';
+import { PRETOKENIZE_PATTERN, SPLIT_PATTERNS } from './pretokenize.js';
 import { Tokenizer, type TokenizerSpec } from './tokenizer.js';
 
 const int = () =>
@@ -84,7 +86,8 @@ function checkPipeline(raw: Record<string, unknown>, source: string): void {
     if (m[f] !== undefined && m[f] !== null && m[f] !== '')
       unsupported(`model.${f}`, m[f], 'byte-level BPE has no subword markers; use null');
   }
-  if (m.ignore_merges === true) unsupported('model.ignore_merges', true, 'genrm always applies the merges; use false');
+  if (m.ignore_merges !== undefined && typeof m.ignore_merges !== 'boolean')
+    throw new TokenizerError(source, `expected true or false, got ${describe(m.ignore_merges)}`, 'model.ignore_merges');
 
   if (raw.normalizer !== null && raw.normalizer !== undefined)
     unsupported('normalizer', raw.normalizer, 'genrm encodes text as given; use null');
@@ -94,7 +97,7 @@ function checkPipeline(raw: Record<string, unknown>, source: string): void {
   }
 
   const pre = raw.pre_tokenizer;
-  const want = `Sequence [Split (genrm's pattern, Isolated), ByteLevel (use_regex false)]`;
+  const want = `Sequence [Split (genrm's or Llama 3's pattern, Isolated), ByteLevel (use_regex false)]`;
   const steps = at(pre, 'pretokenizers');
   if (at(pre, 'type') !== 'Sequence' || !Array.isArray(steps) || steps.length !== 2)
     unsupported('pre_tokenizer', pre, `genrm's pre-tokenizer is ${want}`);
@@ -102,11 +105,11 @@ function checkPipeline(raw: Record<string, unknown>, source: string): void {
   if (at(split, 'type') !== 'Split')
     unsupported('pre_tokenizer.pretokenizers[0].type', at(split, 'type'), `genrm's pre-tokenizer is ${want}`);
   const pattern = at(at(split, 'pattern'), 'Regex');
-  if (pattern !== PRETOKENIZE_PATTERN)
+  if (typeof pattern !== 'string' || !SPLIT_PATTERNS.has(pattern))
     unsupported(
       'pre_tokenizer.pretokenizers[0].pattern.Regex',
       pattern,
-      `genrm splits with its own pattern only: ${describe(PRETOKENIZE_PATTERN)}`,
+      `genrm splits with its own pattern or Llama 3's: ${[...SPLIT_PATTERNS.keys()].map((p) => describe(p)).join(', ')}`,
     );
   if (at(split, 'behavior') !== 'Isolated')
     unsupported('pre_tokenizer.pretokenizers[0].behavior', at(split, 'behavior'), 'use "Isolated"');
@@ -284,7 +287,9 @@ export function parseTokenizerJson(json: unknown, source = 'tokenizer.json'): To
 
   const ids = new Map(vocab.map((t, i) => [t, i]));
   const template = parseTemplate(raw.post_processor, source, ids);
-  return new Tokenizer({ vocab, merges, special, template }, source);
+  const split = (raw.pre_tokenizer as { pretokenizers: Array<{ pattern: { Regex: string } }> }).pretokenizers[0]!;
+  const ignoreMerges = (raw.model as { ignore_merges?: boolean }).ignore_merges === true;
+  return new Tokenizer({ vocab, merges, special, template, pattern: split.pattern.Regex, ignoreMerges }, source);
 }
 
 /** The tokenizer.json text for a tokenizer (vocab and merges one entry per line, like HF's files). */
@@ -319,7 +324,7 @@ export function tokenizerToJson(tokenizer: Tokenizer): string {
     pre_tokenizer: {
       type: 'Sequence',
       pretokenizers: [
-        { type: 'Split', pattern: { Regex: PRETOKENIZE_PATTERN }, behavior: 'Isolated', invert: false },
+        { type: 'Split', pattern: { Regex: spec.pattern ?? PRETOKENIZE_PATTERN }, behavior: 'Isolated', invert: false },
         { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
       ],
     },
@@ -356,7 +361,12 @@ export function tokenizerToJson(tokenizer: Tokenizer): string {
     '    "continuing_subword_prefix": null,',
     '    "end_of_word_suffix": null,',
   );
-  lines.push('    "fuse_unk": false,', '    "byte_fallback": false,', '    "ignore_merges": false,', '    "vocab": {');
+  lines.push(
+    '    "fuse_unk": false,',
+    '    "byte_fallback": false,',
+    `    "ignore_merges": ${spec.ignoreMerges === true},`,
+    '    "vocab": {',
+  );
   modelIds.forEach((id, i) =>
     lines.push(`      ${JSON.stringify(name(id))}: ${id}${i + 1 < modelIds.length ? ',' : ''}`),
   );

@@ -20,15 +20,34 @@ export const PRETOKENIZE_PATTERN =
   '|\\p{White_Space}+(?!\\P{White_Space})' +
   '|\\p{White_Space}+';
 
+/**
+ * Llama 3's pattern as Meta publishes it in tokenizer.json (Llama 3, 3.1, 3.2 and 3.3 share it). It is the
+ * pattern above written for Oniguruma; genrm reads it with the JavaScript form.
+ */
+export const LLAMA3_PATTERN =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/** tokenizer.json Split patterns genrm reads, each with the JavaScript pattern that splits text the same way. */
+export const SPLIT_PATTERNS: ReadonlyMap<string, string> = new Map([
+  [PRETOKENIZE_PATTERN, PRETOKENIZE_PATTERN],
+  [LLAMA3_PATTERN, PRETOKENIZE_PATTERN],
+]);
+
 const WORDS = new RegExp(PRETOKENIZE_PATTERN, 'gu');
+
+/** The splitting regex for a tokenizer.json pattern in SPLIT_PATTERNS (undefined for any other). */
+export function splitRegex(pattern: string): RegExp | undefined {
+  const source = SPLIT_PATTERNS.get(pattern);
+  return source === undefined ? undefined : source === PRETOKENIZE_PATTERN ? WORDS : new RegExp(source, 'gu');
+}
 
 /**
  * Splits text into pre-tokenized words (concatenated, they give back the text).
  * Expects well-formed text: a lone surrogate would be a word of its own here but
  * U+FFFD once encoded, so callers replace them first.
  */
-export function preTokenize(text: string): string[] {
-  const words = text.match(WORDS);
+export function preTokenize(text: string, regex: RegExp = WORDS): string[] {
+  const words = text.match(regex);
   if (words === null) return [];
   // The pattern covers every character; this guards that claim (a gap would
   // silently drop text), at the cost of one pass over short numbers.

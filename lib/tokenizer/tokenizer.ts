@@ -6,7 +6,7 @@ import { BpeModel } from './bpe.js';
 import { BYTE_CHARS, tokenBytes } from './bytes.js';
 import { renderChat, type ChatMessage, type ChatOptions, type ChatResult } from './chat.js';
 import { TokenizerError, describe } from './errors.js';
-import { preTokenize, wellFormed } from './pretokenize.js';
+import { PRETOKENIZE_PATTERN, preTokenize, splitRegex, wellFormed } from './pretokenize.js';
 
 /** genrm's special tokens by name: Llama 3's layout, with `<|pad|>` for padding. The trainer always adds them. */
 export const SPECIAL_TOKENS = {
@@ -26,10 +26,17 @@ export interface TokenizerSpec {
   vocab: readonly string[];
   /** BPE merges in rank order (earliest learned first), as [left id, right id]. */
   merges: ReadonlyArray<readonly [number, number]>;
-  /** The ids of the special tokens; they must include all of SPECIAL_TOKENS. */
+  /** The ids of the special tokens; they must include SPECIAL_TOKENS (`<|pad|>` may be absent: pad is then eos). */
   special: readonly number[];
   /** What `encode(..., { addSpecialTokens: true })` puts around the text (tokenizer.json's post_processor); default: bos before. */
   template?: { prefix: readonly number[]; suffix: readonly number[] };
+  /** The pre-tokenizer's Split pattern as tokenizer.json gives it (one of SPLIT_PATTERNS); default genrm's own. */
+  pattern?: string;
+  /**
+   * tokenizer.json's model.ignore_merges (Llama 3): a pre-tokenized word that is itself a token is that token,
+   * whatever the merges would make of it. Default false.
+   */
+  ignoreMerges?: boolean;
 }
 
 export interface EncodeOptions {
@@ -103,6 +110,9 @@ export class Tokenizer {
   private readonly prefix: Int32Array;
   private readonly suffix: Int32Array;
   private readonly model: BpeModel;
+  private readonly pattern: string;
+  private readonly words: RegExp;
+  private readonly ignoreMerges: boolean;
   private readonly specialPattern: RegExp | undefined;
   private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   private readonly byteTables = new Map<number, { tokenBytes: Uint8Array; tokenOffsets: Int32Array }>();
@@ -192,20 +202,37 @@ export class Tokenizer {
       triples.push([left, right, merged!]);
     });
     this.merges = spec.merges.map(([l, r]) => [l, r] as const);
-    this.model = new BpeModel(byteIds, triples, n);
+    this.pattern = spec.pattern ?? PRETOKENIZE_PATTERN;
+    const regex = splitRegex(this.pattern);
+    if (regex === undefined)
+      fail(
+        `${describe(this.pattern)} is not supported: genrm splits with genrm's or Llama 3's pattern`,
+        'pre_tokenizer.pretokenizers[0].pattern.Regex',
+      );
+    this.words = regex!;
+    this.ignoreMerges = spec.ignoreMerges ?? false;
+    // ignore_merges: every text token is also a whole word, looked up by its bytes' ByteLevel string.
+    const whole = this.ignoreMerges ? new Map<string, number>() : undefined;
+    if (whole) for (let id = 0; id < n; id++) if (!this.isSpecialId[id]) whole.set(vocab[id]!, id);
+    this.model = new BpeModel(byteIds, triples, n, whole);
 
     const named = (name: SpecialTokenName): number => {
       const id = special.get(SPECIAL_TOKENS[name]);
       if (id === undefined)
         fail(
-          `the special token ${describe(SPECIAL_TOKENS[name])} (${name}) is missing; genrm needs ${Object.values(SPECIAL_TOKENS).join(' ')}`,
+          `the special token ${describe(SPECIAL_TOKENS[name])} (${name}) is missing; genrm needs ${Object.values(
+            SPECIAL_TOKENS,
+          )
+            .filter((t) => t !== SPECIAL_TOKENS.pad)
+            .join(' ')}`,
           'added_tokens',
         );
       return id!;
     };
     this.bos = named('bos');
     this.eos = named('eos');
-    this.pad = named('pad');
+    // Published tokenizers (Llama 3's) have no <|pad|>; genrm packs batches and never pads, so eos stands in.
+    this.pad = special.get(SPECIAL_TOKENS.pad) ?? this.eos;
     this.startHeader = named('startHeader');
     this.endHeader = named('endHeader');
     this.eot = named('eot');
@@ -266,7 +293,7 @@ export class Tokenizer {
   }
 
   private encodeOrdinary(text: string, out: IdBuffer): void {
-    for (const word of preTokenize(text)) out.push(this.model.encodeWord(word));
+    for (const word of preTokenize(text, this.words)) out.push(this.model.encodeWord(word));
   }
 
   /**
@@ -375,6 +402,8 @@ export class Tokenizer {
       merges: this.merges.map(([l, r]) => [l, r] as const),
       special: [...this.specialTokens.values()],
       template: { prefix: [...this.prefix], suffix: [...this.suffix] },
+      pattern: this.pattern,
+      ignoreMerges: this.ignoreMerges,
     };
   }
 }
