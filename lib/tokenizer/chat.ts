@@ -1,4 +1,5 @@
-// The chat template: Llama 3's layout with genrm's special tokens. Ids are built
+// genrm's chat template, for tokenizers without one of their own (template.ts
+// renders a model's): Llama 3's layout with genrm's special tokens. Ids are built
 // piece by piece (special ids between plain-text encodings), never by parsing
 // the rendered text, so a message containing "<|eot_id|>" cannot end its turn.
 // For contents without special-token strings the ids equal
@@ -27,25 +28,10 @@ export interface ChatResult {
 const ROLES: ReadonlySet<string> = new Set<ChatRole>(['system', 'user', 'assistant']);
 const SOURCE = 'applyChatTemplate';
 
-export function renderChat(
-  tokenizer: Tokenizer,
-  messages: readonly ChatMessage[],
-  options: ChatOptions = {},
-): ChatResult {
+/** Throws a TokenizerError naming the message and field unless `messages` is an array of { role, content }. */
+export function checkMessages(messages: readonly ChatMessage[]): void {
   if (!Array.isArray(messages))
     throw new TokenizerError(SOURCE, `expected an array of { role, content }, got ${describe(messages)}`, 'messages');
-  const t = tokenizer;
-  const name = (id: number) => t.idToToken(id);
-  const ids: number[] = [t.bos];
-  let text = name(t.bos);
-  // The header: <|start_header_id|>role<|end_header_id|>; the "\n\n" after it
-  // is encoded together with the content, as it would be from the text.
-  const header = (role: string) => {
-    ids.push(t.startHeader);
-    for (const id of t.encode(role)) ids.push(id);
-    ids.push(t.endHeader);
-    text += `${name(t.startHeader)}${role}${name(t.endHeader)}`;
-  };
   messages.forEach((m, i) => {
     const field = `messages[${i}]`;
     if (typeof m !== 'object' || m === null)
@@ -58,6 +44,28 @@ export function renderChat(
       );
     if (typeof m.content !== 'string')
       throw new TokenizerError(SOURCE, `expected a string, got ${describe(m.content)}`, `${field}.content`);
+  });
+}
+
+export function renderChat(
+  tokenizer: Tokenizer,
+  messages: readonly ChatMessage[],
+  options: ChatOptions = {},
+): ChatResult {
+  checkMessages(messages);
+  const t = tokenizer;
+  const name = (id: number) => t.idToToken(id);
+  const ids: number[] = [t.bos];
+  let text = name(t.bos);
+  // The header: <|start_header_id|>role<|end_header_id|>; the "\n\n" after it
+  // is encoded together with the content, as it would be from the text.
+  const header = (role: string) => {
+    ids.push(t.startHeader);
+    for (const id of t.encode(role)) ids.push(id);
+    ids.push(t.endHeader);
+    text += `${name(t.startHeader)}${role}${name(t.endHeader)}`;
+  };
+  messages.forEach((m) => {
     header(m.role);
     for (const id of t.encode(`\n\n${m.content}`)) ids.push(id);
     ids.push(t.eot);

@@ -13,3 +13,4 @@ export { TokenizerError } from './errors.js';
 export { LLAMA3_PATTERN, PRETOKENIZE_PATTERN, SPLIT_PATTERNS, preTokenize } from './pretokenize.js';
 export { BYTE_CHARS } from './bytes.js';
 export type { ChatMessage, ChatOptions, ChatResult, ChatRole } from './chat.js';
+export { chatTemplateOf, type ChatTemplateSpec } from './template.js';

@@ -12,11 +12,12 @@
 // Llama 3's (its published Split pattern, model.ignore_merges true, no <|pad|>),
 // which it writes back as it read it.
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { TokenizerError, describe } from './errors.js';
 import { PRETOKENIZE_PATTERN, SPLIT_PATTERNS } from './pretokenize.js';
+import { chatTemplateOf } from './template.js';
 import { Tokenizer, type TokenizerSpec } from './tokenizer.js';
 
 const int = () =>
@@ -188,8 +189,15 @@ function parseTemplate(
   return out;
 }
 
-/** Builds a tokenizer from a parsed tokenizer.json; `source` (the file) prefixes every error. */
-export function parseTokenizerJson(json: unknown, source = 'tokenizer.json'): Tokenizer {
+/**
+ * Builds a tokenizer from a parsed tokenizer.json; `source` (the file) prefixes every error. With `config` (a
+ * parsed tokenizer_config.json) that has a chat_template, the tokenizer renders chats with it.
+ */
+export function parseTokenizerJson(
+  json: unknown,
+  source = 'tokenizer.json',
+  config?: Record<string, unknown>,
+): Tokenizer {
   if (typeof json !== 'object' || json === null || Array.isArray(json))
     throw new TokenizerError(source, `expected a JSON object, got ${describe(json)}`);
   const raw = json as Record<string, unknown>;
@@ -289,7 +297,22 @@ export function parseTokenizerJson(json: unknown, source = 'tokenizer.json'): To
   const template = parseTemplate(raw.post_processor, source, ids);
   const split = (raw.pre_tokenizer as { pretokenizers: Array<{ pattern: { Regex: string } }> }).pretokenizers[0]!;
   const ignoreMerges = (raw.model as { ignore_merges?: boolean }).ignore_merges === true;
-  return new Tokenizer({ vocab, merges, special, template, pattern: split.pattern.Regex, ignoreMerges }, source);
+  const chatTemplate =
+    config === undefined
+      ? undefined
+      : chatTemplateOf(config, source.replace(/tokenizer\.json$/, 'tokenizer_config.json'));
+  return new Tokenizer(
+    {
+      vocab,
+      merges,
+      special,
+      template,
+      pattern: split.pattern.Regex,
+      ignoreMerges,
+      ...(chatTemplate ? { chatTemplate } : {}),
+    },
+    source,
+  );
 }
 
 /** The tokenizer.json text for a tokenizer (vocab and merges one entry per line, like HF's files). */
@@ -385,14 +408,52 @@ async function resolve(path: string): Promise<string> {
   return s?.isDirectory() ? join(path, 'tokenizer.json') : path;
 }
 
-/** Writes `tokenizer` as a HF tokenizer.json at `path` (or `path`/tokenizer.json when `path` is a folder), atomically. */
+/**
+ * Writes `tokenizer` as a HF tokenizer.json at `path` (or `path`/tokenizer.json when `path` is a folder),
+ * atomically; a tokenizer with its model's chat template also writes that tokenizer_config.json beside it.
+ */
 export async function saveTokenizer(path: string, tokenizer: Tokenizer): Promise<void> {
   if (!(tokenizer instanceof Tokenizer))
     throw new TypeError(`saveTokenizer: expected a Tokenizer, got ${describe(tokenizer)}`);
-  await writeFileAtomic(await resolve(path), new TextEncoder().encode(tokenizerToJson(tokenizer)));
+  const file = await resolve(path);
+  await writeFileAtomic(file, new TextEncoder().encode(tokenizerToJson(tokenizer)));
+  const chat = tokenizer.chatTemplate;
+  if (chat) {
+    const config = chat.config ?? { ...chat.variables, chat_template: chat.source };
+    await writeFileAtomic(
+      join(dirname(file), CONFIG_FILE),
+      new TextEncoder().encode(`${JSON.stringify(config, null, 2)}\n`),
+    );
+  }
 }
 
-/** Reads and checks a tokenizer.json (or `path`/tokenizer.json when `path` is a folder). */
+const CONFIG_FILE = 'tokenizer_config.json';
+
+/** The tokenizer_config.json beside `file`, parsed; undefined when there is none. */
+async function readConfigBeside(file: string): Promise<Record<string, unknown> | undefined> {
+  const path = join(dirname(file), CONFIG_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new TokenizerError(path, `cannot read: ${(e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new TokenizerError(path, `invalid JSON: ${(e as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new TokenizerError(path, `expected a JSON object, got ${describe(json)}`);
+  return json as Record<string, unknown>;
+}
+
+/**
+ * Reads and checks a tokenizer.json (or `path`/tokenizer.json when `path` is a folder), with the chat template
+ * of the tokenizer_config.json beside it when there is one.
+ */
 export async function loadTokenizer(path: string): Promise<Tokenizer> {
   const file = await resolve(path);
   let text: string;
@@ -407,5 +468,5 @@ export async function loadTokenizer(path: string): Promise<Tokenizer> {
   } catch (e) {
     throw new TokenizerError(file, `invalid JSON: ${(e as Error).message}`);
   }
-  return parseTokenizerJson(json, file);
+  return parseTokenizerJson(json, file, await readConfigBeside(file));
 }

@@ -4,7 +4,8 @@
 // in a turn boundary.
 import { BpeModel } from './bpe.js';
 import { BYTE_CHARS, tokenBytes } from './bytes.js';
-import { renderChat, type ChatMessage, type ChatOptions, type ChatResult } from './chat.js';
+import { checkMessages, renderChat, type ChatMessage, type ChatOptions, type ChatResult } from './chat.js';
+import { renderChatTemplate, type ChatTemplateSpec } from './template.js';
 import { TokenizerError, describe } from './errors.js';
 import { PRETOKENIZE_PATTERN, preTokenize, splitRegex, wellFormed } from './pretokenize.js';
 
@@ -37,6 +38,8 @@ export interface TokenizerSpec {
    * whatever the merges would make of it. Default false.
    */
   ignoreMerges?: boolean;
+  /** The model's own chat template (tokenizer_config.json); absent: genrm's layout (chat.ts). */
+  chatTemplate?: ChatTemplateSpec;
 }
 
 export interface EncodeOptions {
@@ -101,6 +104,8 @@ export class Tokenizer {
   readonly eot: number;
   /** Every special token, text → id. */
   readonly specialTokens: ReadonlyMap<string, number>;
+  /** The model's own chat template, when its tokenizer_config.json has one. */
+  readonly chatTemplate: ChatTemplateSpec | undefined;
 
   private readonly vocab: readonly string[];
   private readonly ids: Map<string, number>;
@@ -211,6 +216,7 @@ export class Tokenizer {
       );
     this.words = regex!;
     this.ignoreMerges = spec.ignoreMerges ?? false;
+    this.chatTemplate = spec.chatTemplate;
     // ignore_merges: every text token is also a whole word, looked up by its bytes' ByteLevel string.
     const whole = this.ignoreMerges ? new Map<string, number>() : undefined;
     if (whole) for (let id = 0; id < n; id++) if (!this.isSpecialId[id]) whole.set(vocab[id]!, id);
@@ -276,7 +282,22 @@ export class Tokenizer {
     });
   }
 
-  private encodeText(text: string, allowSpecial: boolean, out: IdBuffer): void {
+  /**
+   * `encode(text, { allowSpecial: true })`, except that special-token strings overlapping one of `spans`
+   * ([start, end) offsets; a chat's message contents) are encoded as text.
+   */
+  encodeOutside(text: string, spans: ReadonlyArray<readonly [number, number]>): Int32Array {
+    const out = new IdBuffer((text.length >> 2) + 8);
+    this.encodeText(wellFormed(text), true, out, spans);
+    return out.finish();
+  }
+
+  private encodeText(
+    text: string,
+    allowSpecial: boolean,
+    out: IdBuffer,
+    textSpans: ReadonlyArray<readonly [number, number]> = [],
+  ): void {
     if (!allowSpecial || this.specialPattern === undefined) {
       this.encodeOrdinary(text, out);
       return;
@@ -285,6 +306,8 @@ export class Tokenizer {
     pattern.lastIndex = 0;
     let start = 0;
     for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+      const end = m.index + m[0].length;
+      if (textSpans.some(([a, b]) => m.index < b && end > a)) continue;
       if (m.index > start) this.encodeOrdinary(text.slice(start, m.index), out);
       out.push([this.specialTokens.get(m[0])!]);
       start = m.index + m[0].length;
@@ -385,13 +408,17 @@ export class Tokenizer {
   }
 
   /**
-   * A conversation in genrm's (Llama 3's) layout:
+   * A conversation in the model's own chat template when the tokenizer has one
+   * (tokenizer_config.json's chat_template, rendered as transformers renders it;
+   * special-token strings inside contents stay text), else in genrm's (Llama 3's) layout:
    * `<|begin_of_text|>` then per message `<|start_header_id|>ROLE<|end_header_id|>\n\nCONTENT<|eot_id|>`,
    * then with addGenerationPrompt the header of an assistant turn. Contents are
    * used as given (not trimmed) and encoded as plain text: special-token strings
    * in them are not recognised.
    */
   applyChatTemplate(messages: readonly ChatMessage[], options: ChatOptions = {}): ChatResult {
+    checkMessages(messages);
+    if (this.chatTemplate) return renderChatTemplate(this, this.chatTemplate, messages, options);
     return renderChat(this, messages, options);
   }
 
@@ -404,6 +431,7 @@ export class Tokenizer {
       template: { prefix: [...this.prefix], suffix: [...this.suffix] },
       pattern: this.pattern,
       ignoreMerges: this.ignoreMerges,
+      ...(this.chatTemplate ? { chatTemplate: this.chatTemplate } : {}),
     };
   }
 }
