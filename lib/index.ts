@@ -50,7 +50,7 @@ export {
 } from './model/config.js';
 export { openSafetensors, writeSafetensors, SafetensorsError, type SafetensorsReader } from './model/safetensors.js';
 export * from './tokenizer/index.js';
-export { loadLanguageModel, saveLanguageModel, type LanguageModel } from './model/language-model.js';
+export { loadLanguageModel, saveLanguageModel, stopTokensOf, type LanguageModel } from './model/language-model.js';
 export * from './generate/index.js';
 export * from './data/index.js';
 export * from './eval/index.js';

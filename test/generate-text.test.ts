@@ -5,7 +5,19 @@
 // their tail. The model is random but made to emit printable ASCII only, so a
 // character is a byte and substrings of its text are valid stop strings.
 import test from 'ava';
-import { generateText, Model, trainTokenizerSync, type LanguageModel, type TextSample } from '../lib/index.js';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  generateText,
+  loadLanguageModel,
+  Model,
+  saveLanguageModel,
+  stopTokensOf,
+  trainTokenizerSync,
+  type LanguageModel,
+  type TextSample,
+} from '../lib/index.js';
 
 const tokenizer = trainTokenizerSync(
   ['the judge reads both answers', 'answer A is correct, answer B is not', 'check: 12 + 30 = 42'],
@@ -254,5 +266,35 @@ test('a prompt too long for maxNewTokens is an error naming it, or keeps BOS and
   });
   await t.throwsAsync(() => generateText(lm, [42 as unknown as string]), {
     message: /generateText: prompts\[0\]: expected a string or \{ prompt/,
+  });
+});
+
+test("the model's eos_token_id (generation_config.json, else config.json) is the default stop", async (t) => {
+  const free = await greedy('answer A', 10);
+  const stopAt = free.tokens[3]!; // a token greedy decoding reaches on its fourth step
+  const dir = await mkdtemp(join(tmpdir(), 'genrm-genconfig-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await saveLanguageModel(dir, lm);
+  await writeFile(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: [stopAt], temperature: 0.6 }));
+  const loaded = await loadLanguageModel(dir);
+  t.teardown(() => loaded.model.dispose());
+  t.deepEqual(stopTokensOf(loaded), [stopAt]);
+  const { results } = await generateText(loaded, ['answer A'], { maxNewTokens: 10, temperature: 0 });
+  const s = results[0]![0]!;
+  t.is(s.finishReason, 'stop');
+  t.deepEqual(Array.from(s.tokens), Array.from(free.tokens.subarray(0, 4)));
+  // Saved again, the file comes along as it was.
+  const again = join(dir, 'again');
+  await saveLanguageModel(again, loaded);
+  t.deepEqual(JSON.parse(await readFile(join(again, 'generation_config.json'), 'utf8')), {
+    eos_token_id: [stopAt],
+    temperature: 0.6,
+  });
+  // Without generation_config.json, config.json's eos_token_id; without either, genrm's own.
+  t.deepEqual(stopTokensOf({ ...lm, model: { config: { ...model.config, extra: { eos_token_id: 7 } } } }), [7]);
+  t.deepEqual(stopTokensOf(lm), [tokenizer.eot, tokenizer.eos]);
+  await writeFile(join(dir, 'generation_config.json'), JSON.stringify({ eos_token_id: 'none' }));
+  await t.throwsAsync(loadLanguageModel(dir), {
+    message: /generation_config\.json: eos_token_id: expected a token id or a list of them, got "none"/,
   });
 });

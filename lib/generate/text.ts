@@ -2,13 +2,16 @@
 // into the model's context, sampled in one Model.generate call (the engine checks
 // stop strings on the tokens' bytes as it decodes), and each sample's text is
 // decoded from those same bytes and cut before the stop string that ended it.
-import type { LanguageModel } from '../model/language-model.js';
+import { stopTokensOf, type LanguageModel } from '../model/language-model.js';
 import type { GenerateOptions, Sample } from '../model/model.js';
 import { describe } from '../tokenizer/errors.js';
 import { fitPrompt, promptIds, type TextPrompt, type Truncation } from './prompts.js';
 
 export interface GenerateTextOptions extends Omit<GenerateOptions, 'tokenBytes' | 'tokenOffsets' | 'returnLogits'> {
-  /** Default: `<|eot_id|>` and `<|end_of_text|>` (special tokens add no text). Pass [] for none. */
+  /**
+   * Default: the model's eos_token_id (generation_config.json, else config.json), else `<|eot_id|>` and
+   * `<|end_of_text|>` (special tokens add no text). Pass [] for none.
+   */
   stopTokens?: ArrayLike<number>;
   /**
    * A sample stops as soon as its generated text contains one of these (see
@@ -60,7 +63,7 @@ export async function generateText(
     throw new TypeError(
       `generateText: prompts: expected an array of strings or { prompt, n?, seed? }, got ${describe(prompts)}`,
     );
-  const { truncate = 'error', stopTokens = [tokenizer.eot, tokenizer.eos], ...rest } = options;
+  const { truncate = 'error', stopTokens = stopTokensOf(lm), ...rest } = options;
   if (truncate !== 'error' && truncate !== 'left')
     throw new TypeError(`generateText: truncate: expected 'error' or 'left', got ${describe(truncate)}`);
   const limit = model.config.max_position_embeddings;

@@ -4,6 +4,7 @@
 // (seed, pair id, order), and the engine's samples do not depend on what shares
 // a batch, so a pair's rationales are the same in any run, chunk or resume.
 import { RATIONALE_SAMPLING_DEFAULTS } from '../defaults.js';
+import { stopTokensOf } from '../model/language-model.js';
 import type { PairLike, Skipped } from '../train/bt.js';
 import { deriveSeed } from '../util/random.js';
 import type { JudgeContext, JudgeHooks } from './judge.js';
@@ -102,7 +103,7 @@ export async function sampleRationales(
     if (reason) skipped.push({ id: pair.id, reason });
     else perPair.push({ pair, jobs });
   }
-  const stop = [ctx.tokenizer.eot, ctx.tokenizer.eos];
+  const stop = stopTokensOf(ctx);
   const chunk = options.chunkPairs ?? 16;
   const results: PairSamples[] = [];
   for (let at = 0; at < perPair.length; at += chunk) {

@@ -1,23 +1,74 @@
 // A model and the tokenizer that goes with it, saved together in one folder:
-// config.json, model.safetensors (optionally optimizer.safetensors) and
-// tokenizer.json, the layout Hugging Face tools read.
+// config.json, model.safetensors (optionally optimizer.safetensors),
+// tokenizer.json (with tokenizer_config.json when the model has its own chat
+// template) and generation_config.json when it had one: the layout Hugging Face
+// tools read.
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { readCheckpointFolder } from './checkpoint.js';
 import { Model, type LoadOptions, type SaveOptions } from './model.js';
 import { loadTokenizer, saveTokenizer } from '../tokenizer/json.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import type { LlamaConfig } from './config.js';
 
 export interface LanguageModel {
   model: Model;
   tokenizer: Tokenizer;
+  /**
+   * The folder's generation_config.json, as read (written back on save). Its eos_token_id (else config.json's)
+   * gives the tokens generation stops on by default (stopTokensOf).
+   */
+  generationConfig?: Readonly<Record<string, unknown>>;
+}
+
+const GENERATION_CONFIG = 'generation_config.json';
+
+/**
+ * The tokens generation stops on unless told otherwise: the model's eos_token_id, as transformers takes it
+ * (generation_config.json first, then config.json; one id or a list); else `<|eot_id|>` and `<|end_of_text|>`.
+ */
+export function stopTokensOf(
+  lm: Pick<LanguageModel, 'tokenizer' | 'generationConfig'> & { model: { readonly config: LlamaConfig } },
+): number[] {
+  const fromFile = lm.generationConfig?.eos_token_id ?? lm.model.config.extra?.eos_token_id;
+  const ids = typeof fromFile === 'number' ? [fromFile] : Array.isArray(fromFile) ? fromFile : undefined;
+  const vocab = lm.model.config.vocab_size;
+  if (ids && ids.length > 0 && ids.every((id) => Number.isInteger(id) && id >= 0 && id < vocab)) return ids as number[];
+  return [lm.tokenizer.eot, lm.tokenizer.eos];
+}
+
+async function readGenerationConfig(dir: string): Promise<Record<string, unknown> | undefined> {
+  const file = join(dir, GENERATION_CONFIG);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`${file}: cannot read: ${(e as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: invalid JSON: ${(e as Error).message}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new Error(`${file}: expected a JSON object, got ${JSON.stringify(json)?.slice(0, 80)}`);
+  const eos = (json as { eos_token_id?: unknown }).eos_token_id;
+  const ok = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+  if (eos !== undefined && eos !== null && !(ok(eos) || (Array.isArray(eos) && eos.every(ok))))
+    throw new Error(`${file}: eos_token_id: expected a token id or a list of them, got ${JSON.stringify(eos)}`);
+  return json as Record<string, unknown>;
 }
 
 export async function loadLanguageModel(dir: string, options: LoadOptions = {}): Promise<LanguageModel> {
   // Tokenizer and model of one save: read again when a save landed in between.
-  const { tokenizer, model } = await readCheckpointFolder(
+  const { tokenizer, model, generationConfig } = await readCheckpointFolder(
     dir,
     async () => ({
       tokenizer: await loadTokenizer(join(dir, 'tokenizer.json')),
+      generationConfig: await readGenerationConfig(dir),
       model: await Model.load(dir, options),
     }),
     (lm) => lm.model.dispose(),
@@ -28,7 +79,15 @@ export async function loadLanguageModel(dir: string, options: LoadOptions = {}):
       `${dir}: tokenizer.json has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${model.config.vocab_size}`,
     );
   }
-  return { model, tokenizer };
+  const eos = generationConfig?.eos_token_id;
+  const bad = (Array.isArray(eos) ? eos : [eos]).find((id) => typeof id === 'number' && id >= model.config.vocab_size);
+  if (bad !== undefined) {
+    model.dispose();
+    throw new Error(
+      `${join(dir, GENERATION_CONFIG)}: eos_token_id ${bad} is not below vocab_size (${model.config.vocab_size})`,
+    );
+  }
+  return { model, tokenizer, ...(generationConfig ? { generationConfig } : {}) };
 }
 
 /** Model and tokenizer in one atomic checkpoint (Model.save). */
@@ -37,6 +96,11 @@ export async function saveLanguageModel(dir: string, lm: LanguageModel, options:
     ...options,
     extraFiles: async (folder) => {
       await saveTokenizer(join(folder, 'tokenizer.json'), lm.tokenizer);
+      if (lm.generationConfig)
+        await writeFileAtomic(
+          join(folder, GENERATION_CONFIG),
+          new TextEncoder().encode(`${JSON.stringify(lm.generationConfig, null, 2)}\n`),
+        );
       await options.extraFiles?.(folder);
     },
   });
