@@ -35,6 +35,7 @@ export {
   type ParameterInfo,
   type SaveOptions,
   type StepMetrics,
+  type WeightsDtype,
 } from './model/model.js';
 export { packSequences, type PackedBatch, type SequenceInput } from './model/batch.js';
 export {

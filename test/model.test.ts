@@ -2,7 +2,7 @@
 // calls, disposal, and clear errors for bad batches, objectives and checkpoints.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Model, packSequences, packageRoot, resolvePrecision, type PackedBatch } from '../lib/index.js';
@@ -328,7 +328,7 @@ test('training runs off the event loop: timers keep firing during a step', async
   t.true(ticks >= Math.min(5, elapsed / 10), `${ticks} ticks in ${elapsed.toFixed(0)} ms`);
 });
 
-test('BF16 checkpoints load, converted to float32', async (t) => {
+test('BF16 checkpoints load, converted to float32, and save as BF16 unless asked for F32', async (t) => {
   const dir = tmp(t);
   const m = Model.create(config, { seed: 6 });
   await m.save(dir);
@@ -351,6 +351,31 @@ test('BF16 checkpoints load, converted to float32', async (t) => {
   const back = await Model.load(dir);
   for (const p of m.parameters)
     t.deepEqual(back.parameter(p.name), bf16ToFloat32(float32ToBf16(m.parameter(p.name))), p.name);
+  // Saved again, a bf16 checkpoint stays bf16 (losslessly: its values are bf16's), unless asked otherwise;
+  // a resumable save (with the optimizer) stores the F32 master weights.
+  const { openSafetensors } = await import('../lib/index.js');
+  const stored = async (d: string) => {
+    const r = await openSafetensors(join(d, 'model.safetensors'));
+    const dtypes = new Set(r.tensors.map((x) => x.dtype));
+    await r.close();
+    const torch = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8')).torch_dtype;
+    return [...dtypes, torch].join(' ');
+  };
+  const [bf, f32, resumable] = [tmp(t), tmp(t), tmp(t)];
+  await back.save(bf);
+  t.is(await stored(bf), 'BF16 bfloat16');
+  const again = await Model.load(bf);
+  for (const p of m.parameters) t.deepEqual(again.parameter(p.name), back.parameter(p.name), p.name);
+  await back.save(f32, { dtype: 'F32' });
+  t.is(await stored(f32), 'F32 float32');
+  await back.save(resumable, { optimizer: true });
+  t.is(await stored(resumable), 'F32 float32');
+  await t.throwsAsync(back.save(resumable, { optimizer: true, dtype: 'BF16' }), {
+    message: /a save with the optimizer resumes from its weights bitwise, so it stores them as F32, not BF16/,
+  });
+  await m.save(dir);
+  t.is(await stored(dir), 'F32 float32', 'a created model saves F32');
+  again.dispose();
   back.dispose();
   m.dispose();
 });

@@ -373,8 +373,11 @@ export async function readConfig(dir: string): Promise<LlamaConfig> {
   return parseLlamaConfig(json, file);
 }
 
-/** The JSON object writeConfig writes: HF's identifying fields, the config, then extra fields. */
-export function configToJson(config: LlamaConfig): Record<string, unknown> {
+/**
+ * The JSON object writeConfig writes: HF's identifying fields, the config, then extra fields; torch_dtype names
+ * the dtype the weights are stored in.
+ */
+export function configToJson(config: LlamaConfig, torchDtype = 'float32'): Record<string, unknown> {
   const family = config.model_type ?? 'llama';
   const out: Record<string, unknown> = { architectures: [ARCHITECTURES[family]], model_type: family };
   for (const key of TYPED_FIELDS) if (config[key] !== undefined) out[key] = config[key];
@@ -385,7 +388,7 @@ export function configToJson(config: LlamaConfig): Record<string, unknown> {
     if (key in out || key === 'torch_dtype' || (TYPED_FIELDS as readonly string[]).includes(key)) continue;
     Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
   }
-  out.torch_dtype = 'float32';
+  out.torch_dtype = torchDtype;
   return out;
 }
 
@@ -393,9 +396,9 @@ export function configToJson(config: LlamaConfig): Record<string, unknown> {
  * Writes `<dir>/config.json` atomically. The result is validated first, so a
  * config built by hand that genrm (or transformers) could not load is never written.
  */
-export async function writeConfig(dir: string, config: LlamaConfig): Promise<void> {
+export async function writeConfig(dir: string, config: LlamaConfig, torchDtype = 'float32'): Promise<void> {
   const file = join(dir, 'config.json');
-  const json = configToJson(config);
+  const json = configToJson(config, torchDtype);
   parseLlamaConfig(json, file);
   await writeFileAtomic(file, new TextEncoder().encode(`${JSON.stringify(json, null, 2)}\n`));
 }

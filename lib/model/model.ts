@@ -16,7 +16,7 @@ import {
   type CheckpointManifest,
 } from './checkpoint.js';
 import { parseLlamaConfig, readConfig, writeConfig, type LlamaConfig } from './config.js';
-import { openSafetensors, writeSafetensors, type SafetensorsReader } from './safetensors.js';
+import { float32ToBf16, openSafetensors, writeSafetensors, type SafetensorsReader } from './safetensors.js';
 import { openWeights, writeWeights } from './weights.js';
 
 export type DpoLossType = 'sigmoid' | 'ipo' | 'hinge' | 'robust';
@@ -242,12 +242,22 @@ export interface SaveOptions {
    */
   extraFiles?: (folder: string) => Promise<void>;
   /**
+   * How the weights are stored: "F32", or "BF16" (each value rounded to nearest even). Default: the dtype the
+   * model was loaded from when every weight had it (a bf16 checkpoint saves as bf16, as transformers saves a
+   * bf16 model), else F32; a save with the optimizer keeps F32, the master weights it resumes from bitwise.
+   */
+  dtype?: WeightsDtype;
+  /**
    * Largest weights file, in bytes: weights over it are written as shards
    * model-0000i-of-0000n.safetensors with model.safetensors.index.json, as
    * transformers writes them. Default 5e9 (transformers' "5GB").
    */
   maxShardBytes?: number;
 }
+
+/** The dtypes a checkpoint's weights are written in. */
+export type WeightsDtype = 'F32' | 'BF16';
+const TORCH_DTYPES: Record<WeightsDtype, string> = { F32: 'float32', BF16: 'bfloat16' };
 
 // Files that belong to a model checkpoint even when a save does not write them:
 // a save without the optimizer must not leave an older save's optimizer state
@@ -332,6 +342,8 @@ export class Model {
   #queue: Promise<unknown> = Promise.resolve();
   // Gradients accumulated since the last optimizer step (a save with the optimizer refuses them).
   #pendingGradients = false;
+  // The dtype every weight of the loaded checkpoint had (F32 for a created model or a mixed file).
+  #storedDtype: WeightsDtype = 'F32';
 
   private constructor(config: LlamaConfig, handle: NativeModel, device: Backend, how: DeviceSettings) {
     this.config = config;
@@ -412,6 +424,9 @@ export class Model {
             );
         }
         await model.#loadTensors(reader, reader.file, '', 'params', addHead ? new Set(['score.weight']) : undefined);
+        const names = new Set(model.parameters.map((p) => p.name));
+        const stored = reader.tensors.filter((t) => names.has(t.name));
+        if (!addHead && stored.length > 0 && stored.every((t) => t.dtype === 'BF16')) model.#storedDtype = 'BF16';
       } finally {
         await reader.close();
       }
@@ -502,6 +517,13 @@ export class Model {
           `${dir}: not saved: this model holds gradients accumulated since its last optimizer step (computeGradients without optimizerStep), which a checkpoint does not store, so a run resumed from it would lose them; save after optimizerStep, or drop them with zeroGrad() first`,
         );
       }
+      const dtype = options.dtype ?? (options.optimizer ? 'F32' : this.#storedDtype);
+      if (dtype !== 'F32' && dtype !== 'BF16')
+        throw new Error(`${dir}: not saved: dtype: expected "F32" or "BF16", got ${JSON.stringify(options.dtype)}`);
+      if (options.optimizer && dtype !== 'F32')
+        throw new Error(
+          `${dir}: not saved: a save with the optimizer resumes from its weights bitwise, so it stores them as F32, not ${dtype}`,
+        );
       await writeCheckpointFolder(
         dir,
         async (folder) => {
@@ -516,7 +538,10 @@ export class Model {
               digest.add(`${prefix}${p.name} [${p.shape.join(', ')}]`, data);
               return { name: prefix + p.name, dtype: 'F32' as const, shape: p.shape, data };
             });
-          const weights = read('params', '');
+          const weights = read('params', '').map((t) =>
+            dtype === 'BF16' ? { ...t, dtype: 'BF16' as const, data: float32ToBf16(t.data) } : t,
+          );
+          digest.add('dtype', dtype);
           let optimizer: { tensors: typeof weights; metadata: Record<string, string> } | undefined;
           if (options.optimizer) {
             const state = this.#handle.state();
@@ -525,7 +550,7 @@ export class Model {
             digest.add('optimizer metadata', JSON.stringify(metadata));
           }
           const id = digest.digest();
-          await writeConfig(folder, this.config);
+          await writeConfig(folder, this.config, TORCH_DTYPES[dtype]);
           await writeWeights(folder, weights, { format: 'pt', [ID_METADATA]: id }, options.maxShardBytes);
           if (optimizer)
             await writeSafetensors(join(folder, 'optimizer.safetensors'), optimizer.tensors, {
