@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  attentionBiases,
   ConfigError,
   configToJson,
   headDim,
@@ -219,11 +220,10 @@ test('features genrm does not implement are refused by name', (t) => {
   fails(t, { ...base, rope_scaling: { factor: 2 } }, /rope_scaling.rope_type: expected one of default, linear, llama3/);
   fails(
     t,
-    { ...base, attention_bias: true },
-    /attention_bias: true is not supported: genrm's linear layers have no bias; use false/,
-    'attention_bias',
+    { ...base, mlp_bias: true },
+    /mlp_bias: true is not supported: genrm's MLP has no biases; use false/,
+    'mlp_bias',
   );
-  fails(t, { ...base, mlp_bias: true }, /mlp_bias: true is not supported/, 'mlp_bias');
   fails(t, { ...base, mlp_bias: 'no' }, /mlp_bias: expected true or false, got "no"/, 'mlp_bias');
   fails(
     t,
@@ -245,8 +245,8 @@ test('features genrm does not implement are refused by name', (t) => {
   );
   fails(
     t,
-    { ...base, model_type: 'qwen2' },
-    /model_type: "qwen2" is not supported: genrm implements "llama" and "mistral" models/,
+    { ...base, model_type: 'qwen3' },
+    /model_type: "qwen3" is not supported: genrm implements "llama", "mistral" and "qwen2" models/,
     'model_type',
   );
   // A feature is named even when other fields are wrong too.
@@ -535,8 +535,67 @@ test('Mistral configs load as Llama with a window, and write back as Mistral', (
   );
   fails(
     t,
-    { ...base, model_type: 'qwen2' },
-    /model_type: "qwen2" is not supported: genrm implements "llama" and "mistral" models/,
+    { ...base, model_type: 'qwen3' },
+    /model_type: "qwen3" is not supported: genrm implements "llama", "mistral" and "qwen2" models/,
     'model_type',
+  );
+});
+
+// Qwen2.5-0.5B-Instruct's config.json as published.
+const QWEN25_05B = {
+  architectures: ['Qwen2ForCausalLM'],
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151645,
+  hidden_act: 'silu',
+  hidden_size: 896,
+  initializer_range: 0.02,
+  intermediate_size: 4864,
+  max_position_embeddings: 32768,
+  max_window_layers: 21,
+  model_type: 'qwen2',
+  num_attention_heads: 14,
+  num_hidden_layers: 24,
+  num_key_value_heads: 2,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000.0,
+  sliding_window: 131072,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.43.1',
+  use_cache: true,
+  use_sliding_window: false,
+  vocab_size: 151936,
+};
+
+test('Qwen2 configs load with q/k/v biases; Llama attention_bias adds o; mlp_bias stays refused', (t) => {
+  const q = parseLlamaConfig(QWEN25_05B);
+  t.is(q.model_type, 'qwen2');
+  t.deepEqual(attentionBiases(q), { qkv: true, o: false });
+  const names = parameterShapes(q).map((p) => p.name);
+  t.deepEqual(names.slice(2, 9), [
+    'model.layers.0.self_attn.q_proj.weight',
+    'model.layers.0.self_attn.q_proj.bias',
+    'model.layers.0.self_attn.k_proj.weight',
+    'model.layers.0.self_attn.k_proj.bias',
+    'model.layers.0.self_attn.v_proj.weight',
+    'model.layers.0.self_attn.v_proj.bias',
+    'model.layers.0.self_attn.o_proj.weight',
+  ]);
+  const back = configToJson(q);
+  for (const [key, value] of Object.entries(QWEN25_05B)) if (key !== 'torch_dtype') t.deepEqual(back[key], value, key);
+  fails(
+    t,
+    { ...QWEN25_05B, use_sliding_window: true },
+    /use_sliding_window: true is not supported: genrm computes full attention; use false/,
+    'use_sliding_window',
+  );
+  t.deepEqual(attentionBiases(parseLlamaConfig({ ...base, attention_bias: true })), { qkv: true, o: true });
+  t.deepEqual(attentionBiases(parseLlamaConfig({ ...base, model_type: 'mistral', attention_bias: true })), {
+    qkv: false,
+    o: false,
+  });
+  t.true(
+    parameterShapes(parseLlamaConfig({ ...base, attention_bias: true })).some((p) => p.name.endsWith('o_proj.bias')),
   );
 });

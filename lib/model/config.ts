@@ -59,9 +59,24 @@ export type RopeScaling =
     };
 
 /** config.json model_type values genrm implements. */
-export const MODEL_TYPES = ['llama', 'mistral'] as const;
+export const MODEL_TYPES = ['llama', 'mistral', 'qwen2'] as const;
 export type ModelType = (typeof MODEL_TYPES)[number];
-const ARCHITECTURES: Record<ModelType, string> = { llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM' };
+const ARCHITECTURES: Record<ModelType, string> = {
+  llama: 'LlamaForCausalLM',
+  mistral: 'MistralForCausalLM',
+  qwen2: 'Qwen2ForCausalLM',
+};
+
+/**
+ * Which attention projections have biases: q, k and v in Qwen2 (always) and in Llama with attention_bias, o only
+ * in Llama with attention_bias. Mistral has none (its attention takes no such setting).
+ */
+export function attentionBiases(config: LlamaConfig): { qkv: boolean; o: boolean } {
+  const family = config.model_type ?? 'llama';
+  if (family === 'qwen2') return { qkv: true, o: false };
+  const llamaBias = family === 'llama' && config.extra?.attention_bias === true;
+  return { qkv: llamaBias, o: llamaBias };
+}
 
 /** rope_scaling.rope_type values genrm implements (and "default": plain RoPE). */
 export const ROPE_TYPES = ['default', 'linear', 'llama3'] as const;
@@ -120,6 +135,13 @@ const TYPED_FIELDS = [
   'reward_head',
 ] as const satisfies ReadonlyArray<keyof LlamaConfig>;
 
+// sliding_window is Mistral's; other families' configs carry it unused (Qwen2 with use_sliding_window false),
+// so there it stays an untouched extra field.
+function isTypedField(key: string, family: unknown): boolean {
+  if (key === 'sliding_window') return family === 'mistral';
+  return (TYPED_FIELDS as readonly string[]).includes(key);
+}
+
 function describe(value: unknown): string {
   if (value === undefined) return 'nothing (the field is missing)';
   const text = JSON.stringify(value) ?? String(value);
@@ -156,7 +178,9 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
       source,
       'model_type',
       raw.model_type,
-      `genrm implements ${MODEL_TYPES.map((m) => `"${m}"`).join(' and ')} models`,
+      `genrm implements ${MODEL_TYPES.slice(0, -1)
+        .map((m) => `"${m}"`)
+        .join(', ')} and "${MODEL_TYPES[MODEL_TYPES.length - 1]}" models`,
     );
   }
   let slidingWindow: number | undefined;
@@ -169,10 +193,12 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
   let ropeScaling = parseRopeScaling(raw.rope_scaling, source, 'rope_scaling');
   for (const field of ['attention_bias', 'mlp_bias'] as const) {
     const v = raw[field];
-    if (v === true) unsupported(source, field, v, "genrm's linear layers have no bias; use false");
-    if (v !== undefined && v !== false)
+    if (field === 'mlp_bias' && v === true) unsupported(source, field, v, "genrm's MLP has no biases; use false");
+    if (v !== undefined && v !== false && v !== true)
       throw new ConfigError(source, `expected true or false, got ${describe(v)}`, field);
   }
+  if (modelType === 'qwen2' && raw.use_sliding_window === true)
+    unsupported(source, 'use_sliding_window', true, 'genrm computes full attention; use false');
   if (raw.hidden_act !== undefined && raw.hidden_act !== 'silu') {
     unsupported(source, 'hidden_act', raw.hidden_act, 'genrm\'s MLP is SwiGLU, which needs "silu"');
   }
@@ -253,7 +279,7 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
 
   const extra: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
-    if (!(TYPED_FIELDS as readonly string[]).includes(key))
+    if (!isTypedField(key, modelType))
       Object.defineProperty(extra, key, { value, enumerable: true, writable: true, configurable: true });
   }
   return {
@@ -385,7 +411,7 @@ export function configToJson(config: LlamaConfig, torchDtype = 'float32'): Recor
   if (family === 'mistral') out.sliding_window = config.sliding_window ?? null;
   for (const [key, value] of Object.entries(config.extra ?? {})) {
     // A stale copy of a typed field in extra never overrides (or resurrects) the typed value.
-    if (key in out || key === 'torch_dtype' || (TYPED_FIELDS as readonly string[]).includes(key)) continue;
+    if (key in out || key === 'torch_dtype' || isTypedField(key, family)) continue;
     Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
   }
   out.torch_dtype = torchDtype;
@@ -416,15 +442,20 @@ export function parameterShapes(config: LlamaConfig): ParameterShape[] {
   const hd = headDim(config);
   const q = config.num_attention_heads * hd;
   const kv = config.num_key_value_heads * hd;
+  const bias = attentionBiases(config);
   const out: ParameterShape[] = [{ name: 'model.embed_tokens.weight', shape: [v, d] }];
   for (let i = 0; i < config.num_hidden_layers; i++) {
     const p = `model.layers.${i}`;
+    const projection = (name: string, shape: number[], biased: boolean): ParameterShape[] => [
+      { name: `${p}.self_attn.${name}.weight`, shape },
+      ...(biased ? [{ name: `${p}.self_attn.${name}.bias`, shape: [shape[0]!] }] : []),
+    ];
     out.push(
       { name: `${p}.input_layernorm.weight`, shape: [d] },
-      { name: `${p}.self_attn.q_proj.weight`, shape: [q, d] },
-      { name: `${p}.self_attn.k_proj.weight`, shape: [kv, d] },
-      { name: `${p}.self_attn.v_proj.weight`, shape: [kv, d] },
-      { name: `${p}.self_attn.o_proj.weight`, shape: [d, q] },
+      ...projection('q_proj', [q, d], bias.qkv),
+      ...projection('k_proj', [kv, d], bias.qkv),
+      ...projection('v_proj', [kv, d], bias.qkv),
+      ...projection('o_proj', [d, q], bias.o),
       { name: `${p}.post_attention_layernorm.weight`, shape: [d] },
       { name: `${p}.mlp.gate_proj.weight`, shape: [f, d] },
       { name: `${p}.mlp.up_proj.weight`, shape: [f, d] },

@@ -15,7 +15,7 @@ import {
   writeCheckpointFolder,
   type CheckpointManifest,
 } from './checkpoint.js';
-import { parseLlamaConfig, readConfig, writeConfig, type LlamaConfig } from './config.js';
+import { attentionBiases, parseLlamaConfig, readConfig, writeConfig, type LlamaConfig } from './config.js';
 import { float32ToBf16, openSafetensors, writeSafetensors, type SafetensorsReader } from './safetensors.js';
 import { openWeights, writeWeights } from './weights.js';
 
@@ -267,7 +267,14 @@ const CHECKPOINT_FILE =
 
 function nativeConfig(c: LlamaConfig): Record<string, unknown> {
   const init = c.extra?.initializer_range;
-  return { ...c, extra: undefined, ...(typeof init === 'number' ? { initializer_range: init } : {}) };
+  const bias = attentionBiases(c);
+  return {
+    ...c,
+    extra: undefined,
+    qkv_bias: bias.qkv,
+    o_bias: bias.o,
+    ...(typeof init === 'number' ? { initializer_range: init } : {}),
+  };
 }
 
 function optimizerSettings(options: OptimizerOptions): Required<OptimizerOptions> {

@@ -31,6 +31,9 @@ struct Config {
   // which equals the windowed one for sequences of at most this many tokens, so
   // longer sequences are refused (validate_batch, generation).
   int64_t sliding_window = 0;
+  // Biases of the attention projections: q, k and v (Qwen2, and Llama's
+  // attention_bias), and o (Llama's attention_bias only).
+  bool qkv_bias = false, o_bias = false;
   bool tie_word_embeddings = false;
   bool reward_head = false;  // genrm: a Bradley-Terry head score.weight [1, hidden]
 

@@ -12,6 +12,7 @@
 #include "../cpu/adamw.h"
 #include "../cpu/attention.h"
 #include "../cpu/attention_decode.h"
+#include "../cpu/bias.h"
 #include "../cpu/embedding.h"
 #include "../cpu/gemm.h"
 #include "../cpu/logprob.h"
@@ -72,6 +73,15 @@ void add(const float* a, const float* b, float* out, int64_t n) {
   parallel_for((n + 16383) / 16384, [&](int64_t begin, int64_t end, int) {
     for (int64_t i = begin * 16384, stop = std::min(n, end * 16384); i < stop; ++i) out[i] = a[i] + b[i];
   });
+}
+
+// Adds the q, k and v biases (widths qd, kvd, kvd) to `rows` projected tokens, where the layer has them.
+void add_biases(const LayerTensors<const float>& P, float* q, float* k, float* v, int64_t rows, int64_t qd,
+                int64_t kvd) {
+  if (!P.q_bias) return;
+  cpu::bias_add(q, P.q_bias, rows, qd);
+  cpu::bias_add(k, P.k_bias, rows, kvd);
+  cpu::bias_add(v, P.v_bias, rows, kvd);
 }
 
 cpu::AttentionArgs attention_args(const Config& c, const Batch& b) {
@@ -227,10 +237,12 @@ void CpuBackend::forward(const Batch& b) {
     linear(h1, P.q, q, N, d, qd);
     linear(h1, P.k, k, N, d, kvd);
     linear(h1, P.v, v, N, d, kvd);
+    add_biases(P, q, k, v, N, qd, kvd);
     cpu::rope_apply_table(q, b.positions.data(), N, H, D, rcos, rsin, false);
     cpu::rope_apply_table(k, b.positions.data(), N, KV, D, rcos, rsin, false);
     cpu::attention_forward(att, q, k, v, o, A.lse.data() + l * N * H, default_isa());
     linear(o, P.o, tmp.data(), N, qd, d);
+    if (P.o_bias) cpu::bias_add(tmp.data(), P.o_bias, N, d);
     add(x, tmp.data(), xmid, N * d);
     cpu::rmsnorm_forward(xmid, P.post_norm, h2, A.rstd2.data() + l * N, N, d, eps);
     linear(h2, P.gate, g, N, d, f);
@@ -293,6 +305,7 @@ void CpuBackend::backward(const Batch& b, std::vector<float>& dhf) {
     // Attention: xmid = x + o_proj(attn(rope(q), rope(k), v)). dx now holds d xmid.
     linear_dx(dx.data(), P.o, datt.data(), N, qd, d, false);
     linear_dw(dx.data(), o, grad_of(P.o), N, qd, d);
+    if (P.o_bias) cpu::bias_backward(dx.data(), grad_of(P.o_bias), N, d);
     cpu::attention_backward(att, q, k, v, o, A.lse.data() + l * N * H, datt.data(), dq.data(), dk.data(), dv.data(),
                             default_isa());
     cpu::rope_apply_table(dq.data(), b.positions.data(), N, H, D, scratch_.rope_cos.data(), scratch_.rope_sin.data(),
@@ -305,6 +318,11 @@ void CpuBackend::backward(const Batch& b, std::vector<float>& dhf) {
     linear_dw(dq.data(), h1, grad_of(P.q), N, d, qd);
     linear_dw(dk.data(), h1, grad_of(P.k), N, d, kvd);
     linear_dw(dv.data(), h1, grad_of(P.v), N, d, kvd);
+    if (P.q_bias) {
+      cpu::bias_backward(dq.data(), grad_of(P.q_bias), N, qd);
+      cpu::bias_backward(dk.data(), grad_of(P.k_bias), N, kvd);
+      cpu::bias_backward(dv.data(), grad_of(P.v_bias), N, kvd);
+    }
     cpu::rmsnorm_backward(x, P.input_norm, A.rstd1.data() + l * N, dh.data(), dx.data(), grad_of(P.input_norm), N, d);
   }
   cpu::embedding_backward(b.ids.data(), dx.data(), grad_of(param(layout_.embed())), N, d);
@@ -508,6 +526,7 @@ void CpuBackend::step(const std::vector<int64_t>& slots, const std::vector<int32
     project(h.data(), P.q, q.data(), M, d, qd);
     project(h.data(), P.k, k.data(), M, d, kvd);
     project(h.data(), P.v, v.data(), M, d, kvd);
+    add_biases(P, q.data(), k.data(), v.data(), M, qd, kvd);
     cpu::rope_apply(q.data(), pos.data(), M, H, D, inv_freq_.data(), false);
     cpu::rope_apply(k.data(), pos.data(), M, KV, D, inv_freq_.data(), false);
     for (int64_t i = 0; i < M; ++i) {
@@ -531,6 +550,7 @@ void CpuBackend::step(const std::vector<int64_t>& slots, const std::vector<int32
     da.scale = scale;
     cpu::attention_decode(da, q.data(), o.data(), default_isa());
     project(o.data(), P.o, tmp.data(), M, qd, d);
+    if (P.o_bias) cpu::bias_add(tmp.data(), P.o_bias, M, d);
     for (int64_t i = 0; i < M * d; ++i) x[i] += tmp[i];
     cpu::rmsnorm_forward(x.data(), P.post_norm, h.data(), nullptr, M, d, eps);
     project(h.data(), P.gate, g.data(), M, d, f);

@@ -13,12 +13,17 @@
 
 namespace genrm::model {
 
+// How a new model fills a tensor, as transformers initialises Llama: weights
+// from N(0, initializer_range), norm weights with ones, biases with zeros.
+enum class Init { Normal, Ones, Zeros };
+
 // One parameter tensor in the flat buffer.
 struct ParamInfo {
   std::string name;
   std::vector<int64_t> shape;
   int64_t offset = 0, size = 0;
-  bool decay = true;  // false for norm weights (the HF Trainer's no-decay group)
+  bool decay = true;  // false for norm weights and biases (the HF Trainer's no-decay group)
+  Init init = Init::Normal;
 };
 
 // One decoder layer's tensors as pointers into a flat buffer laid out like the
@@ -27,6 +32,8 @@ struct ParamInfo {
 template <typename T>
 struct LayerTensors {
   T *input_norm, *q, *k, *v, *o, *post_norm, *gate, *up, *down;
+  // The projections' biases; null where the config has none.
+  T *q_bias, *k_bias, *v_bias, *o_bias;
 };
 
 class ParamLayout {
@@ -59,14 +66,18 @@ class ParamLayout {
   LayerTensors<T> layer(int64_t l, T* base) const {
     const Layer& i = layers_[static_cast<size_t>(l)];
     auto p = [&](size_t k) { return base + tensors_[k].offset; };
-    return {p(i.input_norm), p(i.q), p(i.k), p(i.v), p(i.o), p(i.post_norm), p(i.gate), p(i.up), p(i.down)};
+    auto opt = [&](size_t k) { return k == kNone ? nullptr : p(k); };
+    return {p(i.input_norm), p(i.q),    p(i.k),        p(i.v),        p(i.o),        p(i.post_norm), p(i.gate),
+            p(i.up),         p(i.down), opt(i.q_bias), opt(i.k_bias), opt(i.v_bias), opt(i.o_bias)};
   }
 
  private:
+  static constexpr size_t kNone = static_cast<size_t>(-1);
   struct Layer {
     size_t input_norm, q, k, v, o, post_norm, gate, up, down;
+    size_t q_bias = kNone, k_bias = kNone, v_bias = kNone, o_bias = kNone;
   };
-  size_t add(std::string name, std::vector<int64_t> shape, bool decay);
+  size_t add(std::string name, std::vector<int64_t> shape, Init init);
 
   std::vector<ParamInfo> tensors_;
   std::vector<Layer> layers_;

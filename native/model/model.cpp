@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -96,10 +97,10 @@ Model::Model(const Config& config, uint64_t seed, bool initialize, Device device
   for (size_t i = 0; initialize && i < layout_.size(); ++i) {
     const ParamInfo& p = layout_[i];
     float* x = params.data() + p.offset;
-    if (!p.decay) {
-      for (int64_t j = 0; j < p.size; ++j) x[j] = 1.0f;  // norm weights
-    } else {
+    if (p.init == Init::Normal) {
       fill_normal(x, p.size, config.initializer_range, seed * 0x100000001b3ull + i);
+    } else {
+      std::fill(x, x + p.size, p.init == Init::Ones ? 1.0f : 0.0f);
     }
   }
   rng_state_ = seed ^ 0x5851f42d4c957f2dull;

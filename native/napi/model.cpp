@@ -53,6 +53,8 @@ model::Config parse_config(const Napi::Object& o) {
   c.rms_norm_eps = number_field(o, "rms_norm_eps", 1e-6);
   c.initializer_range = number_field(o, "initializer_range", 0.02);
   c.tie_word_embeddings = bool_field(o, "tie_word_embeddings", false);
+  c.qkv_bias = bool_field(o, "qkv_bias", false);
+  c.o_bias = bool_field(o, "o_bias", false);
   c.reward_head = bool_field(o, "reward_head", false);
   model::validate(c);
   return c;

@@ -13,6 +13,7 @@
 #include "../cpu/adamw.h"
 #include "../cpu/attention.h"
 #include "../cpu/attention_decode.h"
+#include "../cpu/bias.h"
 #include "../cpu/embedding.h"
 #include "../cpu/gemm.h"
 #include "../cpu/logprob.h"
@@ -769,6 +770,72 @@ Op logprob_backward() {
   return op;
 }
 
+// ---- bias ----
+
+std::vector<Shape> bias_checks() {
+  return {{"ragged", {{"rows", 37}, {"cols", 130}}, {}},
+          {"one row", {{"rows", 1}, {"cols", 7}}, {}},
+          {"columns over a block", {{"rows", 5}, {"cols", 200}}, {}}};
+}
+
+Op bias_add() {
+  Op op;
+  op.name = "bias_add";
+  op.summary = "y[r] += b, a linear layer's bias on every row (Qwen2's q/k/v)";
+  op.sources = "native/cpu/bias.cpp";
+  op.checks = bias_checks();
+  op.bench = {"1024 tokens x 1536", {{"rows", 1024}, {"cols", 1536}}, {}};
+  op.make = [](const Shape& s, uint32_t seed) {
+    Problem p = start(s);
+    p.in.f32["b"] = randn(p.at("cols"), seed);
+    p.out.f32["y"] = randn(p.at("rows") * p.at("cols"), seed + 1);
+    return p;
+  };
+  op.reference = [](const Problem& p, Tensors& out) {
+    const int64_t cols = p.at("cols");
+    auto& y = out.f("y");
+    for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<float>(double(y[i]) + p.in.f("b")[i % cols]);
+  };
+  op.bytes = [](const Problem& p) { return 8.0 * p.at("rows") * p.at("cols"); };
+  op.paths = {plain_path("cpu",
+                         [](const Problem& p, Tensors& out) {
+                           cpu::bias_add(out.f("y").data(), p.in.f("b").data(), p.at("rows"), p.at("cols"));
+                         },
+                         {0, 0})};
+  return op;
+}
+
+Op bias_backward() {
+  Op op;
+  op.name = "bias_backward";
+  op.summary = "db += the sum of dy's rows, in row order";
+  op.sources = "native/cpu/bias.cpp";
+  op.checks = bias_checks();
+  op.bench = {"1024 tokens x 1536", {{"rows", 1024}, {"cols", 1536}}, {}};
+  op.make = [](const Shape& s, uint32_t seed) {
+    Problem p = start(s);
+    p.in.f32["dy"] = randn(p.at("rows") * p.at("cols"), seed);
+    p.out.f32["db"] = randn(p.at("cols"), seed + 1);
+    return p;
+  };
+  op.reference = [](const Problem& p, Tensors& out) {
+    const int64_t rows = p.at("rows"), cols = p.at("cols");
+    auto& db = out.f("db");
+    for (int64_t c = 0; c < cols; ++c) {
+      double sum = db[c];
+      for (int64_t r = 0; r < rows; ++r) sum += p.in.f("dy")[r * cols + c];
+      db[c] = static_cast<float>(sum);
+    }
+  };
+  op.bytes = [](const Problem& p) { return 4.0 * p.at("rows") * p.at("cols"); };
+  op.paths = {plain_path("cpu",
+                         [](const Problem& p, Tensors& out) {
+                           cpu::bias_backward(p.in.f("dy").data(), out.f("db").data(), p.at("rows"), p.at("cols"));
+                         },
+                         {1e-5, 1e-5})};
+  return op;
+}
+
 // ---- adamw ----
 
 Op adamw() {
@@ -817,6 +884,7 @@ std::vector<Op> build() {
   std::vector<Op> ops = {embedding_forward(),
                          rmsnorm_forward(),
                          gemm(),
+                         bias_add(),
                          rope(),
                          attention_forward(),
                          swiglu_forward(),
@@ -824,6 +892,7 @@ std::vector<Op> build() {
                          logprob_backward(),
                          swiglu_backward(),
                          attention_backward(),
+                         bias_backward(),
                          rmsnorm_backward(),
                          embedding_backward(),
                          adamw(),
