@@ -520,23 +520,35 @@ double attention_forward_flops(const Problem& p) {
   return 4.0 * pairs * p.at("heads") * p.at("head_dim");
 }
 
-Op attention_forward() {
+// What both attention ops share: sources, shapes, and q, k, v drawn for a problem.
+Op attention_op(const std::string& name, const std::string& summary) {
   Op op;
-  op.name = "attention_forward";
-  op.summary = "causal softmax(q k^T scale) v over packed sequences, grouped kv heads; lse saved";
+  op.name = name;
+  op.summary = summary;
   op.sources =
       "native/cpu/attention.cpp (reference, driver), attention_kernel.inc, attention_{portable,avx2,avx512}.cpp, "
       "native/cuda/attention.cu, attention_mma.cu";
   op.checks = attention_checks();
   op.bench = attention_shape("2 x 512 tokens, 8 heads of 64", 8, 8, 64, {512, 512});
+  return op;
+}
+
+Problem attention_qkv(const Shape& s, uint32_t seed) {
+  Problem p = attention_problem(s);
+  const int64_t nq = p.at("tokens") * p.at("heads") * p.at("head_dim"),
+                nk = p.at("tokens") * p.at("kv_heads") * p.at("head_dim");
+  p.in.f32["q"] = randn(nq, seed);
+  p.in.f32["k"] = randn(nk, seed + 1);
+  p.in.f32["v"] = randn(nk, seed + 2);
+  return p;
+}
+
+Op attention_forward() {
+  Op op = attention_op("attention_forward",
+                       "causal softmax(q k^T scale) v over packed sequences, grouped kv heads; lse saved");
   op.make = [](const Shape& s, uint32_t seed) {
-    Problem p = attention_problem(s);
-    const int64_t nq = p.at("tokens") * p.at("heads") * p.at("head_dim"),
-                  nk = p.at("tokens") * p.at("kv_heads") * p.at("head_dim");
-    p.in.f32["q"] = randn(nq, seed);
-    p.in.f32["k"] = randn(nk, seed + 1);
-    p.in.f32["v"] = randn(nk, seed + 2);
-    p.out.f32["out"] = nans(nq);
+    Problem p = attention_qkv(s, seed);
+    p.out.f32["out"] = nans(p.in.f("q").size());
     p.out.f32["lse"] = nans(p.at("tokens") * p.at("heads"));
     return p;
   };
@@ -555,30 +567,19 @@ Op attention_forward() {
 }
 
 Op attention_backward() {
-  Op op;
-  op.name = "attention_backward";
-  op.summary = "dq, dk, dv of causal attention from q, k, v, out, lse and dout (recomputes probabilities)";
-  op.sources =
-      "native/cpu/attention.cpp (reference, driver), attention_kernel.inc, attention_{portable,avx2,avx512}.cpp, "
-      "native/cuda/attention.cu, attention_mma.cu";
-  op.checks = attention_checks();
-  op.bench = attention_shape("2 x 512 tokens, 8 heads of 64", 8, 8, 64, {512, 512});
+  Op op = attention_op("attention_backward",
+                       "dq, dk, dv of causal attention from q, k, v, out, lse and dout (recomputes probabilities)");
   op.make = [](const Shape& s, uint32_t seed) {
-    Problem p = attention_problem(s);
-    const int64_t nq = p.at("tokens") * p.at("heads") * p.at("head_dim"),
-                  nk = p.at("tokens") * p.at("kv_heads") * p.at("head_dim");
-    auto q = randn(nq, seed), k = randn(nk, seed + 1), v = randn(nk, seed + 2);
-    std::vector<float> out(nq), lse(p.at("tokens") * p.at("heads"));
-    cpu::attention_forward_reference(attention_args(p), q.data(), k.data(), v.data(), out.data(), lse.data());
-    p.in.f32["q"] = q;
-    p.in.f32["k"] = k;
-    p.in.f32["v"] = v;
+    Problem p = attention_qkv(s, seed);
+    const auto &q = p.in.f("q"), &k = p.in.f("k");
+    std::vector<float> out(q.size()), lse(p.at("tokens") * p.at("heads"));
+    cpu::attention_forward_reference(attention_args(p), q.data(), k.data(), p.in.f("v").data(), out.data(), lse.data());
     p.in.f32["out"] = out;
     p.in.f32["lse"] = lse;
-    p.in.f32["dout"] = randn(nq, seed + 3);
-    p.out.f32["dq"] = nans(nq);
-    p.out.f32["dk"] = nans(nk);
-    p.out.f32["dv"] = nans(nk);
+    p.in.f32["dout"] = randn(q.size(), seed + 3);
+    p.out.f32["dq"] = nans(q.size());
+    p.out.f32["dk"] = nans(k.size());
+    p.out.f32["dv"] = nans(k.size());
     return p;
   };
   op.reference = [](const Problem& p, Tensors& out) {
