@@ -9,6 +9,7 @@ import {
   attentionBiases,
   ConfigError,
   configToJson,
+  hasQkNorm,
   headDim,
   parameterShapes,
   parseLlamaConfig,
@@ -245,8 +246,8 @@ test('features genrm does not implement are refused by name', (t) => {
   );
   fails(
     t,
-    { ...base, model_type: 'qwen3' },
-    /model_type: "qwen3" is not supported: genrm implements "llama", "mistral" and "qwen2" models/,
+    { ...base, model_type: 'gemma' },
+    /model_type: "gemma" is not supported: genrm implements "llama", "mistral", "qwen2" and "qwen3" models/,
     'model_type',
   );
   // A feature is named even when other fields are wrong too.
@@ -535,8 +536,8 @@ test('Mistral configs load as Llama with a window, and write back as Mistral', (
   );
   fails(
     t,
-    { ...base, model_type: 'qwen3' },
-    /model_type: "qwen3" is not supported: genrm implements "llama", "mistral" and "qwen2" models/,
+    { ...base, model_type: 'gemma' },
+    /model_type: "gemma" is not supported: genrm implements "llama", "mistral", "qwen2" and "qwen3" models/,
     'model_type',
   );
 });
@@ -598,4 +599,51 @@ test('Qwen2 configs load with q/k/v biases; Llama attention_bias adds o; mlp_bia
   t.true(
     parameterShapes(parseLlamaConfig({ ...base, attention_bias: true })).some((p) => p.name.endsWith('o_proj.bias')),
   );
+});
+
+// Qwen3-0.6B's config.json as published.
+const QWEN3_06B = {
+  architectures: ['Qwen3ForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151645,
+  head_dim: 128,
+  hidden_act: 'silu',
+  hidden_size: 1024,
+  initializer_range: 0.02,
+  intermediate_size: 3072,
+  max_position_embeddings: 40960,
+  max_window_layers: 28,
+  model_type: 'qwen3',
+  num_attention_heads: 16,
+  num_hidden_layers: 28,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-6,
+  rope_scaling: null,
+  rope_theta: 1000000,
+  sliding_window: null,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.51.0',
+  use_cache: true,
+  use_sliding_window: false,
+  vocab_size: 151936,
+};
+
+test('Qwen3 configs load with per-head q/k norms and a head_dim apart from hidden / heads', (t) => {
+  const c = parseLlamaConfig(QWEN3_06B);
+  t.is(c.model_type, 'qwen3');
+  t.true(hasQkNorm(c));
+  t.is(headDim(c), 128);
+  t.deepEqual(attentionBiases(c), { qkv: false, o: false });
+  const shapes = new Map(parameterShapes(c).map((p) => [p.name, p.shape]));
+  t.deepEqual(shapes.get('model.layers.0.self_attn.q_proj.weight'), [16 * 128, 1024]);
+  t.deepEqual(shapes.get('model.layers.0.self_attn.q_norm.weight'), [128]);
+  t.deepEqual(shapes.get('model.layers.0.self_attn.k_norm.weight'), [128]);
+  // Written back field for field (rope_scaling null and absent mean the same to transformers).
+  const back = configToJson(c);
+  for (const [key, value] of Object.entries(QWEN3_06B))
+    if (key !== 'torch_dtype' && key !== 'rope_scaling') t.deepEqual(back[key], value, key);
+  t.false(hasQkNorm(parseLlamaConfig({ ...QWEN3_06B, model_type: 'qwen2' })));
 });

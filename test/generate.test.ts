@@ -45,6 +45,9 @@ const onCuda = process.env.GENRM_DEVICE === 'cuda';
 const qwen2Config = { ...config, model_type: 'qwen2' as const };
 const qwen2 = onCuda ? undefined : Model.create(qwen2Config, { seed: 5 });
 test.after.always(() => qwen2?.dispose());
+// Qwen3: each head of q and k RMS-normalised before RoPE, in the decode step as in the forward.
+const qwen3 = onCuda ? undefined : Model.create({ ...config, model_type: 'qwen3', head_dim: 12 }, { seed: 6 });
+test.after.always(() => qwen3?.dispose());
 test.before(async () => {
   // A new model's biases are zero (as transformers initialises them): give them values to carry.
   for (const p of qwen2?.parameters.filter((x) => x.name.endsWith('.bias')) ?? [])
@@ -62,6 +65,7 @@ for (const [name, model] of [
   ['plain', () => plain],
   ['llama3-scaled, head_dim 12', () => scaled],
   ...(qwen2 ? [['qwen2, q/k/v biases', () => qwen2] as const] : []),
+  ...(qwen3 ? [['qwen3, q/k norms', () => qwen3] as const] : []),
 ] as const)
   test(`${name}: cached decoding gives the logits of a full forward at every step; greedy takes their argmax`, async (t) => {
     const prompts = [{ ids: [1, 7, 3, 9, 4] }, { ids: [2, 5] }];

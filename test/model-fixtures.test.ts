@@ -24,7 +24,7 @@ interface Inputs {
   };
 }
 
-const fixtures = ['gqa_tied', 'packed', 'llama3_scaled', 'qwen2_bias'];
+const fixtures = ['gqa_tied', 'packed', 'llama3_scaled', 'qwen2_bias', 'qwen3_qk_norm'];
 const dirOf = (name: string) => join(packageRoot(), 'test', 'fixtures', name);
 
 async function load(name: string) {
@@ -44,7 +44,7 @@ async function load(name: string) {
  * refused by name instead (then undefined).
  */
 async function loadModel(t: import('ava').ExecutionContext, dir: string): Promise<Model | undefined> {
-  if (process.env.GENRM_DEVICE === 'cuda' && dir.endsWith('qwen2_bias')) {
+  if (process.env.GENRM_DEVICE === 'cuda' && /qwen2_bias|qwen3_qk_norm$/.test(dir)) {
     await t.throwsAsync(Model.load(dir), { message: /device cuda: attention biases .* CPU backend only so far/ });
     return undefined;
   }

@@ -59,23 +59,29 @@ export type RopeScaling =
     };
 
 /** config.json model_type values genrm implements. */
-export const MODEL_TYPES = ['llama', 'mistral', 'qwen2'] as const;
+export const MODEL_TYPES = ['llama', 'mistral', 'qwen2', 'qwen3'] as const;
 export type ModelType = (typeof MODEL_TYPES)[number];
 const ARCHITECTURES: Record<ModelType, string> = {
   llama: 'LlamaForCausalLM',
   mistral: 'MistralForCausalLM',
   qwen2: 'Qwen2ForCausalLM',
+  qwen3: 'Qwen3ForCausalLM',
 };
 
 /**
- * Which attention projections have biases: q, k and v in Qwen2 (always) and in Llama with attention_bias, o only
- * in Llama with attention_bias. Mistral has none (its attention takes no such setting).
+ * Which attention projections have biases: q, k and v in Qwen2 (always); all four in Llama and Qwen3 with
+ * attention_bias. Mistral has none (its attention takes no such setting).
  */
 export function attentionBiases(config: LlamaConfig): { qkv: boolean; o: boolean } {
   const family = config.model_type ?? 'llama';
   if (family === 'qwen2') return { qkv: true, o: false };
-  const llamaBias = family === 'llama' && config.extra?.attention_bias === true;
-  return { qkv: llamaBias, o: llamaBias };
+  const both = (family === 'llama' || family === 'qwen3') && config.extra?.attention_bias === true;
+  return { qkv: both, o: both };
+}
+
+/** Whether each head of q and k is RMS-normalised before RoPE (Qwen3's q_norm and k_norm). */
+export function hasQkNorm(config: LlamaConfig): boolean {
+  return config.model_type === 'qwen3';
 }
 
 /** rope_scaling.rope_type values genrm implements (and "default": plain RoPE). */
@@ -197,7 +203,7 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
     if (v !== undefined && v !== false && v !== true)
       throw new ConfigError(source, `expected true or false, got ${describe(v)}`, field);
   }
-  if (modelType === 'qwen2' && raw.use_sliding_window === true)
+  if ((modelType === 'qwen2' || modelType === 'qwen3') && raw.use_sliding_window === true)
     unsupported(source, 'use_sliding_window', true, 'genrm computes full attention; use false');
   if (raw.hidden_act !== undefined && raw.hidden_act !== 'silu') {
     unsupported(source, 'hidden_act', raw.hidden_act, 'genrm\'s MLP is SwiGLU, which needs "silu"');
@@ -456,6 +462,12 @@ export function parameterShapes(config: LlamaConfig): ParameterShape[] {
       ...projection('k_proj', [kv, d], bias.qkv),
       ...projection('v_proj', [kv, d], bias.qkv),
       ...projection('o_proj', [d, q], bias.o),
+      ...(hasQkNorm(config)
+        ? [
+            { name: `${p}.self_attn.q_norm.weight`, shape: [hd] },
+            { name: `${p}.self_attn.k_norm.weight`, shape: [hd] },
+          ]
+        : []),
       { name: `${p}.post_attention_layernorm.weight`, shape: [d] },
       { name: `${p}.mlp.gate_proj.weight`, shape: [f, d] },
       { name: `${p}.mlp.up_proj.weight`, shape: [f, d] },

@@ -15,7 +15,7 @@ import {
   writeCheckpointFolder,
   type CheckpointManifest,
 } from './checkpoint.js';
-import { attentionBiases, parseLlamaConfig, readConfig, writeConfig, type LlamaConfig } from './config.js';
+import { attentionBiases, hasQkNorm, parseLlamaConfig, readConfig, writeConfig, type LlamaConfig } from './config.js';
 import { float32ToBf16, openSafetensors, writeSafetensors, type SafetensorsReader } from './safetensors.js';
 import { openWeights, writeWeights } from './weights.js';
 
@@ -273,6 +273,7 @@ function nativeConfig(c: LlamaConfig): Record<string, unknown> {
     extra: undefined,
     qkv_bias: bias.qkv,
     o_bias: bias.o,
+    qk_norm: hasQkNorm(c),
     ...(typeof init === 'number' ? { initializer_range: init } : {}),
   };
 }

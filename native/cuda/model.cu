@@ -910,10 +910,10 @@ namespace genrm::model {
 
 std::unique_ptr<Backend> make_cuda_backend(const Config& c, const ParamLayout& layout, Precision precision,
                                            bool deterministic) {
-  if (c.qkv_bias || c.o_bias)
+  if (c.qkv_bias || c.o_bias || c.qk_norm)
     throw Error(ErrorKind::State,
-                "device cuda: attention biases (Qwen2's q/k/v biases, Llama's attention_bias) are computed on the "
-                "CPU backend only so far; load this model with device \"cpu\"");
+                "device cuda: attention biases (Qwen2's q/k/v biases, Llama's attention_bias) and Qwen3's q/k norms "
+                "are computed on the CPU backend only so far; load this model with device \"cpu\"");
   return std::make_unique<cuda::CudaBackend>(c, layout, precision, deterministic);
 }
 

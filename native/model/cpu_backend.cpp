@@ -154,13 +154,15 @@ class CpuBackend final : public Backend {
     std::vector<float> q, att;        // per layer [N, H*D]
     std::vector<float> k, v;          // per layer [N, KV*D]
     std::vector<float> lse;           // per layer [N, H]
-    std::vector<float> g, u, a;       // per layer [N, f]
-    std::vector<float> hf, rstdf;     // final norm output [N, d] and its rstd [N]
+    // With q/k norms (Qwen3): q and k before their norms, and the norms' rstd per (token, head).
+    std::vector<float> q_pre, k_pre, q_rstd, k_rstd;
+    std::vector<float> g, u, a;    // per layer [N, f]
+    std::vector<float> hf, rstdf;  // final norm output [N, d] and its rstd [N]
     int64_t tokens = 0;
   } acts_;
   // Scratch reused across calls (fresh allocations each step cost page faults).
   struct Scratch {
-    std::vector<float> tmp, dx, dh, dtmp, dg, du, dq, dk, dv, datt, dhf;
+    std::vector<float> tmp, dx, dh, dtmp, dg, du, dq, dk, dv, datt, dhf, dpre;
     std::vector<float> rope_cos, rope_sin;  // [longest sequence][head_dim / 2]
     std::vector<float> hsel, dhsel;         // target rows' hidden states and their gradients
     std::vector<float> head_grad;           // fused SFT pass: lm_head gradient until the loss is known finite
@@ -198,6 +200,12 @@ void CpuBackend::forward(const Batch& b) {
   resize(A.rstd2, L * N);
   resize(A.q, L * N * qd);
   resize(A.att, L * N * qd);
+  if (c.qk_norm) {
+    resize(A.q_pre, L * N * qd);
+    resize(A.k_pre, L * N * kvd);
+    resize(A.q_rstd, L * N * H);
+    resize(A.k_rstd, L * N * KV);
+  }
   resize(A.k, L * N * kvd);
   resize(A.v, L * N * kvd);
   resize(A.lse, L * N * H);
@@ -238,6 +246,15 @@ void CpuBackend::forward(const Batch& b) {
     linear(h1, P.k, k, N, d, kvd);
     linear(h1, P.v, v, N, d, kvd);
     add_biases(P, q, k, v, N, qd, kvd);
+    if (P.q_norm) {
+      // Qwen3: an RMSNorm over each head of q and k, before RoPE; the inputs are kept for the backward.
+      float* q_pre = A.q_pre.data() + l * N * qd;
+      float* k_pre = A.k_pre.data() + l * N * kvd;
+      std::copy(q, q + N * qd, q_pre);
+      std::copy(k, k + N * kvd, k_pre);
+      cpu::rmsnorm_forward(q_pre, P.q_norm, q, A.q_rstd.data() + l * N * H, N * H, D, eps);
+      cpu::rmsnorm_forward(k_pre, P.k_norm, k, A.k_rstd.data() + l * N * KV, N * KV, D, eps);
+    }
     cpu::rope_apply_table(q, b.positions.data(), N, H, D, rcos, rsin, false);
     cpu::rope_apply_table(k, b.positions.data(), N, KV, D, rcos, rsin, false);
     cpu::attention_forward(att, q, k, v, o, A.lse.data() + l * N * H, default_isa());
@@ -312,6 +329,19 @@ void CpuBackend::backward(const Batch& b, std::vector<float>& dhf) {
                           true);
     cpu::rope_apply_table(dk.data(), b.positions.data(), N, KV, D, scratch_.rope_cos.data(), scratch_.rope_sin.data(),
                           true);
+    if (P.q_norm) {
+      // Through the q/k norms: dq and dk become the gradients of the projections' outputs.
+      resize(scratch_.dpre, N * std::max(qd, kvd));
+      float* dpre = scratch_.dpre.data();
+      std::fill(dpre, dpre + N * qd, 0.0f);
+      cpu::rmsnorm_backward(A.q_pre.data() + l * N * qd, P.q_norm, A.q_rstd.data() + l * N * H, dq.data(), dpre,
+                            grad_of(P.q_norm), N * H, D);
+      std::copy(dpre, dpre + N * qd, dq.data());
+      std::fill(dpre, dpre + N * kvd, 0.0f);
+      cpu::rmsnorm_backward(A.k_pre.data() + l * N * kvd, P.k_norm, A.k_rstd.data() + l * N * KV, dk.data(), dpre,
+                            grad_of(P.k_norm), N * KV, D);
+      std::copy(dpre, dpre + N * kvd, dk.data());
+    }
     linear_dx(dq.data(), P.q, dh.data(), N, d, qd, false);
     linear_dx(dk.data(), P.k, dh.data(), N, d, kvd, true);
     linear_dx(dv.data(), P.v, dh.data(), N, d, kvd, true);
@@ -527,6 +557,10 @@ void CpuBackend::step(const std::vector<int64_t>& slots, const std::vector<int32
     project(h.data(), P.k, k.data(), M, d, kvd);
     project(h.data(), P.v, v.data(), M, d, kvd);
     add_biases(P, q.data(), k.data(), v.data(), M, qd, kvd);
+    if (P.q_norm) {  // in place: each row of D is read whole before it is written
+      cpu::rmsnorm_forward(q.data(), P.q_norm, q.data(), nullptr, M * H, D, eps);
+      cpu::rmsnorm_forward(k.data(), P.k_norm, k.data(), nullptr, M * KV, D, eps);
+    }
     cpu::rope_apply(q.data(), pos.data(), M, H, D, inv_freq_.data(), false);
     cpu::rope_apply(k.data(), pos.data(), M, KV, D, inv_freq_.data(), false);
     for (int64_t i = 0; i < M; ++i) {

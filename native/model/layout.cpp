@@ -32,6 +32,10 @@ ParamLayout::ParamLayout(const Config& c) {
     if (c.qkv_bias) l.v_bias = add(p + "self_attn.v_proj.bias", {c.kv_dim()}, Init::Zeros);
     l.o = add(p + "self_attn.o_proj.weight", {d, c.q_dim()}, Init::Normal);
     if (c.o_bias) l.o_bias = add(p + "self_attn.o_proj.bias", {d}, Init::Zeros);
+    if (c.qk_norm) {
+      l.q_norm = add(p + "self_attn.q_norm.weight", {c.head_dim()}, Init::Ones);
+      l.k_norm = add(p + "self_attn.k_norm.weight", {c.head_dim()}, Init::Ones);
+    }
     l.post_norm = add(p + "post_attention_layernorm.weight", {d}, Init::Ones);
     l.gate = add(p + "mlp.gate_proj.weight", {f, d}, Init::Normal);
     l.up = add(p + "mlp.up_proj.weight", {f, d}, Init::Normal);
