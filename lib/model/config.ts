@@ -1,7 +1,9 @@
-// The model config: Hugging Face LlamaConfig's field names and defaults, so a
-// checkpoint folder (config.json + model.safetensors) moves between genrm and
-// transformers unchanged. Features genrm's engine does not implement are rejected
-// here, by name, rather than silently computing a different model.
+// The model config: Hugging Face's field names and defaults for the Llama family
+// as transformers publishes it (llama, mistral, qwen2, qwen3: one decoder with
+// optional biases, q/k norms, head_dim, scaled RoPE and a window), so a checkpoint
+// folder moves between genrm and transformers unchanged. Features genrm's engine
+// does not implement are rejected here, by name, rather than silently computing a
+// different model.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
