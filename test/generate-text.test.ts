@@ -5,6 +5,7 @@
 // their tail. The model is random but made to emit printable ASCII only, so a
 // character is a byte and substrings of its text are valid stop strings.
 import test from 'ava';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -290,6 +291,9 @@ test("the model's eos_token_id (generation_config.json, else config.json) is the
     eos_token_id: [stopAt],
     temperature: 0.6,
   });
+  // A language model without one, saved over that folder, leaves none behind.
+  await saveLanguageModel(again, lm);
+  t.false(existsSync(join(again, 'generation_config.json')));
   // Without generation_config.json, config.json's eos_token_id; without either, genrm's own.
   t.deepEqual(stopTokensOf({ ...lm, model: { config: { ...model.config, extra: { eos_token_id: 7 } } } }), [7]);
   t.deepEqual(stopTokensOf(lm), [tokenizer.eot, tokenizer.eos]);

@@ -94,6 +94,7 @@ export async function loadLanguageModel(dir: string, options: LoadOptions = {}):
 export async function saveLanguageModel(dir: string, lm: LanguageModel, options: SaveOptions = {}): Promise<void> {
   await lm.model.save(dir, {
     ...options,
+    owns: [...(options.owns ?? []), 'tokenizer_config.json', GENERATION_CONFIG],
     extraFiles: async (folder) => {
       await saveTokenizer(join(folder, 'tokenizer.json'), lm.tokenizer);
       if (lm.generationConfig)

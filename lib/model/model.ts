@@ -242,6 +242,12 @@ export interface SaveOptions {
    */
   extraFiles?: (folder: string) => Promise<void>;
   /**
+   * More file names this save owns besides the model's own: present afterwards only if extraFiles wrote them,
+   * never carried over from the folder's previous version. saveLanguageModel names tokenizer_config.json and
+   * generation_config.json, so an old model's chat template or stop tokens cannot outlive it.
+   */
+  owns?: readonly string[];
+  /**
    * How the weights are stored: "F32", or "BF16" (each value rounded to nearest even). Default: the dtype the
    * model was loaded from when every weight had it (a bf16 checkpoint saves as bf16, as transformers saves a
    * bf16 model), else F32; a save with the optimizer keeps F32, the master weights it resumes from bitwise.
@@ -567,7 +573,7 @@ export class Model {
             });
           return id;
         },
-        { owns: (name) => CHECKPOINT_FILE.test(name) },
+        { owns: (name) => CHECKPOINT_FILE.test(name) || (options.owns?.includes(name) ?? false) },
       );
     });
   }
