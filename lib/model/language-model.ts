@@ -3,9 +3,9 @@
 // tokenizer.json (with tokenizer_config.json when the model has its own chat
 // template) and generation_config.json when it had one: the layout Hugging Face
 // tools read.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { readOptionalJsonObject } from '../util/json-file.js';
 import { readCheckpointFolder } from './checkpoint.js';
 import { Model, type LoadOptions, type SaveOptions } from './model.js';
 import { loadTokenizer, saveTokenizer } from '../tokenizer/json.js';
@@ -40,26 +40,12 @@ export function stopTokensOf(
 
 async function readGenerationConfig(dir: string): Promise<Record<string, unknown> | undefined> {
   const file = join(dir, GENERATION_CONFIG);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new Error(`${file}: cannot read: ${(e as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file}: invalid JSON: ${(e as Error).message}`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json))
-    throw new Error(`${file}: expected a JSON object, got ${JSON.stringify(json)?.slice(0, 80)}`);
-  const eos = (json as { eos_token_id?: unknown }).eos_token_id;
+  const json = await readOptionalJsonObject(file, (detail) => new Error(`${file}: ${detail}`));
+  const eos = json?.eos_token_id;
   const ok = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
   if (eos !== undefined && eos !== null && !(ok(eos) || (Array.isArray(eos) && eos.every(ok))))
     throw new Error(`${file}: eos_token_id: expected a token id or a list of them, got ${JSON.stringify(eos)}`);
-  return json as Record<string, unknown>;
+  return json;
 }
 
 export async function loadLanguageModel(dir: string, options: LoadOptions = {}): Promise<LanguageModel> {

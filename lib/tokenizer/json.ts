@@ -15,6 +15,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { readOptionalJsonObject } from '../util/json-file.js';
 import { TokenizerError, describe } from './errors.js';
 import { PRETOKENIZE_PATTERN, SPLIT_PATTERNS } from './pretokenize.js';
 import { chatTemplateOf } from './template.js';
@@ -430,24 +431,9 @@ export async function saveTokenizer(path: string, tokenizer: Tokenizer): Promise
 const CONFIG_FILE = 'tokenizer_config.json';
 
 /** The tokenizer_config.json beside `file`, parsed; undefined when there is none. */
-async function readConfigBeside(file: string): Promise<Record<string, unknown> | undefined> {
+function readConfigBeside(file: string): Promise<Record<string, unknown> | undefined> {
   const path = join(dirname(file), CONFIG_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new TokenizerError(path, `cannot read: ${(e as Error).message}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new TokenizerError(path, `invalid JSON: ${(e as Error).message}`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json))
-    throw new TokenizerError(path, `expected a JSON object, got ${describe(json)}`);
-  return json as Record<string, unknown>;
+  return readOptionalJsonObject(path, (detail) => new TokenizerError(path, detail));
 }
 
 /**

@@ -24,6 +24,17 @@ const SOURCE = 'chat_template';
 const marker = (i: number) => `\uE000${i}\uE001`;
 const MARKERS = /\uE000(\d+)\uE001/g;
 
+// Parsed once per template text: a judge renders thousands of prompts with one template.
+const parsed = new Map<string, Template>();
+function templateOf(source: string): Template {
+  let t = parsed.get(source);
+  if (t === undefined) {
+    t = new Template(source);
+    parsed.set(source, t);
+  }
+  return t;
+}
+
 /**
  * The chat_template of a tokenizer_config.json object, or undefined when it has none.
  * A list of named templates (transformers' format for several) gives the one named "default".
@@ -48,7 +59,7 @@ export function chatTemplateOf(config: Record<string, unknown>, source: string):
     if (typeof text === 'string') variables[key] = text;
   }
   try {
-    new Template(template);
+    templateOf(template);
   } catch (e) {
     throw new TokenizerError(source, `the template does not parse: ${(e as Error).message}`, SOURCE);
   }
@@ -57,7 +68,7 @@ export function chatTemplateOf(config: Record<string, unknown>, source: string):
 
 function render(spec: ChatTemplateSpec, messages: readonly ChatMessage[], options: ChatOptions): string {
   try {
-    return new Template(spec.source).render({
+    return templateOf(spec.source).render({
       ...spec.variables,
       messages: messages.map((m) => ({ role: m.role, content: m.content })),
       add_generation_prompt: options.addGenerationPrompt ?? false,

@@ -102,19 +102,27 @@ Path plain_path(const std::string& name, Run run, Tolerance tol) {
 
 double sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
 
+// What every op starts from; ops of one family share their sources and shapes through it.
+Op declare(const std::string& name, const std::string& summary, const std::string& sources, std::vector<Shape> checks,
+           Shape bench) {
+  Op op;
+  op.name = name;
+  op.summary = summary;
+  op.sources = sources;
+  op.checks = std::move(checks);
+  op.bench = std::move(bench);
+  return op;
+}
+
 // ---- embedding ----
 
 // The shapes, sources and token ids both embedding ops share: many repeats of
 // few ids, so the backward's sums over repeated rows are exercised.
 Op embedding_op(const std::string& name, const std::string& summary) {
-  Op op;
-  op.name = name;
-  op.summary = summary;
-  op.sources = "native/cpu/embedding.cpp, native/cuda/embedding.cu";
-  op.checks = {{"repeated tokens", {{"vocab", 50}, {"dim", 300}, {"n", 77}}, {}},
-               {"one token", {{"vocab", 3}, {"dim", 1}, {"n", 1}}, {}}};
-  op.bench = {"V32000 d512, 1024 tokens", {{"vocab", 32000}, {"dim", 512}, {"n", 1024}}, {}};
-  return op;
+  return declare(name, summary, "native/cpu/embedding.cpp, native/cuda/embedding.cu",
+                 {{"repeated tokens", {{"vocab", 50}, {"dim", 300}, {"n", 77}}, {}},
+                  {"one token", {{"vocab", 3}, {"dim", 1}, {"n", 1}}, {}}},
+                 {"V32000 d512, 1024 tokens", {{"vocab", 32000}, {"dim", 512}, {"n", 1024}}, {}});
 }
 
 Problem embedding_problem(const Shape& s, uint32_t seed) {
@@ -190,13 +198,14 @@ std::vector<Shape> norm_checks() {
           {"dim 17", {{"rows", 5}, {"dim", 17}}, {}}};
 }
 
+// The norm ops' shared declaration: sources, check shapes and bench shape.
+Op norm_op(const std::string& name, const std::string& summary) {
+  return declare(name, summary, "native/cpu/rmsnorm.cpp, native/cuda/rmsnorm.cu", norm_checks(),
+                 {"1024 tokens, d512", {{"rows", 1024}, {"dim", 512}}, {}});
+}
+
 Op rmsnorm_forward() {
-  Op op;
-  op.name = "rmsnorm_forward";
-  op.summary = "y = x / sqrt(mean(x^2) + eps) * w, rstd saved";
-  op.sources = "native/cpu/rmsnorm.cpp, native/cuda/rmsnorm.cu";
-  op.checks = norm_checks();
-  op.bench = {"1024 tokens, d512", {{"rows", 1024}, {"dim", 512}}, {}};
+  Op op = norm_op("rmsnorm_forward", "y = x / sqrt(mean(x^2) + eps) * w, rstd saved");
   op.make = [](const Shape& s, uint32_t seed) {
     Problem p = start(s);
     const int64_t rows = p.at("rows"), dim = p.at("dim");
@@ -228,12 +237,7 @@ Op rmsnorm_forward() {
 }
 
 Op rmsnorm_backward() {
-  Op op;
-  op.name = "rmsnorm_backward";
-  op.summary = "dx += d(norm)/dx dy, dw += sum over rows of dy x rstd";
-  op.sources = "native/cpu/rmsnorm.cpp, native/cuda/rmsnorm.cu";
-  op.checks = norm_checks();
-  op.bench = {"1024 tokens, d512", {{"rows", 1024}, {"dim", 512}}, {}};
+  Op op = norm_op("rmsnorm_backward", "dx += d(norm)/dx dy, dw += sum over rows of dy x rstd");
   op.make = [](const Shape& s, uint32_t seed) {
     Problem p = start(s);
     const int64_t rows = p.at("rows"), dim = p.at("dim");
@@ -351,13 +355,14 @@ std::vector<Shape> swiglu_checks() {
   return {{"ragged", {{"n", 10007}}, {}}, {"one", {{"n", 1}}, {}}, {"one vector and a tail", {{"n", 19}}, {}}};
 }
 
+// The swiglu ops' shared declaration: sources, check shapes and bench shape.
+Op swiglu_op(const std::string& name, const std::string& summary) {
+  return declare(name, summary, "native/cpu/swiglu.cpp, native/cpu/vmath_avx2.cpp, native/cuda/swiglu.cu",
+                 swiglu_checks(), {"1024 tokens x 1408", {{"n", 1024 * 1408}}, {}});
+}
+
 Op swiglu_forward() {
-  Op op;
-  op.name = "swiglu_forward";
-  op.summary = "a = silu(g) * u";
-  op.sources = "native/cpu/swiglu.cpp, native/cpu/vmath_avx2.cpp, native/cuda/swiglu.cu";
-  op.checks = swiglu_checks();
-  op.bench = {"1024 tokens x 1408", {{"n", 1024 * 1408}}, {}};
+  Op op = swiglu_op("swiglu_forward", "a = silu(g) * u");
   op.make = [](const Shape& s, uint32_t seed) {
     Problem p = start(s);
     const int64_t n = p.at("n");
@@ -380,12 +385,7 @@ Op swiglu_forward() {
 }
 
 Op swiglu_backward() {
-  Op op;
-  op.name = "swiglu_backward";
-  op.summary = "dg = da u silu'(g), du = da silu(g)";
-  op.sources = "native/cpu/swiglu.cpp, native/cpu/vmath_avx2.cpp, native/cuda/swiglu.cu";
-  op.checks = swiglu_checks();
-  op.bench = {"1024 tokens x 1408", {{"n", 1024 * 1408}}, {}};
+  Op op = swiglu_op("swiglu_backward", "dg = da u silu'(g), du = da silu(g)");
   op.make = [](const Shape& s, uint32_t seed) {
     Problem p = start(s);
     const int64_t n = p.at("n");
@@ -522,15 +522,10 @@ double attention_forward_flops(const Problem& p) {
 
 // What both attention ops share: sources, shapes, and q, k, v drawn for a problem.
 Op attention_op(const std::string& name, const std::string& summary) {
-  Op op;
-  op.name = name;
-  op.summary = summary;
-  op.sources =
-      "native/cpu/attention.cpp (reference, driver), attention_kernel.inc, attention_{portable,avx2,avx512}.cpp, "
-      "native/cuda/attention.cu, attention_mma.cu";
-  op.checks = attention_checks();
-  op.bench = attention_shape("2 x 512 tokens, 8 heads of 64", 8, 8, 64, {512, 512});
-  return op;
+  return declare(name, summary,
+                 "native/cpu/attention.cpp (reference, driver), attention_kernel.inc, "
+                 "attention_{portable,avx2,avx512}.cpp, native/cuda/attention.cu, attention_mma.cu",
+                 attention_checks(), attention_shape("2 x 512 tokens, 8 heads of 64", 8, 8, 64, {512, 512}));
 }
 
 Problem attention_qkv(const Shape& s, uint32_t seed) {
@@ -677,6 +672,12 @@ std::vector<Shape> logprob_checks() {
           {"wide vocab", {{"rows", 9}, {"dim", 64}, {"vocab", 5003}}, {}}};
 }
 
+// The logprob ops' shared declaration: sources, check shapes and bench shape.
+Op logprob_op(const std::string& name, const std::string& summary) {
+  return declare(name, summary, "native/cpu/logprob.cpp, native/cuda/logprob.cu", logprob_checks(),
+                 {"256 rows, d512, V8192", {{"rows", 256}, {"dim", 512}, {"vocab", 8192}}, {}});
+}
+
 Problem logprob_problem(const Shape& s, uint32_t seed) {
   Problem p = start(s);
   const int64_t rows = p.at("rows"), dim = p.at("dim"), vocab = p.at("vocab");
@@ -700,12 +701,7 @@ cpu::LogprobArgs logprob_args(const Problem& p) {
 }
 
 Op logprob_forward() {
-  Op op;
-  op.name = "logprob_forward";
-  op.summary = "logp[r] = log_softmax(hidden[r] W^T)[targets[r]], in chunks of rows";
-  op.sources = "native/cpu/logprob.cpp, native/cuda/logprob.cu";
-  op.checks = logprob_checks();
-  op.bench = {"256 rows, d512, V8192", {{"rows", 256}, {"dim", 512}, {"vocab", 8192}}, {}};
+  Op op = logprob_op("logprob_forward", "logp[r] = log_softmax(hidden[r] W^T)[targets[r]], in chunks of rows");
   op.make = [](const Shape& s, uint32_t seed) {
     Problem p = logprob_problem(s, seed);
     p.out.f32["logp"] = nans(p.at("rows"));
@@ -722,12 +718,8 @@ Op logprob_forward() {
 }
 
 Op logprob_backward() {
-  Op op;
-  op.name = "logprob_backward";
-  op.summary = "dhidden += dlogp (onehot - softmax) W, dweight += its transpose product (logits recomputed)";
-  op.sources = "native/cpu/logprob.cpp, native/cuda/logprob.cu";
-  op.checks = logprob_checks();
-  op.bench = {"256 rows, d512, V8192", {{"rows", 256}, {"dim", 512}, {"vocab", 8192}}, {}};
+  Op op = logprob_op("logprob_backward",
+                     "dhidden += dlogp (onehot - softmax) W, dweight += its transpose product (logits recomputed)");
   op.make = [](const Shape& s, uint32_t seed) {
     Problem p = logprob_problem(s, seed);
     p.in.f32["dlogp"] = randn(p.at("rows"), seed + 2);
@@ -779,13 +771,14 @@ std::vector<Shape> bias_checks() {
           {"columns over a block", {{"rows", 5}, {"cols", 200}}, {}}};
 }
 
+// The bias ops' shared declaration: sources, check shapes and bench shape.
+Op bias_op(const std::string& name, const std::string& summary) {
+  return declare(name, summary, "native/cpu/bias.cpp", bias_checks(),
+                 {"1024 tokens x 1536", {{"rows", 1024}, {"cols", 1536}}, {}});
+}
+
 Op bias_add() {
-  Op op;
-  op.name = "bias_add";
-  op.summary = "y[r] += b, a linear layer's bias on every row (Qwen2's q/k/v)";
-  op.sources = "native/cpu/bias.cpp";
-  op.checks = bias_checks();
-  op.bench = {"1024 tokens x 1536", {{"rows", 1024}, {"cols", 1536}}, {}};
+  Op op = bias_op("bias_add", "y[r] += b, a linear layer's bias on every row (Qwen2's q/k/v)");
   op.make = [](const Shape& s, uint32_t seed) {
     Problem p = start(s);
     p.in.f32["b"] = randn(p.at("cols"), seed);
@@ -807,12 +800,7 @@ Op bias_add() {
 }
 
 Op bias_backward() {
-  Op op;
-  op.name = "bias_backward";
-  op.summary = "db += the sum of dy's rows, in row order";
-  op.sources = "native/cpu/bias.cpp";
-  op.checks = bias_checks();
-  op.bench = {"1024 tokens x 1536", {{"rows", 1024}, {"cols", 1536}}, {}};
+  Op op = bias_op("bias_backward", "db += the sum of dy's rows, in row order");
   op.make = [](const Shape& s, uint32_t seed) {
     Problem p = start(s);
     p.in.f32["dy"] = randn(p.at("rows") * p.at("cols"), seed);
