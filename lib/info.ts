@@ -12,6 +12,8 @@ export interface EngineInfo {
   requestedDevice: DeviceRequest;
   cpu: { brand: string; features: Record<string, boolean>; supportedIsas: Isa[]; isa: Isa };
   threads: number;
+  /** Native models alive in this process: ones neither disposed nor yet collected. */
+  liveModels: number;
   cuda: CudaStatus;
   loader: LoadAttempt[];
 }
@@ -28,6 +30,7 @@ export function info(): EngineInfo {
     requestedDevice: e.requested,
     cpu: n.cpu,
     threads: n.threads,
+    liveModels: n.liveModels,
     cuda: e.binding.cudaStatus(),
     loader: e.attempts,
   };

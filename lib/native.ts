@@ -48,6 +48,8 @@ export interface NativeInfo {
   cpu: { brand: string; features: Record<string, boolean>; supportedIsas: Isa[]; isa: Isa };
   threads: number;
   defaultThreads: number;
+  /** Native models constructed and not yet freed (by dispose() or the garbage collector). */
+  liveModels: number;
 }
 
 export interface NativeGemmOptions {

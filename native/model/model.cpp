@@ -84,6 +84,10 @@ void Backend::step_sample(const std::vector<int64_t>&, const std::vector<int32_t
   throw Error(ErrorKind::State, "this backend draws tokens on the host (Backend::samples() is false)");
 }
 
+namespace {
+std::atomic<int64_t> live_models{0};
+}
+
 Model::Model(const Config& config, uint64_t seed, bool initialize, Device device, Precision precision,
              bool deterministic)
     : config_(config),
@@ -104,9 +108,12 @@ Model::Model(const Config& config, uint64_t seed, bool initialize, Device device
     }
   }
   rng_state_ = seed ^ 0x5851f42d4c957f2dull;
+  live_models.fetch_add(1);  // last: a constructor that throws never counts
 }
 
-Model::~Model() = default;
+Model::~Model() { live_models.fetch_sub(1); }
+
+int64_t Model::live_count() { return live_models.load(); }
 
 Result Model::run(const Batch& b, const Objective& o, bool with_grad, const LogitsRequest& lr) {
   validate_objective(config_, b, o, lr);

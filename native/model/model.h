@@ -71,6 +71,9 @@ class Model {
         Precision precision = Precision::Bf16, bool deterministic = true);
   ~Model();
   Model(const Model&) = delete;
+  // Models constructed and not yet destroyed in this process: how a test sees
+  // that dispose() and the garbage collector free native models.
+  static int64_t live_count();
   Model& operator=(const Model&) = delete;
 
   const Config& config() const { return config_; }

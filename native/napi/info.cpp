@@ -3,6 +3,7 @@
 #include "../core/cpu_features.h"
 #include "../core/thread_pool.h"
 #include "../cuda/device.h"
+#include "../model/model.h"
 #include "args.h"
 #include "modules.h"
 
@@ -59,6 +60,7 @@ Napi::Object info_object(Napi::Env env) {
   o.Set("cpu", cpu);
   o.Set("threads", num_threads());
   o.Set("defaultThreads", default_num_threads());
+  o.Set("liveModels", static_cast<double>(model::Model::live_count()));
   return o;
 }
 
