@@ -39,18 +39,6 @@ async function load(name: string) {
   return { dir, inputs, expected, batch };
 }
 
-/**
- * The fixture's model; on the CUDA backend, which computes no attention biases yet, the biased fixture is
- * refused by name instead (then undefined).
- */
-async function loadModel(t: import('ava').ExecutionContext, dir: string): Promise<Model | undefined> {
-  if (process.env.GENRM_DEVICE === 'cuda' && /qwen2_bias|qwen3_qk_norm$/.test(dir)) {
-    await t.throwsAsync(Model.load(dir), { message: /device cuda: attention biases .* CPU backend only so far/ });
-    return undefined;
-  }
-  return Model.load(dir);
-}
-
 /** max |got - want| relative to the largest |want| of the tensor. */
 function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
   let worst = 0,
@@ -85,8 +73,7 @@ function objectives(inputs: Inputs): Record<'sft' | 'dpo' | 'bt', Objective> {
 for (const name of fixtures) {
   test(`${name}: logits, log-probs and rewards match PyTorch`, async (t) => {
     const { dir, expected, batch } = await load(name);
-    const model = await loadModel(t, dir);
-    if (!model) return;
+    const model = await Model.load(dir);
     try {
       const out = await model.forward(batch, { logits: { row0: 0 } });
       t.true(relErr(out.logits!, await expected.readFloat32('logits')) < 1e-4, 'logits');
@@ -102,8 +89,7 @@ for (const name of fixtures) {
   for (const kind of ['sft', 'dpo', 'bt'] as const) {
     test(`${name}: ${kind} loss and every gradient match PyTorch`, async (t) => {
       const { dir, inputs, expected, batch } = await load(name);
-      const model = await loadModel(t, dir);
-      if (!model) return;
+      const model = await Model.load(dir);
       try {
         const { metrics } = await model.computeGradients(objectives(inputs)[kind], batch);
         const wantLoss = (await expected.readFloat32(`loss.${kind}`))[0]!;
@@ -134,8 +120,7 @@ for (const name of fixtures) {
 
   test(`${name}: clipped AdamW step on the SFT gradients matches torch.optim.AdamW`, async (t) => {
     const { dir, inputs, expected, batch } = await load(name);
-    const model = await loadModel(t, dir);
-    if (!model) return;
+    const model = await Model.load(dir);
     try {
       await model.computeGradients({ type: 'sft' }, batch);
       const a = inputs.adamw;

@@ -29,7 +29,19 @@ void fill_zero(void* p, size_t bytes, const char* what);
 // because every kernel runs on the default stream, in order; a caller that
 // holds one slot's buffer while calling code that uses scratch too must use a
 // different slot. Not thread-safe: one host thread drives the device.
-enum class Scratch { Rmsnorm, Gemm, Logits, LogitsAux, LogitsGroup, Attention, AttentionDq, Model, Sampling, Count };
+enum class Scratch {
+  Rmsnorm,
+  Bias,
+  Gemm,
+  Logits,
+  LogitsAux,
+  LogitsGroup,
+  Attention,
+  AttentionDq,
+  Model,
+  Sampling,
+  Count
+};
 void* device_scratch(Scratch slot, size_t bytes, const char* what);
 // Frees every slot (the next use allocates again): memory back between jobs, and
 // a known start for tests that count allocations.

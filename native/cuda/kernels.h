@@ -19,6 +19,11 @@ void rmsnorm_forward(const float* x, const float* w, void* y, float* rstd, int64
 void rmsnorm_backward(const float* x, const float* w, const float* rstd, const float* dy, float* dx, float* dw,
                       int64_t rows, int64_t dim);
 
+// A linear layer's bias: y[r, c] += b[c]; db[c] += the sum over r of dy[r, c]
+// (dy fp32 or bf16).
+void bias_add(float* y, const float* b, int64_t rows, int64_t cols);
+void bias_backward(const void* dy, DType dy_type, float* db, int64_t rows, int64_t cols);
+
 void swiglu_forward(const float* g, const float* u, void* a, int64_t n, DType a_type = DType::F32);
 void swiglu_backward(const float* g, const float* u, const float* da, void* dg, void* du, int64_t n,
                      DType grad_type = DType::F32);

@@ -237,6 +237,11 @@ struct DeviceModel {
       hsel{"target rows"}, dhsel{"target rows gradient"}, head_grad{"lm_head gradient (held until the loss is finite)"},
       row_logp{"target log-probs"}, drow{"target gradients"}, rewards{"rewards"}, drew{"reward gradients"},
       logits{"requested logits"};
+  // Qwen3's q/k norms: their inputs and 1/rms per head (activations), and the
+  // backward's fp32 gradients of q or k around the norm (scratch).
+  Buf<float> q_pre{"activations q before its norm"}, k_pre{"activations k before its norm"},
+      q_rstd{"activations q norm rstd"}, k_rstd{"activations k norm rstd"}, dqk{"scratch dq/dk (fp32)"},
+      dqk_pre{"scratch dq/dk before the norm"};
   Buf<int32_t> ids{"token ids"}, positions{"positions"}, cu_seqlens{"sequence offsets"}, row_pos{"target positions"},
       row_target{"target ids"}, last_rows{"last tokens"}, emb_ids{"embedding ids"}, emb_starts{"embedding offsets"},
       emb_order{"embedding order"};
@@ -322,6 +327,8 @@ struct DeviceModel {
     for (TypedBuf* b : {&dk, &dv}) b->get(N * c.kv_dim());
     for (Buf<int32_t>* b : {&emb_ids, &emb_order}) b->get(N);
     emb_starts.get(N + 1);
+    if (c.qkv_bias || c.qk_norm) dqk.get(N * std::max(c.q_dim(), c.kv_dim()));
+    if (c.qk_norm) dqk_pre.get(N * std::max(c.q_dim(), c.kv_dim()));
   }
   void backward(const model::Batch& b, int64_t longest);
   model::Result run(const model::Batch& b, const model::Objective& o, bool with_grad, const model::LogitsRequest& lr);
@@ -344,6 +351,13 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
   float* LSE = lse.get(L * N * H);
   float *Gg = g.get(L * N * f), *U = u.get(L * N * f);
   float* T = tmp.get(N * d);
+  float *QP = nullptr, *KP = nullptr, *QR = nullptr, *KR = nullptr;
+  if (c.qk_norm) {
+    QP = q_pre.get(L * N * qd);
+    KP = k_pre.get(L * N * kvd);
+    QR = q_rstd.get(L * N * H);
+    KR = k_rstd.get(L * N * KV);
+  }
 
   ids.upload(b.ids);
   positions.upload(b.positions);
@@ -363,16 +377,29 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
     float *gl = Gg + l * N * f, *ul = U + l * N * f, *xout = X + (l + 1) * N * d;
     const Ref h1l = h1.ref(l * N * d), h2l = h2.ref(l * N * d), al = a.ref(l * N * f);
     rmsnorm_forward(xin, W.input_norm, h1.at(l * N * d), R1 + l * N, N, d, eps, st);
-    auto rotated = [&](const float* w, void* out, int64_t width, int64_t heads) {
+    // q or k: product, bias, per-head norm (its input kept in pre), rotation.
+    auto rotated = [&](const float* w, const float* bias, const float* norm, float* pre, float* rstd, void* out,
+                       int64_t width, int64_t heads) {
       float* y = RT ? RT : static_cast<float*>(out);  // fp32: rotated in place
-      linear(h1l, weight(w), y, N, d, width, engine);
+      float* lin = norm ? pre : y;
+      linear(h1l, weight(w), lin, N, d, width, engine);
+      if (bias) bias_add(lin, bias, N, width);
+      if (norm) rmsnorm_forward(pre, norm, y, rstd, N * heads, D, eps);
       rope_apply_table_to(y, DType::F32, out, st, positions.p, N, heads, D, rc, rs, false);
     };
-    rotated(W.q, ql, qd, H);
-    rotated(W.k, kl, kvd, KV);
-    linear(h1l, weight(W.v), vl, N, d, kvd, engine, st);
+    rotated(W.q, W.q_bias, W.q_norm, QP ? QP + l * N * qd : nullptr, QR ? QR + l * N * H : nullptr, ql, qd, H);
+    rotated(W.k, W.k_bias, W.k_norm, KP ? KP + l * N * kvd : nullptr, KR ? KR + l * N * KV : nullptr, kl, kvd, KV);
+    if (W.v_bias) {  // the bias is added in fp32, then v is stored
+      float* y = RT ? RT : static_cast<float*>(vl);
+      linear(h1l, weight(W.v), y, N, d, kvd, engine);
+      bias_add(y, W.v_bias, N, kvd);
+      if (RT) to_bf16(RT, vl, N * kvd);
+    } else {
+      linear(h1l, weight(W.v), vl, N, d, kvd, engine, st);
+    }
     attention_forward(at, ql, kl, vl, ol, LSE + l * N * H, attention_path);
     linear(att.ref(l * N * qd), weight(W.o), T, N, qd, d, engine);
+    if (W.o_bias) bias_add(T, W.o_bias, N, d);
     add(xin, T, xm, N * d);
     rmsnorm_forward(xm, W.post_norm, h2.at(l * N * d), R2 + l * N, N, d, eps, st);
     linear(h2l, weight(W.gate), gl, N, d, f, engine);
@@ -413,12 +440,37 @@ void DeviceModel::backward(const model::Batch& b, int64_t longest) {
     linear_dw(op(DU), h2l, G(W.up), N, d, f, engine);
     rmsnorm_backward(xm, W.post_norm, rstd2.p + l * N, DH, DX, G(W.post_norm), N, d);
     // Attention: xmid = x + o_proj(attn(rope(q), rope(k), v)). DX now holds d xmid.
+    if (W.o_bias) bias_backward(DX, DType::F32, G(W.o_bias), N, d);
     linear_dx(f32(DX), weight(W.o), DA, N, qd, d, false, engine, st);
     linear_dw(f32(DX), att.ref(l * N * qd), G(W.o), N, qd, d, engine);
     attention_backward(at, ql, kl, vl, ol, lse.p + l * N * H, DA, DQ, DK, DV, attention_path);
-    // Undo the rotation on dQ and dK, in place (bf16: a second rounding of theirs).
-    rope_apply_table_to(DQ, st, DQ, st, positions.p, N, H, D, rope_cos.p, rope_sin.p, true);
-    rope_apply_table_to(DK, st, DK, st, positions.p, N, KV, D, rope_cos.p, rope_sin.p, true);
+    if (W.v_bias) bias_backward(DV, st, G(W.v_bias), N, kvd);
+    // Undo the rotation on dQ and dK (bf16: a second rounding of theirs), then
+    // the norm and the bias, where the layer has them, in fp32.
+    auto unrotate = [&](void* grad, const float* bias, const float* norm, const float* pre, const float* rstd,
+                        int64_t width, int64_t heads) {
+      if (!bias && !norm) {
+        rope_apply_table_to(grad, st, grad, st, positions.p, N, heads, D, rope_cos.p, rope_sin.p, true);
+        return;
+      }
+      float* g32 = dqk.get(N * width);
+      rope_apply_table_to(grad, st, g32, DType::F32, positions.p, N, heads, D, rope_cos.p, rope_sin.p, true);
+      if (norm) {
+        float* dpre = dqk_pre.get(N * width);
+        zero(dpre, N * width);  // the norm backward accumulates into it
+        rmsnorm_backward(pre, norm, rstd, g32, dpre, G(norm), N * heads, D);
+        g32 = dpre;
+      }
+      if (bias) bias_backward(g32, DType::F32, G(bias), N, width);
+      if (st == DType::F32)
+        copy(grad, g32, sizeof(float) * static_cast<size_t>(N * width), CopyKind::DeviceToDevice, "dq/dk");
+      else
+        to_bf16(g32, grad, N * width);
+    };
+    unrotate(DQ, W.q_bias, W.q_norm, W.q_norm ? q_pre.p + l * N * qd : nullptr,
+             W.q_norm ? q_rstd.p + l * N * H : nullptr, qd, H);
+    unrotate(DK, W.k_bias, W.k_norm, W.k_norm ? k_pre.p + l * N * kvd : nullptr,
+             W.k_norm ? k_rstd.p + l * N * KV : nullptr, kvd, KV);
     linear_dx(op(DQ), weight(W.q), DH, N, d, qd, false, engine);
     linear_dx(op(DK), weight(W.k), DH, N, d, kvd, true, engine);
     linear_dx(op(DV), weight(W.v), DH, N, d, kvd, true, engine);
@@ -676,11 +728,21 @@ float* DeviceModel::step(const std::vector<int64_t>& slots, const std::vector<in
     linear(h, weight(W.q), Q, M, d, qd, engine);
     linear(h, weight(W.k), K, M, d, kvd, engine);
     linear(h, weight(W.v), Vv, M, d, kvd, engine);
+    if (W.q_bias) {
+      bias_add(Q, W.q_bias, M, qd);
+      bias_add(K, W.k_bias, M, kvd);
+      bias_add(Vv, W.v_bias, M, kvd);
+    }
+    if (W.q_norm) {  // in place: each row is read whole before it is written
+      rmsnorm_forward(Q, W.q_norm, Q, nullptr, M * H, D, eps);
+      rmsnorm_forward(K, W.k_norm, K, nullptr, M * KV, D, eps);
+    }
     rope_apply_table(Q, PS, M, H, D, rope_cos.p, rope_sin.p, false);
     rope_apply_table(K, PS, M, KV, D, rope_cos.p, rope_sin.p, false);
     kv_cache_append(K, Vv, gen.k, gen.v, SL, PS, M, kvd, L, l, gen.capacity);
     attention_decode(Q, gen.k, gen.v, SL, NK, O, SC, M, H, KV, D, L, l, gen.capacity, sc);
     linear(f32(O), weight(W.o), T, M, qd, d, engine);
+    if (W.o_bias) bias_add(T, W.o_bias, M, d);
     add(X, T, X, M * d);
     rmsnorm_forward(X, W.post_norm, Hh, nullptr, M, d, eps, st);
     linear(h, weight(W.gate), G, M, d, f, engine);
@@ -910,10 +972,6 @@ namespace genrm::model {
 
 std::unique_ptr<Backend> make_cuda_backend(const Config& c, const ParamLayout& layout, Precision precision,
                                            bool deterministic) {
-  if (c.qkv_bias || c.o_bias || c.qk_norm)
-    throw Error(ErrorKind::State,
-                "device cuda: attention biases (Qwen2's q/k/v biases, Llama's attention_bias) and Qwen3's q/k norms "
-                "are computed on the CPU backend only so far; load this model with device \"cpu\"");
   return std::make_unique<cuda::CudaBackend>(c, layout, precision, deterministic);
 }
 

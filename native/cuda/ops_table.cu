@@ -167,6 +167,29 @@ void add_cuda_paths(std::vector<Op>& ops) {
             dw.download(out.f("dw"));
           },
           {1e-5, 1e-4}));
+  op_named(ops, "bias_add")
+      .paths.push_back(cuda_path("cuda",
+                                 [](const Problem& p, Tensors& out) {
+                                   F b(p.in.f("b")), y(out.f("y"));
+                                   cuda::bias_add(y.p, b.p, p.at("rows"), p.at("cols"));
+                                   y.download(out.f("y"));
+                                 },
+                                 {0, 0}));
+  // The model's dq/dk/dv reach the bias gradient in the operands' storage: fp32 or bf16.
+  for (const bool bf16 : {false, true})
+    op_named(ops, "bias_backward")
+        .paths.push_back(cuda_path(
+            bf16 ? "cuda/bf16-dy" : "cuda",
+            [bf16](const Problem& p, Tensors& out) {
+              const int64_t n = p.at("rows") * p.at("cols");
+              F dy(p.in.f("dy")), db(out.f("db"));
+              Device<uint16_t> dy16(std::vector<uint16_t>(static_cast<size_t>(bf16 ? n : 0)));
+              if (bf16) cuda::to_bf16(dy.p, dy16.p, n);
+              cuda::bias_backward(bf16 ? static_cast<const void*>(dy16.p) : dy.p,
+                                  bf16 ? cuda::DType::BF16 : cuda::DType::F32, db.p, p.at("rows"), p.at("cols"));
+              db.download(out.f("db"));
+            },
+            {1e-5, 1e-5}, bf16 ? std::vector<std::string>{"dy"} : std::vector<std::string>{}));
   op_named(ops, "rope")
       .paths.push_back(cuda_path("cuda",
                                  [](const Problem& p, Tensors& out) {

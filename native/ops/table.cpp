@@ -768,12 +768,13 @@ Op logprob_backward() {
 std::vector<Shape> bias_checks() {
   return {{"ragged", {{"rows", 37}, {"cols", 130}}, {}},
           {"one row", {{"rows", 1}, {"cols", 7}}, {}},
-          {"columns over a block", {{"rows", 5}, {"cols", 200}}, {}}};
+          {"columns over a block", {{"rows", 5}, {"cols", 200}}, {}},
+          {"rows over a chunk", {{"rows", 600}, {"cols", 45}}, {}}};
 }
 
 // The bias ops' shared declaration: sources, check shapes and bench shape.
 Op bias_op(const std::string& name, const std::string& summary) {
-  return declare(name, summary, "native/cpu/bias.cpp", bias_checks(),
+  return declare(name, summary, "native/cpu/bias.cpp, native/cuda/bias.cu", bias_checks(),
                  {"1024 tokens x 1536", {{"rows", 1024}, {"cols", 1536}}, {}});
 }
 

@@ -50,6 +50,48 @@ model::Config config(bool tied) {
   return c;
 }
 
+// The families' attention pieces on the same small model: Qwen2's q/k/v biases,
+// Llama's attention_bias (those and o_proj's), Qwen3's q/k norms on a head_dim
+// that is not hidden / heads.
+enum class Family { Llama, Qwen2, AttentionBias, Qwen3 };
+
+model::Config config(Family f) {
+  model::Config c = config(false);
+  c.qkv_bias = f == Family::Qwen2 || f == Family::AttentionBias;
+  c.o_bias = f == Family::AttentionBias;
+  c.qk_norm = f == Family::Qwen3;
+  if (f == Family::Qwen3) c.explicit_head_dim = 32;
+  return c;
+}
+
+const char* family_name(Family f) {
+  switch (f) {
+    case Family::Llama: return "llama";
+    case Family::Qwen2: return "qwen2";
+    case Family::AttentionBias: return "attention_bias";
+    case Family::Qwen3: return "qwen3";
+  }
+  return "";
+}
+
+// New models start with zero biases and unit norm weights, which would hide a
+// missing add or a missing scale: give the model's biases and q/k norm weights
+// values of their own (host writes reach the device's next run).
+void perturb(model::Model& m) {
+  std::vector<float>& p = m.params();
+  uint32_t state = 12345;
+  for (const model::ParamInfo& info : m.layout()) {
+    const bool bias = info.name.find(".bias") != std::string::npos;
+    const bool norm = info.name.find("q_norm") != std::string::npos || info.name.find("k_norm") != std::string::npos;
+    if (!bias && !norm) continue;
+    for (int64_t i = 0; i < info.size; ++i) {
+      state = state * 1664525u + 1013904223u;
+      const float u = static_cast<float>(state >> 8) / 16777216.0f - 0.5f;  // [-0.5, 0.5)
+      p[info.offset + i] = norm ? 1.0f + u : 0.4f * u;
+    }
+  }
+}
+
 model::Batch batch(const model::Config& c) {
   model::Batch b;
   b.cu_seqlens = {0, 37, 38, 90, 121};
@@ -97,14 +139,15 @@ double rel_diff(const float* a, const float* b, int64_t n) {
 
 bool close(double got, double want, double rtol) { return std::fabs(got - want) <= rtol * (std::fabs(want) + 1e-6); }
 
-void compare_run(bool tied, model::ObjectiveKind kind, const char* name,
+void compare_run(const model::Config& c, model::ObjectiveKind kind, const std::string& name,
                  model::Precision precision = model::Precision::Bf16, bool deterministic = true,
                  bool long_sequence = false) {
   // fp32 on the device differs from the CPU only in summation order.
   const bool exact = precision == model::Precision::Fp32;
   const double loss_tol = exact ? 1e-5 : 1e-2, grad_tol = exact ? 1e-4 : 8e-2;
-  const model::Config c = config(tied);
   model::Model cpu_m(c, 5), gpu_m(c, 5, true, model::Device::Cuda, precision, deterministic);
+  perturb(cpu_m);
+  perturb(gpu_m);
   const model::Batch b = long_sequence ? long_batch(c) : batch(c);
   const model::Objective o = objective(kind);
   const model::Result rc = cpu_m.run(b, o, true, {}), rg = gpu_m.run(b, o, true, {});
@@ -125,6 +168,15 @@ void compare_run(bool tied, model::ObjectiveKind kind, const char* name,
     a.counts = rg.seq_counts.data();
     std::vector<float> dlogp(rg.seq_logps.size(), 0.0f);
     want_loss = cpu::dpo_loss(a, dlogp.data()).loss;
+    tol = 1e-5;
+  }
+  // The same for BT's loss, a function of reward differences (checked against
+  // the CPU's rewards below).
+  if (kind == model::ObjectiveKind::Bt && !exact) {
+    std::vector<float> drew(rg.rewards.size(), 0.0f);
+    want_loss = cpu::bt_loss(rg.rewards.data(), o.pairs.data(), o.margins.data(),
+                             static_cast<int64_t>(o.pairs.size() / 2), o.center_rewards_coefficient, drew.data())
+                    .loss;
     tol = 1e-5;
   }
   if (!close(rg.metrics[0].second, want_loss, tol))
@@ -160,7 +212,8 @@ void compare_run(bool tied, model::ObjectiveKind kind, const char* name,
   }
   // The margins, for the log: how close each run came to its tolerances.
   std::printf("    %s: loss %.3e relative, sequence log-probs %.3e, worst gradient %.3e (%s); tolerances %.0e, %.0e\n",
-              name, std::fabs(rg.metrics[0].second - rc.metrics[0].second) / (std::fabs(rc.metrics[0].second) + 1e-6),
+              name.c_str(),
+              std::fabs(rg.metrics[0].second - rc.metrics[0].second) / (std::fabs(rc.metrics[0].second) + 1e-6),
               worst_logp, worst, worst_name.c_str(), loss_tol, grad_tol);
 }
 
@@ -168,18 +221,30 @@ void compare_run(bool tied, model::ObjectiveKind kind, const char* name,
 
 TEST(cuda_model_sft_matches_cpu) {
   if (!have_device()) return;
-  compare_run(false, model::ObjectiveKind::Sft, "sft");
-  compare_run(true, model::ObjectiveKind::Sft, "sft tied");
+  compare_run(config(false), model::ObjectiveKind::Sft, "sft");
+  compare_run(config(true), model::ObjectiveKind::Sft, "sft tied");
 }
 
 TEST(cuda_model_dpo_matches_cpu) {
   if (!have_device()) return;
-  compare_run(false, model::ObjectiveKind::Dpo, "dpo");
+  compare_run(config(false), model::ObjectiveKind::Dpo, "dpo");
 }
 
 TEST(cuda_model_bt_matches_cpu) {
   if (!have_device()) return;
-  compare_run(false, model::ObjectiveKind::Bt, "bt");
+  compare_run(config(false), model::ObjectiveKind::Bt, "bt");
+}
+
+// Biases and q/k norms: every objective in both precisions.
+TEST(cuda_model_families_match_cpu) {
+  if (!have_device()) return;
+  for (Family f : {Family::Qwen2, Family::AttentionBias, Family::Qwen3})
+    for (model::Precision p : {model::Precision::Bf16, model::Precision::Fp32})
+      for (model::ObjectiveKind k : {model::ObjectiveKind::Sft, model::ObjectiveKind::Dpo, model::ObjectiveKind::Bt}) {
+        const char* kind = k == model::ObjectiveKind::Sft ? "sft" : k == model::ObjectiveKind::Dpo ? "dpo" : "bt";
+        compare_run(config(f), k,
+                    std::string(family_name(f)) + " " + kind + (p == model::Precision::Fp32 ? " fp32" : ""), p);
+      }
 }
 
 #ifdef GENRM_CUDA_STAND_IN
@@ -195,7 +260,7 @@ extern bool last_backward_deterministic;  // what model.cu asked of the last att
 // fp32, then stored in bf16.) On the CPU stand-in: model.cu passes the choice on.
 TEST(cuda_model_atomic_attention_backward_matches_cpu) {
   if (!have_device()) return;
-  compare_run(false, model::ObjectiveKind::Sft, "sft, atomic dQ", model::Precision::Bf16, false, true);
+  compare_run(config(false), model::ObjectiveKind::Sft, "sft, atomic dQ", model::Precision::Bf16, false, true);
   const model::Config c = config(false);
   model::Model det(c, 5, true, model::Device::Cuda),
       fast(c, 5, true, model::Device::Cuda, model::Precision::Bf16, false);
@@ -293,9 +358,9 @@ TEST(cuda_model_gemm_engine_from_the_environment) {
 
 TEST(cuda_model_fp32_precision_matches_cpu_to_float_rounding) {
   if (!have_device()) return;
-  compare_run(false, model::ObjectiveKind::Sft, "sft fp32", model::Precision::Fp32);
-  compare_run(true, model::ObjectiveKind::Dpo, "dpo fp32 tied", model::Precision::Fp32);
-  compare_run(false, model::ObjectiveKind::Bt, "bt fp32", model::Precision::Fp32);
+  compare_run(config(false), model::ObjectiveKind::Sft, "sft fp32", model::Precision::Fp32);
+  compare_run(config(true), model::ObjectiveKind::Dpo, "dpo fp32 tied", model::Precision::Fp32);
+  compare_run(config(false), model::ObjectiveKind::Bt, "bt fp32", model::Precision::Fp32);
 }
 
 // The same short training run on both: the loss curves agree step by step.
@@ -483,37 +548,42 @@ TEST(cuda_model_out_of_memory_mid_run_or_step_changes_nothing) {
 }
 
 // Generation on the device (cache and decoder there, sampling on the host)
-// against the CPU's: in fp32 the same tokens and logits within float rounding;
+// against the CPU's, for each family's attention pieces: in fp32 the same tokens and logits within float rounding;
 // in bf16 the prefill's logits within bf16 tolerance.
 TEST(cuda_model_generation_matches_cpu) {
   if (!have_device()) return;
-  const model::Config c = config(false);
-  std::vector<model::GenerateRequest> reqs(3);
-  reqs[0].prompt = {1, 5, 9, 2};
-  reqs[0].n = 2;
-  reqs[0].seed = 7;
-  reqs[1].prompt = {4};
-  reqs[2].prompt = {8, 8, 3, 60, 61, 62, 7, 1, 0, 2, 33};
-  reqs[2].n = 3;
-  model::SamplingConfig s;
-  s.max_new_tokens = 9;
-  s.return_logits = true;
-  s.max_batch = 4;  // fewer slots than samples: finished slots take the next sample
-  for (model::Precision prec : {model::Precision::Fp32, model::Precision::Bf16}) {
-    model::Model cpu_m(c, 11), gpu_m(c, 11, true, model::Device::Cuda, prec);
-    const bool exact = prec == model::Precision::Fp32;
-    s.filter.temperature = exact ? 0.8 : 0.0;
-    const model::GenerateResult rc = cpu_m.generate(reqs, s), rg = gpu_m.generate(reqs, s);
-    CHECK(rg.tokens.size() == rc.tokens.size());
-    for (size_t i = 0; i < rc.tokens.size() && i < rg.tokens.size(); ++i) {
-      const int64_t V = c.vocab_size;
-      if (exact) {
-        CHECK(rg.tokens[i] == rc.tokens[i]);
-        CHECK(rg.logits[i].size() == rc.logits[i].size());
-        if (rg.logits[i].size() == rc.logits[i].size())
-          CHECK(rel_diff(rg.logits[i].data(), rc.logits[i].data(), static_cast<int64_t>(rc.logits[i].size())) <= 1e-4);
-      } else {
-        CHECK(rel_diff(rg.logits[i].data(), rc.logits[i].data(), V) <= 3e-2);  // the first step: the prefill
+  for (Family f : {Family::Llama, Family::Qwen2, Family::AttentionBias, Family::Qwen3}) {
+    const model::Config c = config(f);
+    std::vector<model::GenerateRequest> reqs(3);
+    reqs[0].prompt = {1, 5, 9, 2};
+    reqs[0].n = 2;
+    reqs[0].seed = 7;
+    reqs[1].prompt = {4};
+    reqs[2].prompt = {8, 8, 3, 60, 61, 62, 7, 1, 0, 2, 33};
+    reqs[2].n = 3;
+    model::SamplingConfig s;
+    s.max_new_tokens = 9;
+    s.return_logits = true;
+    s.max_batch = 4;  // fewer slots than samples: finished slots take the next sample
+    for (model::Precision prec : {model::Precision::Fp32, model::Precision::Bf16}) {
+      model::Model cpu_m(c, 11), gpu_m(c, 11, true, model::Device::Cuda, prec);
+      perturb(cpu_m);
+      perturb(gpu_m);
+      const bool exact = prec == model::Precision::Fp32;
+      s.filter.temperature = exact ? 0.8 : 0.0;
+      const model::GenerateResult rc = cpu_m.generate(reqs, s), rg = gpu_m.generate(reqs, s);
+      CHECK(rg.tokens.size() == rc.tokens.size());
+      for (size_t i = 0; i < rc.tokens.size() && i < rg.tokens.size(); ++i) {
+        const int64_t V = c.vocab_size;
+        if (exact) {
+          CHECK(rg.tokens[i] == rc.tokens[i]);
+          CHECK(rg.logits[i].size() == rc.logits[i].size());
+          if (rg.logits[i].size() == rc.logits[i].size())
+            CHECK(rel_diff(rg.logits[i].data(), rc.logits[i].data(), static_cast<int64_t>(rc.logits[i].size())) <=
+                  1e-4);
+        } else {
+          CHECK(rel_diff(rg.logits[i].data(), rc.logits[i].data(), V) <= 3e-2);  // the first step: the prefill
+        }
       }
     }
   }

@@ -20,6 +20,7 @@
 #include "../../core/error.h"
 #include "../../cpu/adamw.h"
 #include "../../cpu/attention.h"
+#include "../../cpu/bias.h"
 #include "../../cpu/embedding.h"
 #include "../../cpu/gemm.h"
 #include "../../cpu/logprob.h"
@@ -312,6 +313,11 @@ void rmsnorm_forward(const float* x, const float* w, void* y, float* rstd, int64
 void rmsnorm_backward(const float* x, const float* w, const float* rstd, const float* dy, float* dx, float* dw,
                       int64_t rows, int64_t dim) {
   cpu::rmsnorm_backward(x, w, rstd, dy, dx, dw, rows, dim);
+}
+void bias_add(float* y, const float* b, int64_t rows, int64_t cols) { cpu::bias_add(y, b, rows, cols); }
+void bias_backward(const void* dy, DType dy_type, float* db, int64_t rows, int64_t cols) {
+  std::vector<float> keep;
+  cpu::bias_backward(widen(dy, dy_type, rows * cols, keep), db, rows, cols);
 }
 void swiglu_forward(const float* g, const float* u, void* a, int64_t n, DType a_type) {
   std::vector<float> out(static_cast<size_t>(n));
