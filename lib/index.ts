@@ -46,6 +46,7 @@ export {
   parameterShapes,
   headDim,
   attentionBiases,
+  hasMlpBias,
   hasQkNorm,
   MODEL_TYPES,
   ROPE_TYPES,

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   attentionBiases,
+  hasMlpBias,
   ConfigError,
   configToJson,
   hasQkNorm,
@@ -107,7 +108,7 @@ test('parsing a parsed config gives it back unchanged (extra fields are not nest
   t.is(twice.extra?.initializer_range, 0.02);
   t.false('extra' in (twice.extra ?? {}));
   // The merged extra fields are still checked.
-  fails(t, { ...once, extra: { ...once.extra, mlp_bias: true } }, /mlp_bias: true is not supported/, 'mlp_bias');
+  fails(t, { ...once, extra: { ...once.extra, mlp_bias: 'yes' } }, /mlp_bias: expected true or false/, 'mlp_bias');
   // Typed fields win over stale copies in extra.
   t.is(parseLlamaConfig({ ...once, extra: { hidden_size: 5 } }).hidden_size, 64);
   t.deepEqual(parseLlamaConfig({ ...once, extra: { hidden_size: 5 } }).extra, {});
@@ -219,12 +220,6 @@ test('features genrm does not implement are refused by name', (t) => {
     );
   }
   fails(t, { ...base, rope_scaling: { factor: 2 } }, /rope_scaling.rope_type: expected one of default, linear, llama3/);
-  fails(
-    t,
-    { ...base, mlp_bias: true },
-    /mlp_bias: true is not supported: genrm's MLP has no biases; use false/,
-    'mlp_bias',
-  );
   fails(t, { ...base, mlp_bias: 'no' }, /mlp_bias: expected true or false, got "no"/, 'mlp_bias');
   fails(
     t,
@@ -338,9 +333,9 @@ test('writeConfig accepts a config built in code, and refuses one that would not
     instanceOf: ConfigError,
     message: /config.json: num_key_value_heads: expected a divisor of num_attention_heads \(2\), got 3/,
   });
-  await t.throwsAsync(writeConfig(d, { ...config, extra: { mlp_bias: true } }), {
+  await t.throwsAsync(writeConfig(d, { ...config, extra: { hidden_act: 'gelu' } }), {
     instanceOf: ConfigError,
-    message: /mlp_bias: true is not supported/,
+    message: /hidden_act: "gelu" is not supported/,
   });
   // A stale head_dim in extra is not written: the model's own head dimension is the typed field's.
   t.false('head_dim' in configToJson({ ...config, extra: { head_dim: 8 } }));
@@ -569,7 +564,7 @@ const QWEN25_05B = {
   vocab_size: 151936,
 };
 
-test('Qwen2 configs load with q/k/v biases; Llama attention_bias adds o; mlp_bias stays refused', (t) => {
+test('Qwen2 configs load with q/k/v biases; Llama attention_bias adds o, mlp_bias gate/up/down', (t) => {
   const q = parseLlamaConfig(QWEN25_05B);
   t.is(q.model_type, 'qwen2');
   t.deepEqual(attentionBiases(q), { qkv: true, o: false });
@@ -599,6 +594,23 @@ test('Qwen2 configs load with q/k/v biases; Llama attention_bias adds o; mlp_bia
   t.true(
     parameterShapes(parseLlamaConfig({ ...base, attention_bias: true })).some((p) => p.name.endsWith('o_proj.bias')),
   );
+  const mlp = parseLlamaConfig({ ...base, mlp_bias: true });
+  t.true(hasMlpBias(mlp));
+  const shapes = parameterShapes(mlp).filter((p) => p.name.startsWith('model.layers.0.mlp.'));
+  t.deepEqual(
+    shapes.map((p) => `${p.name} ${p.shape.join('x')}`),
+    [
+      `model.layers.0.mlp.gate_proj.weight ${base.intermediate_size}x${base.hidden_size}`,
+      `model.layers.0.mlp.gate_proj.bias ${base.intermediate_size}`,
+      `model.layers.0.mlp.up_proj.weight ${base.intermediate_size}x${base.hidden_size}`,
+      `model.layers.0.mlp.up_proj.bias ${base.intermediate_size}`,
+      `model.layers.0.mlp.down_proj.weight ${base.hidden_size}x${base.intermediate_size}`,
+      `model.layers.0.mlp.down_proj.bias ${base.hidden_size}`,
+    ],
+  );
+  t.is(configToJson(mlp).mlp_bias, true);
+  // Qwen's and Mistral's MLPs take no bias, whatever the field says (as transformers builds them).
+  t.false(hasMlpBias(parseLlamaConfig({ ...QWEN25_05B, mlp_bias: true })));
 });
 
 // Qwen3-0.6B's config.json as published.

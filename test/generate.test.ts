@@ -40,25 +40,28 @@ const scaled = Model.create(
 test.after.always(() => scaled.dispose());
 
 // Qwen2: biases on q, k and v, added in the cached decode step as in the forward.
-// The CUDA backend computes no attention biases yet: there such a model is refused by name instead.
-const qwen2Config = { ...config, model_type: 'qwen2' as const };
-const qwen2 = Model.create(qwen2Config, { seed: 5 });
+const qwen2 = Model.create({ ...config, model_type: 'qwen2' }, { seed: 5 });
 test.after.always(() => qwen2.dispose());
+// Llama's attention_bias (q, k, v, o) and mlp_bias (gate, up, down).
+const llamaBiases = Model.create({ ...config, extra: { attention_bias: true, mlp_bias: true } }, { seed: 7 });
+test.after.always(() => llamaBiases.dispose());
 // Qwen3: each head of q and k RMS-normalised before RoPE, in the decode step as in the forward.
 const qwen3 = Model.create({ ...config, model_type: 'qwen3', head_dim: 12 }, { seed: 6 });
 test.after.always(() => qwen3.dispose());
 test.before(async () => {
   // A new model's biases are zero (as transformers initialises them): give them values to carry.
-  for (const p of qwen2.parameters.filter((x) => x.name.endsWith('.bias')))
-    await qwen2.setParameter(
-      p.name,
-      Float32Array.from({ length: p.size }, (_, i) => Math.sin(i + p.size)),
-    );
+  for (const m of [qwen2, llamaBiases])
+    for (const p of m.parameters.filter((x) => x.name.endsWith('.bias')))
+      await m.setParameter(
+        p.name,
+        Float32Array.from({ length: p.size }, (_, i) => Math.sin(i + p.size)),
+      );
 });
 for (const [name, model] of [
   ['plain', () => plain],
   ['llama3-scaled, head_dim 12', () => scaled],
   ['qwen2, q/k/v biases', () => qwen2],
+  ['llama, attention and MLP biases', () => llamaBiases],
   ['qwen3, q/k norms', () => qwen3],
 ] as const)
   test(`${name}: cached decoding gives the logits of a full forward at every step; greedy takes their argmax`, async (t) => {

@@ -24,7 +24,7 @@ interface Inputs {
   };
 }
 
-const fixtures = ['gqa_tied', 'packed', 'llama3_scaled', 'qwen2_bias', 'qwen3_qk_norm'];
+const fixtures = ['gqa_tied', 'packed', 'llama3_scaled', 'qwen2_bias', 'qwen3_qk_norm', 'llama_bias'];
 const dirOf = (name: string) => join(packageRoot(), 'test', 'fixtures', name);
 
 async function load(name: string) {

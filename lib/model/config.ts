@@ -81,6 +81,11 @@ export function attentionBiases(config: LlamaConfig): { qkv: boolean; o: boolean
   return { qkv: both, o: both };
 }
 
+/** Whether gate, up and down have biases: Llama's mlp_bias (Qwen2, Qwen3 and Mistral have none). */
+export function hasMlpBias(config: LlamaConfig): boolean {
+  return (config.model_type ?? 'llama') === 'llama' && config.extra?.mlp_bias === true;
+}
+
 /** Whether each head of q and k is RMS-normalised before RoPE (Qwen3's q_norm and k_norm). */
 export function hasQkNorm(config: LlamaConfig): boolean {
   return config.model_type === 'qwen3';
@@ -201,7 +206,6 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
   let ropeScaling = parseRopeScaling(raw.rope_scaling, source, 'rope_scaling');
   for (const field of ['attention_bias', 'mlp_bias'] as const) {
     const v = raw[field];
-    if (field === 'mlp_bias' && v === true) unsupported(source, field, v, "genrm's MLP has no biases; use false");
     if (v !== undefined && v !== false && v !== true)
       throw new ConfigError(source, `expected true or false, got ${describe(v)}`, field);
   }
@@ -451,13 +455,17 @@ export function parameterShapes(config: LlamaConfig): ParameterShape[] {
   const q = config.num_attention_heads * hd;
   const kv = config.num_key_value_heads * hd;
   const bias = attentionBiases(config);
+  const mlpBias = hasMlpBias(config);
   const out: ParameterShape[] = [{ name: 'model.embed_tokens.weight', shape: [v, d] }];
   for (let i = 0; i < config.num_hidden_layers; i++) {
     const p = `model.layers.${i}`;
-    const projection = (name: string, shape: number[], biased: boolean): ParameterShape[] => [
-      { name: `${p}.self_attn.${name}.weight`, shape },
-      ...(biased ? [{ name: `${p}.self_attn.${name}.bias`, shape: [shape[0]!] }] : []),
+    const linear = (name: string, shape: number[], biased: boolean): ParameterShape[] => [
+      { name: `${name}.weight`, shape },
+      ...(biased ? [{ name: `${name}.bias`, shape: [shape[0]!] }] : []),
     ];
+    const projection = (name: string, shape: number[], biased: boolean) =>
+      linear(`${p}.self_attn.${name}`, shape, biased);
+    const mlp = (name: string, shape: number[]) => linear(`${p}.mlp.${name}`, shape, mlpBias);
     out.push(
       { name: `${p}.input_layernorm.weight`, shape: [d] },
       ...projection('q_proj', [q, d], bias.qkv),
@@ -471,9 +479,9 @@ export function parameterShapes(config: LlamaConfig): ParameterShape[] {
           ]
         : []),
       { name: `${p}.post_attention_layernorm.weight`, shape: [d] },
-      { name: `${p}.mlp.gate_proj.weight`, shape: [f, d] },
-      { name: `${p}.mlp.up_proj.weight`, shape: [f, d] },
-      { name: `${p}.mlp.down_proj.weight`, shape: [d, f] },
+      ...mlp('gate_proj', [f, d]),
+      ...mlp('up_proj', [f, d]),
+      ...mlp('down_proj', [d, f]),
     );
   }
   out.push({ name: 'model.norm.weight', shape: [d] });

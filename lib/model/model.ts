@@ -15,7 +15,15 @@ import {
   writeCheckpointFolder,
   type CheckpointManifest,
 } from './checkpoint.js';
-import { attentionBiases, hasQkNorm, parseLlamaConfig, readConfig, writeConfig, type LlamaConfig } from './config.js';
+import {
+  attentionBiases,
+  hasMlpBias,
+  hasQkNorm,
+  parseLlamaConfig,
+  readConfig,
+  writeConfig,
+  type LlamaConfig,
+} from './config.js';
 import { float32ToBf16, openSafetensors, writeSafetensors, type SafetensorsReader } from './safetensors.js';
 import { openWeights, writeWeights } from './weights.js';
 
@@ -279,6 +287,7 @@ function nativeConfig(c: LlamaConfig): Record<string, unknown> {
     extra: undefined,
     qkv_bias: bias.qkv,
     o_bias: bias.o,
+    mlp_bias: hasMlpBias(c),
     qk_norm: hasQkNorm(c),
     ...(typeof init === 'number' ? { initializer_range: init } : {}),
   };

@@ -404,8 +404,13 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
     rmsnorm_forward(xm, W.post_norm, h2.at(l * N * d), R2 + l * N, N, d, eps, st);
     linear(h2l, weight(W.gate), gl, N, d, f, engine);
     linear(h2l, weight(W.up), ul, N, d, f, engine);
+    if (W.gate_bias) {
+      bias_add(gl, W.gate_bias, N, f);
+      bias_add(ul, W.up_bias, N, f);
+    }
     swiglu_forward(gl, ul, a.at(l * N * f), N * f, st);
     linear(al, weight(W.down), T, N, f, d, engine);
+    if (W.down_bias) bias_add(T, W.down_bias, N, d);
     add(xm, T, xout, N * d);
   }
   rmsnorm_forward(X + L * N * d, final_norm(), hf.get(N * d), rstdf.get(N), N, d, eps);
@@ -433,7 +438,12 @@ void DeviceModel::backward(const model::Batch& b, int64_t longest) {
     // MLP: xout = xmid + down(silu(gate h2) * up h2). DX holds d xout.
     linear_dx(f32(DX), weight(W.down), DT, N, f, d, false, engine);
     linear_dw(f32(DX), al, G(W.down), N, f, d, engine);
+    if (W.down_bias) bias_backward(DX, DType::F32, G(W.down_bias), N, d);
     swiglu_backward(gl, ul, DT, DG, DU, N * f, st);
+    if (W.gate_bias) {
+      bias_backward(DG, st, G(W.gate_bias), N, f);
+      bias_backward(DU, st, G(W.up_bias), N, f);
+    }
     linear_dx(op(DG), weight(W.gate), DH, N, d, f, false, engine);
     linear_dx(op(DU), weight(W.up), DH, N, d, f, true, engine);
     linear_dw(op(DG), h2l, G(W.gate), N, d, f, engine);
@@ -747,8 +757,13 @@ float* DeviceModel::step(const std::vector<int64_t>& slots, const std::vector<in
     rmsnorm_forward(X, W.post_norm, Hh, nullptr, M, d, eps, st);
     linear(h, weight(W.gate), G, M, d, f, engine);
     linear(h, weight(W.up), U, M, d, f, engine);
+    if (W.gate_bias) {
+      bias_add(G, W.gate_bias, M, f);
+      bias_add(U, W.up_bias, M, f);
+    }
     swiglu_forward(G, U, A, M * f, st);
     linear(act, weight(W.down), T, M, f, d, engine);
+    if (W.down_bias) bias_add(T, W.down_bias, M, d);
     add(X, T, X, M * d);
   }
   for (int64_t i = 0; i < M; ++i) gen.len[slots[i]] += 1;

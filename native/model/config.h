@@ -34,6 +34,8 @@ struct Config {
   // Biases of the attention projections: q, k and v (Qwen2, and Llama's
   // attention_bias), and o (Llama's attention_bias only).
   bool qkv_bias = false, o_bias = false;
+  // Biases on gate, up and down (Llama's mlp_bias).
+  bool mlp_bias = false;
   // Qwen3's q_norm and k_norm: an RMSNorm over each head of q and of k (weights
   // [head_dim]), after the projection and before RoPE.
   bool qk_norm = false;

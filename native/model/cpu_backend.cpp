@@ -75,6 +75,13 @@ void add(const float* a, const float* b, float* out, int64_t n) {
   });
 }
 
+// Adds the gate and up biases to `rows` tokens' products, where the layer has them.
+void add_mlp_biases(const LayerTensors<const float>& P, float* g, float* u, int64_t rows, int64_t f) {
+  if (!P.gate_bias) return;
+  cpu::bias_add(g, P.gate_bias, rows, f);
+  cpu::bias_add(u, P.up_bias, rows, f);
+}
+
 // Adds the q, k and v biases (widths qd, kvd, kvd) to `rows` projected tokens, where the layer has them.
 void add_biases(const LayerTensors<const float>& P, float* q, float* k, float* v, int64_t rows, int64_t qd,
                 int64_t kvd) {
@@ -264,8 +271,10 @@ void CpuBackend::forward(const Batch& b) {
     cpu::rmsnorm_forward(xmid, P.post_norm, h2, A.rstd2.data() + l * N, N, d, eps);
     linear(h2, P.gate, g, N, d, f);
     linear(h2, P.up, u, N, d, f);
+    add_mlp_biases(P, g, u, N, f);
     cpu::swiglu_forward(g, u, a, N * f, default_isa());
     linear(a, P.down, tmp.data(), N, f, d);
+    if (P.down_bias) cpu::bias_add(tmp.data(), P.down_bias, N, d);
     add(xmid, tmp.data(), xout, N * d);
   }
   const float* final_norm = param(layout_.final_norm());
@@ -313,7 +322,12 @@ void CpuBackend::backward(const Batch& b, std::vector<float>& dhf) {
     // MLP: xout = xmid + down(silu(gate h2) * up h2). dx holds d xout.
     linear_dx(dx.data(), P.down, dtmp.data(), N, f, d, false);
     linear_dw(dx.data(), a, grad_of(P.down), N, f, d);
+    if (P.down_bias) cpu::bias_backward(dx.data(), grad_of(P.down_bias), N, d);
     cpu::swiglu_backward(g, u, dtmp.data(), dg.data(), du.data(), N * f, default_isa());
+    if (P.gate_bias) {
+      cpu::bias_backward(dg.data(), grad_of(P.gate_bias), N, f);
+      cpu::bias_backward(du.data(), grad_of(P.up_bias), N, f);
+    }
     linear_dx(dg.data(), P.gate, dh.data(), N, d, f, false);
     linear_dx(du.data(), P.up, dh.data(), N, d, f, true);
     linear_dw(dg.data(), h2, grad_of(P.gate), N, d, f);
@@ -589,8 +603,10 @@ void CpuBackend::step(const std::vector<int64_t>& slots, const std::vector<int32
     cpu::rmsnorm_forward(x.data(), P.post_norm, h.data(), nullptr, M, d, eps);
     project(h.data(), P.gate, g.data(), M, d, f);
     project(h.data(), P.up, u.data(), M, d, f);
+    add_mlp_biases(P, g.data(), u.data(), M, f);
     cpu::swiglu_forward(g.data(), u.data(), a.data(), M * f, default_isa());
     project(a.data(), P.down, tmp.data(), M, f, d);
+    if (P.down_bias) cpu::bias_add(tmp.data(), P.down_bias, M, d);
     for (int64_t i = 0; i < M * d; ++i) x[i] += tmp[i];
   }
   for (int64_t i = 0; i < M; ++i) cache.len[slots[i]] += 1;

@@ -12,8 +12,9 @@ size_t ParamLayout::add(std::string name, std::vector<int64_t> shape, Init init)
 }
 
 // Checkpoint order: embed_tokens; per layer input_layernorm, q/k/v/o_proj (each
-// weight then its bias, where the config has one),
-// post_attention_layernorm, gate/up/down_proj; norm; lm_head (unless tied);
+// weight then its bias, where the config has one), q/k_norm,
+// post_attention_layernorm, gate/up/down_proj (each weight then its bias, where
+// the config has one); norm; lm_head (unless tied);
 // score (with a reward head).
 ParamLayout::ParamLayout(const Config& c) {
   validate(c);
@@ -38,8 +39,11 @@ ParamLayout::ParamLayout(const Config& c) {
     }
     l.post_norm = add(p + "post_attention_layernorm.weight", {d}, Init::Ones);
     l.gate = add(p + "mlp.gate_proj.weight", {f, d}, Init::Normal);
+    if (c.mlp_bias) l.gate_bias = add(p + "mlp.gate_proj.bias", {f}, Init::Zeros);
     l.up = add(p + "mlp.up_proj.weight", {f, d}, Init::Normal);
+    if (c.mlp_bias) l.up_bias = add(p + "mlp.up_proj.bias", {f}, Init::Zeros);
     l.down = add(p + "mlp.down_proj.weight", {d, f}, Init::Normal);
+    if (c.mlp_bias) l.down_bias = add(p + "mlp.down_proj.bias", {d}, Init::Zeros);
     layers_.push_back(l);
   }
   final_norm_ = add("model.norm.weight", {d}, Init::Ones);

@@ -33,7 +33,7 @@ template <typename T>
 struct LayerTensors {
   T *input_norm, *q, *k, *v, *o, *post_norm, *gate, *up, *down;
   // The projections' biases, and Qwen3's per-head q/k norm weights; null where the config has none.
-  T *q_bias, *k_bias, *v_bias, *o_bias, *q_norm, *k_norm;
+  T *q_bias, *k_bias, *v_bias, *o_bias, *q_norm, *k_norm, *gate_bias, *up_bias, *down_bias;
 };
 
 class ParamLayout {
@@ -67,9 +67,9 @@ class ParamLayout {
     const Layer& i = layers_[static_cast<size_t>(l)];
     auto p = [&](size_t k) { return base + tensors_[k].offset; };
     auto opt = [&](size_t k) { return k == kNone ? nullptr : p(k); };
-    return {p(i.input_norm), p(i.q),        p(i.k),        p(i.v),        p(i.o),
-            p(i.post_norm),  p(i.gate),     p(i.up),       p(i.down),     opt(i.q_bias),
-            opt(i.k_bias),   opt(i.v_bias), opt(i.o_bias), opt(i.q_norm), opt(i.k_norm)};
+    return {p(i.input_norm), p(i.q),        p(i.k),        p(i.v),           p(i.o),         p(i.post_norm),
+            p(i.gate),       p(i.up),       p(i.down),     opt(i.q_bias),    opt(i.k_bias),  opt(i.v_bias),
+            opt(i.o_bias),   opt(i.q_norm), opt(i.k_norm), opt(i.gate_bias), opt(i.up_bias), opt(i.down_bias)};
   }
 
  private:
@@ -77,6 +77,7 @@ class ParamLayout {
   struct Layer {
     size_t input_norm, q, k, v, o, post_norm, gate, up, down;
     size_t q_bias = kNone, k_bias = kNone, v_bias = kNone, o_bias = kNone, q_norm = kNone, k_norm = kNone;
+    size_t gate_bias = kNone, up_bias = kNone, down_bias = kNone;
   };
   size_t add(std::string name, std::vector<int64_t> shape, Init init);
 

@@ -55,6 +55,7 @@ model::Config parse_config(const Napi::Object& o) {
   c.tie_word_embeddings = bool_field(o, "tie_word_embeddings", false);
   c.qkv_bias = bool_field(o, "qkv_bias", false);
   c.o_bias = bool_field(o, "o_bias", false);
+  c.mlp_bias = bool_field(o, "mlp_bias", false);
   c.qk_norm = bool_field(o, "qk_norm", false);
   c.reward_head = bool_field(o, "reward_head", false);
   model::validate(c);

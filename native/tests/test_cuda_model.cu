@@ -50,15 +50,15 @@ model::Config config(bool tied) {
   return c;
 }
 
-// The families' attention pieces on the same small model: Qwen2's q/k/v biases,
-// Llama's attention_bias (those and o_proj's), Qwen3's q/k norms on a head_dim
-// that is not hidden / heads.
-enum class Family { Llama, Qwen2, AttentionBias, Qwen3 };
+// The families' pieces on the same small model: Qwen2's q/k/v biases, Llama's
+// attention_bias (those and o_proj's) with mlp_bias (gate, up, down), Qwen3's
+// q/k norms on a head_dim that is not hidden / heads.
+enum class Family { Llama, Qwen2, LlamaBiases, Qwen3 };
 
 model::Config config(Family f) {
   model::Config c = config(false);
-  c.qkv_bias = f == Family::Qwen2 || f == Family::AttentionBias;
-  c.o_bias = f == Family::AttentionBias;
+  c.qkv_bias = f == Family::Qwen2 || f == Family::LlamaBiases;
+  c.o_bias = c.mlp_bias = f == Family::LlamaBiases;
   c.qk_norm = f == Family::Qwen3;
   if (f == Family::Qwen3) c.explicit_head_dim = 32;
   return c;
@@ -68,7 +68,7 @@ const char* family_name(Family f) {
   switch (f) {
     case Family::Llama: return "llama";
     case Family::Qwen2: return "qwen2";
-    case Family::AttentionBias: return "attention_bias";
+    case Family::LlamaBiases: return "llama biases";
     case Family::Qwen3: return "qwen3";
   }
   return "";
@@ -238,7 +238,7 @@ TEST(cuda_model_bt_matches_cpu) {
 // Biases and q/k norms: every objective in both precisions.
 TEST(cuda_model_families_match_cpu) {
   if (!have_device()) return;
-  for (Family f : {Family::Qwen2, Family::AttentionBias, Family::Qwen3})
+  for (Family f : {Family::Qwen2, Family::LlamaBiases, Family::Qwen3})
     for (model::Precision p : {model::Precision::Bf16, model::Precision::Fp32})
       for (model::ObjectiveKind k : {model::ObjectiveKind::Sft, model::ObjectiveKind::Dpo, model::ObjectiveKind::Bt}) {
         const char* kind = k == model::ObjectiveKind::Sft ? "sft" : k == model::ObjectiveKind::Dpo ? "dpo" : "bt";
@@ -552,7 +552,7 @@ TEST(cuda_model_out_of_memory_mid_run_or_step_changes_nothing) {
 // in bf16 the prefill's logits within bf16 tolerance.
 TEST(cuda_model_generation_matches_cpu) {
   if (!have_device()) return;
-  for (Family f : {Family::Llama, Family::Qwen2, Family::AttentionBias, Family::Qwen3}) {
+  for (Family f : {Family::Llama, Family::Qwen2, Family::LlamaBiases, Family::Qwen3}) {
     const model::Config c = config(f);
     std::vector<model::GenerateRequest> reqs(3);
     reqs[0].prompt = {1, 5, 9, 2};
