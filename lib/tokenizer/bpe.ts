@@ -1,4 +1,6 @@
 // Applying learned merges to one pre-tokenized word: start from its UTF-8 bytes
+// (byte-level BPE) or its characters (SentencePiece-style BPE, where a character
+// outside the vocabulary becomes its <0xNN> byte tokens or the unknown token)
 // and repeatedly merge the adjacent pair with the lowest rank (the earliest
 // learned), the leftmost one on a tie, until no adjacent pair has a merge. This
 // is what Hugging Face `tokenizers` does, so ids match token for token.
@@ -16,8 +18,20 @@ const SHORT_WORD = 64;
 const CACHE_ENTRIES = 1 << 17;
 const CACHE_MAX_WORD = 256;
 
+/** How a word becomes the symbols that merges start from, for models that start from characters. */
+export interface CharSymbols {
+  /** Single-character token → id. */
+  chars: ReadonlyMap<string, number>;
+  /** model.byte_fallback: a character outside `chars` becomes the byte tokens of its UTF-8 (byteIds). */
+  byteFallback: boolean;
+  /** model.unk_token's id, for characters that have no token. */
+  unk: number | undefined;
+  /** model.fuse_unk: consecutive unknown characters make one unknown token. */
+  fuseUnk: boolean;
+}
+
 export class BpeModel {
-  /** byteIds[b]: the id of the single-byte token for byte b. */
+  /** byteIds[b]: the id of the single-byte token for byte b (-1: none, with CharSymbols). */
   private readonly byteIds: Int32Array;
   /** (left * stride + right) → rank. */
   private readonly ranks = new Map<number, number>();
@@ -27,7 +41,7 @@ export class BpeModel {
   private readonly cache = new Map<string, Int32Array>();
   private readonly encoder = new TextEncoder();
   private scratch = new Uint8Array(1024);
-  private readonly syms = new Int32Array(SHORT_WORD);
+  private syms = new Int32Array(SHORT_WORD);
   private readonly pairRanks = new Int32Array(SHORT_WORD);
 
   /**
@@ -39,6 +53,7 @@ export class BpeModel {
     merges: ReadonlyArray<readonly [number, number, number]>,
     stride: number,
     private readonly wholeWords?: ReadonlyMap<string, number>,
+    private readonly charSymbols?: CharSymbols,
   ) {
     this.byteIds = byteIds;
     this.stride = stride;
@@ -69,9 +84,12 @@ export class BpeModel {
 
   private wholeWord(word: string): Int32Array | undefined {
     if (this.wholeWords === undefined) return undefined;
-    const n = this.utf8(word);
-    let key = '';
-    for (let i = 0; i < n; i++) key += BYTE_CHARS[this.scratch[i]!];
+    let key = word;
+    if (this.charSymbols === undefined) {
+      const n = this.utf8(word);
+      key = '';
+      for (let i = 0; i < n; i++) key += BYTE_CHARS[this.scratch[i]!];
+    }
     const id = this.wholeWords.get(key);
     return id === undefined ? undefined : Int32Array.of(id);
   }
@@ -81,11 +99,45 @@ export class BpeModel {
     return this.encoder.encodeInto(word, this.scratch).written;
   }
 
-  private merge(word: string): Int32Array {
+  /** Fills this.syms with the word's starting symbols; returns how many. */
+  private symbols(word: string): number {
     const n = this.utf8(word);
+    if (this.syms.length < n) this.syms = new Int32Array(n);
+    const { syms, scratch, byteIds } = this;
+    const cs = this.charSymbols;
+    if (cs === undefined) {
+      for (let i = 0; i < n; i++) syms[i] = byteIds[scratch[i]!]!;
+      return n;
+    }
+    let len = 0;
+    let lastUnknown = false;
+    let at = 0; // byte offset of the current character in scratch
+    for (const c of word) {
+      const bytes = c.length === 2 ? 4 : c.charCodeAt(0) < 0x80 ? 1 : c.charCodeAt(0) < 0x800 ? 2 : 3;
+      const id = cs.chars.get(c);
+      let unknown = false;
+      if (id !== undefined) syms[len++] = id;
+      else if (cs.byteFallback && this.hasByteTokens(at, bytes)) {
+        for (let k = 0; k < bytes; k++) syms[len++] = byteIds[scratch[at + k]!]!;
+      } else {
+        unknown = true;
+        if (!(cs.fuseUnk && lastUnknown)) syms[len++] = cs.unk!;
+      }
+      lastUnknown = unknown;
+      at += bytes;
+    }
+    return len;
+  }
+
+  private hasByteTokens(at: number, bytes: number): boolean {
+    for (let k = 0; k < bytes; k++) if (this.byteIds[this.scratch[at + k]!]! < 0) return false;
+    return true;
+  }
+
+  private merge(word: string): Int32Array {
+    const n = this.symbols(word);
     if (n > SHORT_WORD) return this.mergeLong(n);
-    const { syms, pairRanks, scratch, byteIds, mergedIds } = this;
-    for (let i = 0; i < n; i++) syms[i] = byteIds[scratch[i]!]!;
+    const { syms, pairRanks, mergedIds } = this;
     for (let i = 0; i + 1 < n; i++) pairRanks[i] = this.rank(syms[i]!, syms[i + 1]!);
     let len = n;
     for (;;) {
@@ -111,12 +163,11 @@ export class BpeModel {
   // The same rule with a linked list and a heap keyed by (rank, position):
   // positions keep their original order, so the smaller key is the leftmost.
   private mergeLong(n: number): Int32Array {
-    const { scratch, byteIds, mergedIds } = this;
-    const syms = new Int32Array(n);
+    const { mergedIds } = this;
+    const syms = this.syms.slice(0, n);
     const next = new Int32Array(n);
     const prev = new Int32Array(n);
     for (let i = 0; i < n; i++) {
-      syms[i] = byteIds[scratch[i]!]!;
       next[i] = i + 1 < n ? i + 1 : -1;
       prev[i] = i - 1;
     }

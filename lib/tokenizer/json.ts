@@ -1,25 +1,27 @@
 // tokenizer.json: Hugging Face `tokenizers`' file, so transformers,
-// tokenizers.js and others read genrm's tokenizers. genrm writes:
-//  - model: BPE, vocab (text tokens only) and merges as "left right" strings
-//    (the format every reader accepts; ByteLevel tokens never contain a space);
-//  - added_tokens: the special tokens, special: true, ids after the BPE tokens;
-//  - pre_tokenizer: Sequence [Split on PRETOKENIZE_PATTERN (Isolated),
-//    ByteLevel without its own regex]; normalizer null; decoder ByteLevel;
-//  - post_processor: TemplateProcessing putting <|begin_of_text|> first, what
-//    encode(..., { addSpecialTokens: true }) does (HF adds it by default).
-// Reading accepts that pipeline only (a different pattern or normalizer would
-// tokenize differently without notice), with merges in either format; and
-// Llama 3's (its published Split pattern, model.ignore_merges true, no <|pad|>),
-// which it writes back as it read it.
+// tokenizers.js and others read genrm's tokenizers. genrm reads and writes two
+// designs of BPE, each as published, and refuses any other pipeline by field:
+//  - byte-level (genrm's own, Llama 3, Qwen2/3, GPT-4o): normalizer null or
+//    NFC; pre_tokenizer Sequence [Split on a pattern of SPLIT_PATTERNS,
+//    ByteLevel without its own regex]; decoder ByteLevel;
+//  - SentencePiece-style (Llama 2): normalizer Sequence [Prepend "▁", Replace
+//    " " → "▁"], no pre_tokenizer, byte_fallback, decoder Sequence [Replace,
+//    ByteFallback, Fuse, Strip].
+// Added tokens are special or not (matched in all text); ids may skip a few
+// numbers. genrm writes: model BPE, vocab and merges as "left right" strings;
+// added_tokens with ids after the BPE tokens when they are (else also in
+// model.vocab); post_processor TemplateProcessing for what
+// encode(..., { addSpecialTokens: true }) adds (bos for genrm's own), or null.
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { readOptionalJsonObject } from '../util/json-file.js';
 import { TokenizerError, describe } from './errors.js';
+import { SPACE_MARK } from './normalize.js';
 import { PRETOKENIZE_PATTERN, SPLIT_PATTERNS } from './pretokenize.js';
 import { chatTemplateOf } from './template.js';
-import { Tokenizer, type TokenizerSpec } from './tokenizer.js';
+import { Tokenizer, type TokenizerModelKind, type TokenizerSpec } from './tokenizer.js';
 
 const int = () =>
   z
@@ -67,8 +69,49 @@ function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('');
 }
 
+/** What checkPipeline found: the tokenizer.json pieces that decide how text becomes tokens. */
+interface Pipeline {
+  kind: TokenizerModelKind;
+  normalizer?: 'NFC';
+  pattern?: string;
+  unkToken?: string;
+  byteFallback?: boolean;
+  fuseUnk?: boolean;
+}
+
+// SentencePiece-style BPE as Llama 2 publishes it (Mistral's files are the same design).
+const SP_NORMALIZER = {
+  type: 'Sequence',
+  normalizers: [
+    { type: 'Prepend', prepend: SPACE_MARK },
+    { type: 'Replace', pattern: { String: ' ' }, content: SPACE_MARK },
+  ],
+};
+const SP_DECODER = {
+  type: 'Sequence',
+  decoders: [
+    { type: 'Replace', pattern: { String: SPACE_MARK }, content: ' ' },
+    { type: 'ByteFallback' },
+    { type: 'Fuse' },
+    { type: 'Strip', content: ' ', start: 1, stop: 0 },
+  ],
+};
+const SP_FORM = `normalizer Sequence [Prepend "▁", Replace " " → "▁"], pre_tokenizer null, decoder Sequence [Replace "▁" → " ", ByteFallback, Fuse, Strip " " (1, 0)]: Llama 2's published form`;
+
+/** JSON values equal, object keys in any order. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return a === b;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return (
+    ka.length === kb.length &&
+    ka.every((k) => sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  );
+}
+
 /** Fields whose value genrm does not implement: checked before the shape, so the message names the feature. */
-function checkPipeline(raw: Record<string, unknown>, source: string): void {
+function checkPipeline(raw: Record<string, unknown>, source: string): Pipeline {
   const unsupported = (field: string, value: unknown, why: string): never => {
     throw new TokenizerError(source, `${describe(value)} is not supported: ${why}`, field);
   };
@@ -80,44 +123,84 @@ function checkPipeline(raw: Record<string, unknown>, source: string): void {
   const type = at(model, 'type');
   // HF omits "type" in some old files; BPE is recognisable by its merges.
   if (type !== 'BPE' && !(type === undefined && 'merges' in model))
-    unsupported('model.type', type, 'genrm reads byte-level BPE tokenizers ("BPE") only');
+    unsupported('model.type', type, 'genrm reads BPE tokenizers ("BPE") only');
   const m = model as Record<string, unknown>;
   if (m.dropout !== undefined && m.dropout !== null)
     unsupported('model.dropout', m.dropout, 'BPE dropout is a training-time augmentation; use null');
   for (const f of ['continuing_subword_prefix', 'end_of_word_suffix'] as const) {
     if (m[f] !== undefined && m[f] !== null && m[f] !== '')
-      unsupported(`model.${f}`, m[f], 'byte-level BPE has no subword markers; use null');
+      unsupported(`model.${f}`, m[f], "genrm's BPE has no subword markers; use null");
   }
-  if (m.ignore_merges !== undefined && typeof m.ignore_merges !== 'boolean')
-    throw new TokenizerError(source, `expected true or false, got ${describe(m.ignore_merges)}`, 'model.ignore_merges');
-
-  if (raw.normalizer !== null && raw.normalizer !== undefined)
-    unsupported('normalizer', raw.normalizer, 'genrm encodes text as given; use null');
+  for (const f of ['ignore_merges', 'byte_fallback', 'fuse_unk'] as const) {
+    if (m[f] !== undefined && typeof m[f] !== 'boolean')
+      throw new TokenizerError(source, `expected true or false, got ${describe(m[f])}`, `model.${f}`);
+  }
   for (const f of ['truncation', 'padding'] as const) {
     if (raw[f] !== null && raw[f] !== undefined)
       unsupported(f, raw[f], 'genrm truncates and pads batches itself; use null');
   }
 
   const pre = raw.pre_tokenizer;
-  const want = `Sequence [Split (genrm's or Llama 3's pattern, Isolated), ByteLevel (use_regex false)]`;
+  const sentencePiece =
+    pre === null || pre === undefined || at(pre, 'type') === 'Metaspace' || at(raw.normalizer, 'type') === 'Sequence';
+  if (sentencePiece) {
+    if (!sameJson(raw.normalizer, SP_NORMALIZER))
+      unsupported('normalizer', raw.normalizer, `genrm reads SentencePiece-style BPE as ${SP_FORM}`);
+    if (pre !== null && pre !== undefined)
+      unsupported('pre_tokenizer', pre, `genrm reads SentencePiece-style BPE as ${SP_FORM}`);
+    if (!sameJson(raw.decoder, SP_DECODER))
+      unsupported('decoder', raw.decoder, `genrm reads SentencePiece-style BPE as ${SP_FORM}`);
+    if (m.unk_token !== undefined && m.unk_token !== null && typeof m.unk_token !== 'string')
+      throw new TokenizerError(source, `expected a token or null, got ${describe(m.unk_token)}`, 'model.unk_token');
+    return {
+      kind: 'sentencePiece',
+      ...(typeof m.unk_token === 'string' ? { unkToken: m.unk_token } : {}),
+      byteFallback: m.byte_fallback === true,
+      fuseUnk: m.fuse_unk === true,
+    };
+  }
+
+  if (m.byte_fallback === true)
+    unsupported('model.byte_fallback', true, 'a byte-level vocabulary has a token for every byte; use false');
+  const normalizer = raw.normalizer;
+  if (normalizer !== null && normalizer !== undefined && !sameJson(normalizer, { type: 'NFC' }))
+    unsupported('normalizer', normalizer, 'a byte-level tokenizer\'s normalizer is null or { "type": "NFC" }');
+  const want = `Sequence [Split (a pattern of SPLIT_PATTERNS, "Isolated"), ByteLevel (use_regex false)]`;
   const steps = at(pre, 'pretokenizers');
   if (at(pre, 'type') !== 'Sequence' || !Array.isArray(steps) || steps.length !== 2)
-    unsupported('pre_tokenizer', pre, `genrm's pre-tokenizer is ${want}`);
+    unsupported('pre_tokenizer', pre, `genrm's byte-level pre-tokenizer is ${want}`);
   const [split, byteLevel] = steps as unknown[];
   if (at(split, 'type') !== 'Split')
-    unsupported('pre_tokenizer.pretokenizers[0].type', at(split, 'type'), `genrm's pre-tokenizer is ${want}`);
+    unsupported(
+      'pre_tokenizer.pretokenizers[0].type',
+      at(split, 'type'),
+      `genrm's byte-level pre-tokenizer is ${want}`,
+    );
   const pattern = at(at(split, 'pattern'), 'Regex');
   if (typeof pattern !== 'string' || !SPLIT_PATTERNS.has(pattern))
     unsupported(
       'pre_tokenizer.pretokenizers[0].pattern.Regex',
       pattern,
-      `genrm splits with its own pattern or Llama 3's: ${[...SPLIT_PATTERNS.keys()].map((p) => describe(p)).join(', ')}`,
+      `genrm splits with genrm's, Llama 3's, Qwen2's or GPT-4o's (o200k) pattern: ${[...SPLIT_PATTERNS.keys()].map((p) => describe(p)).join(', ')}`,
     );
-  if (at(split, 'behavior') !== 'Isolated')
-    unsupported('pre_tokenizer.pretokenizers[0].behavior', at(split, 'behavior'), 'use "Isolated"');
-  if (at(split, 'invert') === true) unsupported('pre_tokenizer.pretokenizers[0].invert', true, 'use false');
+  // Every pattern genrm reads matches every character, so keeping the matches
+  // ("Removed" with invert, GPT-4o's) splits as "Isolated" does.
+  const behavior = at(split, 'behavior');
+  const invert = at(split, 'invert') === true;
+  if (behavior !== 'Isolated' && behavior !== 'Removed')
+    unsupported('pre_tokenizer.pretokenizers[0].behavior', behavior, 'use "Isolated"');
+  if (invert !== (behavior === 'Removed'))
+    unsupported(
+      'pre_tokenizer.pretokenizers[0].invert',
+      invert,
+      `use ${!invert} with ${describe(behavior)} (a split that keeps every character)`,
+    );
   if (at(byteLevel, 'type') !== 'ByteLevel')
-    unsupported('pre_tokenizer.pretokenizers[1].type', at(byteLevel, 'type'), `genrm's pre-tokenizer is ${want}`);
+    unsupported(
+      'pre_tokenizer.pretokenizers[1].type',
+      at(byteLevel, 'type'),
+      `genrm's byte-level pre-tokenizer is ${want}`,
+    );
   if (at(byteLevel, 'use_regex') !== false)
     unsupported(
       'pre_tokenizer.pretokenizers[1].use_regex',
@@ -128,6 +211,7 @@ function checkPipeline(raw: Record<string, unknown>, source: string): void {
     unsupported('pre_tokenizer.pretokenizers[1].add_prefix_space', true, 'genrm adds no space; use false');
   if (at(raw.decoder, 'type') !== 'ByteLevel')
     unsupported('decoder', raw.decoder, 'byte-level BPE decodes with { "type": "ByteLevel" }');
+  return { kind: 'byteLevel', pattern: pattern as string, ...(normalizer ? { normalizer: 'NFC' as const } : {}) };
 }
 
 /** The ids a post_processor puts before and after one sequence (TemplateProcessing's "single"). */
@@ -202,7 +286,7 @@ export function parseTokenizerJson(
   if (typeof json !== 'object' || json === null || Array.isArray(json))
     throw new TokenizerError(source, `expected a JSON object, got ${describe(json)}`);
   const raw = json as Record<string, unknown>;
-  checkPipeline(raw, source);
+  const pipeline = checkPipeline(raw, source);
   const parsed = tokenizerJsonSchema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -212,7 +296,7 @@ export function parseTokenizerJson(
       formatPath(issue.path) || undefined,
     );
   }
-  const { added_tokens: added, model } = parsed.data;
+  const { added_tokens: addedTokens, model } = parsed.data;
 
   // Ids → tokens. The raw object, not zod's copy: zod drops a "__proto__" key,
   // and that is a legal token (so its id is checked here too).
@@ -221,6 +305,7 @@ export function parseTokenizerJson(
   for (const [token, id] of Object.entries((raw.model as { vocab: Record<string, unknown> }).vocab)) {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
       throw new TokenizerError(source, `expected a non-negative integer, got ${describe(id)}`, `model.vocab.${token}`);
+    if (token === '') throw new TokenizerError(source, 'a token is the empty string', 'model.vocab');
     const other = byId.get(id);
     if (other !== undefined)
       throw new TokenizerError(
@@ -232,23 +317,27 @@ export function parseTokenizerJson(
     modelIds.set(token, id);
   }
   const special: number[] = [];
-  added.forEach((t, i) => {
+  const added: number[] = [];
+  addedTokens.forEach((t, i) => {
     const field = `added_tokens[${i}]`;
-    if (t.special === false)
-      throw new TokenizerError(
-        source,
-        `${describe(t.content)} is not supported: genrm's added tokens are special tokens ("special": true)`,
-        `${field}.special`,
-      );
     for (const f of ['lstrip', 'rstrip', 'single_word'] as const) {
       if (t[f] === true)
         throw new TokenizerError(
           source,
-          'true is not supported: genrm matches special tokens exactly; use false',
+          'true is not supported: genrm matches added tokens exactly as they are written; use false',
           `${field}.${f}`,
         );
     }
-    if (special.includes(t.id)) throw new TokenizerError(source, `id ${t.id} is listed twice`, `${field}.id`);
+    // HF's default: special tokens are matched in the text as given, others in the normalized text.
+    const normalized = t.normalized ?? t.special !== true;
+    if (normalized && (pipeline.kind === 'sentencePiece' || pipeline.normalizer !== undefined))
+      throw new TokenizerError(
+        source,
+        `true is not supported for ${describe(t.content)}: genrm matches added tokens in the text as given, before the normalizer; use false`,
+        `${field}.normalized`,
+      );
+    if (special.includes(t.id) || added.includes(t.id))
+      throw new TokenizerError(source, `id ${t.id} is listed twice`, `${field}.id`);
     const inModel = modelIds.get(t.content);
     if (inModel !== undefined && inModel !== t.id)
       throw new TokenizerError(
@@ -264,20 +353,22 @@ export function parseTokenizerJson(
         `${field}.id`,
       );
     byId.set(t.id, t.content);
-    special.push(t.id);
+    (t.special === true ? special : added).push(t.id);
   });
-  const vocab: string[] = [];
-  for (const [id, token] of byId) {
-    if (id >= byId.size) {
-      const gap = [...Array(byId.size).keys()].find((k) => !byId.has(k));
-      throw new TokenizerError(
-        source,
-        `ids must run from 0 to ${byId.size - 1} (one per token) without gaps, but no token has id ${gap} and ${describe(token)} has id ${id}`,
-        'model.vocab',
-      );
-    }
-    vocab[id] = token;
+  // Published files may skip ids (GPT-4o's has 19 without a token); a few are
+  // kept as ids without a token, many would be a broken file.
+  let size = 0;
+  for (const id of byId.keys()) size = Math.max(size, id + 1);
+  if (size - byId.size > MAX_GAPS) {
+    const gap = [...Array(size).keys()].find((k) => !byId.has(k));
+    throw new TokenizerError(
+      source,
+      `${size - byId.size} of the ids 0 .. ${size - 1} have no token (the first is ${gap}); genrm allows at most ${MAX_GAPS}`,
+      'model.vocab',
+    );
   }
+  const vocab: string[] = new Array<string>(size).fill('');
+  for (const [id, token] of byId) vocab[id] = token;
 
   const merges = model.merges.map((m, i): [number, number] => {
     const field = `model.merges[${i}]`;
@@ -294,9 +385,14 @@ export function parseTokenizerJson(
     }) as [number, number];
   });
 
-  const ids = new Map(vocab.map((t, i) => [t, i]));
+  const ids = new Map(vocab.flatMap((t, i) => (t === '' ? [] : [[t, i] as const])));
   const template = parseTemplate(raw.post_processor, source, ids);
-  const split = (raw.pre_tokenizer as { pretokenizers: Array<{ pattern: { Regex: string } }> }).pretokenizers[0]!;
+  let unk: number | undefined;
+  if (pipeline.unkToken !== undefined) {
+    unk = ids.get(pipeline.unkToken);
+    if (unk === undefined)
+      throw new TokenizerError(source, `${describe(pipeline.unkToken)} is not a token`, 'model.unk_token');
+  }
   const ignoreMerges = (raw.model as { ignore_merges?: boolean }).ignore_merges === true;
   const chatTemplate =
     config === undefined
@@ -307,8 +403,16 @@ export function parseTokenizerJson(
       vocab,
       merges,
       special,
+      ...(added.length ? { added } : {}),
       template,
-      pattern: split.pattern.Regex,
+      ...(pipeline.kind === 'sentencePiece'
+        ? {
+            model: pipeline.kind,
+            ...(unk !== undefined ? { unk } : {}),
+            byteFallback: pipeline.byteFallback!,
+            fuseUnk: pipeline.fuseUnk!,
+          }
+        : { pattern: pipeline.pattern!, ...(pipeline.normalizer ? { normalizer: pipeline.normalizer } : {}) }),
       ignoreMerges,
       ...(chatTemplate ? { chatTemplate } : {}),
     },
@@ -316,42 +420,55 @@ export function parseTokenizerJson(
   );
 }
 
+/** The most ids a tokenizer.json may leave without a token. */
+const MAX_GAPS = 1024;
+
 /** The tokenizer.json text for a tokenizer (vocab and merges one entry per line, like HF's files). */
 export function tokenizerToJson(tokenizer: Tokenizer): string {
   const spec: TokenizerSpec = tokenizer.toSpec();
   const isSpecial = new Set(spec.special);
-  const textIds = spec.vocab.map((_, id) => id).filter((id) => !isSpecial.has(id));
-  const specials = [...spec.special].sort((a, b) => a - b);
+  const addedIds = [...spec.special, ...(spec.added ?? [])].sort((a, b) => a - b);
+  const isAdded = new Set(addedIds);
+  const present = spec.vocab.map((_, id) => id).filter((id) => spec.vocab[id] !== '');
+  const textIds = present.filter((id) => !isAdded.has(id));
   // Rust `tokenizers` gives an added token that is not in model.vocab the next
-  // free id after it, so specials may stay out of model.vocab only when they are
-  // exactly the ids after it; otherwise they are listed there too (GPT-2 style).
-  const afterText = specials.every((id, i) => id === textIds.length + i);
-  const modelIds = afterText ? textIds : spec.vocab.map((_, id) => id);
+  // free id after it, so added tokens may stay out of model.vocab only when they
+  // are exactly the ids after it; otherwise they are listed there too (GPT-2 style).
+  const afterText = present.length === spec.vocab.length && addedIds.every((id, i) => id === textIds.length + i);
+  const modelIds = afterText ? textIds : present;
   const name = (id: number) => spec.vocab[id]!;
   const template = spec.template ?? { prefix: [], suffix: [] };
   const item = (id: number, typeId: number) => ({ SpecialToken: { id: name(id), type_id: typeId } });
   const used = [...new Set([...template.prefix, ...template.suffix])];
+  const sentencePiece = spec.model === 'sentencePiece';
   const head = {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: specials.map((id) => ({
+    added_tokens: addedIds.map((id) => ({
       id,
       content: name(id),
       single_word: false,
       lstrip: false,
       rstrip: false,
       normalized: false,
-      special: true,
+      special: isSpecial.has(id),
     })),
-    normalizer: null,
-    pre_tokenizer: {
-      type: 'Sequence',
-      pretokenizers: [
-        { type: 'Split', pattern: { Regex: spec.pattern ?? PRETOKENIZE_PATTERN }, behavior: 'Isolated', invert: false },
-        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
-      ],
-    },
+    normalizer: sentencePiece ? SP_NORMALIZER : spec.normalizer === 'NFC' ? { type: 'NFC' } : null,
+    pre_tokenizer: sentencePiece
+      ? null
+      : {
+          type: 'Sequence',
+          pretokenizers: [
+            {
+              type: 'Split',
+              pattern: { Regex: spec.pattern ?? PRETOKENIZE_PATTERN },
+              behavior: 'Isolated',
+              invert: false,
+            },
+            { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+          ],
+        },
     post_processor:
       template.prefix.length + template.suffix.length === 0
         ? null
@@ -374,20 +491,22 @@ export function tokenizerToJson(tokenizer: Tokenizer): string {
               used.map((id) => [name(id), { id: name(id), ids: [id], tokens: [name(id)] }]),
             ),
           },
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    decoder: sentencePiece
+      ? SP_DECODER
+      : { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
   };
   const headText = JSON.stringify(head, null, 2);
   const lines: string[] = [headText.slice(0, headText.lastIndexOf('\n}')) + ',', '  "model": {'];
   lines.push(
     '    "type": "BPE",',
     '    "dropout": null,',
-    '    "unk_token": null,',
+    `    "unk_token": ${spec.unk === undefined ? 'null' : JSON.stringify(name(spec.unk))},`,
     '    "continuing_subword_prefix": null,',
     '    "end_of_word_suffix": null,',
   );
   lines.push(
-    '    "fuse_unk": false,',
-    '    "byte_fallback": false,',
+    `    "fuse_unk": ${spec.fuseUnk === true},`,
+    `    "byte_fallback": ${spec.byteFallback === true},`,
     `    "ignore_merges": ${spec.ignoreMerges === true},`,
     '    "vocab": {',
   );
@@ -395,8 +514,12 @@ export function tokenizerToJson(tokenizer: Tokenizer): string {
     lines.push(`      ${JSON.stringify(name(id))}: ${id}${i + 1 < modelIds.length ? ',' : ''}`),
   );
   lines.push('    },', spec.merges.length ? '    "merges": [' : '    "merges": []');
+  // "left right" unless a token has a space (ByteLevel and Llama 2's never do); then HF's pair form.
+  const pairs = spec.merges.some(([l, r]) => name(l).includes(' ') || name(r).includes(' '));
   spec.merges.forEach(([l, r], i) =>
-    lines.push(`      ${JSON.stringify(`${name(l)} ${name(r)}`)}${i + 1 < spec.merges.length ? ',' : ''}`),
+    lines.push(
+      `      ${JSON.stringify(pairs ? [name(l), name(r)] : `${name(l)} ${name(r)}`)}${i + 1 < spec.merges.length ? ',' : ''}`,
+    ),
   );
   if (spec.merges.length) lines.push('    ]');
   lines.push('  }', '}', '');

@@ -27,10 +27,38 @@ export const PRETOKENIZE_PATTERN =
 export const LLAMA3_PATTERN =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+/** Qwen2's pattern as published (Qwen2, 2.5 and 3 share it): Llama 3's, but digits one at a time. */
+export const QWEN2_PATTERN =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/**
+ * GPT-4o's o200k pattern as published: a word is a run of upper-case letters then lower-case ones (so
+ * "CamelCase" is two words), marks count as letters, a contraction stays on its word, and "/" joins the
+ * punctuation run before a line break.
+ */
+export const O200K_PATTERN =
+  "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+// The JavaScript forms, with the substitutions PRETOKENIZE_PATTERN's comment gives.
+const CONTRACTION = "'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])";
+const QWEN2_JS = PRETOKENIZE_PATTERN.replace('\\p{N}{1,3}', '\\p{N}');
+const UPPER = '[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]';
+const LOWER = '[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]';
+const O200K_JS =
+  `[^\\r\\n\\p{L}\\p{N}]?${UPPER}*${LOWER}+(?:${CONTRACTION})?` +
+  `|[^\\r\\n\\p{L}\\p{N}]?${UPPER}+${LOWER}*(?:${CONTRACTION})?` +
+  '|\\p{N}{1,3}' +
+  '| ?[^\\p{White_Space}\\p{L}\\p{N}]+[\\r\\n/]*' +
+  '|\\p{White_Space}*[\\r\\n]+' +
+  '|\\p{White_Space}+(?!\\P{White_Space})' +
+  '|\\p{White_Space}+';
+
 /** tokenizer.json Split patterns genrm reads, each with the JavaScript pattern that splits text the same way. */
 export const SPLIT_PATTERNS: ReadonlyMap<string, string> = new Map([
   [PRETOKENIZE_PATTERN, PRETOKENIZE_PATTERN],
   [LLAMA3_PATTERN, PRETOKENIZE_PATTERN],
+  [QWEN2_PATTERN, QWEN2_JS],
+  [O200K_PATTERN, O200K_JS],
 ]);
 
 const WORDS = new RegExp(PRETOKENIZE_PATTERN, 'gu');
@@ -54,7 +82,7 @@ export function preTokenize(text: string, regex: RegExp = WORDS): string[] {
   let covered = 0;
   for (const w of words) covered += w.length;
   if (covered !== text.length)
-    throw new Error(`pre-tokenizer left ${text.length - covered} characters unmatched (a bug in PRETOKENIZE_PATTERN)`);
+    throw new Error(`pre-tokenizer left ${text.length - covered} characters unmatched (a bug in ${regex.source})`);
   return words;
 }
 

@@ -1,12 +1,16 @@
-// The tokenizer: byte-level BPE (every byte is a token, so any text encodes and
-// decodes back exactly, with no unknown token) plus special tokens that are only
+// The tokenizer: BPE over bytes (GPT-2's byte-level alphabet: every byte is a
+// token, so any text encodes and decodes back exactly, with no unknown token) or
+// over characters (SentencePiece-style, Llama 2: "▁" for spaces, <0xNN> tokens
+// for characters outside the vocabulary), plus special tokens that are only
 // ever recognised in text when the caller asks, so user content cannot smuggle
-// in a turn boundary.
-import { BpeModel } from './bpe.js';
+// in a turn boundary. Added tokens that are not special (Qwen3's <think>) are
+// ordinary vocabulary to the model and are matched in any text, as HF does.
+import { BpeModel, type CharSymbols } from './bpe.js';
 import { BYTE_CHARS, tokenBytes } from './bytes.js';
 import { checkMessages, renderChat, type ChatMessage, type ChatOptions, type ChatResult } from './chat.js';
 import { renderChatTemplate, type ChatTemplateSpec } from './template.js';
 import { TokenizerError, describe } from './errors.js';
+import { SPACE_MARK, normalize, type Normalizer } from './normalize.js';
 import { PRETOKENIZE_PATTERN, preTokenize, splitRegex, wellFormed } from './pretokenize.js';
 
 /** genrm's special tokens by name: Llama 3's layout, with `<|pad|>` for padding. The trainer always adds them. */
@@ -21,23 +25,41 @@ export const SPECIAL_TOKENS = {
 
 export type SpecialTokenName = keyof typeof SPECIAL_TOKENS;
 
+/** How a BPE model's tokens stand for text (tokenizer.json's model, pre-tokenizer and decoder together). */
+export type TokenizerModelKind = 'byteLevel' | 'sentencePiece';
+
 /** A tokenizer's contents, ids being positions in `vocab`. What tokenizer.json holds, in arrays. */
 export interface TokenizerSpec {
-  /** Token strings by id: ByteLevel strings (see bytes.ts) for BPE tokens, the literal text for special tokens. */
+  /**
+   * Token strings by id: ByteLevel strings (see bytes.ts) or SentencePiece pieces for BPE tokens, the literal
+   * text for added tokens; '' for an id no token has (published files may skip ids).
+   */
   vocab: readonly string[];
   /** BPE merges in rank order (earliest learned first), as [left id, right id]. */
   merges: ReadonlyArray<readonly [number, number]>;
-  /** The ids of the special tokens; they must include SPECIAL_TOKENS (`<|pad|>` may be absent: pad is then eos). */
+  /** The ids of the special tokens. genrm's chat layout and trainer use SPECIAL_TOKENS (`<|pad|>` may be absent: pad is then eos). */
   special: readonly number[];
-  /** What `encode(..., { addSpecialTokens: true })` puts around the text (tokenizer.json's post_processor); default: bos before. */
+  /** The ids of added tokens that are not special (tokenizer.json's "special": false): matched in any text. */
+  added?: readonly number[];
+  /** What `encode(..., { addSpecialTokens: true })` puts around the text (tokenizer.json's post_processor); default: bos before, if there is one. */
   template?: { prefix: readonly number[]; suffix: readonly number[] };
-  /** The pre-tokenizer's Split pattern as tokenizer.json gives it (one of SPLIT_PATTERNS); default genrm's own. */
+  /** 'byteLevel' (default) or 'sentencePiece' (Llama 2's design: its normalizer, no pre-tokenizer, byte fallback). */
+  model?: TokenizerModelKind;
+  /** byteLevel: tokenizer.json's normalizer, 'NFC' or none (default). */
+  normalizer?: 'NFC';
+  /** byteLevel: the pre-tokenizer's Split pattern as tokenizer.json gives it (one of SPLIT_PATTERNS); default genrm's own. */
   pattern?: string;
   /**
    * tokenizer.json's model.ignore_merges (Llama 3): a pre-tokenized word that is itself a token is that token,
    * whatever the merges would make of it. Default false.
    */
   ignoreMerges?: boolean;
+  /** sentencePiece: model.unk_token's id. */
+  unk?: number;
+  /** sentencePiece: model.byte_fallback, a character without a token becomes its <0xNN> byte tokens. Default false. */
+  byteFallback?: boolean;
+  /** sentencePiece: model.fuse_unk, consecutive unknown characters make one unk_token. Default false. */
+  fuseUnk?: boolean;
   /** The model's own chat template (tokenizer_config.json); absent: genrm's layout (chat.ts). */
   chatTemplate?: ChatTemplateSpec;
 }
@@ -86,24 +108,30 @@ class IdBuffer {
 }
 
 const SOURCE = 'tokenizer';
+const EMPTY = new Uint8Array(0);
+const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
+
+/** The bytes a SentencePiece piece stands for: <0xNN> is byte NN, "▁" a space (its decoder's Replace and ByteFallback). */
+function pieceBytes(piece: string, encoder: { encode(s: string): Uint8Array }): Uint8Array {
+  const byte = BYTE_PIECE.exec(piece);
+  return byte ? Uint8Array.of(parseInt(byte[1]!, 16)) : encoder.encode(piece.replaceAll(SPACE_MARK, ' '));
+}
+
+/** A regex matching any of `contents`, longest first (at each position the longest wins, as in HF). */
+function alternation(contents: Iterable<string>): RegExp | undefined {
+  const sorted = [...contents].sort((a, b) => b.length - a.length);
+  return sorted.length
+    ? new RegExp(sorted.map((c) => c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'g')
+    : undefined;
+}
 
 export class Tokenizer {
-  /** The number of token ids (BPE tokens and special tokens): ids are 0 .. vocabSize - 1. */
+  /** The number of token ids (BPE tokens and added tokens): ids are 0 .. vocabSize - 1. */
   readonly vocabSize: number;
-  /** `<|begin_of_text|>`: starts every sequence. */
-  readonly bos: number;
-  /** `<|end_of_text|>`: ends a document. */
-  readonly eos: number;
-  /** `<|pad|>`: fills a batch; never trained on. */
-  readonly pad: number;
-  /** `<|start_header_id|>`: opens a chat turn's role name. */
-  readonly startHeader: number;
-  /** `<|end_header_id|>`: closes it. */
-  readonly endHeader: number;
-  /** `<|eot_id|>`: ends a chat turn. */
-  readonly eot: number;
   /** Every special token, text → id. */
   readonly specialTokens: ReadonlyMap<string, number>;
+  /** Added tokens that are not special, text → id: matched wherever they appear in text. */
+  readonly addedTokens: ReadonlyMap<string, number>;
   /** The model's own chat template, when its tokenizer_config.json has one. */
   readonly chatTemplate: ChatTemplateSpec | undefined;
 
@@ -111,20 +139,27 @@ export class Tokenizer {
   private readonly ids: Map<string, number>;
   private readonly merges: ReadonlyArray<readonly [number, number]>;
   private readonly isSpecialId: Uint8Array;
+  private readonly isAddedId: Uint8Array;
   private readonly bytes: Uint8Array[];
   private readonly prefix: Int32Array;
   private readonly suffix: Int32Array;
   private readonly model: BpeModel;
-  private readonly pattern: string;
-  private readonly words: RegExp;
+  private readonly kind: TokenizerModelKind;
+  private readonly normalizer: Normalizer | undefined;
+  private readonly pattern: string | undefined;
+  private readonly words: RegExp | undefined;
   private readonly ignoreMerges: boolean;
-  private readonly specialPattern: RegExp | undefined;
+  private readonly chars: CharSymbols | undefined;
+  private readonly named = new Map<SpecialTokenName, number>();
+  /** Non-special added tokens; and those with the special ones. */
+  private readonly addedPattern: RegExp | undefined;
+  private readonly anyAddedPattern: RegExp | undefined;
   private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   private readonly byteTables = new Map<number, { tokenBytes: Uint8Array; tokenOffsets: Int32Array }>();
 
   /**
    * Builds a tokenizer from its contents, checking them (all 256 byte tokens,
-   * merges whose result is in the vocabulary, genrm's special tokens). `source`
+   * merges whose result is in the vocabulary, added token ids). `source`
    * prefixes error messages; field names are tokenizer.json's.
    */
   constructor(spec: TokenizerSpec, source = SOURCE) {
@@ -134,72 +169,119 @@ export class Tokenizer {
     for (const field of ['vocab', 'merges', 'special'] as const) {
       if (!Array.isArray(spec?.[field])) fail(`expected an array, got ${describe(spec?.[field])}`, field);
     }
+    if (spec.added !== undefined && !Array.isArray(spec.added))
+      fail(`expected an array, got ${describe(spec.added)}`, 'added_tokens');
+    const kind = spec.model ?? 'byteLevel';
+    if (kind !== 'byteLevel' && kind !== 'sentencePiece')
+      fail(`${describe(kind)} is not supported: genrm's BPE models are "byteLevel" and "sentencePiece"`, 'model');
+    this.kind = kind;
+    if (spec.normalizer !== undefined && (spec.normalizer !== 'NFC' || kind !== 'byteLevel'))
+      fail(
+        `${describe(spec.normalizer)} is not supported: a byte-level tokenizer's normalizer is "NFC" or none`,
+        'normalizer',
+      );
+    this.normalizer = kind === 'sentencePiece' ? 'sentencePiece' : spec.normalizer;
     const vocab = spec.vocab;
     const n = vocab.length;
     this.vocabSize = n;
     this.vocab = vocab.slice();
     this.isSpecialId = new Uint8Array(n);
+    this.isAddedId = new Uint8Array(n);
     const special = new Map<string, number>();
-    for (const id of spec.special) {
-      if (!Number.isInteger(id) || id < 0 || id >= n)
-        fail(`special token id ${describe(id)} is not an id of the vocabulary (0 .. ${n - 1})`, 'added_tokens');
-      if (this.isSpecialId[id]) fail(`id ${id} is listed twice`, 'added_tokens');
-      const content = vocab[id]!;
-      if (typeof content !== 'string' || content === '')
-        fail(`special token ${id} must be a non-empty string, got ${describe(content)}`, 'added_tokens');
-      this.isSpecialId[id] = 1;
-      special.set(content, id);
+    const added = new Map<string, number>();
+    for (const [list, map, mark] of [
+      [spec.special, special, this.isSpecialId],
+      [spec.added ?? [], added, this.isAddedId],
+    ] as const) {
+      for (const id of list) {
+        if (!Number.isInteger(id) || id < 0 || id >= n)
+          fail(`added token id ${describe(id)} is not an id of the vocabulary (0 .. ${n - 1})`, 'added_tokens');
+        if (this.isSpecialId[id] || this.isAddedId[id]) fail(`id ${id} is listed twice`, 'added_tokens');
+        const content = vocab[id]!;
+        if (typeof content !== 'string' || content === '')
+          fail(`added token ${id} must be a non-empty string, got ${describe(content)}`, 'added_tokens');
+        mark[id] = 1;
+        map.set(content, id);
+      }
     }
     this.specialTokens = special;
+    this.addedTokens = added;
 
     this.ids = new Map();
     this.bytes = new Array<Uint8Array>(n);
     const encoder = new TextEncoder();
+    const byteIds = new Int32Array(256).fill(-1);
+    const chars = new Map<string, number>();
     for (let id = 0; id < n; id++) {
       const token = vocab[id];
-      if (typeof token !== 'string' || token === '')
-        fail(`token ${id} must be a non-empty string, got ${describe(token)}`, 'model.vocab');
-      const other = this.ids.get(token!);
+      if (typeof token !== 'string') fail(`token ${id} must be a string, got ${describe(token)}`, 'model.vocab');
+      if (token === '') {
+        this.bytes[id] = EMPTY; // no token has this id
+        continue;
+      }
+      const other = this.ids.get(token);
       if (other !== undefined) fail(`token ${describe(token)} has two ids, ${other} and ${id}`, 'model.vocab');
-      this.ids.set(token!, id);
-      if (this.isSpecialId[id]) {
+      this.ids.set(token, id);
+      if (this.isSpecialId[id] || this.isAddedId[id]) {
         this.bytes[id] = encoder.encode(token);
+      } else if (kind === 'sentencePiece') {
+        this.bytes[id] = pieceBytes(token, encoder);
+        const byte = BYTE_PIECE.exec(token);
+        // HF spells byte tokens <0xNN> with upper-case hex; only those are looked up.
+        if (byte && byte[1] === byte[1]!.toUpperCase()) byteIds[parseInt(byte[1]!, 16)] = id;
+        if ([...token].length === 1) chars.set(token, id);
       } else {
-        const b = tokenBytes(token!);
+        const b = tokenBytes(token);
         if (b === undefined)
           fail(
             `token ${describe(token)} (id ${id}) is not a ByteLevel string (a character outside the 256-byte alphabet); text tokens must be, special tokens must be in added_tokens`,
             'model.vocab',
           );
-        this.bytes[id] = b!;
+        this.bytes[id] = b;
+        if (b.length === 1) byteIds[b[0]!] = id;
       }
     }
 
-    const byteIds = new Int32Array(256).fill(-1);
-    for (let id = 0; id < n; id++)
-      if (!this.isSpecialId[id] && this.bytes[id]!.length === 1) byteIds[this.bytes[id]![0]!] = id;
     const missing = byteIds.indexOf(-1);
-    if (missing >= 0) {
-      fail(
-        `the token for byte 0x${missing.toString(16).padStart(2, '0')} (${describe(BYTE_CHARS[missing])}) is missing; a ByteLevel vocabulary needs all 256`,
-        'model.vocab',
-      );
+    if (kind === 'byteLevel') {
+      if (missing >= 0)
+        fail(
+          `the token for byte 0x${missing.toString(16).padStart(2, '0')} (${describe(BYTE_CHARS[missing])}) is missing; a ByteLevel vocabulary needs all 256`,
+          'model.vocab',
+        );
+      for (const f of ['unk', 'byteFallback', 'fuseUnk'] as const)
+        if (spec[f] !== undefined && spec[f] !== false)
+          fail(`${describe(spec[f])} is not supported: a byte-level vocabulary has every byte, so no unknown token`, f);
+    } else {
+      const unk = spec.unk;
+      if (unk !== undefined && (!Number.isInteger(unk) || unk < 0 || unk >= n || vocab[unk] === ''))
+        fail(`${describe(unk)} is not the id of a token`, 'model.unk_token');
+      const byteFallback = spec.byteFallback ?? false;
+      if (unk === undefined && !(byteFallback && missing < 0))
+        fail(
+          byteFallback
+            ? `nothing (the field is null), and byte 0x${missing.toString(16).padStart(2, '0')} has no <0xNN> token, so some text has no tokens`
+            : 'nothing (the field is null), and byte_fallback is false, so a character outside the vocabulary has no token',
+          'model.unk_token',
+        );
+      this.chars = { chars, byteFallback, unk, fuseUnk: spec.fuseUnk ?? false };
     }
 
     const seen = new Set<number>();
     const triples: Array<[number, number, number]> = [];
+    const isText = (id: number) => vocab[id] !== '' && !this.isSpecialId[id] && !this.isAddedId[id];
     spec.merges.forEach((pair, rank) => {
       const field = `model.merges[${rank}]`;
       const [left, right] = pair;
       for (const id of [left, right]) {
-        if (!Number.isInteger(id) || id < 0 || id >= n || this.isSpecialId[id])
+        if (!Number.isInteger(id) || id < 0 || id >= n || !isText(id))
           fail(`${describe(id)} is not the id of a text token`, field);
       }
       const key = left * n + right;
       if (seen.has(key)) fail(`the merge ${describe([vocab[left], vocab[right]])} is listed twice`, field);
       seen.add(key);
       const merged = this.ids.get(vocab[left]! + vocab[right]!);
-      if (merged === undefined || this.isSpecialId[merged])
+      if (merged === undefined || !isText(merged))
         fail(
           `merging ${describe([vocab[left], vocab[right]])} gives ${describe(vocab[left]! + vocab[right]!)}, which is not in model.vocab`,
           field,
@@ -207,55 +289,84 @@ export class Tokenizer {
       triples.push([left, right, merged!]);
     });
     this.merges = spec.merges.map(([l, r]) => [l, r] as const);
-    this.pattern = spec.pattern ?? PRETOKENIZE_PATTERN;
-    const regex = splitRegex(this.pattern);
-    if (regex === undefined)
+    if (kind === 'byteLevel') {
+      this.pattern = spec.pattern ?? PRETOKENIZE_PATTERN;
+      const regex = splitRegex(this.pattern);
+      if (regex === undefined)
+        fail(
+          `${describe(this.pattern)} is not supported: genrm splits with the patterns of SPLIT_PATTERNS (genrm's, Llama 3's, Qwen2's, o200k)`,
+          'pre_tokenizer.pretokenizers[0].pattern.Regex',
+        );
+      this.words = regex;
+    } else if (spec.pattern !== undefined) {
       fail(
-        `${describe(this.pattern)} is not supported: genrm splits with genrm's or Llama 3's pattern`,
-        'pre_tokenizer.pretokenizers[0].pattern.Regex',
+        `${describe(spec.pattern)} is not supported: a SentencePiece-style tokenizer has no pre-tokenizer`,
+        'pre_tokenizer',
       );
-    this.words = regex!;
+    }
     this.ignoreMerges = spec.ignoreMerges ?? false;
     this.chatTemplate = spec.chatTemplate;
-    // ignore_merges: every text token is also a whole word, looked up by its bytes' ByteLevel string.
+    // ignore_merges: every text token is also a whole word, looked up by its string.
     const whole = this.ignoreMerges ? new Map<string, number>() : undefined;
-    if (whole) for (let id = 0; id < n; id++) if (!this.isSpecialId[id]) whole.set(vocab[id]!, id);
-    this.model = new BpeModel(byteIds, triples, n, whole);
+    if (whole) for (let id = 0; id < n; id++) if (isText(id)) whole.set(vocab[id]!, id);
+    this.model = new BpeModel(byteIds, triples, n, whole, this.chars);
 
-    const named = (name: SpecialTokenName): number => {
-      const id = special.get(SPECIAL_TOKENS[name]);
-      if (id === undefined)
-        fail(
-          `the special token ${describe(SPECIAL_TOKENS[name])} (${name}) is missing; genrm needs ${Object.values(
-            SPECIAL_TOKENS,
-          )
-            .filter((t) => t !== SPECIAL_TOKENS.pad)
-            .join(' ')}`,
-          'added_tokens',
-        );
-      return id!;
-    };
-    this.bos = named('bos');
-    this.eos = named('eos');
-    // Published tokenizers (Llama 3's) have no <|pad|>; genrm packs batches and never pads, so eos stands in.
-    this.pad = special.get(SPECIAL_TOKENS.pad) ?? this.eos;
-    this.startHeader = named('startHeader');
-    this.endHeader = named('endHeader');
-    this.eot = named('eot');
+    for (const [name, content] of Object.entries(SPECIAL_TOKENS) as Array<[SpecialTokenName, string]>) {
+      const id = special.get(content);
+      if (id !== undefined) this.named.set(name, id);
+    }
 
-    const template = spec.template ?? { prefix: [this.bos], suffix: [] };
+    const bos = this.named.get('bos');
+    const template = spec.template ?? { prefix: bos === undefined ? [] : [bos], suffix: [] };
     for (const id of [...template.prefix, ...template.suffix]) {
-      if (!Number.isInteger(id) || id < 0 || id >= n)
+      if (!Number.isInteger(id) || id < 0 || id >= n || vocab[id] === '')
         fail(`${describe(id)} is not an id of the vocabulary`, 'post_processor');
     }
     this.prefix = Int32Array.from(template.prefix);
     this.suffix = Int32Array.from(template.suffix);
+    this.addedPattern = alternation(added.keys());
+    this.anyAddedPattern = alternation([...special.keys(), ...added.keys()]);
+  }
 
-    // Longest first: at each position the longest special token wins, as in HF.
-    const contents = [...special.keys()].sort((a, b) => b.length - a.length);
-    this.specialPattern = contents.length
-      ? new RegExp(contents.map((c) => c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'g')
-      : undefined;
+  private namedId(name: SpecialTokenName): number {
+    const id = this.named.get(name);
+    if (id === undefined)
+      throw new TokenizerError(
+        SOURCE,
+        `this tokenizer has no ${SPECIAL_TOKENS[name]} (${name}), which genrm's chat layout uses; its special tokens are ${[...this.specialTokens.keys()].join(' ') || 'none'}`,
+        name,
+      );
+    return id;
+  }
+
+  /** `<|begin_of_text|>`: starts every sequence. An error for a tokenizer without it (see hasSpecialToken). */
+  get bos(): number {
+    return this.namedId('bos');
+  }
+  /** `<|end_of_text|>`: ends a document. */
+  get eos(): number {
+    return this.namedId('eos');
+  }
+  /** `<|pad|>`: fills a batch; never trained on. Published tokenizers (Llama 3's) have none; eos stands in. */
+  get pad(): number {
+    return this.named.get('pad') ?? this.eos;
+  }
+  /** `<|start_header_id|>`: opens a chat turn's role name. */
+  get startHeader(): number {
+    return this.namedId('startHeader');
+  }
+  /** `<|end_header_id|>`: closes it. */
+  get endHeader(): number {
+    return this.namedId('endHeader');
+  }
+  /** `<|eot_id|>`: ends a chat turn. */
+  get eot(): number {
+    return this.namedId('eot');
+  }
+
+  /** Whether this tokenizer has genrm's special token `name` (SPECIAL_TOKENS), so that `tokenizer[name]` is its id. */
+  hasSpecialToken(name: SpecialTokenName): boolean {
+    return name === 'pad' ? this.named.has('pad') || this.named.has('eos') : this.named.has(name);
   }
 
   /**
@@ -298,25 +409,33 @@ export class Tokenizer {
     out: IdBuffer,
     textSpans: ReadonlyArray<readonly [number, number]> = [],
   ): void {
-    if (!allowSpecial || this.specialPattern === undefined) {
+    const pattern = allowSpecial ? this.anyAddedPattern : this.addedPattern;
+    if (pattern === undefined) {
       this.encodeOrdinary(text, out);
       return;
     }
-    const pattern = this.specialPattern;
     pattern.lastIndex = 0;
     let start = 0;
     for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
       const end = m.index + m[0].length;
-      if (textSpans.some(([a, b]) => m.index < b && end > a)) continue;
+      const id = this.ids.get(m[0])!;
+      if (this.isSpecialId[id] && textSpans.some(([a, b]) => m.index < b && end > a)) {
+        // Text, not a special token: look again from the next character.
+        pattern.lastIndex = m.index + 1;
+        continue;
+      }
       if (m.index > start) this.encodeOrdinary(text.slice(start, m.index), out);
-      out.push([this.specialTokens.get(m[0])!]);
-      start = m.index + m[0].length;
+      out.push([id]);
+      start = end;
     }
     if (start < text.length) this.encodeOrdinary(text.slice(start), out);
   }
 
   private encodeOrdinary(text: string, out: IdBuffer): void {
-    for (const word of preTokenize(text, this.words)) out.push(this.model.encodeWord(word));
+    const normal = normalize(text, this.normalizer);
+    // SentencePiece-style BPE has no pre-tokenizer: the whole stretch is one word.
+    if (this.words === undefined) out.push(this.model.encodeWord(normal));
+    else for (const word of preTokenize(normal, this.words)) out.push(this.model.encodeWord(word));
   }
 
   /**
@@ -330,8 +449,10 @@ export class Tokenizer {
     let total = 0;
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
-      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) {
-        throw new RangeError(`decode: ids[${i}] = ${describe(id)} is not a token id (0 .. ${this.vocabSize - 1})`);
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize || this.vocab[id] === '') {
+        throw new RangeError(
+          `decode: ids[${i}] = ${describe(id)} is not a token id (0 .. ${this.vocabSize - 1}${this.vocab[id] === '' ? ', but no token has this one' : ''})`,
+        );
       }
       if (!(skip && this.isSpecialId[id])) total += this.bytes[id]!.length;
     }
@@ -347,7 +468,9 @@ export class Tokenizer {
         at += b.length;
       }
     }
-    return this.decoder.decode(buffer);
+    const text = this.decoder.decode(buffer);
+    // SentencePiece's decoder ends with Strip: the space its normalizer put first goes.
+    return this.kind === 'sentencePiece' && text.startsWith(' ') ? text.slice(1) : text;
   }
 
   /**
@@ -424,13 +547,23 @@ export class Tokenizer {
 
   /** The contents, for saving (copies). */
   toSpec(): TokenizerSpec {
+    const chars = this.chars;
     return {
       vocab: this.vocab.slice(),
       merges: this.merges.map(([l, r]) => [l, r] as const),
       special: [...this.specialTokens.values()],
+      ...(this.addedTokens.size ? { added: [...this.addedTokens.values()] } : {}),
       template: { prefix: [...this.prefix], suffix: [...this.suffix] },
-      pattern: this.pattern,
+      ...(this.kind === 'byteLevel' ? { pattern: this.pattern } : { model: this.kind }),
+      ...(this.normalizer === 'NFC' ? { normalizer: this.normalizer } : {}),
       ignoreMerges: this.ignoreMerges,
+      ...(chars
+        ? {
+            ...(chars.unk !== undefined ? { unk: chars.unk } : {}),
+            byteFallback: chars.byteFallback,
+            fuseUnk: chars.fuseUnk,
+          }
+        : {}),
       ...(this.chatTemplate ? { chatTemplate: this.chatTemplate } : {}),
     };
   }
