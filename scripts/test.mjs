@@ -118,9 +118,16 @@ try {
 
   // The files that drive models, again with every model on the "device".
   const double = hostDoubleAddon();
-  const files = ['model', 'model-fixtures', 'train', 'generate', 'generate-text', 'genrm', 'star'].map(
-    (f) => `test/${f}.test.ts`,
-  );
+  const files = [
+    'model',
+    'model-fixtures',
+    'hf-model-folder',
+    'train',
+    'generate',
+    'generate-text',
+    'genrm',
+    'star',
+  ].map((f) => `test/${f}.test.ts`);
   if (double && process.argv.length <= 2) {
     console.log('# ava, models on the CPU stand-in for a CUDA device (GENRM_DEVICE=cuda)');
     const d = await ava(files, {

@@ -19,6 +19,14 @@ import {
 } from '../lib/model/config.js';
 import type { LlamaConfig } from '../lib/model/config.js';
 import { packageRoot } from '../lib/package-root.js';
+import {
+  LLAMA3_SCALING,
+  LLAMA_31_8B,
+  LLAMA_32_1B,
+  MISTRAL_7B_V03,
+  QWEN25_05B,
+  QWEN3_06B,
+} from './published-configs.js';
 
 let dir = '';
 let counter = 0;
@@ -404,53 +412,6 @@ for (const name of fixtureDirs) {
   });
 }
 
-const LLAMA3_SCALING = {
-  factor: 8.0,
-  low_freq_factor: 1.0,
-  high_freq_factor: 4.0,
-  original_max_position_embeddings: 8192,
-  rope_type: 'llama3',
-};
-
-// The config.json files of Llama-3.1-8B-Instruct (the paper's model) and
-// Llama-3.2-1B-Instruct as Meta publishes them.
-const LLAMA_31_8B = {
-  architectures: ['LlamaForCausalLM'],
-  attention_bias: false,
-  attention_dropout: 0.0,
-  bos_token_id: 128000,
-  eos_token_id: [128001, 128008, 128009],
-  hidden_act: 'silu',
-  hidden_size: 4096,
-  initializer_range: 0.02,
-  intermediate_size: 14336,
-  max_position_embeddings: 131072,
-  mlp_bias: false,
-  model_type: 'llama',
-  num_attention_heads: 32,
-  num_hidden_layers: 32,
-  num_key_value_heads: 8,
-  pretraining_tp: 1,
-  rms_norm_eps: 1e-5,
-  rope_scaling: LLAMA3_SCALING,
-  rope_theta: 500000.0,
-  tie_word_embeddings: false,
-  torch_dtype: 'bfloat16',
-  transformers_version: '4.43.0.dev0',
-  use_cache: true,
-  vocab_size: 128256,
-};
-const LLAMA_32_1B = {
-  ...LLAMA_31_8B,
-  head_dim: 64,
-  hidden_size: 2048,
-  intermediate_size: 8192,
-  num_hidden_layers: 16,
-  rope_scaling: { ...LLAMA3_SCALING, factor: 32.0 },
-  tie_word_embeddings: true,
-  transformers_version: '4.45.0.dev0',
-};
-
 test('Llama 3.1 and 3.2 configs as published load with their llama3 RoPE scaling and write back the same', (t) => {
   for (const json of [LLAMA_31_8B, LLAMA_32_1B]) {
     const c = parseLlamaConfig(json);
@@ -488,31 +449,6 @@ test('an explicit head_dim sets the attention width apart from hidden_size', (t)
   t.is(headDim(parseLlamaConfig({ ...base, hidden_size: 60, head_dim: 16 })), 16);
 });
 
-// Mistral-7B-Instruct-v0.3's config.json as published (no window), and v0.1's window.
-const MISTRAL_7B_V03 = {
-  architectures: ['MistralForCausalLM'],
-  attention_dropout: 0.0,
-  bos_token_id: 1,
-  eos_token_id: 2,
-  hidden_act: 'silu',
-  hidden_size: 4096,
-  initializer_range: 0.02,
-  intermediate_size: 14336,
-  max_position_embeddings: 32768,
-  model_type: 'mistral',
-  num_attention_heads: 32,
-  num_hidden_layers: 32,
-  num_key_value_heads: 8,
-  rms_norm_eps: 1e-5,
-  rope_theta: 1000000.0,
-  sliding_window: null,
-  tie_word_embeddings: false,
-  torch_dtype: 'bfloat16',
-  transformers_version: '4.42.0.dev0',
-  use_cache: true,
-  vocab_size: 32768,
-};
-
 test('Mistral configs load as Llama with a window, and write back as Mistral', (t) => {
   const c = parseLlamaConfig(MISTRAL_7B_V03);
   t.is(c.model_type, 'mistral');
@@ -536,33 +472,6 @@ test('Mistral configs load as Llama with a window, and write back as Mistral', (
     'model_type',
   );
 });
-
-// Qwen2.5-0.5B-Instruct's config.json as published.
-const QWEN25_05B = {
-  architectures: ['Qwen2ForCausalLM'],
-  attention_dropout: 0.0,
-  bos_token_id: 151643,
-  eos_token_id: 151645,
-  hidden_act: 'silu',
-  hidden_size: 896,
-  initializer_range: 0.02,
-  intermediate_size: 4864,
-  max_position_embeddings: 32768,
-  max_window_layers: 21,
-  model_type: 'qwen2',
-  num_attention_heads: 14,
-  num_hidden_layers: 24,
-  num_key_value_heads: 2,
-  rms_norm_eps: 1e-6,
-  rope_theta: 1000000.0,
-  sliding_window: 131072,
-  tie_word_embeddings: true,
-  torch_dtype: 'bfloat16',
-  transformers_version: '4.43.1',
-  use_cache: true,
-  use_sliding_window: false,
-  vocab_size: 151936,
-};
 
 test('Qwen2 configs load with q/k/v biases; Llama attention_bias adds o, mlp_bias gate/up/down', (t) => {
   const q = parseLlamaConfig(QWEN25_05B);
@@ -612,36 +521,6 @@ test('Qwen2 configs load with q/k/v biases; Llama attention_bias adds o, mlp_bia
   // Qwen's and Mistral's MLPs take no bias, whatever the field says (as transformers builds them).
   t.false(hasMlpBias(parseLlamaConfig({ ...QWEN25_05B, mlp_bias: true })));
 });
-
-// Qwen3-0.6B's config.json as published.
-const QWEN3_06B = {
-  architectures: ['Qwen3ForCausalLM'],
-  attention_bias: false,
-  attention_dropout: 0.0,
-  bos_token_id: 151643,
-  eos_token_id: 151645,
-  head_dim: 128,
-  hidden_act: 'silu',
-  hidden_size: 1024,
-  initializer_range: 0.02,
-  intermediate_size: 3072,
-  max_position_embeddings: 40960,
-  max_window_layers: 28,
-  model_type: 'qwen3',
-  num_attention_heads: 16,
-  num_hidden_layers: 28,
-  num_key_value_heads: 8,
-  rms_norm_eps: 1e-6,
-  rope_scaling: null,
-  rope_theta: 1000000,
-  sliding_window: null,
-  tie_word_embeddings: true,
-  torch_dtype: 'bfloat16',
-  transformers_version: '4.51.0',
-  use_cache: true,
-  use_sliding_window: false,
-  vocab_size: 151936,
-};
 
 test('Qwen3 configs load with per-head q/k norms and a head_dim apart from hidden / heads', (t) => {
   const c = parseLlamaConfig(QWEN3_06B);

@@ -1,0 +1,132 @@
+// The config.json files of published models, field for field as their authors
+// publish them (typed in from the files; no hub is reachable from the tests).
+
+export const LLAMA3_SCALING = {
+  factor: 8.0,
+  low_freq_factor: 1.0,
+  high_freq_factor: 4.0,
+  original_max_position_embeddings: 8192,
+  rope_type: 'llama3',
+};
+
+// The config.json files of Llama-3.1-8B-Instruct (the paper's model) and
+// Llama-3.2-1B-Instruct as Meta publishes them.
+export const LLAMA_31_8B = {
+  architectures: ['LlamaForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 128000,
+  eos_token_id: [128001, 128008, 128009],
+  hidden_act: 'silu',
+  hidden_size: 4096,
+  initializer_range: 0.02,
+  intermediate_size: 14336,
+  max_position_embeddings: 131072,
+  mlp_bias: false,
+  model_type: 'llama',
+  num_attention_heads: 32,
+  num_hidden_layers: 32,
+  num_key_value_heads: 8,
+  pretraining_tp: 1,
+  rms_norm_eps: 1e-5,
+  rope_scaling: LLAMA3_SCALING,
+  rope_theta: 500000.0,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.43.0.dev0',
+  use_cache: true,
+  vocab_size: 128256,
+};
+
+export const LLAMA_32_1B = {
+  ...LLAMA_31_8B,
+  head_dim: 64,
+  hidden_size: 2048,
+  intermediate_size: 8192,
+  num_hidden_layers: 16,
+  rope_scaling: { ...LLAMA3_SCALING, factor: 32.0 },
+  tie_word_embeddings: true,
+  transformers_version: '4.45.0.dev0',
+};
+
+// Mistral-7B-Instruct-v0.3 (no window).
+export const MISTRAL_7B_V03 = {
+  architectures: ['MistralForCausalLM'],
+  attention_dropout: 0.0,
+  bos_token_id: 1,
+  eos_token_id: 2,
+  hidden_act: 'silu',
+  hidden_size: 4096,
+  initializer_range: 0.02,
+  intermediate_size: 14336,
+  max_position_embeddings: 32768,
+  model_type: 'mistral',
+  num_attention_heads: 32,
+  num_hidden_layers: 32,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-5,
+  rope_theta: 1000000.0,
+  sliding_window: null,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.42.0.dev0',
+  use_cache: true,
+  vocab_size: 32768,
+};
+
+// Qwen2.5-0.5B-Instruct's config.json as published.
+export const QWEN25_05B = {
+  architectures: ['Qwen2ForCausalLM'],
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151645,
+  hidden_act: 'silu',
+  hidden_size: 896,
+  initializer_range: 0.02,
+  intermediate_size: 4864,
+  max_position_embeddings: 32768,
+  max_window_layers: 21,
+  model_type: 'qwen2',
+  num_attention_heads: 14,
+  num_hidden_layers: 24,
+  num_key_value_heads: 2,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000.0,
+  sliding_window: 131072,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.43.1',
+  use_cache: true,
+  use_sliding_window: false,
+  vocab_size: 151936,
+};
+
+// Qwen3-0.6B's config.json as published.
+export const QWEN3_06B = {
+  architectures: ['Qwen3ForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151645,
+  head_dim: 128,
+  hidden_act: 'silu',
+  hidden_size: 1024,
+  initializer_range: 0.02,
+  intermediate_size: 3072,
+  max_position_embeddings: 40960,
+  max_window_layers: 28,
+  model_type: 'qwen3',
+  num_attention_heads: 16,
+  num_hidden_layers: 28,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-6,
+  rope_scaling: null,
+  rope_theta: 1000000,
+  sliding_window: null,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  transformers_version: '4.51.0',
+  use_cache: true,
+  use_sliding_window: false,
+  vocab_size: 151936,
+};
