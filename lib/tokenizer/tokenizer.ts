@@ -150,6 +150,8 @@ export class Tokenizer {
   private readonly words: RegExp | undefined;
   private readonly ignoreMerges: boolean;
   private readonly chars: CharSymbols | undefined;
+  /** sentencePiece: splits a stretch where no token crosses (see the constructor), so words can be cached. */
+  private readonly pieces: RegExp | undefined;
   private readonly named = new Map<SpecialTokenName, number>();
   /** Non-special added tokens; and those with the special ones. */
   private readonly addedPattern: RegExp | undefined;
@@ -265,6 +267,15 @@ export class Tokenizer {
           'model.unk_token',
         );
       this.chars = { chars, byteFallback, unk, fuseUnk: spec.fuseUnk ?? false };
+      // BPE never merges across a point no token spans, and the merges on either
+      // side do not depend on the other. When no token has "▁" after another
+      // character (Llama 2's), that holds before every "▁" that follows a
+      // character, so the stretch (one word to BPE) is split there: same ids,
+      // but words short enough to cache.
+      const crossing = vocab.some(
+        (token, id) => !this.isSpecialId[id] && !this.isAddedId[id] && /[^\u2581]\u2581/u.test(token),
+      );
+      if (!crossing && chars.has(SPACE_MARK) && !spec.ignoreMerges) this.pieces = /\u2581+[^\u2581]*|[^\u2581]+/gu;
     }
 
     const seen = new Set<number>();
@@ -433,9 +444,10 @@ export class Tokenizer {
 
   private encodeOrdinary(text: string, out: IdBuffer): void {
     const normal = normalize(text, this.normalizer);
-    // SentencePiece-style BPE has no pre-tokenizer: the whole stretch is one word.
-    if (this.words === undefined) out.push(this.model.encodeWord(normal));
-    else for (const word of preTokenize(normal, this.words)) out.push(this.model.encodeWord(word));
+    // SentencePiece-style BPE has no pre-tokenizer: the whole stretch is one word, unless split where no token crosses.
+    const words = this.words ?? this.pieces;
+    if (words === undefined) out.push(this.model.encodeWord(normal));
+    else for (const word of preTokenize(normal, words)) out.push(this.model.encodeWord(word));
   }
 
   /**
