@@ -30,8 +30,18 @@ export const SCHEDULE_DEFAULTS = {
   minLrRatio: 0,
   /** genrm: one pass, as each STaR iteration trains once on its own part. */
   epochs: 1,
-  /** genrm: tokens per optimizer step; fits the built-in world's models on 2 cores. */
+  /**
+   * genrm: most tokens per optimizer step; fits the built-in world's models on
+   * 2 cores. At a real model's judge-prompt lengths (1-2k tokens) a step then
+   * holds one or two pairs; the trainers report the pairs or sequences of each step.
+   */
   batchTokens: 4096,
+  /**
+   * genrm: most units (pairs for bt and dpo, sequences for sft) per optimizer
+   * step, as the Hugging Face Trainer and TRL count a batch; 0 = no limit but
+   * the tokens. The paper does not give its batch size.
+   */
+  batchSize: 0,
   /** genrm: seed of the data order. */
   seed: 0,
 } as const;

@@ -65,14 +65,32 @@ export * from './report/index.js';
 export {
   COMPACT_PAIRWISE,
   MT_BENCH_PAIRWISE,
+  MT_BENCH_PAIRWISE_MULTI_TURN,
   TEMPLATES,
   judgeMessages,
   judgePromptIds,
   templateByName,
+  twoTurns,
   type JudgeTemplate,
+  type MultiTurnJudgeTemplate,
+  type TwoTurns,
   type Verdict,
 } from './genrm/prompt.js';
-export { majorityVote, parseVerdict, type Vote } from './genrm/verdict.js';
+export {
+  MULTI_TURN_RULES,
+  PROTOCOLS,
+  PROTOCOL_NAMES,
+  protocolByName,
+  protocolRecord,
+  resolveProtocol,
+  type MultiTurnRule,
+  type Protocol,
+  type ProtocolName,
+  type ProtocolSettings,
+  type ResolvedProtocol,
+  type SettingName,
+} from './genrm/protocol.js';
+export { VERDICT_RULES, majorityVote, parseVerdict, type VerdictRule, type Vote } from './genrm/verdict.js';
 export { POSITION_MODES, type PositionMode } from './genrm/pairs.js';
 export {
   judgeDirect,
@@ -108,6 +126,7 @@ export {
   JUDGE_KINDS,
   TRAIN_KINDS,
   evaluateJudge,
+  evaluationSettings,
   runTrainJob,
   type EvaluateOptions,
   type JudgeKind,
@@ -119,7 +138,10 @@ export {
 // Training: the shared loop and the Bradley-Terry baseline.
 export {
   TRAIN_DEFAULTS,
+  summarizeBatches,
   trainUnits,
+  type BatchSummary,
+  type StepBatch,
   type RunHooks,
   type TrainObjective,
   type TrainOutcome,
@@ -129,12 +151,15 @@ export {
 } from './train/trainer.js';
 export { scoreSequences, type ForwardHooks, type ScoredSequences } from './train/forward.js';
 export {
+  TIE_RULES,
   evaluateBradleyTerry,
+  rewardScore,
   trainBradleyTerry,
   type BtTrainResult,
   type PairLike,
   type RewardJudgement,
   type Skipped,
+  type TieRule,
 } from './train/bt.js';
 export {
   ADAMW_DEFAULTS,

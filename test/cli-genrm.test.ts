@@ -122,9 +122,57 @@ test.serial(
     const e = cli(['eval', '--model', out, '--data', rb, '--template', 'compact-pairwise', '--out', report]);
     t.is(e.status, 0, e.stderr);
     for (const section of ['Chat', 'Chat Hard', 'Safety', 'Reasoning']) t.true(e.stdout.includes(section), section);
-    t.regex(e.stdout, /judge: direct; positions: both orders/);
+    // RewardBench's subsets: its official protocol by default, one order per pair.
+    t.regex(e.stdout, /judge: direct; protocol: rewardbench; positions: one order per pair drawn from seed 0/);
     const json = JSON.parse(await readFile(join(report, 'report.json'), 'utf8'));
     t.is(typeof json[0].benchmark.overall, 'number');
+    // The record names the protocol, why it was chosen, and the one setting given that differs from it.
+    t.is(json[0].protocol.name, 'rewardbench');
+    t.is(json[0].protocol.chosenBy, "the default for RewardBench's subsets");
+    t.deepEqual(json[0].protocol.differences, [
+      { setting: 'template', protocol: 'mt-bench-pairwise', used: 'compact-pairwise' },
+    ]);
+    t.deepEqual(json[0].benchmark.protocol, json[0].protocol);
+    const md = await readFile(join(report, 'report.md'), 'utf8');
+    t.regex(md, /Protocol: rewardbench/);
+    t.regex(md, /Differs from rewardbench: template compact-pairwise \(protocol: mt-bench-pairwise\)/);
+    // Another protocol, named, judges both orders.
+    const g = cli([
+      'eval',
+      '--model',
+      out,
+      '--data',
+      rb,
+      '--template',
+      'compact-pairwise',
+      '--protocol',
+      'genrm',
+      '--json',
+    ]);
+    t.is(g.status, 0, g.stderr);
+    const [res] = JSON.parse(g.stdout);
+    t.is(res.protocol.name, 'genrm');
+    t.is(res.protocol.chosenBy, 'given with --protocol');
+    t.is(res.positions, 'both orders, log-prob margins summed');
+    t.deepEqual(res.protocol.settings, { template: 'compact-pairwise', multiTurn: 'flatten', directPositions: 'both' });
+    // An explicit order on the official protocol is recorded as a difference.
+    const both = cli([
+      'eval',
+      '--model',
+      out,
+      '--data',
+      rb,
+      '--template',
+      'compact-pairwise',
+      '--positions',
+      'both',
+      '--json',
+    ]);
+    t.is(both.status, 0, both.stderr);
+    t.deepEqual(JSON.parse(both.stdout)[0].protocol.differences, [
+      { setting: 'template', protocol: 'mt-bench-pairwise', used: 'compact-pairwise' },
+      { setting: 'directPositions', protocol: 'random', used: 'both' },
+    ]);
     const lines = (await readFile(join(report, 'judgements.jsonl'), 'utf8')).trim().split('\n');
     t.is(lines.length, Object.values(REWARDBENCH.sections).flatMap((s) => Object.keys(s.subsets)).length * 2);
     t.true(existsSync(join(report, 'charts', 'sections-1.svg')));
@@ -214,6 +262,12 @@ test.serial(
     ]);
     t.is(e.status, 0, e.stderr);
     t.regex(e.stdout, /samples gave no verdict/);
+    // Not RewardBench's data: genrm's protocol, with the two options given recorded as differences.
+    t.regex(e.stdout, /protocol: genrm/);
+    t.regex(
+      e.stdout,
+      /Differs from genrm: template compact-pairwise \(protocol: mt-bench-pairwise\); k 3 \(protocol: 7\); maxNewTokens 12 \(protocol: 512\)/,
+    );
     const j = cli([
       'judge',
       '--model',
@@ -234,6 +288,7 @@ test.serial(
     t.is(j.status, 0, j.stderr);
     t.regex(j.stdout, /--- rationale 1 \((stop|length)\) ---/);
     t.regex(j.stdout, /verdict: (\[\[A\]\]|\[\[B\]\]|tie) \(\d for A, \d for B/);
+    t.regex(j.stdout, /protocol: genrm; differs: template compact-pairwise \(protocol: mt-bench-pairwise\); k 2/);
     const d = cli([
       'judge',
       '--model',
@@ -249,8 +304,103 @@ test.serial(
       'compact-pairwise',
     ]);
     t.regex(d.stdout, /p\(A \| A or B\) = 0\.\d{4}/);
+    t.regex(d.stdout, /mean over both orders/);
+    // The official protocol shows one order, drawn from the seed.
+    const o = cli([
+      ...['judge', '--model', model, '--question', 'q', '--a', 'x', '--b', 'y', '--direct'],
+      '--protocol',
+      'rewardbench',
+      '--template',
+      'compact-pairwise',
+    ]);
+    t.is(o.status, 0, o.stderr);
+    t.regex(o.stdout, /with the answers shown (as given|swapped), log p/);
+    t.regex(o.stdout, /protocol: rewardbench/);
   },
 );
+
+test.serial('star --protocol paper records the protocol, what it leaves open and the pairs per step', async (t) => {
+  const out = join(root, 'star-paper');
+  const r = cli([
+    'star',
+    '--mode',
+    'dpo',
+    '--protocol',
+    'paper',
+    '--model',
+    model,
+    '--data',
+    uf,
+    '--out',
+    out,
+    '--iterations',
+    '1',
+    '--k',
+    '4',
+    '--max-new-tokens',
+    '12',
+    '--batch-size',
+    '2',
+    ...fast,
+  ]);
+  t.is(r.status, 0, r.stderr);
+  t.regex(
+    r.stderr,
+    /protocol: paper; differs: template compact-pairwise \(protocol: mt-bench-pairwise\); maxNewTokens 12 \(protocol: 2048\); lr 0\.001 \(protocol: 0\.000001\); iterations 1 \(protocol: 3\); not stated by the source: multiTurn, cotPositions, verdictRule, starK$/m,
+  );
+  const metrics = JSON.parse(await readFile(join(out, 'iter-1', 'metrics.json'), 'utf8'));
+  t.is(metrics.protocol.name, 'paper');
+  t.true(metrics.protocol.unstated.some((u: { setting: string }) => u.setting === 'starK'));
+  t.true(metrics.protocol.notes.some((n: string) => /does not give its batch size/.test(n)));
+  if (metrics.trainSteps > 0) {
+    t.is(metrics.batches.unit, 'pair');
+    t.true(metrics.batches.unitsPerStep.max <= 2);
+    t.regex(r.stderr, /batches: \d-\d pairs per step/);
+  }
+  const rb = cli([
+    'star',
+    '--mode',
+    'sft',
+    '--protocol',
+    'rewardbench',
+    '--model',
+    model,
+    '--data',
+    uf,
+    '--out',
+    join(root, 'no'),
+  ]);
+  t.is(rb.status, 1);
+  t.regex(rb.stderr, /argument 'rewardbench' is invalid. Allowed choices are paper, genrm/);
+});
+
+test.serial('train-genrm --batch-size caps the sequences of a step and says what steps held', async (t) => {
+  const out = join(root, 'batched');
+  const r = cli([
+    'train-genrm',
+    '--model',
+    model,
+    '--data',
+    uf,
+    '--out',
+    out,
+    ...fast,
+    '--batch-tokens',
+    '100000',
+    '--batch-size',
+    '5',
+  ]);
+  t.is(r.status, 0, r.stderr);
+  // 24 pairs, both orders: 48 sequences, five a step.
+  t.regex(r.stderr, /done: 10 steps/);
+  t.regex(r.stderr, /batches: 3-5 sequences per step \(mean 4\.8\)/);
+  const log = JSON.parse(await readFile(join(out, 'train.json'), 'utf8'));
+  t.deepEqual(
+    log.outcome.history.map((h: { batch_units: number }) => h.batch_units),
+    [5, 5, 5, 5, 5, 5, 5, 5, 5, 3],
+  );
+  t.is(log.outcome.batches.unit, 'sequence');
+});
 
 test.serial('Ctrl-C during training saves a checkpoint; the same command resumes and finishes', async (t) => {
   const out = join(root, 'interrupted');

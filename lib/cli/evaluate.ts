@@ -4,12 +4,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { RATIONALE_SAMPLING_DEFAULTS } from '../defaults.js';
 import {
   REWARDBENCH,
   accuracy,
   benchmarkFromCounts,
   benchmarkTable,
+  protocolMarkdown,
   scoreBenchmark,
   scoreToMarkdown,
   validateBenchmark,
@@ -19,12 +19,24 @@ import {
 } from '../eval/index.js';
 import { evaluateJudge, JUDGE_KINDS, type JudgeKind, type Judged } from '../genrm/jobs.js';
 import { judgeDirect } from '../genrm/judge.js';
+import { protocolRecord, resolveProtocol, type MultiTurnRule, type ProtocolName } from '../genrm/protocol.js';
 import { templateByName } from '../genrm/prompt.js';
 import { sampleRationales } from '../genrm/rationales.js';
+import type { VerdictRule } from '../genrm/verdict.js';
 import { loadLanguageModel } from '../model/language-model.js';
 import { barChartSvg, writeReport } from '../report/index.js';
+import type { TieRule } from '../train/bt.js';
 import { readPairs, type DataFlags } from './data.js';
-import { addDataOptions, addSamplingOptions, addTemplateOption, integer, number, positiveInt } from './options.js';
+import {
+  ALL_PROTOCOLS,
+  addDataOptions,
+  addProtocolOptions,
+  addSamplingOptions,
+  addTemplateOption,
+  integer,
+  number,
+  positiveInt,
+} from './options.js';
 import { interruptSignal, progressBar } from './progress.js';
 
 const log = (line: string) => process.stderr.write(line + '\n');
@@ -61,22 +73,44 @@ interface FileResult {
   benchmark?: BenchmarkScore;
 }
 
-type EvalFlags = DataFlags & {
-  data: string[];
-  model: string;
-  judge: JudgeKind;
-  template: string;
-  benchmark?: string;
-  out?: string;
-  json?: boolean;
-  seed: number;
-  k: number;
-  temperature: number;
-  topP: number;
-  maxNewTokens: number;
+type ProtocolFlags = {
+  protocol?: ProtocolName;
+  template?: string;
+  k?: number;
+  temperature?: number;
+  topP?: number;
+  maxNewTokens?: number;
   maxBatch: number;
-  positions?: 'random' | 'both';
+  verdictRule?: VerdictRule;
+  multiTurn?: MultiTurnRule;
 };
+
+type EvalFlags = DataFlags &
+  ProtocolFlags & {
+    data: string[];
+    model: string;
+    judge: JudgeKind;
+    benchmark?: string;
+    out?: string;
+    json?: boolean;
+    seed: number;
+    positions?: 'random' | 'both';
+    ties?: TieRule;
+  };
+
+const hasRewardBenchSubsets = (subsets: Iterable<string>) => {
+  const all = new Set(subsets);
+  return Object.values(REWARDBENCH.sections).some((s) => Object.keys(s.subsets).some((x) => all.has(x)));
+};
+
+/** The protocol of one file: the one given, else rewardbench for RewardBench's data, else genrm; and why. */
+function pickProtocol(f: EvalFlags, subsets: Iterable<string>): { name: ProtocolName; chosenBy: string } {
+  if (f.protocol) return { name: f.protocol, chosenBy: 'given with --protocol' };
+  if (f.benchmark === 'rewardbench') return { name: 'rewardbench', chosenBy: 'the default of --benchmark rewardbench' };
+  if (!f.benchmark && hasRewardBenchSubsets(subsets))
+    return { name: 'rewardbench', chosenBy: "the default for RewardBench's subsets" };
+  return { name: 'genrm', chosenBy: 'the default' };
+}
 
 export function registerEvalCommands(program: Command): void {
   const e = program
@@ -99,8 +133,18 @@ export function registerEvalCommands(program: Command): void {
     )
     .option('--out <dir>', 'write report.json, report.md, judgements.jsonl and charts here')
     .option('--json', 'print the results as JSON instead of markdown')
-    .option('--seed <n>', 'seed of position draws and sampling', integer, 0);
-  addSamplingOptions(addTemplateOption(addDataOptions(e, 'preference files to judge (JSON Lines or Parquet)')), 8);
+    .option('--seed <n>', 'seed of position draws and sampling', integer, 0)
+    .addOption(
+      new Option(
+        '--ties <rule>',
+        "bt and pairwise: an exact reward tie scores 'strict' 0 (RewardBench) or 'half' 0.5 (default: the protocol's)",
+      ).choices(['strict', 'half']),
+    );
+  addProtocolOptions(
+    addSamplingOptions(addTemplateOption(addDataOptions(e, 'preference files to judge (JSON Lines or Parquet)'), true)),
+    ALL_PROTOCOLS,
+    "how pairs are judged and scored: rewardbench (the official harness), paper (vote@32, the paper's settings), genrm (both orders, last tag); default: rewardbench for --benchmark rewardbench or RewardBench's subsets, else genrm",
+  );
   e.action(async (f: EvalFlags) => {
     // A bad benchmark file fails before any judging.
     const given = f.benchmark ? await loadBenchmark(f.benchmark) : undefined;
@@ -110,13 +154,22 @@ export function registerEvalCommands(program: Command): void {
       const results: FileResult[] = [];
       for (const file of f.data) {
         const pairs = await readPairs([file], f, log);
+        const picked = pickProtocol(
+          f,
+          pairs.map((p) => p.subset).filter((x): x is string => x !== undefined),
+        );
         const bar = progressBar('judge', 'pairs');
         let judged: Judged;
         try {
           judged = await evaluateJudge(lm, pairs, {
             kind: f.judge,
-            template: templateByName(f.template),
+            protocol: picked.name,
+            protocolChosenBy: picked.chosenBy,
+            template: f.template === undefined ? undefined : templateByName(f.template),
             positions: f.positions,
+            verdictRule: f.verdictRule,
+            multiTurn: f.multiTurn,
+            ties: f.ties,
             seed: f.seed,
             signal,
             sampling: {
@@ -142,34 +195,36 @@ export function registerEvalCommands(program: Command): void {
           continue;
         }
         const ci = wilsonInterval(acc.accuracy, acc.count);
-        const subsets = new Set(judged.judgements.map((j) => j.subset).filter((s): s is string => s !== undefined));
-        const rbKnown = Object.values(REWARDBENCH.sections).some((s) => [...subsets].some((x) => x in s.subsets));
-        const bench = given ?? (rbKnown ? REWARDBENCH : undefined);
+        const subsets = judged.judgements.map((j) => j.subset).filter((s): s is string => s !== undefined);
+        const bench = given ?? (hasRewardBenchSubsets(subsets) ? REWARDBENCH : undefined);
         results.push({
           file,
           judged,
           accuracy: { ...acc, low: ci.low, high: ci.high },
-          ...(bench ? { benchmark: scoreBenchmark(judged.judgements, bench) } : {}),
+          ...(bench ? { benchmark: scoreBenchmark(judged.judgements, bench, { protocol: judged.protocol }) } : {}),
         });
       }
       const md = results
         .map((r) => {
-          if (r.accuracy.count === 0) return `## ${r.file}\n\nno pair judged (${r.judged.skipped.length} skipped)\n`;
+          if (r.accuracy.count === 0)
+            return `## ${r.file}\n\nno pair judged (${r.judged.skipped.length} skipped)\n\n${protocolMarkdown(r.judged.protocol)}`;
           let s =
-            `## ${r.file}\n\njudge: ${f.judge}; positions: ${r.judged.positions ?? 'n/a'}\n\naccuracy ${(100 * r.accuracy.accuracy).toFixed(2)}% ` +
+            `## ${r.file}\n\njudge: ${f.judge}; protocol: ${r.judged.protocol.name}; positions: ${r.judged.positions ?? 'n/a'}\n\naccuracy ${(100 * r.accuracy.accuracy).toFixed(2)}% ` +
             `(95% CI ${(100 * r.accuracy.low).toFixed(1)}-${(100 * r.accuracy.high).toFixed(1)}) over ${r.accuracy.count} pairs; ${r.accuracy.ties} scored 0.5 (no verdict or tie)` +
             (r.judged.noVerdict
               ? `; ${r.judged.noVerdict.samples} of ${r.judged.noVerdict.of} samples gave no verdict`
               : '') +
-            (r.judged.skipped.length ? `; ${r.judged.skipped.length} pairs skipped (too long)` : '') +
+            (r.judged.skipped.length ? `; ${r.judged.skipped.length} pairs skipped (see skipped in the JSON)` : '') +
             '\n';
-          if (r.benchmark) s += `\n${scoreToMarkdown(r.benchmark)}\n`;
+          // A benchmark's table ends with the protocol; otherwise it follows the accuracy.
+          s += r.benchmark ? `\n${scoreToMarkdown(r.benchmark)}\n` : `\n${protocolMarkdown(r.judged.protocol)}`;
           return s;
         })
         .join('\n');
       const json = results.map((r) => ({
         file: r.file,
         judge: f.judge,
+        protocol: r.judged.protocol,
         positions: r.judged.positions,
         accuracy: r.accuracy,
         noVerdict: r.judged.noVerdict,
@@ -220,30 +275,45 @@ export function registerEvalCommands(program: Command): void {
     .requiredOption('--question <text>', 'the user question')
     .requiredOption('--a <text>', "assistant A's answer")
     .requiredOption('--b <text>', "assistant B's answer")
-    .option('--direct', 'no sampling: compare the probabilities of [[A]] and [[B]], averaged over both orders')
+    .option(
+      '--direct',
+      "no sampling: compare the probabilities of [[A]] and [[B]], in the protocol's answer order (genrm: both orders)",
+    )
     .option('--seed <n>', 'sampling seed', integer, 0)
-    .option('--k <n>', 'rationales to sample (for the order given)', positiveInt, 1)
-    .option('--temperature <t>', 'sampling temperature', number, RATIONALE_SAMPLING_DEFAULTS.temperature)
-    .option('--top-p <p>', 'nucleus sampling threshold', number, RATIONALE_SAMPLING_DEFAULTS.topP)
-    .option('--max-new-tokens <n>', 'longest rationale', positiveInt, RATIONALE_SAMPLING_DEFAULTS.maxNewTokens);
-  addTemplateOption(j);
+    .option('--k <n>', "rationales to sample (for the order given) (default: the protocol's)", positiveInt)
+    .option('--temperature <t>', "sampling temperature; 0 = greedy (default: the protocol's)", number)
+    .option('--top-p <p>', "nucleus sampling threshold (default: the protocol's)", number)
+    .option('--max-new-tokens <n>', "longest rationale (default: the protocol's)", positiveInt);
+  addProtocolOptions(
+    addTemplateOption(j, true),
+    ALL_PROTOCOLS,
+    'settings of the judge: rewardbench, paper or genrm (default genrm)',
+  );
   j.action(
-    async (f: {
-      model: string;
-      question: string;
-      a: string;
-      b: string;
-      direct?: boolean;
-      seed: number;
-      template: string;
-      k: number;
-      temperature: number;
-      topP: number;
-      maxNewTokens: number;
-    }) => {
+    async (
+      f: ProtocolFlags & {
+        model: string;
+        question: string;
+        a: string;
+        b: string;
+        direct?: boolean;
+        seed: number;
+      },
+    ) => {
+      const resolved = resolveProtocol(f.protocol ?? 'genrm', {
+        template: f.template,
+        k: f.k,
+        temperature: f.temperature,
+        topP: f.topP,
+        maxNewTokens: f.maxNewTokens,
+        verdictRule: f.verdictRule,
+        multiTurn: f.multiTurn,
+      });
+      const s = resolved.settings;
+      const chosenBy = f.protocol ? 'given with --protocol' : 'the default';
       const lm = await loadLanguageModel(f.model);
       try {
-        const ctx = { ...lm, template: templateByName(f.template) };
+        const ctx = { ...lm, template: templateByName(s.template) };
         // Labelled as if A were the chosen answer, so "agrees" reads as "prefers A".
         const pair = {
           id: 'cli',
@@ -252,21 +322,29 @@ export function registerEvalCommands(program: Command): void {
           rejected: f.b,
         };
         if (f.direct) {
-          const { judgements, skipped } = await judgeDirect(ctx, [pair], { positions: 'both' });
+          const positions = s.directPositions;
+          const { judgements, skipped } = await judgeDirect(ctx, [pair], { positions, seed: f.seed });
           if (skipped.length) throw new Error(skipped[0]!.reason);
-          // Summed over both orders; half of it is the mean log-odds of preferring A.
-          const m = judgements[0]!.margin / 2;
+          const orders = judgements[0]!.chosenAt;
+          // Summed over the orders shown; divided by their number, the mean log-odds of preferring A.
+          const m = judgements[0]!.margin / orders.length;
           const pA = 1 / (1 + Math.exp(-m));
+          const shown =
+            orders.length === 2
+              ? 'mean over both orders of'
+              : `with the answers shown ${orders[0] === 'A' ? 'as given' : 'swapped'},`;
           process.stdout.write(
-            `mean over both orders of log p(verdict for A) - log p(verdict for B) = ${m.toFixed(4)}; p(A | A or B) = ${pA.toFixed(4)}\nverdict: ${m > 0 ? '[[A]]' : m < 0 ? '[[B]]' : 'tie'}\n`,
+            `${shown} log p(verdict for A) - log p(verdict for B) = ${m.toFixed(4)}; p(A | A or B) = ${pA.toFixed(4)}\nverdict: ${m > 0 ? '[[A]]' : m < 0 ? '[[B]]' : 'tie'}\n`,
           );
+          process.stdout.write(judgeProtocolLine(protocolRecord(resolved, 'direct', chosenBy)));
           return;
         }
         const { results, skipped } = await sampleRationales(ctx, [pair], {
-          k: f.k,
-          temperature: f.temperature,
-          topP: f.topP,
-          maxNewTokens: f.maxNewTokens,
+          k: s.k,
+          temperature: s.temperature,
+          topP: s.topP,
+          maxNewTokens: s.maxNewTokens,
+          verdictRule: s.verdictRule,
           seed: f.seed,
           positions: 'given',
         });
@@ -274,19 +352,26 @@ export function registerEvalCommands(program: Command): void {
         const given = results[0]!.samples;
         let a = 0,
           b = 0;
-        given.forEach((s, i) => {
+        given.forEach((x, i) => {
           process.stdout.write(
-            `--- rationale ${i + 1} (${s.finishReason}) ---\n${s.text}\nverdict: ${s.verdict ? `[[${s.verdict}]]` : 'none'}\n`,
+            `--- rationale ${i + 1} (${x.finishReason}) ---\n${x.text}\nverdict: ${x.verdict ? `[[${x.verdict}]]` : 'none'}\n`,
           );
-          if (s.verdict === 'A') a++;
-          else if (s.verdict === 'B') b++;
+          if (x.verdict === 'A') a++;
+          else if (x.verdict === 'B') b++;
         });
         process.stdout.write(
           `\nverdict: ${a > b ? '[[A]]' : b > a ? '[[B]]' : 'tie'} (${a} for A, ${b} for B, ${given.length - a - b} without a verdict)\n`,
         );
+        process.stdout.write(judgeProtocolLine(protocolRecord(resolved, 'cot', chosenBy)));
       } finally {
         lm.model.dispose();
       }
     },
   );
+}
+
+/** One line for `genrm judge`: the protocol and what differs from it. */
+function judgeProtocolLine(r: ReturnType<typeof protocolRecord>): string {
+  const diff = r.differences.map((d) => `${d.setting} ${d.used} (protocol: ${d.protocol})`).join('; ');
+  return `protocol: ${r.name}${diff ? `; differs: ${diff}` : ''}\n`;
 }

@@ -2,13 +2,20 @@
 // sampling), each documented in --help with its default.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PREFERENCE_FORMATS } from '../data/index.js';
-import { RATIONALE_SAMPLING_DEFAULTS } from '../defaults.js';
+import { PROTOCOL_NAMES, MULTI_TURN_RULES, type ProtocolName } from '../genrm/protocol.js';
 import { TEMPLATES } from '../genrm/prompt.js';
+import { VERDICT_RULES } from '../genrm/verdict.js';
 import { TRAIN_DEFAULTS } from '../train/trainer.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return n;
+}
+
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected an integer >= 0, got "${value}"`);
   return n;
 }
 
@@ -54,34 +61,65 @@ export function addTrainOptions(c: Command, lrDefault = TRAIN_DEFAULTS.lr): Comm
     .option('--epochs <n>', 'passes over the data', positiveInt, d.epochs)
     .option(
       '--batch-tokens <n>',
-      'tokens per optimizer step (sequences are packed, no padding)',
+      'most tokens per optimizer step (sequences are packed, no padding)',
       positiveInt,
       d.batchTokens,
+    )
+    .option(
+      '--batch-size <n>',
+      'most pairs (bt, dpo) or sequences (sft) per optimizer step; 0 = only --batch-tokens limits a step',
+      nonNegativeInt,
+      d.batchSize,
     )
     .option('--seed <n>', 'seed of the data order (and of a new reward head)', integer, d.seed);
 }
 
-export function addTemplateOption(c: Command): Command {
-  return c.addOption(
-    new Option('--template <name>', 'judge prompt').choices(Object.keys(TEMPLATES)).default('mt-bench-pairwise'),
-  );
+/** `protocolDefault`: the template is the protocol's unless given (no default here). */
+export function addTemplateOption(c: Command, protocolDefault = false): Command {
+  const o = new Option(
+    '--template <name>',
+    `judge prompt${protocolDefault ? " (default: the protocol's)" : ''}`,
+  ).choices(Object.keys(TEMPLATES));
+  return c.addOption(protocolDefault ? o : o.default('mt-bench-pairwise'));
 }
 
-/** `positions` undefined: no default here (the caller picks one per judge). */
-export function addSamplingOptions(c: Command, k: number, positions?: string): Command {
-  const order = new Option(
-    '--positions <mode>',
-    "answer order: 'random' draws one order per pair from the seed (RewardBench's way), 'both' judges both orders" +
-      (positions ? '' : ' (default: both for direct, random for cot)'),
-  ).choices(['random', 'both']);
+const PROTOCOL_HELP = "(default: the protocol's)";
+
+/** Sampling options; those a protocol sets have no default here, so a value given is an override. */
+export function addSamplingOptions(c: Command): Command {
   return c
-    .option('--k <n>', 'rationales sampled per pair (per order shown)', positiveInt, k)
-    .option('--temperature <t>', 'sampling temperature', number, RATIONALE_SAMPLING_DEFAULTS.temperature)
-    .option('--top-p <p>', 'nucleus sampling threshold', number, RATIONALE_SAMPLING_DEFAULTS.topP)
-    .option('--max-new-tokens <n>', 'longest rationale', positiveInt, RATIONALE_SAMPLING_DEFAULTS.maxNewTokens)
+    .option('--k <n>', `rationales sampled per pair (per order shown) ${PROTOCOL_HELP}`, positiveInt)
+    .option('--temperature <t>', `sampling temperature; 0 = greedy ${PROTOCOL_HELP}`, number)
+    .option('--top-p <p>', `nucleus sampling threshold ${PROTOCOL_HELP}`, number)
+    .option('--max-new-tokens <n>', `longest rationale ${PROTOCOL_HELP}`, positiveInt)
     .option('--max-batch <n>', 'samples decoded at once (bounds the key/value cache)', positiveInt, 64)
-    .addOption(positions ? order.default(positions) : order);
+    .addOption(
+      new Option(
+        '--positions <mode>',
+        `answer order: 'random' draws one order per pair from the seed and pair id (RewardBench's way), 'both' judges both orders ${PROTOCOL_HELP}`,
+      ).choices(['random', 'both']),
+    );
 }
+
+/** --protocol and the protocol settings without an option of their own elsewhere. */
+export function addProtocolOptions(c: Command, names: readonly ProtocolName[], help: string): Command {
+  return c
+    .addOption(new Option('--protocol <name>', help).choices([...names]))
+    .addOption(
+      new Option(
+        '--verdict-rule <rule>',
+        `how a rationale's verdict is read: 'rewardbench' ([[A]] anywhere, else [[B]]), 'last' (the last tag) ${PROTOCOL_HELP}`,
+      ).choices([...VERDICT_RULES]),
+    )
+    .addOption(
+      new Option(
+        '--multi-turn <rule>',
+        `conversations of two user turns: 'template' (the multi-turn judge prompt; longer ones skipped), 'flatten' (one question) ${PROTOCOL_HELP}`,
+      ).choices([...MULTI_TURN_RULES]),
+    );
+}
+
+export const ALL_PROTOCOLS = PROTOCOL_NAMES;
 
 export interface TrainFlags {
   lr: number;
@@ -92,6 +130,7 @@ export interface TrainFlags {
   maxGradNorm: number;
   epochs: number;
   batchTokens: number;
+  batchSize: number;
   seed: number;
 }
 
@@ -105,6 +144,7 @@ export function trainSettings(f: TrainFlags) {
     maxGradNorm: f.maxGradNorm,
     epochs: f.epochs,
     batchTokens: f.batchTokens,
+    batchSize: f.batchSize,
     seed: f.seed,
   };
 }

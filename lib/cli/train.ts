@@ -4,11 +4,14 @@ import { Option, type Command } from 'commander';
 import { DPO_DEFAULTS, RATIONALIZER_LR, STAR_ITERATIONS } from '../defaults.js';
 import { runTrainJob, type TrainKind } from '../genrm/jobs.js';
 import { templateByName } from '../genrm/prompt.js';
+import type { MultiTurnRule, ProtocolName } from '../genrm/protocol.js';
 import { runStar, type StarMode } from '../genrm/star.js';
-import type { TrainProgress } from '../train/trainer.js';
+import type { VerdictRule } from '../genrm/verdict.js';
+import type { TrainOutcome, TrainProgress } from '../train/trainer.js';
 import { readPairs, type DataFlags } from './data.js';
 import {
   addDataOptions,
+  addProtocolOptions,
   addSamplingOptions,
   addTemplateOption,
   addTrainOptions,
@@ -20,6 +23,24 @@ import {
 import { interruptSignal, progressBar } from './progress.js';
 
 const log = (line: string) => process.stderr.write(line + '\n');
+
+const plural = (unit: string, n: number) => `${unit}${n === 1 ? '' : 's'}`;
+
+/** This step's batch, for the progress bar: "3 pairs, 2871 tokens". */
+function stepNote(p: TrainProgress): string {
+  const unit = p.batches.unit;
+  return `${p.batch.units} ${plural(unit, p.batch.units)}, ${p.batch.tokens} tokens`;
+}
+
+/** The plan's batches in one line: what a step held at least, on average and at most. */
+function batchLine(b: TrainOutcome['batches']): string {
+  const u = b.unitsPerStep;
+  const t = b.tokensPerStep;
+  return (
+    `batches: ${u.min}-${u.max} ${b.unit}s per step (mean ${u.mean.toFixed(1)}), ${t.min}-${t.max} tokens (mean ${t.mean.toFixed(0)}); ` +
+    `limits --batch-tokens ${b.batchTokens}${b.batchSize ? `, --batch-size ${b.batchSize}` : ''}`
+  );
+}
 
 type TrainCommandFlags = DataFlags &
   TrainFlags & { data: string[]; model: string; out: string; template: string; pairwise?: boolean };
@@ -38,7 +59,7 @@ async function train(kind: TrainKind, f: TrainCommandFlags): Promise<void> {
       settings: trainSettings(f),
       seed: f.seed,
       signal,
-      onProgress: (p: TrainProgress) => bar.update(p.step, p.totalSteps, { loss: p.metrics.loss }),
+      onProgress: (p: TrainProgress) => bar.update(p.step, p.totalSteps, { loss: p.metrics.loss, note: stepNote(p) }),
     });
     bar.stop();
     if (r.skipped.length)
@@ -54,6 +75,7 @@ async function train(kind: TrainKind, f: TrainCommandFlags): Promise<void> {
     log(
       `done: ${r.outcome?.totalSteps} steps${last ? `, last loss ${last.loss?.toFixed(4)}` : ''}; checkpoint in ${r.outDir}`,
     );
+    if (r.outcome?.batches) log(batchLine(r.outcome.batches));
   } finally {
     bar.stop();
     release();
@@ -118,8 +140,13 @@ export function registerTrainCommands(program: Command): void {
       positiveInt,
       1,
     );
-  addTemplateOption(
-    addSamplingOptions(addTrainOptions(addDataOptions(s, 'preference files (JSON Lines or Parquet)')), 4, 'random'),
+  addProtocolOptions(
+    addTemplateOption(
+      addSamplingOptions(addTrainOptions(addDataOptions(s, 'preference files (JSON Lines or Parquet)'))),
+      true,
+    ),
+    ['paper', 'genrm'],
+    "settings of the run: paper (its hyper-parameters; RewardBench's verdict rule and 2,048-token rationales) or genrm (default)",
   );
   s.option('--rationalizer-lr <lr>', 'learning rate of the rationalizer mode', number, RATIONALIZER_LR);
   s.action(
@@ -130,12 +157,16 @@ export function registerTrainCommands(program: Command): void {
         beta: number;
         rationalizerSamples: number;
         rationalizerLr: number;
-        k: number;
-        temperature: number;
-        topP: number;
-        maxNewTokens: number;
+        k?: number;
+        temperature?: number;
+        topP?: number;
+        maxNewTokens?: number;
         maxBatch: number;
-        positions: 'random' | 'both';
+        positions?: 'random' | 'both';
+        protocol?: ProtocolName;
+        verdictRule?: VerdictRule;
+        multiTurn?: MultiTurnRule;
+        template?: string;
       },
     ) => {
       const mode = f.mode as StarMode;
@@ -148,7 +179,9 @@ export function registerTrainCommands(program: Command): void {
           baseDir: f.model,
           outDir: f.out,
           pairs,
-          template: templateByName(f.template),
+          protocol: f.protocol,
+          template: f.template === undefined ? undefined : templateByName(f.template),
+          multiTurn: f.multiTurn,
           iterations: f.iterations,
           seed: f.seed,
           sampling: {
@@ -158,6 +191,7 @@ export function registerTrainCommands(program: Command): void {
             maxNewTokens: f.maxNewTokens,
             maxBatch: f.maxBatch,
             positions: f.positions,
+            verdictRule: f.verdictRule,
           },
           rationalizerSamples: f.rationalizerSamples,
           dpo: { beta: f.beta },
@@ -166,7 +200,7 @@ export function registerTrainCommands(program: Command): void {
           onProgress: (p) =>
             bar.update(p.done, p.total, {
               loss: p.train?.metrics.loss,
-              note: `iteration ${p.iteration}/${p.iterations} ${p.phase}`,
+              note: `iteration ${p.iteration}/${p.iterations} ${p.phase}${p.train ? `, ${stepNote(p.train)}` : ''}`,
             }),
         });
         bar.stop();
@@ -177,7 +211,13 @@ export function registerTrainCommands(program: Command): void {
           if (it.skipped.length)
             log(`  ${it.skipped.length} pairs skipped, e.g. ${it.skipped[0]!.id}: ${it.skipped[0]!.reason}`);
           if (it.trainSteps === 0) log('  nothing to train on in this iteration: no rationale was kept');
+          else if (it.batches) log(`  ${batchLine(it.batches)}`);
         }
+        const pr = r.protocol;
+        log(
+          `protocol: ${pr.name}${pr.differences.length ? `; differs: ${pr.differences.map((d) => `${d.setting} ${d.used} (protocol: ${d.protocol})`).join('; ')}` : ''}` +
+            (pr.unstated.length ? `; not stated by the source: ${pr.unstated.map((u) => u.setting).join(', ')}` : ''),
+        );
         if (r.aborted) {
           log('stopped; run the same command again to resume');
           process.exitCode = 130;

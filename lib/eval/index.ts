@@ -21,3 +21,4 @@ export {
 } from './score.js';
 export { wilsonInterval, Z95, type Interval } from './interval.js';
 export { benchmarkTable, markdownTable, scoreToMarkdown, type TableOptions } from './markdown.js';
+export { protocolMarkdown, type ProtocolRecord, type SettingValue } from './provenance.js';

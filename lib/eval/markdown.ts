@@ -1,6 +1,7 @@
 // Markdown tables of scores. Accuracies are fractions in [0, 1] everywhere else
 // in genrm; tables show them as percentages with one decimal, as the RewardBench
 // leaderboard does. A missing value prints as "-", never as 0.
+import { protocolMarkdown } from './provenance.js';
 import type { BenchmarkScore, SectionScore } from './score.js';
 
 export interface TableOptions {
@@ -100,5 +101,6 @@ export function scoreToMarkdown(score: BenchmarkScore, names: Readonly<Record<st
     table(['Section', 'Subset', 'Accuracy', 'Rows', 'Ties (0.5)'], ['l', 'l', 'r', 'r', 'r'], subsetRows),
   ];
   if (score.notes.length > 0) parts.push(score.notes.map((n) => `- ${n}`).join('\n'));
+  if (score.protocol) parts.push(protocolMarkdown(score.protocol, '####').trimEnd());
   return parts.join('\n\n') + '\n';
 }

@@ -22,6 +22,7 @@
 //   and are listed in `unknownSubsets`.
 import type { Benchmark } from './benchmark.js';
 import { REWARDBENCH, validateBenchmark } from './benchmark.js';
+import type { ProtocolRecord } from './provenance.js';
 
 export interface Judgement {
   id: string;
@@ -78,6 +79,8 @@ export interface BenchmarkScore {
   ties: number;
   /** Plain-language caveats: partial sections, row mismatches, unknown subsets. */
   notes: string[];
+  /** How the judgements were made, when the caller says (see ProtocolRecord). */
+  protocol?: ProtocolRecord;
 }
 
 function checkScore(j: Judgement): void {
@@ -130,8 +133,16 @@ export function subsetCounts(js: readonly Judgement[]): Record<string, number> {
 
 const list = (names: readonly string[]) => names.join(', ');
 
-/** Scores judgements against a benchmark (default RewardBench); see the file comment for edge cases. */
-export function scoreBenchmark(js: readonly Judgement[], bench: Benchmark = REWARDBENCH): BenchmarkScore {
+/**
+ * Scores judgements against a benchmark (default RewardBench); see the file
+ * comment for edge cases. `options.protocol` is carried into the score, so the
+ * number keeps its record of how the judgements were made.
+ */
+export function scoreBenchmark(
+  js: readonly Judgement[],
+  bench: Benchmark = REWARDBENCH,
+  options: { protocol?: ProtocolRecord } = {},
+): BenchmarkScore {
   validateBenchmark(bench);
   checkUnique(js);
   const groups = new Map<string, Judgement[]>();
@@ -244,5 +255,6 @@ export function scoreBenchmark(js: readonly Judgement[], bench: Benchmark = REWA
     count: js.length,
     ties,
     notes,
+    ...(options.protocol ? { protocol: options.protocol } : {}),
   };
 }

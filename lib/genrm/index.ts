@@ -4,16 +4,52 @@
 export {
   COMPACT_PAIRWISE,
   MT_BENCH_PAIRWISE,
+  MT_BENCH_PAIRWISE_MULTI_TURN,
   TEMPLATES,
   judgeMessages,
   judgePromptIds,
   questionText,
   templateByName,
+  twoTurns,
   type JudgeTemplate,
+  type MultiTurnJudgeTemplate,
+  type TwoTurns,
   type Verdict,
 } from './prompt.js';
-export { flip, majorityVote, parseVerdict, verdictScore, type Vote } from './verdict.js';
-export { POSITION_MODES, parsePositionMode, positionsFor, show, type PositionMode, type Shown } from './pairs.js';
+export {
+  MULTI_TURN_RULES,
+  PROTOCOLS,
+  PROTOCOL_NAMES,
+  protocolByName,
+  protocolRecord,
+  resolveProtocol,
+  type MultiTurnRule,
+  type Protocol,
+  type ProtocolName,
+  type ProtocolSettings,
+  type ResolvedProtocol,
+  type SettingName,
+} from './protocol.js';
+export {
+  VERDICT_RULES,
+  flip,
+  majorityVote,
+  parseVerdict,
+  verdictScore,
+  type VerdictRule,
+  type Vote,
+} from './verdict.js';
+export {
+  POSITION_MODES,
+  parsePositionMode,
+  positionsFor,
+  show,
+  shownPromptIds,
+  unshowable,
+  type JudgePrompts,
+  type PositionMode,
+  type Shown,
+} from './pairs.js';
 export {
   judgeDirect,
   verdictIds,
@@ -53,6 +89,7 @@ export {
   JUDGE_KINDS,
   TRAIN_KINDS,
   evaluateJudge,
+  evaluationSettings,
   runTrainJob,
   type EvaluateOptions,
   type JudgeKind,

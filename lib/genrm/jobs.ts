@@ -4,14 +4,23 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadLanguageModel, saveLanguageModel, type LanguageModel } from '../model/language-model.js';
-import { evaluateBradleyTerry, trainBradleyTerry, type PairLike, type Skipped } from '../train/bt.js';
+import type { ProtocolRecord } from '../eval/provenance.js';
+import { evaluateBradleyTerry, trainBradleyTerry, type PairLike, type Skipped, type TieRule } from '../train/bt.js';
 import type { TrainOutcome, TrainProgress, TrainSettings } from '../train/trainer.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { judgeDirect, type JudgeContext, type JudgeProgress } from './judge.js';
 import type { PositionMode } from './pairs.js';
 import { evaluatePairwise, trainPairwise } from './pairwise.js';
-import { MT_BENCH_PAIRWISE, type JudgeTemplate } from './prompt.js';
+import { MT_BENCH_PAIRWISE, MT_BENCH_PAIRWISE_MULTI_TURN, templateByName, type JudgeTemplate } from './prompt.js';
+import {
+  protocolRecord,
+  resolveProtocol,
+  type MultiTurnRule,
+  type ProtocolName,
+  type ProtocolSettings,
+} from './protocol.js';
 import { judgeCot, type PairSamples, type SamplingOptions } from './rationales.js';
+import type { VerdictRule } from './verdict.js';
 import { assertUniqueIds, claimRunFolder, exists, partialHistory, runFingerprint, savePartial, utf8 } from './runs.js';
 import { trainGenRM } from './train-verdict.js';
 
@@ -106,9 +115,23 @@ export const JUDGE_KINDS: readonly JudgeKind[] = ['direct', 'cot', 'bt', 'pairwi
 
 export interface EvaluateOptions {
   kind: JudgeKind;
+  /**
+   * The named protocol whose settings apply (see protocol.ts); default 'genrm'.
+   * Every option below that is set overrides the protocol's value, and the
+   * result's record lists each such difference.
+   */
+  protocol?: ProtocolName;
+  /** Why this protocol, for the record. Default: "given" when protocol is set, else "the default". */
+  protocolChosenBy?: string;
   template?: JudgeTemplate;
-  /** direct and cot. Default: 'both' for direct, 'random' for cot (RewardBench's way). */
+  /** How two-turn conversations are shown. */
+  multiTurn?: MultiTurnRule;
+  /** direct and cot. */
   positions?: PositionMode;
+  /** cot: how a verdict is read. */
+  verdictRule?: VerdictRule;
+  /** bt and pairwise: what an exact tie of rewards scores. */
+  ties?: TieRule;
   seed?: number;
   /** cot sampling (k, temperature, topP, maxNewTokens, maxBatch). */
   sampling?: Pick<SamplingOptions, 'k' | 'temperature' | 'topP' | 'maxNewTokens' | 'maxBatch'>;
@@ -126,6 +149,24 @@ export interface Judged {
   samples?: PairSamples[];
   /** How positions were handled, for the report. */
   positions?: string;
+  /** The protocol and every setting the judgements depended on. */
+  protocol: ProtocolRecord;
+}
+
+/** The protocol's settings for this judge with the explicit options applied. */
+export function evaluationSettings(o: EvaluateOptions): ReturnType<typeof resolveProtocol> {
+  const overrides: Partial<ProtocolSettings> = {
+    template: o.template?.name,
+    multiTurn: o.multiTurn,
+    verdictRule: o.verdictRule,
+    ties: o.ties,
+    k: o.sampling?.k,
+    temperature: o.sampling?.temperature,
+    topP: o.sampling?.topP,
+    maxNewTokens: o.sampling?.maxNewTokens,
+    ...(o.kind === 'cot' ? { cotPositions: o.positions } : { directPositions: o.positions }),
+  };
+  return resolveProtocol(o.protocol ?? 'genrm', overrides);
 }
 
 /** Judges pairs with a loaded model (bt and pairwise need its reward head). */
@@ -135,7 +176,19 @@ export async function evaluateJudge(
   o: EvaluateOptions,
 ): Promise<Judged> {
   assertUniqueIds(pairs, 'evaluateJudge: pairs');
-  const ctx: JudgeContext = { ...lm, template: o.template ?? MT_BENCH_PAIRWISE };
+  if (!(JUDGE_KINDS as readonly string[]).includes(o.kind))
+    throw new RangeError(`kind: expected one of ${JUDGE_KINDS.join(', ')}, got ${JSON.stringify(o.kind)}`);
+  const resolved = evaluationSettings(o);
+  const s = resolved.settings;
+  const seed = o.seed ?? 0;
+  const chosenBy = o.protocolChosenBy ?? (o.protocol ? 'given' : 'the default');
+  const random = (p: PositionMode) =>
+    p === 'random' ? [`one order per pair, drawn from seed ${seed} and the pair id (reproducible)`] : [];
+  const ctx: JudgeContext = {
+    ...lm,
+    template: o.template ?? templateByName(s.template),
+    ...(s.multiTurn === 'template' ? { multiTurnTemplate: MT_BENCH_PAIRWISE_MULTI_TURN } : {}),
+  };
   const forward = {
     batchTokens: o.batchTokens,
     signal: o.signal,
@@ -143,23 +196,29 @@ export async function evaluateJudge(
   };
   switch (o.kind) {
     case 'bt':
-      return evaluateBradleyTerry(lm.model, lm.tokenizer, pairs, {
-        ...forward,
-        onProgress: (d, t) => o.onProgress?.({ done: d / 2, total: t / 2 }),
-      });
+      return {
+        ...(await evaluateBradleyTerry(lm.model, lm.tokenizer, pairs, {
+          ...forward,
+          ties: s.ties,
+          onProgress: (d, t) => o.onProgress?.({ done: d / 2, total: t / 2 }),
+        })),
+        protocol: protocolRecord(resolved, 'bt', chosenBy),
+      };
     case 'pairwise':
       return {
         ...(await evaluatePairwise(ctx, pairs, {
           ...forward,
+          ties: s.ties,
           onProgress: (d, t) => o.onProgress?.({ done: d / 2, total: t / 2 }),
         })),
         positions: 'both orders in one antisymmetric score',
+        protocol: protocolRecord(resolved, 'pairwise', chosenBy),
       };
     case 'direct': {
-      const positions = o.positions ?? 'both';
+      const positions = s.directPositions;
       const r = await judgeDirect(ctx, pairs, {
         positions,
-        seed: o.seed,
+        seed,
         batchTokens: o.batchTokens,
         signal: o.signal,
         onProgress: o.onProgress,
@@ -169,29 +228,44 @@ export async function evaluateJudge(
         positions:
           positions === 'both'
             ? 'both orders, log-prob margins summed'
-            : `one order per pair drawn from seed ${o.seed ?? 0}`,
+            : positions === 'given'
+              ? 'chosen shown as A'
+              : `one order per pair drawn from seed ${seed}`,
+        protocol: protocolRecord(resolved, 'direct', chosenBy, random(positions)),
       };
     }
     case 'cot': {
-      const positions = o.positions ?? 'random';
+      const positions = s.cotPositions;
       const r = await judgeCot(ctx, pairs, {
-        ...o.sampling,
+        k: s.k,
+        temperature: s.temperature,
+        topP: s.topP,
+        maxNewTokens: s.maxNewTokens,
+        maxBatch: o.sampling?.maxBatch,
+        verdictRule: s.verdictRule,
         positions,
-        seed: o.seed,
+        seed,
         signal: o.signal,
         onProgress: o.onProgress,
       });
-      const all = r.samples.flatMap((s) => s.samples);
+      const all = r.samples.flatMap((x) => x.samples);
+      const votes = s.k * (positions === 'both' ? 2 : 1);
       return {
         judgements: r.judgements,
         skipped: r.skipped,
         samples: r.samples,
-        noVerdict: { samples: all.filter((s) => s.verdict === null).length, of: all.length },
+        noVerdict: { samples: all.filter((x) => x.verdict === null).length, of: all.length },
         positions:
-          positions === 'both' ? 'both orders, all samples vote' : `one order per pair drawn from seed ${o.seed ?? 0}`,
+          positions === 'both'
+            ? 'both orders, all samples vote'
+            : positions === 'given'
+              ? 'chosen shown as A'
+              : `one order per pair drawn from seed ${seed}`,
+        protocol: protocolRecord(resolved, 'cot', chosenBy, [
+          ...random(positions),
+          ...(votes % 2 === 0 && votes > 1 ? [`${votes} votes per pair: an even split scores 0.5`] : []),
+        ]),
       };
     }
-    default:
-      throw new RangeError(`kind: expected one of ${JUDGE_KINDS.join(', ')}, got ${JSON.stringify(o.kind)}`);
   }
 }

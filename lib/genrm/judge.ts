@@ -6,11 +6,13 @@ import type { SequenceInput } from '../model/batch.js';
 import type { LanguageModel } from '../model/language-model.js';
 import type { PairLike, Skipped } from '../train/bt.js';
 import { scoreSequences } from '../train/forward.js';
-import { positionsFor, show, type PositionMode } from './pairs.js';
-import { judgePromptIds, type JudgeTemplate, type Verdict } from './prompt.js';
+import { positionsFor, show, shownPromptIds, unshowable, type PositionMode } from './pairs.js';
+import type { JudgeTemplate, MultiTurnJudgeTemplate, Verdict } from './prompt.js';
 
 export interface JudgeContext extends LanguageModel {
   template: JudgeTemplate;
+  /** The prompt of two-turn conversations; unset: conversations are flattened into one question. */
+  multiTurnTemplate?: MultiTurnJudgeTemplate;
 }
 
 export interface JudgeProgress {
@@ -41,8 +43,7 @@ function concat(a: Int32Array, b: Int32Array): Int32Array {
 
 /** Prompt + verdict as one training or scoring sequence; the verdict tokens are the targets. */
 export function verdictSequence(ctx: JudgeContext, pair: PairLike, chosenAt: Verdict, verdict: Verdict): SequenceInput {
-  const s = show(pair, chosenAt);
-  const prompt = judgePromptIds(ctx.tokenizer, ctx.template, s.question, s.answerA, s.answerB);
+  const prompt = shownPromptIds(ctx, show(pair, chosenAt));
   return { ids: concat(prompt, verdictIds(ctx, verdict)), promptLength: prompt.length };
 }
 
@@ -63,7 +64,11 @@ export interface DirectJudgement {
   chosenAt: Verdict[];
 }
 
-/** GenRM (direct): per order shown, log p([[A]]) vs log p([[B]]) after the prompt; orders combine by summing margins. */
+/**
+ * GenRM (direct): per order shown, log p([[A]]) vs log p([[B]]) after the prompt;
+ * orders combine by summing margins. A margin of exactly 0 is no verdict and
+ * scores 0.5, as the generative harness scores an output without one.
+ */
 export async function judgeDirect(
   ctx: JudgeContext,
   pairs: readonly PairLike[],
@@ -75,6 +80,11 @@ export async function judgeDirect(
   const plan: Array<{ pair: PairLike; orders: Verdict[]; first: number }> = [];
   const skipped: Skipped[] = [];
   for (const pair of pairs) {
+    const why = unshowable(ctx, pair);
+    if (why) {
+      skipped.push({ id: pair.id, reason: why });
+      continue;
+    }
     const orders = positionsFor(pair, mode, options.seed ?? 0);
     const seqs = orders.flatMap((at) => [verdictSequence(ctx, pair, at, 'A'), verdictSequence(ctx, pair, at, 'B')]);
     const longest = Math.max(...seqs.map((s) => s.ids.length));

@@ -4,18 +4,21 @@
 // against s(q, rejected, chosen) - so p(A preferred) = sigmoid(s(q,A,B) - s(q,B,A))
 // is antisymmetric by construction and has no position to exploit.
 import type { SequenceInput } from '../model/batch.js';
-import { requireUnits, type PairLike, type RewardJudgement, type Skipped } from '../train/bt.js';
+import {
+  requireUnits,
+  rewardScore,
+  type PairLike,
+  type RewardJudgement,
+  type Skipped,
+  type TieRule,
+} from '../train/bt.js';
 import { scoreSequences, type ForwardHooks } from '../train/forward.js';
 import { trainUnits, type RunHooks, type TrainOutcome, type TrainSettings, type TrainUnit } from '../train/trainer.js';
 import type { JudgeContext } from './judge.js';
-import { show } from './pairs.js';
-import { judgePromptIds } from './prompt.js';
+import { show, shownPromptIds, unshowable } from './pairs.js';
 
 function orderedSequences(ctx: JudgeContext, pair: PairLike): [SequenceInput, SequenceInput] {
-  const seq = (at: 'A' | 'B') => {
-    const s = show(pair, at);
-    return { ids: judgePromptIds(ctx.tokenizer, ctx.template, s.question, s.answerA, s.answerB) };
-  };
+  const seq = (at: 'A' | 'B') => ({ ids: shownPromptIds(ctx, show(pair, at)) });
   return [seq('A'), seq('B')];
 }
 
@@ -28,6 +31,11 @@ function pairwiseUnits(
   const kept: PairLike[] = [];
   const skipped: Skipped[] = [];
   for (const pair of pairs) {
+    const why = unshowable(ctx, pair);
+    if (why) {
+      skipped.push({ id: pair.id, reason: why });
+      continue;
+    }
     const seqs = orderedSequences(ctx, pair);
     const longest = Math.max(seqs[0].ids.length, seqs[1].ids.length);
     if (longest > limit)
@@ -57,11 +65,14 @@ export async function trainPairwise(
   return { ...(await trainUnits(ctx.model, units, { type: 'bt' }, settings, hooks)), skipped };
 }
 
-/** rewardChosen / rewardRejected here are s(q, chosen, rejected) and s(q, rejected, chosen). */
+/**
+ * rewardChosen / rewardRejected here are s(q, chosen, rejected) and s(q, rejected, chosen);
+ * an exact tie scores by `hooks.ties` (default 'half'; RewardBench's PairRM rule is 'strict').
+ */
 export async function evaluatePairwise(
   ctx: JudgeContext,
   pairs: readonly PairLike[],
-  hooks: ForwardHooks = {},
+  hooks: ForwardHooks & { ties?: TieRule } = {},
 ): Promise<{ judgements: RewardJudgement[]; skipped: Skipped[] }> {
   requireHead(ctx, 'evaluatePairwise');
   const { units, kept, skipped } = pairwiseUnits(ctx, pairs);
@@ -76,7 +87,7 @@ export async function evaluatePairwise(
     return {
       id: p.id,
       ...(p.subset === undefined ? {} : { subset: p.subset }),
-      score: a > b ? 1 : a < b ? 0 : 0.5,
+      score: rewardScore(a, b, hooks.ties),
       rewardChosen: a,
       rewardRejected: b,
     };

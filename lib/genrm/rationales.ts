@@ -8,9 +8,9 @@ import { stopTokensOf } from '../model/language-model.js';
 import type { PairLike, Skipped } from '../train/bt.js';
 import { deriveSeed } from '../util/random.js';
 import type { JudgeContext, JudgeHooks } from './judge.js';
-import { positionsFor, show, type PositionMode } from './pairs.js';
-import { judgePromptIds, type Verdict } from './prompt.js';
-import { majorityVote, parseVerdict, type Vote } from './verdict.js';
+import { positionsFor, show, shownPromptIds, unshowable, type PositionMode } from './pairs.js';
+import type { Verdict } from './prompt.js';
+import { majorityVote, parseVerdict, type VerdictRule, type Vote } from './verdict.js';
 
 export interface SamplingOptions extends JudgeHooks {
   /** Samples per shown order. Default 4. */
@@ -32,6 +32,8 @@ export interface SamplingOptions extends JudgeHooks {
   hint?: boolean;
   /** Pairs whose prompt leaves fewer new tokens than this are skipped. Default 16. */
   minNewTokens?: number;
+  /** How a verdict is read from a rationale. Default 'last' (see VerdictRule). */
+  verdictRule?: VerdictRule;
 }
 
 export interface RationaleSample {
@@ -80,13 +82,11 @@ export async function sampleRationales(
   const perPair: Array<{ pair: PairLike; jobs: Job[] }> = [];
   for (const pair of pairs) {
     const jobs: Job[] = [];
-    let reason: string | null = null;
-    for (const chosenAt of positionsFor(pair, options.positions ?? 'random', seed)) {
+    let reason: string | null = unshowable(ctx, pair);
+    for (const chosenAt of reason ? [] : positionsFor(pair, options.positions ?? 'random', seed)) {
       const s = show(pair, chosenAt);
-      const promptIds = judgePromptIds(ctx.tokenizer, ctx.template, s.question, s.answerA, s.answerB);
-      const genIds = options.hint
-        ? judgePromptIds(ctx.tokenizer, ctx.template, s.question, s.answerA, s.answerB, chosenAt)
-        : promptIds;
+      const promptIds = shownPromptIds(ctx, s);
+      const genIds = options.hint ? shownPromptIds(ctx, s, chosenAt) : promptIds;
       const room = limit - genIds.length;
       const maxNew = Math.min(wanted, room);
       if (maxNew < Math.min(minNew, wanted))
@@ -130,7 +130,7 @@ export async function sampleRationales(
           j,
           out[g]!.map((s) => {
             const text = ctx.tokenizer.decode(s.tokens, { skipSpecialTokens: true });
-            const verdict = parseVerdict(text);
+            const verdict = parseVerdict(text, options.verdictRule);
             return {
               chosenAt: j.chosenAt,
               ...(options.hint ? { hint: j.chosenAt } : {}),

@@ -15,12 +15,14 @@
 // options, produces the same files as one that never stopped.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ADAMW_DEFAULTS, DPO_DEFAULTS, RATIONALIZER_LR, STAR_ITERATIONS } from '../defaults.js';
+import { DPO_DEFAULTS } from '../defaults.js';
+import type { ProtocolRecord } from '../eval/provenance.js';
 import { loadLanguageModel, type LanguageModel } from '../model/language-model.js';
 import type { PairLike, Skipped } from '../train/bt.js';
 import { scoreSequences } from '../train/forward.js';
 import {
   trainUnits,
+  type BatchSummary,
   type TrainOutcome,
   type TrainProgress,
   type TrainSettings,
@@ -30,7 +32,8 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { readJsonl } from '../util/jsonl.js';
 import { deriveSeed, shuffled } from '../util/random.js';
 import type { JudgeContext } from './judge.js';
-import { MT_BENCH_PAIRWISE, type JudgeTemplate } from './prompt.js';
+import { MT_BENCH_PAIRWISE_MULTI_TURN, templateByName, type JudgeTemplate } from './prompt.js';
+import { protocolRecord, resolveProtocol, type MultiTurnRule, type ProtocolName } from './protocol.js';
 import { sampleRationales, type RationaleSample, type SamplingOptions } from './rationales.js';
 import {
   assertUniqueIds,
@@ -48,7 +51,7 @@ export const STAR_MODES: readonly StarMode[] = ['sft', 'dpo', 'rationalizer'];
 
 export type StarSampling = Pick<
   SamplingOptions,
-  'k' | 'positions' | 'temperature' | 'topP' | 'maxNewTokens' | 'maxBatch' | 'minNewTokens'
+  'k' | 'positions' | 'temperature' | 'topP' | 'maxNewTokens' | 'maxBatch' | 'minNewTokens' | 'verdictRule'
 >;
 
 export interface StarOptions {
@@ -58,12 +61,25 @@ export interface StarOptions {
   /** Where iterations, rationales, checkpoints and metrics go; also what a resumed run reads. */
   outDir: string;
   pairs: readonly PairLike[];
-  /** Default MT_BENCH_PAIRWISE. */
+  /**
+   * The named protocol whose settings apply: 'genrm' (default) or 'paper'
+   * ('rewardbench' defines evaluation only and is refused). The options below
+   * override its values; metrics.json records the protocol and each difference.
+   */
+  protocol?: ProtocolName;
+  /** Default: the protocol's (MT_BENCH_PAIRWISE for both). */
   template?: JudgeTemplate;
+  /** Default: the protocol's ('flatten' for genrm, 'template' for paper). */
+  multiTurn?: MultiTurnRule;
   /** Default 3 (the paper's); the pairs are split into this many disjoint parts. */
   iterations?: number;
   seed?: number;
-  /** Rationale sampling; defaults k 4, temperature 1, top-p 0.95, maxNewTokens 512, positions 'random'. */
+  /**
+   * Rationale sampling; defaults from the protocol: k 4 (the paper does not
+   * give its number), temperature 1, top-p 0.95, positions 'random'; verdicts
+   * by the last tag and maxNewTokens 512 (genrm) or RewardBench's rule and
+   * 2,048 (paper).
+   */
   sampling?: StarSampling;
   /** Hint samples per pair that had no right rationale (rationalizer). Default 1. */
   rationalizerSamples?: number;
@@ -114,11 +130,17 @@ export interface StarIteration {
   skipped: Skipped[];
   eval?: Record<string, unknown>;
   checkpoint: string;
+  /** The training batches: pairs (dpo) or sequences (sft) and tokens per step. */
+  batches?: BatchSummary;
+  /** How the iteration's rationales and training were made. */
+  protocol?: ProtocolRecord;
 }
 
 export interface StarResult {
   aborted: boolean;
   iterations: StarIteration[];
+  /** The protocol and every setting the run depended on. */
+  protocol: ProtocolRecord;
   /** The latest finished checkpoint (baseDir when none finished). */
   finalDir: string;
 }
@@ -260,7 +282,26 @@ const aborted = (e: unknown) => (e as Error)?.name === 'AbortError';
 
 /** Runs (or resumes) the STaR loop. On abort it saves what it has and resolves with aborted: true. */
 export async function runStar(options: StarOptions): Promise<StarResult> {
-  const iterations = options.iterations ?? STAR_ITERATIONS;
+  const protocolName = options.protocol ?? 'genrm';
+  const resolved = resolveProtocol(protocolName, {
+    template: options.template?.name,
+    multiTurn: options.multiTurn,
+    cotPositions: options.sampling?.positions,
+    verdictRule: options.sampling?.verdictRule,
+    starK: options.sampling?.k,
+    temperature: options.sampling?.temperature,
+    topP: options.sampling?.topP,
+    maxNewTokens: options.sampling?.maxNewTokens,
+    [options.mode === 'rationalizer' ? 'rationalizerLr' : 'lr']: options.train?.lr,
+    dpoBeta: options.dpo?.beta,
+    iterations: options.iterations,
+  });
+  if (!resolved.protocol.star)
+    throw new RangeError(
+      `protocol: ${JSON.stringify(protocolName)} defines evaluation only; a STaR run takes 'paper' or 'genrm'`,
+    );
+  const ps = resolved.settings;
+  const iterations = ps.iterations;
   const chunkSize = options.chunkPairs ?? 16;
   if (!(STAR_MODES as readonly string[]).includes(options.mode))
     throw new RangeError(`mode: expected one of ${STAR_MODES.join(', ')}, got ${JSON.stringify(options.mode)}`);
@@ -272,15 +313,31 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
     throw new RangeError(`pairs: ${options.pairs.length} pairs cannot be split into ${iterations} iterations`);
   assertUniqueIds(options.pairs, 'runStar: pairs');
   const seed = options.seed ?? 0;
-  const template = options.template ?? MT_BENCH_PAIRWISE;
+  const template = options.template ?? templateByName(ps.template);
   const train: TrainSettings = {
-    lr: options.mode === 'rationalizer' ? RATIONALIZER_LR : ADAMW_DEFAULTS.lr,
     seed,
     ...options.train,
+    lr: options.mode === 'rationalizer' ? ps.rationalizerLr : ps.lr,
   };
   const signal = options.signal;
   await mkdir(options.outDir, { recursive: true });
   const { mode, sampling, rationalizerSamples, dpo } = options;
+  const draw: SamplingOptions = {
+    k: ps.starK,
+    positions: ps.cotPositions,
+    temperature: ps.temperature,
+    topP: ps.topP,
+    maxNewTokens: ps.maxNewTokens,
+    verdictRule: ps.verdictRule,
+    maxBatch: sampling?.maxBatch,
+    minNewTokens: sampling?.minNewTokens,
+  };
+  const batchNote =
+    `training batches: at most ${train.batchTokens ?? 'the default'} tokens` +
+    (train.batchSize ? ` and ${train.batchSize} units` : '') +
+    ' per step; each iteration reports the pairs or sequences its steps held' +
+    (protocolName === 'paper' ? ' (the paper does not give its batch size)' : '');
+  const record = protocolRecord(resolved, 'star', options.protocol ? 'given' : 'the default', [batchNote]);
   await claimRunFolder(
     options.outDir,
     runFingerprint(
@@ -291,6 +348,9 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
         iterations,
         seed,
         sampling: sampling ?? {},
+        // Present only off the default, so folders of runs made before protocols existed still resume.
+        ...(protocolName !== 'genrm' ? { protocol: protocolName } : {}),
+        ...(options.multiTurn ? { multiTurn: options.multiTurn } : {}),
         rationalizerSamples: rationalizerSamples ?? 1,
         train: options.train ?? {},
         dpo: dpo ?? {},
@@ -326,7 +386,11 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
       : resumingTrain
         ? await loadLanguageModel(partial, { optimizer: true })
         : await loadLanguageModel(current);
-    const ctx: JudgeContext = { ...lm, template };
+    const ctx: JudgeContext = {
+      ...lm,
+      template,
+      ...(ps.multiTurn === 'template' ? { multiTurnTemplate: MT_BENCH_PAIRWISE_MULTI_TURN } : {}),
+    };
     try {
       // 1. Sampling, a chunk of pairs at a time, each chunk committed as a file of its own.
       const rationales = join(dir, 'rationales.jsonl');
@@ -343,11 +407,11 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
             all.push(JSON.parse(await readFile(file, 'utf8')) as Chunk);
             continue;
           }
-          if (signal?.aborted) return { aborted: true, iterations: done, finalDir: current };
+          if (signal?.aborted) return { aborted: true, iterations: done, finalDir: current, protocol: record };
           const pairs = part.slice(at, at + chunkSize);
           const chunk: Chunk = { records: [], skipped: [] };
           try {
-            const sampled = await sampleRationales(ctx, pairs, { ...sampling, seed: iterSeed, signal });
+            const sampled = await sampleRationales(ctx, pairs, { ...draw, seed: iterSeed, signal });
             chunk.skipped.push(...sampled.skipped);
             let hinted = new Map<string, RationaleSample[]>();
             if (options.mode === 'rationalizer') {
@@ -355,7 +419,7 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
                 .filter((r) => !r.samples.some((x) => x.agrees && x.finishReason === 'stop'))
                 .map((r) => r.pair);
               const h = await sampleRationales(ctx, failed, {
-                ...sampling,
+                ...draw,
                 k: rationalizerSamples ?? 1,
                 hint: true,
                 seed: iterSeed,
@@ -376,7 +440,7 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
               chunk.records.push(...recs);
             }
           } catch (e) {
-            if (aborted(e)) return { aborted: true, iterations: done, finalDir: current };
+            if (aborted(e)) return { aborted: true, iterations: done, finalDir: current, protocol: record };
             throw e;
           }
           await writeFileAtomic(file, utf8(JSON.stringify(chunk) + '\n'));
@@ -424,7 +488,7 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
                 .logps,
             );
           } catch (e) {
-            if (aborted(e)) return { aborted: true, iterations: done, finalDir: current };
+            if (aborted(e)) return { aborted: true, iterations: done, finalDir: current, protocol: record };
             throw e;
           }
           await writeFileAtomic(refFile, utf8(JSON.stringify(ref) + '\n'));
@@ -443,7 +507,7 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
             options.mode === 'dpo'
               ? {
                   type: 'dpo' as const,
-                  beta: dpo?.beta ?? DPO_DEFAULTS.beta,
+                  beta: ps.dpoBeta,
                   lossType: dpo?.lossType ?? DPO_DEFAULTS.lossType,
                 }
               : { type: 'sft' as const };
@@ -456,7 +520,7 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
           outcome = { ...outcome, history: [...before, ...outcome.history] };
           if (outcome.aborted) {
             await savePartial(partial, lm, outcome.history);
-            return { aborted: true, iterations: done, finalDir: current };
+            return { aborted: true, iterations: done, finalDir: current, protocol: record };
           }
         }
         await saveCheckpoint(checkpoint, lm, {
@@ -467,11 +531,7 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
         });
         await rm(partial, { recursive: true, force: true });
       }
-      const trainLog = JSON.parse(await readFile(join(checkpoint, 'train.json'), 'utf8')) as {
-        units: number;
-        totalSteps: number;
-        history: Array<Record<string, number>>;
-      };
+      const trainLog = JSON.parse(await readFile(join(checkpoint, 'train.json'), 'utf8')) as TrainLog;
 
       // 4. Evaluation (of this iteration's checkpoint) and the iteration's summary.
       let evaluation: Record<string, unknown> | undefined;
@@ -480,12 +540,15 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
         try {
           evaluation = await options.evaluate(ctx, it);
         } catch (e) {
-          if (aborted(e)) return { aborted: true, iterations: done, finalDir: current };
+          if (aborted(e)) return { aborted: true, iterations: done, finalDir: current, protocol: record };
           throw e;
         }
         progress('evaluate', 1, 1);
       }
-      const summary = summarize(it, part.length, records, options.mode, trainLog, skipped, checkpoint, evaluation);
+      const summary = {
+        ...summarize(it, part.length, records, options.mode, trainLog, skipped, checkpoint, evaluation),
+        protocol: record,
+      };
       await writeFileAtomic(metricsFile, utf8(JSON.stringify(summary, null, 1) + '\n'));
       done.push(summary);
       current = checkpoint;
@@ -493,7 +556,14 @@ export async function runStar(options: StarOptions): Promise<StarResult> {
       lm.model.dispose();
     }
   }
-  return { aborted: false, iterations: done, finalDir: current };
+  return { aborted: false, iterations: done, finalDir: current, protocol: record };
+}
+
+interface TrainLog {
+  units: number;
+  totalSteps: number;
+  history: Array<Record<string, number>>;
+  batches?: BatchSummary;
 }
 
 function summarize(
@@ -501,7 +571,7 @@ function summarize(
   pairs: number,
   records: readonly RationaleRecord[],
   mode: StarMode,
-  trainLog: { units: number; totalSteps: number; history: Array<Record<string, number>> },
+  trainLog: TrainLog,
   skipped: Skipped[],
   checkpoint: string,
   evaluation?: Record<string, unknown>,
@@ -538,5 +608,6 @@ function summarize(
     skipped,
     ...(evaluation ? { eval: evaluation } : {}),
     checkpoint,
+    ...(trainLog.batches ? { batches: trainLog.batches } : {}),
   };
 }

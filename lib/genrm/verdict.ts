@@ -1,12 +1,27 @@
 // Reading a judge's verdict and turning verdicts into scores. A score is 1 when
 // the judge preferred the human-chosen answer, 0 for the other, 0.5 when it gave
-// no verdict or votes tied (RewardBench's harness counts those as half right).
+// no verdict or votes tied (RewardBench's generative harness scores an output
+// with no verdict 0.5, "effectively a tie").
 import type { Verdict } from './prompt.js';
+
+/**
+ * How a verdict is read from a judge's output:
+ * - 'last': the last [[A]] or [[B]], so a judge that revises itself is read at
+ *   its final word (genrm's rule);
+ * - 'rewardbench': A when "[[A]]" occurs anywhere, else B when "[[B]]" does,
+ *   else none - the rule of RewardBench's process_judgement and FastChat's
+ *   pairwise judge. An output naming both is read as A wherever the tags are.
+ */
+export type VerdictRule = 'last' | 'rewardbench';
+export const VERDICT_RULES: readonly VerdictRule[] = ['last', 'rewardbench'];
 
 const VERDICT = /\[\[(A|B)\]\]/g;
 
-/** The last [[A]] or [[B]] in a judge's output, or null when there is none. */
-export function parseVerdict(text: string): Verdict | null {
+/** The verdict of a judge's output under `rule` (default 'last'), or null when there is none. */
+export function parseVerdict(text: string, rule: VerdictRule = 'last'): Verdict | null {
+  if (rule === 'rewardbench') return text.includes('[[A]]') ? 'A' : text.includes('[[B]]') ? 'B' : null;
+  if (rule !== 'last')
+    throw new RangeError(`verdict rule: expected one of ${VERDICT_RULES.join(', ')}, got ${JSON.stringify(rule)}`);
   let last: Verdict | null = null;
   for (const m of text.matchAll(VERDICT)) last = m[1] as Verdict;
   return last;

@@ -5,12 +5,18 @@
 // name are left in place (nothing is deleted).
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { protocolMarkdown, type ProtocolRecord } from '../eval/provenance.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 export interface Report {
   /** Written as report.json (two-space indented, trailing newline). */
   json: unknown;
   markdown: string;
+  /**
+   * How the report's numbers were made. Written as report.json's `protocol`
+   * field (json must then be an object without one) and as a markdown section.
+   */
+  protocol?: ProtocolRecord;
   /** Chart name (file name without .svg) -> SVG text. */
   charts?: Readonly<Record<string, string>>;
 }
@@ -34,11 +40,18 @@ export async function writeReport(dir: string, report: Report, options: WriteRep
     if (typeof svg !== 'string' || !svg.trimStart().startsWith('<svg'))
       throw new Error(`writeReport: chart ${JSON.stringify(name)} is not SVG text`);
   }
-  const json = JSON.stringify(report.json, null, 2);
+  let body = report.json;
+  if (report.protocol) {
+    if (!body || typeof body !== 'object' || Array.isArray(body) || 'protocol' in body)
+      throw new Error('writeReport: with a protocol, json must be an object without a protocol field');
+    body = { ...body, protocol: report.protocol };
+  }
+  const json = JSON.stringify(body, null, 2);
   if (json === undefined) throw new Error('writeReport: json is not serializable');
 
   // Charts the markdown does not already show get a section of their own.
   let markdown = report.markdown.endsWith('\n') ? report.markdown : `${report.markdown}\n`;
+  if (report.protocol) markdown += `\n${protocolMarkdown(report.protocol, '##')}`;
   const unlinked = charts.filter(([name]) => !markdown.includes(`(charts/${name}.svg)`));
   if (unlinked.length > 0)
     markdown += `\n## Charts\n\n${unlinked.map(([name]) => `![${name}](charts/${name}.svg)`).join('\n\n')}\n`;

@@ -82,10 +82,29 @@ export async function trainBradleyTerry(
   return { ...outcome, skipped };
 }
 
+/**
+ * What an exact tie of two rewards scores: 'half' counts it 0.5 (genrm's rule:
+ * a tie is no preference); 'strict' counts it 0, as RewardBench's run_rm.py does
+ * (the chosen answer wins only when its reward is strictly greater).
+ */
+export type TieRule = 'half' | 'strict';
+export const TIE_RULES: readonly TieRule[] = ['half', 'strict'];
+
+/** The score of a pair whose chosen answer got `chosen` and the other `rejected`. */
+export function rewardScore(chosen: number, rejected: number, ties: TieRule = 'half'): number {
+  if (chosen > rejected) return 1;
+  if (chosen < rejected) return 0;
+  if (ties === 'strict') return 0;
+  if (ties !== 'half')
+    throw new RangeError(`ties: expected one of ${TIE_RULES.join(', ')}, got ${JSON.stringify(ties)}`);
+  // NaN rewards compare neither way; they are no preference either.
+  return 0.5;
+}
+
 export interface RewardJudgement {
   id: string;
   subset?: string;
-  /** 1 when r_chosen > r_rejected, 0 when lower, 0.5 when equal. */
+  /** 1 when r_chosen > r_rejected, 0 when lower; an exact tie by the TieRule (default 0.5). */
   score: number;
   rewardChosen: number;
   rewardRejected: number;
@@ -96,7 +115,7 @@ export async function evaluateBradleyTerry(
   model: Model,
   tokenizer: Tokenizer,
   pairs: readonly PairLike[],
-  hooks: ForwardHooks = {},
+  hooks: ForwardHooks & { ties?: TieRule } = {},
 ): Promise<{ judgements: RewardJudgement[]; skipped: Skipped[] }> {
   if (!model.config.reward_head) throw new Error('evaluateBradleyTerry: the model has no reward head');
   const { units, kept, skipped } = btUnits(tokenizer, pairs, model.config.max_position_embeddings);
@@ -108,7 +127,7 @@ export async function evaluateBradleyTerry(
     return {
       id: p.id,
       ...(p.subset === undefined ? {} : { subset: p.subset }),
-      score: rc > rr ? 1 : rc < rr ? 0 : 0.5,
+      score: rewardScore(rc, rr, hooks.ties),
       rewardChosen: rc,
       rewardRejected: rr,
     };

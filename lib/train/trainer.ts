@@ -37,8 +37,14 @@ export interface TrainSettings {
   maxGradNorm?: number;
   /** Passes over the units. Default 1. */
   epochs?: number;
-  /** Tokens per batch (one optimizer step). Default 4096. */
+  /** Most tokens per batch (one optimizer step). Default 4096. */
   batchTokens?: number;
+  /**
+   * Most units per batch: pairs for bt and dpo, sequences for sft (the Hugging
+   * Face Trainer's and TRL's batch size). Default 0: only batchTokens limits a
+   * batch. Each step's count is reported (TrainProgress.batch, history).
+   */
+  batchSize?: number;
   /** Seed of the data order. Default 0. */
   seed?: number;
 }
@@ -52,11 +58,36 @@ export const TRAIN_DEFAULTS: Required<TrainSettings> = {
   ...SCHEDULE_DEFAULTS,
 };
 
+/** What one optimizer step holds. */
+export interface StepBatch {
+  /** Pairs (bt, dpo) or sequences (sft). */
+  units: number;
+  /** Sequences: two per pair, one per sft unit. */
+  sequences: number;
+  tokens: number;
+}
+
+/** The batches of a whole plan: what a step holds, at least, on average and at most. */
+export interface BatchSummary {
+  /** What a unit is: a preference pair (bt, dpo) or a sequence (sft). */
+  unit: 'pair' | 'sequence';
+  batchTokens: number;
+  /** 0 = no limit but the tokens. */
+  batchSize: number;
+  steps: number;
+  unitsPerStep: { min: number; mean: number; max: number };
+  tokensPerStep: { min: number; mean: number; max: number };
+}
+
 export interface TrainProgress {
   /** Optimizer steps done, of totalSteps. */
   step: number;
   totalSteps: number;
   metrics: Metrics;
+  /** What this step held. */
+  batch: StepBatch;
+  /** The whole plan's batches. */
+  batches: BatchSummary;
   /** Tokens processed since this call started. */
   tokens: number;
   tokensPerSecond: number;
@@ -83,8 +114,10 @@ export interface TrainOutcome {
   /** The model's step count when the loop stopped. */
   step: number;
   aborted: boolean;
-  /** Per step taken in this call: the step number and its metrics. */
+  /** Per step taken in this call: the step number, its metrics, and what it held (batch_units: pairs or sequences; batch_tokens). */
   history: Array<{ step: number } & Metrics>;
+  /** The plan's batches (all epochs), counted in units and tokens. */
+  batches: BatchSummary;
 }
 
 export function resolveSettings(s: TrainSettings = {}): Required<TrainSettings> {
@@ -104,11 +137,35 @@ export function resolveSettings(s: TrainSettings = {}): Required<TrainSettings> 
   check('maxGradNorm', r.maxGradNorm >= 0, 'a number >= 0');
   check('epochs', Number.isInteger(r.epochs) && r.epochs >= 1, 'an integer >= 1');
   check('batchTokens', Number.isInteger(r.batchTokens) && r.batchTokens >= 1, 'an integer >= 1');
+  check('batchSize', Number.isInteger(r.batchSize) && r.batchSize >= 0, 'an integer >= 0 (0 = no limit)');
   check('seed', Number.isInteger(r.seed), 'an integer');
   return r;
 }
 
 const unitTokens = (u: TrainUnit) => u.sequences.reduce((n, s) => n + s.ids.length, 0);
+
+const spread = (xs: readonly number[]) => ({
+  min: xs.length ? Math.min(...xs) : 0,
+  mean: xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0,
+  max: xs.length ? Math.max(...xs) : 0,
+});
+
+/** The batches of a plan, counted in units and tokens. */
+export function summarizeBatches(
+  plan: readonly (readonly number[])[],
+  sizes: readonly number[],
+  objective: TrainObjective,
+  settings: Pick<Required<TrainSettings>, 'batchTokens' | 'batchSize'>,
+): BatchSummary {
+  return {
+    unit: objective.type === 'sft' ? 'sequence' : 'pair',
+    batchTokens: settings.batchTokens,
+    batchSize: settings.batchSize,
+    steps: plan.length,
+    unitsPerStep: spread(plan.map((b) => b.length)),
+    tokensPerStep: spread(plan.map((b) => b.reduce((n, i) => n + sizes[i]!, 0))),
+  };
+}
 
 function batchFor(
   units: readonly TrainUnit[],
@@ -157,8 +214,10 @@ export async function trainUnits(
   if (units.length === 0) throw new RangeError('trainUnits: no training units (nothing to train on)');
   validate(model, units, objective);
   if (!hooks.resume) await model.resetOptimizer();
-  const plan = planEpochs(units.map(unitTokens), { budget: s.batchTokens, epochs: s.epochs, seed: s.seed });
+  const sizes = units.map(unitTokens);
+  const plan = planEpochs(sizes, { budget: s.batchTokens, epochs: s.epochs, seed: s.seed, maxUnits: s.batchSize });
   const totalSteps = plan.length;
+  const batches = summarizeBatches(plan, sizes, objective, s);
   const optimizer = {
     lr: s.lr,
     beta1: s.beta1,
@@ -175,23 +234,30 @@ export async function trainUnits(
   let tokens = 0;
   let stepsHere = 0;
   for (let step = model.step; step < totalSteps; step++) {
-    if (hooks.signal?.aborted) return { totalSteps, step, aborted: true, history };
+    if (hooks.signal?.aborted) return { totalSteps, step, aborted: true, history, batches };
     const chunk = plan[step]!.map((i) => units[i]!);
     const { batch, objective: o } = batchFor(chunk, objective);
     const metrics = await model.trainStep(o, batch, optimizer);
     tokens += batch.ids.length;
     stepsHere++;
-    history.push({ ...metrics, step: step + 1 });
+    const held: StepBatch = {
+      units: chunk.length,
+      sequences: chunk.reduce((n, u) => n + u.sequences.length, 0),
+      tokens: batch.ids.length,
+    };
+    history.push({ ...metrics, step: step + 1, batch_units: held.units, batch_tokens: held.tokens });
     const elapsedMs = performance.now() - start;
     hooks.onProgress?.({
       step: step + 1,
       totalSteps,
       metrics,
+      batch: held,
+      batches,
       tokens,
       elapsedMs,
       tokensPerSecond: tokens / Math.max(elapsedMs / 1000, 1e-9),
       etaMs: (elapsedMs / stepsHere) * (totalSteps - step - 1),
     });
   }
-  return { totalSteps, step: Math.max(model.step, 0), aborted: false, history };
+  return { totalSteps, step: Math.max(model.step, 0), aborted: false, history, batches };
 }
