@@ -159,3 +159,34 @@ test('rationales: a pair gets the same samples alone, in a crowd, or in another 
     );
   }
 });
+
+test('rationales read their verdict by the rule asked for: RewardBench reads [[A]] first, genrm the last tag', async (t) => {
+  const { ctx } = await judge;
+  // Every rationale decodes to a text that names both answers, so the two rules must disagree.
+  const text = 'At first [[A]]; checking again, [[B]]';
+  const tokenizer = new Proxy(ctx.tokenizer, {
+    get(target, prop) {
+      if (prop === 'decode') return () => text;
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const both = { ...ctx, tokenizer };
+  const opts = { k: 2, maxNewTokens: 8, seed: 8, positions: 'both' as const };
+  const official = await sampleRationales(both, makePairs(2), { ...opts, verdictRule: 'rewardbench' });
+  const own = await sampleRationales(both, makePairs(2), opts);
+  t.deepEqual(
+    official.results.flatMap((r) => r.samples.map((s) => [s.chosenAt, s.verdict, s.agrees])),
+    [
+      ['A', 'A', true],
+      ['A', 'A', true],
+      ['B', 'A', false],
+      ['B', 'A', false],
+      ['A', 'A', true],
+      ['A', 'A', true],
+      ['B', 'A', false],
+      ['B', 'A', false],
+    ],
+  );
+  t.true(own.results.every((r) => r.samples.every((s) => s.verdict === 'B')));
+});

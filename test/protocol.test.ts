@@ -158,7 +158,7 @@ test('longer conversations cannot be shown with the multi-turn template: judges 
   // Room for MT-Bench's prompts, which this small tokenizer spells out almost byte by byte.
   const model = Model.create(config({ max_position_embeddings: 4096 }), { seed: 6 });
   t.teardown(() => model.dispose());
-  const { judgements, skipped } = await judgeDirect({ model, tokenizer, ...multi }, [three, twoTurnPair], {
+  const { judgements, skipped } = await judgeDirect({ model, ...multi }, [three, twoTurnPair], {
     positions: 'random',
   });
   t.deepEqual(
