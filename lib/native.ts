@@ -37,6 +37,8 @@ export interface CudaStatus {
   /** The binary was built with cuBLAS, which a bf16 model's products then use (unless GENRM_CUDA_GEMM=own). */
   cublas: boolean;
   devices: CudaDevice[];
+  /** Device memory the engine holds now and the most it has held, in bytes (zeros without a device). */
+  memory: { inUse: number; peak: number };
   /** Why no device is usable; absent when one is. */
   error?: string;
 }

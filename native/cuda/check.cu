@@ -5,6 +5,7 @@
 
 #include "../core/error.h"
 #include "check.h"
+#include "memory_tracker.h"
 
 namespace genrm::cuda {
 
@@ -18,7 +19,11 @@ void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
 
 namespace {
 std::atomic<int> g_allocs_before_failure{-1};  // -1: no failure armed
-}
+MemoryTracker g_memory;
+}  // namespace
+
+DeviceMemory device_memory() { return g_memory.read(); }
+void reset_device_peak() { g_memory.reset_peak(); }
 
 void fail_device_alloc_after(int n) { g_allocs_before_failure = n < 0 ? -1 : n; }
 
@@ -33,10 +38,15 @@ void* device_alloc(size_t bytes, const char* what) {
     throw Error(ErrorKind::Runtime, "cudaMalloc failed allocating " + size + ": " + cudaGetErrorName(e) + " (" +
                                         cudaGetErrorString(e) + ")");
   }
+  g_memory.allocated(p, bytes);
   return p;
 }
 
-void device_free(void* p) { cudaFree(p); }
+void device_free(void* p) {
+  if (!p) return;
+  g_memory.freed(p);
+  cudaFree(p);
+}
 
 void copy(void* dst, const void* src, size_t bytes, CopyKind kind, const char* what) {
   if (bytes == 0) return;
@@ -57,7 +67,7 @@ size_t g_scratch_bytes[static_cast<int>(Scratch::Count)] = {};
 
 void release_device_scratch() {
   for (int i = 0; i < static_cast<int>(Scratch::Count); ++i) {
-    if (g_scratch[i]) cudaFree(g_scratch[i]);
+    device_free(g_scratch[i]);
     g_scratch[i] = nullptr;
     g_scratch_bytes[i] = 0;
   }
@@ -67,7 +77,7 @@ void* device_scratch(Scratch slot, size_t bytes, const char* what) {
   const int i = static_cast<int>(slot);
   if (bytes > g_scratch_bytes[i]) {
     void* grown = device_alloc(bytes, what);  // throws before the old buffer is touched
-    if (g_scratch[i]) cudaFree(g_scratch[i]);
+    device_free(g_scratch[i]);
     g_scratch[i] = grown;
     g_scratch_bytes[i] = bytes;
   }

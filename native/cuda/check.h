@@ -18,6 +18,13 @@ void* device_alloc(size_t bytes, const char* what);
 // memory, once. A negative n disarms it.
 void fail_device_alloc_after(int n);
 void device_free(void* p);
+// What device_alloc holds now (scratch included) and the most it has held since
+// the process started or the last reset_device_peak().
+struct DeviceMemory {
+  size_t in_use = 0, peak = 0;
+};
+DeviceMemory device_memory();
+void reset_device_peak();
 // Copies and fills, checked (synchronous, on the default stream).
 enum class CopyKind { HostToDevice, DeviceToHost, DeviceToDevice };
 void copy(void* dst, const void* src, size_t bytes, CopyKind kind, const char* what);

@@ -268,6 +268,26 @@ struct DeviceModel {
     params_bf16 =
         static_cast<uint16_t*>(device_alloc(sizeof(uint16_t) * static_cast<size_t>(n), "parameters (bf16 copy)"));
   }
+  // Gradients and AdamW moments, zeros, from the first call that needs them (a
+  // model that only scores or samples never holds them); all three or none.
+  void ensure_train_state() {
+    if (grads) return;
+    const size_t bytes = sizeof(float) * static_cast<size_t>(n);
+    float *g = nullptr, *m1 = nullptr, *m2 = nullptr;
+    try {
+      g = static_cast<float*>(device_alloc(bytes, "gradients"));
+      m1 = static_cast<float*>(device_alloc(bytes, "AdamW first moments"));
+      m2 = static_cast<float*>(device_alloc(bytes, "AdamW second moments"));
+    } catch (...) {
+      device_free(g);
+      device_free(m1);
+      throw;
+    }
+    for (float* b : {g, m1, m2}) zero(b, n);
+    grads = g;
+    m = m1;
+    v = m2;
+  }
   // Refreshes the bf16 copy after the parameters changed other than by a step.
   void refresh_weights() {
     if (params_bf16) to_bf16(params, params_bf16, n);
@@ -804,8 +824,13 @@ class CudaBackend final : public model::Backend {
 
   model::Result run(const model::Batch& b, const model::Objective& o, bool with_grad,
                     const model::LogitsRequest& lr) override {
+    const bool grad = with_grad && o.kind != model::ObjectiveKind::None;
+    if (grad) {
+      std::lock_guard<std::mutex> lock(device_lock());
+      dev_->ensure_train_state();
+    }
     use_device();
-    if (with_grad && o.kind != model::ObjectiveKind::None) newer_[slot(model::Buffer::Grads)] = Newer::Device;
+    if (grad) newer_[slot(model::Buffer::Grads)] = Newer::Device;
     std::lock_guard<std::mutex> lock(device_lock());
     return dev_->run(b, o, with_grad, lr);
   }
@@ -816,6 +841,13 @@ class CudaBackend final : public model::Backend {
     // The device's zeros are the gradients now; the host copy is fetched only if
     // read (filling it here would be a full host pass per step for nothing).
     std::lock_guard<std::mutex> lock(device_lock());
+    if (!dev_->grads) {  // none on the device yet: the host's copy, if any, is the one to clear
+      if (newer_[slot(model::Buffer::Grads)] == Newer::Host) {
+        std::vector<float>& h = host_.get(model::Buffer::Grads);
+        std::fill(h.begin(), h.end(), 0.0f);
+      }
+      return;
+    }
     zero(dev_->grads, dev_->n);
     newer_[slot(model::Buffer::Grads)] = Newer::Device;
   }
@@ -873,13 +905,15 @@ class CudaBackend final : public model::Backend {
     copy(h.data(), device_buffer(b), sizeof(float) * h.size(), CopyKind::DeviceToHost, "downloading model buffer");
     n = Newer::Neither;
   }
-  // Uploads what the host changed.
+  // Uploads what the host changed (the training state's buffers are made on
+  // the device first when the host wrote them).
   void use_device() {
     for (model::Buffer b : {model::Buffer::Params, model::Buffer::Grads, model::Buffer::AdamM, model::Buffer::AdamV}) {
       Newer& n = newer_[slot(b)];
       if (n != Newer::Host) continue;
       const std::vector<float>& h = host_.get(b);
       std::lock_guard<std::mutex> lock(device_lock());
+      if (b != model::Buffer::Params) dev_->ensure_train_state();
       copy(device_buffer(b), h.data(), sizeof(float) * h.size(), CopyKind::HostToDevice, "uploading model buffer");
       if (b == model::Buffer::Params) dev_->refresh_weights();
       n = Newer::Neither;
@@ -924,10 +958,6 @@ DeviceModel* CudaBackend::create(const model::Config& c, const model::ParamLayou
   try {
     const size_t bytes = sizeof(float) * static_cast<size_t>(m->n);
     m->params = static_cast<float*>(device_alloc(bytes, "parameters"));
-    m->grads = static_cast<float*>(device_alloc(bytes, "gradients"));
-    m->m = static_cast<float*>(device_alloc(bytes, "AdamW first moments"));
-    m->v = static_cast<float*>(device_alloc(bytes, "AdamW second moments"));
-    for (float* b : {m->grads, m->m, m->v}) zero(b, m->n);  // a new model's, as on the host
     if (!fp32_math) m->use_bf16_operands();
   } catch (...) {
     Destroy()(m);
@@ -948,6 +978,10 @@ void CudaBackend::Destroy::operator()(DeviceModel* m) const {
 }
 
 double CudaBackend::optimizer_step(const model::OptimConfig& o, double lr, int64_t t) {
+  {
+    std::lock_guard<std::mutex> lock(device_lock());
+    dev_->ensure_train_state();
+  }
   use_device();
   newer_[slot(model::Buffer::Grads)] = Newer::Device;  // zeroed below, whether the step is taken or not
   std::lock_guard<std::mutex> lock(device_lock());

@@ -1,6 +1,7 @@
 // The CPU-only build's answer to "is there CUDA?": no, and a CUDA model is refused.
 #include "../core/error.h"
 #include "../model/backend.h"
+#include "check.h"
 #include "device.h"
 
 namespace genrm::cuda {
@@ -13,6 +14,8 @@ const Status& status() {
   }();
   return s;
 }
+
+DeviceMemory device_memory() { return {}; }
 
 }  // namespace genrm::cuda
 

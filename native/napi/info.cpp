@@ -2,6 +2,7 @@
 // offers, and the engine-wide settings (threads, kernel path).
 #include "../core/cpu_features.h"
 #include "../core/thread_pool.h"
+#include "../cuda/check.h"
 #include "../cuda/device.h"
 #include "../model/model.h"
 #include "args.h"
@@ -32,6 +33,11 @@ Napi::Object cuda_status_object(Napi::Env env) {
     devices.Set(static_cast<uint32_t>(i), dev);
   }
   o.Set("devices", devices);
+  const cuda::DeviceMemory mem = cuda::device_memory();
+  Napi::Object memory = Napi::Object::New(env);
+  memory.Set("inUse", static_cast<double>(mem.in_use));
+  memory.Set("peak", static_cast<double>(mem.peak));
+  o.Set("memory", memory);
   if (!s.error.empty()) o.Set("error", s.error);
   return o;
 }

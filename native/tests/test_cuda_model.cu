@@ -190,9 +190,18 @@ void compare_run(const model::Config& c, model::ObjectiveKind kind, const std::s
     worst_logp =
         std::max(worst_logp, std::fabs(rg.seq_logps[s] - rc.seq_logps[s]) / (std::fabs(rc.seq_logps[s]) + 1e-6));
   }
-  for (size_t s = 0; s < rc.rewards.size(); ++s)
-    if (std::fabs(rg.rewards[s] - rc.rewards[s]) > loss_tol * (1 + std::fabs(rc.rewards[s])))
-      test::fail(__FILE__, __LINE__, std::string(name) + ": rewards[" + std::to_string(s) + "]");
+  // A reward is one dot product of the last token's hidden state, with no
+  // average to shrink its bf16 error as the losses' do: held to 3e-2 of (1 + |r|).
+  const double reward_tol = exact ? loss_tol : 3e-2;
+  double worst_reward = 0;
+  for (size_t s = 0; s < rc.rewards.size(); ++s) {
+    const double e = std::fabs(rg.rewards[s] - rc.rewards[s]) / (1 + std::fabs(rc.rewards[s]));
+    worst_reward = std::max(worst_reward, e);
+    if (!(e <= reward_tol))
+      test::fail(__FILE__, __LINE__,
+                 std::string(name) + ": rewards[" + std::to_string(s) + "] " + std::to_string(rg.rewards[s]) + " vs " +
+                     std::to_string(rc.rewards[s]));
+  }
   const std::vector<float>& gc = cpu_m.view(model::Buffer::Grads);
   const std::vector<float>& gg = gpu_m.view(model::Buffer::Grads);
   double worst = -1;
@@ -211,10 +220,10 @@ void compare_run(const model::Config& c, model::ObjectiveKind kind, const std::s
     }
   }
   // The margins, for the log: how close each run came to its tolerances.
-  std::printf("    %s: loss %.3e relative, sequence log-probs %.3e, worst gradient %.3e (%s); tolerances %.0e, %.0e\n",
+  std::printf("    %s: loss %.3e relative, sequence log-probs %.3e, rewards %.3e, worst gradient %.3e (%s)\n",
               name.c_str(),
               std::fabs(rg.metrics[0].second - rc.metrics[0].second) / (std::fabs(rc.metrics[0].second) + 1e-6),
-              worst_logp, worst, worst_name.c_str(), loss_tol, grad_tol);
+              worst_logp, worst_reward, worst, worst_name.c_str());
 }
 
 }  // namespace
@@ -459,6 +468,43 @@ TEST(cuda_model_out_of_memory_names_the_allocation) {
   const model::Config small = config(false);
   model::Model m(small, 2, true, model::Device::Cuda);
   CHECK(std::isfinite(m.run(batch(small), objective(model::ObjectiveKind::Sft), false, {}).metrics[0].second));
+}
+
+// A model that only scores or samples holds its parameters alone: fp32 and, in
+// bf16 precision, the products' bf16 copy (6 bytes per parameter, not 18).
+// Gradients and both AdamW moments come with the first training call, all
+// three or none: an out-of-memory among them leaves no part behind and the
+// model usable. Counted by the engine's own accounting of device memory.
+TEST(cuda_model_holds_training_state_only_once_it_trains) {
+  if (!have_device()) return;
+  const model::Config c = config(false);
+  const model::Objective o = objective(model::ObjectiveKind::Sft);
+  for (model::Precision p : {model::Precision::Bf16, model::Precision::Fp32}) {
+    const size_t n = static_cast<size_t>(model::ParamLayout(c).total());
+    const size_t weights = n * (p == model::Precision::Bf16 ? 6 : 4);
+    cuda::release_device_scratch();
+    const size_t base = cuda::device_memory().in_use;
+    model::Model m(c, 5, true, model::Device::Cuda, p);
+    CHECK(cuda::device_memory().in_use - base == weights);
+    m.run(batch(c), o, false, {});
+    std::vector<float> g = m.view(model::Buffer::Grads);  // zeros, from the host: nothing on the device yet
+    CHECK(g.size() == n && std::all_of(g.begin(), g.end(), [](float x) { return x == 0.0f; }));
+    const size_t scoring = cuda::device_memory().in_use;
+    cuda::fail_device_alloc_after(1);  // the first moments fail after the gradients were had
+    bool threw = false;
+    try {
+      m.run(batch(c), o, true, {});
+    } catch (const std::exception& e) {
+      threw = std::string(e.what()).find("AdamW first moments") != std::string::npos;
+    }
+    cuda::fail_device_alloc_after(-1);
+    CHECK(threw);
+    CHECK(cuda::device_memory().in_use == scoring);
+    m.run(batch(c), o, true, {});
+    CHECK(cuda::device_memory().in_use >= scoring + 3 * 4 * n);
+    g = m.view(model::Buffer::Grads);
+    CHECK(std::any_of(g.begin(), g.end(), [](float x) { return x != 0.0f; }));
+  }
 }
 
 // An out-of-memory anywhere in a run leaves the gradients as they were (and in

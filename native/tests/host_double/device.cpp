@@ -33,6 +33,7 @@
 #include "../../cuda/gemm.h"
 #include "../../cuda/kernels.h"
 #include "../../cuda/logprob.h"
+#include "../../cuda/memory_tracker.h"
 #include "../../cuda/sampling.h"
 #include "../util.h"
 
@@ -63,6 +64,9 @@ constexpr size_t kDeviceBytes = size_t(8) << 30;
 
 std::atomic<int> g_allocs_before_failure{-1};  // as check.cu's
 void fail_device_alloc_after(int n) { g_allocs_before_failure = n < 0 ? -1 : n; }
+MemoryTracker g_memory;
+DeviceMemory device_memory() { return g_memory.read(); }
+void reset_device_peak() { g_memory.reset_peak(); }
 
 void* device_alloc(size_t bytes, const char* what) {
   const bool fail = g_allocs_before_failure >= 0 && g_allocs_before_failure-- == 0;
@@ -72,9 +76,13 @@ void* device_alloc(size_t bytes, const char* what) {
                 "out of GPU memory allocating " + std::string(what) + " (" + std::to_string(bytes) + " bytes)");
   // Fresh device memory holds garbage: NaN in every float, so a read before a write shows.
   std::memset(p, 0xff, bytes);
+  g_memory.allocated(p, bytes);
   return p;
 }
-void device_free(void* p) { std::free(p); }
+void device_free(void* p) {
+  g_memory.freed(p);
+  std::free(p);
+}
 
 void copy(void* dst, const void* src, size_t bytes, CopyKind, const char*) {
   if (bytes) std::memmove(dst, src, bytes);
