@@ -100,7 +100,9 @@ test('an HF config.json: supported features pass, other fields are kept in extra
     bos_token_id: 1,
     eos_token_id: [2, 3],
     torch_dtype: 'bfloat16',
+    rope_scaling: null, // published as null: written back as null
   });
+  t.is(configToJson(c).rope_scaling, null);
 });
 
 test('parsing a parsed config gives it back unchanged (extra fields are not nested)', (t) => {

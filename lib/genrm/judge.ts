@@ -25,13 +25,9 @@ export interface JudgeHooks {
   onProgress?: (p: JudgeProgress) => void;
 }
 
-/** The ids of a verdict as the judge's whole answer: "[[A]]" then end of turn. */
+/** The ids of a verdict as the judge's whole answer: "[[A]]" then the model's end of turn. */
 export function verdictIds(ctx: LanguageModel, verdict: Verdict): Int32Array {
-  const ids = ctx.tokenizer.encode(`[[${verdict}]]`);
-  const out = new Int32Array(ids.length + 1);
-  out.set(ids);
-  out[ids.length] = ctx.tokenizer.eot;
-  return out;
+  return concat(ctx.tokenizer.encode(`[[${verdict}]]`), ctx.tokenizer.turnEnd);
 }
 
 function concat(a: Int32Array, b: Int32Array): Int32Array {

@@ -291,7 +291,8 @@ export function parseLlamaConfig(json: unknown, source = 'config'): LlamaConfig 
 
   const extra: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
-    if (!isTypedField(key, modelType))
+    // A typed field published as null (Qwen3's "rope_scaling": null) is kept, to be written back as it was.
+    if (!isTypedField(key, modelType) || value === null)
       Object.defineProperty(extra, key, { value, enumerable: true, writable: true, configurable: true });
   }
   return {
@@ -422,8 +423,9 @@ export function configToJson(config: LlamaConfig, torchDtype = 'float32'): Recor
   // Mistral's configs always carry the key; null is "no window".
   if (family === 'mistral') out.sliding_window = config.sliding_window ?? null;
   for (const [key, value] of Object.entries(config.extra ?? {})) {
-    // A stale copy of a typed field in extra never overrides (or resurrects) the typed value.
-    if (key in out || key === 'torch_dtype' || isTypedField(key, family)) continue;
+    // A stale copy of a typed field in extra never overrides (or resurrects) the typed value; a null one
+    // stands for a field published as null and unset here.
+    if (key in out || key === 'torch_dtype' || (isTypedField(key, family) && value !== null)) continue;
     Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
   }
   out.torch_dtype = torchDtype;

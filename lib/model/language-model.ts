@@ -26,7 +26,8 @@ const GENERATION_CONFIG = 'generation_config.json';
 
 /**
  * The tokens generation stops on unless told otherwise: the model's eos_token_id, as transformers takes it
- * (generation_config.json first, then config.json; one id or a list); else `<|eot_id|>` and `<|end_of_text|>`.
+ * (generation_config.json first, then config.json; one id or a list); else the last token of the chat
+ * template's end of turn (`tokenizer.turnEnd`) and `<|end_of_text|>` where the tokenizer has it.
  */
 export function stopTokensOf(
   lm: Pick<LanguageModel, 'tokenizer' | 'generationConfig'> & { model: { readonly config: LlamaConfig } },
@@ -35,7 +36,8 @@ export function stopTokensOf(
   const ids = typeof fromFile === 'number' ? [fromFile] : Array.isArray(fromFile) ? fromFile : undefined;
   const vocab = lm.model.config.vocab_size;
   if (ids && ids.length > 0 && ids.every((id) => Number.isInteger(id) && id >= 0 && id < vocab)) return ids as number[];
-  return [lm.tokenizer.eot, lm.tokenizer.eos];
+  const turnEnd = lm.tokenizer.turnEnd.at(-1)!;
+  return lm.tokenizer.hasSpecialToken('eos') && lm.tokenizer.eos !== turnEnd ? [turnEnd, lm.tokenizer.eos] : [turnEnd];
 }
 
 async function readGenerationConfig(dir: string): Promise<Record<string, unknown> | undefined> {

@@ -111,6 +111,33 @@ function contentSpans(
   return undefined;
 }
 
+/**
+ * The text the template writes right after an assistant message's content, up
+ * to and including its first special token: what ends the model's turn
+ * (`<|eot_id|>` in Llama 3's, `<|im_end|>` in Qwen's). Undefined when the
+ * template writes no special token there.
+ */
+export function turnEndText(tokenizer: Tokenizer, spec: ChatTemplateSpec): string | undefined {
+  const end = marker(1);
+  const text = render(
+    spec,
+    [
+      { role: 'user', content: marker(0) },
+      { role: 'assistant', content: end },
+    ],
+    {},
+  );
+  const at = text.indexOf(end);
+  if (at < 0) return undefined;
+  const after = text.slice(at + end.length);
+  let first: [number, string] | undefined;
+  for (const s of tokenizer.specialTokens.keys()) {
+    const i = after.indexOf(s);
+    if (i >= 0 && (first === undefined || i < first[0])) first = [i, s];
+  }
+  return first === undefined ? undefined : after.slice(0, first[0] + first[1].length);
+}
+
 /** A conversation rendered by the model's own template and encoded as transformers would, contents as text. */
 export function renderChatTemplate(
   tokenizer: Tokenizer,

@@ -8,7 +8,7 @@
 import { BpeModel, type CharSymbols } from './bpe.js';
 import { BYTE_CHARS, tokenBytes } from './bytes.js';
 import { checkMessages, renderChat, type ChatMessage, type ChatOptions, type ChatResult } from './chat.js';
-import { renderChatTemplate, type ChatTemplateSpec } from './template.js';
+import { renderChatTemplate, turnEndText, type ChatTemplateSpec } from './template.js';
 import { TokenizerError, describe } from './errors.js';
 import { SPACE_MARK, normalize, type Normalizer } from './normalize.js';
 import { PRETOKENIZE_PATTERN, preTokenize, splitRegex, wellFormed } from './pretokenize.js';
@@ -374,6 +374,27 @@ export class Tokenizer {
   get eot(): number {
     return this.namedId('eot');
   }
+
+  /**
+   * The ids that end an assistant's turn: what the model's chat template writes
+   * after an assistant message, up to its first special token (Llama 3's
+   * `<|eot_id|>`, Qwen's `<|im_end|>`), else genrm's `<|eot_id|>`. A judge's
+   * verdict is followed by these, and generation stops on their last id.
+   */
+  get turnEnd(): Int32Array {
+    if (this.turnEndIds === undefined) {
+      const text = this.chatTemplate ? turnEndText(this, this.chatTemplate) : undefined;
+      if (text === undefined && this.chatTemplate)
+        throw new TokenizerError(
+          'chat_template',
+          'writes no special token after an assistant message, so the end of a turn is unknown',
+          'chat_template',
+        );
+      this.turnEndIds = text === undefined ? Int32Array.of(this.eot) : this.encode(text, { allowSpecial: true });
+    }
+    return this.turnEndIds;
+  }
+  private turnEndIds: Int32Array | undefined;
 
   /** Whether this tokenizer has genrm's special token `name` (SPECIAL_TOKENS), so that `tokenizer[name]` is its id. */
   hasSpecialToken(name: SpecialTokenName): boolean {
