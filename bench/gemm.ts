@@ -3,7 +3,7 @@
 // has it (same thread count, same run), and as a fraction of the measured FMA peak.
 import { native } from '../lib/native.js';
 import { gemm } from '../lib/kernels.js';
-import { randomArray, time, type BenchResult, type TimeOptions } from './harness.js';
+import { measuredPeak, randomArray, time, type BenchResult, type TimeOptions } from './harness.js';
 
 interface Shape {
   label: string;
@@ -34,7 +34,7 @@ export function benchGemm(timing: TimeOptions, log: (line: string) => void): Ben
   const isas = b.info().cpu.supportedIsas.slice().reverse();
   const peaks: Record<string, number> = {};
   for (const isa of isas) {
-    peaks[isa] = b.bench.fmaPeak({ isa, seconds: 0.3 });
+    peaks[isa] = measuredPeak(isa);
     log(`FMA peak (measured, ${isa}, ${threads} threads): ${peaks[isa]!.toFixed(0)} GFLOP/s`);
     results.push({ name: 'fma_peak', shape: `${isa} x${threads}`, medianMs: 0, gflops: peaks[isa]! });
   }

@@ -1,5 +1,6 @@
 // Timing for benchmarks: warm up, then repeat until both a minimum count and a
 // minimum time are reached, and report the median (robust on shared machines).
+import { native, type Isa } from '../lib/native.js';
 import { rng } from '../lib/util/random.js';
 
 export interface Timing {
@@ -48,4 +49,16 @@ export function randomArray(n: number, seed: number): Float32Array {
   // Uniform in [-1, 1) from the library's seeded generator.
   const next = rng(seed);
   return Float32Array.from({ length: n }, () => 2 * next() - 1);
+}
+
+/**
+ * The FMA peak of `isa` on every engine thread (GFLOP/s): the best of five short
+ * measurements, since a peak is a maximum and a shared machine only ever takes
+ * from it.
+ */
+export function measuredPeak(isa: Isa): number {
+  const b = native().binding;
+  let best = 0;
+  for (let i = 0; i < 5; i++) best = Math.max(best, b.bench.fmaPeak({ isa, seconds: 0.1 }));
+  return best;
 }

@@ -6,6 +6,7 @@ import { benchAttention } from './attention.js';
 import { benchGemm } from './gemm.js';
 import { benchGenerate } from './generate.js';
 import { benchOps } from './ops.js';
+import { benchPublishedTokenizers } from './published-tokenizers.js';
 import { benchTokenizer } from './tokenizer.js';
 import { benchTrain } from './train.js';
 import type { BenchResult, TimeOptions } from './harness.js';
@@ -29,6 +30,7 @@ const SUITES: Record<string, Suite> = {
   attention: benchAttention,
   train: benchTrain,
   tokenizer: benchTokenizer,
+  'published-tokenizers': benchPublishedTokenizers,
   generate: benchGenerate,
 };
 

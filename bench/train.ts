@@ -4,7 +4,7 @@
 import { Model } from '../lib/model/model.js';
 import { packSequences } from '../lib/model/batch.js';
 import { native } from '../lib/native.js';
-import type { BenchResult, TimeOptions } from './harness.js';
+import { measuredPeak, type BenchResult, type TimeOptions } from './harness.js';
 import { runTorch, type TrainConfig } from './torch.js';
 
 const CONFIGS: Array<TrainConfig & { label: string; heavy?: boolean }> = [
@@ -33,7 +33,7 @@ export async function benchTrain(
   const threads = b.info().threads;
   const configs = CONFIGS.filter((c) => !quick || !c.heavy);
   const isa = b.info().cpu.isa;
-  const peak = b.bench.fmaPeak({ isa, seconds: 0.3 });
+  const peak = measuredPeak(isa);
   const results: BenchResult[] = [];
   for (const c of configs) {
     // PyTorch right before genrm on the same config: the machine is shared, and

@@ -10,8 +10,8 @@ namespace genrm::cpu {
 float fma_loop_portable(long iters) {
   // Same shape as the AVX2 loop, in scalars the compiler may vectorize with SSE.
   float a[12][8];
-  for (auto& row : a)
-    for (float& v : row) v = 1.0f;
+  for (int j = 0; j < 12; ++j)
+    for (float& v : a[j]) v = 1.0f + static_cast<float>(j) / 64;  // distinct chains (see fma_peak_avx2.cpp)
   const float x = 0.999999f, y = 1e-7f;
   for (long i = 0; i < iters; ++i)
     for (auto& row : a)

@@ -8,7 +8,7 @@ namespace genrm::cpu {
 float fma_loop_avx512(long iters) {
   const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
   __m512 a[12];
-  for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(1.0f);
+  for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(1.0f + static_cast<float>(i) / 64);  // distinct: see avx2
   for (long i = 0; i < iters; ++i)
     for (int j = 0; j < 12; ++j) a[j] = _mm512_fmadd_ps(a[j], x, y);
   __m512 s = a[0];
