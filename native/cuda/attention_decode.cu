@@ -1,8 +1,8 @@
 // Key/value-cache decoding: one new query row per sample against that sample's
 // cached keys and values (cpu/attention_decode.h's semantics), and the append of
 // each step's keys and values to the cache. The cache is
-// [slots][layers][capacity][kv_heads * head_dim]; a block per (row, head) so a
-// sample's numbers do not depend on what else shares the step.
+// [slots][layers][capacity][kv_heads * head_dim], fp32 or bf16; a block per
+// (row, head) so a sample's numbers do not depend on what else shares the step.
 #include <cfloat>
 #include <string>
 
@@ -26,10 +26,11 @@ __device__ inline float block_max(float v) {
 constexpr int kWarps = kDecodeThreads / 32;
 constexpr int kMaxHeadDim = 256;
 
-__global__ void decode_kernel(const float* __restrict__ q, const float* __restrict__ k_cache,
-                              const float* __restrict__ v_cache, const int32_t* slots, const int32_t* n_keys,
-                              float* __restrict__ out, float* __restrict__ scores, int64_t heads, int64_t kv_heads,
-                              int64_t head_dim, int64_t layers, int64_t layer, int64_t capacity, float scale) {
+template <typename T>
+__global__ void decode_kernel(const float* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                              const int32_t* slots, const int32_t* n_keys, float* __restrict__ out,
+                              float* __restrict__ scores, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                              int64_t layers, int64_t layer, int64_t capacity, float scale) {
   __shared__ float qs[kMaxHeadDim];
   __shared__ float part[kWarps][kMaxHeadDim];
   const int64_t row = blockIdx.x, h = blockIdx.y, g = h / (heads / kv_heads), kvd = kv_heads * head_dim;
@@ -42,9 +43,9 @@ __global__ void decode_kernel(const float* __restrict__ q, const float* __restri
   // Scores: a warp per key, lanes over the head dim, a shuffle sum (fixed order).
   float mx = -FLT_MAX;
   for (int64_t j = warp; j < n; j += kWarps) {
-    const float* kj = k_cache + base + j * kvd;
+    const T* kj = k_cache + base + j * kvd;
     float s = 0.0f;
-    for (int64_t i = lane; i < head_dim; i += 32) s += qs[i] * kj[i];
+    for (int64_t i = lane; i < head_dim; i += 32) s += qs[i] * load(kj + i);
     for (int o = 16; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
     s *= scale;
     if (lane == 0) p[j] = s;
@@ -65,11 +66,11 @@ __global__ void decode_kernel(const float* __restrict__ q, const float* __restri
   for (int c = 0; c < kPerLane; ++c) acc[c] = 0.0f;
   for (int64_t j = warp; j < n; j += kWarps) {
     const float pj = p[j];
-    const float* vj = v_cache + base + j * kvd;
+    const T* vj = v_cache + base + j * kvd;
 #pragma unroll
     for (int c = 0; c < kPerLane; ++c) {
       const int64_t i = lane + 32 * c;
-      if (i < head_dim) acc[c] += pj * vj[i];
+      if (i < head_dim) acc[c] += pj * load(vj + i);
     }
   }
 #pragma unroll
@@ -87,19 +88,20 @@ __global__ void decode_kernel(const float* __restrict__ q, const float* __restri
   }
 }
 
-__global__ void append_kernel(const float* k, const float* v, float* k_cache, float* v_cache, const int32_t* slots,
+template <typename T>
+__global__ void append_kernel(const float* k, const float* v, T* k_cache, T* v_cache, const int32_t* slots,
                               const int32_t* pos, int64_t kv_dim, int64_t layers, int64_t layer, int64_t capacity) {
   const int64_t row = blockIdx.x;
   const int64_t at = ((static_cast<int64_t>(slots[row]) * layers + layer) * capacity + pos[row]) * kv_dim;
   for (int64_t i = threadIdx.x; i < kv_dim; i += blockDim.x) {
-    k_cache[at + i] = k[row * kv_dim + i];
-    v_cache[at + i] = v[row * kv_dim + i];
+    store(k_cache + at + i, k[row * kv_dim + i]);
+    store(v_cache + at + i, v[row * kv_dim + i]);
   }
 }
 
 }  // namespace
 
-void attention_decode(const float* q, const float* k_cache, const float* v_cache, const int32_t* slots,
+void attention_decode(const float* q, const void* k_cache, const void* v_cache, DType cache_type, const int32_t* slots,
                       const int32_t* n_keys, float* out, float* scores, int64_t rows, int64_t heads, int64_t kv_heads,
                       int64_t head_dim, int64_t layers, int64_t layer, int64_t capacity, float scale) {
   if (rows <= 0) return;
@@ -107,17 +109,29 @@ void attention_decode(const float* q, const float* k_cache, const float* v_cache
     throw Error(ErrorKind::Argument, "attention_decode: head_dim must be <= " + std::to_string(kMaxHeadDim) +
                                          " and heads <= 65535, got " + std::to_string(head_dim) + " and " +
                                          std::to_string(heads));
-  decode_kernel<<<dim3(static_cast<unsigned>(rows), static_cast<unsigned>(heads)), kDecodeThreads>>>(
-      q, k_cache, v_cache, slots, n_keys, out, scores, heads, kv_heads, head_dim, layers, layer, capacity, scale);
+  const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(heads));
+  if (cache_type == DType::BF16)
+    decode_kernel<<<grid, kDecodeThreads>>>(q, static_cast<const __nv_bfloat16*>(k_cache),
+                                            static_cast<const __nv_bfloat16*>(v_cache), slots, n_keys, out, scores,
+                                            heads, kv_heads, head_dim, layers, layer, capacity, scale);
+  else
+    decode_kernel<<<grid, kDecodeThreads>>>(q, static_cast<const float*>(k_cache), static_cast<const float*>(v_cache),
+                                            slots, n_keys, out, scores, heads, kv_heads, head_dim, layers, layer,
+                                            capacity, scale);
   check_launch("attention_decode");
 }
 
-void kv_cache_append(const float* k, const float* v, float* k_cache, float* v_cache, const int32_t* slots,
-                     const int32_t* pos, int64_t rows, int64_t kv_dim, int64_t layers, int64_t layer,
-                     int64_t capacity) {
+void kv_cache_append(const float* k, const float* v, void* k_cache, void* v_cache, DType cache_type,
+                     const int32_t* slots, const int32_t* pos, int64_t rows, int64_t kv_dim, int64_t layers,
+                     int64_t layer, int64_t capacity) {
   if (rows <= 0) return;
-  append_kernel<<<static_cast<unsigned>(rows), 128>>>(k, v, k_cache, v_cache, slots, pos, kv_dim, layers, layer,
-                                                      capacity);
+  if (cache_type == DType::BF16)
+    append_kernel<<<static_cast<unsigned>(rows), 128>>>(k, v, static_cast<__nv_bfloat16*>(k_cache),
+                                                        static_cast<__nv_bfloat16*>(v_cache), slots, pos, kv_dim,
+                                                        layers, layer, capacity);
+  else
+    append_kernel<<<static_cast<unsigned>(rows), 128>>>(
+        k, v, static_cast<float*>(k_cache), static_cast<float*>(v_cache), slots, pos, kv_dim, layers, layer, capacity);
   check_launch("kv_cache_append");
 }
 

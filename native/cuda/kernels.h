@@ -53,15 +53,18 @@ void adamw_range(float* p, const float* g, float* m, float* v, int64_t n, float 
                  float inv_sqrt_bc2, float eps, float decay, void* p_bf16 = nullptr);
 
 // Key/value-cache decoding (attention_decode.cu). Caches are
-// [slots][layers][capacity][kv_heads * head_dim]. Row i of q/out ([rows, heads,
-// head_dim]) attends to keys [0, n_keys[i]) of slot slots[i] at `layer`;
-// scores is scratch of rows * heads * capacity floats.
-void attention_decode(const float* q, const float* k_cache, const float* v_cache, const int32_t* slots,
+// [slots][layers][capacity][kv_heads * head_dim], stored as cache_type (fp32,
+// or bf16: half the memory, the precision attention's own bf16 operands have).
+// Row i of q/out ([rows, heads, head_dim]) attends to keys [0, n_keys[i]) of
+// slot slots[i] at `layer`; scores is scratch of rows * heads * capacity floats.
+void attention_decode(const float* q, const void* k_cache, const void* v_cache, DType cache_type, const int32_t* slots,
                       const int32_t* n_keys, float* out, float* scores, int64_t rows, int64_t heads, int64_t kv_heads,
                       int64_t head_dim, int64_t layers, int64_t layer, int64_t capacity, float scale);
-// Writes row i's key and value ([rows, kv_dim] each) at position pos[i] of slot slots[i].
-void kv_cache_append(const float* k, const float* v, float* k_cache, float* v_cache, const int32_t* slots,
-                     const int32_t* pos, int64_t rows, int64_t kv_dim, int64_t layers, int64_t layer, int64_t capacity);
+// Writes row i's key and value ([rows, kv_dim] each, fp32) at position pos[i]
+// of slot slots[i], rounded to bf16 for a bf16 cache.
+void kv_cache_append(const float* k, const float* v, void* k_cache, void* v_cache, DType cache_type,
+                     const int32_t* slots, const int32_t* pos, int64_t rows, int64_t kv_dim, int64_t layers,
+                     int64_t layer, int64_t capacity);
 
 // Small pieces of the model's glue (elementwise.cu).
 void add(const float* a, const float* b, float* out, int64_t n);  // out = a + b (out may alias a)

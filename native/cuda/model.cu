@@ -248,7 +248,9 @@ struct DeviceModel {
 
   // Generation: the key/value cache and one decode step's buffers.
   struct Generation {
-    float *k = nullptr, *v = nullptr;  // [slots][layers][capacity][kv_dim]
+    // [slots][layers][capacity][kv_dim], in the operands' storage (the prefill's
+    // keys and values are copied in as attention stored them).
+    void *k = nullptr, *v = nullptr;
     int64_t slots = 0, capacity = 0;
     std::vector<int32_t> len;         // tokens cached per slot
     std::vector<int32_t> cu_seqlens;  // the prompts' offsets in the prefill's activations
@@ -683,10 +685,10 @@ void DeviceModel::prefill(const model::Batch& prompts, int64_t slots, int64_t ca
                           std::vector<float>& first_logits) {
   free_generation();
   const int64_t S = prompts.seqs(), d = c.hidden_size, V = c.vocab_size, L = c.num_hidden_layers, D = c.head_dim();
-  const size_t cache = sizeof(float) * static_cast<size_t>(slots * L * capacity * c.kv_dim());
-  gen.k = static_cast<float*>(device_alloc(cache, "key cache"));
+  const size_t cache = dtype_size(st) * static_cast<size_t>(slots * L * capacity * c.kv_dim());
+  gen.k = device_alloc(cache, "key cache");
   try {
-    gen.v = static_cast<float*>(device_alloc(cache, "value cache"));
+    gen.v = device_alloc(cache, "value cache");
   } catch (...) {
     free_generation();
     throw;
@@ -717,13 +719,10 @@ void DeviceModel::prefill(const model::Batch& prompts, int64_t slots, int64_t ca
 void DeviceModel::start(int64_t slot, int64_t seq) {
   const int64_t L = c.num_hidden_layers, kvd = c.kv_dim(), N = gen.prompt_tokens;
   const int64_t p0 = gen.cu_seqlens[seq], n = gen.cu_seqlens[seq + 1] - p0;
-  const size_t bytes = sizeof(float) * static_cast<size_t>(n * kvd);
-  // The cache is fp32: the prefill's keys and values are copied, or widened from bf16.
-  auto fill = [&](float* cache, const TypedBuf& from, int64_t at, int64_t i, const char* what) {
-    if (from.t == DType::F32)
-      copy(cache + at, from.at(i), bytes, CopyKind::DeviceToDevice, what);
-    else
-      to_f32(from.at(i), cache + at, n * kvd);
+  const size_t size = dtype_size(st), bytes = size * static_cast<size_t>(n * kvd);
+  // The cache and the prefill's keys and values share the operands' storage type.
+  auto fill = [&](void* cache, const TypedBuf& from, int64_t at, int64_t i, const char* what) {
+    copy(static_cast<char*>(cache) + size * static_cast<size_t>(at), from.at(i), bytes, CopyKind::DeviceToDevice, what);
   };
   for (int64_t l = 0; l < L; ++l) {
     const int64_t at = (slot * L + l) * gen.capacity * kvd, from = (l * N + p0) * kvd;
@@ -769,8 +768,8 @@ float* DeviceModel::step(const std::vector<int64_t>& slots, const std::vector<in
     }
     rope_apply_table(Q, PS, M, H, D, rope_cos.p, rope_sin.p, false);
     rope_apply_table(K, PS, M, KV, D, rope_cos.p, rope_sin.p, false);
-    kv_cache_append(K, Vv, gen.k, gen.v, SL, PS, M, kvd, L, l, gen.capacity);
-    attention_decode(Q, gen.k, gen.v, SL, NK, O, SC, M, H, KV, D, L, l, gen.capacity, sc);
+    kv_cache_append(K, Vv, gen.k, gen.v, st, SL, PS, M, kvd, L, l, gen.capacity);
+    attention_decode(Q, gen.k, gen.v, st, SL, NK, O, SC, M, H, KV, D, L, l, gen.capacity, sc);
     linear(f32(O), weight(W.o), T, M, qd, d, engine);
     if (W.o_bias) bias_add(T, W.o_bias, M, d);
     add(X, T, X, M * d);
@@ -869,6 +868,7 @@ class CudaBackend final : public model::Backend {
     logits = download(LG, static_cast<int64_t>(slots.size()) * dev_->c.vocab_size, "decode logits");
   }
   bool samples() const override { return true; }
+  int64_t cache_value_bytes() const override { return static_cast<int64_t>(dtype_size(dev_->st)); }
   void step_sample(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens, const cpu::SamplingParams& s,
                    const std::vector<double>& u, std::vector<int32_t>& drawn, std::vector<double>& logprob) override;
   void end() override {

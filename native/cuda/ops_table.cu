@@ -230,22 +230,32 @@ void add_cuda_paths(std::vector<Op>& ops) {
             v.download(out.f("v"));
           },
           fp32));
-  op_named(ops, "attention_decode")
-      .paths.push_back(cuda_path("cuda",
-                                 [](const Problem& p, Tensors& out) {
-                                   const int64_t rows = p.at("rows"), heads = p.at("heads"),
-                                                 capacity = p.at("capacity");
-                                   std::vector<int32_t> slots(rows);
-                                   for (int64_t i = 0; i < rows; ++i) slots[i] = static_cast<int32_t>(i);
-                                   F q(p.in.f("q")), kc(p.in.f("k_cache")), vc(p.in.f("v_cache")), o(out.f("out"));
-                                   F scores(std::vector<float>(rows * heads * capacity));
-                                   I slots_d(slots), n(p.in.i("n"));
-                                   cuda::attention_decode(q.p, kc.p, vc.p, slots_d.p, n.p, o.p, scores.p, rows, heads,
-                                                          p.at("kv_heads"), p.at("head_dim"), 1, 0, capacity,
-                                                          1.0f / std::sqrt(static_cast<float>(p.at("head_dim"))));
-                                   o.download(out.f("out"));
-                                 },
-                                 {1e-5, 1e-5}));
+  // The cache fp32, or bf16 as a bf16 model keeps it (the reference reads the rounded values).
+  for (const cuda::DType cache : {cuda::DType::F32, cuda::DType::BF16})
+    op_named(ops, "attention_decode")
+        .paths.push_back(cuda_path(
+            cache == cuda::DType::BF16 ? "cuda/bf16-cache" : "cuda",
+            [cache](const Problem& p, Tensors& out) {
+              const int64_t rows = p.at("rows"), heads = p.at("heads"), capacity = p.at("capacity");
+              std::vector<int32_t> slots(rows);
+              for (int64_t i = 0; i < rows; ++i) slots[i] = static_cast<int32_t>(i);
+              F q(p.in.f("q")), kc(p.in.f("k_cache")), vc(p.in.f("v_cache")), o(out.f("out"));
+              const bool bf16 = cache == cuda::DType::BF16;
+              Device<uint16_t> k16(std::vector<uint16_t>(bf16 ? kc.n : 0)), v16(std::vector<uint16_t>(bf16 ? vc.n : 0));
+              if (bf16) {
+                cuda::to_bf16(kc.p, k16.p, static_cast<int64_t>(kc.n));
+                cuda::to_bf16(vc.p, v16.p, static_cast<int64_t>(vc.n));
+              }
+              F scores(std::vector<float>(rows * heads * capacity));
+              I slots_d(slots), n(p.in.i("n"));
+              cuda::attention_decode(q.p, bf16 ? static_cast<const void*>(k16.p) : kc.p,
+                                     bf16 ? static_cast<const void*>(v16.p) : vc.p, cache, slots_d.p, n.p, o.p,
+                                     scores.p, rows, heads, p.at("kv_heads"), p.at("head_dim"), 1, 0, capacity,
+                                     1.0f / std::sqrt(static_cast<float>(p.at("head_dim"))));
+              o.download(out.f("out"));
+            },
+            {1e-5, 1e-5},
+            cache == cuda::DType::BF16 ? std::vector<std::string>{"k_cache", "v_cache"} : std::vector<std::string>{}));
 
   // The products: fp32 SIMT paths against the exact reference; tensor-core paths
   // against the reference on their bf16-rounded operands.

@@ -50,6 +50,9 @@ class Backend {
   // cache slot `slot`. step: one token per listed slot, appended to its cache;
   // logits [rows, vocab]. end: frees the cache.
   virtual void prefill(const Batch& prompts, int64_t slots, int64_t capacity, std::vector<float>& first_logits) = 0;
+  // Bytes per cached key or value element (the CPU caches fp32; the GPU caches
+  // in its operands' storage type).
+  virtual int64_t cache_value_bytes() const { return sizeof(float); }
   virtual void start(int64_t slot, int64_t seq) = 0;
   virtual void step(const std::vector<int64_t>& slots, const std::vector<int32_t>& tokens,
                     std::vector<float>& logits) = 0;

@@ -69,7 +69,7 @@ GenerateResult Model::generate(const std::vector<GenerateRequest>& requests, con
   validate_batch(c, prompts);  // token ids in the vocabulary, lengths
 
   const int64_t slots = s.max_batch > 0 ? std::min(s.max_batch, samples) : samples;
-  const double bytes = 2.0 * slots * L * longest * kvd * sizeof(float);
+  const double bytes = 2.0 * slots * L * longest * kvd * static_cast<double>(backend_->cache_value_bytes());
   if (bytes > 16.0 * (1ull << 30))
     throw Error(ErrorKind::Range, "generation: the key/value cache would need " +
                                       std::to_string(static_cast<int64_t>(bytes / (1 << 20))) +

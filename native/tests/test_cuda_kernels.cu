@@ -37,55 +37,69 @@ TEST(cuda_out_of_memory_is_a_clear_error_and_the_device_stays_usable) {
 }
 
 // Decode attention against the CPU reference, on a cache laid out as the model's
-// ([slots][layers][capacity][kv_dim]), grouped-query heads, key counts above and
-// below the block size, a head dim that is no multiple of 32; appends first.
+// ([slots][layers][capacity][kv_dim]), fp32 and bf16, grouped-query heads, key
+// counts above and below the block size, a head dim that is no multiple of 32;
+// appends first.
 TEST(cuda_attention_decode_and_cache_append_match_cpu) {
   if (!have_device()) return;
   const int64_t slots = 3, layers = 2, layer = 1, capacity = 300, heads = 6, kv_heads = 2, head_dim = 40;
   const int64_t kvd = kv_heads * head_dim, rows = 3;
-  auto cache_k = test::randn(slots * layers * capacity * kvd, 30), cache_v = test::randn(cache_k.size(), 31);
   const std::vector<int32_t> slot_of = {2, 0, 1},
                              pos = {0, 129, 299};  // row i appends at pos[i], attends to pos[i] + 1 keys
-  auto k_new = test::randn(rows * kvd, 32), v_new = test::randn(rows * kvd, 33),
-       q = test::randn(rows * heads * head_dim, 34);
-  Dev<float> ck(cache_k), cv(cache_v), kn(k_new), vn(v_new), qd(q), out(rows * heads * head_dim),
-      scores(rows * heads * capacity);
-  Dev<int32_t> sl(slot_of), ps(pos);
+  const auto k_new = test::randn(rows * kvd, 32), v_new = test::randn(rows * kvd, 33),
+             q = test::randn(rows * heads * head_dim, 34);
   std::vector<int32_t> n_keys(rows);
   for (int64_t i = 0; i < rows; ++i) n_keys[i] = pos[i] + 1;
-  Dev<int32_t> nk(n_keys);
-  cuda::kv_cache_append(kn.p, vn.p, ck.p, cv.p, sl.p, ps.p, rows, kvd, layers, layer, capacity);
-  const float scale = 0.158f;
-  cuda::attention_decode(qd.p, ck.p, cv.p, sl.p, nk.p, out.p, scores.p, rows, heads, kv_heads, head_dim, layers, layer,
-                         capacity, scale);
-  // The same on the host.
-  for (int64_t i = 0; i < rows; ++i) {
-    const int64_t at = ((slot_of[i] * layers + layer) * capacity + pos[i]) * kvd;
-    std::copy(k_new.begin() + i * kvd, k_new.begin() + (i + 1) * kvd, cache_k.begin() + at);
-    std::copy(v_new.begin() + i * kvd, v_new.begin() + (i + 1) * kvd, cache_v.begin() + at);
+  // A bf16 cache holds, and the reference reads, every value rounded to bf16.
+  for (const cuda::DType t : {cuda::DType::F32, cuda::DType::BF16}) {
+    const bool bf16 = t == cuda::DType::BF16;
+    const auto stored = [&](std::vector<float> v) { return bf16 ? test::round_bf16(std::move(v)) : v; };
+    auto cache_k = stored(test::randn(slots * layers * capacity * kvd, 30)),
+         cache_v = stored(test::randn(cache_k.size(), 31));
+    Dev<float> ck(cache_k), cv(cache_v), kn(k_new), vn(v_new), qd(q), out(rows * heads * head_dim),
+        scores(rows * heads * capacity);
+    Dev<uint16_t> ck16(test::to_bf16_bits(bf16 ? cache_k : std::vector<float>())),
+        cv16(test::to_bf16_bits(bf16 ? cache_v : std::vector<float>()));
+    void* kc = bf16 ? static_cast<void*>(ck16.p) : ck.p;
+    void* vc = bf16 ? static_cast<void*>(cv16.p) : cv.p;
+    Dev<int32_t> sl(slot_of), ps(pos), nk(n_keys);
+    cuda::kv_cache_append(kn.p, vn.p, kc, vc, t, sl.p, ps.p, rows, kvd, layers, layer, capacity);
+    const float scale = 0.158f;
+    cuda::attention_decode(qd.p, kc, vc, t, sl.p, nk.p, out.p, scores.p, rows, heads, kv_heads, head_dim, layers, layer,
+                           capacity, scale);
+    // The same on the host.
+    const auto k_in = stored(k_new), v_in = stored(v_new);
+    for (int64_t i = 0; i < rows; ++i) {
+      const int64_t at = ((slot_of[i] * layers + layer) * capacity + pos[i]) * kvd;
+      std::copy(k_in.begin() + i * kvd, k_in.begin() + (i + 1) * kvd, cache_k.begin() + at);
+      std::copy(v_in.begin() + i * kvd, v_in.begin() + (i + 1) * kvd, cache_v.begin() + at);
+    }
+    const auto widened = [&](const Dev<float>& f, const Dev<uint16_t>& h) {
+      return bf16 ? test::from_bf16_bits(h.host()) : f.host();
+    };
+    expect_close(widened(ck, ck16), cache_k, 1e-30, 0, "appended keys");
+    expect_close(widened(cv, cv16), cache_v, 1e-30, 0, "appended values");
+    std::vector<const float*> kp(rows), vp(rows);
+    std::vector<int64_t> n(rows);
+    for (int64_t i = 0; i < rows; ++i) {
+      kp[i] = cache_k.data() + (slot_of[i] * layers + layer) * capacity * kvd;
+      vp[i] = cache_v.data() + (slot_of[i] * layers + layer) * capacity * kvd;
+      n[i] = n_keys[i];
+    }
+    cpu::DecodeAttentionArgs da;
+    da.rows = rows;
+    da.heads = heads;
+    da.kv_heads = kv_heads;
+    da.head_dim = head_dim;
+    da.k = kp.data();
+    da.v = vp.data();
+    da.kv_stride = kvd;
+    da.n = n.data();
+    da.scale = scale;
+    std::vector<float> want(rows * heads * head_dim);
+    cpu::attention_decode_reference(da, q.data(), want.data());
+    expect_close(out.host(), want, 1e-5, 1e-4, bf16 ? "decode attention, bf16 cache" : "decode attention");
   }
-  expect_close(ck.host(), cache_k, 1e-30, 0, "appended keys");
-  expect_close(cv.host(), cache_v, 1e-30, 0, "appended values");
-  std::vector<const float*> kp(rows), vp(rows);
-  std::vector<int64_t> n(rows);
-  for (int64_t i = 0; i < rows; ++i) {
-    kp[i] = cache_k.data() + (slot_of[i] * layers + layer) * capacity * kvd;
-    vp[i] = cache_v.data() + (slot_of[i] * layers + layer) * capacity * kvd;
-    n[i] = n_keys[i];
-  }
-  cpu::DecodeAttentionArgs da;
-  da.rows = rows;
-  da.heads = heads;
-  da.kv_heads = kv_heads;
-  da.head_dim = head_dim;
-  da.k = kp.data();
-  da.v = vp.data();
-  da.kv_stride = kvd;
-  da.n = n.data();
-  da.scale = scale;
-  std::vector<float> want(rows * heads * head_dim);
-  cpu::attention_decode_reference(da, q.data(), want.data());
-  expect_close(out.host(), want, 1e-5, 1e-4, "decode attention");
 }
 
 // The model's glue kernels against plain host loops.

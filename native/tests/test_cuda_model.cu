@@ -594,7 +594,8 @@ TEST(cuda_model_out_of_memory_mid_run_or_step_changes_nothing) {
 }
 
 // Generation on the device (cache and decoder there, sampling on the host)
-// against the CPU's, for each family's attention pieces: in fp32 the same tokens and logits within float rounding;
+// against the CPU's, for each family's attention pieces; a bf16 model's cache is
+// bf16, half the CPU's bytes: in fp32 the same tokens and logits within float rounding;
 // in bf16 the prefill's logits within bf16 tolerance.
 TEST(cuda_model_generation_matches_cpu) {
   if (!have_device()) return;
@@ -619,6 +620,7 @@ TEST(cuda_model_generation_matches_cpu) {
       s.filter.temperature = exact ? 0.8 : 0.0;
       const model::GenerateResult rc = cpu_m.generate(reqs, s), rg = gpu_m.generate(reqs, s);
       CHECK(rg.tokens.size() == rc.tokens.size());
+      CHECK(rg.cache_bytes * (exact ? 1 : 2) == rc.cache_bytes);  // a bf16 model caches bf16 keys and values
       for (size_t i = 0; i < rc.tokens.size() && i < rg.tokens.size(); ++i) {
         const int64_t V = c.vocab_size;
         if (exact) {

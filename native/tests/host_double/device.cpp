@@ -10,6 +10,7 @@
 // genrm_cuda_host_tests (CMake, CPU builds; see native/tests/host_double/).
 #include "../../cuda/device.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -371,10 +372,17 @@ void adamw_range(float* p, const float* g, float* m, float* v, int64_t n, float 
   if (p_bf16) narrow(p, p_bf16, DType::BF16, n);
 }
 
-void attention_decode(const float* q, const float* k_cache, const float* v_cache, const int32_t* slots,
-                      const int32_t* n_keys, float* out, float* scores, int64_t rows, int64_t heads, int64_t kv_heads,
-                      int64_t head_dim, int64_t layers, int64_t layer, int64_t capacity, float scale) {
+void attention_decode(const float* q, const void* k_stored, const void* v_stored, DType cache_type,
+                      const int32_t* slots, const int32_t* n_keys, float* out, float* scores, int64_t rows,
+                      int64_t heads, int64_t kv_heads, int64_t head_dim, int64_t layers, int64_t layer,
+                      int64_t capacity, float scale) {
   const int64_t kvd = kv_heads * head_dim;
+  // The whole cache widened: the stand-in's caches are small.
+  int64_t slots_used = 0;
+  for (int64_t r = 0; r < rows; ++r) slots_used = std::max<int64_t>(slots_used, slots[r] + 1);
+  std::vector<float> keep_k, keep_v;
+  const float* k_cache = widen(k_stored, cache_type, slots_used * layers * capacity * kvd, keep_k);
+  const float* v_cache = widen(v_stored, cache_type, slots_used * layers * capacity * kvd, keep_v);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t h = 0; h < heads; ++h) {
       const int64_t g = h / (heads / kv_heads), n = n_keys[r];
@@ -398,13 +406,14 @@ void attention_decode(const float* q, const float* k_cache, const float* v_cache
     }
 }
 
-void kv_cache_append(const float* k, const float* v, float* k_cache, float* v_cache, const int32_t* slots,
-                     const int32_t* pos, int64_t rows, int64_t kv_dim, int64_t layers, int64_t layer,
-                     int64_t capacity) {
+void kv_cache_append(const float* k, const float* v, void* k_cache, void* v_cache, DType cache_type,
+                     const int32_t* slots, const int32_t* pos, int64_t rows, int64_t kv_dim, int64_t layers,
+                     int64_t layer, int64_t capacity) {
+  const size_t size = dtype_size(cache_type);
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t at = ((static_cast<int64_t>(slots[r]) * layers + layer) * capacity + pos[r]) * kv_dim;
-    std::memcpy(k_cache + at, k + r * kv_dim, sizeof(float) * kv_dim);
-    std::memcpy(v_cache + at, v + r * kv_dim, sizeof(float) * kv_dim);
+    narrow(k + r * kv_dim, static_cast<char*>(k_cache) + at * size, cache_type, kv_dim);
+    narrow(v + r * kv_dim, static_cast<char*>(v_cache) + at * size, cache_type, kv_dim);
   }
 }
 
