@@ -333,7 +333,10 @@ struct DeviceModel {
     return at;
   }
 
-  void forward(const model::Batch& b, int64_t longest);
+  // keep: every layer's activations stay for a backward; without it each layer
+  // reuses one layer's buffers (scoring, judging, a prefill), so the memory does
+  // not grow with the depth. Keys and values stay per layer (a prefill's cache source).
+  void forward(const model::Batch& b, int64_t longest, bool keep);
   // Claims the backward's buffers (and attention's scratch), so an out-of-memory
   // comes before any gradient is touched.
   void reserve_backward(const model::Batch& b, int64_t longest) {
@@ -356,30 +359,34 @@ struct DeviceModel {
   model::Result run(const model::Batch& b, const model::Objective& o, bool with_grad, const model::LogitsRequest& lr);
 };
 
-void DeviceModel::forward(const model::Batch& b, int64_t longest) {
+void DeviceModel::forward(const model::Batch& b, int64_t longest, bool keep) {
   const int64_t N = b.tokens(), d = c.hidden_size, f = c.intermediate_size, L = c.num_hidden_layers;
   const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
   const int64_t qd = c.q_dim(), kvd = c.kv_dim();
   const float eps = static_cast<float>(c.rms_norm_eps);
-  float* X = x.get((L + 1) * N * d);
-  float* XM = xmid.get(L * N * d);
-  for (TypedBuf* b : {&h1, &h2}) b->get(L * N * d);
-  a.get(L * N * f);
-  float *R1 = rstd1.get(L * N), *R2 = rstd2.get(L * N);
-  for (TypedBuf* b : {&q, &att}) b->get(L * N * qd);
+  // Layers whose activations are held, and the residual stream's slots (without
+  // keep: two, a layer's input and output, alternating).
+  const int64_t LA = keep ? L : 1, XS = keep ? L + 1 : 2;
+  float* X = x.get(XS * N * d);
+  float* XM = xmid.get(LA * N * d);
+  for (TypedBuf* b : {&h1, &h2}) b->get(LA * N * d);
+  a.get(LA * N * f);
+  float *R1 = rstd1.get(LA * N), *R2 = rstd2.get(LA * N);
+  for (TypedBuf* b : {&q, &att}) b->get(LA * N * qd);
   for (TypedBuf* b : {&k, &vv}) b->get(L * N * kvd);
   // bf16: q and k leave the product in fp32 and are rounded once, after the rotation.
   float* RT = st == DType::F32 ? nullptr : qk_tmp.get(N * std::max(qd, kvd));
-  float* LSE = lse.get(L * N * H);
-  float *Gg = g.get(L * N * f), *U = u.get(L * N * f);
+  float* LSE = lse.get(LA * N * H);
+  float *Gg = g.get(LA * N * f), *U = u.get(LA * N * f);
   float* T = tmp.get(N * d);
   float *QP = nullptr, *KP = nullptr, *QR = nullptr, *KR = nullptr;
   if (c.qk_norm) {
-    QP = q_pre.get(L * N * qd);
-    KP = k_pre.get(L * N * kvd);
-    QR = q_rstd.get(L * N * H);
-    KR = k_rstd.get(L * N * KV);
+    QP = q_pre.get(LA * N * qd);
+    KP = k_pre.get(LA * N * kvd);
+    QR = q_rstd.get(LA * N * H);
+    KR = k_rstd.get(LA * N * KV);
   }
+  const auto slot = [&](int64_t layer) { return keep ? layer : layer % XS; };
 
   ids.upload(b.ids);
   positions.upload(b.positions);
@@ -393,12 +400,13 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
   embedding_forward(P(layout.embed()), ids.p, X, N, d);
   for (int64_t l = 0; l < L; ++l) {
     const Layer W = layer(l);
-    const float* xin = X + l * N * d;
-    void *ql = q.at(l * N * qd), *kl = k.at(l * N * kvd), *vl = vv.at(l * N * kvd), *ol = att.at(l * N * qd);
-    float* xm = XM + l * N * d;
-    float *gl = Gg + l * N * f, *ul = U + l * N * f, *xout = X + (l + 1) * N * d;
-    const Ref h1l = h1.ref(l * N * d), h2l = h2.ref(l * N * d), al = a.ref(l * N * f);
-    rmsnorm_forward(xin, W.input_norm, h1.at(l * N * d), R1 + l * N, N, d, eps, st);
+    const int64_t s = keep ? l : 0;  // this layer's activation slot
+    const float* xin = X + slot(l) * N * d;
+    void *ql = q.at(s * N * qd), *kl = k.at(l * N * kvd), *vl = vv.at(l * N * kvd), *ol = att.at(s * N * qd);
+    float* xm = XM + s * N * d;
+    float *gl = Gg + s * N * f, *ul = U + s * N * f, *xout = X + slot(l + 1) * N * d;
+    const Ref h1l = h1.ref(s * N * d), h2l = h2.ref(s * N * d), al = a.ref(s * N * f);
+    rmsnorm_forward(xin, W.input_norm, h1.at(s * N * d), R1 + s * N, N, d, eps, st);
     // q or k: product, bias, per-head norm (its input kept in pre), rotation.
     auto rotated = [&](const float* w, const float* bias, const float* norm, float* pre, float* rstd, void* out,
                        int64_t width, int64_t heads) {
@@ -409,8 +417,8 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
       if (norm) rmsnorm_forward(pre, norm, y, rstd, N * heads, D, eps);
       rope_apply_table_to(y, DType::F32, out, st, positions.p, N, heads, D, rc, rs, false);
     };
-    rotated(W.q, W.q_bias, W.q_norm, QP ? QP + l * N * qd : nullptr, QR ? QR + l * N * H : nullptr, ql, qd, H);
-    rotated(W.k, W.k_bias, W.k_norm, KP ? KP + l * N * kvd : nullptr, KR ? KR + l * N * KV : nullptr, kl, kvd, KV);
+    rotated(W.q, W.q_bias, W.q_norm, QP ? QP + s * N * qd : nullptr, QR ? QR + s * N * H : nullptr, ql, qd, H);
+    rotated(W.k, W.k_bias, W.k_norm, KP ? KP + s * N * kvd : nullptr, KR ? KR + s * N * KV : nullptr, kl, kvd, KV);
     if (W.v_bias) {  // the bias is added in fp32, then v is stored
       float* y = RT ? RT : static_cast<float*>(vl);
       linear(h1l, weight(W.v), y, N, d, kvd, engine);
@@ -419,23 +427,23 @@ void DeviceModel::forward(const model::Batch& b, int64_t longest) {
     } else {
       linear(h1l, weight(W.v), vl, N, d, kvd, engine, st);
     }
-    attention_forward(at, ql, kl, vl, ol, LSE + l * N * H, attention_path);
-    linear(att.ref(l * N * qd), weight(W.o), T, N, qd, d, engine);
+    attention_forward(at, ql, kl, vl, ol, LSE + s * N * H, attention_path);
+    linear(att.ref(s * N * qd), weight(W.o), T, N, qd, d, engine);
     if (W.o_bias) bias_add(T, W.o_bias, N, d);
     add(xin, T, xm, N * d);
-    rmsnorm_forward(xm, W.post_norm, h2.at(l * N * d), R2 + l * N, N, d, eps, st);
+    rmsnorm_forward(xm, W.post_norm, h2.at(s * N * d), R2 + s * N, N, d, eps, st);
     linear(h2l, weight(W.gate), gl, N, d, f, engine);
     linear(h2l, weight(W.up), ul, N, d, f, engine);
     if (W.gate_bias) {
       bias_add(gl, W.gate_bias, N, f);
       bias_add(ul, W.up_bias, N, f);
     }
-    swiglu_forward(gl, ul, a.at(l * N * f), N * f, st);
+    swiglu_forward(gl, ul, a.at(s * N * f), N * f, st);
     linear(al, weight(W.down), T, N, f, d, engine);
     if (W.down_bias) bias_add(T, W.down_bias, N, d);
     add(xm, T, xout, N * d);
   }
-  rmsnorm_forward(X + L * N * d, final_norm(), hf.get(N * d), rstdf.get(N), N, d, eps);
+  rmsnorm_forward(X + slot(L) * N * d, final_norm(), hf.get(N * d), rstdf.get(N), N, d, eps);
 }
 
 // dhf (N x d) holds the gradient w.r.t. the final norm's output.
@@ -533,7 +541,8 @@ model::Result DeviceModel::run(const model::Batch& b, const model::Objective& o,
   const bool logps = model::wants_logps(b, o), wants_rewards = model::wants_rewards(c, o);
   int64_t longest = 1;
   for (int64_t s = 0; s < S; ++s) longest = std::max<int64_t>(longest, b.cu_seqlens[s + 1] - b.cu_seqlens[s]);
-  forward(b, longest);
+  const bool trains = with_grad && o.kind != model::ObjectiveKind::None;
+  forward(b, longest, trains);
   model::Result r;
 
   const model::TargetRows rows = logps ? model::target_rows(b) : model::TargetRows();
@@ -701,7 +710,7 @@ void DeviceModel::prefill(const model::Batch& prompts, int64_t slots, int64_t ca
   int64_t longest = 1;
   for (int64_t s = 0; s < S; ++s)
     longest = std::max<int64_t>(longest, prompts.cu_seqlens[s + 1] - prompts.cu_seqlens[s]);
-  forward(prompts, longest);
+  forward(prompts, longest, false);
   // The rope table for every position a sample can reach (forward's covers the prompts only).
   std::vector<float> cs(static_cast<size_t>(capacity * (D / 2))), sn(cs.size());
   cpu::rope_table(model::rope_inv_freq(c).data(), D, capacity, cs.data(), sn.data());

@@ -145,7 +145,10 @@ class CpuBackend final : public Backend {
   const float* param(const ParamInfo& p) const { return host_.params.data() + p.offset; }
   float* grad_of(const float* param) { return host_.grads.data() + (param - host_.params.data()); }
 
-  void forward(const Batch& b);
+  // keep: every layer's activations stay for a backward; without it each layer
+  // reuses one layer's buffers, so scoring's memory does not grow with the depth
+  // (keys and values stay per layer: a prefill's cache source).
+  void forward(const Batch& b, bool keep);
   void backward(const Batch& b, std::vector<float>& dhf);
 
   Config config_;
@@ -191,34 +194,38 @@ class CpuBackend final : public Backend {
   Cache cache_;
 };
 
-void CpuBackend::forward(const Batch& b) {
+void CpuBackend::forward(const Batch& b, bool keep) {
   const Config& c = config_;
   const int64_t N = b.tokens(), d = c.hidden_size, f = c.intermediate_size, L = c.num_hidden_layers;
   const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads, D = c.head_dim();
   const int64_t qd = c.q_dim(), kvd = c.kv_dim();
   const float eps = static_cast<float>(c.rms_norm_eps);
+  // Layers whose activations are held, and the residual stream's slots (without
+  // keep: two, a layer's input and output, alternating).
+  const int64_t LA = keep ? L : 1, XS = keep ? L + 1 : 2;
+  const auto slot = [&](int64_t layer) { return keep ? layer : layer % XS; };
   Acts& A = acts_;
   A.tokens = N;
-  resize(A.x, (L + 1) * N * d);
-  resize(A.h1, L * N * d);
-  resize(A.h2, L * N * d);
-  resize(A.xmid, L * N * d);
-  resize(A.rstd1, L * N);
-  resize(A.rstd2, L * N);
-  resize(A.q, L * N * qd);
-  resize(A.att, L * N * qd);
+  resize(A.x, XS * N * d);
+  resize(A.h1, LA * N * d);
+  resize(A.h2, LA * N * d);
+  resize(A.xmid, LA * N * d);
+  resize(A.rstd1, LA * N);
+  resize(A.rstd2, LA * N);
+  resize(A.q, LA * N * qd);
+  resize(A.att, LA * N * qd);
   if (c.qk_norm) {
-    resize(A.q_pre, L * N * qd);
-    resize(A.k_pre, L * N * kvd);
-    resize(A.q_rstd, L * N * H);
-    resize(A.k_rstd, L * N * KV);
+    resize(A.q_pre, LA * N * qd);
+    resize(A.k_pre, LA * N * kvd);
+    resize(A.q_rstd, LA * N * H);
+    resize(A.k_rstd, LA * N * KV);
   }
   resize(A.k, L * N * kvd);
   resize(A.v, L * N * kvd);
-  resize(A.lse, L * N * H);
-  resize(A.g, L * N * f);
-  resize(A.u, L * N * f);
-  resize(A.a, L * N * f);
+  resize(A.lse, LA * N * H);
+  resize(A.g, LA * N * f);
+  resize(A.u, LA * N * f);
+  resize(A.a, LA * N * f);
   resize(A.hf, N * d);
   resize(A.rstdf, N);
 
@@ -235,40 +242,41 @@ void CpuBackend::forward(const Batch& b) {
   resize(tmp, N * d);
   for (int64_t l = 0; l < L; ++l) {
     const LayerTensors<const float> P = layer(l);
-    const float* x = A.x.data() + l * N * d;
-    float* h1 = A.h1.data() + l * N * d;
-    float* q = A.q.data() + l * N * qd;
+    const int64_t s = keep ? l : 0;  // this layer's activation slot
+    const float* x = A.x.data() + slot(l) * N * d;
+    float* h1 = A.h1.data() + s * N * d;
+    float* q = A.q.data() + s * N * qd;
     float* k = A.k.data() + l * N * kvd;
     float* v = A.v.data() + l * N * kvd;
-    float* o = A.att.data() + l * N * qd;
-    float* xmid = A.xmid.data() + l * N * d;
-    float* h2 = A.h2.data() + l * N * d;
-    float* g = A.g.data() + l * N * f;
-    float* u = A.u.data() + l * N * f;
-    float* a = A.a.data() + l * N * f;
-    float* xout = A.x.data() + (l + 1) * N * d;
+    float* o = A.att.data() + s * N * qd;
+    float* xmid = A.xmid.data() + s * N * d;
+    float* h2 = A.h2.data() + s * N * d;
+    float* g = A.g.data() + s * N * f;
+    float* u = A.u.data() + s * N * f;
+    float* a = A.a.data() + s * N * f;
+    float* xout = A.x.data() + slot(l + 1) * N * d;
 
-    cpu::rmsnorm_forward(x, P.input_norm, h1, A.rstd1.data() + l * N, N, d, eps);
+    cpu::rmsnorm_forward(x, P.input_norm, h1, A.rstd1.data() + s * N, N, d, eps);
     linear(h1, P.q, q, N, d, qd);
     linear(h1, P.k, k, N, d, kvd);
     linear(h1, P.v, v, N, d, kvd);
     add_biases(P, q, k, v, N, qd, kvd);
     if (P.q_norm) {
       // Qwen3: an RMSNorm over each head of q and k, before RoPE; the inputs are kept for the backward.
-      float* q_pre = A.q_pre.data() + l * N * qd;
-      float* k_pre = A.k_pre.data() + l * N * kvd;
+      float* q_pre = A.q_pre.data() + s * N * qd;
+      float* k_pre = A.k_pre.data() + s * N * kvd;
       std::copy(q, q + N * qd, q_pre);
       std::copy(k, k + N * kvd, k_pre);
-      cpu::rmsnorm_forward(q_pre, P.q_norm, q, A.q_rstd.data() + l * N * H, N * H, D, eps);
-      cpu::rmsnorm_forward(k_pre, P.k_norm, k, A.k_rstd.data() + l * N * KV, N * KV, D, eps);
+      cpu::rmsnorm_forward(q_pre, P.q_norm, q, A.q_rstd.data() + s * N * H, N * H, D, eps);
+      cpu::rmsnorm_forward(k_pre, P.k_norm, k, A.k_rstd.data() + s * N * KV, N * KV, D, eps);
     }
     cpu::rope_apply_table(q, b.positions.data(), N, H, D, rcos, rsin, false);
     cpu::rope_apply_table(k, b.positions.data(), N, KV, D, rcos, rsin, false);
-    cpu::attention_forward(att, q, k, v, o, A.lse.data() + l * N * H, default_isa());
+    cpu::attention_forward(att, q, k, v, o, A.lse.data() + s * N * H, default_isa());
     linear(o, P.o, tmp.data(), N, qd, d);
     if (P.o_bias) cpu::bias_add(tmp.data(), P.o_bias, N, d);
     add(x, tmp.data(), xmid, N * d);
-    cpu::rmsnorm_forward(xmid, P.post_norm, h2, A.rstd2.data() + l * N, N, d, eps);
+    cpu::rmsnorm_forward(xmid, P.post_norm, h2, A.rstd2.data() + s * N, N, d, eps);
     linear(h2, P.gate, g, N, d, f);
     linear(h2, P.up, u, N, d, f);
     add_mlp_biases(P, g, u, N, f);
@@ -278,7 +286,7 @@ void CpuBackend::forward(const Batch& b) {
     add(xmid, tmp.data(), xout, N * d);
   }
   const float* final_norm = param(layout_.final_norm());
-  cpu::rmsnorm_forward(A.x.data() + L * N * d, final_norm, A.hf.data(), A.rstdf.data(), N, d, eps);
+  cpu::rmsnorm_forward(A.x.data() + slot(L) * N * d, final_norm, A.hf.data(), A.rstdf.data(), N, d, eps);
 }
 
 void CpuBackend::backward(const Batch& b, std::vector<float>& dhf) {
@@ -378,7 +386,7 @@ Result CpuBackend::run(const Batch& b, const Objective& o, bool with_grad, const
   if (with_grad) host_.ensure_train_state();
   const bool logps = wants_logps(b, o), rewards = wants_rewards(c, o);
 
-  forward(b);
+  forward(b, with_grad && o.kind != ObjectiveKind::None);
   const float* hf = acts_.hf.data();
   Result r;
 
@@ -514,7 +522,7 @@ void CpuBackend::prefill(const Batch& prompts, int64_t slots, int64_t capacity, 
   cache_.k.reset(new float[static_cast<size_t>(slots * L * capacity * kvd)]);
   cache_.v.reset(new float[static_cast<size_t>(slots * L * capacity * kvd)]);
   cache_.prompt_offsets = prompts.cu_seqlens;
-  forward(prompts);
+  forward(prompts, false);
   std::vector<float> last_hidden(static_cast<size_t>(S * d));
   for (int64_t r = 0; r < S; ++r)
     std::memcpy(last_hidden.data() + r * d, acts_.hf.data() + (prompts.cu_seqlens[r + 1] - 1) * d, sizeof(float) * d);

@@ -507,6 +507,35 @@ TEST(cuda_model_holds_training_state_only_once_it_trains) {
   }
 }
 
+// A run without gradients (scoring, judging, a prefill) holds one layer's
+// activations, not every layer's: a 4-layer model's scoring run holds exactly
+// what a 2-layer model's does plus the two extra layers' keys and values (a
+// prefill's cache source). A training run still holds every layer's.
+TEST(cuda_model_scoring_memory_does_not_grow_with_depth) {
+  if (!have_device()) return;
+  const model::Objective o = objective(model::ObjectiveKind::Sft);
+  auto activations = [&](int64_t layers, bool grad) {
+    model::Config c = config(false);
+    c.num_hidden_layers = layers;
+    cuda::release_device_scratch();
+    model::Model m(c, 5, true, model::Device::Cuda);
+    if (grad) m.optimizer_step(model::OptimConfig());  // the training state first, so it is not counted
+    const size_t before = cuda::device_memory().in_use;
+    m.run(batch(c), o, grad, {});
+    return static_cast<int64_t>(cuda::device_memory().in_use - before);
+  };
+  const model::Config c = config(false);
+  const int64_t tokens = batch(c).tokens(), kv_bytes = 2 * tokens * c.kv_dim() * 2;  // k and v, bf16, per layer
+  const int64_t scoring2 = activations(2, false), scoring4 = activations(4, false);
+  const int64_t training2 = activations(2, true), training4 = activations(4, true);
+  std::printf("    activations held: scoring %lld / %lld bytes, training %lld / %lld bytes (2 / 4 layers)\n",
+              static_cast<long long>(scoring2), static_cast<long long>(scoring4), static_cast<long long>(training2),
+              static_cast<long long>(training4));
+  CHECK(scoring4 - scoring2 == 2 * kv_bytes);
+  CHECK(training4 - training2 > 8 * kv_bytes);
+  CHECK(training2 > 2 * scoring2);
+}
+
 // An out-of-memory anywhere in a run leaves the gradients as they were (and in
 // an optimizer step, the whole model): for k =
 // 0, 1, 2, ... a fresh model runs a small batch, then a larger one (its buffers
