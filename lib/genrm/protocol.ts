@@ -102,6 +102,18 @@ const GENRM: ProtocolSettings = {
 };
 
 const RB = 'RewardBench';
+
+// How RewardBench shows and scores a pair; the paper, silent on these, follows it.
+const REWARDBENCH_SETTINGS: ProtocolSettings = {
+  ...GENRM,
+  template: 'mt-bench-pairwise',
+  multiTurn: 'template',
+  directPositions: 'random',
+  cotPositions: 'random',
+  verdictRule: 'rewardbench',
+  ties: 'strict',
+  maxNewTokens: 2048,
+};
 const RB_GEN = `${RB} scripts/run_generative.py`;
 const PAPER_TRAIN = 'paper (STaR-SFT/DPO, BT and GenRM: 1e-6; rationalizer 2e-5; DPO beta 1.0; 3 iterations)';
 
@@ -110,19 +122,7 @@ export const PROTOCOLS: Readonly<Record<ProtocolName, Protocol>> = {
     name: 'rewardbench',
     summary:
       "RewardBench's official harness: one random order per pair, one greedy sample of up to 2,048 tokens, the verdict [[A]] if it occurs anywhere, else [[B]], a reward tie scores 0",
-    settings: {
-      ...GENRM,
-      template: 'mt-bench-pairwise',
-      multiTurn: 'template',
-      directPositions: 'random',
-      cotPositions: 'random',
-      verdictRule: 'rewardbench',
-      ties: 'strict',
-      k: 1,
-      temperature: 0,
-      topP: 1,
-      maxNewTokens: 2048,
-    },
+    settings: { ...REWARDBENCH_SETTINGS, k: 1, temperature: 0, topP: 1 },
     sources: {
       template: `${RB} rewardbench/generative.py MTBENCH_V2 (prompt_v2)`,
       multiTurn: `${RB} rewardbench/generative.py MTBENCH_MULTI_V2; longer conversations dropped (max_turns=4)`,
@@ -147,19 +147,7 @@ export const PROTOCOLS: Readonly<Record<ProtocolName, Protocol>> = {
     name: 'paper',
     summary:
       'The GenRM paper (Mahan et al. 2024): majority vote over 32 samples at temperature 1.0 and top-p 0.95, its training hyper-parameters; what it leaves open follows RewardBench',
-    settings: {
-      ...GENRM,
-      template: 'mt-bench-pairwise',
-      multiTurn: 'template',
-      directPositions: 'random',
-      cotPositions: 'random',
-      verdictRule: 'rewardbench',
-      ties: 'strict',
-      k: 32,
-      temperature: 1,
-      topP: 0.95,
-      maxNewTokens: 2048,
-    },
+    settings: { ...REWARDBENCH_SETTINGS, k: 32, temperature: 1, topP: 0.95 },
     sources: {
       template: "RewardBench's prompt_v2 (MT-Bench's pairwise prompt without the tie option)",
       multiTurn: "RewardBench's MTBENCH_MULTI_V2",
